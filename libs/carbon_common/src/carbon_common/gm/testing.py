@@ -1,0 +1,23 @@
+"""TEST-ONLY helpers. Never import from service code.
+
+`sm2_sign_with_k` signs with a caller-chosen nonce k so that fixed, reproducible test
+vectors can be published (docs/partner-api.md). Reusing a k across two messages reveals
+the private key: only ever use it with throwaway test keys.
+"""
+from . import _reference
+from .curve import DEFAULT_USER_ID, N, encode_signature, parse_private_key
+from .sm2 import _public_of, message_digest
+
+
+def sm2_sign_with_k(private_hex: str, message: bytes, k_hex: str,
+                    user_id: bytes = DEFAULT_USER_ID) -> bytes:
+    """Deterministic SM2 signature (raw r||s) with nonce k; ValueError if k is unusable."""
+    d = parse_private_key(private_hex)
+    k = int(k_hex, 16)
+    if not 1 <= k < N:
+        raise ValueError("k out of range [1, n-1]")
+    e = message_digest(*_public_of(d), message, user_id)
+    rs = _reference.sm2_sign_digest_with_k(d, e, k)
+    if rs is None:
+        raise ValueError("this k gives r = 0, r + k = n or s = 0; pick another")
+    return encode_signature(*rs)
