@@ -60,7 +60,7 @@ def sm4_cbc_decrypt(key: bytes, iv: bytes, ciphertext: bytes) -> bytes:
 
 
 def _mul(k: int, point_hex: str) -> tuple[int, int]:
-    out = _gm_sm2.CryptSM2(private_key="", public_key=point_hex)._kg(k, point_hex)
+    out = _gm_sm2.CryptSM2(private_key="", public_key="")._kg(k, point_hex)
     return int(out[:64], 16), int(out[64:], 16)
 
 
@@ -88,8 +88,8 @@ def sm2_sign_digest(d: int, e: bytes) -> tuple[int, int]:
 
 
 def sm2_verify_digest(x: int, y: int, e: bytes, r: int, s: int) -> bool:
-    pub_hex = point_bytes(x, y).hex()
-    verifier = _gm_sm2.CryptSM2(private_key="", public_key=pub_hex)
+    verifier = _gm_sm2.CryptSM2(private_key="", public_key="")
+    verifier.public_key = point_bytes(x, y).hex()  # bypass lstrip("04") in __init__
     return bool(verifier.verify("%064x%064x" % (r, s), e))
 
 
