@@ -1,0 +1,207 @@
+from google.protobuf.internal import containers as _containers
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class AccountRef(_message.Message):
+    __slots__ = ("account_id", "owner_pid")
+    ACCOUNT_ID_FIELD_NUMBER: _ClassVar[int]
+    OWNER_PID_FIELD_NUMBER: _ClassVar[int]
+    account_id: str
+    owner_pid: str
+    def __init__(self, account_id: _Optional[str] = ..., owner_pid: _Optional[str] = ...) -> None: ...
+
+class Account(_message.Message):
+    __slots__ = ("account_id", "owner_pid", "kind", "status", "opened_at", "balance_grams", "tier", "trailing_12m_grams")
+    ACCOUNT_ID_FIELD_NUMBER: _ClassVar[int]
+    OWNER_PID_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    OPENED_AT_FIELD_NUMBER: _ClassVar[int]
+    BALANCE_GRAMS_FIELD_NUMBER: _ClassVar[int]
+    TIER_FIELD_NUMBER: _ClassVar[int]
+    TRAILING_12M_GRAMS_FIELD_NUMBER: _ClassVar[int]
+    account_id: str
+    owner_pid: str
+    kind: str
+    status: str
+    opened_at: str
+    balance_grams: int
+    tier: str
+    trailing_12m_grams: int
+    def __init__(self, account_id: _Optional[str] = ..., owner_pid: _Optional[str] = ..., kind: _Optional[str] = ..., status: _Optional[str] = ..., opened_at: _Optional[str] = ..., balance_grams: _Optional[int] = ..., tier: _Optional[str] = ..., trailing_12m_grams: _Optional[int] = ...) -> None: ...
+
+class Balance(_message.Message):
+    __slots__ = ("account_id", "balance_grams", "as_of_seq", "status", "tier")
+    ACCOUNT_ID_FIELD_NUMBER: _ClassVar[int]
+    BALANCE_GRAMS_FIELD_NUMBER: _ClassVar[int]
+    AS_OF_SEQ_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    TIER_FIELD_NUMBER: _ClassVar[int]
+    account_id: str
+    balance_grams: int
+    as_of_seq: int
+    status: str
+    tier: str
+    def __init__(self, account_id: _Optional[str] = ..., balance_grams: _Optional[int] = ..., as_of_seq: _Optional[int] = ..., status: _Optional[str] = ..., tier: _Optional[str] = ...) -> None: ...
+
+class ListEntriesRequest(_message.Message):
+    __slots__ = ("account", "page_size", "page_token", "types", "scenario", "posted_from", "posted_to")
+    ACCOUNT_FIELD_NUMBER: _ClassVar[int]
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    TYPES_FIELD_NUMBER: _ClassVar[int]
+    SCENARIO_FIELD_NUMBER: _ClassVar[int]
+    POSTED_FROM_FIELD_NUMBER: _ClassVar[int]
+    POSTED_TO_FIELD_NUMBER: _ClassVar[int]
+    account: AccountRef
+    page_size: int
+    page_token: str
+    types: _containers.RepeatedScalarFieldContainer[str]
+    scenario: str
+    posted_from: str
+    posted_to: str
+    def __init__(self, account: _Optional[_Union[AccountRef, _Mapping]] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ..., types: _Optional[_Iterable[str]] = ..., scenario: _Optional[str] = ..., posted_from: _Optional[str] = ..., posted_to: _Optional[str] = ...) -> None: ...
+
+class Entry(_message.Message):
+    __slots__ = ("entry_id", "seq", "type", "grams", "balance_after", "posted_at", "reduction_id", "record_key", "partner_id", "scenario", "occurred_at", "methodology_id", "methodology_version", "factor_set_version", "requested_grams", "capped_grams", "code", "request_key", "reward_id", "hash")
+    ENTRY_ID_FIELD_NUMBER: _ClassVar[int]
+    SEQ_FIELD_NUMBER: _ClassVar[int]
+    TYPE_FIELD_NUMBER: _ClassVar[int]
+    GRAMS_FIELD_NUMBER: _ClassVar[int]
+    BALANCE_AFTER_FIELD_NUMBER: _ClassVar[int]
+    POSTED_AT_FIELD_NUMBER: _ClassVar[int]
+    REDUCTION_ID_FIELD_NUMBER: _ClassVar[int]
+    RECORD_KEY_FIELD_NUMBER: _ClassVar[int]
+    PARTNER_ID_FIELD_NUMBER: _ClassVar[int]
+    SCENARIO_FIELD_NUMBER: _ClassVar[int]
+    OCCURRED_AT_FIELD_NUMBER: _ClassVar[int]
+    METHODOLOGY_ID_FIELD_NUMBER: _ClassVar[int]
+    METHODOLOGY_VERSION_FIELD_NUMBER: _ClassVar[int]
+    FACTOR_SET_VERSION_FIELD_NUMBER: _ClassVar[int]
+    REQUESTED_GRAMS_FIELD_NUMBER: _ClassVar[int]
+    CAPPED_GRAMS_FIELD_NUMBER: _ClassVar[int]
+    CODE_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_KEY_FIELD_NUMBER: _ClassVar[int]
+    REWARD_ID_FIELD_NUMBER: _ClassVar[int]
+    HASH_FIELD_NUMBER: _ClassVar[int]
+    entry_id: str
+    seq: int
+    type: str
+    grams: int
+    balance_after: int
+    posted_at: str
+    reduction_id: str
+    record_key: str
+    partner_id: str
+    scenario: str
+    occurred_at: str
+    methodology_id: str
+    methodology_version: str
+    factor_set_version: str
+    requested_grams: int
+    capped_grams: int
+    code: str
+    request_key: str
+    reward_id: str
+    hash: str
+    def __init__(self, entry_id: _Optional[str] = ..., seq: _Optional[int] = ..., type: _Optional[str] = ..., grams: _Optional[int] = ..., balance_after: _Optional[int] = ..., posted_at: _Optional[str] = ..., reduction_id: _Optional[str] = ..., record_key: _Optional[str] = ..., partner_id: _Optional[str] = ..., scenario: _Optional[str] = ..., occurred_at: _Optional[str] = ..., methodology_id: _Optional[str] = ..., methodology_version: _Optional[str] = ..., factor_set_version: _Optional[str] = ..., requested_grams: _Optional[int] = ..., capped_grams: _Optional[int] = ..., code: _Optional[str] = ..., request_key: _Optional[str] = ..., reward_id: _Optional[str] = ..., hash: _Optional[str] = ...) -> None: ...
+
+class ListEntriesResponse(_message.Message):
+    __slots__ = ("entries", "next_page_token")
+    ENTRIES_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    entries: _containers.RepeatedCompositeFieldContainer[Entry]
+    next_page_token: str
+    def __init__(self, entries: _Optional[_Iterable[_Union[Entry, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
+class GetStatementRequest(_message.Message):
+    __slots__ = ("account", "month")
+    ACCOUNT_FIELD_NUMBER: _ClassVar[int]
+    MONTH_FIELD_NUMBER: _ClassVar[int]
+    account: AccountRef
+    month: str
+    def __init__(self, account: _Optional[_Union[AccountRef, _Mapping]] = ..., month: _Optional[str] = ...) -> None: ...
+
+class ScenarioLine(_message.Message):
+    __slots__ = ("scenario", "credited_grams", "credited_count", "capped_grams", "capped_count", "declined_count", "reversed_grams")
+    SCENARIO_FIELD_NUMBER: _ClassVar[int]
+    CREDITED_GRAMS_FIELD_NUMBER: _ClassVar[int]
+    CREDITED_COUNT_FIELD_NUMBER: _ClassVar[int]
+    CAPPED_GRAMS_FIELD_NUMBER: _ClassVar[int]
+    CAPPED_COUNT_FIELD_NUMBER: _ClassVar[int]
+    DECLINED_COUNT_FIELD_NUMBER: _ClassVar[int]
+    REVERSED_GRAMS_FIELD_NUMBER: _ClassVar[int]
+    scenario: str
+    credited_grams: int
+    credited_count: int
+    capped_grams: int
+    capped_count: int
+    declined_count: int
+    reversed_grams: int
+    def __init__(self, scenario: _Optional[str] = ..., credited_grams: _Optional[int] = ..., credited_count: _Optional[int] = ..., capped_grams: _Optional[int] = ..., capped_count: _Optional[int] = ..., declined_count: _Optional[int] = ..., reversed_grams: _Optional[int] = ...) -> None: ...
+
+class Statement(_message.Message):
+    __slots__ = ("account_id", "month", "opening_balance", "closing_balance", "scenarios", "redeemed_grams", "credited_grams", "reversed_grams")
+    ACCOUNT_ID_FIELD_NUMBER: _ClassVar[int]
+    MONTH_FIELD_NUMBER: _ClassVar[int]
+    OPENING_BALANCE_FIELD_NUMBER: _ClassVar[int]
+    CLOSING_BALANCE_FIELD_NUMBER: _ClassVar[int]
+    SCENARIOS_FIELD_NUMBER: _ClassVar[int]
+    REDEEMED_GRAMS_FIELD_NUMBER: _ClassVar[int]
+    CREDITED_GRAMS_FIELD_NUMBER: _ClassVar[int]
+    REVERSED_GRAMS_FIELD_NUMBER: _ClassVar[int]
+    account_id: str
+    month: str
+    opening_balance: int
+    closing_balance: int
+    scenarios: _containers.RepeatedCompositeFieldContainer[ScenarioLine]
+    redeemed_grams: int
+    credited_grams: int
+    reversed_grams: int
+    def __init__(self, account_id: _Optional[str] = ..., month: _Optional[str] = ..., opening_balance: _Optional[int] = ..., closing_balance: _Optional[int] = ..., scenarios: _Optional[_Iterable[_Union[ScenarioLine, _Mapping]]] = ..., redeemed_grams: _Optional[int] = ..., credited_grams: _Optional[int] = ..., reversed_grams: _Optional[int] = ...) -> None: ...
+
+class GetTotalsRequest(_message.Message):
+    __slots__ = ("account",)
+    ACCOUNT_FIELD_NUMBER: _ClassVar[int]
+    account: AccountRef
+    def __init__(self, account: _Optional[_Union[AccountRef, _Mapping]] = ...) -> None: ...
+
+class Totals(_message.Message):
+    __slots__ = ("accounts", "credited_grams", "reversed_grams", "redeemed_grams", "balance_grams", "pool_grams")
+    ACCOUNTS_FIELD_NUMBER: _ClassVar[int]
+    CREDITED_GRAMS_FIELD_NUMBER: _ClassVar[int]
+    REVERSED_GRAMS_FIELD_NUMBER: _ClassVar[int]
+    REDEEMED_GRAMS_FIELD_NUMBER: _ClassVar[int]
+    BALANCE_GRAMS_FIELD_NUMBER: _ClassVar[int]
+    POOL_GRAMS_FIELD_NUMBER: _ClassVar[int]
+    accounts: int
+    credited_grams: int
+    reversed_grams: int
+    redeemed_grams: int
+    balance_grams: int
+    pool_grams: int
+    def __init__(self, accounts: _Optional[int] = ..., credited_grams: _Optional[int] = ..., reversed_grams: _Optional[int] = ..., redeemed_grams: _Optional[int] = ..., balance_grams: _Optional[int] = ..., pool_grams: _Optional[int] = ...) -> None: ...
+
+class RedeemRequest(_message.Message):
+    __slots__ = ("account", "grams", "request_key", "reward_id")
+    ACCOUNT_FIELD_NUMBER: _ClassVar[int]
+    GRAMS_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_KEY_FIELD_NUMBER: _ClassVar[int]
+    REWARD_ID_FIELD_NUMBER: _ClassVar[int]
+    account: AccountRef
+    grams: int
+    request_key: str
+    reward_id: str
+    def __init__(self, account: _Optional[_Union[AccountRef, _Mapping]] = ..., grams: _Optional[int] = ..., request_key: _Optional[str] = ..., reward_id: _Optional[str] = ...) -> None: ...
+
+class RedeemResponse(_message.Message):
+    __slots__ = ("entry", "replayed")
+    ENTRY_FIELD_NUMBER: _ClassVar[int]
+    REPLAYED_FIELD_NUMBER: _ClassVar[int]
+    entry: Entry
+    replayed: bool
+    def __init__(self, entry: _Optional[_Union[Entry, _Mapping]] = ..., replayed: _Optional[bool] = ...) -> None: ...
