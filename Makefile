@@ -1,0 +1,67 @@
+# The front door. `make help` lists the targets.
+SHELL := /bin/bash
+PY := .venv/bin/python
+PROTOS := $(shell find proto -name '*.proto' | sort)
+export PATH := $(CURDIR)/.deps/bin:$(PATH)
+
+.DEFAULT_GOAL := help
+.PHONY: help setup deps-up deps-down run stop status test test-unit test-int test-e2e bench chaos proto proto-check lint chart-lint lock up down clean
+
+help: ## list the targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  \033[1m%-12s\033[0m %s\n", $$1, $$2}'
+
+setup: ## install everything missing: Debian packages, FerretDB/Jaeger/helm (go), the Python venv
+	@bash scripts/install-deps.sh
+
+deps-up: setup ## start RabbitMQ, FerretDB and Jaeger on loopback (idempotent)
+	@bash scripts/deps.sh start
+
+deps-down: ## stop RabbitMQ, FerretDB and Jaeger
+	@bash scripts/deps.sh stop
+
+run: deps-up ## bring the whole platform up, stream a demo day of partner traffic, show where to look
+	@$(PY) -m carbon_common.devstack run
+
+stop: ## stop the platform and its dependencies
+	-@$(PY) -m carbon_common.devstack stop 2>/dev/null
+	@bash scripts/deps.sh stop
+
+status: ## show what is running
+	@bash scripts/deps.sh status
+	-@$(PY) -m carbon_common.devstack status 2>/dev/null
+
+test: deps-up proto-check ## unit + integration + e2e tests against real RabbitMQ, FerretDB and Jaeger
+	@$(PY) -m pytest -q
+
+test-unit: setup ## fast tests only (no servers)
+	@$(PY) -m pytest -q -m "not integration and not e2e"
+
+test-int: deps-up ## integration tests
+	@$(PY) -m pytest -q -m integration
+
+test-e2e: deps-up ## end-to-end tests over the whole running platform
+	@$(PY) -m pytest -q -m e2e
+
+bench: deps-up ## benchmarks: figures and ratios (tests/bench/bench_*.py)
+	@for f in tests/bench/bench_*.py; do echo "== $$f"; $(PY) $$f || exit 1; done
+
+proto: setup ## regenerate Python code from proto/ (committed; CI fails on a dirty tree)
+	@rm -rf libs/carbon_proto/src/carbon && mkdir -p libs/carbon_proto/src
+	@$(PY) -m grpc_tools.protoc -Iproto --python_out=libs/carbon_proto/src --grpc_python_out=libs/carbon_proto/src --pyi_out=libs/carbon_proto/src $(PROTOS)
+	@$(PY) scripts/proto_packages.py libs/carbon_proto/src/carbon
+	@echo "generated code for $(words $(PROTOS)) proto files"
+
+proto-check: proto ## fail when the committed generated code differs from the protos
+	@git diff --exit-code --stat -- libs/carbon_proto || { echo "generated code is stale: run make proto and commit"; exit 1; }
+
+chart-lint: setup ## helm lint + render examples + kubernetes-validate + compose config
+	@$(PY) -m pytest -q tests/chart
+
+lock: ## re-resolve requirements.in into requirements.lock
+	@$(PY) -m pip install -q -r requirements.in && $(PY) -m pip freeze --all | grep -vE '^(-e|pip==|carbon-|ingest|calc|account|exchange-bridge)' > requirements.lock
+
+up: ## docker-compose up (needs a Docker engine)
+	docker-compose up --build -d
+
+down: ## docker-compose down
+	docker-compose down

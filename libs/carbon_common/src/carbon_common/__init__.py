@@ -1,0 +1,1 @@
+"""Code every service of the carbon account platform needs, written once."""

@@ -1,0 +1,20 @@
+"""The platform's own span attribute names, registered here before use (docs/telemetry.md).
+
+Never put personal data in attributes: record keys and pseudonyms only.
+"""
+EVENT_TYPE = "carbon.event.type"
+EVENT_ID = "carbon.event.id"
+RECORD_KEY = "carbon.record.key"
+PARTNER_ID = "carbon.partner.id"
+SCENARIO = "carbon.scenario"
+REDUCTION_ID = "carbon.reduction.id"
+GRAMS = "carbon.grams"
+METHODOLOGY = "carbon.methodology.id"
+METHODOLOGY_VERSION = "carbon.methodology.version"
+ACCOUNT_ID = "carbon.account.id"
+LEDGER_ENTRY_ID = "carbon.ledger.entry_id"
+OUTCOME = "carbon.outcome"
+BATCH_ID = "carbon.exchange.batch_id"
+DELIVERY_ATTEMPT = "carbon.delivery.attempt"
+
+ALL = {v for k, v in dict(globals()).items() if k.isupper()}

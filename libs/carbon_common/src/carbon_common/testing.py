@@ -1,0 +1,107 @@
+"""pytest plugin shared by every test suite (loaded by the root conftest).
+
+Real servers only: each test gets a throwaway RabbitMQ vhost (nameko's `rabbit_config`,
+created through the management API) with the whole topology declared, and its own FerretDB
+/MongoDB database, dropped afterwards. Waiting is polling with a deadline, never sleeping.
+"""
+import os
+import time
+import uuid
+
+import pytest
+from kombu import Connection, Queue
+
+from carbon_common import topology
+
+TEST_MONGO_URI = os.environ.get("TEST_MONGO_URI", "mongodb://127.0.0.1:27017/?retryWrites=false")
+
+
+def wait_until(predicate, timeout: float = 10.0, interval: float = 0.05, message: str = "condition"):
+    """Poll `predicate` until it returns a truthy value; return it, or fail after `timeout`."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {message}")
+        time.sleep(interval)
+
+
+@pytest.fixture(name="wait_until")
+def wait_until_fixture():
+    return wait_until
+
+
+@pytest.fixture
+def platform_amqp(rabbit_config):
+    """rabbit_config with every exchange, queue, binding and DLQ of the platform declared."""
+    topology.declare(rabbit_config["AMQP_URI"])
+    return rabbit_config
+
+
+@pytest.fixture
+def mongo_database():
+    from carbon_common.mongo import client
+
+    created = []
+
+    def make(service: str = "test"):
+        name = f"test_{service}_{uuid.uuid4().hex[:10]}"
+        created.append(name)
+        return client(TEST_MONGO_URI)[name]
+
+    yield make
+    for name in created:
+        client(TEST_MONGO_URI).drop_database(name)
+
+
+class EventListener:
+    """A queue of our own bound to `<source>.events` — what a bank system consuming events does."""
+
+    def __init__(self, amqp_uri: str, source: str, event_type: str):
+        self.connection = Connection(amqp_uri)
+        self.queue = Queue(f"test-listener-{uuid.uuid4().hex[:8]}", exchange=topology.event_exchange(source),
+                           routing_key=event_type, durable=False, auto_delete=False, exclusive=True)
+        self.channel = self.connection.channel()
+        self.bound = self.queue(self.channel)
+        self.bound.declare()
+        self.received = []
+
+    def drain(self):
+        while True:
+            message = self.bound.get(no_ack=True, accept=["json"])
+            if message is None:
+                return self.received
+            self.received.append({"body": message.payload, "headers": dict(message.headers or {})})
+
+    def wait(self, count: int = 1, timeout: float = 10.0) -> list[dict]:
+        """Envelopes received so far once at least `count` arrived (fails after timeout)."""
+        wait_until(lambda: len(self.drain()) >= count, timeout, message=f"{count} event(s) on {self.queue.name}")
+        return [r["body"] for r in self.received]
+
+    def close(self):
+        self.connection.release()
+
+
+@pytest.fixture
+def event_listener(platform_amqp):
+    listeners = []
+
+    def make(source: str, event_type: str) -> EventListener:
+        listener = EventListener(platform_amqp["AMQP_URI"], source, event_type)
+        listeners.append(listener)
+        return listener
+
+    yield make
+    for listener in listeners:
+        listener.close()
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        path = str(item.fspath)
+        if "/e2e/" in path:
+            item.add_marker(pytest.mark.e2e)
+        elif "/integration/" in path:
+            item.add_marker(pytest.mark.integration)
