@@ -1,0 +1,1 @@
+"""Partner ingestion service of the personal carbon account platform."""

@@ -1,0 +1,63 @@
+"""Settings of the ingest service, read once at start-up from the environment.
+
+A missing secret stops the process naming it. `create_app(config)` may override any field
+(tests): keys of `config` are the environment variable names.
+"""
+import os
+from dataclasses import dataclass
+
+from carbon_common.config import MissingSetting
+
+SECRETS = ("PSEUDONYM_KEY", "PLATFORM_SM2_PRIVATE_KEY", "PLATFORM_SM2_PUBLIC_KEY", "CONTACT_SM4_KEY", "ADMIN_TOKEN")
+REQUIRED = ("AMQP_URI", "MONGO_URI") + SECRETS
+
+
+@dataclass(frozen=True)
+class Settings:
+    amqp_uri: str
+    mongo_uri: str
+    mongo_database: str
+    pseudonym_key: bytes
+    platform_private_key: str
+    platform_public_key: str
+    contact_key: bytes
+    admin_token: str
+    max_body_bytes: int
+    max_batch: int
+
+
+def _hex_bytes(name: str, value: str, minimum: int, exact: int | None = None) -> bytes:
+    try:
+        raw = bytes.fromhex(value)
+    except ValueError:
+        raise SystemExit(f"fatal: {name} must be hex") from None
+    if len(raw) < minimum or (exact and len(raw) != exact):
+        raise SystemExit(f"fatal: {name} must be {exact or f'at least {minimum}'} bytes of hex")
+    return raw
+
+
+def load_settings(overrides: dict | None = None) -> Settings:
+    values = dict(os.environ)
+    values.update(overrides or {})
+
+    def get(name, default=None):
+        value = str(values.get(name) or "").strip()
+        if not value:
+            if default is None:
+                print(f"fatal: missing required environment variable {name}", flush=True)
+                raise MissingSetting(name)
+            return default
+        return value
+
+    return Settings(
+        amqp_uri=get("AMQP_URI"),
+        mongo_uri=get("MONGO_URI"),
+        mongo_database=get("MONGO_DATABASE", "carbon_ingest"),
+        pseudonym_key=_hex_bytes("PSEUDONYM_KEY", get("PSEUDONYM_KEY"), 16),
+        platform_private_key=get("PLATFORM_SM2_PRIVATE_KEY"),
+        platform_public_key=get("PLATFORM_SM2_PUBLIC_KEY"),
+        contact_key=_hex_bytes("CONTACT_SM4_KEY", get("CONTACT_SM4_KEY"), 16, exact=16),
+        admin_token=get("ADMIN_TOKEN"),
+        max_body_bytes=int(get("INGEST_MAX_BODY_BYTES", str(1024 * 1024))),
+        max_batch=int(get("INGEST_MAX_BATCH", "500")),
+    )

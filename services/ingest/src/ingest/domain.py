@@ -1,0 +1,106 @@
+"""Pure rules of intake: idempotency keys, content hashes, consent matching, event payloads."""
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+from carbon_common import gm
+
+from ingest import jsonsafe
+
+ACCEPTED, DUPLICATE, REJECTED, UNAVAILABLE = "accepted", "duplicate", "rejected", "unavailable"
+OUTCOME_STATUS = {ACCEPTED: 201, DUPLICATE: 200, UNAVAILABLE: 503}
+
+
+def rfc3339(moment: datetime) -> str:
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def record_key(partner_id: str, partner_record_id: str) -> str:
+    """The record's global idempotency key: SM3(partner_id ":" partner_record_id), hex."""
+    return gm.sm3_hex(f"{partner_id}:{partner_record_id}".encode())
+
+
+def content_hash(content: dict) -> str:
+    return gm.sm3_hex(jsonsafe.canonical(content))
+
+
+def consent_id_for(app_id: str, consent_ref: str) -> str:
+    """Deterministic, so a bank app retrying a consent request cannot create two consents."""
+    return "cns_" + gm.sm3_hex(f"{app_id}:{consent_ref}".encode())[:32]
+
+
+def active_consent(consents, scenario: str, now: datetime):
+    """The consent that authorizes `scenario` now (the latest granted wins), or None."""
+    live = [c for c in consents if scenario in c["scenarios"] and c.get("revoked_at") is None
+            and _aware(c["expires_at"]) > now]
+    return max(live, key=lambda c: _aware(c["granted_at"]), default=None)
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+
+
+def key_state(key: dict, now: datetime) -> str | None:
+    """None when the key may sign now, else the rejection code."""
+    if key.get("revoked_at") is not None:
+        return "key_revoked"
+    not_after = key.get("not_after")
+    if not_after is not None and _aware(not_after) <= now:
+        return "key_expired"
+    return None
+
+
+def behaviour_received(receipt: dict) -> dict:
+    """BehaviourReceived payload (proto/carbon/events/v1/ingest.proto) from a stored receipt."""
+    return {
+        "record_key": receipt["_id"],
+        "partner_id": receipt["partner_id"],
+        "partner_record_id": receipt["partner_record_id"],
+        "user_pid": receipt["user_pid"],
+        "consent_id": receipt["consent_id"],
+        "scenario": receipt["scenario"],
+        "occurred_at": receipt["occurred_at"],
+        "received_at": receipt["received_at"],
+        "activity": dict(receipt["activity"]),
+    }
+
+
+@dataclass
+class Outcome:
+    index: int
+    record_id: str | None
+    outcome: str
+    code: str | None = None
+    message: str | None = None
+    field: str | None = None
+    record_key: str | None = None
+    received_at: str | None = None
+
+    def status(self, codes: dict) -> int:
+        return OUTCOME_STATUS.get(self.outcome) or codes[self.code]
+
+    def as_dict(self, codes: dict) -> dict:
+        out = {"index": self.index, "record_id": self.record_id, "outcome": self.outcome,
+               "status": self.status(codes)}
+        for name in ("code", "message", "field", "record_key", "received_at"):
+            if getattr(self, name) is not None:
+                out[name] = getattr(self, name)
+        return out
+
+
+def batch_status(outcomes, codes: dict) -> tuple[int, str | None]:
+    """HTTP status and top-level code of a batch answer.
+
+    Any record that could not be made durable -> 503 (the whole batch may be replayed safely);
+    otherwise 200 if anything was accepted or already known; if every record was rejected the
+    request is an error: that code's status when they share one, else 422 records_rejected.
+    """
+    kinds = {o.outcome for o in outcomes}
+    if UNAVAILABLE in kinds:
+        return 503, "unavailable"
+    if kinds & {ACCEPTED, DUPLICATE}:
+        return 200, None
+    codes_seen = {o.code for o in outcomes}
+    if len(codes_seen) == 1:
+        code = codes_seen.pop()
+        return codes[code], code
+    return codes["records_rejected"], "records_rejected"

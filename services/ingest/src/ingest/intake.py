@@ -1,0 +1,154 @@
+"""Intake of one signed batch: validate, gate on consent, store receipts, publish, answer.
+
+Durability: a receipt is stored (state "pending") before its event is published with a
+publisher confirm, and marked "published" after; only then is the record acknowledged. A
+record whose publish failed answers 503 and a replay of it republishes (same event id).
+"""
+import logging
+
+from carbon_common import gm
+
+from ingest import domain
+from ingest.domain import ACCEPTED, DUPLICATE, REJECTED, UNAVAILABLE, Outcome
+from ingest.errors import CODES, ApiError, RecordError
+from ingest.repository import Duplicate
+from ingest.validation import validate_record
+
+log = logging.getLogger(__name__)
+
+
+def precheck(document, max_batch: int) -> None:
+    """Shape and size of a batch, checked before any signature math."""
+    if not isinstance(document, dict) or set(document) != {"records"} or not isinstance(document["records"], list):
+        raise ApiError("invalid_request", 'the body must be {"records": [...]}')
+    count = len(document["records"])
+    if count == 0:
+        raise ApiError("invalid_request", "records is empty")
+    if count > max_batch:
+        raise ApiError("batch_too_large", f"at most {max_batch} records per request", limit=max_batch)
+
+
+class Intake:
+    def __init__(self, repo, bus, settings, metrics):
+        self.repo, self.bus, self.settings, self.metrics = repo, bus, settings, metrics
+
+    def handle(self, caller) -> tuple[int, dict]:
+        partner = caller.partner
+        outcomes, candidates = self._validate(caller)
+        fresh = [c for c in candidates if c["existing"] is None]
+        replays = [c for c in candidates if c["existing"] is not None]
+        if not candidates:
+            return self._answer(outcomes)
+        caller.consume_nonce()
+        to_publish = []
+        for cand in fresh:
+            try:
+                self.repo.insert_receipt(cand["receipt"])
+                to_publish.append((cand, ACCEPTED))
+            except Duplicate:
+                cand["existing"] = self.repo.get_receipt(cand["receipt"]["_id"])
+                replays.append(cand)
+        for cand in replays:
+            existing = cand["existing"]
+            if existing["content_hash"] != cand["receipt"]["content_hash"]:
+                outcomes.append(self._conflict(cand))
+            elif existing.get("state") == "pending":
+                cand["receipt"] = existing
+                to_publish.append((cand, DUPLICATE))
+            else:
+                outcomes.append(self._outcome(cand, DUPLICATE, existing))
+        outcomes.extend(self._publish(to_publish, caller.now))
+        log.info("batch handled", extra={"partner_id": partner["_id"], "records": len(outcomes)})
+        return self._answer(outcomes)
+
+    def _validate(self, caller):
+        partner, now = caller.partner, caller.now
+        outcomes, valid, seen = [], [], set()
+        for index, raw in enumerate(caller.body["records"]):
+            record_id = raw.get("record_id") if isinstance(raw, dict) and isinstance(raw.get("record_id"), str) else None
+            try:
+                record = validate_record(raw, now)
+                if record.record_id in seen:
+                    raise RecordError("duplicate_in_batch", "this record_id appears earlier in the batch", "record_id")
+                seen.add(record.record_id)
+                if record.scenario not in partner.get("scenarios", []):
+                    raise RecordError("scenario_not_allowed", f"partner may not send {record.scenario}", "scenario")
+                valid.append((index, record))
+            except RecordError as err:
+                outcomes.append(Outcome(index, record_id, REJECTED, err.code, err.message, err.field))
+        pids = {r.customer_ref: self.pseudonym(r.customer_ref) for _, r in valid}
+        consents = self.repo.consents_for(partner["_id"], set(pids.values())) if valid else []
+        by_user = {}
+        for consent in consents:
+            by_user.setdefault(consent["user_pid"], []).append(consent)
+        candidates = []
+        received_at = domain.rfc3339(now)
+        for index, record in valid:
+            user_pid = pids[record.customer_ref]
+            consent = domain.active_consent(by_user.get(user_pid, []), record.scenario, now)
+            if consent is None:
+                outcomes.append(Outcome(index, record.record_id, REJECTED, "consent_required",
+                                        "no active consent of this customer for this partner and scenario"))
+                continue
+            key = domain.record_key(partner["_id"], record.record_id)
+            receipt = {"_id": key, "partner_id": partner["_id"], "partner_record_id": record.record_id,
+                       "user_pid": user_pid, "consent_id": consent["_id"], "scenario": record.scenario,
+                       "occurred_at": record.occurred_at, "received_at": received_at,
+                       "activity": record.activity, "content_hash": domain.content_hash(record.content(user_pid)),
+                       "state": "pending", "created_at": now}
+            candidates.append({"index": index, "receipt": receipt, "existing": None})
+        existing = self.repo.receipts_by_key([c["receipt"]["_id"] for c in candidates]) if candidates else {}
+        kept = []
+        for cand in candidates:
+            cand["existing"] = existing.get(cand["receipt"]["_id"])
+            if cand["existing"] is not None and cand["existing"]["content_hash"] != cand["receipt"]["content_hash"]:
+                outcomes.append(self._conflict(cand))
+            else:
+                kept.append(cand)
+        return outcomes, kept
+
+    def pseudonym(self, customer_ref: str) -> str:
+        return gm.pseudonymize(self.settings.pseudonym_key, customer_ref)
+
+    def _publish(self, to_publish, now):
+        outcomes, broken = [], False
+        for cand, outcome in to_publish:
+            receipt = cand["receipt"]
+            if not broken:
+                try:
+                    self.bus.publish("behaviour_received", domain.behaviour_received(receipt), event_id=receipt["_id"])
+                    self.repo.mark_published(receipt["_id"], now)
+                    outcomes.append(self._outcome(cand, outcome, receipt))
+                    continue
+                except Exception:  # noqa: BLE001 - any broker failure means "not durable yet"
+                    log.exception("publish failed; record stays pending", extra={"record_key": receipt["_id"]})
+                    broken = True
+            outcomes.append(Outcome(cand["index"], receipt["partner_record_id"], UNAVAILABLE, "unavailable",
+                                    "stored but not yet forwarded: replay this record", record_key=receipt["_id"]))
+        return outcomes
+
+    @staticmethod
+    def _outcome(cand, outcome, receipt):
+        return Outcome(cand["index"], receipt["partner_record_id"], outcome,
+                       record_key=receipt["_id"], received_at=receipt["received_at"])
+
+    @staticmethod
+    def _conflict(cand):
+        receipt = cand["receipt"]
+        return Outcome(cand["index"], receipt["partner_record_id"], REJECTED, "record_conflict",
+                       "this record_id was already received with different content; the original stands",
+                       record_key=receipt["_id"])
+
+    def _answer(self, outcomes) -> tuple[int, dict]:
+        outcomes.sort(key=lambda o: o.index)
+        for o in outcomes:
+            self.metrics.records.labels(outcome=o.outcome, code=o.code or "").inc()
+        status, code = domain.batch_status(outcomes, CODES)
+        body = {"results": [o.as_dict(CODES) for o in outcomes],
+                "summary": {k: sum(1 for o in outcomes if o.outcome == k)
+                            for k in (ACCEPTED, DUPLICATE, REJECTED, UNAVAILABLE)}}
+        if code:
+            body["code"] = code
+            body["message"] = "no record of this batch was accepted" if status < 500 else \
+                "some records are stored but not yet forwarded: replay the batch"
+        return status, body

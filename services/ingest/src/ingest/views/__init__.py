@@ -1,0 +1,1 @@
+"""HTTP entrypoints: parse, call the domain services, answer JSON."""

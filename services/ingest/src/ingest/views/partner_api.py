@@ -1,0 +1,55 @@
+"""The signed API: partners post behaviour records; bank apps manage consents.
+
+Each handler consumes the request's nonce only once the request has proven valid, right
+before its first write (`before_write`), so refused requests leave nothing behind.
+"""
+from flask import Blueprint, current_app, g, jsonify
+
+from ingest import auth
+from ingest.errors import ApiError
+from ingest.intake import precheck
+
+bp = Blueprint("partner_api", __name__)
+
+
+def _ext():
+    return current_app.extensions["ingest"]
+
+
+@bp.post("/v1/records")
+def post_records():
+    ext = _ext()
+    caller = auth.signed_request("data_partner", precheck=lambda doc: precheck(doc, ext.settings.max_batch))
+    status, body = ext.intake.handle(caller)
+    return jsonify({**body, "trace_id": g.trace_id}), status
+
+
+@bp.post("/v1/consents")
+def record_consent():
+    caller = auth.signed_request("bank_app")
+    status, body = _ext().consents.record(caller.partner_id, caller.body, caller.now, caller.consume_nonce)
+    return jsonify(body), status
+
+
+@bp.get("/v1/consents/<consent_id>")
+def get_consent(consent_id):
+    caller = auth.signed_request("bank_app")
+    body = _ext().consents.get(caller.partner_id, consent_id)
+    caller.consume_nonce()
+    return jsonify(body), 200
+
+
+@bp.post("/v1/consents/<consent_id>/revoke")
+def revoke_consent(consent_id):
+    caller = auth.signed_request("bank_app")
+    if caller.body != {}:
+        raise ApiError("invalid_request", "the body must be {}")
+    body = _ext().consents.revoke(caller.partner_id, consent_id, caller.now, caller.consume_nonce)
+    return jsonify(body), 200
+
+
+@bp.post("/v1/deletion-requests")
+def delete_personal_data():
+    caller = auth.signed_request("bank_app")
+    body = _ext().consents.delete_personal_data(caller.partner_id, caller.body, caller.now, caller.consume_nonce)
+    return jsonify(body), 202
