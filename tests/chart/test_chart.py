@@ -1,0 +1,371 @@
+"""Offline checks of what a platform team deploys: the Helm chart, the compose file, the images.
+
+No cluster and no Docker engine are needed. The chart is linted, every example is rendered and
+compared with its committed output, every manifest is validated against the Kubernetes 1.33
+API schemas, and the hardening the bank relies on (non-root, read-only root, no capabilities,
+probes, resources) is asserted on every container. helm comes from `make setup`
+(.deps/bin/helm); when it is missing the tests fail and say how to get it.
+
+Regenerate the committed renders after a deliberate chart change:
+    for e in charts/carbon-platform/examples/*/; do
+      .deps/bin/helm template carbon-platform charts/carbon-platform --namespace carbon \
+        --kube-version 1.33.0 -f "$e/values.yaml" > "$e/rendered.yaml"; done
+"""
+import difflib
+import json
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import jsonschema
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+CHART = ROOT / "charts" / "carbon-platform"
+EXAMPLES = sorted(p.parent.name for p in (CHART / "examples").glob("*/values.yaml"))
+KUBE_VERSION = "1.33.0"
+RELEASE, NAMESPACE = "carbon-platform", "carbon"
+KUBERNETES_VALIDATE = ROOT / ".venv" / "bin" / "kubernetes-validate"
+SERVICES = ("ingest", "calc", "account", "exchange-bridge")
+# Kinds from CRDs that kubernetes-validate has no schema for: checked by SERVICE_MONITOR_SCHEMA.
+CRD_KINDS = {"ServiceMonitor"}
+SERVICE_MONITOR_SCHEMA = {
+    "type": "object",
+    "required": ["apiVersion", "kind", "metadata", "spec"],
+    "properties": {
+        "apiVersion": {"const": "monitoring.coreos.com/v1"},
+        "metadata": {"type": "object", "required": ["name", "labels"]},
+        "spec": {
+            "type": "object", "additionalProperties": False, "required": ["selector", "endpoints"],
+            "properties": {
+                "selector": {"type": "object", "required": ["matchLabels"]},
+                "targetLabels": {"type": "array", "items": {"type": "string"}},
+                "endpoints": {"type": "array", "minItems": 1, "items": {
+                    "type": "object", "additionalProperties": False, "required": ["port", "path"],
+                    "properties": {"port": {"type": "string"}, "path": {"type": "string", "pattern": "^/"},
+                                   "interval": {"type": "string"}, "scrapeTimeout": {"type": "string"}}}},
+            },
+        },
+    },
+}
+
+
+@pytest.fixture(scope="session")
+def helm():
+    candidates = [ROOT / ".deps" / "bin" / "helm", shutil.which("helm")]
+    found = next((Path(c) for c in candidates if c and Path(c).is_file()), None)
+    if found is None:
+        pytest.fail("helm not found in .deps/bin or PATH: run `make setup` "
+                    "(GOBIN=.deps/bin go install helm.sh/helm/v3/cmd/helm@v3.22.0)", pytrace=False)
+    return str(found)
+
+
+def run_helm(helm, *args):
+    return subprocess.run([helm, *args], capture_output=True, text=True, cwd=ROOT, timeout=120)
+
+
+def template(helm, *values_files, extra=()):
+    args = ["template", RELEASE, str(CHART), "--namespace", NAMESPACE, "--kube-version", KUBE_VERSION]
+    for values in values_files:
+        args += ["-f", str(values)]
+    return run_helm(helm, *args, *extra)
+
+
+def docs_of(text):
+    return [d for d in yaml.safe_load_all(text) if d]
+
+
+@pytest.fixture(scope="session")
+def rendered(helm):
+    """example name -> (text, documents), rendered now from the chart."""
+    out = {}
+    for name in EXAMPLES:
+        result = template(helm, CHART / "examples" / name / "values.yaml")
+        assert result.returncode == 0, f"example {name} does not render:\n{result.stderr}"
+        out[name] = (result.stdout, docs_of(result.stdout))
+    return out
+
+
+def workloads(documents):
+    """(document, pod spec) of every Deployment and Job."""
+    return [(d, d["spec"]["template"]["spec"]) for d in documents if d["kind"] in ("Deployment", "Job")]
+
+
+def by_kind(documents, kind):
+    return {d["metadata"]["name"]: d for d in documents if d["kind"] == kind}
+
+
+# --- the chart -----------------------------------------------------------------------------
+
+def test_examples_exist():
+    assert {"minimal", "production", "dev-sandbox"} <= set(EXAMPLES)
+
+
+@pytest.mark.parametrize("example", [None, *EXAMPLES])
+def test_helm_lint_strict(helm, example):
+    args = ["lint", "--strict", str(CHART), "--kube-version", KUBE_VERSION]
+    if example:
+        args += ["-f", str(CHART / "examples" / example / "values.yaml")]
+    result = run_helm(helm, *args)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "[WARNING]" not in result.stdout and "[ERROR]" not in result.stdout, result.stdout
+
+
+@pytest.mark.parametrize("example", EXAMPLES)
+def test_example_renders_exactly_as_committed(rendered, example):
+    committed = (CHART / "examples" / example / "rendered.yaml").read_text()
+    current = rendered[example][0]
+    if current != committed:
+        diff = "".join(difflib.unified_diff(committed.splitlines(True), current.splitlines(True),
+                                            "committed rendered.yaml", "helm template now", n=2))
+        pytest.fail(f"examples/{example}/rendered.yaml is stale (regenerate: see this module's "
+                    f"docstring); first lines of the diff:\n{diff[:4000]}", pytrace=False)
+
+
+@pytest.mark.parametrize("example", EXAMPLES)
+def test_rendered_manifests_are_valid_kubernetes(rendered, example, tmp_path):
+    text, documents = rendered[example]
+    manifest = tmp_path / "rendered.yaml"
+    manifest.write_text(text)
+    result = subprocess.run([str(KUBERNETES_VALIDATE), "--strict", "-k", KUBE_VERSION, str(manifest)],
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
+    unknown = set(re.findall(r"Couldn't find schema for kind (\w+)", result.stdout + result.stderr))
+    assert unknown <= CRD_KINDS, f"kinds nobody validated: {unknown - CRD_KINDS}"
+    passed = len(re.findall(r"^INFO .* passed for resource", result.stdout, re.M))
+    crds = [d for d in documents if d["kind"] in CRD_KINDS]
+    assert passed == len(documents) - len(crds), result.stdout
+    for monitor in crds:
+        jsonschema.validate(monitor, SERVICE_MONITOR_SCHEMA)
+
+
+@pytest.mark.parametrize("example", EXAMPLES)
+def test_every_container_is_hardened_and_bounded(rendered, example):
+    for workload, pod in workloads(rendered[example][1]):
+        name = f"{workload['kind']}/{workload['metadata']['name']}"
+        assert pod["securityContext"]["runAsNonRoot"] is True, name
+        assert pod["securityContext"]["runAsUser"] > 0, name
+        assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}, name
+        assert pod["automountServiceAccountToken"] is False, name
+        containers = pod["containers"] + pod.get("initContainers", [])
+        for container in containers:
+            where = f"{name} container {container['name']}"
+            security = container["securityContext"]
+            assert security["runAsNonRoot"] is True, where
+            assert security["readOnlyRootFilesystem"] is True, where
+            assert security["allowPrivilegeEscalation"] is False, where
+            assert security["capabilities"]["drop"] == ["ALL"], where
+            assert "add" not in security["capabilities"], where
+            assert security["seccompProfile"] == {"type": "RuntimeDefault"}, where
+            requests, limits = container["resources"]["requests"], container["resources"]["limits"]
+            assert requests.get("cpu") and requests.get("memory") and limits.get("memory"), where
+            assert {"name": "tmp", "mountPath": "/tmp"} in container["volumeMounts"], where
+            if workload["kind"] == "Deployment":  # a run-to-completion Job has nothing to probe
+                for probe in ("livenessProbe", "readinessProbe"):
+                    assert {"httpGet", "grpc"} & set(container.get(probe, {})), f"{where}: no {probe}"
+
+
+@pytest.mark.parametrize("example", EXAMPLES)
+def test_workloads_carry_standard_labels_and_otel_identity(rendered, example):
+    for workload, pod in workloads(rendered[example][1]):
+        labels = workload["spec"]["template"]["metadata"]["labels"]
+        for key in ("name", "instance", "component", "version", "part-of", "managed-by"):
+            assert labels.get(f"app.kubernetes.io/{key}"), (workload["metadata"]["name"], key)
+        env = {e["name"]: e for e in pod["containers"][0]["env"]}
+        assert env["OTEL_SERVICE_NAME"]["valueFrom"]["fieldRef"]["fieldPath"] == \
+            "metadata.labels['app.kubernetes.io/component']"
+        assert "k8s.pod.name=$(K8S_POD_NAME)" in env["OTEL_RESOURCE_ATTRIBUTES"]["value"]
+        # $(VAR) expansion only works for variables defined earlier in the list
+        names = [e["name"] for e in pod["containers"][0]["env"]]
+        assert names.index("K8S_POD_NAME") < names.index("OTEL_RESOURCE_ATTRIBUTES")
+        assert len(names) == len(set(names)), f"duplicate env in {workload['metadata']['name']}"
+        for var in ("AMQP_URI", "MONGO_URI"):
+            if var in env:  # connection strings only ever come from Secrets
+                assert "secretKeyRef" in env[var]["valueFrom"], var
+
+
+@pytest.mark.parametrize("example", EXAMPLES)
+def test_every_deployment_has_a_matching_service(rendered, example):
+    documents = rendered[example][1]
+    services = by_kind(documents, "Service")
+    for name, deployment in by_kind(documents, "Deployment").items():
+        service = services[name]
+        pod_labels = deployment["spec"]["template"]["metadata"]["labels"]
+        assert service["spec"]["selector"].items() <= pod_labels.items(), name
+        container_ports = {p["name"] for p in deployment["spec"]["template"]["spec"]["containers"][0]["ports"]}
+        assert {p["targetPort"] for p in service["spec"]["ports"]} == container_ports, name
+
+
+def test_default_install_deploys_every_process_but_the_sandbox(rendered):
+    documents = rendered["minimal"][1]
+    deployments = by_kind(documents, "Deployment")
+    components = {d["metadata"]["labels"]["app.kubernetes.io/component"] for d in deployments.values()}
+    assert components == {"ingest", "calc", "account", "account-grpc", "exchange-bridge"}
+    assert not any(d["kind"] == "Secret" for d in documents), "the chart must not create Secrets"
+    grpc = deployments["carbon-platform-account-grpc"]["spec"]["template"]["spec"]["containers"][0]
+    assert grpc["readinessProbe"]["grpc"]["port"] == 50051
+    assert grpc["command"] == ["python", "-m", "account.grpc_server"]
+    ingest = deployments["carbon-platform-ingest"]["spec"]["template"]["spec"]["containers"][0]
+    assert ingest["livenessProbe"]["httpGet"]["path"] == "/healthz"
+    assert ingest["readinessProbe"]["httpGet"]["path"] == "/readyz"
+    ingest_secrets = {e["name"] for e in ingest["env"] if "secretKeyRef" in e.get("valueFrom", {})}
+    assert {"AMQP_URI", "MONGO_URI", "PSEUDONYM_KEY", "PLATFORM_SM2_PRIVATE_KEY", "CONTACT_SM4_KEY"} <= ingest_secrets
+    assert set(by_kind(documents, "PodDisruptionBudget")) == set(deployments)
+    assert not by_kind(documents, "HorizontalPodAutoscaler") and not by_kind(documents, "NetworkPolicy")
+
+
+def test_topology_job_runs_as_a_hook_before_install_and_upgrade(rendered):
+    jobs = by_kind(rendered["minimal"][1], "Job")
+    job = jobs["carbon-platform-topology"]
+    assert job["metadata"]["annotations"]["helm.sh/hook"] == "pre-install,pre-upgrade"
+    container = job["spec"]["template"]["spec"]["containers"][0]
+    assert container["command"] == ["python", "-m", "carbon_common.topology", "declare"]
+    assert job["spec"]["template"]["spec"]["restartPolicy"] == "Never"
+    assert any(e["name"] == "AMQP_URI" for e in container["env"])
+
+
+def test_production_example_uses_autoscaling_policies_and_pinned_images(rendered):
+    documents = rendered["production"][1]
+    deployments = by_kind(documents, "Deployment")
+    hpas = by_kind(documents, "HorizontalPodAutoscaler")
+    assert set(hpas) == {"carbon-platform-ingest", "carbon-platform-calc", "carbon-platform-account-grpc"}
+    for name in hpas:  # the HPA owns the replica count
+        assert "replicas" not in deployments[name]["spec"], name
+    assert deployments["carbon-platform-account"]["spec"]["replicas"] == 3
+    for name, deployment in deployments.items():
+        assert re.search(r"@sha256:[0-9a-f]{64}$", deployment["spec"]["template"]["spec"]["containers"][0]["image"]), name
+    assert set(by_kind(documents, "NetworkPolicy")) == set(deployments)
+    assert set(by_kind(documents, "ServiceMonitor")) == set(deployments)
+    assert by_kind(documents, "Ingress")["carbon-platform-ingest"]["spec"]["tls"]
+
+
+def test_sandbox_example_points_the_bridge_at_the_sandbox(rendered):
+    deployments = by_kind(rendered["dev-sandbox"][1], "Deployment")
+    services = by_kind(rendered["dev-sandbox"][1], "Service")
+    sandbox = services["carbon-platform-exchange-sandbox"]
+    bridge_env = {e["name"]: e.get("value") for e in
+                  deployments["carbon-platform-exchange-bridge"]["spec"]["template"]["spec"]["containers"][0]["env"]}
+    port = sandbox["spec"]["ports"][0]["port"]
+    assert bridge_env["EXCHANGE_BASE_URL"] == f"http://{sandbox['metadata']['name']}:{port}"
+    sandbox_env = {e["name"] for e in
+                   deployments["carbon-platform-exchange-sandbox"]["spec"]["template"]["spec"]["containers"][0]["env"]}
+    assert not {"AMQP_URI", "MONGO_URI"} & sandbox_env  # the sandbox talks to nothing of ours
+
+
+def test_grafana_dashboard_ships_in_a_labelled_configmap(rendered):
+    configmaps = by_kind(rendered["minimal"][1], "ConfigMap")
+    dashboard_cm = configmaps["carbon-platform-dashboards"]
+    assert dashboard_cm["metadata"]["labels"]["grafana_dashboard"] == "1"
+    shipped = json.loads(dashboard_cm["data"]["carbon-flow.json"])
+    assert shipped == json.loads((CHART / "dashboards" / "carbon-flow.json").read_text())
+    titles = {p["title"] for p in shipped["panels"] if p["type"] == "row"}
+    assert titles == {"Traffic", "Errors", "Latency", "Saturation"}
+    targets = [t for p in shipped["panels"] for t in p.get("targets", [])]
+    assert targets and all(t["expr"] and t["datasource"]["uid"] == "${datasource}" for t in targets)
+    ids = [p["id"] for p in shipped["panels"]]
+    assert len(ids) == len(set(ids))
+
+
+# --- the schema rejects what would deploy something broken ---------------------------------
+
+BAD_VALUES = {
+    "typo in a component name": ("components:\n  ingets:\n    replicas: 3\n", "ingets"),
+    "unknown component key": ("components:\n  calc:\n    replica: 3\n", "/components/calc/replica"),
+    "unknown top-level key": ("rabbitmq:\n  uri: amqp://guest:guest@rabbit\n", "rabbitmq"),
+    "root user": ("default:\n  runAsUser: 0\n", "/default/runAsUser"),
+    "negative replicas": ("components:\n  account:\n    replicas: -1\n", "/components/account/replicas"),
+    "two probe handlers": ("components:\n  calc:\n    probes:\n      liveness:\n        grpc: {port: 8000}\n",
+                           "/components/calc/probes/liveness"),
+    "liveness probe removed": ("components:\n  calc:\n    probes:\n      liveness: null\n", "liveness"),
+    "secret without key": ("amqp:\n  secret:\n    name: rabbit\n    key: null\n", "/amqp/secret"),
+    "malformed digest": ("components:\n  ingest:\n    image:\n      digest: latest\n", "/components/ingest/image/digest"),
+    "ingress without hosts": ("ingress:\n  enabled: true\n", "/ingress/hosts"),
+    "env with a bad name": ("components:\n  calc:\n    env:\n      bad-name: x\n", "/components/calc/env"),
+    "string replicas": ("components:\n  calc:\n    replicas: two\n", "/components/calc/replicas"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_VALUES))
+def test_schema_rejects_bad_values(helm, case, tmp_path):
+    text, where = BAD_VALUES[case]
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(text)
+    result = template(helm, bad)
+    assert result.returncode != 0, f"accepted: {case}"
+    assert "don't meet the specifications of the schema" in result.stderr, result.stderr
+    assert where in result.stderr, result.stderr
+
+
+def test_template_refuses_a_metrics_port_the_component_does_not_have(helm, tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("components:\n  calc:\n    metrics:\n      port: prometheus\n")
+    result = template(helm, bad)
+    assert result.returncode != 0 and "components.calc.metrics.port" in result.stderr, result.stderr
+
+
+def test_component_values_override_defaults_including_false_and_zero(helm, tmp_path):
+    values = tmp_path / "values.yaml"
+    values.write_text("default:\n  amqp: true\ncomponents:\n  calc:\n    amqp: false\n    replicas: 0\n"
+                      "    resources:\n      requests: {cpu: 7m}\n")
+    result = template(helm, values)
+    assert result.returncode == 0, result.stderr
+    calc = by_kind(docs_of(result.stdout), "Deployment")["carbon-platform-calc"]
+    container = calc["spec"]["template"]["spec"]["containers"][0]
+    assert calc["spec"]["replicas"] == 0
+    assert "AMQP_URI" not in {e["name"] for e in container["env"]}
+    # maps merge key by key: the default memory request survives a cpu-only override
+    assert container["resources"]["requests"] == {"cpu": "7m", "memory": "192Mi"}
+
+
+# --- compose, images, docs -----------------------------------------------------------------
+
+def test_compose_file_is_valid():
+    compose = shutil.which("docker-compose")
+    if compose is None:
+        pytest.fail("docker-compose not found: `make setup` installs Debian's docker-compose", pytrace=False)
+    result = subprocess.run([compose, "-f", "docker-compose.yml", "config", "-q"], cwd=ROOT,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    resolved = yaml.safe_load(subprocess.run([compose, "-f", "docker-compose.yml", "config"], cwd=ROOT,
+                                             capture_output=True, text=True, timeout=120, check=True).stdout)
+    services = resolved["services"]
+    assert services["mongodb"]["image"].startswith("mongo:7")
+    assert services["rabbitmq"]["image"].startswith("rabbitmq:3.13") and "management" in services["rabbitmq"]["image"]
+    assert services["jaeger"]["image"].startswith("jaegertracing/jaeger:2.")
+    ours = {name: s for name, s in services.items() if "build" in s}
+    assert set(ours) == {"topology", "ingest", "calc", "account", "account-grpc", "exchange-bridge", "exchange-sandbox"}
+    for name, service in ours.items():
+        assert (ROOT / service["build"]["dockerfile"]).is_file(), name
+        assert service["read_only"] is True and service["cap_drop"] == ["ALL"], name
+        if name != "topology":
+            assert service["healthcheck"]["test"], name
+            assert "topology" in service.get("depends_on", {}) or name == "exchange-sandbox", name
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_dockerfile_is_multistage_non_root_and_installs_the_pinned_set(service):
+    text = (ROOT / "services" / service / "Dockerfile").read_text()
+    stages = re.findall(r"^FROM (\S+)", text, re.M)
+    assert stages == ["python:3.11-slim", "python:3.11-slim"], stages
+    user = re.findall(r"^USER (\S+)", text, re.M)
+    assert user and not user[-1].startswith(("root", "0")), user
+    order = [text.index(s) for s in ("COPY requirements.lock", "libs/carbon_common", "libs/carbon_proto",
+                                     f"./services/{service}")]
+    assert order == sorted(order), "install order: requirements.lock, carbon_common, carbon_proto, service"
+    assert "--from=build /opt/venv" in text
+
+
+def test_values_reference_documents_every_key():
+    values = yaml.safe_load((CHART / "values.yaml").read_text())
+    doc = (ROOT / "docs" / "deploy.md").read_text()
+    missing = []
+    for key, value in values.items():
+        paths = [key]
+        if isinstance(value, dict) and key != "components":
+            paths += [f"{key}.{sub}" for sub in value]
+        if key == "components":
+            paths += [f"components.{name}" for name in value]
+        missing += [p for p in paths if f"`{p}`" not in doc]
+    assert not missing, f"docs/deploy.md values reference lacks: {missing}"
