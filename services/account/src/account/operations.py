@@ -1,0 +1,193 @@
+"""What the account service does: open accounts, credit, reverse, redeem, freeze, forget.
+
+Each operation is one append with a deterministic entry id, so repeating it (redelivery,
+client retry) returns the entry written the first time and writes nothing new.
+"""
+from account import caps, ledger
+from account.ledger import AccountNotOpen, InvalidRequest, RequestKeyReused
+from account.posting import Appender
+
+AUDIT_FIELDS = ("reduction_id", "record_key", "revision", "supersedes", "partner_id", "partner_record_id",
+                "consent_id", "scenario", "occurred_at", "methodology_id", "methodology_version",
+                "factor_set_id", "factor_set_version", "factors", "inputs", "baseline_g", "project_g",
+                "dedup_key")
+
+
+class LedgerOperations:
+    def __init__(self, repository, tiers):
+        self.repo = repository
+        self.appender = Appender(repository, tiers)
+        self._accounts: dict[str, dict] = {}
+
+    # accounts
+    def open_account(self, owner_pid: str, kind: str = "individual", alias: str | None = None) -> dict:
+        if kind not in ledger.KINDS:
+            raise InvalidRequest(f"kind must be one of {', '.join(ledger.KINDS)}", "invalid_kind")
+        if not owner_pid or len(owner_pid) > 128:
+            raise InvalidRequest("owner_pid must be 1..128 characters", "invalid_owner_pid")
+        account_id = ledger.account_id_for(owner_pid)
+        doc = {"_id": account_id, "owner_pid": owner_pid, "kind": kind, "opened_at": ledger.utc_now_iso()}
+        if alias:
+            doc["alias"] = alias
+        if not self.repo.insert_account(doc):
+            doc = self.repo.get_account(account_id)
+            if doc["kind"] != kind:
+                raise InvalidRequest(f"account of {owner_pid} exists as {doc['kind']}", "kind_mismatch")
+        self._ensure_opened(doc)
+        self._accounts[account_id] = doc
+        return doc
+
+    def account_for(self, owner_pid: str, open_kind: str | None = "individual") -> dict | None:
+        account_id = ledger.account_id_for(owner_pid)
+        doc = self._accounts.get(account_id) or self.repo.get_account(account_id)
+        if doc is None:
+            return self.open_account(owner_pid, open_kind) if open_kind else None
+        if account_id not in self._accounts:
+            self._ensure_opened(doc)
+            self._accounts[account_id] = doc
+        return doc
+
+    def pool_account(self) -> dict:
+        return self.account_for(ledger.POOL_OWNER, open_kind="pool")
+
+    def _ensure_opened(self, doc: dict) -> None:
+        def decide(state):
+            if state["seq"] != 0:
+                raise RuntimeError(f"account {doc['_id']} has entries but no opening entry")
+            return {"type": ledger.OPENED, "grams": 0, "status": "open", **_owner(doc)}
+        self.appender.append(doc["_id"], ledger.opened_entry_id(doc["_id"]), decide)
+
+    def set_status(self, account_id: str, status: str, request_key: str, reason: str = "") -> dict:
+        if status not in ledger.STATUSES:
+            raise InvalidRequest(f"status must be one of {', '.join(ledger.STATUSES)}", "invalid_status")
+        doc = self._existing(account_id)
+
+        def decide(state):
+            if state["status"] == "closed":
+                raise AccountNotOpen("a closed account stays closed")
+            return {"type": ledger.STATUS_CHANGED, "grams": 0, "status": status,
+                    "previous_status": state["status"], "code": reason or status, **_owner(doc)}
+        entry, _ = self.appender.append(account_id, ledger.status_entry_id(account_id, request_key), decide)
+        return entry
+
+    def forget_person(self, user_pid: str) -> bool:
+        """Deletion request: drop alias/contact links; entries keep only the pseudonym."""
+        account_id = ledger.account_id_for(user_pid)
+        if self.repo.get_account(account_id) is None:
+            return False
+        self.repo.unlink_personal_data(account_id, ledger.utc_now_iso())
+        self._accounts.pop(account_id, None)
+        return True
+
+    def _existing(self, account_id: str) -> dict:
+        doc = self._accounts.get(account_id) or self.repo.get_account(account_id)
+        if doc is None:
+            raise LookupError(account_id)
+        return doc
+
+    # crediting
+    def credit(self, reduction: dict) -> dict:
+        """Credit a ReductionCalculated payload once: credited, capped or declined."""
+        rid, scenario = reduction["reduction_id"], reduction["scenario"]
+        grams = int(reduction["grams"])
+        cap_list = [caps.Cap.from_event(c) for c in reduction.get("caps", [])]
+        keys = {cap: caps.cap_key(scenario, cap, reduction["occurred_at"]) for cap in cap_list}
+        account = self.account_for(reduction["user_pid"])
+        entry_id = ledger.credit_entry_id(rid)
+        duplicate_of = self._dedup(reduction)
+        audit = {k: reduction[k] for k in AUDIT_FIELDS if reduction.get(k) not in (None, "", {})}
+        audit["caps"] = [cap.as_doc() for cap in cap_list]
+
+        def decide(state):
+            base = {**_owner(account), **audit, "requested_grams": grams}
+            declined = self._decline_code(state, rid, duplicate_of)
+            if declined:
+                return {**base, "type": ledger.DECLINED, "grams": 0, "code": declined,
+                        "duplicate_of_record_key": duplicate_of or ""}
+            usage = {cap: self._usage(state, key) for cap, key in keys.items()}
+            decision = caps.evaluate(grams, cap_list, usage)
+            binding = decision.binding.as_doc() if decision.binding else None
+            if decision.credited == 0 and grams > 0:
+                return {**base, "type": ledger.CAPPED, "grams": 0, "capped_grams": grams, "cap": binding}
+            return {**base, "type": ledger.CREDIT, "grams": decision.credited,
+                    "capped_grams": grams - decision.credited, "cap": binding,
+                    "cap_keys": sorted(keys.values()), "cap_grams": decision.credited, "cap_count": 1}
+        entry, _ = self.appender.append(account["_id"], entry_id, decide)
+        return entry
+
+    def _dedup(self, reduction: dict) -> str | None:
+        """record_key of another partner's record of the same behaviour, if that one came first."""
+        if not reduction.get("dedup_key"):
+            return None
+        claim = self.repo.claim(ledger.dedup_claim_id(reduction["scenario"], reduction["dedup_key"]),
+                                reduction["record_key"], reduction["reduction_id"])
+        return None if claim["record_key"] == reduction["record_key"] else claim["record_key"]
+
+    def _decline_code(self, state: dict, reduction_id: str, duplicate_of: str | None) -> str | None:
+        if state["status"] != "open":
+            return f"account_{state['status'] or 'not_open'}"
+        if self.repo.get_entry(ledger.reversal_entry_id(reduction_id)) is not None:
+            return "reversed_before_credit"
+        return "duplicate_behaviour" if duplicate_of else None
+
+    def _usage(self, state: dict, key: str) -> tuple[int, int]:
+        if caps.is_retained(key, max(ledger.utc_now_iso(), state["posted_at"])):
+            return tuple(state["usage"].get(key, (0, 0)))
+        return self.repo.cap_usage_scan(state["account_id"], key, state["seq"])
+
+    def reverse(self, reversal: dict) -> dict:
+        """Post the reversal of a ReductionReversed payload's credit (once)."""
+        rid = reversal["reduction_id"]
+        account = self.account_for(reversal["user_pid"])
+
+        def decide(state):
+            original = self.repo.get_entry(ledger.credit_entry_id(rid))
+            base = {**_owner(account), "type": ledger.REVERSAL, "reduction_id": rid,
+                    "record_key": reversal.get("record_key", ""), "scenario": reversal.get("scenario", ""),
+                    "reason": reversal.get("reason", ""), "corrected_by_version": reversal.get("corrected_by_version", "")}
+            if original is None or original["type"] != ledger.CREDIT:
+                code = "original_not_credited" if original is None else f"original_{original['type']}"
+                return {**base, "grams": 0, "code": code, "shortfall_grams": 0}
+            taken = min(original["grams"], state["balance"])
+            return {**base, "grams": -taken, "reverses_entry_id": original["_id"],
+                    "occurred_at": original.get("occurred_at", ""), "shortfall_grams": original["grams"] - taken,
+                    "cap_keys": original.get("cap_keys", []), "cap_grams": -original["grams"], "cap_count": -1}
+        entry, _ = self.appender.append(account["_id"], ledger.reversal_entry_id(rid), decide)
+        return entry
+
+    # redemption
+    def redeem(self, account_id: str, grams: int, request_key: str, reward_id: str = "") -> tuple[dict, bool]:
+        """Debit grams for a reward and move them to the bank pool. (entry, replayed)."""
+        if not isinstance(grams, int) or isinstance(grams, bool) or grams <= 0:
+            raise InvalidRequest("grams must be a positive integer", "invalid_grams")
+        if not request_key or len(request_key) > 128:
+            raise InvalidRequest("request_key must be 1..128 characters", "invalid_request_key")
+        account = self._existing(account_id)
+        if account["kind"] == "pool":
+            raise InvalidRequest("the pool account cannot redeem", "invalid_account")
+        entry_id = ledger.redemption_entry_id(account_id, request_key)
+
+        def decide(state):
+            if state["status"] != "open":
+                raise AccountNotOpen(f"account is {state['status'] or 'not open'}")
+            return {**_owner(account), "type": ledger.REDEMPTION, "grams": -grams,
+                    "request_key": request_key, "reward_id": reward_id}
+        entry, created = self.appender.append(account_id, entry_id, decide)
+        if -entry["grams"] != grams or entry.get("reward_id", "") != reward_id:
+            raise RequestKeyReused("request_key was used for a different redemption")
+        self.transfer_to_pool(entry)
+        return entry, not created
+
+    def transfer_to_pool(self, redemption: dict) -> dict:
+        pool = self.pool_account()
+
+        def decide(state):
+            return {**_owner(pool), "type": ledger.REDEMPTION_TRANSFER, "grams": -redemption["grams"],
+                    "source_entry_id": redemption["_id"], "source_account_id": redemption["account_id"],
+                    "request_key": redemption.get("request_key", ""), "reward_id": redemption.get("reward_id", "")}
+        entry, _ = self.appender.append(pool["_id"], ledger.transfer_entry_id(redemption["_id"]), decide)
+        return entry
+
+
+def _owner(account: dict) -> dict:
+    return {"owner_pid": account["owner_pid"], "account_kind": account["kind"]}

@@ -1,0 +1,167 @@
+"""The only module that touches MongoDB/FerretDB.
+
+Collections (database carbon_account):
+  accounts  {_id: account_id, owner_pid, kind, opened_at, alias?}   owner lookup, personal links
+  entries   the ledger: insert-only, _id = idempotency id, unique (account_id, seq)
+  states    {_id: "<account_id>:<seq>"} the account state after entry seq (derived, rebuildable)
+  heads     {_id: account_id, seq} a hint where the newest state is (may lag; never trusted)
+  claims    {_id: dedup claim id, record_key, reduction_id}   one record per real-world behaviour
+  outbox    {_id: entry_id}   entries whose events still have to be published
+
+FerretDB v1 answers only `_id` lookups without scanning, so the write path (appending,
+caps, idempotency) uses `_id` lookups and inserts only; the read/query paths use ordinary
+indexed queries (indexed on MongoDB, scans on FerretDB).
+"""
+from pymongo import ASCENDING, DESCENDING
+from pymongo.errors import DuplicateKeyError
+
+from carbon_common.mongo import is_duplicate_key
+
+
+def _state_to_doc(state: dict) -> dict:
+    doc = dict(state)
+    doc["_id"] = f"{state['account_id']}:{state['seq']}"
+    # Cap keys may hold characters field names must not, and FerretDB v1 stores no nested
+    # arrays: maps become lists of small documents.
+    doc["usage"] = [{"key": k, "grams": g, "count": c} for k, (g, c) in sorted(state["usage"].items())]
+    doc["earned_by_month"] = [{"month": m, "grams": g} for m, g in sorted(state["earned_by_month"].items())]
+    return doc
+
+
+def _doc_to_state(doc: dict) -> dict:
+    state = {k: v for k, v in doc.items() if k != "_id"}
+    state["usage"] = {u["key"]: [u["grams"], u["count"]] for u in doc["usage"]}
+    state["earned_by_month"] = {e["month"]: e["grams"] for e in doc["earned_by_month"]}
+    return state
+
+
+class Repository:
+    def __init__(self, database):
+        self.db = database
+        self.accounts = database["accounts"]
+        self.entries = database["entries"]
+        self.states = database["states"]
+        self.heads = database["heads"]
+        self.claims = database["claims"]
+        self.outbox = database["outbox"]
+
+    def ensure_indexes(self) -> None:
+        self.entries.create_index([("account_id", ASCENDING), ("seq", ASCENDING)], unique=True,
+                                  name="account_seq_unique")
+        self.entries.create_index([("published", ASCENDING)], name="unpublished")
+        self.entries.create_index([("account_id", ASCENDING), ("month", ASCENDING)], name="account_month")
+        self.entries.create_index([("account_id", ASCENDING), ("cap_keys", ASCENDING)], name="account_cap_keys")
+        self.accounts.create_index([("owner_pid", ASCENDING)], unique=True, name="owner_unique")
+
+    # accounts
+    def get_account(self, account_id: str) -> dict | None:
+        return self.accounts.find_one({"_id": account_id})
+
+    def insert_account(self, doc: dict) -> bool:
+        try:
+            self.accounts.insert_one(doc)
+            return True
+        except DuplicateKeyError:
+            return False
+
+    def unlink_personal_data(self, account_id: str, deleted_at: str) -> None:
+        self.accounts.update_one({"_id": account_id}, {"$unset": {"alias": "", "contact": ""},
+                                                       "$set": {"personal_data_deleted_at": deleted_at}})
+
+    def list_accounts(self) -> list[dict]:
+        return list(self.accounts.find({}).sort("_id", ASCENDING))
+
+    # entries (write path)
+    def get_entry(self, entry_id: str) -> dict | None:
+        return self.entries.find_one({"_id": entry_id})
+
+    def insert_entry(self, entry: dict) -> None:
+        """Raises DuplicateKeyError on a taken _id or (account_id, seq)."""
+        self.entries.insert_one({**entry, "published": False})
+
+    def entry_at(self, account_id: str, seq: int) -> dict | None:
+        return self.entries.find_one({"account_id": account_id, "seq": seq})
+
+    def cap_usage_scan(self, account_id: str, key: str, max_seq: int) -> tuple[int, int]:
+        grams = count = 0
+        for doc in self.entries.find({"account_id": account_id, "cap_keys": key, "seq": {"$lte": max_seq}},
+                                     {"cap_grams": 1, "cap_count": 1}):
+            grams += doc.get("cap_grams", 0)
+            count += doc.get("cap_count", 0)
+        return grams, count
+
+    # states
+    def get_state(self, account_id: str, seq: int) -> dict | None:
+        doc = self.states.find_one({"_id": f"{account_id}:{seq}"})
+        return _doc_to_state(doc) if doc else None
+
+    def insert_state(self, state: dict) -> None:
+        try:
+            self.states.insert_one(_state_to_doc(state))
+        except DuplicateKeyError:
+            pass  # derived deterministically: an existing copy is identical
+
+    def head_hint(self, account_id: str) -> int:
+        doc = self.heads.find_one({"_id": account_id})
+        return doc["seq"] if doc else 0
+
+    def set_head_hint(self, account_id: str, seq: int) -> None:
+        self.heads.update_one({"_id": account_id}, {"$max": {"seq": seq}}, upsert=True)
+
+    # dedup claims
+    def claim(self, claim_id: str, record_key: str, reduction_id: str) -> dict:
+        """Insert the claim if free; return the claim that holds the key (ours or another's)."""
+        doc = {"_id": claim_id, "record_key": record_key, "reduction_id": reduction_id}
+        try:
+            self.claims.insert_one(doc)
+            return doc
+        except DuplicateKeyError:
+            return self.claims.find_one({"_id": claim_id}) or doc
+
+    # outbox
+    def add_outbox(self, entry_id: str, account_id: str) -> None:
+        try:
+            self.outbox.insert_one({"_id": entry_id, "account_id": account_id})
+        except Exception as exc:
+            if not is_duplicate_key(exc):
+                raise
+
+    def pending_outbox(self, limit: int) -> list[str]:
+        return [d["_id"] for d in self.outbox.find({}, {"_id": 1}).limit(limit)]
+
+    def unpublished_entry_ids(self, limit: int) -> list[str]:
+        return [d["_id"] for d in self.entries.find({"published": False}, {"_id": 1}).limit(limit)]
+
+    def mark_published(self, entry_id: str) -> None:
+        self.entries.update_one({"_id": entry_id}, {"$set": {"published": True}})
+        self.outbox.delete_one({"_id": entry_id})
+
+    # read path
+    def list_entries(self, account_id: str, *, before_seq: int | None = None, types=None,
+                     scenario: str | None = None, posted_from: str | None = None,
+                     posted_to: str | None = None, limit: int = 50) -> list[dict]:
+        query: dict = {"account_id": account_id}
+        if before_seq is not None:
+            query["seq"] = {"$lt": before_seq}
+        if types:
+            query["type"] = {"$in": list(types)}
+        if scenario:
+            query["scenario"] = scenario
+        if posted_from or posted_to:
+            query["posted_at"] = {**({"$gte": posted_from} if posted_from else {}),
+                                  **({"$lt": posted_to} if posted_to else {})}
+        return list(self.entries.find(query).sort("seq", DESCENDING).limit(limit))
+
+    def entries_in_month(self, account_id: str, month: str) -> list[dict]:
+        return list(self.entries.find({"account_id": account_id, "month": month}).sort("seq", ASCENDING))
+
+    def last_entry_before_month(self, account_id: str, month: str) -> dict | None:
+        found = list(self.entries.find({"account_id": account_id, "month": {"$lt": month}})
+                     .sort("seq", DESCENDING).limit(1))
+        return found[0] if found else None
+
+    def account_entries(self, account_id: str) -> list[dict]:
+        return list(self.entries.find({"account_id": account_id}).sort("seq", ASCENDING))
+
+    def account_ids_with_entries(self) -> list[str]:
+        return sorted(self.entries.distinct("account_id"))
