@@ -1,0 +1,48 @@
+"""nameko DependencyProviders of the calc service."""
+import os
+
+from nameko.extensions import DependencyProvider
+
+from carbon_common.logs import configure_logging
+from carbon_common.mongo import MongoDatabase
+from carbon_common.telemetry import setup_telemetry
+
+from calc.loader import load_catalog
+from calc.repository import CalcRepository
+
+
+class ProcessTelemetry(DependencyProvider):
+    """JSON logs and OpenTelemetry, once per process, before the first worker runs."""
+
+    def setup(self):
+        configure_logging(self.container.service_name)
+        setup_telemetry(self.container.service_name)
+
+    def get_dependency(self, worker_ctx):
+        return None
+
+
+class MethodologyCatalog(DependencyProvider):
+    """The validated methodology catalog, loaded once at start (a bad file stops the start).
+
+    CALC_METHODOLOGY_DIR (config or env) points at another directory, e.g. a mounted volume
+    holding newly published versions; default: the files packaged with the service.
+    """
+
+    def setup(self):
+        directory = self.container.config.get("CALC_METHODOLOGY_DIR") or os.environ.get("CALC_METHODOLOGY_DIR")
+        self.catalog = load_catalog(directory or None)
+
+    def get_dependency(self, worker_ctx):
+        return self.catalog
+
+
+class Repository(MongoDatabase):
+    """CalcRepository over the service's own database; indexes ensured at start."""
+
+    def setup(self):
+        super().setup()
+        CalcRepository(self.database).ensure_indexes()
+
+    def get_dependency(self, worker_ctx):
+        return CalcRepository(self.database)

@@ -1,0 +1,74 @@
+"""Recalculation after a correction: reverse and recompute every affected, unlocked reduction.
+
+For each `corrected` version in the catalog, every stored reduction pinned to the version it
+supersedes is, unless registered at the exchange (locked) or already reversed:
+  1. reversed   (ReductionReversed, event_id derived from the old reduction_id)
+  2. recomputed with the versions now in force (ReductionCalculated revision+1,
+     supersedes = old id; or BehaviourRejected if the corrected rules make it ineligible)
+  3. marked reversed in the store (last, so a crash before it just repeats 1–2 with the same ids).
+Re-running publishes nothing new: reversed reductions are skipped, the new ones are pinned to
+the corrected version. The ledger stays append-only: nothing is updated or deleted.
+"""
+from dataclasses import dataclass, field
+from typing import Callable
+
+from calc.catalog import Catalog, Methodology
+from calc.processing import Publish, outcome_for, publish_outcome
+from calc.repository import CalcRepository
+from calc.schemas import reversal_event_id, reversal_payload
+
+
+@dataclass
+class Progress:
+    correction: str  # e.g. "factor set cn_grid_average 2 -> 2.1"
+    total: int
+    checked: int = 0
+    recalculated: int = 0
+    now_rejected: int = 0
+    skipped_locked: int = 0
+    skipped_done: int = 0
+    reductions: list[str] = field(default_factory=list, repr=False)  # new reduction ids
+
+    def line(self) -> str:
+        pct = 100 * self.checked // self.total if self.total else 100
+        return (f"{self.correction}: {self.checked}/{self.total} ({pct}%) checked, "
+                f"{self.recalculated} recalculated, {self.now_rejected} now rejected, "
+                f"{self.skipped_locked} locked at the exchange, {self.skipped_done} already done")
+
+
+def _recalculate_one(doc: dict, catalog: Catalog, repo: CalcRepository, publish: Publish,
+                     corrected_by: str, progress: Progress) -> None:
+    old = doc["payload"]
+    publish("reduction_reversed", reversal_payload(old, corrected_by), event_id=reversal_event_id(old["reduction_id"]))
+    outcome = outcome_for(doc["record"], catalog)
+    new = publish_outcome(doc["record"], outcome, repo, publish, revision=old["revision"] + 1,
+                          supersedes=old["reduction_id"])
+    repo.save_reversal(reversal_payload(old, corrected_by))
+    if "reduction_id" in new:
+        progress.recalculated += 1
+        progress.reductions.append(new["reduction_id"])
+    else:
+        progress.now_rejected += 1
+
+
+def recalculate(catalog: Catalog, repo: CalcRepository, publish: Publish,
+                report: Callable[[str], None] = print, every: int = 100) -> list[Progress]:
+    results = []
+    for correction in catalog.corrections():
+        kind = "methodology" if isinstance(correction, Methodology) else "factor_set"
+        progress = Progress(f"{kind.replace('_', ' ')} {correction.id} {correction.supersedes} -> {correction.version}",
+                            total=repo.count_pinned_to(kind, correction.id, correction.supersedes))
+        report(progress.line())
+        for doc in repo.pinned_to(kind, correction.id, correction.supersedes):
+            progress.checked += 1
+            if repo.is_locked(doc["_id"]):
+                progress.skipped_locked += 1
+            elif repo.is_reversed(doc["_id"]):
+                progress.skipped_done += 1
+            else:
+                _recalculate_one(doc, catalog, repo, publish, correction.version, progress)
+            if progress.checked % every == 0:
+                report(progress.line())
+        report(progress.line())
+        results.append(progress)
+    return results

@@ -1,0 +1,72 @@
+"""The calc nameko service: events in/out, RPC for previews and methodology listings."""
+import logging
+
+from nameko.rpc import rpc
+
+from carbon_common.events import EventDispatcher
+from carbon_common.handlers import event_handler
+from carbon_common.mongo import MongoDatabase
+from carbon_common.ops import OperationsMixin
+from carbon_common.tracing import Tracing
+
+from calc import views
+from calc.dependencies import MethodologyCatalog, ProcessTelemetry, Repository
+from calc.domain import InvalidRecord
+from calc.processing import handle_behaviour
+
+log = logging.getLogger(__name__)
+DATABASE = "carbon_calc"
+
+
+class UnknownVersion(LookupError):
+    """No methodology / factor set with that id and version."""
+
+
+class CalcService(OperationsMixin):
+    name = "calc"
+
+    telemetry = ProcessTelemetry()
+    tracing = Tracing()
+    db = MongoDatabase(DATABASE)
+    repo = Repository(DATABASE)
+    catalog = MethodologyCatalog()
+    dispatch = EventDispatcher()
+
+    @event_handler("ingest", "behaviour_received")
+    def handle_behaviour_received(self, envelope):
+        outcome = handle_behaviour(envelope["data"], self.catalog, self.repo, self.dispatch)
+        log.info("record processed", extra={"record_key": envelope["data"].get("record_key"),
+                                             "scenario": envelope["data"].get("scenario"), "outcome": outcome})
+
+    @event_handler("exchange_bridge", "exchange_batch_registered")
+    def handle_exchange_batch_registered(self, envelope):
+        data = envelope["data"]
+        new = self.repo.lock(data.get("reduction_ids") or [], data.get("batch_id", ""))
+        log.info("reductions locked at the exchange", extra={"batch_id": data.get("batch_id"), "new_locks": new})
+
+    @rpc(expected_exceptions=(InvalidRecord,))
+    def preview(self, record):
+        """What would this record earn? {eligible, grams, breakdown…} or {eligible: false, code, message}."""
+        return views.preview(record, self.catalog)
+
+    @rpc
+    def list_methodologies(self):
+        return views.methodology_summaries(self.catalog)
+
+    @rpc(expected_exceptions=(UnknownVersion,))
+    def get_methodology(self, id, version):
+        document = views.methodology_document(self.catalog, id, version)
+        if document is None:
+            raise UnknownVersion(f"no methodology {id} version {version}")
+        return document
+
+    @rpc
+    def list_factor_sets(self):
+        return views.factor_set_summaries(self.catalog)
+
+    @rpc(expected_exceptions=(UnknownVersion,))
+    def get_factor_set(self, id, version):
+        document = views.factor_set_document(self.catalog, id, version)
+        if document is None:
+            raise UnknownVersion(f"no factor set {id} version {version}")
+        return document
