@@ -35,24 +35,13 @@ def connect_database(default_name: str, uri: str | None = None, name: str | None
 
 
 def is_duplicate_key(exc: Exception) -> bool:
+    """True for E11000. FerretDB v1 does not say which index was hit: to tell "already applied"
+    (same _id) from "lost a race" (another unique key), look the _id up afterwards."""
     if isinstance(exc, DuplicateKeyError):
         return True
     if isinstance(exc, BulkWriteError):
         return all(e.get("code") == 11000 for e in exc.details.get("writeErrors", []))
     return getattr(exc, "code", None) == 11000
-
-
-def duplicate_key_index(exc: DuplicateKeyError) -> str:
-    """Name of the index the duplicate hit ('_id_' or a named one), on MongoDB and FerretDB."""
-    details = getattr(exc, "details", None) or {}
-    pattern = details.get("keyPattern")
-    if pattern:
-        return "_id_" if list(pattern) == ["_id"] else "_".join(f"{k}_{v}" for k, v in pattern.items())
-    message = details.get("errmsg") or str(exc)
-    marker = "index: "
-    if marker in message:
-        return message.split(marker, 1)[1].split()[0]
-    return "_id_" if "_id" in message else ""
 
 
 class MongoDatabase(DependencyProvider):

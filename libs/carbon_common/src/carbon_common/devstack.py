@@ -1,0 +1,247 @@
+"""The whole platform on one machine, under supervisord: `make run`, `make stop`, e2e tests.
+
+An *instance* is a named copy of the platform with its own RabbitMQ vhost, database names,
+ports and supervisord, so `make run` (instance "dev") and the e2e tests (instance "e2e")
+can share the same RabbitMQ/FerretDB/Jaeger without seeing each other's data.
+"""
+import argparse
+import json
+import os
+import pathlib
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+
+ROOT = pathlib.Path(__file__).resolve().parents[4]
+VENV_BIN = ROOT / ".venv" / "bin"
+RABBIT_API = "http://guest:guest@127.0.0.1:15672"
+JAEGER_UI = "http://127.0.0.1:16686"
+
+
+@dataclass
+class Process:
+    name: str
+    command: str
+    ready_url: str
+    env: dict = field(default_factory=dict)
+    address: str = ""
+
+
+class Instance:
+    def __init__(self, name: str = "dev", port_offset: int = 0):
+        self.name = name
+        self.offset = port_offset
+        self.dir = ROOT / ".data" / "platform" / name
+        self.vhost = f"carbon_{name}"
+        self.amqp_uri = f"pyamqp://guest:guest@127.0.0.1:5672/{self.vhost}"
+        self.mongo_uri = "mongodb://127.0.0.1:27017/?retryWrites=false"
+
+    def port(self, base: int) -> int:
+        return base + self.offset
+
+    def address(self, base: int) -> str:
+        return f"127.0.0.1:{self.port(base)}"
+
+    def secrets(self) -> dict:
+        """Dev-only secrets, generated once per instance (production takes them from Secrets)."""
+        path = self.dir / "dev-secrets.json"
+        if path.exists():
+            return json.loads(path.read_text())
+        from carbon_common import gm
+
+        private, public = gm.generate_sm2_keypair()
+        values = {
+            "PSEUDONYM_KEY": os.urandom(32).hex(), "CONTACT_SM4_KEY": os.urandom(16).hex(),
+            "PLATFORM_SM2_PRIVATE_KEY": private, "PLATFORM_SM2_PUBLIC_KEY": public,
+            "ADMIN_TOKEN": os.urandom(16).hex(),
+        }
+        self.dir.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(values))
+        path.chmod(0o600)
+        return values
+
+    def processes(self) -> list[Process]:
+        nameko = f"{VENV_BIN}/nameko run --config"
+        common = {"AMQP_URI": self.amqp_uri, "MONGO_URI": self.mongo_uri,
+                  "OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:4318", "PYTHONUNBUFFERED": "1"}
+
+        def db(service):
+            return {"MONGO_DATABASE": f"carbon_{self.name}_{service}"}
+
+        ingest, calc, account, grpc_metrics, bridge, sandbox = (
+            self.address(p) for p in (8080, 8101, 8102, 8103, 8104, 8200))
+        return [
+            Process("ingest", f"{VENV_BIN}/gunicorn -c services/ingest/gunicorn.conf.py --bind {ingest} "
+                    "'ingest.app:create_app()'", f"http://{ingest}/readyz",
+                    {**db("ingest"), **self.secrets(), "OTEL_SERVICE_NAME": "ingest"}, f"http://{ingest}"),
+            Process("calc", f"{nameko} services/calc/config.yml calc.service", f"http://{calc}/health",
+                    {**db("calc"), "WEB_SERVER_ADDRESS": calc, "OTEL_SERVICE_NAME": "calc"}, f"http://{calc}"),
+            Process("account", f"{nameko} services/account/config.yml account.service", f"http://{account}/health",
+                    {**db("account"), "WEB_SERVER_ADDRESS": account, "OTEL_SERVICE_NAME": "account"},
+                    f"http://{account}"),
+            Process("account-grpc", f"{VENV_BIN}/python -m account.grpc_server", f"http://{grpc_metrics}/health",
+                    {**db("account"), "GRPC_ADDRESS": self.address(50051), "METRICS_ADDRESS": grpc_metrics,
+                     "OTEL_SERVICE_NAME": "account-grpc"}, f"grpc://{self.address(50051)}"),
+            Process("exchange-bridge", f"{nameko} services/exchange-bridge/config.yml exchange_bridge.service",
+                    f"http://{bridge}/health",
+                    {**db("exchange_bridge"), "WEB_SERVER_ADDRESS": bridge, "EXCHANGE_URL": f"http://{sandbox}",
+                     "OTEL_SERVICE_NAME": "exchange_bridge"}, f"http://{bridge}"),
+            Process("exchange-sandbox", f"{VENV_BIN}/python -m exchange_bridge.sandbox", f"http://{sandbox}/health",
+                    {"SANDBOX_ADDRESS": sandbox, "OTEL_SERVICE_NAME": "exchange-sandbox"}, f"http://{sandbox}"),
+        ]
+
+    # --- supervisord -----------------------------------------------------------------------
+    @property
+    def conf(self) -> pathlib.Path:
+        return self.dir / "supervisord.conf"
+
+    def write_conf(self, processes: list[Process]) -> None:
+        logs = self.dir / "logs"
+        logs.mkdir(parents=True, exist_ok=True)
+        lines = [
+            "[unix_http_server]", f"file={self.dir}/supervisor.sock", "",
+            "[supervisord]", f"logfile={logs}/supervisord.log", f"pidfile={self.dir}/supervisord.pid",
+            f"directory={ROOT}", "", "[rpcinterface:supervisor]",
+            "supervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface", "",
+            "[supervisorctl]", f"serverurl=unix://{self.dir}/supervisor.sock", "",
+        ]
+        for p in processes:
+            env = ",".join(f'{k}="{v}"' for k, v in {**p.env, "PATH": f"{VENV_BIN}:/usr/bin:/bin"}.items())
+            lines += [f"[program:{p.name}]", f"command={p.command}", f"directory={ROOT}", f"environment={env}",
+                      "autorestart=true", "startsecs=2", "stopasgroup=true", "killasgroup=true", "stopwaitsecs=15",
+                      f"stdout_logfile={logs}/{p.name}.log", "redirect_stderr=true", ""]
+        self.conf.write_text("\n".join(lines))
+        self.conf.chmod(0o600)
+
+    def ctl(self, *args: str, check: bool = False) -> subprocess.CompletedProcess:
+        return subprocess.run([f"{VENV_BIN}/supervisorctl", "-c", str(self.conf), *args],
+                              capture_output=True, text=True, check=check)
+
+    def running(self) -> bool:
+        return self.conf.exists() and self.ctl("pid").returncode == 0
+
+    def ensure_vhost(self) -> None:
+        for path, body in ((f"/api/vhosts/{self.vhost}", b"{}"),
+                           (f"/api/permissions/{self.vhost}/guest", b'{"configure":".*","write":".*","read":".*"}')):
+            request = urllib.request.Request(RABBIT_API.replace("guest:guest@", "") + path, data=body, method="PUT",
+                                             headers={"content-type": "application/json",
+                                                      "authorization": "Basic Z3Vlc3Q6Z3Vlc3Q="})
+            urllib.request.urlopen(request, timeout=10).close()
+
+    def start(self, timeout: float = 120, progress=print) -> list[Process]:
+        from carbon_common import topology
+
+        processes = self.processes()
+        self.ensure_vhost()
+        topology.declare(self.amqp_uri)
+        progress(f"topology declared in vhost {self.vhost}")
+        if not self.running():
+            self.write_conf(processes)
+            subprocess.run([f"{VENV_BIN}/supervisord", "-c", str(self.conf)], check=True)
+            progress(f"supervisord started {len(processes)} processes (logs: {self.dir / 'logs'})")
+        else:
+            progress("platform already running")
+        self.wait_healthy(processes, timeout, progress)
+        return processes
+
+    def wait_healthy(self, processes, timeout, progress) -> None:
+        deadline = time.monotonic() + timeout
+        pending = {p.name: p for p in processes}
+        while pending:
+            for name, p in list(pending.items()):
+                if healthy(p.ready_url):
+                    progress(f"  {name:17s} healthy")
+                    del pending[name]
+            if pending and time.monotonic() > deadline:
+                raise SystemExit(f"not healthy after {timeout:.0f}s: {', '.join(pending)} "
+                                 f"(see {self.dir / 'logs'})")
+            time.sleep(0.3)
+
+    def stop(self) -> None:
+        if self.running():
+            self.ctl("shutdown")
+            pidfile = self.dir / "supervisord.pid"
+            deadline = time.monotonic() + 30
+            while pidfile.exists() and time.monotonic() < deadline:
+                time.sleep(0.2)
+
+    def status_table(self) -> str:
+        rows = [("component", "address", "state")]
+        for p in self.processes():
+            rows.append((p.name, p.address, "healthy" if healthy(p.ready_url) else "DOWN"))
+        rows += [("rabbitmq", f"amqp://127.0.0.1:5672/{self.vhost}  (UI http://127.0.0.1:15672)", "-"),
+                 ("ferretdb", "mongodb://127.0.0.1:27017", "-"), ("jaeger", JAEGER_UI, "-")]
+        width = [max(len(r[i]) for r in rows) for i in range(3)]
+        return "\n".join("  " + "  ".join(c.ljust(w) for c, w in zip(r, width)) for r in rows)
+
+
+def healthy(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            return response.status == 200
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+def run_step(title: str, args: list[str], env: dict) -> None:
+    """A demo/report step of another package: run it if that package is installed."""
+    print(f"\n== {title}")
+    result = subprocess.run([f"{VENV_BIN}/python", *args], cwd=ROOT, env={**os.environ, **env})
+    if result.returncode != 0:
+        print(f"   (step exited with {result.returncode})")
+
+
+def demo(instance: Instance) -> None:
+    secrets = instance.secrets()
+    env = {"AMQP_URI": instance.amqp_uri, "MONGO_URI": instance.mongo_uri, "OTEL_SERVICE_NAME": "demo"}
+    ingest = f"http://{instance.address(8080)}"
+    run_step("demo partner traffic: a day of signed records", ["-m", "ingest.demo", "--base-url", ingest,
+             "--admin-token", secrets["ADMIN_TOKEN"]], env)
+    run_step("balances and a monthly statement, read through the gRPC API",
+             ["-m", "account.report", "--grpc", instance.address(50051)],
+             {**env, "MONGO_DATABASE": f"carbon_{instance.name}_account"})
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m carbon_common.devstack")
+    parser.add_argument("command", choices=("run", "start", "stop", "status"))
+    parser.add_argument("--instance", default=os.environ.get("CARBON_INSTANCE", "dev"))
+    parser.add_argument("--detach", action="store_true", default=os.environ.get("DETACH") == "1",
+                        help="return after the demo instead of waiting for Ctrl-C")
+    args = parser.parse_args(argv)
+    instance = Instance(args.instance)
+    if args.command == "stop":
+        instance.stop()
+        print(f"platform instance {instance.name} stopped")
+        return 0
+    if args.command == "status":
+        print(instance.status_table())
+        return 0
+    instance.start()
+    if args.command == "run":
+        demo(instance)
+    print("\nThe platform is up:\n" + instance.status_table())
+    print(f"\n  traces: {JAEGER_UI}/search?service=ingest   logs: {instance.dir / 'logs'}")
+    if args.command == "start" or args.detach:
+        print("  stop it with: make stop")
+        return 0
+    print("\nCtrl-C stops everything.")
+    stopping = []
+    signal.signal(signal.SIGTERM, lambda *_: stopping.append(1))
+    try:
+        while not stopping:
+            time.sleep(1)
+    except KeyboardInterrupt:
+        pass
+    print("\nstopping the platform ...")
+    instance.stop()
+    subprocess.run(["bash", str(ROOT / "scripts" / "deps.sh"), "stop"])
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

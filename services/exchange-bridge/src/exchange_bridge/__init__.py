@@ -1,0 +1,1 @@
+"""Exchange bridge: aggregates verified reductions into SM2-signed batches for the exchange."""

@@ -1,0 +1,19 @@
+"""nameko service `exchange_bridge` (skeleton: operations endpoints; batching comes next).
+
+The batching/submission flow (ARCHITECTURE.md §2) is not built yet; the service already runs
+under `make run` and in the chart so that topology, health and tracing are in place.
+"""
+from carbon_common.logs import configure_logging
+from carbon_common.mongo import MongoDatabase
+from carbon_common.ops import OperationsMixin
+from carbon_common.telemetry import setup_telemetry
+from carbon_common.tracing import Tracing
+
+setup_telemetry("exchange_bridge")
+configure_logging("exchange_bridge")
+
+
+class ExchangeBridgeService(OperationsMixin):
+    name = "exchange_bridge"
+    db = MongoDatabase("carbon_exchange_bridge")
+    tracing = Tracing()
