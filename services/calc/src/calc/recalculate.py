@@ -28,12 +28,11 @@ def main(argv=None) -> int:
         print("no corrected versions in the catalog: nothing to do")
         return 0
     repo = CalcRepository(connect_database("carbon_calc"))
+    # Not closed here: EventPublisher.close() closes kombu's process-wide producer pool for this
+    # broker, which would break a second run in the same process; the process ends anyway.
     publisher = EventPublisher(require("AMQP_URI"), "calc")
-    try:
-        results = recalculate(catalog, repo, publisher.publish,
-                              report=lambda line: print(line, flush=True), every=args.every)
-    finally:
-        publisher.close()
+    results = recalculate(catalog, repo, publisher.publish,
+                          report=lambda line: print(line, flush=True), every=args.every)
     done = sum(p.recalculated + p.now_rejected for p in results)
     print(f"done: {done} reductions reversed and recalculated")
     return 0

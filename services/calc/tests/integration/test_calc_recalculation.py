@@ -1,0 +1,67 @@
+"""A corrected factor set: recalculation reverses and recomputes each affected reduction once,
+leaves exchange-registered ones alone, and does nothing more when run again."""
+import pytest
+
+from carbon_common.events import EventPublisher
+from carbon_common.testing import TEST_MONGO_URI
+
+from calc import recalculate
+from calc.testing import MethodologyDir, behaviour
+
+EV = dict(scenario="ev_charging", occurred_at="2026-02-01T20:00:00+08:00")
+
+
+@pytest.fixture
+def methodology_dir(tmp_path):
+    return MethodologyDir(tmp_path / "methodologies")
+
+
+def test_corrected_factor_set_reverses_and_recalculates_once(
+        start_calc, ingest, event_listener, platform_amqp, calc_db, methodology_dir, monkeypatch, capsys, wait_until):
+    calculated = event_listener("calc", "reduction_calculated")
+    reversed_ = event_listener("calc", "reduction_reversed")
+    start_calc(CALC_METHODOLOGY_DIR=str(methodology_dir.root))
+    records = [behaviour(10, **EV, kwh="30", region="north"),
+               behaviour(11, **EV, kwh="30", region="north"),
+               behaviour(12, **EV, kwh="30", region="north"),   # will be registered at the exchange
+               behaviour(13, **EV, kwh="30", region="south"),   # region the correction does not touch
+               behaviour(14)]                                    # metro: another methodology
+    for r in records:
+        ingest.publish("behaviour_received", r)
+    first = {e["data"]["record_key"]: e["data"] for e in calculated.wait(5)}
+    # v2 north 2023 0.6361: 40,770 − 30 × 636.1 = 40,770 − 19,083 = 21,687
+    assert first[records[0]["record_key"]]["grams"] == 21687
+    locked_id = first[records[2]["record_key"]]["reduction_id"]
+    bridge = EventPublisher(platform_amqp["AMQP_URI"], "exchange_bridge")
+    bridge.publish("exchange_batch_registered", {"batch_id": "B-7", "reduction_ids": [locked_id], "grams": 21687,
+                                                 "serial_start": "7", "serial_end": "7",
+                                                 "registered_at": "2026-02-03T00:00:00Z"})
+    wait_until(lambda: calc_db.locks.count_documents({"_id": locked_id}), message="lock stored")
+
+    # Publish the correction: north 2023 was mistyped, 0.6361 -> 0.6400, same window as v2.
+    path = methodology_dir.derive("factor_sets/cn_grid_average.v2.yml", "factor_sets/cn_grid_average.v2.1.yml",
+                                  version='"2.1"', status="corrected", supersedes='"2"')
+    path.write_text(path.read_text().replace('north: "0.6361"', 'north: "0.6400"'))
+    monkeypatch.setenv("AMQP_URI", platform_amqp["AMQP_URI"])
+    monkeypatch.setenv("MONGO_URI", TEST_MONGO_URI)
+    monkeypatch.setenv("MONGO_DATABASE", calc_db.name)
+    for _ in range(2):
+        assert recalculate.main(["--methodology-dir", str(methodology_dir.root)]) == 0
+    first_run, second_run = capsys.readouterr().out.split("done:")[:2]
+
+    # Publishes are broker-confirmed before main() returns: everything is already queued.
+    reversals = [e["body"]["data"] for e in reversed_.drain()]
+    new = [e["body"]["data"] for e in calculated.drain()[5:]]
+    affected = {records[i]["record_key"]: first[records[i]["record_key"]] for i in (0, 1, 3)}
+    assert sorted(r["reduction_id"] for r in reversals) == sorted(a["reduction_id"] for a in affected.values())
+    assert {r["reason"] for r in reversals} == {"factor_corrected"}
+    assert {r["corrected_by_version"] for r in reversals} == {"2.1"}
+    assert sorted(n["supersedes"] for n in new) == sorted(a["reduction_id"] for a in affected.values())
+    assert all(n["revision"] == 1 and n["factor_set_version"] == "2.1" for n in new)
+    by_record = {n["record_key"]: n["grams"] for n in new}
+    # north corrected: 40,770 − 30 × 640.0 = 40,770 − 19,200 = 21,570; south unchanged: 40,770 − 30 × 404.2 = 28,644
+    assert by_record == {records[0]["record_key"]: 21570, records[1]["record_key"]: 21570,
+                         records[3]["record_key"]: 28644}
+    assert locked_id not in {r["reduction_id"] for r in reversals}
+    assert "3 recalculated" in first_run and "1 locked at the exchange" in first_run
+    assert "0 recalculated" in second_run and "3 already done" in second_run
