@@ -248,7 +248,7 @@ def test_sandbox_example_points_the_bridge_at_the_sandbox(rendered):
     bridge_env = {e["name"]: e.get("value") for e in
                   deployments["carbon-platform-exchange-bridge"]["spec"]["template"]["spec"]["containers"][0]["env"]}
     port = sandbox["spec"]["ports"][0]["port"]
-    assert bridge_env["EXCHANGE_BASE_URL"] == f"http://{sandbox['metadata']['name']}:{port}"
+    assert bridge_env["EXCHANGE_URL"] == f"http://{sandbox['metadata']['name']}:{port}"
     sandbox_env = {e["name"] for e in
                    deployments["carbon-platform-exchange-sandbox"]["spec"]["template"]["spec"]["containers"][0]["env"]}
     assert not {"AMQP_URI", "MONGO_URI"} & sandbox_env  # the sandbox talks to nothing of ours
