@@ -66,11 +66,11 @@ class Instance:
 
     def processes(self) -> list[Process]:
         nameko = f"{VENV_BIN}/nameko run --config"
-        common = {"AMQP_URI": self.amqp_uri, "MONGO_URI": self.mongo_uri,
-                  "OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:4318", "PYTHONUNBUFFERED": "1"}
 
         def db(service):
-            return {"MONGO_DATABASE": f"carbon_{self.name}_{service}"}
+            return {"AMQP_URI": self.amqp_uri, "MONGO_URI": self.mongo_uri,
+                    "OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:4318", "PYTHONUNBUFFERED": "1",
+                    "MONGO_DATABASE": f"carbon_{self.name}_{service}"}
 
         ingest, calc, account, grpc_metrics, bridge, sandbox = (
             self.address(p) for p in (8080, 8101, 8102, 8103, 8104, 8200))
@@ -89,9 +89,10 @@ class Instance:
             Process("exchange-bridge", f"{nameko} services/exchange-bridge/config.yml exchange_bridge.service",
                     f"http://{bridge}/health",
                     {**db("exchange_bridge"), "WEB_SERVER_ADDRESS": bridge, "EXCHANGE_URL": f"http://{sandbox}",
-                     "OTEL_SERVICE_NAME": "exchange_bridge"}, f"http://{bridge}"),
+                     "OTEL_SERVICE_NAME": "exchange-bridge"}, f"http://{bridge}"),
             Process("exchange-sandbox", f"{VENV_BIN}/python -m exchange_bridge.sandbox", f"http://{sandbox}/health",
-                    {"SANDBOX_ADDRESS": sandbox, "OTEL_SERVICE_NAME": "exchange-sandbox"}, f"http://{sandbox}"),
+                    {**db("exchange_sandbox"), "SANDBOX_ADDRESS": sandbox, "OTEL_SERVICE_NAME": "exchange-sandbox"},
+                    f"http://{sandbox}"),
         ]
 
     # --- supervisord -----------------------------------------------------------------------

@@ -35,7 +35,11 @@ def refresh_queue_depths(amqp_uri: str, service: str) -> None:
 
 
 class OperationsMixin:
-    """Mix into a nameko service class that has a `db` (pymongo Database) dependency."""
+    """Mix into a nameko service class that has a `db` (pymongo Database) dependency.
+
+    Import the module (`from carbon_common import ops`), not the class: `nameko run <module>`
+    treats every class with entrypoints in the module namespace as a service to run.
+    """
 
     config = Config()
 

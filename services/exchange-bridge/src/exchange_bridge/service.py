@@ -5,15 +5,17 @@ under `make run` and in the chart so that topology, health and tracing are in pl
 """
 from carbon_common.logs import configure_logging
 from carbon_common.mongo import MongoDatabase
-from carbon_common.ops import OperationsMixin
+from carbon_common import ops
 from carbon_common.telemetry import setup_telemetry
 from carbon_common.tracing import Tracing
 
+# `ops.OperationsMixin`, not an imported name: `nameko run` treats every class with
+# entrypoints in this module's namespace as a service.
 setup_telemetry("exchange_bridge")
 configure_logging("exchange_bridge")
 
 
-class ExchangeBridgeService(OperationsMixin):
+class ExchangeBridgeService(ops.OperationsMixin):
     name = "exchange_bridge"
     db = MongoDatabase("carbon_exchange_bridge")
     tracing = Tracing()
