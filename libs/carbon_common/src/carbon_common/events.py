@@ -15,7 +15,7 @@ from opentelemetry.trace import SpanKind
 
 from carbon_common import attributes, topology
 from carbon_common.schemas import schema_name, validate_payload
-from carbon_common.telemetry import inject_amqp_headers, tracer
+from carbon_common.telemetry import extract_context, inject_amqp_headers, tracer
 
 
 class PublishError(RuntimeError):
@@ -47,14 +47,18 @@ class EventPublisher:
         self.exchange = topology.event_exchange(producer)
         self._declared = False
 
-    def publish(self, event_type: str, data: dict, event_id: str | None = None) -> dict:
+    def publish(self, event_type: str, data: dict, event_id: str | None = None,
+                traceparent: str | None = None) -> dict:
+        """`traceparent`: the W3C context the event continues, when it is published later than
+        the work that produced it (an outbox relay passes the one stored with the entry)."""
         envelope = make_envelope(self.producer, event_type, data, event_id)
-        self.publish_envelope(envelope)
+        self.publish_envelope(envelope, traceparent)
         return envelope
 
-    def publish_envelope(self, envelope: dict) -> None:
+    def publish_envelope(self, envelope: dict, traceparent: str | None = None) -> None:
         name = f"publish {self.exchange.name}"
-        with tracer().start_as_current_span(name, kind=SpanKind.PRODUCER, attributes={
+        parent = extract_context({"traceparent": traceparent}) if traceparent else None
+        with tracer().start_as_current_span(name, context=parent, kind=SpanKind.PRODUCER, attributes={
             "messaging.system": "rabbitmq",
             "messaging.operation.type": "publish",
             "messaging.destination.name": self.exchange.name,

@@ -67,6 +67,14 @@ def extract_context(context_data: dict):
     return propagate.extract(carrier)
 
 
+def current_traceparent() -> str:
+    """The W3C traceparent of the current span ("" outside a trace): store it with work that is
+    published later (outbox) so the event continues the same trace."""
+    carrier = {}
+    propagate.inject(carrier)
+    return carrier.get("traceparent", "")
+
+
 def current_trace_id() -> str:
     ctx = trace.get_current_span().get_span_context()
     return format(ctx.trace_id, "032x") if ctx.is_valid else ""
