@@ -2,7 +2,8 @@
 
 Store first, then publish the *stored* document: a redelivered record (or a crash between the
 two steps) republishes the same payload under the same deterministic ids, which consumers
-dedupe. The outcome of a record never changes on redelivery, even if the catalog did.
+dedupe. The outcome of a record never changes on redelivery, even if the catalog did: the
+first stored outcome (reduction or rejection) wins.
 """
 from typing import Any, Callable, Mapping
 
@@ -23,34 +24,31 @@ def outcome_for(data: Mapping[str, Any], catalog: Catalog) -> Calculation | Reje
         return Rejection("invalid_record", str(exc))
 
 
-def publish_outcome(data: Mapping[str, Any], outcome: Calculation | Rejection, repo: CalcRepository,
-                    publish: Publish, revision: int = 0, supersedes: str = "") -> dict:
-    """Store then publish a calculation or rejection of `data` at `revision`; returns the payload."""
+def store_outcome(data: Mapping[str, Any], outcome: Calculation | Rejection, repo: CalcRepository,
+                  revision: int = 0, supersedes: str = "") -> tuple[dict, bool]:
+    """-> (stored document, inserted now). The id is the reduction_id of (record_key, revision)."""
+    outcome_id = reduction_id(data["record_key"], revision)
     if isinstance(outcome, Calculation):
-        doc, _ = repo.save_reduction(reduction_payload(data, outcome, revision, supersedes), data)
+        return repo.save_outcome(outcome_id, "reduction", reduction_payload(data, outcome, revision, supersedes),
+                                 data, revision)
+    return repo.save_outcome(outcome_id, "rejection", rejection_payload(data, outcome), data, revision)
+
+
+def publish_stored(doc: Mapping[str, Any], publish: Publish) -> None:
+    if doc["kind"] == "reduction":
         publish("reduction_calculated", doc["payload"], event_id=doc["_id"])
     else:
-        doc, _ = repo.save_rejection(rejection_payload(data, outcome), data, revision)
-        publish("behaviour_rejected", doc["payload"], event_id=rejection_event_id(data["record_key"], revision))
-    return doc["payload"]
+        publish("behaviour_rejected", doc["payload"], event_id=rejection_event_id(doc["record_key"], doc["revision"]))
 
 
 def handle_behaviour(data: Mapping[str, Any], catalog: Catalog, repo: CalcRepository,
                      publish: Publish) -> str:
-    """-> "reduction_calculated" | "behaviour_rejected" | "already_reversed" (redelivery)."""
-    record_key = data.get("record_key") if isinstance(data, Mapping) else None
-    if not record_key:  # not even addressable: let the handler retry, then dead-letter it
+    """-> "reduction_calculated" | "behaviour_rejected" | "already_reversed" (late redelivery)."""
+    if not isinstance(data, Mapping) or not data.get("record_key"):
+        # Not even addressable: raise, so the handler retries and then dead-letters it.
         raise InvalidRecord("behaviour_received without record_key")
-    stored = repo.reduction(reduction_id(record_key, 0))
-    if stored is not None:
-        if repo.is_reversed(stored["_id"]):
-            return "already_reversed"  # recalculated since; its later revisions were published then
-        publish("reduction_calculated", stored["payload"], event_id=stored["_id"])
-        return "reduction_calculated"
-    rejected = repo.rejection(record_key, 0)
-    if rejected is not None:
-        publish("behaviour_rejected", rejected["payload"], event_id=rejection_event_id(record_key, 0))
-        return "behaviour_rejected"
-    outcome = outcome_for(data, catalog)
-    publish_outcome(data, outcome, repo, publish)
-    return "reduction_calculated" if isinstance(outcome, Calculation) else "behaviour_rejected"
+    doc, inserted = store_outcome(data, outcome_for(data, catalog), repo)
+    if not inserted and doc["kind"] == "reduction" and repo.is_reversed(doc["_id"]):
+        return "already_reversed"  # recalculated since; later revisions were published then
+    publish_stored(doc, publish)
+    return "reduction_calculated" if doc["kind"] == "reduction" else "behaviour_rejected"

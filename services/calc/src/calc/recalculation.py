@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from calc.catalog import Catalog, Methodology
-from calc.processing import Publish, outcome_for, publish_outcome
+from calc.processing import Publish, outcome_for, publish_stored, store_outcome
 from calc.repository import CalcRepository
 from calc.schemas import reversal_event_id, reversal_payload
 
@@ -40,13 +40,13 @@ def _recalculate_one(doc: dict, catalog: Catalog, repo: CalcRepository, publish:
                      corrected_by: str, progress: Progress) -> None:
     old = doc["payload"]
     publish("reduction_reversed", reversal_payload(old, corrected_by), event_id=reversal_event_id(old["reduction_id"]))
-    outcome = outcome_for(doc["record"], catalog)
-    new = publish_outcome(doc["record"], outcome, repo, publish, revision=old["revision"] + 1,
-                          supersedes=old["reduction_id"])
+    new, _ = store_outcome(doc["record"], outcome_for(doc["record"], catalog), repo,
+                           revision=old["revision"] + 1, supersedes=old["reduction_id"])
+    publish_stored(new, publish)
     repo.save_reversal(reversal_payload(old, corrected_by))
-    if "reduction_id" in new:
+    if new["kind"] == "reduction":
         progress.recalculated += 1
-        progress.reductions.append(new["reduction_id"])
+        progress.reductions.append(new["_id"])
     else:
         progress.now_rejected += 1
 

@@ -1,8 +1,10 @@
 """The only module that touches MongoDB (database carbon_calc).
 
 Insert-only with deterministic _ids (FerretDB v1 has no transactions and non-atomic updates):
-  reductions  _id = reduction_id         ReductionCalculated payload + the BehaviourReceived it came from
-  rejections  _id = record_key:revision  BehaviourRejected payload + the record
+  outcomes    _id = SM3(record_key ":" revision) — the reduction_id for a calculation; a record
+              has one outcome per revision: kind "reduction" (ReductionCalculated payload) or
+              "rejection" (BehaviourRejected payload), with the BehaviourReceived it came from.
+              One insert per record: FerretDB/SQLite commits cost ~20-40 ms each.
   reversals   _id = reversed reduction_id   ReductionReversed payload (a reduction is reversed at most once)
   locks       _id = reduction_id         registered at the exchange: never recalculated
 A duplicate-key error on insert means "already stored": the stored document wins.
@@ -24,15 +26,14 @@ def _now() -> datetime.datetime:
 class CalcRepository:
     def __init__(self, db: Database):
         self.db = db
-        self.reductions = db["reductions"]
-        self.rejections = db["rejections"]
+        self.outcomes = db["outcomes"]
         self.reversals = db["reversals"]
         self.locks = db["locks"]
 
     def ensure_indexes(self) -> None:
-        self.reductions.create_index([("methodology_id", ASCENDING), ("methodology_version", ASCENDING)])
-        self.reductions.create_index([("factor_set_id", ASCENDING), ("factor_set_version", ASCENDING)])
-        self.reductions.create_index([("record_key", ASCENDING)])
+        self.outcomes.create_index([("methodology_id", ASCENDING), ("methodology_version", ASCENDING)])
+        self.outcomes.create_index([("factor_set_id", ASCENDING), ("factor_set_version", ASCENDING)])
+        self.outcomes.create_index([("record_key", ASCENDING)])
 
     def _insert(self, collection, doc: dict) -> tuple[dict, bool]:
         """Insert; on duplicate _id return the stored document. -> (document, inserted)."""
@@ -45,36 +46,31 @@ class CalcRepository:
                 raise
             return stored, False
 
-    # reductions -------------------------------------------------------------
-    def save_reduction(self, payload: Mapping[str, Any], record: Mapping[str, Any]) -> tuple[dict, bool]:
-        doc = {"_id": payload["reduction_id"], "payload": dict(payload), "record": dict(record),
-               "record_key": payload["record_key"], "revision": payload["revision"],
-               "methodology_id": payload["methodology_id"], "methodology_version": payload["methodology_version"],
-               "factor_set_id": payload["factor_set_id"], "factor_set_version": payload["factor_set_version"],
-               "stored_at": _now()}
-        return self._insert(self.reductions, doc)
+    # outcomes --------------------------------------------------------------
+    def save_outcome(self, outcome_id: str, kind: str, payload: Mapping[str, Any], record: Mapping[str, Any],
+                     revision: int) -> tuple[dict, bool]:
+        """Insert the outcome of `record` at `revision`, or return the one stored before."""
+        doc = {"_id": outcome_id, "kind": kind, "payload": dict(payload), "record": dict(record),
+               "record_key": record["record_key"], "revision": revision, "stored_at": _now()}
+        if kind == "reduction":
+            doc.update({k: payload[k] for k in ("methodology_id", "methodology_version",
+                                                "factor_set_id", "factor_set_version")})
+        return self._insert(self.outcomes, doc)
 
-    def reduction(self, reduction_id: str) -> dict | None:
-        return self.reductions.find_one({"_id": reduction_id})
+    def outcome(self, outcome_id: str) -> dict | None:
+        return self.outcomes.find_one({"_id": outcome_id})
+
+    def _pinned_filter(self, kind: str, item_id: str, version: str) -> dict:
+        prefix = "methodology" if kind == "methodology" else "factor_set"
+        return {"kind": "reduction", f"{prefix}_id": item_id, f"{prefix}_version": version}
 
     def pinned_to(self, kind: str, item_id: str, version: str) -> Iterator[dict]:
-        """Reductions computed with methodology (kind="methodology") or factor set version."""
-        prefix = "methodology" if kind == "methodology" else "factor_set"
-        return self.reductions.find({f"{prefix}_id": item_id, f"{prefix}_version": version},
-                                    sort=[("_id", ASCENDING)], batch_size=500)
+        """Reductions computed with methodology (kind="methodology") or factor-set version."""
+        return self.outcomes.find(self._pinned_filter(kind, item_id, version), sort=[("_id", ASCENDING)],
+                                  batch_size=500)
 
     def count_pinned_to(self, kind: str, item_id: str, version: str) -> int:
-        prefix = "methodology" if kind == "methodology" else "factor_set"
-        return self.reductions.count_documents({f"{prefix}_id": item_id, f"{prefix}_version": version})
-
-    # rejections -------------------------------------------------------------
-    def save_rejection(self, payload: Mapping[str, Any], record: Mapping[str, Any], revision: int = 0) -> tuple[dict, bool]:
-        doc = {"_id": f"{payload['record_key']}:{revision}", "payload": dict(payload), "record": dict(record),
-               "record_key": payload["record_key"], "revision": revision, "stored_at": _now()}
-        return self._insert(self.rejections, doc)
-
-    def rejection(self, record_key: str, revision: int = 0) -> dict | None:
-        return self.rejections.find_one({"_id": f"{record_key}:{revision}"})
+        return self.outcomes.count_documents(self._pinned_filter(kind, item_id, version))
 
     # reversals and locks ------------------------------------------------------
     def save_reversal(self, payload: Mapping[str, Any]) -> tuple[dict, bool]:

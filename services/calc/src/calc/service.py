@@ -6,7 +6,7 @@ from nameko.rpc import rpc
 from carbon_common.events import EventDispatcher
 from carbon_common.handlers import event_handler
 from carbon_common.mongo import MongoDatabase
-from carbon_common.ops import OperationsMixin
+from carbon_common import ops  # the module: `nameko run` would take an imported mixin class for a service
 from carbon_common.tracing import Tracing
 
 from calc import views
@@ -22,7 +22,7 @@ class UnknownVersion(LookupError):
     """No methodology / factor set with that id and version."""
 
 
-class CalcService(OperationsMixin):
+class CalcService(ops.OperationsMixin):
     name = "calc"
 
     telemetry = ProcessTelemetry()

@@ -27,7 +27,7 @@ def test_behaviour_received_in_reduction_calculated_out(start_calc, ingest, even
     assert reduction["baseline_g"] == "579.08" and reduction["project_g"] == "0"
     assert reduction["caps"] == [{"period": "day", "max_grams": 0, "max_count": 5, "scope": "user_scenario",
                                   "scope_key": ""}]
-    assert calc_db.reductions.find_one({"_id": reduction["reduction_id"]})["payload"] == reduction
+    assert calc_db.outcomes.find_one({"_id": reduction["reduction_id"]})["payload"] == reduction
 
 
 def test_redelivered_record_yields_the_same_reduction_once(start_calc, ingest, event_listener, calc_db):
@@ -37,7 +37,7 @@ def test_redelivered_record_yields_the_same_reduction_once(start_calc, ingest, e
     ingest.publish("behaviour_received", behaviour(2), event_id="evt-2b")  # ingest retried
     first, second = calculated.wait(2)
     assert first["event_id"] == second["event_id"] and first["data"] == second["data"]
-    assert calc_db.reductions.count_documents({}) == 1
+    assert calc_db.outcomes.count_documents({}) == 1
 
 
 def test_ineligible_record_is_rejected_with_reason_not_dropped(start_calc, ingest, event_listener, calc_db):
@@ -48,7 +48,7 @@ def test_ineligible_record_is_rejected_with_reason_not_dropped(start_calc, inges
     [envelope] = rejected.wait(1)
     assert envelope["data"]["code"] == "implausible"
     assert envelope["data"]["record_key"] == f"{3:064x}" and "plausible maximum" in envelope["data"]["message"]
-    assert calc_db.rejections.count_documents({"record_key": f"{3:064x}"}) == 1
+    assert calc_db.outcomes.count_documents({"record_key": f"{3:064x}", "kind": "rejection"}) == 1
     assert calculated.drain() == []
 
 
