@@ -7,6 +7,7 @@ from carbon_common.logs import configure_logging
 from carbon_common.mongo import MongoDatabase
 from carbon_common.telemetry import setup_telemetry
 
+from calc.group_commit import GroupCommit
 from calc.loader import load_catalog
 from calc.repository import CalcRepository
 
@@ -38,11 +39,13 @@ class MethodologyCatalog(DependencyProvider):
 
 
 class Repository(MongoDatabase):
-    """CalcRepository over the service's own database; indexes ensured at start."""
+    """CalcRepository over the service's own database; indexes ensured at start. Workers share
+    one GroupCommit so concurrent records cost one database commit (see group_commit)."""
 
     def setup(self):
         super().setup()
         CalcRepository(self.database).ensure_indexes()
+        self.outcome_writer = GroupCommit(self.database["outcomes"])
 
     def get_dependency(self, worker_ctx):
-        return CalcRepository(self.database)
+        return CalcRepository(self.database, self.outcome_writer)

@@ -18,14 +18,18 @@ from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from carbon_common.mongo import is_duplicate_key
 
+from calc.group_commit import GroupCommit
+
 
 def _now() -> datetime.datetime:
     return datetime.datetime.now(datetime.timezone.utc)
 
 
 class CalcRepository:
-    def __init__(self, db: Database):
+    def __init__(self, db: Database, outcome_writer: GroupCommit | None = None):
+        """outcome_writer: share one GroupCommit over db.outcomes between concurrent workers."""
         self.db = db
+        self.outcome_writer = outcome_writer
         self.outcomes = db["outcomes"]
         self.reversals = db["reversals"]
         self.locks = db["locks"]
@@ -35,16 +39,22 @@ class CalcRepository:
         self.outcomes.create_index([("factor_set_id", ASCENDING), ("factor_set_version", ASCENDING)])
         self.outcomes.create_index([("record_key", ASCENDING)])
 
-    def _insert(self, collection, doc: dict) -> tuple[dict, bool]:
+    def _insert(self, collection, doc: dict, writer: GroupCommit | None = None) -> tuple[dict, bool]:
         """Insert; on duplicate _id return the stored document. -> (document, inserted)."""
-        try:
-            collection.insert_one(doc)
+        if writer is not None:
+            inserted = writer.insert(doc)
+        else:
+            try:
+                collection.insert_one(doc)
+                inserted = True
+            except DuplicateKeyError:
+                inserted = False
+        if inserted:
             return doc, True
-        except DuplicateKeyError:
-            stored = collection.find_one({"_id": doc["_id"]})
-            if stored is None:  # vanished between the two calls: cannot happen insert-only
-                raise
-            return stored, False
+        stored = collection.find_one({"_id": doc["_id"]})
+        if stored is None:  # insert-only collections: a duplicate cannot vanish
+            raise LookupError(f"duplicate {doc['_id']} not found")
+        return stored, False
 
     # outcomes --------------------------------------------------------------
     def save_outcome(self, outcome_id: str, kind: str, payload: Mapping[str, Any], record: Mapping[str, Any],
@@ -55,7 +65,7 @@ class CalcRepository:
         if kind == "reduction":
             doc.update({k: payload[k] for k in ("methodology_id", "methodology_version",
                                                 "factor_set_id", "factor_set_version")})
-        return self._insert(self.outcomes, doc)
+        return self._insert(self.outcomes, doc, self.outcome_writer)
 
     def outcome(self, outcome_id: str) -> dict | None:
         return self.outcomes.find_one({"_id": outcome_id})
