@@ -30,3 +30,32 @@ def metro_partner(platform):
 @pytest.fixture
 def bank(platform):
     return platform.register("bank-app", kind="bank_app")
+
+
+@pytest.fixture(scope="module")
+def module_amqp(request, vhost_pipeline):
+    """A throwaway vhost with the platform topology shared by one test module (saves set-up)."""
+    from urllib.parse import urlparse
+
+    from carbon_common import topology
+
+    uri = urlparse(request.config.getoption("RABBIT_AMQP_URI"))
+    with vhost_pipeline.get() as vhost:
+        amqp_uri = f"{uri.scheme}://{uri.netloc}/{vhost}"
+        topology.declare(amqp_uri)
+        yield amqp_uri
+
+
+@pytest.fixture(scope="module")
+def module_platform(module_amqp):
+    import uuid
+
+    from carbon_common.mongo import client
+    from carbon_common.testing import TEST_MONGO_URI
+
+    from ingest.app import create_app
+
+    db = client(TEST_MONGO_URI)[f"test_ingest_{uuid.uuid4().hex[:10]}"]
+    app = create_app(settings_for(db, module_amqp))
+    yield Platform(app, app.test_client())
+    client(TEST_MONGO_URI).drop_database(db.name)

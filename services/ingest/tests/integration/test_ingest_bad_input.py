@@ -7,9 +7,13 @@ the only event on the bus (one publisher, one queue: an earlier event would arri
 import base64
 import json
 
+import secrets
+
 import pytest
 
 from carbon_common import gm
+
+from carbon_common.testing import EventListener
 
 from ingest import signing
 from ingest_testkit import PLATFORM_PUBLIC, metro
@@ -18,14 +22,37 @@ CUSTOMER = "6222000011112222"
 NONCE = "fixed-nonce-0123456789"
 
 
-@pytest.fixture
-def scene(platform, bank, event_listener):
+@pytest.fixture(scope="module")
+def shared_scene(module_platform, module_amqp):
+    platform = module_platform
+    bank = platform.register("bank-app", kind="bank_app")
     partner = platform.register("metro-sz", scenarios=["metro_ride", "walking"])
     other = platform.register("bike-co", scenarios=["bike_ride"])
     platform.consent(bank, CUSTOMER, "metro-sz", scenarios=["metro_ride", "walking"])
-    listener = event_listener("ingest", "behaviour_received")
-    return {"platform": platform, "partner": partner, "other": other, "bank": bank, "listener": listener,
-            "baseline": platform.counts()}
+    listener = EventListener(module_amqp, "ingest", "behaviour_received")
+    yield {"platform": platform, "partner": partner, "other": other, "bank": bank, "listener": listener}
+    listener.close()
+
+
+@pytest.fixture
+def fresh_scene(platform, bank):
+    """A scene of its own, for tests that change partner, key or consent state."""
+    global NONCE
+    NONCE = "nonce-" + secrets.token_hex(10)
+    partner = platform.register("metro-sz", scenarios=["metro_ride", "walking"])
+    other = platform.register("bike-co", scenarios=["bike_ride"])
+    platform.consent(bank, CUSTOMER, "metro-sz", scenarios=["metro_ride", "walking"])
+    return {"platform": platform, "partner": partner, "other": other, "bank": bank, "baseline": platform.counts()}
+
+
+@pytest.fixture
+def scene(shared_scene):
+    """The shared scene with this test's own nonce and a fresh baseline of what is stored."""
+    global NONCE
+    NONCE = "nonce-" + secrets.token_hex(10)
+    shared_scene["listener"].drain()
+    shared_scene["listener"].received.clear()
+    return {**shared_scene, "baseline": shared_scene["platform"].counts()}
 
 
 def nothing_left(scene) -> bool:
@@ -169,10 +196,11 @@ def test_bad_input_is_refused_and_leaves_nothing_behind(scene, case):
     assert body["trace_id"] and response.headers["X-Trace-Id"] == body["trace_id"]
     assert body["message"]
     assert nothing_left(scene)
-    marker = signed(scene, body_of([metro("marker", CUSTOMER)]))  # same nonce: must still be unused
+    marker_id = "marker-" + NONCE
+    marker = signed(scene, body_of([metro(marker_id, CUSTOMER)]))  # same nonce: must still be unused
     assert marker.status_code == 200, marker.get_json()
     events = scene["listener"].wait(1)
-    assert [e["data"]["partner_record_id"] for e in events] == ["marker"]
+    assert [e["data"]["partner_record_id"] for e in events] == [marker_id]
 
 
 def verify_count(platform) -> float:
@@ -206,7 +234,8 @@ def test_reused_nonce_is_refused(scene):
     assert scene["platform"].repo.get_receipt(gm.sm3_hex(b"metro-sz:trip-2")) is None
 
 
-def test_revoked_key_and_suspended_partner_are_refused(scene):
+def test_revoked_key_and_suspended_partner_are_refused(fresh_scene):
+    scene = fresh_scene
     platform, partner = scene["platform"], scene["partner"]
     assert platform.admin("POST", f"/admin/v1/partners/metro-sz/keys/{partner.key_id}/revoke").status_code == 200
     response = signed(scene, good())
@@ -218,7 +247,8 @@ def test_revoked_key_and_suspended_partner_are_refused(scene):
     assert nothing_left(scene)
 
 
-def test_revoked_consent_stops_forwarding(scene):
+def test_revoked_consent_stops_forwarding(fresh_scene):
+    scene = fresh_scene
     platform, bank = scene["platform"], scene["bank"]
     consent_id = platform.repo.consents.find_one({})["_id"]
     assert bank.send("POST", f"/v1/consents/{consent_id}/revoke", {}).status_code == 200
