@@ -27,3 +27,147 @@ def test_accepted_record_is_stored_and_published(platform, metro_partner, bank, 
     assert data["activity"] == {"distance_km": "12.4", "city": "shenzhen", "entry_station": "S01", "exit_station": "S17"}
     receipt = platform.repo.get_receipt(expected_key)
     assert receipt["state"] == "published" and receipt["consent_id"] == consent_id
+
+
+def test_replay_with_same_content_returns_original_and_different_content_conflicts(platform, metro_partner, bank,
+                                                                                     event_listener):
+    listener = event_listener("ingest", "behaviour_received")
+    platform.consent(bank, CUSTOMER, "metro-sz")
+    record = metro("trip-1", CUSTOMER)
+    first = metro_partner.post_records([record]).get_json()["results"][0]
+
+    again = metro_partner.post_records([record])
+    changed = metro_partner.post_records([{**record, "activity": {**record["activity"], "distance_km": "40"}}])
+
+    assert again.status_code == 200
+    replay = again.get_json()["results"][0]
+    assert replay["outcome"] == "duplicate"
+    assert (replay["record_key"], replay["received_at"]) == (first["record_key"], first["received_at"])
+    assert (changed.status_code, changed.get_json()["code"]) == (409, "record_conflict")
+    assert platform.repo.get_receipt(first["record_key"])["activity"]["distance_km"] == "12.4"
+    assert len(listener.wait(1)) == 1
+    assert platform.repo.receipts.count_documents({}) == 1
+
+
+def test_mixed_batch_reports_each_record(platform, metro_partner, bank):
+    platform.consent(bank, CUSTOMER, "metro-sz")
+    records = [metro("ok-1", CUSTOMER), metro("bad-1", CUSTOMER, distance="-1"),
+               metro("nocon-1", "6222000099990000"), metro("ok-1", CUSTOMER)]
+
+    response = metro_partner.post_records(records)
+
+    assert response.status_code == 200
+    outcomes = [(r["record_id"], r["outcome"], r.get("code")) for r in response.get_json()["results"]]
+    assert outcomes == [("ok-1", "accepted", None), ("bad-1", "rejected", "out_of_range"),
+                        ("nocon-1", "rejected", "consent_required"), ("ok-1", "rejected", "duplicate_in_batch")]
+    assert response.get_json()["summary"] == {"accepted": 1, "duplicate": 0, "rejected": 3, "unavailable": 0}
+
+
+class FailingBus:
+    """Stands in for a broker that refuses to confirm (the real one is tested elsewhere)."""
+
+    def __init__(self, real):
+        self.real, self.failing = real, True
+
+    def publish(self, event_type, data, event_id):
+        if self.failing:
+            from carbon_common.events import PublishError
+            raise PublishError("not confirmed")
+        return self.real.publish(event_type, data, event_id=event_id)
+
+    def ping(self):
+        self.real.ping()
+
+
+def test_unconfirmed_publish_answers_503_and_a_replay_republishes(make_app, platform_amqp, event_listener):
+    from ingest.bus import Bus
+    from ingest_testkit import Platform
+
+    bus = FailingBus(Bus(platform_amqp["AMQP_URI"]))
+    app = make_app(BUS=bus)
+    platform = Platform(app, app.test_client())
+    partner, bank = platform.register("metro-sz"), platform.register("bank-app", kind="bank_app")
+    platform.consent(bank, CUSTOMER, "metro-sz")
+    listener = event_listener("ingest", "behaviour_received")
+    record = metro("trip-9", CUSTOMER)
+
+    refused = partner.post_records([record])
+
+    assert refused.status_code == 503
+    assert refused.get_json()["results"][0]["outcome"] == "unavailable"
+    key = refused.get_json()["results"][0]["record_key"]
+    assert platform.repo.get_receipt(key)["state"] == "pending"
+    bus.failing = False
+    replay = partner.post_records([record])
+    assert replay.status_code == 200 and replay.get_json()["results"][0]["outcome"] == "duplicate"
+    [event] = listener.wait(1)
+    assert event["event_id"] == key
+    assert platform.repo.get_receipt(key)["state"] == "published"
+
+
+def test_encrypted_body_is_accepted(platform, metro_partner, bank, event_listener):
+    listener = event_listener("ingest", "behaviour_received")
+    platform.consent(bank, CUSTOMER, "metro-sz")
+
+    response = metro_partner.post_records([metro("enc-1", CUSTOMER)], encrypt=True)
+
+    assert response.status_code == 200, response.get_json()
+    assert listener.wait(1)[0]["data"]["partner_record_id"] == "enc-1"
+
+
+def test_rotated_key_overlaps_then_expires(platform, metro_partner, bank):
+    from carbon_common import gm
+
+    from ingest_testkit import Signer
+
+    platform.consent(bank, CUSTOMER, "metro-sz")
+    private, public = gm.generate_sm2_keypair()
+    rotated = platform.admin("POST", "/admin/v1/partners/metro-sz/keys",
+                             {"key_id": "metro-sz-k2", "public_key": public, "replaces": metro_partner.key_id,
+                              "overlap_seconds": 3600})
+    assert rotated.status_code == 201
+    new = Signer(platform.http, "metro-sz", "metro-sz-k2", private, public)
+    assert metro_partner.post_records([metro("old-key", CUSTOMER)]).status_code == 200
+    assert new.post_records([metro("new-key", CUSTOMER)]).status_code == 200
+
+    platform.app.extensions["ingest"].clock = lambda: __import__("time").time() + 3601
+    late_old = metro_partner.post_records([metro("old-late", CUSTOMER)],
+                                          timestamp=str(int(__import__("time").time()) + 3601))
+    late_new = new.post_records([metro("new-late", CUSTOMER)], timestamp=str(int(__import__("time").time()) + 3601))
+    assert (late_old.status_code, late_old.get_json()["code"]) == (401, "key_expired")
+    assert late_new.status_code == 200
+
+
+def test_deletion_request_erases_personal_data_and_is_announced(platform, metro_partner, bank, event_listener):
+    from ingest_testkit import PSEUDONYM_KEY
+
+    deleted = event_listener("ingest", "personal_data_deleted")
+    revoked = event_listener("ingest", "consent_revoked")
+    consent_id = platform.consent(bank, CUSTOMER, "metro-sz")
+    stored = platform.repo.get_consent(consent_id)
+    assert CUSTOMER not in str(stored) and stored["customer_number_enc"]
+
+    response = bank.send("POST", "/v1/deletion-requests", {"customer_number": CUSTOMER})
+
+    assert response.status_code == 202
+    pid = gm.pseudonymize(bytes.fromhex(PSEUDONYM_KEY), CUSTOMER)
+    assert deleted.wait(1)[0]["data"]["user_pid"] == pid
+    assert revoked.wait(1)[0]["data"]["consent_id"] == consent_id
+    after = platform.repo.get_consent(consent_id)
+    assert after["customer_number_enc"] is None and after["revoked_at"] is not None
+    refused = metro_partner.post_records([metro("after-delete", CUSTOMER)])
+    assert (refused.status_code, refused.get_json()["code"]) == (403, "consent_required")
+
+
+def test_consent_is_idempotent_per_reference(platform, metro_partner, bank):
+    first = platform.consent(bank, CUSTOMER, "metro-sz", ref="ref-1")
+    body = {"consent_ref": "ref-1", "customer_number": CUSTOMER, "partner_id": "metro-sz", "scenarios": ["metro_ride"],
+            "purpose": "a different purpose", "expires_at": platform.repo.get_consent(first)["expires_at"].isoformat()}
+    conflicting = bank.send("POST", "/v1/consents", body)
+    assert (conflicting.status_code, conflicting.get_json()["code"]) == (409, "consent_conflict")
+    same = bank.send("POST", "/v1/consents", {**body, "purpose": "green travel rewards"})
+    assert same.status_code == 200 and same.get_json()["consent_id"] == first
+    fetched = bank.send("GET", f"/v1/consents/{first}")
+    assert fetched.status_code == 200 and fetched.get_json()["consent_id"] == first
+    by_partner = metro_partner.send("GET", f"/v1/consents/{first}")
+    assert (by_partner.status_code, by_partner.get_json()["code"]) == (403, "forbidden_for_partner_kind")
