@@ -65,3 +65,12 @@ def test_corrected_factor_set_reverses_and_recalculates_once(
     assert locked_id not in {r["reduction_id"] for r in reversals}
     assert "3 recalculated" in first_run and "1 locked at the exchange" in first_run
     assert "0 recalculated" in second_run and "3 already done" in second_run
+
+    # A late redelivery of a recalculated record publishes nothing: its revision 0 is reversed.
+    from calc.loader import load_catalog
+    from calc.processing import handle_behaviour
+    from calc.repository import CalcRepository
+    sent = []
+    outcome = handle_behaviour(records[0], load_catalog(methodology_dir.root), CalcRepository(calc_db),
+                               lambda *args, **kwargs: sent.append(args))
+    assert (outcome, sent) == ("already_reversed", [])
