@@ -125,13 +125,30 @@ class Instance:
     def running(self) -> bool:
         return self.conf.exists() and self.ctl("pid").returncode == 0
 
-    def ensure_vhost(self) -> None:
-        for path, body in ((f"/api/vhosts/{self.vhost}", b"{}"),
-                           (f"/api/permissions/{self.vhost}/guest", b'{"configure":".*","write":".*","read":".*"}')):
-            request = urllib.request.Request(RABBIT_API.replace("guest:guest@", "") + path, data=body, method="PUT",
-                                             headers={"content-type": "application/json",
-                                                      "authorization": "Basic Z3Vlc3Q6Z3Vlc3Q="})
+    def _rabbit_api(self, method: str, path: str, body: bytes | None = None) -> None:
+        request = urllib.request.Request(RABBIT_API.replace("guest:guest@", "") + path, data=body, method=method,
+                                         headers={"content-type": "application/json",
+                                                  "authorization": "Basic Z3Vlc3Q6Z3Vlc3Q="})
+        try:
             urllib.request.urlopen(request, timeout=10).close()
+        except urllib.error.HTTPError as exc:
+            if not (method == "DELETE" and exc.code == 404):
+                raise
+
+    def ensure_vhost(self) -> None:
+        self._rabbit_api("PUT", f"/api/vhosts/{self.vhost}", b"{}")
+        self._rabbit_api("PUT", f"/api/permissions/{self.vhost}/guest", b'{"configure":".*","write":".*","read":".*"}')
+
+    def reset(self) -> None:
+        """Forget everything of this instance: its vhost (queues, messages) and its databases."""
+        from carbon_common.mongo import client
+
+        self.stop()
+        self._rabbit_api("DELETE", f"/api/vhosts/{self.vhost}")
+        mongo = client(self.mongo_uri)
+        for name in mongo.list_database_names():
+            if name.startswith(f"carbon_{self.name}_"):
+                mongo.drop_database(name)
 
     def start(self, timeout: float = 120, progress=print) -> list[Process]:
         from carbon_common import topology

@@ -82,7 +82,8 @@ class EventPublisher:
                 raise PublishError(f"event {envelope['event_type']} {envelope['event_id']} not confirmed: {exc}") from exc
 
     def close(self) -> None:
-        producers[self.connection].force_close_all()
+        # kombu keeps one producer pool per broker address for the whole process: closing it
+        # here would break every other publisher on that broker, so only our handle goes.
         self.connection.release()
 
 
