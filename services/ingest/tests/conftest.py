@@ -59,3 +59,17 @@ def module_platform(module_amqp):
     app = create_app(settings_for(db, module_amqp))
     yield Platform(app, app.test_client())
     client(TEST_MONGO_URI).drop_database(db.name)
+
+
+@pytest.fixture(scope="module")
+def fuzz_scene(module_platform):
+    from datetime import datetime, timedelta, timezone
+
+    bank = module_platform.register("fuzz-bank", kind="bank_app")
+    partner = module_platform.register("fuzz-metro", scenarios=["metro_ride", "walking", "ev_charging"])
+    expires = (datetime.now(timezone.utc) + timedelta(days=30)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    response = bank.send("POST", "/v1/consents", {
+        "consent_ref": "fuzz", "customer_number": "6222000011112222", "partner_id": "fuzz-metro",
+        "scenarios": ["metro_ride", "walking", "ev_charging"], "purpose": "fuzzing", "expires_at": expires})
+    assert response.status_code == 201
+    return module_platform, partner, bank
