@@ -12,6 +12,7 @@ the entry, and the relay's sweep finds entries still marked unpublished.
 """
 import logging
 import random
+import threading
 import time
 
 from pymongo.errors import DuplicateKeyError
@@ -23,6 +24,9 @@ log = logging.getLogger(__name__)
 
 STALL_REPAIR_SECONDS = 0.5   # a state missing this long after its entry: rebuild it
 MAX_ATTEMPTS = 10_000
+BACKOFF_BASE, BACKOFF_CAP = 0.003, 0.4
+HINT_EVERY = 16              # the head hint is refreshed every HINT_EVERY entries
+LOCK_STRIPES = 64
 
 
 class Contention(RuntimeError):
@@ -34,8 +38,11 @@ class Appender:
         self.repo = repository
         self.tiers = tiers
         self._heads: dict[str, dict] = {}  # per-process cache of the newest known state
+        # Writers of one process queue per account instead of colliding in the database;
+        # across processes the unique seq index still decides (and the loser retries).
+        self._locks = [threading.Lock() for _ in range(LOCK_STRIPES)]
 
-    def head(self, account_id: str) -> dict:
+    def head(self, account_id: str) -> dict:  # noqa: D401
         """The newest state (walks forward from the cached/hinted one)."""
         state = self._heads.get(account_id)
         if state is None:
@@ -64,6 +71,10 @@ class Appender:
 
     def append(self, account_id: str, entry_id: str, decide) -> tuple[dict, bool]:
         """(entry, created). `decide(state) -> draft` may raise a LedgerError (nothing written)."""
+        with self._locks[hash(account_id) % LOCK_STRIPES]:
+            return self._append(account_id, entry_id, decide)
+
+    def _append(self, account_id: str, entry_id: str, decide) -> tuple[dict, bool]:
         existing = self.repo.get_entry(entry_id)
         if existing is not None:
             return existing, False
@@ -85,12 +96,14 @@ class Appender:
                     stalled_at, stalled_since = state["seq"], time.monotonic()
                 elif time.monotonic() - stalled_since > STALL_REPAIR_SECONDS:
                     state = self._repair(account_id, state)
-                if attempt > 1:
-                    time.sleep(random.uniform(0, min(0.002 * attempt, 0.05)))
+                # Exponential backoff with full jitter: under heavy contention the losers spread out
+                # instead of all re-reading and colliding again.
+                time.sleep(random.uniform(0, min(BACKOFF_BASE * 2 ** min(attempt, 12), BACKOFF_CAP)))
                 continue
             self.repo.insert_state(new_state)
             self.repo.add_outbox(entry_id, account_id)
-            self.repo.set_head_hint(account_id, new_state["seq"])
+            if new_state["seq"] % HINT_EVERY == 0:
+                self.repo.set_head_hint(account_id, new_state["seq"])
             if self._heads.get(account_id, {}).get("seq", -1) < new_state["seq"]:
                 self._heads[account_id] = new_state
             ENTRIES_APPENDED.labels(entry["type"]).inc()

@@ -68,8 +68,9 @@ class Repository:
         self.accounts.update_one({"_id": account_id}, {"$unset": {"alias": "", "contact": ""},
                                                        "$set": {"personal_data_deleted_at": deleted_at}})
 
-    def list_accounts(self) -> list[dict]:
-        return list(self.accounts.find({}).sort("_id", ASCENDING))
+    def list_accounts(self, after: str = "", limit: int = 0) -> list[dict]:
+        query = {"_id": {"$gt": after}} if after else {}
+        return list(self.accounts.find(query).sort("_id", ASCENDING).limit(limit))
 
     # entries (write path)
     def get_entry(self, entry_id: str) -> dict | None:

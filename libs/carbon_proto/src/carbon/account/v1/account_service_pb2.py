@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\'carbon/account/v1/account_service.proto\x12\x11\x63\x61rbon.account.v1\">\n\nAccountRef\x12\x14\n\naccount_id\x18\x01 \x01(\tH\x00\x12\x13\n\towner_pid\x18\x02 \x01(\tH\x00\x42\x05\n\x03ref\"\xa2\x01\n\x07\x41\x63\x63ount\x12\x12\n\naccount_id\x18\x01 \x01(\t\x12\x11\n\towner_pid\x18\x02 \x01(\t\x12\x0c\n\x04kind\x18\x03 \x01(\t\x12\x0e\n\x06status\x18\x04 \x01(\t\x12\x11\n\topened_at\x18\x05 \x01(\t\x12\x15\n\rbalance_grams\x18\x06 \x01(\x03\x12\x0c\n\x04tier\x18\x07 \x01(\t\x12\x1a\n\x12trailing_12m_grams\x18\x08 \x01(\x03\"e\n\x07\x42\x61lance\x12\x12\n\naccount_id\x18\x01 \x01(\t\x12\x15\n\rbalance_grams\x18\x02 \x01(\x03\x12\x11\n\tas_of_seq\x18\x03 \x01(\x03\x12\x0e\n\x06status\x18\x04 \x01(\t\x12\x0c\n\x04tier\x18\x05 \x01(\t\"\xb4\x01\n\x12ListEntriesRequest\x12.\n\x07\x61\x63\x63ount\x18\x01 \x01(\x0b\x32\x1d.carbon.account.v1.AccountRef\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\x12\r\n\x05types\x18\x04 \x03(\t\x12\x10\n\x08scenario\x18\x05 \x01(\t\x12\x13\n\x0bposted_from\x18\x06 \x01(\t\x12\x11\n\tposted_to\x18\x07 \x01(\t\"\x96\x03\n\x05\x45ntry\x12\x10\n\x08\x65ntry_id\x18\x01 \x01(\t\x12\x0b\n\x03seq\x18\x02 \x01(\x03\x12\x0c\n\x04type\x18\x03 \x01(\t\x12\r\n\x05grams\x18\x04 \x01(\x03\x12\x15\n\rbalance_after\x18\x05 \x01(\x03\x12\x11\n\tposted_at\x18\x06 \x01(\t\x12\x14\n\x0creduction_id\x18\x07 \x01(\t\x12\x12\n\nrecord_key\x18\x08 \x01(\t\x12\x12\n\npartner_id\x18\t \x01(\t\x12\x10\n\x08scenario\x18\n \x01(\t\x12\x13\n\x0boccurred_at\x18\x0b \x01(\t\x12\x16\n\x0emethodology_id\x18\x0c \x01(\t\x12\x1b\n\x13methodology_version\x18\r \x01(\t\x12\x1a\n\x12\x66\x61\x63tor_set_version\x18\x0e \x01(\t\x12\x17\n\x0frequested_grams\x18\x0f \x01(\x03\x12\x14\n\x0c\x63\x61pped_grams\x18\x10 \x01(\x03\x12\x0c\n\x04\x63ode\x18\x11 \x01(\t\x12\x13\n\x0brequest_key\x18\x12 \x01(\t\x12\x11\n\treward_id\x18\x13 \x01(\t\x12\x0c\n\x04hash\x18\x14 \x01(\t\"Y\n\x13ListEntriesResponse\x12)\n\x07\x65ntries\x18\x01 \x03(\x0b\x32\x18.carbon.account.v1.Entry\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"T\n\x13GetStatementRequest\x12.\n\x07\x61\x63\x63ount\x18\x01 \x01(\x0b\x32\x1d.carbon.account.v1.AccountRef\x12\r\n\x05month\x18\x02 \x01(\t\"\xac\x01\n\x0cScenarioLine\x12\x10\n\x08scenario\x18\x01 \x01(\t\x12\x16\n\x0e\x63redited_grams\x18\x02 \x01(\x03\x12\x16\n\x0e\x63redited_count\x18\x03 \x01(\x03\x12\x14\n\x0c\x63\x61pped_grams\x18\x04 \x01(\x03\x12\x14\n\x0c\x63\x61pped_count\x18\x05 \x01(\x03\x12\x16\n\x0e\x64\x65\x63lined_count\x18\x06 \x01(\x03\x12\x16\n\x0ereversed_grams\x18\x07 \x01(\x03\"\xdc\x01\n\tStatement\x12\x12\n\naccount_id\x18\x01 \x01(\t\x12\r\n\x05month\x18\x02 \x01(\t\x12\x17\n\x0fopening_balance\x18\x03 \x01(\x03\x12\x17\n\x0f\x63losing_balance\x18\x04 \x01(\x03\x12\x32\n\tscenarios\x18\x05 \x03(\x0b\x32\x1f.carbon.account.v1.ScenarioLine\x12\x16\n\x0eredeemed_grams\x18\x06 \x01(\x03\x12\x16\n\x0e\x63redited_grams\x18\x07 \x01(\x03\x12\x16\n\x0ereversed_grams\x18\x08 \x01(\x03\"B\n\x10GetTotalsRequest\x12.\n\x07\x61\x63\x63ount\x18\x01 \x01(\x0b\x32\x1d.carbon.account.v1.AccountRef\"\x8d\x01\n\x06Totals\x12\x10\n\x08\x61\x63\x63ounts\x18\x01 \x01(\x03\x12\x16\n\x0e\x63redited_grams\x18\x02 \x01(\x03\x12\x16\n\x0ereversed_grams\x18\x03 \x01(\x03\x12\x16\n\x0eredeemed_grams\x18\x04 \x01(\x03\x12\x15\n\rbalance_grams\x18\x05 \x01(\x03\x12\x12\n\npool_grams\x18\x06 \x01(\x03\"v\n\rRedeemRequest\x12.\n\x07\x61\x63\x63ount\x18\x01 \x01(\x0b\x32\x1d.carbon.account.v1.AccountRef\x12\r\n\x05grams\x18\x02 \x01(\x03\x12\x13\n\x0brequest_key\x18\x03 \x01(\t\x12\x11\n\treward_id\x18\x04 \x01(\t\"K\n\x0eRedeemResponse\x12\'\n\x05\x65ntry\x18\x01 \x01(\x0b\x32\x18.carbon.account.v1.Entry\x12\x10\n\x08replayed\x18\x02 \x01(\x08\x32\xf2\x03\n\x0e\x41\x63\x63ountService\x12G\n\nGetAccount\x12\x1d.carbon.account.v1.AccountRef\x1a\x1a.carbon.account.v1.Account\x12G\n\nGetBalance\x12\x1d.carbon.account.v1.AccountRef\x1a\x1a.carbon.account.v1.Balance\x12\\\n\x0bListEntries\x12%.carbon.account.v1.ListEntriesRequest\x1a&.carbon.account.v1.ListEntriesResponse\x12T\n\x0cGetStatement\x12&.carbon.account.v1.GetStatementRequest\x1a\x1c.carbon.account.v1.Statement\x12K\n\tGetTotals\x12#.carbon.account.v1.GetTotalsRequest\x1a\x19.carbon.account.v1.Totals\x12M\n\x06Redeem\x12 .carbon.account.v1.RedeemRequest\x1a!.carbon.account.v1.RedeemResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\'carbon/account/v1/account_service.proto\x12\x11\x63\x61rbon.account.v1\">\n\nAccountRef\x12\x14\n\naccount_id\x18\x01 \x01(\tH\x00\x12\x13\n\towner_pid\x18\x02 \x01(\tH\x00\x42\x05\n\x03ref\"\xa2\x01\n\x07\x41\x63\x63ount\x12\x12\n\naccount_id\x18\x01 \x01(\t\x12\x11\n\towner_pid\x18\x02 \x01(\t\x12\x0c\n\x04kind\x18\x03 \x01(\t\x12\x0e\n\x06status\x18\x04 \x01(\t\x12\x11\n\topened_at\x18\x05 \x01(\t\x12\x15\n\rbalance_grams\x18\x06 \x01(\x03\x12\x0c\n\x04tier\x18\x07 \x01(\t\x12\x1a\n\x12trailing_12m_grams\x18\x08 \x01(\x03\"<\n\x13ListAccountsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\"]\n\x14ListAccountsResponse\x12,\n\x08\x61\x63\x63ounts\x18\x01 \x03(\x0b\x32\x1a.carbon.account.v1.Account\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"e\n\x07\x42\x61lance\x12\x12\n\naccount_id\x18\x01 \x01(\t\x12\x15\n\rbalance_grams\x18\x02 \x01(\x03\x12\x11\n\tas_of_seq\x18\x03 \x01(\x03\x12\x0e\n\x06status\x18\x04 \x01(\t\x12\x0c\n\x04tier\x18\x05 \x01(\t\"\xb4\x01\n\x12ListEntriesRequest\x12.\n\x07\x61\x63\x63ount\x18\x01 \x01(\x0b\x32\x1d.carbon.account.v1.AccountRef\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\x12\r\n\x05types\x18\x04 \x03(\t\x12\x10\n\x08scenario\x18\x05 \x01(\t\x12\x13\n\x0bposted_from\x18\x06 \x01(\t\x12\x11\n\tposted_to\x18\x07 \x01(\t\"\x96\x03\n\x05\x45ntry\x12\x10\n\x08\x65ntry_id\x18\x01 \x01(\t\x12\x0b\n\x03seq\x18\x02 \x01(\x03\x12\x0c\n\x04type\x18\x03 \x01(\t\x12\r\n\x05grams\x18\x04 \x01(\x03\x12\x15\n\rbalance_after\x18\x05 \x01(\x03\x12\x11\n\tposted_at\x18\x06 \x01(\t\x12\x14\n\x0creduction_id\x18\x07 \x01(\t\x12\x12\n\nrecord_key\x18\x08 \x01(\t\x12\x12\n\npartner_id\x18\t \x01(\t\x12\x10\n\x08scenario\x18\n \x01(\t\x12\x13\n\x0boccurred_at\x18\x0b \x01(\t\x12\x16\n\x0emethodology_id\x18\x0c \x01(\t\x12\x1b\n\x13methodology_version\x18\r \x01(\t\x12\x1a\n\x12\x66\x61\x63tor_set_version\x18\x0e \x01(\t\x12\x17\n\x0frequested_grams\x18\x0f \x01(\x03\x12\x14\n\x0c\x63\x61pped_grams\x18\x10 \x01(\x03\x12\x0c\n\x04\x63ode\x18\x11 \x01(\t\x12\x13\n\x0brequest_key\x18\x12 \x01(\t\x12\x11\n\treward_id\x18\x13 \x01(\t\x12\x0c\n\x04hash\x18\x14 \x01(\t\"Y\n\x13ListEntriesResponse\x12)\n\x07\x65ntries\x18\x01 \x03(\x0b\x32\x18.carbon.account.v1.Entry\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"T\n\x13GetStatementRequest\x12.\n\x07\x61\x63\x63ount\x18\x01 \x01(\x0b\x32\x1d.carbon.account.v1.AccountRef\x12\r\n\x05month\x18\x02 \x01(\t\"\xac\x01\n\x0cScenarioLine\x12\x10\n\x08scenario\x18\x01 \x01(\t\x12\x16\n\x0e\x63redited_grams\x18\x02 \x01(\x03\x12\x16\n\x0e\x63redited_count\x18\x03 \x01(\x03\x12\x14\n\x0c\x63\x61pped_grams\x18\x04 \x01(\x03\x12\x14\n\x0c\x63\x61pped_count\x18\x05 \x01(\x03\x12\x16\n\x0e\x64\x65\x63lined_count\x18\x06 \x01(\x03\x12\x16\n\x0ereversed_grams\x18\x07 \x01(\x03\"\xdc\x01\n\tStatement\x12\x12\n\naccount_id\x18\x01 \x01(\t\x12\r\n\x05month\x18\x02 \x01(\t\x12\x17\n\x0fopening_balance\x18\x03 \x01(\x03\x12\x17\n\x0f\x63losing_balance\x18\x04 \x01(\x03\x12\x32\n\tscenarios\x18\x05 \x03(\x0b\x32\x1f.carbon.account.v1.ScenarioLine\x12\x16\n\x0eredeemed_grams\x18\x06 \x01(\x03\x12\x16\n\x0e\x63redited_grams\x18\x07 \x01(\x03\x12\x16\n\x0ereversed_grams\x18\x08 \x01(\x03\"B\n\x10GetTotalsRequest\x12.\n\x07\x61\x63\x63ount\x18\x01 \x01(\x0b\x32\x1d.carbon.account.v1.AccountRef\"\x8d\x01\n\x06Totals\x12\x10\n\x08\x61\x63\x63ounts\x18\x01 \x01(\x03\x12\x16\n\x0e\x63redited_grams\x18\x02 \x01(\x03\x12\x16\n\x0ereversed_grams\x18\x03 \x01(\x03\x12\x16\n\x0eredeemed_grams\x18\x04 \x01(\x03\x12\x15\n\rbalance_grams\x18\x05 \x01(\x03\x12\x12\n\npool_grams\x18\x06 \x01(\x03\"v\n\rRedeemRequest\x12.\n\x07\x61\x63\x63ount\x18\x01 \x01(\x0b\x32\x1d.carbon.account.v1.AccountRef\x12\r\n\x05grams\x18\x02 \x01(\x03\x12\x13\n\x0brequest_key\x18\x03 \x01(\t\x12\x11\n\treward_id\x18\x04 \x01(\t\"K\n\x0eRedeemResponse\x12\'\n\x05\x65ntry\x18\x01 \x01(\x0b\x32\x18.carbon.account.v1.Entry\x12\x10\n\x08replayed\x18\x02 \x01(\x08\x32\xd3\x04\n\x0e\x41\x63\x63ountService\x12G\n\nGetAccount\x12\x1d.carbon.account.v1.AccountRef\x1a\x1a.carbon.account.v1.Account\x12_\n\x0cListAccounts\x12&.carbon.account.v1.ListAccountsRequest\x1a\'.carbon.account.v1.ListAccountsResponse\x12G\n\nGetBalance\x12\x1d.carbon.account.v1.AccountRef\x1a\x1a.carbon.account.v1.Balance\x12\\\n\x0bListEntries\x12%.carbon.account.v1.ListEntriesRequest\x1a&.carbon.account.v1.ListEntriesResponse\x12T\n\x0cGetStatement\x12&.carbon.account.v1.GetStatementRequest\x1a\x1c.carbon.account.v1.Statement\x12K\n\tGetTotals\x12#.carbon.account.v1.GetTotalsRequest\x1a\x19.carbon.account.v1.Totals\x12M\n\x06Redeem\x12 .carbon.account.v1.RedeemRequest\x1a!.carbon.account.v1.RedeemResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -35,28 +35,32 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_ACCOUNTREF']._serialized_end=124
   _globals['_ACCOUNT']._serialized_start=127
   _globals['_ACCOUNT']._serialized_end=289
-  _globals['_BALANCE']._serialized_start=291
-  _globals['_BALANCE']._serialized_end=392
-  _globals['_LISTENTRIESREQUEST']._serialized_start=395
-  _globals['_LISTENTRIESREQUEST']._serialized_end=575
-  _globals['_ENTRY']._serialized_start=578
-  _globals['_ENTRY']._serialized_end=984
-  _globals['_LISTENTRIESRESPONSE']._serialized_start=986
-  _globals['_LISTENTRIESRESPONSE']._serialized_end=1075
-  _globals['_GETSTATEMENTREQUEST']._serialized_start=1077
-  _globals['_GETSTATEMENTREQUEST']._serialized_end=1161
-  _globals['_SCENARIOLINE']._serialized_start=1164
-  _globals['_SCENARIOLINE']._serialized_end=1336
-  _globals['_STATEMENT']._serialized_start=1339
-  _globals['_STATEMENT']._serialized_end=1559
-  _globals['_GETTOTALSREQUEST']._serialized_start=1561
-  _globals['_GETTOTALSREQUEST']._serialized_end=1627
-  _globals['_TOTALS']._serialized_start=1630
-  _globals['_TOTALS']._serialized_end=1771
-  _globals['_REDEEMREQUEST']._serialized_start=1773
-  _globals['_REDEEMREQUEST']._serialized_end=1891
-  _globals['_REDEEMRESPONSE']._serialized_start=1893
-  _globals['_REDEEMRESPONSE']._serialized_end=1968
-  _globals['_ACCOUNTSERVICE']._serialized_start=1971
-  _globals['_ACCOUNTSERVICE']._serialized_end=2469
+  _globals['_LISTACCOUNTSREQUEST']._serialized_start=291
+  _globals['_LISTACCOUNTSREQUEST']._serialized_end=351
+  _globals['_LISTACCOUNTSRESPONSE']._serialized_start=353
+  _globals['_LISTACCOUNTSRESPONSE']._serialized_end=446
+  _globals['_BALANCE']._serialized_start=448
+  _globals['_BALANCE']._serialized_end=549
+  _globals['_LISTENTRIESREQUEST']._serialized_start=552
+  _globals['_LISTENTRIESREQUEST']._serialized_end=732
+  _globals['_ENTRY']._serialized_start=735
+  _globals['_ENTRY']._serialized_end=1141
+  _globals['_LISTENTRIESRESPONSE']._serialized_start=1143
+  _globals['_LISTENTRIESRESPONSE']._serialized_end=1232
+  _globals['_GETSTATEMENTREQUEST']._serialized_start=1234
+  _globals['_GETSTATEMENTREQUEST']._serialized_end=1318
+  _globals['_SCENARIOLINE']._serialized_start=1321
+  _globals['_SCENARIOLINE']._serialized_end=1493
+  _globals['_STATEMENT']._serialized_start=1496
+  _globals['_STATEMENT']._serialized_end=1716
+  _globals['_GETTOTALSREQUEST']._serialized_start=1718
+  _globals['_GETTOTALSREQUEST']._serialized_end=1784
+  _globals['_TOTALS']._serialized_start=1787
+  _globals['_TOTALS']._serialized_end=1928
+  _globals['_REDEEMREQUEST']._serialized_start=1930
+  _globals['_REDEEMREQUEST']._serialized_end=2048
+  _globals['_REDEEMRESPONSE']._serialized_start=2050
+  _globals['_REDEEMRESPONSE']._serialized_end=2125
+  _globals['_ACCOUNTSERVICE']._serialized_start=2128
+  _globals['_ACCOUNTSERVICE']._serialized_end=2723
 # @@protoc_insertion_point(module_scope)

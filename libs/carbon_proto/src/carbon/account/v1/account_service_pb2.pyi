@@ -34,6 +34,22 @@ class Account(_message.Message):
     trailing_12m_grams: int
     def __init__(self, account_id: _Optional[str] = ..., owner_pid: _Optional[str] = ..., kind: _Optional[str] = ..., status: _Optional[str] = ..., opened_at: _Optional[str] = ..., balance_grams: _Optional[int] = ..., tier: _Optional[str] = ..., trailing_12m_grams: _Optional[int] = ...) -> None: ...
 
+class ListAccountsRequest(_message.Message):
+    __slots__ = ("page_size", "page_token")
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    page_size: int
+    page_token: str
+    def __init__(self, page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+
+class ListAccountsResponse(_message.Message):
+    __slots__ = ("accounts", "next_page_token")
+    ACCOUNTS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    accounts: _containers.RepeatedCompositeFieldContainer[Account]
+    next_page_token: str
+    def __init__(self, accounts: _Optional[_Iterable[_Union[Account, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
 class Balance(_message.Message):
     __slots__ = ("account_id", "balance_grams", "as_of_seq", "status", "tier")
     ACCOUNT_ID_FIELD_NUMBER: _ClassVar[int]

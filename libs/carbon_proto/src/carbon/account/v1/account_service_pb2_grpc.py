@@ -39,6 +39,11 @@ class AccountServiceStub:
                 request_serializer=carbon_dot_account_dot_v1_dot_account__service__pb2.AccountRef.SerializeToString,
                 response_deserializer=carbon_dot_account_dot_v1_dot_account__service__pb2.Account.FromString,
                 _registered_method=True)
+        self.ListAccounts = channel.unary_unary(
+                '/carbon.account.v1.AccountService/ListAccounts',
+                request_serializer=carbon_dot_account_dot_v1_dot_account__service__pb2.ListAccountsRequest.SerializeToString,
+                response_deserializer=carbon_dot_account_dot_v1_dot_account__service__pb2.ListAccountsResponse.FromString,
+                _registered_method=True)
         self.GetBalance = channel.unary_unary(
                 '/carbon.account.v1.AccountService/GetBalance',
                 request_serializer=carbon_dot_account_dot_v1_dot_account__service__pb2.AccountRef.SerializeToString,
@@ -71,6 +76,13 @@ class AccountServiceServicer:
 
     def GetAccount(self, request, context):
         """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListAccounts(self, request, context):
+        """Accounts in account_id order (the bank pool account included, kind "pool").
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -113,6 +125,11 @@ def add_AccountServiceServicer_to_server(servicer, server):
                     servicer.GetAccount,
                     request_deserializer=carbon_dot_account_dot_v1_dot_account__service__pb2.AccountRef.FromString,
                     response_serializer=carbon_dot_account_dot_v1_dot_account__service__pb2.Account.SerializeToString,
+            ),
+            'ListAccounts': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListAccounts,
+                    request_deserializer=carbon_dot_account_dot_v1_dot_account__service__pb2.ListAccountsRequest.FromString,
+                    response_serializer=carbon_dot_account_dot_v1_dot_account__service__pb2.ListAccountsResponse.SerializeToString,
             ),
             'GetBalance': grpc.unary_unary_rpc_method_handler(
                     servicer.GetBalance,
@@ -167,6 +184,33 @@ class AccountService:
             '/carbon.account.v1.AccountService/GetAccount',
             carbon_dot_account_dot_v1_dot_account__service__pb2.AccountRef.SerializeToString,
             carbon_dot_account_dot_v1_dot_account__service__pb2.Account.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListAccounts(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/carbon.account.v1.AccountService/ListAccounts',
+            carbon_dot_account_dot_v1_dot_account__service__pb2.ListAccountsRequest.SerializeToString,
+            carbon_dot_account_dot_v1_dot_account__service__pb2.ListAccountsResponse.FromString,
             options,
             channel_credentials,
             insecure,

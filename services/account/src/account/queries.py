@@ -1,0 +1,124 @@
+"""Read side shared by nameko RPC and the gRPC API: balance, entries, statement, totals."""
+import re
+
+from account import ledger
+from account.caps import statement_month
+from account.ledger import InvalidRequest
+
+MONTH = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
+HIDDEN = ("published",)
+
+
+def public_entry(entry: dict) -> dict:
+    out = {k: v for k, v in entry.items() if k not in HIDDEN and k != "_id"}
+    out["entry_id"] = entry["_id"]
+    return out
+
+
+class Queries:
+    def __init__(self, repository, appender):
+        self.repo = repository
+        self.appender = appender
+
+    def account_id(self, account_id: str | None = None, owner_pid: str | None = None) -> str:
+        account_id = account_id or (ledger.account_id_for(owner_pid) if owner_pid else None)
+        if not account_id:
+            raise InvalidRequest("give account_id or owner_pid", "missing_account")
+        if self.repo.get_account(account_id) is None:
+            raise LookupError(account_id)
+        return account_id
+
+    def account(self, account_id: str) -> dict:
+        doc = self.repo.get_account(account_id)
+        if doc is None:
+            raise LookupError(account_id)
+        state = self.appender.head(account_id)
+        trailing = ledger.trailing_earned(state["earned_by_month"], statement_month(ledger.utc_now_iso()))
+        return {"account_id": account_id, "owner_pid": doc["owner_pid"], "kind": doc["kind"],
+                "status": state["status"], "opened_at": doc["opened_at"], "balance_grams": state["balance"],
+                "as_of_seq": state["seq"],
+                "tier": self.appender.tiers.tier_for(trailing), "trailing_12m_grams": trailing}
+
+    def accounts(self, page_size: int = 50, page_token: str = "") -> dict:
+        if not 0 <= int(page_size) <= 500:
+            raise InvalidRequest("page_size must be 1..500", "invalid_page_size")
+        size = int(page_size) or 50
+        found = self.repo.list_accounts(after=page_token, limit=size + 1)
+        page = found[:size]
+        return {"accounts": [self.account(doc["_id"]) for doc in page],
+                "next_page_token": page[-1]["_id"] if len(found) > size else ""}
+
+    def entries(self, account_id: str, page_size: int = 50, page_token: str = "", types=(), scenario: str = "",
+                posted_from: str = "", posted_to: str = "") -> dict:
+        if not 0 <= int(page_size) <= 500:
+            raise InvalidRequest("page_size must be 1..500", "invalid_page_size")
+        if page_token and not page_token.isdigit():
+            raise InvalidRequest("page_token is not one this API returned", "invalid_page_token")
+        unknown = set(types or ()) - set(ledger.ENTRY_TYPES)
+        if unknown:
+            raise InvalidRequest(f"unknown entry types {sorted(unknown)}", "invalid_type")
+        size = int(page_size) or 50
+        found = self.repo.list_entries(account_id, before_seq=int(page_token) if page_token else None,
+                                       types=types, scenario=scenario or None, posted_from=posted_from or None,
+                                       posted_to=posted_to or None, limit=size + 1)
+        page = found[:size]
+        token = str(page[-1]["seq"]) if len(found) > size else ""
+        return {"entries": [public_entry(e) for e in page], "next_page_token": token}
+
+    def statement(self, account_id: str, month: str) -> dict:
+        if not MONTH.match(month or ""):
+            raise InvalidRequest("month must be YYYY-MM", "invalid_month")
+        entries = self.repo.entries_in_month(account_id, month)
+        if entries:
+            opening = entries[0]["balance_after"] - entries[0]["grams"]
+        else:
+            before = self.repo.last_entry_before_month(account_id, month)
+            opening = before["balance_after"] if before else 0
+        return build_statement(account_id, month, opening, entries)
+
+    def totals(self, account_id: str | None = None) -> dict:
+        ids = [account_id] if account_id else [a["_id"] for a in self.repo.list_accounts()]
+        totals = {"accounts": 0, "credited_grams": 0, "reversed_grams": 0, "redeemed_grams": 0,
+                  "balance_grams": 0, "pool_grams": 0}
+        pool_id = ledger.account_id_for(ledger.POOL_OWNER)
+        for aid in ids:
+            state = self.appender.head(aid)
+            if aid == pool_id:
+                totals["pool_grams"] += state["balance"]
+                continue
+            totals["accounts"] += 1
+            totals["credited_grams"] += state["credited"]
+            totals["reversed_grams"] += state["reversed"]
+            totals["redeemed_grams"] += state["redeemed"]
+            totals["balance_grams"] += state["balance"]
+        return totals
+
+
+def build_statement(account_id: str, month: str, opening: int, entries: list[dict]) -> dict:
+    lines: dict[str, dict] = {}
+    redeemed = 0
+    for e in entries:
+        if e["type"] == ledger.REDEMPTION:
+            redeemed += -e["grams"]
+        scenario = e.get("scenario")
+        if not scenario:
+            continue
+        line = lines.setdefault(scenario, {"scenario": scenario, "credited_grams": 0, "credited_count": 0,
+                                           "capped_grams": 0, "capped_count": 0, "declined_count": 0,
+                                           "reversed_grams": 0})
+        if e["type"] == ledger.CREDIT:
+            line["credited_grams"] += e["grams"]
+            line["credited_count"] += 1
+        if e["type"] in (ledger.CREDIT, ledger.CAPPED) and e.get("capped_grams"):
+            line["capped_grams"] += e["capped_grams"]
+            line["capped_count"] += 1
+        elif e["type"] == ledger.DECLINED:
+            line["declined_count"] += 1
+        elif e["type"] == ledger.REVERSAL:
+            line["reversed_grams"] += -e["grams"]
+    scenarios = sorted(lines.values(), key=lambda line: line["scenario"])
+    return {"account_id": account_id, "month": month, "opening_balance": opening,
+            "closing_balance": entries[-1]["balance_after"] if entries else opening,
+            "scenarios": scenarios, "redeemed_grams": redeemed,
+            "credited_grams": sum(line["credited_grams"] for line in scenarios),
+            "reversed_grams": sum(line["reversed_grams"] for line in scenarios)}

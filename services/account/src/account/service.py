@@ -1,0 +1,95 @@
+"""The account nameko service: consumes reductions, relays its outbox, answers internal RPC."""
+import logging
+
+from nameko.rpc import rpc
+from nameko.timer import timer
+
+from carbon_common import ops as operations  # the module: `nameko run` must not see the mixin as a service
+from carbon_common.events import EventDispatcher
+from carbon_common.handlers import event_handler
+from carbon_common.mongo import MongoDatabase
+from carbon_common.tracing import Tracing
+
+from account import schemas
+from account.dependencies import DATABASE, LedgerProvider
+from account.ledger import LedgerError
+from account.outbox import Relay
+
+log = logging.getLogger(__name__)
+EXPECTED = (LedgerError, LookupError)
+SWEEP_EVERY_TICKS = 60
+
+
+class AccountService(operations.OperationsMixin):
+    name = "account"
+
+    tracing = Tracing()
+    ledger = LedgerProvider()
+    db = MongoDatabase(DATABASE)
+    dispatch = EventDispatcher()
+    ticks = 0
+
+    # events in
+    @event_handler("calc", "reduction_calculated")
+    def handle_reduction_calculated(self, envelope):
+        entry = self.ledger.ops.credit(schemas.reduction_calculated(envelope))
+        log.info("reduction posted", extra={"reduction_id": entry.get("reduction_id"), "entry_type": entry["type"],
+                                            "account_id": entry["account_id"], "seq": entry["seq"]})
+
+    @event_handler("calc", "reduction_reversed")
+    def handle_reduction_reversed(self, envelope):
+        entry = self.ledger.ops.reverse(schemas.reduction_reversed(envelope))
+        log.info("reversal posted", extra={"reduction_id": entry["reduction_id"], "grams": entry["grams"]})
+
+    @event_handler("ingest", "personal_data_deleted")
+    def handle_personal_data_deleted(self, envelope):
+        found = self.ledger.ops.forget_person(schemas.personal_data_deleted(envelope)["user_pid"])
+        log.info("personal data link removed", extra={"account_found": found})
+
+    # outbox
+    @timer(interval=0.5)
+    def relay_outbox(self):
+        relay = Relay(self.ledger.repo, self.ledger.ops, self.dispatch)
+        AccountService.ticks += 1
+        if AccountService.ticks % SWEEP_EVERY_TICKS == 1:
+            relay.sweep_once()
+        relay.relay_once()
+
+    # internal RPC
+    @rpc(expected_exceptions=EXPECTED)
+    def open_account(self, owner_pid, kind="individual", alias=None):
+        return self.ledger.queries.account(self.ledger.ops.open_account(owner_pid, kind, alias)["_id"])
+
+    @rpc(expected_exceptions=EXPECTED)
+    def get_account(self, account_id=None, owner_pid=None):
+        return self.ledger.queries.account(self.ledger.queries.account_id(account_id, owner_pid))
+
+    @rpc(expected_exceptions=EXPECTED)
+    def get_balance(self, account_id=None, owner_pid=None):
+        account = self.get_account(account_id, owner_pid)
+        return {k: account[k] for k in ("account_id", "balance_grams", "as_of_seq", "status", "tier")}
+
+    @rpc(expected_exceptions=EXPECTED)
+    def list_entries(self, account_id=None, owner_pid=None, page_size=50, page_token="", types=(),
+                     scenario="", posted_from="", posted_to=""):
+        aid = self.ledger.queries.account_id(account_id, owner_pid)
+        return self.ledger.queries.entries(aid, page_size, page_token, types, scenario, posted_from, posted_to)
+
+    @rpc(expected_exceptions=EXPECTED)
+    def get_statement(self, month, account_id=None, owner_pid=None):
+        return self.ledger.queries.statement(self.ledger.queries.account_id(account_id, owner_pid), month)
+
+    @rpc(expected_exceptions=EXPECTED)
+    def get_totals(self, account_id=None, owner_pid=None):
+        aid = self.ledger.queries.account_id(account_id, owner_pid) if (account_id or owner_pid) else None
+        return self.ledger.queries.totals(aid)
+
+    @rpc(expected_exceptions=EXPECTED)
+    def redeem(self, grams, request_key, reward_id="", account_id=None, owner_pid=None):
+        aid = self.ledger.queries.account_id(account_id, owner_pid)
+        entry, replayed = self.ledger.ops.redeem(aid, grams, request_key, reward_id)
+        return {"entry": schemas.public_entry(entry), "replayed": replayed}
+
+    @rpc(expected_exceptions=EXPECTED)
+    def set_status(self, account_id, status, request_key, reason=""):
+        return schemas.public_entry(self.ledger.ops.set_status(account_id, status, request_key, reason))
