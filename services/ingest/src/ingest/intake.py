@@ -11,7 +11,6 @@ from carbon_common import gm
 from ingest import domain
 from ingest.domain import ACCEPTED, DUPLICATE, REJECTED, UNAVAILABLE, Outcome
 from ingest.errors import CODES, ApiError, RecordError
-from ingest.repository import Duplicate
 from ingest.validation import validate_record
 
 log = logging.getLogger(__name__)
@@ -33,32 +32,26 @@ class Intake:
         self.repo, self.bus, self.settings, self.metrics = repo, bus, settings, metrics
 
     def handle(self, caller) -> tuple[int, dict]:
-        partner = caller.partner
         outcomes, candidates = self._validate(caller)
-        fresh = [c for c in candidates if c["existing"] is None]
-        replays = [c for c in candidates if c["existing"] is not None]
-        if not candidates:
+        if not candidates:  # every record refused: nothing stored, the nonce stays unused
             return self._answer(outcomes)
         caller.consume_nonce()
+        existed = self.repo.insert_receipts([c["receipt"] for c in candidates])
         to_publish = []
-        for cand in fresh:
-            try:
-                self.repo.insert_receipt(cand["receipt"])
+        for index, cand in enumerate(candidates):
+            if index not in existed:
                 to_publish.append((cand, ACCEPTED))
-            except Duplicate:
-                cand["existing"] = self.repo.get_receipt(cand["receipt"]["_id"])
-                replays.append(cand)
-        for cand in replays:
-            existing = cand["existing"]
+                continue
+            existing = self.repo.get_receipt(cand["receipt"]["_id"])
             if existing["content_hash"] != cand["receipt"]["content_hash"]:
                 outcomes.append(self._conflict(cand))
-            elif existing.get("state") == "pending":
-                cand["receipt"] = existing
+            elif not self.repo.is_published(existing["_id"]):
+                cand["receipt"] = existing  # stored by an earlier attempt whose publish failed
                 to_publish.append((cand, DUPLICATE))
             else:
                 outcomes.append(self._outcome(cand, DUPLICATE, existing))
         outcomes.extend(self._publish(to_publish, caller.now))
-        log.info("batch handled", extra={"partner_id": partner["_id"], "records": len(outcomes)})
+        log.info("batch handled", extra={"partner_id": caller.partner_id, "records": len(outcomes)})
         return self._answer(outcomes)
 
     def _validate(self, caller):
@@ -95,29 +88,22 @@ class Intake:
                        "user_pid": user_pid, "consent_id": consent["_id"], "scenario": record.scenario,
                        "occurred_at": record.occurred_at, "received_at": received_at,
                        "activity": record.activity, "content_hash": domain.content_hash(record.content(user_pid)),
-                       "state": "pending", "created_at": now}
-            candidates.append({"index": index, "receipt": receipt, "existing": None})
-        existing = self.repo.receipts_by_key([c["receipt"]["_id"] for c in candidates]) if candidates else {}
-        kept = []
-        for cand in candidates:
-            cand["existing"] = existing.get(cand["receipt"]["_id"])
-            if cand["existing"] is not None and cand["existing"]["content_hash"] != cand["receipt"]["content_hash"]:
-                outcomes.append(self._conflict(cand))
-            else:
-                kept.append(cand)
-        return outcomes, kept
+                       "created_at": now}
+            candidates.append({"index": index, "receipt": receipt})
+        return outcomes, candidates
 
     def pseudonym(self, customer_ref: str) -> str:
         return gm.pseudonymize(self.settings.pseudonym_key, customer_ref)
 
     def _publish(self, to_publish, now):
-        outcomes, broken = [], False
+        """Publish in order with confirms; stop at the first failure (the broker is likely down)."""
+        outcomes, confirmed, broken = [], [], False
         for cand, outcome in to_publish:
             receipt = cand["receipt"]
             if not broken:
                 try:
                     self.bus.publish("behaviour_received", domain.behaviour_received(receipt), event_id=receipt["_id"])
-                    self.repo.mark_published(receipt["_id"], now)
+                    confirmed.append(receipt["_id"])
                     outcomes.append(self._outcome(cand, outcome, receipt))
                     continue
                 except Exception:  # noqa: BLE001 - any broker failure means "not durable yet"
@@ -125,6 +111,7 @@ class Intake:
                     broken = True
             outcomes.append(Outcome(cand["index"], receipt["partner_record_id"], UNAVAILABLE, "unavailable",
                                     "stored but not yet forwarded: replay this record", record_key=receipt["_id"]))
+        self.repo.mark_published(confirmed, now)
         return outcomes
 
     @staticmethod

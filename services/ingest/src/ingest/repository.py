@@ -10,7 +10,7 @@ import random
 from datetime import datetime, timedelta
 
 from pymongo import ASCENDING
-from pymongo.errors import DuplicateKeyError, OperationFailure
+from pymongo.errors import BulkWriteError, DuplicateKeyError, OperationFailure
 
 from carbon_common.mongo import is_duplicate_key
 
@@ -32,11 +32,11 @@ class Repository:
         self.receipts = db["receipts"]
         self.rate_slots = db["rate_slots"]
         self.deletions = db["deletions"]
+        self.published = db["published"]
 
     def ensure_indexes(self) -> None:
         self.receipts.create_index([("partner_id", ASCENDING), ("partner_record_id", ASCENDING)],
                                    unique=True, name="partner_record_unique")
-        self.receipts.create_index([("state", ASCENDING)], name="state")
         self.keys.create_index([("partner_id", ASCENDING)], name="partner")
         self.consents.create_index([("partner_id", ASCENDING), ("user_pid", ASCENDING)], name="partner_user")
         self.consents.create_index([("user_pid", ASCENDING)], name="user")
@@ -157,17 +157,37 @@ class Repository:
         self.deletions.update_one({"_id": user_pid}, {"$set": {"published": True}})
 
     # ---- receipts ---------------------------------------------------------------------
-    def receipts_by_key(self, record_keys):
-        return {d["_id"]: d for d in self.receipts.find({"_id": {"$in": list(record_keys)}})}
-
-    def insert_receipt(self, doc) -> None:
-        self._insert(self.receipts, doc)
+    # A receipt is "published" once a marker with its _id exists in `published`: inserting
+    # markers in bulk is ~100x cheaper on FerretDB than updating receipts one by one.
+    def insert_receipts(self, docs) -> set:
+        """Insert what is new; return the indexes (into docs) that already existed."""
+        if not docs:
+            return set()
+        try:
+            self.receipts.insert_many(docs, ordered=False)
+            return set()
+        except BulkWriteError as exc:
+            errors = exc.details.get("writeErrors", [])
+            if any(e.get("code") != 11000 for e in errors):
+                raise
+            return {e["index"] for e in errors}
 
     def get_receipt(self, record_key):
         return self.receipts.find_one({"_id": record_key})
 
-    def mark_published(self, record_key, at: datetime) -> None:
-        self.receipts.update_one({"_id": record_key}, {"$set": {"state": "published", "published_at": at}})
+    def mark_published(self, record_keys, at: datetime) -> None:
+        if not record_keys:
+            return
+        try:
+            self.published.insert_many([{"_id": key, "at": at} for key in record_keys], ordered=False)
+        except BulkWriteError as exc:
+            if any(e.get("code") != 11000 for e in exc.details.get("writeErrors", [])):
+                raise
 
-    def pending_receipts(self, limit: int):
-        return list(self.receipts.find({"state": "pending"}).limit(limit))
+    def is_published(self, record_key) -> bool:
+        return self.published.find_one({"_id": record_key}, {"_id": 1}) is not None
+
+    def receipt_state(self, record_key) -> str | None:
+        if self.get_receipt(record_key) is None:
+            return None
+        return "published" if self.is_published(record_key) else "pending"
