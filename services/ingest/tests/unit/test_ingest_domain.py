@@ -1,0 +1,51 @@
+"""Pure intake rules: consent choice, key validity, batch status, event payload."""
+from datetime import datetime, timedelta, timezone
+
+from ingest import domain
+from ingest.domain import Outcome
+from ingest.errors import CODES
+
+NOW = datetime(2026, 11, 25, 12, 0, tzinfo=timezone.utc)
+
+
+def consent(cid, scenarios, granted_days_ago=10, expires_in_days=30, revoked=False):
+    return {"_id": cid, "scenarios": scenarios, "granted_at": NOW - timedelta(days=granted_days_ago),
+            "expires_at": NOW + timedelta(days=expires_in_days), "revoked_at": NOW if revoked else None}
+
+
+def test_the_latest_live_consent_covering_the_scenario_authorizes():
+    consents = [consent("old", ["metro_ride"], 20), consent("new", ["metro_ride", "bus_ride"], 5),
+                consent("revoked", ["metro_ride"], 1, revoked=True), consent("expired", ["metro_ride"], 1, -1)]
+    assert domain.active_consent(consents, "metro_ride", NOW)["_id"] == "new"
+    assert domain.active_consent(consents, "walking", NOW) is None
+    assert domain.active_consent([consent("x", ["metro_ride"], expires_in_days=-1)], "metro_ride", NOW) is None
+
+
+def test_key_state():
+    assert domain.key_state({"revoked_at": None, "not_after": None}, NOW) is None
+    assert domain.key_state({"revoked_at": NOW, "not_after": None}, NOW) == "key_revoked"
+    assert domain.key_state({"revoked_at": None, "not_after": NOW}, NOW) == "key_expired"
+    assert domain.key_state({"revoked_at": None, "not_after": NOW + timedelta(seconds=1)}, NOW) is None
+
+
+def outcomes(*pairs):
+    return [Outcome(i, f"r{i}", kind, code) for i, (kind, code) in enumerate(pairs)]
+
+
+def test_batch_status():
+    assert domain.batch_status(outcomes(("accepted", None), ("rejected", "out_of_range")), CODES) == (200, None)
+    assert domain.batch_status(outcomes(("duplicate", None)), CODES) == (200, None)
+    assert domain.batch_status(outcomes(("accepted", None), ("unavailable", "unavailable")), CODES) == (503, "unavailable")
+    assert domain.batch_status(outcomes(("rejected", "consent_required")), CODES) == (403, "consent_required")
+    assert domain.batch_status(outcomes(("rejected", "consent_required"), ("rejected", "out_of_range")), CODES) == \
+        (422, "records_rejected")
+
+
+def test_event_payload_carries_no_customer_number_and_pins_the_consent():
+    receipt = {"_id": "k", "partner_id": "p", "partner_record_id": "r", "user_pid": "u", "consent_id": "c",
+               "scenario": "walking", "occurred_at": "t1", "received_at": "t2", "activity": {"steps": "10"},
+               "content_hash": "h", "created_at": NOW}
+    payload = domain.behaviour_received(receipt)
+    assert payload["consent_id"] == "c" and payload["record_key"] == "k"
+    assert set(payload) == {"record_key", "partner_id", "partner_record_id", "user_pid", "consent_id", "scenario",
+                            "occurred_at", "received_at", "activity"}
