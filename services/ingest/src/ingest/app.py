@@ -57,13 +57,13 @@ def create_app(config: dict | None = None) -> Flask:
         settings=settings, repo=repo, bus=bus, metrics=metrics,
         intake=Intake(repo, bus, settings, metrics), consents=Consents(repo, bus, settings),
         partners=Partners(repo), clock=config.get("CLOCK") or time.time)
-    for blueprint in (ops.bp, admin_api.bp, partner_api.bp):
-        app.register_blueprint(blueprint)
-    _install_hooks(app, metrics)
-    if config.get("TELEMETRY", True):
+    if config.get("TELEMETRY", True):  # first, so its span is open when our hooks read the trace id
         from opentelemetry.instrumentation.flask import FlaskInstrumentor
 
         FlaskInstrumentor().instrument_app(app, excluded_urls="healthz,readyz,metrics")
+    for blueprint in (ops.bp, admin_api.bp, partner_api.bp):
+        app.register_blueprint(blueprint)
+    _install_hooks(app, metrics)
     return app
 
 

@@ -78,7 +78,7 @@ def day_of_records(customer_list: list[str], count: int, day: datetime) -> dict[
             activity = {**activity, "distance_km": "500"} if "distance_km" in activity else {**activity, "reduction_g": 9}
         partner = next(p for p, (_, allowed) in PARTNERS.items() if scenario in allowed)
         out[partner].append({
-            "record_id": f"{day:%Y%m%d}-{n:06d}", "customer_ref": customer, "scenario": scenario,
+            "record_id": f"{day:%Y%m%d}-{len(customer_list)}x{count}-{n:06d}", "customer_ref": customer, "scenario": scenario,
             "occurred_at": _moment(rng, day).astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
             "activity": activity})
     for records in out.values():
