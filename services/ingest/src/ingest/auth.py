@@ -10,6 +10,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
 from flask import current_app, request
+from opentelemetry import trace
+
+from carbon_common import attributes
 
 from ingest import domain, jsonsafe, signing
 from ingest.errors import ApiError
@@ -84,6 +87,7 @@ def signed_request(kind: str, precheck=None) -> Caller:
     ext.metrics.verify_seconds.observe(time.perf_counter() - started)
     if not valid:
         raise ApiError("signature_invalid", "the signature does not match this request and key")
+    trace.get_current_span().set_attribute(attributes.PARTNER_ID, partner["_id"])
     if partner.get("status") == "suspended":
         raise ApiError("partner_suspended", "this partner is suspended")
     if partner.get("kind") != kind:

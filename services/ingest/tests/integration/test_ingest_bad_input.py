@@ -35,14 +35,24 @@ def shared_scene(module_platform, module_amqp):
 
 
 @pytest.fixture
-def fresh_scene(platform, bank):
+def fresh_scene(platform, bank, event_listener):
     """A scene of its own, for tests that change partner, key or consent state."""
     global NONCE
     NONCE = "nonce-" + secrets.token_hex(10)
     partner = platform.register("metro-sz", scenarios=["metro_ride", "walking"])
     other = platform.register("bike-co", scenarios=["bike_ride"])
+    marker = platform.register("marker-co", scenarios=["metro_ride"])
     platform.consent(bank, CUSTOMER, "metro-sz", scenarios=["metro_ride", "walking"])
-    return {"platform": platform, "partner": partner, "other": other, "bank": bank, "baseline": platform.counts()}
+    platform.consent(bank, CUSTOMER, "marker-co")
+    listener = event_listener("ingest", "behaviour_received")
+    return {"platform": platform, "partner": partner, "other": other, "bank": bank, "marker": marker,
+            "listener": listener, "baseline": platform.counts()}
+
+
+def assert_nothing_published(scene):
+    """A marker record from an unaffected partner must be the first event on the bus."""
+    assert scene["marker"].post_records([metro("marker", CUSTOMER)]).status_code == 200
+    assert [e["data"]["partner_record_id"] for e in scene["listener"].wait(1)] == ["marker"]
 
 
 @pytest.fixture
@@ -245,6 +255,7 @@ def test_revoked_key_and_suspended_partner_are_refused(fresh_scene):
     response = other.post_records([metro("b1", CUSTOMER)])
     assert (response.status_code, response.get_json()["code"]) == (403, "partner_suspended")
     assert nothing_left(scene)
+    assert_nothing_published(scene)
 
 
 def test_revoked_consent_stops_forwarding(fresh_scene):
@@ -255,17 +266,23 @@ def test_revoked_consent_stops_forwarding(fresh_scene):
     response = signed(scene, good())
     assert (response.status_code, response.get_json()["code"]) == (403, "consent_required")
     assert platform.counts()["receipts"] == 0
+    assert platform.repo.nonces.count_documents({"_id": {"$regex": "^metro-sz:"}}) == 0
+    assert_nothing_published(scene)
 
 
-def test_over_the_rate_limit_gets_429(platform, bank):
+def test_over_the_rate_limit_gets_429(fresh_scene):
+    platform, bank = fresh_scene["platform"], fresh_scene["bank"]
     partner = platform.register("busy-bus", scenarios=["metro_ride"], rate=1)
     platform.consent(bank, CUSTOMER, "busy-bus")
     assert partner.post_records([metro("r1", CUSTOMER)]).status_code == 200
+    assert [e["data"]["partner_record_id"] for e in fresh_scene["listener"].wait(1)] == ["r1"]
+    fresh_scene["listener"].received.clear()
     response = partner.post_records([metro("r2", CUSTOMER)])
     assert (response.status_code, response.get_json()["code"]) == (429, "rate_limited")
     assert int(response.headers["Retry-After"]) >= 1
     assert platform.repo.get_receipt(gm.sm3_hex(b"busy-bus:r2")) is None
     assert platform.repo.nonces.count_documents({"_id": {"$regex": "^busy-bus:"}}) == 1
+    assert_nothing_published(fresh_scene)
 
 
 def test_admin_api_needs_the_admin_token(platform, metro_partner):

@@ -12,7 +12,7 @@ import requests
 
 from ingest import signing
 
-RETRYABLE = {502, 503, 504}
+RETRYABLE = {429, 502, 503, 504}
 
 
 @dataclass
@@ -56,16 +56,18 @@ class IngestClient:
         return self.session.request(method, self.base_url + path, data=body, headers=headers, timeout=self.timeout)
 
     def send_batch(self, records: list, attempts: int = 5) -> requests.Response:
-        delay = 0.2
+        delay, response = 0.2, None
         for attempt in range(attempts):
             try:
                 response = self.request("POST", "/v1/records", {"records": records})
                 if response.status_code not in RETRYABLE or attempt == attempts - 1:
                     return response
             except requests.ConnectionError:
+                response = None
                 if attempt == attempts - 1:
                     raise
-            time.sleep(delay)
+            retry_after = response.headers.get("Retry-After") if response is not None else None
+            time.sleep(float(retry_after) if retry_after and retry_after.isdigit() else delay)
             delay = min(delay * 2, 5)
         raise AssertionError("unreachable")
 

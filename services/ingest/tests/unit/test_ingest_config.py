@@ -1,0 +1,27 @@
+"""Start-up fails fast, naming the missing or malformed secret."""
+import pytest
+
+from carbon_common.config import MissingSetting
+
+from ingest.config import REQUIRED, load_settings
+
+VALID = {"AMQP_URI": "pyamqp://x", "MONGO_URI": "mongodb://x", "PSEUDONYM_KEY": "11" * 32,
+         "PLATFORM_SM2_PRIVATE_KEY": "22" * 32, "PLATFORM_SM2_PUBLIC_KEY": "33" * 64, "CONTACT_SM4_KEY": "44" * 16,
+         "ADMIN_TOKEN": "t"}
+
+
+@pytest.mark.parametrize("name", REQUIRED)
+def test_a_missing_setting_stops_start_up_naming_it(name, monkeypatch):
+    for key in REQUIRED:
+        monkeypatch.delenv(key, raising=False)
+    with pytest.raises(MissingSetting) as err:
+        load_settings({**VALID, name: ""})
+    assert err.value.name == name
+
+
+def test_a_malformed_key_stops_start_up_naming_it():
+    with pytest.raises(SystemExit, match="CONTACT_SM4_KEY"):
+        load_settings({**VALID, "CONTACT_SM4_KEY": "abcd"})
+    with pytest.raises(SystemExit, match="PSEUDONYM_KEY"):
+        load_settings({**VALID, "PSEUDONYM_KEY": "zz"})
+    assert load_settings(VALID).mongo_database == "carbon_ingest"
