@@ -139,6 +139,35 @@ class Instance:
         self._rabbit_api("PUT", f"/api/vhosts/{self.vhost}", b"{}")
         self._rabbit_api("PUT", f"/api/permissions/{self.vhost}/guest", b'{"configure":".*","write":".*","read":".*"}')
 
+    def in_flight(self) -> int:
+        """Messages waiting or being processed in this instance's handler queues."""
+        from carbon_common import topology
+
+        request = urllib.request.Request(f"http://127.0.0.1:15672/api/queues/{self.vhost}",
+                                         headers={"authorization": "Basic Z3Vlc3Q6Z3Vlc3Q="})
+        with urllib.request.urlopen(request, timeout=10) as response:
+            queues = {q["name"]: q for q in json.load(response)}
+        names = {r.queue_name for r in topology.ROUTES} | {r.queue_name + ".retry" for r in topology.ROUTES}
+        return sum(queues[n].get("messages", 0) for n in names if n in queues)
+
+    def wait_drained(self, timeout: float = 900, progress=print) -> bool:
+        """Until every handler queue is empty (the flow has caught up), showing progress."""
+        deadline = time.monotonic() + timeout
+        quiet_since, started = None, time.monotonic()
+        while time.monotonic() < deadline:
+            left = self.in_flight()
+            if left == 0:
+                quiet_since = quiet_since or time.monotonic()
+                if time.monotonic() - quiet_since > 2:  # the broker's counters lag a little
+                    progress(f"\r   all events processed ({time.monotonic() - started:.0f} s)          \n")
+                    return True
+            else:
+                quiet_since = None
+                progress(f"\r   {left} events still in flight through calc and account ...   ")
+            time.sleep(1)
+        progress("\n   the flow did not drain in time; balances below are partial\n")
+        return False
+
     def reset(self) -> None:
         """Forget everything of this instance: its vhost (queues, messages) and its databases."""
         from carbon_common.mongo import client
@@ -218,7 +247,9 @@ def demo(instance: Instance) -> None:
     env = {"AMQP_URI": instance.amqp_uri, "MONGO_URI": instance.mongo_uri, "OTEL_SERVICE_NAME": "demo"}
     ingest = f"http://{instance.address(8080)}"
     run_step("demo partner traffic: a day of signed records", ["-m", "ingest.demo", "--base-url", ingest,
-             "--admin-token", secrets["ADMIN_TOKEN"]], env)
+             "--admin-token", secrets["ADMIN_TOKEN"], "--records", os.environ.get("DEMO_RECORDS", "2000")], env)
+    print("\n== waiting for calc and account to process the day")
+    instance.wait_drained(progress=lambda text: (sys.stdout.write(text), sys.stdout.flush()))
     run_step("balances and a monthly statement, read through the gRPC API",
              ["-m", "account.report", "--grpc", instance.address(50051)],
              {**env, "MONGO_DATABASE": f"carbon_{instance.name}_account"})
