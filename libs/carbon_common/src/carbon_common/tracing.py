@@ -15,10 +15,16 @@ from opentelemetry.trace import SpanKind
 
 from carbon_common import attributes, metrics
 from carbon_common.handlers import ATTEMPT_KEY
-from carbon_common.telemetry import extract_context, tracer
+from carbon_common.logs import configure_logging
+from carbon_common.telemetry import extract_context, setup_telemetry, tracer
 
 
 class Tracing(DependencyProvider):
+    """Also sets up JSON logs and OpenTelemetry once per process, before the first worker."""
+
+    def setup(self):
+        configure_logging(self.container.service_name)
+        setup_telemetry(self.container.service_name)
     def worker_setup(self, worker_ctx):
         entrypoint = worker_ctx.entrypoint
         service = worker_ctx.service_name

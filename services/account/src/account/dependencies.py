@@ -1,12 +1,9 @@
 """nameko DependencyProvider: one ledger (appender cache, locks, repository) per process."""
 from dataclasses import dataclass
 
-from nameko.extensions import DependencyProvider
 
 from carbon_common.config import setting
-from carbon_common.logs import configure_logging
 from carbon_common.mongo import MongoDatabase
-from carbon_common.telemetry import setup_telemetry
 
 from account.operations import LedgerOperations
 from account.queries import Queries
@@ -32,14 +29,10 @@ def build_ledger(database, tier_spec: str) -> Ledger:
 
 
 class LedgerProvider(MongoDatabase):
-    """Also sets up JSON logs and OpenTelemetry once per process, before the first worker."""
-
     def __init__(self):
         super().__init__(DATABASE)
 
     def setup(self):
-        configure_logging(self.container.service_name)
-        setup_telemetry(self.container.service_name)
         super().setup()
         spec = self.container.config.get("TIER_THRESHOLDS") or setting("TIER_THRESHOLDS", DEFAULT_THRESHOLDS)
         self.ledger = build_ledger(self.database, spec)

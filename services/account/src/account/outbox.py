@@ -87,7 +87,7 @@ class Relay:
 
     def relay_once(self, limit: int = 200) -> int:
         published = 0
-        for entry_id in self.repo.pending_outbox(limit):
+        for entry_id, traceparent in self.repo.pending_outbox(limit):
             entry = self.repo.get_entry(entry_id)
             if entry is None:  # cannot happen (the marker follows the entry); never announce it
                 log.error("outbox marker without entry", extra={"entry_id": entry_id})
@@ -95,7 +95,7 @@ class Relay:
             if entry["type"] == ledger.REDEMPTION:
                 self.operations.transfer_to_pool(entry)
             for event_type, event_id, data in events_for(entry):
-                self.publish(event_type, data, event_id=event_id)
+                self.publish(event_type, data, event_id=event_id, traceparent=traceparent or None)
                 EVENTS_RELAYED.labels(event_type).inc()
                 published += 1
             self.repo.mark_published(entry_id)

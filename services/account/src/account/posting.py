@@ -17,6 +17,8 @@ import time
 
 from pymongo.errors import DuplicateKeyError
 
+from carbon_common.telemetry import current_traceparent
+
 from account import ledger
 from account.metrics import APPEND_CONFLICTS, ENTRIES_APPENDED
 
@@ -65,7 +67,7 @@ class Appender:
         if rebuilt["hash"] != entry["hash"]:
             raise RuntimeError(f"entry {entry['_id']} does not follow its predecessor: run the verifier")
         self.repo.insert_state(new_state)
-        self.repo.add_outbox(entry["_id"], account_id)
+        self.repo.add_outbox(entry["_id"], account_id, current_traceparent())
         log.warning("rebuilt missing ledger state", extra={"account_id": account_id, "seq": new_state["seq"]})
         return self._advance(account_id, new_state)
 
@@ -101,7 +103,7 @@ class Appender:
                 time.sleep(random.uniform(0, min(BACKOFF_BASE * 2 ** min(attempt, 12), BACKOFF_CAP)))
                 continue
             self.repo.insert_state(new_state)
-            self.repo.add_outbox(entry_id, account_id)
+            self.repo.add_outbox(entry_id, account_id, current_traceparent())
             if new_state["seq"] % HINT_EVERY == 0:
                 self.repo.set_head_hint(account_id, new_state["seq"])
             if self._heads.get(account_id, {}).get("seq", -1) < new_state["seq"]:

@@ -120,15 +120,17 @@ class Repository:
             return self.claims.find_one({"_id": claim_id}) or doc
 
     # outbox
-    def add_outbox(self, entry_id: str, account_id: str) -> None:
+    def add_outbox(self, entry_id: str, account_id: str, traceparent: str = "") -> None:
+        """`traceparent`: the trace that posted the entry, so its events continue that trace."""
         try:
-            self.outbox.insert_one({"_id": entry_id, "account_id": account_id})
+            self.outbox.insert_one({"_id": entry_id, "account_id": account_id, "traceparent": traceparent})
         except Exception as exc:
             if not is_duplicate_key(exc):
                 raise
 
-    def pending_outbox(self, limit: int) -> list[str]:
-        return [d["_id"] for d in self.outbox.find({}, {"_id": 1}).limit(limit)]
+    def pending_outbox(self, limit: int) -> list[tuple[str, str]]:
+        """(entry id, traceparent) of entries whose events are not yet confirmed published."""
+        return [(d["_id"], d.get("traceparent", "")) for d in self.outbox.find({}, {"_id": 1, "traceparent": 1}).limit(limit)]
 
     def unpublished_entry_ids(self, limit: int) -> list[str]:
         return [d["_id"] for d in self.entries.find({"published": False}, {"_id": 1}).limit(limit)]

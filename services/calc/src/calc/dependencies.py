@@ -3,24 +3,11 @@ import os
 
 from nameko.extensions import DependencyProvider
 
-from carbon_common.logs import configure_logging
 from carbon_common.mongo import MongoDatabase
-from carbon_common.telemetry import setup_telemetry
 
 from calc.group_commit import GroupCommit
 from calc.loader import load_catalog
 from calc.repository import CalcRepository
-
-
-class ProcessTelemetry(DependencyProvider):
-    """JSON logs and OpenTelemetry, once per process, before the first worker runs."""
-
-    def setup(self):
-        configure_logging(self.container.service_name)
-        setup_telemetry(self.container.service_name)
-
-    def get_dependency(self, worker_ctx):
-        return None
 
 
 class MethodologyCatalog(DependencyProvider):

@@ -10,7 +10,7 @@ from carbon_common import ops  # the module: `nameko run` would take an imported
 from carbon_common.tracing import Tracing
 
 from calc import views
-from calc.dependencies import MethodologyCatalog, ProcessTelemetry, Repository
+from calc.dependencies import MethodologyCatalog, Repository
 from calc.domain import InvalidRecord
 from calc.processing import handle_behaviour
 
@@ -25,7 +25,6 @@ class UnknownVersion(LookupError):
 class CalcService(ops.OperationsMixin):
     name = "calc"
 
-    telemetry = ProcessTelemetry()
     tracing = Tracing()
     db = MongoDatabase(DATABASE)
     repo = Repository(DATABASE)

@@ -3,16 +3,12 @@
 The batching/submission flow (ARCHITECTURE.md §2) is not built yet; the service already runs
 under `make run` and in the chart so that topology, health and tracing are in place.
 """
-from carbon_common.logs import configure_logging
 from carbon_common.mongo import MongoDatabase
 from carbon_common import ops
-from carbon_common.telemetry import setup_telemetry
 from carbon_common.tracing import Tracing
 
 # `ops.OperationsMixin`, not an imported name: `nameko run` treats every class with
 # entrypoints in this module's namespace as a service.
-setup_telemetry("exchange_bridge")
-configure_logging("exchange_bridge")
 
 
 class ExchangeBridgeService(ops.OperationsMixin):
