@@ -55,7 +55,9 @@ def journey(platform):
 
     credited = EventListener(platform.amqp_uri, "account", "account_credited")
     calc_metrics = f"http://{platform.address(8101)}/metrics"
+    account_metrics = f"http://{platform.address(8102)}/metrics"
     before = metric_value(calc_metrics, "carbon_events_processed_total", event_type="behaviour_received", outcome="ok")
+    grams_before = metric_value(account_metrics, "carbon_account_grams_total", type="credit")
     occurred = (datetime.now(timezone.utc) - timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
     record = {"record_id": f"trip-{suffix}", "customer_ref": CUSTOMER, "scenario": "metro_ride",
               "occurred_at": occurred, "activity": {"distance_km": "12.4", "city": "shenzhen", "entry_station": "S01"}}
@@ -65,7 +67,8 @@ def journey(platform):
     trace_id = response.headers["X-Trace-Id"]
     events = credited.wait(1, timeout=30)
     yield {"trace_id": trace_id, "event": events[0], "headers": credited.received[0]["headers"],
-           "calc_metrics": calc_metrics, "before": before, "platform": platform}
+           "calc_metrics": calc_metrics, "before": before, "platform": platform,
+           "account_metrics": account_metrics, "grams_before": grams_before}
     credited.close()
 
 
@@ -128,6 +131,12 @@ def test_metrics_move_after_a_request(journey):
     after = metric_value(journey["calc_metrics"], "carbon_events_processed_total",
                          event_type="behaviour_received", outcome="ok")
     assert after >= journey["before"] + 1
+    credited = journey["event"]["data"]["grams"]
+    assert int(credited) > 0
+    grams_after = metric_value(journey["account_metrics"], "carbon_account_grams_total", type="credit")
+    assert grams_after >= journey["grams_before"] + int(credited)
+    lag_count = metric_value(journey["account_metrics"], "carbon_processing_lag_seconds_count", step="credited")
+    assert lag_count >= 1
 
 
 def test_no_customer_number_in_spans_logs_or_headers(journey):

@@ -5,6 +5,8 @@ from carbon.account.v1 import account_service_pb2 as pb
 from carbon.account.v1 import account_service_pb2_grpc as pb_grpc
 
 from account.ledger import AccountNotOpen, InsufficientBalance, InvalidRequest, LedgerError, RequestKeyReused
+from carbon_common.metrics import HANDLER_SECONDS
+
 from account.metrics import GRPC_CALLS
 from account.queries import public_entry
 
@@ -22,7 +24,8 @@ def to_entry(entry: dict) -> pb.Entry:
 def _handled(method):
     def wrapper(self, request, context):
         try:
-            response = method(self, request, context)
+            with HANDLER_SECONDS.labels("account-grpc", method.__name__).time():
+                response = method(self, request, context)
             GRPC_CALLS.labels(method.__name__, "OK").inc()
             return response
         except Exception as exc:

@@ -14,13 +14,15 @@ import logging
 import random
 import threading
 import time
+from datetime import datetime, timezone
 
 from pymongo.errors import DuplicateKeyError
 
+from carbon_common.metrics import PROCESSING_LAG
 from carbon_common.telemetry import current_traceparent
 
 from account import ledger
-from account.metrics import APPEND_CONFLICTS, ENTRIES_APPENDED
+from account.metrics import APPEND_CONFLICTS, ENTRIES_APPENDED, GRAMS_POSTED
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +31,14 @@ MAX_ATTEMPTS = 10_000
 BACKOFF_BASE, BACKOFF_CAP = 0.003, 0.4
 HINT_EVERY = 16              # the head hint is refreshed every HINT_EVERY entries
 LOCK_STRIPES = 64
+
+
+def observe_posted(entry: dict) -> None:
+    GRAMS_POSTED.labels(entry["type"]).inc(abs(int(entry.get("grams", 0))))
+    if entry["type"] == ledger.CREDIT and entry.get("occurred_at"):
+        occurred = datetime.fromisoformat(entry["occurred_at"].replace("Z", "+00:00"))
+        PROCESSING_LAG.labels("account", "credited").observe(
+            max((datetime.now(timezone.utc) - occurred).total_seconds(), 0))
 
 
 class Contention(RuntimeError):
@@ -109,5 +119,6 @@ class Appender:
             if self._heads.get(account_id, {}).get("seq", -1) < new_state["seq"]:
                 self._heads[account_id] = new_state
             ENTRIES_APPENDED.labels(entry["type"]).inc()
+            observe_posted(entry)
             return {**entry, "published": False}, True
         raise Contention(f"could not append to {account_id} after {MAX_ATTEMPTS} attempts")
