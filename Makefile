@@ -2,6 +2,7 @@
 SHELL := /bin/bash
 PY := .venv/bin/python
 PROTOS := $(shell find proto -name '*.proto' | sort)
+GRPC_PROTOS := $(shell grep -l '^service ' $(PROTOS))
 export PATH := $(CURDIR)/.deps/bin:$(PATH)
 
 .DEFAULT_GOAL := help
@@ -47,7 +48,8 @@ bench: deps-up ## benchmarks: figures and ratios (tests/bench/bench_*.py)
 
 proto: setup ## regenerate Python code from proto/ (committed; CI fails on a dirty tree)
 	@rm -rf libs/carbon_proto/src/carbon && mkdir -p libs/carbon_proto/src
-	@$(PY) -m grpc_tools.protoc -Iproto --python_out=libs/carbon_proto/src --grpc_python_out=libs/carbon_proto/src --pyi_out=libs/carbon_proto/src $(PROTOS)
+	@$(PY) -m grpc_tools.protoc -Iproto --python_out=libs/carbon_proto/src --pyi_out=libs/carbon_proto/src $(PROTOS)
+	@$(PY) -m grpc_tools.protoc -Iproto --grpc_python_out=libs/carbon_proto/src $(GRPC_PROTOS)
 	@$(PY) scripts/proto_packages.py libs/carbon_proto/src/carbon
 	@echo "generated code for $(words $(PROTOS)) proto files"
 
@@ -56,6 +58,9 @@ proto-check: proto ## fail when the committed generated code differs from the pr
 
 chart-lint: setup ## helm lint + render examples + kubernetes-validate + compose config
 	@$(PY) -m pytest -q tests/chart
+
+lint: setup ## pyflakes over every Python source
+	@$(PY) -m pyflakes libs/carbon_common/src services/*/src services/*/tests libs/carbon_common/tests tests scripts
 
 lock: ## re-resolve requirements.in into requirements.lock
 	@$(PY) -m pip install -q -r requirements.in && $(PY) -m pip freeze --all | grep -vE '^(-e|pip==|carbon-|ingest|calc|account|exchange-bridge)' > requirements.lock

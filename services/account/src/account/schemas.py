@@ -1,7 +1,6 @@
 """Incoming payloads: validated against their proto contracts, normalised for the domain."""
 from carbon_common.schemas import validate_envelope
 
-from account.queries import public_entry  # noqa: F401  (re-exported for entrypoints)
 
 
 def _data(envelope: dict, event_type: str) -> dict:

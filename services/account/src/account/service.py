@@ -11,6 +11,7 @@ from carbon_common.mongo import MongoDatabase
 from carbon_common.tracing import Tracing
 
 from account import schemas
+from account.queries import public_entry
 from account.dependencies import DATABASE, LedgerProvider
 from account.ledger import LedgerError
 from account.outbox import Relay
@@ -88,8 +89,8 @@ class AccountService(operations.OperationsMixin):
     def redeem(self, grams, request_key, reward_id="", account_id=None, owner_pid=None):
         aid = self.ledger.queries.account_id(account_id, owner_pid)
         entry, replayed = self.ledger.ops.redeem(aid, grams, request_key, reward_id)
-        return {"entry": schemas.public_entry(entry), "replayed": replayed}
+        return {"entry": public_entry(entry), "replayed": replayed}
 
     @rpc(expected_exceptions=EXPECTED)
     def set_status(self, account_id, status, request_key, reason=""):
-        return schemas.public_entry(self.ledger.ops.set_status(account_id, status, request_key, reason))
+        return public_entry(self.ledger.ops.set_status(account_id, status, request_key, reason))
