@@ -9,6 +9,12 @@ from ingest import jsonsafe
 ACCEPTED, DUPLICATE, REJECTED, UNAVAILABLE = "accepted", "duplicate", "rejected", "unavailable"
 OUTCOME_STATUS = {ACCEPTED: 201, DUPLICATE: 200, UNAVAILABLE: 503}
 
+# Activity fields that name a person or their contract: a utility bill account number, a bank
+# statement id (issued per customer account). They are replaced by a keyed pseudonym before
+# anything is stored or published; calc only needs them stable (caps, dedup), never in clear.
+# Station ids, lines, cities and regions are public places, not people.
+PERSONAL_ACTIVITY_FIELDS = ("bill_account", "statement_id")
+
 
 def rfc3339(moment: datetime) -> str:
     return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -17,6 +23,15 @@ def rfc3339(moment: datetime) -> str:
 def record_key(partner_id: str, partner_record_id: str) -> str:
     """The record's global idempotency key: SM3(partner_id ":" partner_record_id), hex."""
     return gm.sm3_hex(f"{partner_id}:{partner_record_id}".encode())
+
+
+def pseudonymize_activity(key: bytes, activity: dict) -> dict:
+    """Personal activity fields -> HMAC-SM3(key, "<field>:<value>"): the field-name prefix
+    separates the domains, so a pseudonym can never equal a customer's user_pid (customer
+    numbers have no ':') or another field's; the same clear value from any partner gives the
+    same pseudonym, which is what calc's per-bill-account cap and dedup need."""
+    return {name: gm.pseudonymize(key, f"{name}:{value}") if name in PERSONAL_ACTIVITY_FIELDS else value
+            for name, value in activity.items()}
 
 
 def content_hash(content: dict) -> str:

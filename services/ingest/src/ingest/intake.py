@@ -4,6 +4,7 @@ Durability: a receipt is stored (state "pending") before its event is published 
 publisher confirm, and marked "published" after; only then is the record acknowledged. A
 record whose publish failed answers 503 and a replay of it republishes (same event id).
 """
+import dataclasses
 import logging
 
 from carbon_common import gm
@@ -84,6 +85,9 @@ class Intake:
                                         "no active consent of this customer for this partner and scenario"))
                 continue
             key = domain.record_key(partner["_id"], record.record_id)
+            # Personal activity fields are pseudonymised before anything is hashed or stored.
+            record = dataclasses.replace(
+                record, activity=domain.pseudonymize_activity(self.settings.pseudonym_key, record.activity))
             receipt = {"_id": key, "partner_id": partner["_id"], "partner_record_id": record.record_id,
                        "user_pid": user_pid, "consent_id": consent["_id"], "scenario": record.scenario,
                        "occurred_at": record.occurred_at, "received_at": received_at,

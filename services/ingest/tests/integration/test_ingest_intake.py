@@ -171,3 +171,27 @@ def test_consent_is_idempotent_per_reference(platform, metro_partner, bank):
     assert fetched.status_code == 200 and fetched.get_json()["consent_id"] == first
     by_partner = metro_partner.send("GET", f"/v1/consents/{first}")
     assert (by_partner.status_code, by_partner.get_json()["code"]) == (403, "forbidden_for_partner_kind")
+
+
+def test_bill_account_and_statement_id_leave_only_as_pseudonyms(platform, bank, event_listener):
+    listener = event_listener("ingest", "behaviour_received")
+    partner = platform.register("power-bj", scenarios=["utility_bill_payment", "e_statement"])
+    platform.consent(bank, CUSTOMER, "power-bj", scenarios=["utility_bill_payment", "e_statement"])
+    occurred = metro("x", CUSTOMER)["occurred_at"]
+    records = [{"record_id": "bill-1", "customer_ref": CUSTOMER, "scenario": "utility_bill_payment",
+                "occurred_at": occurred, "activity": {"bill_account": "EL9987001", "amount_fen": 12050}},
+               {"record_id": "stmt-1", "customer_ref": CUSTOMER, "scenario": "e_statement",
+                "occurred_at": occurred, "activity": {"statement_id": "ST998700111"}}]
+
+    response = partner.post_records(records)
+
+    assert response.status_code == 200, response.get_json()
+    key = bytes.fromhex(PSEUDONYM_KEY)
+    events = {e["data"]["partner_record_id"]: e for e in listener.wait(2)}
+    assert events["bill-1"]["data"]["activity"] == {
+        "bill_account": gm.pseudonymize(key, "bill_account:EL9987001"), "amount_fen": "12050"}
+    assert events["stmt-1"]["data"]["activity"] == {"statement_id": gm.pseudonymize(key, "statement_id:ST998700111")}
+    stored = str(list(platform.repo.receipts.find()))
+    for clear in ("EL9987001", "ST998700111", CUSTOMER):
+        assert clear not in str(events) and clear not in stored
+    assert partner.post_records(records).get_json()["summary"]["duplicate"] == 2  # replays still match

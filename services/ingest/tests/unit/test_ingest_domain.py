@@ -49,3 +49,24 @@ def test_event_payload_carries_no_customer_number_and_pins_the_consent():
     assert payload["consent_id"] == "c" and payload["record_key"] == "k"
     assert set(payload) == {"record_key", "partner_id", "partner_record_id", "user_pid", "consent_id", "scenario",
                             "occurred_at", "received_at", "activity"}
+
+
+def test_personal_activity_fields_get_a_stable_domain_separated_pseudonym():
+    from carbon_common import gm
+
+    key = bytes(range(32))
+    bill = domain.pseudonymize_activity(key, {"bill_account": "EL-0042", "amount_fen": "12345"})
+    statement = domain.pseudonymize_activity(key, {"statement_id": "EL-0042"})
+
+    assert bill["amount_fen"] == "12345"
+    assert "EL-0042" not in str(bill) + str(statement)
+    assert bill == domain.pseudonymize_activity(key, {"bill_account": "EL-0042", "amount_fen": "12345"})
+    assert bill["bill_account"] != domain.pseudonymize_activity(key, {"bill_account": "EL-0043"})["bill_account"]
+    # never equal to a customer's user_pid, nor to another field's pseudonym of the same text
+    assert bill["bill_account"] not in (gm.pseudonymize(key, "EL-0042"), statement["statement_id"])
+    assert bill["bill_account"] != domain.pseudonymize_activity(bytes(32), {"bill_account": "EL-0042"})["bill_account"]
+
+
+def test_public_places_stay_in_clear():
+    activity = {"kwh": "20", "region": "guangdong", "station_id": "SZ-CHG-001"}
+    assert domain.pseudonymize_activity(bytes(range(32)), activity) == activity
