@@ -3,6 +3,7 @@ systems, one trace in Jaeger with correct parent → child edges, metrics that m
 customer number anywhere in spans or logs."""
 import json
 import re
+import urllib.parse
 import urllib.request
 import uuid
 from datetime import datetime, timedelta, timezone
@@ -66,7 +67,7 @@ def journey(platform):
     assert response.json()["results"][0]["outcome"] == "accepted"
     trace_id = response.headers["X-Trace-Id"]
     events = credited.wait(1, timeout=30)
-    yield {"trace_id": trace_id, "event": events[0], "headers": credited.received[0]["headers"],
+    yield {"trace_id": trace_id, "partner_id": partner_id, "record_id": record["record_id"], "event": events[0], "headers": credited.received[0]["headers"],
            "calc_metrics": calc_metrics, "before": before, "platform": platform,
            "account_metrics": account_metrics, "grams_before": grams_before}
     credited.close()
@@ -118,6 +119,26 @@ def test_one_request_is_one_trace_through_ingest_calc_and_account(journey):
     assert calc_process in chain  # calc's publish happens inside its processing span
     assert parent_of(account_process, spans) is calc_publish
     assert all(s["traceID"] == trace_id for s in trace["spans"])
+
+
+def test_sre_finds_the_trace_and_ledger_entry_from_partner_and_record_id(journey):
+    # docs/observability.md: record key = SM3(partner id ":" record id) -> Jaeger tag search
+    record_key = gm.sm3_hex(f"{journey['partner_id']}:{journey['record_id']}".encode())
+    query = urllib.parse.urlencode({"service": "account", "tags": json.dumps({"carbon.record.key": record_key})})
+
+    def search():
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:16686/api/traces?{query}", timeout=5) as response:
+                return json.load(response)["data"]
+        except OSError:
+            return None
+
+    [trace] = wait_until(search, timeout=20, message="trace found by record key")
+    assert trace["traceID"] == journey["trace_id"]
+    tags = [{t["key"]: t["value"] for t in s["tags"]} for s in trace["spans"]]
+    posted = [t for t in tags if t.get("carbon.ledger.entry_id")]
+    assert [t["carbon.ledger.entry_id"] for t in posted] == [journey["event"]["data"]["entry"]["entry_id"]]
+    assert posted[0]["carbon.outcome"] == "credit" and posted[0]["carbon.grams"] == int(journey["event"]["data"]["grams"])
 
 
 def test_event_for_bank_systems_carries_the_trace_context(journey):

@@ -125,6 +125,30 @@ class Instance:
     def running(self) -> bool:
         return self.conf.exists() and self.ctl("pid").returncode == 0
 
+    def pid(self, name: str) -> int:
+        """The pid of one supervised process (0 while it is not running)."""
+        out = self.ctl("pid", name).stdout.strip()
+        return int(out) if out.isdigit() and out != "0" else 0
+
+    def kill(self, name: str, sig: int = signal.SIGKILL) -> int:
+        """Crash one process and its children without warning (chaos tests); supervisord
+        restarts it (autorestart). Returns the killed pid (0: it was not running)."""
+        pid = self.pid(name)
+        if pid:
+            os.killpg(pid, sig)  # supervisord puts every program in its own process group
+        return pid
+
+    def wait_restarted(self, name: str, old_pid: int, timeout: float = 60) -> int:
+        """Until `name` runs under a new pid and answers its readiness URL; -> the new pid."""
+        process = next(p for p in self.processes() if p.name == name)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            pid = self.pid(name)
+            if pid and pid != old_pid and healthy(process.ready_url):
+                return pid
+            time.sleep(0.2)
+        raise TimeoutError(f"{name} not back within {timeout:.0f}s (see {self.dir / 'logs'})")
+
     def _rabbit_api(self, method: str, path: str, body: bytes | None = None) -> None:
         request = urllib.request.Request(RABBIT_API.replace("guest:guest@", "") + path, data=body, method=method,
                                          headers={"content-type": "application/json",

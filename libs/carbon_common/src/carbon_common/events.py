@@ -65,6 +65,8 @@ class EventPublisher:
             "messaging.rabbitmq.destination.routing_key": envelope["event_type"],
             "messaging.message.id": envelope["event_id"],
             attributes.EVENT_TYPE: envelope["event_type"],
+            attributes.EVENT_ID: envelope["event_id"],
+            **attributes.from_payload(envelope["data"]),
         }) as span:
             headers = inject_amqp_headers({})
             try:

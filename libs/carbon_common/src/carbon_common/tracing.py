@@ -45,6 +45,8 @@ class Tracing(DependencyProvider):
             envelope = worker_ctx.args[0] if worker_ctx.args else None
             if isinstance(envelope, dict) and "event_id" in envelope:
                 attrs["messaging.message.id"] = envelope["event_id"]
+                attrs[attributes.EVENT_ID] = envelope["event_id"]
+                attrs.update(attributes.from_payload(envelope.get("data")))
         elif isinstance(entrypoint, Rpc):
             name, kind = f"{service}/{entrypoint.method_name}", SpanKind.SERVER
             attrs = {"rpc.system": "nameko", "rpc.service": service, "rpc.method": entrypoint.method_name}

@@ -16,8 +16,10 @@ import threading
 import time
 from datetime import datetime, timezone
 
+from opentelemetry import trace
 from pymongo.errors import DuplicateKeyError
 
+from carbon_common import attributes
 from carbon_common.metrics import PROCESSING_LAG
 from carbon_common.telemetry import current_traceparent
 
@@ -35,6 +37,9 @@ LOCK_STRIPES = 64
 
 def observe_posted(entry: dict) -> None:
     GRAMS_POSTED.labels(entry["type"]).inc(abs(int(entry.get("grams", 0))))
+    trace.get_current_span().set_attributes({
+        attributes.LEDGER_ENTRY_ID: entry["_id"], attributes.ACCOUNT_ID: entry["account_id"],
+        attributes.OUTCOME: entry["type"], attributes.GRAMS: int(entry.get("grams", 0))})
     if entry["type"] == ledger.CREDIT and entry.get("occurred_at"):
         occurred = datetime.fromisoformat(entry["occurred_at"].replace("Z", "+00:00"))
         PROCESSING_LAG.labels("account", "credited").observe(
