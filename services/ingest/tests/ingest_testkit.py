@@ -90,3 +90,19 @@ class Platform:
         return {name: self.repo.db[name].count_documents({}) for name in ("receipts", "nonces", "consents")}
 
 
+
+
+class FailingBus:
+    """Stands in for a broker that refuses to confirm (the real one is tested elsewhere)."""
+
+    def __init__(self, real):
+        self.real, self.failing = real, True
+
+    def publish(self, event_type, data, event_id, traceparent=None):
+        if self.failing:
+            from carbon_common.events import PublishError
+            raise PublishError("not confirmed")
+        return self.real.publish(event_type, data, event_id=event_id, traceparent=traceparent)
+
+    def ping(self):
+        self.real.ping()

@@ -9,8 +9,8 @@ class Bus:
         self.amqp_uri = amqp_uri
         self.publisher = EventPublisher(amqp_uri, "ingest")
 
-    def publish(self, event_type: str, data: dict, event_id: str) -> dict:
-        return self.publisher.publish(event_type, data, event_id=event_id)
+    def publish(self, event_type: str, data: dict, event_id: str, traceparent: str | None = None) -> dict:
+        return self.publisher.publish(event_type, data, event_id=event_id, traceparent=traceparent)
 
     def ping(self) -> None:
         with Connection(self.amqp_uri, connect_timeout=2) as conn:

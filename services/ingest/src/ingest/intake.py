@@ -1,13 +1,14 @@
 """Intake of one signed batch: validate, gate on consent, store receipts, publish, answer.
 
-Durability: a receipt is stored (state "pending") before its event is published with a
-publisher confirm, and marked "published" after; only then is the record acknowledged. A
-record whose publish failed answers 503 and a replay of it republishes (same event id).
+Durability: a relay hint and the receipt (state "pending") are stored before its event is
+published with a publisher confirm, and marked "published" after; only then is the record
+acknowledged. A record whose publish failed answers 503; it is republished (same event id)
+by the relay (`ingest.relay`) after a grace period, or earlier by a replay of the partner.
 """
 import dataclasses
 import logging
 
-from carbon_common import gm
+from carbon_common import gm, telemetry
 
 from ingest import domain
 from ingest.domain import ACCEPTED, DUPLICATE, REJECTED, UNAVAILABLE, Outcome
@@ -37,21 +38,29 @@ class Intake:
         if not candidates:  # every record refused: nothing stored, the nonce stays unused
             return self._answer(outcomes)
         caller.consume_nonce()
+        keys = [c["receipt"]["_id"] for c in candidates]
+        # The relay's hint goes first: a receipt never exists without one until it is published.
+        self.repo.note_unpublished(keys, caller.now, telemetry.current_traceparent())
         existed = self.repo.insert_receipts([c["receipt"] for c in candidates])
-        to_publish = []
+        to_publish, settled = [], []
         for index, cand in enumerate(candidates):
             if index not in existed:
                 to_publish.append((cand, ACCEPTED))
                 continue
             existing = self.repo.get_receipt(cand["receipt"]["_id"])
             if existing["content_hash"] != cand["receipt"]["content_hash"]:
-                outcomes.append(self._conflict(cand))
+                outcomes.append(self._conflict(cand))  # the original's hint stays if it is pending
+                if self.repo.is_published(existing["_id"]):
+                    settled.append(existing["_id"])
             elif not self.repo.is_published(existing["_id"]):
                 cand["receipt"] = existing  # stored by an earlier attempt whose publish failed
                 to_publish.append((cand, DUPLICATE))
             else:
                 outcomes.append(self._outcome(cand, DUPLICATE, existing))
-        outcomes.extend(self._publish(to_publish, caller.now))
+                settled.append(existing["_id"])
+        published_outcomes, confirmed = self._publish(to_publish, caller.now)
+        outcomes.extend(published_outcomes)
+        self.repo.clear_unpublished(settled + confirmed)
         log.info("batch handled", extra={"partner_id": caller.partner_id, "records": len(outcomes)})
         return self._answer(outcomes)
 
@@ -114,9 +123,10 @@ class Intake:
                     log.exception("publish failed; record stays pending", extra={"record_key": receipt["_id"]})
                     broken = True
             outcomes.append(Outcome(cand["index"], receipt["partner_record_id"], UNAVAILABLE, "unavailable",
-                                    "stored but not yet forwarded: replay this record", record_key=receipt["_id"]))
+                                    "stored but not yet forwarded (the platform retries it by itself): "
+                                    "replay this record to confirm", record_key=receipt["_id"]))
         self.repo.mark_published(confirmed, now)
-        return outcomes
+        return outcomes, confirmed
 
     @staticmethod
     def _outcome(cand, outcome, receipt):

@@ -33,6 +33,7 @@ class Repository:
         self.rate_slots = db["rate_slots"]
         self.deletions = db["deletions"]
         self.published = db["published"]
+        self.unpublished = db["unpublished"]
 
     def ensure_indexes(self) -> None:
         self.receipts.create_index([("partner_id", ASCENDING), ("partner_record_id", ASCENDING)],
@@ -40,6 +41,7 @@ class Repository:
         self.keys.create_index([("partner_id", ASCENDING)], name="partner")
         self.consents.create_index([("partner_id", ASCENDING), ("user_pid", ASCENDING)], name="partner_user")
         self.consents.create_index([("user_pid", ASCENDING)], name="user")
+        self.unpublished.create_index([("created_at", ASCENDING)], name="created_at")
         for coll in (self.nonces, self.rate_slots):
             try:  # MongoDB expires them itself; purge_expired covers servers without TTL support
                 coll.create_index([("expires_at", ASCENDING)], expireAfterSeconds=0, name="ttl")
@@ -159,12 +161,16 @@ class Repository:
     # ---- receipts ---------------------------------------------------------------------
     # A receipt is "published" once a marker with its _id exists in `published`: inserting
     # markers in bulk is ~100x cheaper on FerretDB than updating receipts one by one.
-    def insert_receipts(self, docs) -> set:
+    # `unpublished` holds a hint per receipt that may still need publishing, written *before*
+    # the receipt and removed once it is published: the relay reads this small collection
+    # instead of scanning every receipt (FerretDB v1 would scan the whole collection).
+    @staticmethod
+    def _insert_new(coll, docs) -> set:
         """Insert what is new; return the indexes (into docs) that already existed."""
         if not docs:
             return set()
         try:
-            self.receipts.insert_many(docs, ordered=False)
+            coll.insert_many(docs, ordered=False)
             return set()
         except BulkWriteError as exc:
             errors = exc.details.get("writeErrors", [])
@@ -172,17 +178,15 @@ class Repository:
                 raise
             return {e["index"] for e in errors}
 
+    def insert_receipts(self, docs) -> set:
+        """Insert what is new; return the indexes (into docs) that already existed."""
+        return self._insert_new(self.receipts, docs)
+
     def get_receipt(self, record_key):
         return self.receipts.find_one({"_id": record_key})
 
     def mark_published(self, record_keys, at: datetime) -> None:
-        if not record_keys:
-            return
-        try:
-            self.published.insert_many([{"_id": key, "at": at} for key in record_keys], ordered=False)
-        except BulkWriteError as exc:
-            if any(e.get("code") != 11000 for e in exc.details.get("writeErrors", [])):
-                raise
+        self._insert_new(self.published, [{"_id": key, "at": at} for key in record_keys])
 
     def is_published(self, record_key) -> bool:
         return self.published.find_one({"_id": record_key}, {"_id": 1}) is not None
@@ -191,3 +195,18 @@ class Repository:
         if self.get_receipt(record_key) is None:
             return None
         return "published" if self.is_published(record_key) else "pending"
+
+    def note_unpublished(self, record_keys, at: datetime, traceparent: str = "") -> None:
+        """Hints for the relay (an existing hint keeps its older created_at)."""
+        self._insert_new(self.unpublished, [{"_id": key, "created_at": at, "traceparent": traceparent}
+                                            for key in record_keys])
+
+    def clear_unpublished(self, record_keys) -> None:
+        if record_keys:
+            self.unpublished.delete_many({"_id": {"$in": list(record_keys)}})
+
+    def unpublished_before(self, cutoff: datetime, limit: int) -> list:
+        return list(self.unpublished.find({"created_at": {"$lt": cutoff}}).sort("created_at", ASCENDING).limit(limit))
+
+    def count_unpublished(self) -> int:
+        return self.unpublished.count_documents({})

@@ -27,6 +27,7 @@ def test_accepted_record_is_stored_and_published(platform, metro_partner, bank, 
     assert data["activity"] == {"distance_km": "12.4", "city": "shenzhen", "entry_station": "S01", "exit_station": "S17"}
     receipt = platform.repo.get_receipt(expected_key)
     assert platform.repo.receipt_state(expected_key) == "published" and receipt["consent_id"] == consent_id
+    assert platform.repo.count_unpublished() == 0  # the relay's hint is gone once published
 
 
 def test_replay_with_same_content_returns_original_and_different_content_conflicts(platform, metro_partner, bank,
@@ -63,25 +64,9 @@ def test_mixed_batch_reports_each_record(platform, metro_partner, bank):
     assert response.get_json()["summary"] == {"accepted": 1, "duplicate": 0, "rejected": 3, "unavailable": 0}
 
 
-class FailingBus:
-    """Stands in for a broker that refuses to confirm (the real one is tested elsewhere)."""
-
-    def __init__(self, real):
-        self.real, self.failing = real, True
-
-    def publish(self, event_type, data, event_id):
-        if self.failing:
-            from carbon_common.events import PublishError
-            raise PublishError("not confirmed")
-        return self.real.publish(event_type, data, event_id=event_id)
-
-    def ping(self):
-        self.real.ping()
-
-
 def test_unconfirmed_publish_answers_503_and_a_replay_republishes(make_app, platform_amqp, event_listener):
     from ingest.bus import Bus
-    from ingest_testkit import Platform
+    from ingest_testkit import FailingBus, Platform
 
     bus = FailingBus(Bus(platform_amqp["AMQP_URI"]))
     app = make_app(BUS=bus)
@@ -103,6 +88,7 @@ def test_unconfirmed_publish_answers_503_and_a_replay_republishes(make_app, plat
     [event] = listener.wait(1)
     assert event["event_id"] == key
     assert platform.repo.receipt_state(key) == "published"
+    assert platform.repo.count_unpublished() == 0  # nothing left for the relay
 
 
 def test_encrypted_body_is_accepted(platform, metro_partner, bank, event_listener):

@@ -1,0 +1,183 @@
+"""Relay: publishes receipts whose publish failed (the partner got 503) without waiting for a replay.
+
+    python -m ingest.relay [--once]
+
+Every RELAY_INTERVAL_SECONDS (5) it reads the `unpublished` hints older than
+RELAY_GRACE_SECONDS (90: longer than a request may live under gunicorn's 60 s timeout, so it
+does not race the request that is publishing them right now), republishes each pending receipt
+as `behaviour_received` with its deterministic event_id (the record key; consumers dedupe on
+it anyway), marks it published and drops the hint. A hint without a receipt (the request died
+between the two inserts) or of an already published receipt is simply dropped.
+
+METRICS_ADDRESS (127.0.0.1:8081) serves GET /health (200 when Mongo and AMQP answer) and
+GET /metrics. Plain Python (threads), not eventlet. Env: AMQP_URI, MONGO_URI (required),
+MONGO_DATABASE (carbon_ingest), OTEL_*.
+"""
+import argparse
+import json
+import logging
+import signal
+import threading
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from prometheus_client import Counter, Gauge
+
+from carbon_common.config import int_setting, require, setting
+from carbon_common.events import PublishError
+from carbon_common.logs import configure_logging
+from carbon_common.metrics import exposition
+from carbon_common.mongo import connect_database
+from carbon_common.telemetry import setup_telemetry
+
+from ingest import domain
+from ingest.bus import Bus
+from ingest.repository import Repository
+
+log = logging.getLogger("ingest.relay")
+SERVICE_NAME = "ingest-relay"
+
+REPUBLISHED = Counter("ingest_relay_republished_total", "Receipts the relay published after their request failed to")
+PENDING = Gauge("ingest_relay_pending", "Receipts waiting to be published (hints), as of the last pass")
+OLDEST_PENDING = Gauge("ingest_relay_oldest_pending_seconds",
+                       "Age of the oldest receipt still unpublished after the last pass (0 if none)")
+FAILED_PASSES = Counter("ingest_relay_failed_passes_total", "Passes stopped by a broker or database error")
+
+
+@dataclass
+class PassResult:
+    republished: list = field(default_factory=list)   # record keys
+    dropped: int = 0                                   # hints of published or missing receipts
+    failed: bool = False                               # the broker refused: the rest waits
+
+
+class Relay:
+    def __init__(self, repo: Repository, bus, grace: timedelta, batch: int = 500):
+        self.repo, self.bus, self.grace, self.batch = repo, bus, grace, batch
+
+    def run_once(self, now: datetime | None = None) -> PassResult:
+        """One pass: drain every hint older than the grace period, a batch at a time."""
+        now = now or datetime.now(timezone.utc)
+        result = PassResult()
+        while not result.failed:
+            hints = self.repo.unpublished_before(now - self.grace, self.batch)
+            confirmed, settled = self._relay(hints, result)
+            self.repo.mark_published(confirmed, now)
+            self.repo.clear_unpublished(settled + confirmed)
+            result.republished.extend(confirmed)
+            REPUBLISHED.inc(len(confirmed))
+            if len(hints) < self.batch or not (confirmed or settled):
+                break
+        self._observe(now)
+        return result
+
+    def _relay(self, hints, result: PassResult):
+        confirmed, settled = [], []
+        for hint in hints:
+            key = hint["_id"]
+            receipt = self.repo.get_receipt(key)
+            if receipt is None or self.repo.is_published(key):
+                settled.append(key)
+                continue
+            try:
+                self.bus.publish("behaviour_received", domain.behaviour_received(receipt), event_id=key,
+                                 traceparent=hint.get("traceparent") or None)
+            except PublishError:
+                log.warning("republish not confirmed; retrying next pass", extra={"record_key": key})
+                result.failed = True
+                FAILED_PASSES.inc()
+                break
+            confirmed.append(key)
+            log.info("receipt republished", extra={"record_key": key, "partner_id": receipt["partner_id"]})
+        result.dropped += len(settled)
+        return confirmed, settled
+
+    def _observe(self, now: datetime) -> None:
+        PENDING.set(self.repo.count_unpublished())
+        oldest = self.repo.unpublished_before(now + timedelta(days=1), 1)
+        OLDEST_PENDING.set((now - _aware(oldest[0]["created_at"])).total_seconds() if oldest else 0)
+
+    def healthy(self) -> dict:
+        checks = {}
+        for name, probe in (("mongo", self.repo.ping), ("amqp", self.bus.ping)):
+            try:
+                probe()
+                checks[name] = "ok"
+            except Exception as exc:  # noqa: BLE001 - health reports, never raises
+                checks[name] = f"unavailable: {type(exc).__name__}"
+        return checks
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+
+
+def http_handler(relay: Relay):
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 - http.server's naming
+            if self.path == "/metrics":
+                body, content_type = exposition()
+                return self._send(200, body, content_type)
+            if self.path == "/health":
+                checks = relay.healthy()
+                ok = all(v == "ok" for v in checks.values())
+                body = json.dumps({"status": "ok" if ok else "unavailable", "checks": checks}).encode()
+                return self._send(200 if ok else 503, body, "application/json")
+            self._send(404, b'{"code":"not_found"}', "application/json")
+
+        def _send(self, status, body, content_type):
+            self.send_response(status)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):  # probes every few seconds would flood the logs
+            pass
+
+    return Handler
+
+
+def build_relay() -> Relay:
+    amqp_uri, mongo_uri = require("AMQP_URI"), require("MONGO_URI")
+    repo = Repository(connect_database("carbon_ingest", uri=mongo_uri))
+    repo.ensure_indexes()
+    grace = timedelta(seconds=int_setting("RELAY_GRACE_SECONDS", 90))
+    return Relay(repo, Bus(amqp_uri), grace, batch=int_setting("RELAY_BATCH", 500))
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m ingest.relay", description=__doc__.splitlines()[0])
+    parser.add_argument("--once", action="store_true", help="run one pass and exit (no HTTP server)")
+    args = parser.parse_args(argv)
+    configure_logging(SERVICE_NAME)
+    setup_telemetry(SERVICE_NAME)
+    relay = build_relay()
+    if args.once:
+        result = relay.run_once()
+        print(json.dumps({"republished": len(result.republished), "dropped": result.dropped,
+                          "failed": result.failed}))
+        raise SystemExit(1 if result.failed else 0)
+    interval = int_setting("RELAY_INTERVAL_SECONDS", 5)
+    host, _, port = setting("METRICS_ADDRESS", "127.0.0.1:8081").rpartition(":")
+    http = ThreadingHTTPServer((host, int(port)), http_handler(relay))
+    threading.Thread(target=http.serve_forever, name="relay-http", daemon=True).start()
+    log.info("relay started", extra={"metrics_address": f"{host}:{port}", "interval_s": interval,
+                                     "grace_s": relay.grace.total_seconds()})
+    stopped = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stopped.set())
+    while not stopped.is_set():
+        try:
+            relay.run_once()
+        except Exception:  # noqa: BLE001 - a database outage must not kill the loop
+            FAILED_PASSES.inc()
+            log.exception("relay pass failed; retrying next interval")
+        stopped.wait(interval)
+    http.shutdown()
+    relay.bus.close()
+
+
+if __name__ == "__main__":
+    main()
