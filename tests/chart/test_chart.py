@@ -11,11 +11,13 @@ Regenerate the committed renders after a deliberate chart change:
       .deps/bin/helm template carbon-platform charts/carbon-platform --namespace carbon \
         --kube-version 1.33.0 -f "$e/values.yaml" > "$e/rendered.yaml"; done
 """
+import ast
 import difflib
 import json
 import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import jsonschema
@@ -28,7 +30,7 @@ EXAMPLES = sorted(p.parent.name for p in (CHART / "examples").glob("*/values.yam
 KUBE_VERSION = "1.33.0"
 RELEASE, NAMESPACE = "carbon-platform", "carbon"
 KUBERNETES_VALIDATE = ROOT / ".venv" / "bin" / "kubernetes-validate"
-SERVICES = ("ingest", "calc", "account", "exchange-bridge")
+DOCKERFILE = ROOT / "deploy" / "docker" / "Dockerfile"
 # Kinds from CRDs that kubernetes-validate has no schema for: checked by SERVICE_MONITOR_SCHEMA.
 CRD_KINDS = {"ServiceMonitor"}
 SERVICE_MONITOR_SCHEMA = {
@@ -202,7 +204,7 @@ def test_default_install_deploys_every_process_but_the_sandbox(rendered):
     documents = rendered["minimal"][1]
     deployments = by_kind(documents, "Deployment")
     components = {d["metadata"]["labels"]["app.kubernetes.io/component"] for d in deployments.values()}
-    assert components == {"ingest", "calc", "account", "account-grpc", "exchange-bridge"}
+    assert components == {"ingest", "ingest-relay", "calc", "account", "account-grpc", "exchange-bridge"}
     assert not any(d["kind"] == "Secret" for d in documents), "the chart must not create Secrets"
     grpc = deployments["carbon-platform-account-grpc"]["spec"]["template"]["spec"]["containers"][0]
     assert grpc["readinessProbe"]["grpc"]["port"] == 50051
@@ -335,7 +337,8 @@ def test_compose_file_is_valid():
     assert services["rabbitmq"]["image"].startswith("rabbitmq:3.13") and "management" in services["rabbitmq"]["image"]
     assert services["jaeger"]["image"].startswith("jaegertracing/jaeger:2.")
     ours = {name: s for name, s in services.items() if "build" in s}
-    assert set(ours) == {"topology", "ingest", "calc", "account", "account-grpc", "exchange-bridge", "exchange-sandbox"}
+    assert set(ours) == {"topology", "ingest", "ingest-relay", "calc", "account", "account-grpc", "exchange-bridge",
+                         "exchange-sandbox"}
     for name, service in ours.items():
         assert (ROOT / service["build"]["dockerfile"]).is_file(), name
         assert service["read_only"] is True and service["cap_drop"] == ["ALL"], name
@@ -344,17 +347,79 @@ def test_compose_file_is_valid():
             assert "topology" in service.get("depends_on", {}) or name == "exchange-sandbox", name
 
 
-@pytest.mark.parametrize("service", SERVICES)
-def test_dockerfile_is_multistage_non_root_and_installs_the_pinned_set(service):
-    text = (ROOT / "services" / service / "Dockerfile").read_text()
-    stages = re.findall(r"^FROM (\S+)", text, re.M)
-    assert stages == ["python:3.11-slim", "python:3.11-slim"], stages
+def test_one_dockerfile_is_multistage_non_root_and_installs_the_pinned_set():
+    text = DOCKERFILE.read_text()
+    stages = re.findall(r"^FROM (\S+) AS (\w+)", text, re.M)
+    assert stages == [("python:3.11-slim", "build"), ("python:3.11-slim", "runtime")], stages
+    assert re.search(r"^ARG SERVICE$", text, re.M), "the service is a build arg"
     user = re.findall(r"^USER (\S+)", text, re.M)
     assert user and not user[-1].startswith(("root", "0")), user
-    order = [text.index(s) for s in ("COPY requirements.lock", "libs/carbon_common", "libs/carbon_proto",
-                                     f"./services/{service}")]
-    assert order == sorted(order), "install order: requirements.lock, carbon_common, carbon_proto, service"
-    assert "--from=build /opt/venv" in text
+    order = [text.index(s) for s in ("COPY requirements.in requirements.lock", "runtime_deps.py --prune",
+                                     "./libs/carbon_common", "./libs/carbon_proto", "./services/${SERVICE}",
+                                     "&& pip check")]
+    assert order == sorted(order), "order: requirements.lock, prune, carbon_common, carbon_proto, service, pip check"
+    assert "--no-deps" in text and "--from=build /opt/venv" in text
+    assert not list(ROOT.glob("services/*/Dockerfile")), "per-service Dockerfiles are back: use deploy/docker"
+
+
+def test_every_image_the_chart_and_compose_name_is_a_buildable_service():
+    """One image per services/<dir>: the chart's image names and compose's SERVICE args agree."""
+    values = yaml.safe_load((CHART / "values.yaml").read_text())
+    chart_images = {c["image"]["name"] for c in values["components"].values()} | {values["topology"]["image"]["name"]}
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]
+    built = {name: s for name, s in compose.items() if "build" in s}
+    for name, service in built.items():
+        assert service["build"]["dockerfile"] == "deploy/docker/Dockerfile", name
+        assert service["image"] == f"carbon-platform/{service['build']['args']['SERVICE']}:dev", name
+    compose_images = {s["build"]["args"]["SERVICE"] for s in built.values()}
+    assert chart_images == compose_images
+    for image in chart_images:
+        assert (ROOT / "services" / image / "pyproject.toml").is_file(), f"no services/{image} to build"
+
+
+def test_build_context_keeps_what_the_dockerfile_copies():
+    ignored = (ROOT / ".dockerignore").read_text().splitlines()
+    assert "!deploy/docker/runtime_deps.py" in ignored
+    assert not {"requirements.in", "requirements.lock", "libs", "services"} & set(ignored)
+
+
+def _shipped_third_party_modules():
+    """Top-level modules imported by code that runs in the images (tooling for tests excluded)."""
+    dev_tooling = {"testing.py", "devstack.py"}  # the pytest plugin; `make run`
+    sources = [p for p in [*ROOT.glob("libs/*/src/**/*.py"), *ROOT.glob("services/*/src/**/*.py")]
+               if p.name not in dev_tooling]
+    ours = {p.name for p in [*ROOT.glob("libs/*/src/*"), *ROOT.glob("services/*/src/*")]}
+    modules = set()
+    for path in sources:
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                modules |= {alias.name.split(".")[0] for alias in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.level == 0:
+                modules.add(node.module.split(".")[0])
+    return modules - ours - set(sys.stdlib_module_names)
+
+
+def test_runtime_images_drop_dev_tools_but_keep_everything_the_code_imports():
+    from importlib import metadata
+
+    sys.path.insert(0, str(DOCKERFILE.parent))
+    try:
+        import runtime_deps
+    finally:
+        sys.path.pop(0)
+    removed = set(runtime_deps.removable(ROOT / "requirements.in", ROOT / "requirements.lock"))
+    assert set(runtime_deps.DEV_ONLY) <= removed
+    locked = set(runtime_deps.names_in(ROOT / "requirements.lock"))
+    kept = locked - removed
+    assert {"nameko", "pymongo", "grpcio", "flask", "gunicorn", "setuptools"} <= kept
+    providers = metadata.packages_distributions()
+    missing = {}
+    for module in _shipped_third_party_modules():
+        dists = {runtime_deps.canonical(d) for d in providers.get(module, [])}
+        assert dists, f"{module} is imported but installed by no distribution"
+        if not dists & kept:
+            missing[module] = sorted(dists)
+    assert not missing, f"imported by shipped code but removed from the images: {missing}"
 
 
 def test_values_reference_documents_every_key():
