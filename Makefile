@@ -70,3 +70,5 @@ up: ## docker-compose up (needs a Docker engine)
 
 down: ## docker-compose down
 	docker-compose down
+chaos: deps-up ## kill processes and restart RabbitMQ/FerretDB mid-stream; audit exactly-once
+	@$(PY) scripts/chaos.py
