@@ -470,9 +470,7 @@ def _devstack_argv(command):
     return argv
 
 
-@pytest.mark.parametrize("name", [
-    pytest.param(n, marks=pytest.mark.xfail(strict=True, reason="not under `make run` yet (devstack is the lead's)"))
-    if n == "ingest-relay" else n for n in _chart_components()])
+@pytest.mark.parametrize("name", list(_chart_components()))
 def test_chart_component_runs_what_make_run_runs(name, monkeypatch):
     component, process = _chart_components()[name], _devstack_processes(monkeypatch).get(name)
     assert process, f"`make run` has no process {name}"

@@ -72,12 +72,14 @@ class Instance:
                     "OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:4318", "PYTHONUNBUFFERED": "1",
                     "MONGO_DATABASE": f"carbon_{self.name}_{service}"}
 
-        ingest, calc, account, grpc_metrics, bridge, sandbox = (
-            self.address(p) for p in (8080, 8101, 8102, 8103, 8104, 8200))
+        ingest, calc, account, grpc_metrics, bridge, relay, sandbox = (
+            self.address(p) for p in (8080, 8101, 8102, 8103, 8104, 8105, 8200))
         return [
             Process("ingest", f"{VENV_BIN}/gunicorn -c services/ingest/gunicorn.conf.py --bind {ingest} "
                     "'ingest.app:create_app()'", f"http://{ingest}/readyz",
                     {**db("ingest"), **self.secrets(), "OTEL_SERVICE_NAME": "ingest"}, f"http://{ingest}"),
+            Process("ingest-relay", f"{VENV_BIN}/python -m ingest.relay", f"http://{relay}/health",
+                    {**db("ingest"), "METRICS_ADDRESS": relay, "OTEL_SERVICE_NAME": "ingest-relay"}, f"http://{relay}"),
             Process("calc", f"{nameko} services/calc/config.yml calc.service", f"http://{calc}/health",
                     {**db("calc"), "WEB_SERVER_ADDRESS": calc, "OTEL_SERVICE_NAME": "calc"}, f"http://{calc}"),
             Process("account", f"{nameko} services/account/config.yml account.service", f"http://{account}/health",
@@ -91,8 +93,8 @@ class Instance:
                     {**db("exchange_bridge"), "WEB_SERVER_ADDRESS": bridge, "EXCHANGE_URL": f"http://{sandbox}",
                      "OTEL_SERVICE_NAME": "exchange-bridge"}, f"http://{bridge}"),
             Process("exchange-sandbox", f"{VENV_BIN}/python -m exchange_bridge.sandbox", f"http://{sandbox}/health",
-                    {**db("exchange_sandbox"), "SANDBOX_ADDRESS": sandbox, "OTEL_SERVICE_NAME": "exchange-sandbox"},
-                    f"http://{sandbox}"),
+                    {"SANDBOX_ADDRESS": sandbox, "OTEL_SERVICE_NAME": "exchange-sandbox", "PYTHONUNBUFFERED": "1",
+                     "OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:4318"}, f"http://{sandbox}"),
         ]
 
     # --- supervisord -----------------------------------------------------------------------
