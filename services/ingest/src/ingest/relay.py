@@ -9,7 +9,8 @@ as `behaviour_received` with its deterministic event_id (the record key; consume
 it anyway), marks it published and drops the hint. A hint without a receipt (the request died
 between the two inserts) or of an already published receipt is simply dropped.
 
-METRICS_ADDRESS (127.0.0.1:8081) serves GET /health (200 when Mongo and AMQP answer) and
+METRICS_ADDRESS (127.0.0.1:8081) serves GET /health (readiness: 200 when Mongo and AMQP
+answer), GET /healthz (liveness: 200 while passes keep finishing, even failed ones) and
 GET /metrics. Plain Python (threads), not eventlet. Env: AMQP_URI, MONGO_URI (required),
 MONGO_DATABASE (carbon_ingest), OTEL_*.
 """
@@ -18,6 +19,7 @@ import json
 import logging
 import signal
 import threading
+import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -55,6 +57,7 @@ class PassResult:
 class Relay:
     def __init__(self, repo: Repository, bus, grace: timedelta, batch: int = 500):
         self.repo, self.bus, self.grace, self.batch = repo, bus, grace, batch
+        self.last_pass_end = time.monotonic()  # liveness: the loop is not stuck
 
     def run_once(self, now: datetime | None = None) -> PassResult:
         """One pass: drain every hint older than the grace period, a batch at a time."""
@@ -70,6 +73,7 @@ class Relay:
             if len(hints) < self.batch or not (confirmed or settled):
                 break
         self._observe(now)
+        self.last_pass_end = time.monotonic()
         return result
 
     def _relay(self, hints, result: PassResult):
@@ -113,9 +117,14 @@ def _aware(moment: datetime) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
 
 
-def http_handler(relay: Relay):
+def http_handler(relay: Relay, stuck_after: float = 120.0):
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self):  # noqa: N802 - http.server's naming
+            if self.path == "/healthz":
+                idle = time.monotonic() - relay.last_pass_end
+                alive = idle < stuck_after
+                body = json.dumps({"status": "ok" if alive else "stuck", "seconds_since_pass": round(idle, 1)})
+                return self._send(200 if alive else 503, body.encode(), "application/json")
             if self.path == "/metrics":
                 body, content_type = exposition()
                 return self._send(200, body, content_type)
@@ -161,7 +170,7 @@ def main(argv=None) -> None:
         raise SystemExit(1 if result.failed else 0)
     interval = int_setting("RELAY_INTERVAL_SECONDS", 5)
     host, _, port = setting("METRICS_ADDRESS", "127.0.0.1:8081").rpartition(":")
-    http = ThreadingHTTPServer((host, int(port)), http_handler(relay))
+    http = ThreadingHTTPServer((host, int(port)), http_handler(relay, stuck_after=max(120.0, 10.0 * interval)))
     threading.Thread(target=http.serve_forever, name="relay-http", daemon=True).start()
     log.info("relay started", extra={"metrics_address": f"{host}:{port}", "interval_s": interval,
                                      "grace_s": relay.grace.total_seconds()})
@@ -173,6 +182,7 @@ def main(argv=None) -> None:
             relay.run_once()
         except Exception:  # noqa: BLE001 - a database outage must not kill the loop
             FAILED_PASSES.inc()
+            relay.last_pass_end = time.monotonic()  # failing is not being stuck: /health says why
             log.exception("relay pass failed; retrying next interval")
         stopped.wait(interval)
     http.shutdown()

@@ -105,7 +105,7 @@ def _get(url):
         return exc.code, exc.read()
 
 
-def test_health_reports_mongo_and_amqp_and_metrics_are_exposed(platform, platform_amqp):
+def test_health_reports_mongo_and_amqp_liveness_reports_a_stuck_loop_and_metrics_are_exposed(platform, platform_amqp):
     from ingest.bus import Bus
     from ingest.relay import http_handler
 
@@ -120,6 +120,14 @@ def test_health_reports_mongo_and_amqp_and_metrics_are_exposed(platform, platfor
         assert status == 200 and json.loads(body)["checks"] == {"mongo": "ok", "amqp": "ok"}
         status, body = _get(base_broken + "/health")
         assert status == 503 and json.loads(body)["checks"]["amqp"].startswith("unavailable")
+        status, body = _get(base_broken + "/healthz")
+        assert status == 200  # a broker outage is not a reason to restart the relay
+        stuck = make_relay(platform, platform_amqp["AMQP_URI"])
+        stuck.last_pass_end -= 3600
+        server = ThreadingHTTPServer(("127.0.0.1", 0), http_handler(stuck))
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        servers.append(server)
+        assert _get(f"http://127.0.0.1:{server.server_address[1]}/healthz")[0] == 503
         status, body = _get(base_ok + "/metrics")
         assert status == 200 and b"ingest_relay_republished_total" in body and b"ingest_relay_pending" in body
     finally:
