@@ -1,6 +1,7 @@
 """Real faults: SIGKILL of a supervised process group (supervisord restarts it) and, for the
 long run only, a restart of the shared RabbitMQ and FerretDB servers."""
 import subprocess
+import threading
 import time
 from dataclasses import dataclass, field
 
@@ -23,6 +24,7 @@ class Crasher:
     backlog: object = dict  # () -> {"calc": n, "account": m}: work the pipeline has not finished
     kills: list = field(default_factory=list)
     restarts: list = field(default_factory=list)   # (what, seconds down)
+    watch: bool = False  # time each restart in a thread (real threads: the long run only)
 
     def crash(self, name: str) -> Kill:
         """SIGKILL `name` now; a previous crash of it must have recovered first (else
@@ -35,13 +37,23 @@ class Crasher:
         kill = Kill(name, pid, backlog, time.monotonic())
         self.kills.append(kill)
         self.progress(f"SIGKILL {name} (pid {pid}); backlog {backlog}")
+        if self.watch:
+            threading.Thread(target=self._time_restart, args=(kill,), daemon=True).start()
         return kill
+
+    def _time_restart(self, kill: Kill) -> None:
+        try:
+            self.instance.wait_restarted(kill.name, kill.pid, timeout=120)
+            kill.back_after = time.monotonic() - kill.at
+        except TimeoutError as exc:
+            self.progress(str(exc))
 
     def _recovered(self, name: str) -> None:
         for kill in self.kills:
             if kill.name == name and kill.back_after < 0:
-                self.instance.wait_restarted(name, kill.pid, timeout=90)
-                kill.back_after = time.monotonic() - kill.at
+                self.instance.wait_restarted(name, kill.pid, timeout=120)
+                if kill.back_after < 0:  # (a watcher thread may have timed it meanwhile)
+                    kill.back_after = time.monotonic() - kill.at
 
     def recover_all(self) -> None:
         for name in {k.name for k in self.kills}:
