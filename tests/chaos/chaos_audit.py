@@ -38,6 +38,7 @@ class Audit:
     decisions: dict = field(default_factory=dict)    # entry type -> count (credit/capped/declined)
     credited_grams: int = 0
     pending: int = 0                                  # committed records without a terminal outcome yet
+    unpublished: int = 0                              # ledger entries whose events the outbox has not relayed
     queues: dict = field(default_factory=dict)        # queue -> messages (non-zero only)
     accounts: int = 0
     verify_output: str = ""
@@ -52,7 +53,7 @@ class Audit:
         return (f"committed {self.committed} (refused at intake {self.refused}); calc: {self.calc_reductions} "
                 f"reductions, {self.calc_rejections} rejections; ledger: {d.get('credit', 0)} credits "
                 f"({self.credited_grams} g), {d.get('capped', 0)} capped, {d.get('declined', 0)} declined; "
-                f"{self.accounts} accounts; pending {self.pending}; queues {self.queues or 'empty'}; "
+                f"{self.accounts} accounts; pending {self.pending}; unpublished entries {self.unpublished}; queues {self.queues or 'empty'}; "
                 f"{len(self.problems)} problems")
 
 
@@ -145,6 +146,7 @@ class Auditor:
         strays = [d["record_key"] for d in outcomes.values() if d.get("record_key") not in traffic.committed]
         if strays:
             problems.append(f"{len(strays)} calc outcomes for records never accepted, e.g. {strays[:3]}")
+        report.unpublished = self.entries.count_documents({"published": False})
         report.queues = {name: n for name, n in self.queue_depths().items() if n}
         if final:
             self._final_checks(report)
@@ -154,6 +156,8 @@ class Auditor:
         problems = report.problems
         if report.pending:
             problems.append(f"{report.pending} accepted records have no terminal outcome (silently dropped?)")
+        if report.unpublished:
+            problems.append(f"{report.unpublished} ledger entries never had their events published (outbox)")
         if report.queues:
             problems.append(f"queues not drained: {report.queues}")
             problems.extend(f"dead-lettered: {line}" for line in self.dead_letters())
@@ -199,8 +203,8 @@ class Auditor:
         while time.monotonic() < deadline:
             report = self.audit(traffic, final=False)
             progress(f"settling: {report.committed - report.pending}/{report.committed} records have their outcome, "
-                     f"queues {report.queues or 'empty'} ({time.monotonic() - started:.0f} s)")
-            if not report.pending and not report.queues:
+                     f"{report.unpublished} entries await the outbox, queues {report.queues or 'empty'} ({time.monotonic() - started:.0f} s)")
+            if not report.pending and not report.queues and not report.unpublished:
                 break
             time.sleep(1)
         return self.audit(traffic, final=True)
