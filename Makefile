@@ -60,7 +60,7 @@ chart-lint: setup ## helm lint + render examples + kubernetes-validate + compose
 	@$(PY) -m pytest -q tests/chart
 
 lint: setup ## pyflakes over every Python source
-	@$(PY) -m pyflakes libs/carbon_common/src services/*/src services/*/tests libs/carbon_common/tests tests scripts
+	@$(PY) -m pyflakes libs/carbon_common/src services/*/src services/*/tests libs/carbon_common/tests tests scripts deploy
 
 lock: ## re-resolve requirements.in into requirements.lock
 	@$(PY) -m pip install -q -r requirements.in && $(PY) -m pip freeze --all | grep -vE '^(-e|pip==|carbon-|ingest|calc|account|exchange-bridge)' > requirements.lock

@@ -197,7 +197,6 @@ CASES = {
 @pytest.mark.parametrize("case", list(CASES))
 def test_bad_input_is_refused_and_leaves_nothing_behind(scene, case):
     send, status, code = CASES[case]
-    platform = scene["platform"]
 
     response = send(scene)
 

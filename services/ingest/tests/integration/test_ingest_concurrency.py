@@ -14,8 +14,7 @@ import requests
 from carbon_common import gm
 from carbon_common.testing import wait_until
 
-from ingest import signing
-from ingest_testkit import ADMIN_TOKEN, Platform, metro, settings_for
+from ingest_testkit import Platform, metro, settings_for
 
 CUSTOMER = "6222000011112222"
 CONFIG = Path(__file__).resolve().parents[2] / "gunicorn.conf.py"

@@ -1,7 +1,7 @@
 """The admin API (bearer ADMIN_TOKEN, separate from partner signing): partners and keys."""
 from datetime import datetime, timezone
 
-from flask import Blueprint, current_app, jsonify, request
+from flask import Blueprint, current_app, jsonify
 
 from ingest import auth, jsonsafe
 
