@@ -306,12 +306,10 @@ def main(argv=None) -> int:
         return 0
     print("\nCtrl-C stops everything.")
     stopping = []
-    signal.signal(signal.SIGTERM, lambda *_: stopping.append(1))
-    try:
-        while not stopping:
-            time.sleep(1)
-    except KeyboardInterrupt:
-        pass
+    for signum in (signal.SIGINT, signal.SIGTERM):  # explicit: a shell may start us with SIGINT ignored
+        signal.signal(signum, lambda *_: stopping.append(1))
+    while not stopping:
+        time.sleep(0.5)
     print("\nstopping the platform ...")
     instance.stop()
     subprocess.run(["bash", str(ROOT / "scripts" / "deps.sh"), "stop"])
