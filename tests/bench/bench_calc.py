@@ -14,6 +14,7 @@ eventlet.monkey_patch()
 import os  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
+os.environ.setdefault("LOG_LEVEL", "WARNING")  # figures, not one log line per record
 import uuid  # noqa: E402
 
 import requests  # noqa: E402

@@ -3,6 +3,7 @@
 Never log personal data: callers log pseudonyms (user_pid) and record keys only.
 """
 import json
+import os
 import logging
 import sys
 import time
@@ -47,7 +48,9 @@ class _CurrentStderr(logging.StreamHandler):
         pass
 
 
-def configure_logging(service_name: str, level: str = "INFO") -> None:
+def configure_logging(service_name: str, level: str | None = None) -> None:
+    """`level` defaults to LOG_LEVEL from the environment, else INFO."""
+    level = level or os.environ.get("LOG_LEVEL", "INFO").upper()
     handler = _CurrentStderr()
     handler.setFormatter(JsonFormatter(service_name))
     root = logging.getLogger()
