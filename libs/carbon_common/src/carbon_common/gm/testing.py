@@ -21,3 +21,14 @@ def sm2_sign_with_k(private_hex: str, message: bytes, k_hex: str,
     if rs is None:
         raise ValueError("this k gives r = 0, r + k = n or s = 0; pick another")
     return encode_signature(*rs)
+
+
+def gmssl_reference(private_hex: str, public_hex: str, mode: int = 1):
+    """A gmssl 3.2.2 CryptSM2 for cross-checks, immune to its key-prefix bug: its constructor
+    does `public_key.lstrip("04")` when the key starts with "04", which also strips a leading
+    0 or 4 of X — a random key hits it 1 time in 256 and the cross-check fails spuriously."""
+    from gmssl import sm2 as gmssl_sm2
+
+    crypt = gmssl_sm2.CryptSM2(private_key=private_hex, public_key="", mode=mode)
+    crypt.public_key = public_hex
+    return crypt
