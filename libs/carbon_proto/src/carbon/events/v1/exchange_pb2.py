@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1f\x63\x61rbon/events/v1/exchange.proto\x12\x10\x63\x61rbon.events.v1\"\x92\x01\n\x17\x45xchangeBatchRegistered\x12\x10\n\x08\x62\x61tch_id\x18\x01 \x01(\t\x12\x15\n\rreduction_ids\x18\x02 \x03(\t\x12\r\n\x05grams\x18\x03 \x01(\x03\x12\x14\n\x0cserial_start\x18\x04 \x01(\t\x12\x12\n\nserial_end\x18\x05 \x01(\t\x12\x15\n\rregistered_at\x18\x06 \x01(\tb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1f\x63\x61rbon/events/v1/exchange.proto\x12\x10\x63\x61rbon.events.v1\"\xe0\x01\n\x17\x45xchangeBatchRegistered\x12\x10\n\x08\x62\x61tch_id\x18\x01 \x01(\t\x12\x15\n\rreduction_ids\x18\x02 \x03(\t\x12\r\n\x05grams\x18\x03 \x01(\x03\x12\x14\n\x0cserial_start\x18\x04 \x01(\t\x12\x12\n\nserial_end\x18\x05 \x01(\t\x12\x15\n\rregistered_at\x18\x06 \x01(\t\x12\x11\n\tentry_ids\x18\x07 \x03(\t\x12\x13\n\x0bmerkle_root\x18\x08 \x01(\t\x12\x14\n\x0crecord_count\x18\t \x01(\x03\x12\x0e\n\x06period\x18\n \x01(\tb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -32,5 +32,5 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'carbon.events.v1.exchange_p
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_EXCHANGEBATCHREGISTERED']._serialized_start=54
-  _globals['_EXCHANGEBATCHREGISTERED']._serialized_end=200
+  _globals['_EXCHANGEBATCHREGISTERED']._serialized_end=278
 # @@protoc_insertion_point(module_scope)
