@@ -11,7 +11,6 @@ import argparse
 import json
 import os
 import secrets
-import socket
 import subprocess
 import sys
 import threading
@@ -25,6 +24,7 @@ import requests
 from carbon_common import gm, topology
 from carbon_common.gm import _reference, backend
 from carbon_common.mongo import client as mongo_client
+from carbon_common.testing import free_port
 
 from ingest import signing
 from ingest.admin_cli import AdminClient
@@ -63,12 +63,6 @@ def bench_verify(seconds: float) -> dict:
             backend.active = saved
         say(f"  SM2 {name:5s}: verify {out[name]:8.0f}/s ({1000 / out[name]:.2f} ms)   sign {out[name + '_sign']:8.0f}/s")
     return out
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 class Stack:

@@ -5,6 +5,7 @@ created through the management API) with the whole topology declared, and its ow
 /MongoDB database, dropped afterwards. Waiting is polling with a deadline, never sleeping.
 """
 import os
+import socket
 import time
 import uuid
 
@@ -14,6 +15,13 @@ from kombu import Connection, Queue
 from carbon_common import topology
 
 TEST_MONGO_URI = os.environ.get("TEST_MONGO_URI", "mongodb://127.0.0.1:27017/?retryWrites=false")
+
+
+def free_port() -> int:
+    """A loopback TCP port nobody listens on right now (for a server a test starts)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 def wait_until(predicate, timeout: float = 10.0, interval: float = 0.05, message: str = "condition"):

@@ -5,12 +5,10 @@ standard grpc.health.v1.Health (service "" and "carbon.account.v1.AccountService
 the database answered). METRICS_ADDRESS (default 127.0.0.1:8103) serves GET /metrics
 (Prometheus) and GET /health (200 when the database answers). MONGO_URI is required.
 """
-import json
 import logging
 import signal
 import threading
 from concurrent import futures
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
@@ -18,7 +16,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from carbon.account.v1 import account_service_pb2_grpc as pb_grpc
 from carbon_common.config import int_setting, require, setting
 from carbon_common.logs import configure_logging
-from carbon_common.metrics import exposition
+from carbon_common.ops_http import serve_ops
 from carbon_common.mongo import connect_database
 from carbon_common.telemetry import setup_telemetry
 
@@ -30,39 +28,12 @@ log = logging.getLogger("account.grpc_server")
 SERVICE_NAME = "carbon.account.v1.AccountService"
 
 
-def http_handler(database):
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self):
-            if self.path == "/metrics":
-                body, content_type = exposition()
-                return self._send(200, body, content_type)
-            if self.path == "/health":
-                try:
-                    database.command("ping")
-                    return self._send(200, json.dumps({"status": "ok"}).encode(), "application/json")
-                except Exception as exc:
-                    return self._send(503, json.dumps({"status": "unavailable", "mongo": type(exc).__name__}).encode(),
-                                      "application/json")
-            self._send(404, b'{"code":"not_found"}', "application/json")
-
-        def _send(self, status, body, content_type):
-            self.send_response(status)
-            self.send_header("Content-Type", content_type)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args):  # access logs stay out of the JSON log stream
-            pass
-    return Handler
-
-
 def serve() -> None:
     configure_logging("account-grpc")
     setup_telemetry("account-grpc")
     require("MONGO_URI")
     address = setting("GRPC_ADDRESS", "127.0.0.1:50051")
-    metrics_host, _, metrics_port = setting("METRICS_ADDRESS", "127.0.0.1:8103").rpartition(":")
+    metrics_address = setting("METRICS_ADDRESS", "127.0.0.1:8103")
     database = connect_database(DATABASE)
     ledger = build_ledger(database, setting("TIER_THRESHOLDS", DEFAULT_THRESHOLDS))
 
@@ -74,13 +45,12 @@ def serve() -> None:
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     if server.add_insecure_port(address) == 0:
         raise SystemExit(f"cannot listen on GRPC_ADDRESS {address}")
-    http = ThreadingHTTPServer((metrics_host, int(metrics_port)), http_handler(database))
-    threading.Thread(target=http.serve_forever, name="metrics-http", daemon=True).start()
+    http = serve_ops(metrics_address, {"mongo": lambda: database.command("ping")})
     server.start()
     database.command("ping")
     for name in ("", SERVICE_NAME):
         health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
-    log.info("account gRPC serving", extra={"grpc_address": address, "metrics_address": f"{metrics_host}:{metrics_port}"})
+    log.info("account gRPC serving", extra={"grpc_address": address, "metrics_address": metrics_address})
 
     stopped = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -1,6 +1,5 @@
 """The gRPC API served by the real `python -m account.grpc_server` process (incl. health)."""
 import os
-import socket
 import subprocess
 import sys
 
@@ -13,13 +12,7 @@ from carbon.account.v1 import account_service_pb2 as pb
 from carbon.account.v1 import account_service_pb2_grpc as pb_grpc
 
 from account import ledger
-from carbon_common.testing import wait_until
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from carbon_common.testing import free_port, wait_until
 
 
 @pytest.fixture

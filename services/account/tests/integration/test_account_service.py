@@ -2,7 +2,6 @@
 (validated against the contract), redelivery of the whole stream, RPC, the example consumer."""
 import importlib.util
 import pathlib
-import socket
 
 import pytest
 from nameko.exceptions import RemoteError
@@ -10,19 +9,13 @@ from nameko.standalone.rpc import ServiceRpcProxy
 
 from carbon_common.events import EventPublisher
 from carbon_common.schemas import validate_envelope
-from carbon_common.testing import TEST_MONGO_URI, wait_until
+from carbon_common.testing import TEST_MONGO_URI, free_port, wait_until
 
 from account import ledger
 from account.service import AccountService
 
 EXAMPLE = pathlib.Path(__file__).parents[2] / "examples" / "bank_event_consumer.py"
 DAILY_1 = {"period": "day", "max_grams": 0, "max_count": 1, "scope": "user_scenario"}
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture

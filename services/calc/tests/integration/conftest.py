@@ -1,17 +1,10 @@
-import socket
 
 import pytest
 
 from carbon_common.events import EventPublisher
-from carbon_common.testing import TEST_MONGO_URI
+from carbon_common.testing import TEST_MONGO_URI, free_port
 
 from calc.service import CalcService
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture

@@ -22,14 +22,13 @@ import threading
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from prometheus_client import Counter, Gauge
 
 from carbon_common.config import int_setting, require, setting
 from carbon_common.events import PublishError
 from carbon_common.logs import configure_logging
-from carbon_common.metrics import exposition
+from carbon_common.ops_http import serve_ops
 from carbon_common.mongo import connect_database
 from carbon_common.telemetry import setup_telemetry
 
@@ -102,50 +101,19 @@ class Relay:
         oldest = self.repo.unpublished_before(now + timedelta(days=1), 1)
         OLDEST_PENDING.set((now - _aware(oldest[0]["created_at"])).total_seconds() if oldest else 0)
 
-    def healthy(self) -> dict:
-        checks = {}
-        for name, probe in (("mongo", self.repo.ping), ("amqp", self.bus.ping)):
-            try:
-                probe()
-                checks[name] = "ok"
-            except Exception as exc:  # noqa: BLE001 - health reports, never raises
-                checks[name] = f"unavailable: {type(exc).__name__}"
-        return checks
+    def checks(self) -> dict:
+        return {"mongo": self.repo.ping, "amqp": self.bus.ping}
+
+    def liveness(self, stuck_after: float):
+        """Alive while passes keep finishing (a broker outage is readiness, not liveness)."""
+        def alive() -> tuple[bool, dict]:
+            idle = time.monotonic() - self.last_pass_end
+            return idle < stuck_after, {"seconds_since_pass": round(idle, 1)}
+        return alive
 
 
 def _aware(moment: datetime) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
-
-
-def http_handler(relay: Relay, stuck_after: float = 120.0):
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self):  # noqa: N802 - http.server's naming
-            if self.path == "/healthz":
-                idle = time.monotonic() - relay.last_pass_end
-                alive = idle < stuck_after
-                body = json.dumps({"status": "ok" if alive else "stuck", "seconds_since_pass": round(idle, 1)})
-                return self._send(200 if alive else 503, body.encode(), "application/json")
-            if self.path == "/metrics":
-                body, content_type = exposition()
-                return self._send(200, body, content_type)
-            if self.path == "/health":
-                checks = relay.healthy()
-                ok = all(v == "ok" for v in checks.values())
-                body = json.dumps({"status": "ok" if ok else "unavailable", "checks": checks}).encode()
-                return self._send(200 if ok else 503, body, "application/json")
-            self._send(404, b'{"code":"not_found"}', "application/json")
-
-        def _send(self, status, body, content_type):
-            self.send_response(status)
-            self.send_header("Content-Type", content_type)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args):  # probes every few seconds would flood the logs
-            pass
-
-    return Handler
 
 
 def build_relay() -> Relay:
@@ -169,10 +137,9 @@ def main(argv=None) -> None:
                           "failed": result.failed}))
         raise SystemExit(1 if result.failed else 0)
     interval = int_setting("RELAY_INTERVAL_SECONDS", 5)
-    host, _, port = setting("METRICS_ADDRESS", "127.0.0.1:8081").rpartition(":")
-    http = ThreadingHTTPServer((host, int(port)), http_handler(relay, stuck_after=max(120.0, 10.0 * interval)))
-    threading.Thread(target=http.serve_forever, name="relay-http", daemon=True).start()
-    log.info("relay started", extra={"metrics_address": f"{host}:{port}", "interval_s": interval,
+    address = setting("METRICS_ADDRESS", "127.0.0.1:8081")
+    http = serve_ops(address, relay.checks(), relay.liveness(stuck_after=max(120.0, 10.0 * interval)))
+    log.info("relay started", extra={"metrics_address": address, "interval_s": interval,
                                      "grace_s": relay.grace.total_seconds()})
     stopped = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):

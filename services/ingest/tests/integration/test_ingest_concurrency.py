@@ -2,7 +2,6 @@
 FerretDB: exactly one receipt, exactly one 'accepted', and one nonce consumed once."""
 import json
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -12,18 +11,12 @@ import pytest
 import requests
 
 from carbon_common import gm
-from carbon_common.testing import wait_until
+from carbon_common.testing import free_port, wait_until
 
 from ingest_testkit import Platform, metro, settings_for
 
 CUSTOMER = "6222000011112222"
 CONFIG = Path(__file__).resolve().parents[2] / "gunicorn.conf.py"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture

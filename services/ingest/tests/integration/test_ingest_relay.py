@@ -4,11 +4,9 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 import urllib.error
 import urllib.request
 from datetime import datetime, timedelta, timezone
-from http.server import ThreadingHTTPServer
 
 import pytest
 
@@ -106,14 +104,14 @@ def _get(url):
 
 
 def test_health_reports_mongo_and_amqp_liveness_reports_a_stuck_loop_and_metrics_are_exposed(platform, platform_amqp):
+    from carbon_common.ops_http import serve_ops
     from ingest.bus import Bus
-    from ingest.relay import http_handler
 
-    servers = []
-    for bus in (Bus(platform_amqp["AMQP_URI"]), Bus("amqp://guest:guest@127.0.0.1:1//")):
-        server = ThreadingHTTPServer(("127.0.0.1", 0), http_handler(make_relay(platform, None, bus=bus)))
-        threading.Thread(target=server.serve_forever, daemon=True).start()
-        servers.append(server)
+    def serve(relay):
+        return serve_ops("127.0.0.1:0", relay.checks(), relay.liveness(stuck_after=120))
+
+    servers = [serve(make_relay(platform, None, bus=bus))
+               for bus in (Bus(platform_amqp["AMQP_URI"]), Bus("amqp://guest:guest@127.0.0.1:1//"))]
     try:
         base_ok, base_broken = (f"http://127.0.0.1:{s.server_address[1]}" for s in servers)
         status, body = _get(base_ok + "/health")
@@ -124,8 +122,7 @@ def test_health_reports_mongo_and_amqp_liveness_reports_a_stuck_loop_and_metrics
         assert status == 200  # a broker outage is not a reason to restart the relay
         stuck = make_relay(platform, platform_amqp["AMQP_URI"])
         stuck.last_pass_end -= 3600
-        server = ThreadingHTTPServer(("127.0.0.1", 0), http_handler(stuck))
-        threading.Thread(target=server.serve_forever, daemon=True).start()
+        server = serve(stuck)
         servers.append(server)
         assert _get(f"http://127.0.0.1:{server.server_address[1]}/healthz")[0] == 503
         status, body = _get(base_ok + "/metrics")
