@@ -11,20 +11,11 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from carbon_common import gm
-from carbon_common.testing import EventListener, wait_until
+from carbon_common.testing import EventListener, jaeger, jaeger_trace, wait_until
 from ingest.admin_cli import AdminClient
 from ingest.sdk.client import IngestClient
 
 CUSTOMER = "6222020200112233"  # a bank customer number: must never leave ingest in clear
-
-
-def jaeger_trace(trace_id: str) -> dict | None:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:16686/api/traces/{trace_id}", timeout=5) as response:
-            data = json.load(response)["data"]
-            return data[0] if data else None
-    except OSError:
-        return None
 
 
 def metric_value(url: str, name: str, **labels) -> float:
@@ -89,16 +80,18 @@ def parent_of(span: dict, spans: dict[str, dict]) -> dict | None:
 
 def test_one_request_is_one_trace_through_ingest_calc_and_account(journey):
     trace_id = journey["trace_id"]
-    services = ("ingest", "calc", "account")
+    # each process exports on its own schedule: wait until every hop's span has arrived
+    expected = (("ingest", "publish ingest.events"), ("calc", "process evt-ingest-behaviour_received"),
+                ("calc", "publish calc.events"), ("account", "process evt-calc-reduction_calculated"))
 
     def complete():
         trace = jaeger_trace(trace_id)
-        if trace and all(any(s["operationName"].startswith("process ") for s in spans_by_service(trace).get(name, []))
-                         for name in services[1:]):
+        if trace and all(any(s["operationName"].startswith(op) for s in spans_by_service(trace).get(svc, []))
+                         for svc, op in expected):
             return trace
         return None
 
-    trace = wait_until(complete, timeout=30, message=f"trace {trace_id} with calc and account spans")
+    trace = wait_until(complete, timeout=30, message=f"trace {trace_id} with every hop's span")
     spans = {s["spanID"]: s for s in trace["spans"]}
     service_of = {s["spanID"]: trace["processes"][s["processID"]]["serviceName"] for s in trace["spans"]}
     by_name = {(service_of[s["spanID"]], s["operationName"]): s for s in trace["spans"]}
@@ -124,16 +117,9 @@ def test_one_request_is_one_trace_through_ingest_calc_and_account(journey):
 def test_sre_finds_the_trace_and_ledger_entry_from_partner_and_record_id(journey):
     # docs/observability.md: record key = SM3(partner id ":" record id) -> Jaeger tag search
     record_key = gm.sm3_hex(f"{journey['partner_id']}:{journey['record_id']}".encode())
-    query = urllib.parse.urlencode({"service": "account", "tags": json.dumps({"carbon.record.key": record_key})})
-
-    def search():
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:16686/api/traces?{query}", timeout=5) as response:
-                return json.load(response)["data"]
-        except OSError:
-            return None
-
-    [trace] = wait_until(search, timeout=20, message="trace found by record key")
+    tags = json.dumps({"carbon.record.key": record_key})
+    [trace] = wait_until(lambda: jaeger("traces", service="account", tags=tags), timeout=20,
+                         message="trace found by record key")
     assert trace["traceID"] == journey["trace_id"]
     tags = [{t["key"]: t["value"] for t in s["tags"]} for s in trace["spans"]]
     posted = [t for t in tags if t.get("carbon.ledger.entry_id")]

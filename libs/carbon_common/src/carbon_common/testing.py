@@ -4,8 +4,11 @@ Real servers only: each test gets a throwaway RabbitMQ vhost (nameko's `rabbit_c
 created through the management API) with the whole topology declared, and its own FerretDB
 /MongoDB database, dropped afterwards. Waiting is polling with a deadline, never sleeping.
 """
+import json
 import os
 import socket
+import urllib.parse
+import urllib.request
 import time
 import uuid
 
@@ -34,6 +37,25 @@ def wait_until(predicate, timeout: float = 10.0, interval: float = 0.05, message
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout}s waiting for {message}")
         time.sleep(interval)
+
+
+JAEGER_API = "http://127.0.0.1:16686/api"
+
+
+def jaeger(path: str, **query):
+    """GET from Jaeger's query API: the `data` field, or None while Jaeger does not answer."""
+    url = f"{JAEGER_API}/{path}" + (f"?{urllib.parse.urlencode(query)}" if query else "")
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:
+            return json.load(response)["data"]
+    except OSError:
+        return None
+
+
+def jaeger_trace(trace_id: str) -> dict | None:
+    """One trace (spans + processes) from Jaeger, or None until it is there."""
+    data = jaeger(f"traces/{trace_id}")
+    return data[0] if data else None
 
 
 @pytest.fixture(name="wait_until")

@@ -1,15 +1,13 @@
 """FerretDB through pymongo, and spans over OTLP found again through Jaeger's query API."""
-import json
 import subprocess
 import sys
-import urllib.request
 import uuid
 
 import pytest
 from pymongo.errors import DuplicateKeyError
 
 from carbon_common.mongo import is_duplicate_key
-from carbon_common.testing import wait_until
+from carbon_common.testing import jaeger_trace, wait_until
 
 
 def test_document_round_trip_and_unique_index_violation(mongo_database):
@@ -38,20 +36,12 @@ force_flush()
 """
 
 
-def jaeger_trace(trace_id: str):
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:16686/api/traces/{trace_id}", timeout=5) as response:
-            return json.load(response)["data"]
-    except OSError:
-        return None
-
-
 def test_span_exported_over_otlp_is_found_in_jaeger():
     service = f"wiring-{uuid.uuid4().hex[:6]}"
     out = subprocess.run([sys.executable, "-c", SPAN_SCRIPT, service], capture_output=True, text=True, check=True,
                          env={"PATH": "/usr/bin:/bin", "OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:4318"})
     trace_id = out.stdout.strip()
     assert len(trace_id) == 32
-    [found] = wait_until(lambda: jaeger_trace(trace_id), timeout=15, message="trace in Jaeger")
+    found = wait_until(lambda: jaeger_trace(trace_id), timeout=15, message="trace in Jaeger")
     assert [s["operationName"] for s in found["spans"]] == ["wiring-check"]
     assert found["processes"][found["spans"][0]["processID"]]["serviceName"] == service
