@@ -1,10 +1,12 @@
 """A stand-in for the emissions exchange's registry API, for dev and tests.
 
 POST /v1/batches  {batch: {...}, signature: hex, public_key: hex} — verifies the SM2 signature
-over the canonical JSON of `batch`, and issues a serial block. Idempotent by batch_id.
-Fault injection: SANDBOX_FAIL_RATE (0..1) answers 503 at that rate.
+over the canonical JSON of `batch` (integer `quantity` in grams), and issues a serial block.
+Idempotent by batch_id. GET /v1/batches lists them; GET /v1/batches/<id> reads one.
+Fault injection: SANDBOX_FAIL_RATE (0..1) answers 503 at that rate; SANDBOX_FAIL_FIRST=N
+answers 503 to the first N submissions.
 """
-import json
+import datetime
 import os
 import random
 import threading
@@ -12,16 +14,15 @@ import threading
 from flask import Flask, jsonify, request
 
 from carbon_common import gm
+from exchange_bridge.domain import canonical
 
 
-def canonical(batch: dict) -> bytes:
-    return json.dumps(batch, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
-
-
-def create_app(fail_rate: float | None = None) -> Flask:
+def create_app(fail_rate: float | None = None, fail_first: int | None = None) -> Flask:
+    """fail_rate: share of submissions answered 503; fail_first: the first N submissions get 503."""
     app = Flask(__name__)
-    state = {"batches": {}, "next_serial": 1, "lock": threading.Lock()}
     rate = float(os.environ.get("SANDBOX_FAIL_RATE", "0")) if fail_rate is None else fail_rate
+    first = int(os.environ.get("SANDBOX_FAIL_FIRST", "0")) if fail_first is None else fail_first
+    state = {"batches": {}, "next_serial": 1, "lock": threading.Lock(), "to_fail": first, "attempts": 0}
 
     @app.get("/health")
     def health():
@@ -29,12 +30,17 @@ def create_app(fail_rate: float | None = None) -> Flask:
 
     @app.post("/v1/batches")
     def submit():
-        if rate and random.random() < rate:
+        with state["lock"]:
+            state["attempts"] += 1
+            forced = state["to_fail"] > 0
+            state["to_fail"] -= forced
+        if forced or (rate and random.random() < rate):
             return jsonify(code="unavailable", message="injected fault"), 503
         body = request.get_json(silent=True) or {}
         batch, signature, key = body.get("batch"), body.get("signature", ""), body.get("public_key", "")
-        if not isinstance(batch, dict) or not batch.get("batch_id") or not isinstance(batch.get("grams"), int):
-            return jsonify(code="invalid_batch", message="batch with batch_id and integer grams required"), 400
+        if not isinstance(batch, dict) or not batch.get("batch_id") or not isinstance(batch.get("quantity"), int) \
+                or batch["quantity"] <= 0:
+            return jsonify(code="invalid_batch", message="batch with batch_id and positive integer quantity (grams) required"), 400
         try:
             valid = gm.sm2_verify(key, canonical(batch), bytes.fromhex(signature))
         except ValueError:
@@ -44,13 +50,20 @@ def create_app(fail_rate: float | None = None) -> Flask:
         with state["lock"]:
             known = state["batches"].get(batch["batch_id"])
             if known is None:
-                tonnes_serials = max(1, batch["grams"] // 1_000_000)
+                tonnes_serials = max(1, batch["quantity"] // 1_000_000)
                 start = state["next_serial"]
                 state["next_serial"] += tonnes_serials
                 known = {"batch_id": batch["batch_id"], "status": "issued",
-                         "serial_start": f"CN-PCA-{start:012d}", "serial_end": f"CN-PCA-{start + tonnes_serials - 1:012d}"}
+                         "serial_start": f"CN-PCA-{start:012d}", "serial_end": f"CN-PCA-{start + tonnes_serials - 1:012d}",
+                         "quantity": batch["quantity"], "merkle_root": batch.get("merkle_root", ""),
+                         "registered_at": datetime.datetime.now(datetime.timezone.utc).isoformat().replace("+00:00", "Z")}
                 state["batches"][batch["batch_id"]] = known
         return jsonify(known), 200
+
+    @app.get("/v1/batches")
+    def list_batches():
+        """Every registered batch and the number of submission attempts seen (for tests and demos)."""
+        return {"batches": list(state["batches"].values()), "attempts": state["attempts"]}
 
     @app.get("/v1/batches/<batch_id>")
     def get_batch(batch_id):

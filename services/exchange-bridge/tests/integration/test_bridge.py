@@ -1,26 +1,134 @@
-"""The bridge runs as a real nameko service and the sandbox enforces SM2 signatures."""
+"""The bridge as a real nameko service, beside the real account service, RabbitMQ, FerretDB and
+the sandbox process: redeemed grams in the bank pool become one signed, registered batch."""
+import socket
+
+import pytest
+import requests
 from nameko.standalone.rpc import ServiceRpcProxy
 
+from account.repository import Repository as AccountRepository
+from account.service import AccountService
 from carbon_common import gm
-from exchange_bridge.sandbox import canonical, create_app
+from carbon_common.events import EventPublisher
+from carbon_common.mongo import client
+from carbon_common.schemas import validate_envelope
+from carbon_common.testing import TEST_MONGO_URI
+
+from exchange_bridge import domain
 from exchange_bridge.service import ExchangeBridgeService
 
 
-def test_bridge_answers_ping(container_factory, platform_amqp, mongo_database):
-    db = mongo_database("bridge")
-    config = dict(platform_amqp, MONGO_URI="mongodb://127.0.0.1:27017/", MONGO_DATABASE=db.name)
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def account_config(container_factory, platform_amqp, mongo_database):
+    db = mongo_database("account")
+    AccountRepository(db).ensure_indexes()
+    config = dict(platform_amqp, MONGO_URI=TEST_MONGO_URI, MONGO_DATABASE=db.name,
+                  WEB_SERVER_ADDRESS=f"127.0.0.1:{free_port()}")
+    container_factory(AccountService, config).start()
+    return config
+
+
+def reduction(user_pid: str, n: int, grams: int) -> dict:
+    return {"reduction_id": f"red-{user_pid}-{n}", "record_key": f"rec-{user_pid}-{n}", "revision": 0,
+            "partner_id": "metro-sz", "partner_record_id": f"trip-{user_pid}-{n}", "user_pid": user_pid,
+            "consent_id": "consent-1", "scenario": "metro_ride", "occurred_at": "2026-11-25T02:00:00Z",
+            "grams": grams, "methodology_id": "metro_ride", "methodology_version": "1.0.0",
+            "factor_set_id": "cn-transport", "factor_set_version": "2026.1", "factors": {}, "inputs": {},
+            "baseline_g": "0", "project_g": "0", "caps": [], "dedup_key": ""}
+
+
+@pytest.fixture
+def redeemed(account_config, wait_until):
+    """Two customers credited through calc events, then each redeems part of it: {owner: grams}."""
+    publisher = EventPublisher(account_config["AMQP_URI"], "calc")
+    for red in (reduction("pid-alice", 1, 1200), reduction("pid-bob", 1, 800)):
+        publisher.publish("reduction_calculated", red, event_id=red["reduction_id"])
+    publisher.close()
+    redemptions = {"pid-alice": 700, "pid-bob": 450}
+    with ServiceRpcProxy("account", account_config) as account:
+        wait_until(lambda: all(_balance(account, pid) > 0 for pid in redemptions), 30, message="credits posted")
+        for pid, grams in redemptions.items():
+            account.redeem(grams=grams, request_key=f"reward-{pid}", reward_id="metro-coupon", owner_pid=pid)
+    return redemptions
+
+
+def _balance(account, pid):
+    try:
+        return account.get_balance(owner_pid=pid)["balance_grams"]
+    except Exception:
+        return 0
+
+
+def pool_entries(account_config) -> list[dict]:
+    with ServiceRpcProxy("account", account_config) as account:
+        return account.list_entries(owner_pid="bank-pool", types=["redemption_transfer"], page_size=500)["entries"]
+
+
+def test_redeemed_grams_become_one_signed_registered_batch(redeemed, account_config, bridge_config, keys,
+                                                           sandbox_factory, container_factory, event_listener):
+    exchange = sandbox_factory()
+    config = bridge_config(exchange)
+    container_factory(ExchangeBridgeService, config).start()
+    events = event_listener("exchange_bridge", "exchange_batch_registered")
+
+    with ServiceRpcProxy("exchange_bridge", config) as bridge:
+        first = bridge.run_batch()
+        second = bridge.run_batch()
+
+    assert len(first["registered"]) == 1 and second == {"registered": [], "failed": 0}
+    [event] = events.wait(1)
+    validate_envelope(event)
+    data = event["data"]
+    entries = pool_entries(account_config)
+    assert data["grams"] == sum(redeemed.values()) and data["record_count"] == len(redeemed)
+    assert data["entry_ids"] == sorted(e["entry_id"] for e in entries)
+    assert data["batch_id"] == first["registered"][0] == domain.batch_id(data["entry_ids"])
+    by_id = {e["entry_id"]: e for e in entries}
+    assert data["merkle_root"] == domain.merkle_root([by_id[i]["hash"] for i in data["entry_ids"]])
+
+    stored = client(TEST_MONGO_URI)[config["MONGO_DATABASE"]]["batches"].find_one({"_id": data["batch_id"]})
+    assert gm.sm2_verify(keys[1], domain.canonical(stored["batch"]), bytes.fromhex(stored["signature"]))
+    registry = requests.get(f"{exchange}/v1/batches", timeout=5).json()
+    assert [(b["batch_id"], b["quantity"], b["serial_start"]) for b in registry["batches"]] == \
+        [(data["batch_id"], sum(redeemed.values()), data["serial_start"])]
+    assert len(events.drain()) == 1  # the second run announced nothing
+
+
+def test_a_503_then_success_registers_exactly_once(redeemed, bridge_config, sandbox_factory, container_factory,
+                                                   event_listener):
+    exchange = sandbox_factory(fail_first=1)
+    config = bridge_config(exchange)
+    container_factory(ExchangeBridgeService, config).start()
+    events = event_listener("exchange_bridge", "exchange_batch_registered")
+
+    with ServiceRpcProxy("exchange_bridge", config) as bridge:
+        result = bridge.run_batch()
+
+    assert len(result["registered"]) == 1 and result["failed"] == 0
+    registry = requests.get(f"{exchange}/v1/batches", timeout=5).json()
+    assert registry["attempts"] == 2 and len(registry["batches"]) == 1
+    assert [e["data"]["grams"] for e in events.wait(1)] == [sum(redeemed.values())]
+
+
+def test_nothing_to_batch_sends_nothing(account_config, bridge_config, sandbox_factory, container_factory):
+    exchange = sandbox_factory()
+    config = bridge_config(exchange)
     container_factory(ExchangeBridgeService, config).start()
     with ServiceRpcProxy("exchange_bridge", config) as bridge:
+        assert bridge.run_batch() == {"registered": [], "failed": 0}
         assert bridge.ping() == {"service": "exchange_bridge", "status": "ok"}
+    assert requests.get(f"{exchange}/v1/batches", timeout=5).json()["attempts"] == 0
 
 
-def test_sandbox_issues_serials_only_for_signed_batches():
-    private, public = gm.generate_sm2_keypair()
-    client = create_app(fail_rate=0).test_client()
-    batch = {"batch_id": "b-1", "grams": 2_500_000, "methodology": "metro_ride@1"}
-    signed = {"batch": batch, "public_key": public, "signature": gm.sm2_sign(private, canonical(batch)).hex()}
-    first = client.post("/v1/batches", json=signed)
-    assert first.status_code == 200 and first.json["serial_start"] != first.json["serial_end"]
-    assert client.post("/v1/batches", json=signed).json == first.json  # idempotent
-    tampered = dict(signed, batch=dict(batch, grams=3_000_000))
-    assert client.post("/v1/batches", json=tampered).status_code == 401
+@pytest.mark.parametrize("missing", ["BRIDGE_SM2_PRIVATE_KEY", "BRIDGE_SM2_PUBLIC_KEY"])
+def test_bridge_refuses_to_start_without_its_signing_keys(missing, bridge_config, container_factory):
+    config = bridge_config("https://exchange.example.cn")
+    del config[missing]
+    with pytest.raises(SystemExit, match=missing):
+        container_factory(ExchangeBridgeService, config).start()
