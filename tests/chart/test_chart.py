@@ -455,7 +455,7 @@ def _devstack_processes(monkeypatch):
 
     # the real secrets() writes generated keys under .data/: names are all this test needs
     monkeypatch.setattr(devstack.Instance, "secrets", lambda self: dict.fromkeys(
-        ("PSEUDONYM_KEY", "CONTACT_SM4_KEY", "PLATFORM_SM2_PRIVATE_KEY", "PLATFORM_SM2_PUBLIC_KEY", "ADMIN_TOKEN"), "x"))
+        devstack.INGEST_SECRETS + devstack.BRIDGE_SECRETS, "x"))
     return {p.name: p for p in devstack.Instance("chartcheck").processes()}
 
 

@@ -19,6 +19,9 @@ from dataclasses import dataclass, field
 ROOT = pathlib.Path(__file__).resolve().parents[4]
 VENV_BIN = ROOT / ".venv" / "bin"
 RABBIT_API = "http://guest:guest@127.0.0.1:15672"
+INGEST_SECRETS = ("PSEUDONYM_KEY", "CONTACT_SM4_KEY", "PLATFORM_SM2_PRIVATE_KEY", "PLATFORM_SM2_PUBLIC_KEY",
+                  "ADMIN_TOKEN")
+BRIDGE_SECRETS = ("BRIDGE_SM2_PRIVATE_KEY", "BRIDGE_SM2_PUBLIC_KEY")
 JAEGER_UI = "http://127.0.0.1:16686"
 
 
@@ -47,22 +50,33 @@ class Instance:
         return f"127.0.0.1:{self.port(base)}"
 
     def secrets(self) -> dict:
-        """Dev-only secrets, generated once per instance (production takes them from Secrets)."""
-        path = self.dir / "dev-secrets.json"
-        if path.exists():
-            return json.loads(path.read_text())
+        """Dev-only secrets, generated once per instance and kept (production takes them from
+        Kubernetes Secrets). A secret added later is generated alone: existing pseudonyms stay."""
         from carbon_common import gm
 
-        private, public = gm.generate_sm2_keypair()
-        values = {
-            "PSEUDONYM_KEY": os.urandom(32).hex(), "CONTACT_SM4_KEY": os.urandom(16).hex(),
-            "PLATFORM_SM2_PRIVATE_KEY": private, "PLATFORM_SM2_PUBLIC_KEY": public,
-            "ADMIN_TOKEN": os.urandom(16).hex(),
-        }
-        self.dir.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(values))
-        path.chmod(0o600)
+        path = self.dir / "dev-secrets.json"
+        values = json.loads(path.read_text()) if path.exists() else {}
+        missing = [name for name in (*INGEST_SECRETS, *BRIDGE_SECRETS) if name not in values]
+        if missing:
+            platform_key, bridge_key = gm.generate_sm2_keypair(), gm.generate_sm2_keypair()
+            fresh = {"PSEUDONYM_KEY": os.urandom(32).hex(), "CONTACT_SM4_KEY": os.urandom(16).hex(),
+                     "PLATFORM_SM2_PRIVATE_KEY": platform_key[0], "PLATFORM_SM2_PUBLIC_KEY": platform_key[1],
+                     "ADMIN_TOKEN": os.urandom(16).hex(),
+                     "BRIDGE_SM2_PRIVATE_KEY": bridge_key[0], "BRIDGE_SM2_PUBLIC_KEY": bridge_key[1]}
+            if "PLATFORM_SM2_PRIVATE_KEY" in values:  # a key pair is replaced only as a pair
+                fresh.pop("PLATFORM_SM2_PRIVATE_KEY"), fresh.pop("PLATFORM_SM2_PUBLIC_KEY")
+            if "BRIDGE_SM2_PRIVATE_KEY" in values:
+                fresh.pop("BRIDGE_SM2_PRIVATE_KEY"), fresh.pop("BRIDGE_SM2_PUBLIC_KEY")
+            values = {**fresh, **values}
+            self.dir.mkdir(parents=True, exist_ok=True)
+            path.write_text(json.dumps(values))
+            path.chmod(0o600)
         return values
+
+    def secrets_for(self, names: tuple[str, ...]) -> dict:
+        """Only the secrets one process needs (each process gets its own, as in the chart)."""
+        secrets = self.secrets()
+        return {n: secrets[n] for n in names}
 
     def processes(self) -> list[Process]:
         nameko = f"{VENV_BIN}/nameko run --config"
@@ -77,7 +91,8 @@ class Instance:
         return [
             Process("ingest", f"{VENV_BIN}/gunicorn -c services/ingest/gunicorn.conf.py --bind {ingest} "
                     "'ingest.app:create_app()'", f"http://{ingest}/readyz",
-                    {**db("ingest"), **self.secrets(), "OTEL_SERVICE_NAME": "ingest"}, f"http://{ingest}"),
+                    {**db("ingest"), **self.secrets_for(INGEST_SECRETS), "OTEL_SERVICE_NAME": "ingest"},
+                    f"http://{ingest}"),
             Process("ingest-relay", f"{VENV_BIN}/python -m ingest.relay", f"http://{relay}/health",
                     {**db("ingest"), "METRICS_ADDRESS": relay, "OTEL_SERVICE_NAME": "ingest-relay"}, f"http://{relay}"),
             Process("calc", f"{nameko} services/calc/config.yml calc.service", f"http://{calc}/health",
@@ -90,7 +105,8 @@ class Instance:
                      "OTEL_SERVICE_NAME": "account-grpc"}, f"grpc://{self.address(50051)}"),
             Process("exchange-bridge", f"{nameko} services/exchange-bridge/config.yml exchange_bridge.service",
                     f"http://{bridge}/health",
-                    {**db("exchange_bridge"), "WEB_SERVER_ADDRESS": bridge, "EXCHANGE_URL": f"http://{sandbox}",
+                    {**db("exchange_bridge"), **self.secrets_for(BRIDGE_SECRETS), "WEB_SERVER_ADDRESS": bridge,
+                     "EXCHANGE_URL": f"http://{sandbox}",
                      "OTEL_SERVICE_NAME": "exchange-bridge"}, f"http://{bridge}"),
             Process("exchange-sandbox", f"{VENV_BIN}/python -m exchange_bridge.sandbox", f"http://{sandbox}/health",
                     {"SANDBOX_ADDRESS": sandbox, "OTEL_SERVICE_NAME": "exchange-sandbox", "PYTHONUNBUFFERED": "1",

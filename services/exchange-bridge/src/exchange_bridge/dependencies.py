@@ -4,12 +4,9 @@ Settings come from the nameko config (config.yml maps the environment) or the en
 missing SM2 key stops the container at start-up, naming the variable.
 """
 import logging
-from urllib.parse import urlsplit
-
 from nameko.extensions import DependencyProvider
 
 from carbon_common import config as settings
-from carbon_common import gm
 from carbon_common.mongo import client
 
 from exchange_bridge.bridge import Bridge
@@ -19,7 +16,6 @@ from exchange_bridge.repository import Repository
 log = logging.getLogger(__name__)
 DATABASE = "carbon_exchange_bridge"
 KEY_SETTINGS = ("BRIDGE_SM2_PRIVATE_KEY", "BRIDGE_SM2_PUBLIC_KEY")
-LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
 class BridgeProvider(DependencyProvider):
@@ -33,7 +29,7 @@ class BridgeProvider(DependencyProvider):
 
     def setup(self):
         exchange_url = self._get("EXCHANGE_URL", "http://127.0.0.1:8200")
-        self.signer = self._signer(exchange_url)
+        self.signer = self._signer()
         self.exchange = ExchangeClient(exchange_url,
                                        attempts=self._int("BRIDGE_SUBMIT_ATTEMPTS", 5),
                                        backoff=float(self._get("BRIDGE_SUBMIT_BACKOFF_SECONDS", "0.2")))
@@ -43,14 +39,8 @@ class BridgeProvider(DependencyProvider):
         self.repo = Repository(db)
         self.repo.ensure_indexes()
 
-    def _signer(self, exchange_url: str) -> Signer:
-        keys = [self._get(name, "") for name in KEY_SETTINGS]
-        if not any(keys) and urlsplit(exchange_url).hostname in LOOPBACK:
-            # Transitional, dev only: the local sandbox accepts any key, and devstack does not
-            # pass BRIDGE_SM2_* yet. Any non-loopback exchange still requires both keys.
-            log.warning("no BRIDGE_SM2_* keys: signing with an ephemeral key pair (loopback sandbox only)")
-            return Signer(*gm.generate_sm2_keypair())
-        return Signer(*(key or self._get(name) for key, name in zip(keys, KEY_SETTINGS)))
+    def _signer(self) -> Signer:
+        return Signer(*(self._get(name) for name in KEY_SETTINGS))
 
     def _int(self, name: str, default: int) -> int:
         raw = self._get(name, str(default))
