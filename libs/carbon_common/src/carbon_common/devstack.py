@@ -292,6 +292,9 @@ def demo(instance: Instance) -> None:
              "--admin-token", secrets["ADMIN_TOKEN"], "--records", os.environ.get("DEMO_RECORDS", "2000")], env)
     print("\n== waiting for calc and account to process the day")
     instance.wait_drained(progress=lambda text: (sys.stdout.write(text), sys.stdout.flush()))
+    run_step("customers redeem grams; the bank takes them back and registers them at the exchange",
+             ["-m", "exchange_bridge.demo", "--grpc", instance.address(50051),
+              "--exchange", f"http://{instance.address(8200)}"], env)
     run_step("balances and a monthly statement, read through the gRPC API",
              ["-m", "account.report", "--grpc", instance.address(50051)],
              {**env, "MONGO_DATABASE": f"carbon_{instance.name}_account"})

@@ -50,11 +50,13 @@ def create_app(fail_rate: float | None = None, fail_first: int | None = None) ->
         with state["lock"]:
             known = state["batches"].get(batch["batch_id"])
             if known is None:
-                tonnes_serials = max(1, batch["quantity"] // 1_000_000)
+                # one serial per gram: never more units than grams submitted (a real exchange
+                # issues per tonne; the bridge then needs BRIDGE_MIN_GRAMS=1000000)
                 start = state["next_serial"]
-                state["next_serial"] += tonnes_serials
-                known = {"batch_id": batch["batch_id"], "status": "issued",
-                         "serial_start": f"CN-PCA-{start:012d}", "serial_end": f"CN-PCA-{start + tonnes_serials - 1:012d}",
+                state["next_serial"] += batch["quantity"]
+                known = {"batch_id": batch["batch_id"], "status": "issued", "unit": "gCO2e",
+                         "serial_start": f"CN-PCA-{start:015d}",
+                         "serial_end": f"CN-PCA-{start + batch['quantity'] - 1:015d}",
                          "quantity": batch["quantity"], "merkle_root": batch.get("merkle_root", ""),
                          "registered_at": datetime.datetime.now(datetime.timezone.utc).isoformat().replace("+00:00", "Z")}
                 state["batches"][batch["batch_id"]] = known
