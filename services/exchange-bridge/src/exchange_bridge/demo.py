@@ -9,6 +9,9 @@ import argparse
 import datetime
 import sys
 import time
+import warnings
+
+warnings.filterwarnings("ignore", message=r"\s*Eventlet is deprecated")  # nameko's import; noise here
 
 import grpc
 import requests
