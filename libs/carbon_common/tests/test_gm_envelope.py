@@ -4,36 +4,24 @@ import base64
 import pytest
 
 from carbon_common import gm
-from carbon_common.gm import _reference, backend
-from carbon_common.gm.testing import gmssl_reference
+from carbon_common.gm.testing import backends, gmssl_reference
 
-BACKENDS = [backend.load("fast"), _reference]
+BACKENDS = backends()
 BODY = b'{"records": [{"customer": "6222020200112233", "km": 12}]}'
 AAD = b"POST /v1/records key=partner-a:2"
 
 
-@pytest.fixture(params=BACKENDS, ids=lambda b: b.name)
-def active(request, monkeypatch):
-    monkeypatch.setattr(backend, "active", request.param)
-    return request.param
-
-
-@pytest.fixture(scope="module")
-def platform_keys():
-    return gm.generate_sm2_keypair()
-
-
-def test_round_trip_and_shape(active, platform_keys):
-    private_hex, public_hex = platform_keys
+def test_round_trip_and_shape(active, keypair):
+    private_hex, public_hex = keypair
     envelope = gm.envelope_encrypt(public_hex, BODY, AAD)
     assert set(envelope) == {"wrapped_key", "ciphertext"}
     assert b"6222020200112233" not in base64.b64decode(envelope["ciphertext"])
     assert gm.envelope_decrypt(private_hex, envelope, AAD) == BODY
 
 
-def test_partner_using_plain_gmssl_can_wrap_the_key(platform_keys):
+def test_partner_using_plain_gmssl_can_wrap_the_key(keypair):
     # What a partner with only gmssl 3.2.2 does: SM2 C1C3C2 of a 16-byte key (no 04).
-    private_hex, public_hex = platform_keys
+    private_hex, public_hex = keypair
     content_key = bytes(range(16))
     wrapped = gmssl_reference("", public_hex).encrypt(content_key)
     envelope = {"wrapped_key": wrapped.hex(), "ciphertext": base64.b64encode(
@@ -45,8 +33,8 @@ def _with(envelope, **changes):
     return {**envelope, **changes}
 
 
-def test_tampered_misaddressed_or_malformed_envelopes_are_rejected(active, platform_keys):
-    private_hex, public_hex = platform_keys
+def test_tampered_misaddressed_or_malformed_envelopes_are_rejected(active, keypair):
+    private_hex, public_hex = keypair
     envelope = gm.envelope_encrypt(public_hex, BODY, AAD)
     blob = bytearray(base64.b64decode(envelope["ciphertext"]))
     blob[20] ^= 1

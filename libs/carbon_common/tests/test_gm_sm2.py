@@ -7,9 +7,9 @@ from hypothesis import given, settings, strategies as st
 from carbon_common import gm
 from carbon_common.gm import _reference, backend
 from carbon_common.gm.curve import GX, GY, N, point_bytes
-from carbon_common.gm.testing import gmssl_reference, sm2_sign_with_k
+from carbon_common.gm.testing import backends, gmssl_reference, sm2_sign_with_k
 
-BACKENDS = [backend.load("fast"), _reference]
+BACKENDS = backends()
 
 # GM/T 0003.5-2012 (GB/T 32918.5-2017) Annex A: recommended curve, default user id.
 STD_PRIVATE = "3945208f7b2144b13f36e38ac6d39f95889393692860b51a42fb81ef4df7c5b8"
@@ -19,17 +19,6 @@ STD_K = "59276e27d506861a16680f3ad9c02dccef3cc1fa3cdbe4ce6d54b80deac1bc21"
 STD_SIGNATURE = bytes.fromhex(
     "f5a03b0648d2c4630eeac513e1bb81a15944da3827d5b74143ac7eaceee720b3"
     "b1b6aa29df212fd8763182bc0d421ca1bb9038fd1f7f42d4840b69c485bbc1aa")
-
-
-@pytest.fixture(params=BACKENDS, ids=lambda b: b.name)
-def active(request, monkeypatch):
-    monkeypatch.setattr(backend, "active", request.param)
-    return request.param
-
-
-@pytest.fixture(scope="module")
-def keypair():
-    return gm.generate_sm2_keypair()
 
 
 def gmssl_verifier(public_hex, private_hex=""):

@@ -3,22 +3,11 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from carbon_common import gm
-from carbon_common.gm import _reference, backend
-from carbon_common.gm.testing import gmssl_reference
+from carbon_common.gm import backend
+from carbon_common.gm.testing import backends, gmssl_reference
 from carbon_common.gm.curve import N
 
-BACKENDS = [backend.load("fast"), _reference]
-
-
-@pytest.fixture(params=BACKENDS, ids=lambda b: b.name)
-def active(request, monkeypatch):
-    monkeypatch.setattr(backend, "active", request.param)
-    return request.param
-
-
-@pytest.fixture(scope="module")
-def keypair():
-    return gm.generate_sm2_keypair()
+BACKENDS = backends()
 
 
 def gmssl_c1c3c2(keypair):

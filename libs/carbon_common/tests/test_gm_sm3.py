@@ -6,16 +6,10 @@ from gmssl import sm3 as gmssl_sm3
 from hypothesis import given, settings, strategies as st
 
 from carbon_common import gm
-from carbon_common.gm import _reference, backend
+from carbon_common.gm.testing import backends
 
-BACKENDS = [backend.load("fast"), _reference]
+BACKENDS = backends()
 assert "fast" in BACKENDS[0].name, "fast backend must be importable in this venv"
-
-
-@pytest.fixture(params=BACKENDS, ids=lambda b: b.name)
-def active(request, monkeypatch):
-    monkeypatch.setattr(backend, "active", request.param)
-    return request.param
 
 
 # GM/T 0004-2012 Appendix A examples 1 and 2.

@@ -7,16 +7,11 @@ from gmssl import sm4 as gmssl_sm4
 from hypothesis import given, settings, strategies as st
 
 from carbon_common import gm
-from carbon_common.gm import _reference, backend
+from carbon_common.gm import backend
+from carbon_common.gm.testing import backends
 
-BACKENDS = [backend.load("fast"), _reference]
+BACKENDS = backends()
 KEY = bytes.fromhex("0123456789abcdeffedcba9876543210")
-
-
-@pytest.fixture(params=BACKENDS, ids=lambda b: b.name)
-def active(request, monkeypatch):
-    monkeypatch.setattr(backend, "active", request.param)
-    return request.param
 
 
 def test_sm4_block_matches_gb_t_32907_vector(active):

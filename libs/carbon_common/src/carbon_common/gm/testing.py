@@ -32,3 +32,10 @@ def gmssl_reference(private_hex: str, public_hex: str, mode: int = 1):
     crypt = gmssl_sm2.CryptSM2(private_key=private_hex, public_key="", mode=mode)
     crypt.public_key = public_hex
     return crypt
+
+
+def backends() -> list:
+    """[fast backend, gmssl reference]: every operation is tested under both."""
+    from . import backend
+
+    return [backend.load("fast"), _reference]
