@@ -18,6 +18,7 @@ import grpc
 from kombu import Connection
 
 from account import ledger
+from account.report import all_accounts
 from calc.schemas import reduction_id
 from carbon.account.v1 import account_service_pb2 as pb
 from carbon.account.v1 import account_service_pb2_grpc as pb_grpc
@@ -177,13 +178,7 @@ class Auditor:
             sums[entry["account_id"]] = sums.get(entry["account_id"], 0) + entry["grams"]
         with grpc.insecure_channel(self.instance.address(50051)) as channel:
             stub = pb_grpc.AccountServiceStub(channel)
-            accounts, token = [], ""
-            while True:
-                page = stub.ListAccounts(pb.ListAccountsRequest(page_size=200, page_token=token), timeout=30)
-                accounts.extend(page.accounts)
-                token = page.next_page_token
-                if not token:
-                    break
+            accounts = all_accounts(stub, timeout=30)
             totals = stub.GetTotals(pb.GetTotalsRequest(), timeout=30)
         report.accounts = len(accounts)
         for account in accounts:

@@ -16,10 +16,10 @@ from account.caps import statement_month
 from account.ledger import utc_now_iso
 
 
-def all_accounts(stub) -> list:
+def all_accounts(stub, timeout: float = 10) -> list:
     accounts, token = [], ""
     while True:
-        page = stub.ListAccounts(pb.ListAccountsRequest(page_size=200, page_token=token), timeout=10)
+        page = stub.ListAccounts(pb.ListAccountsRequest(page_size=200, page_token=token), timeout=timeout)
         accounts.extend(page.accounts)
         token = page.next_page_token
         if not token:
