@@ -18,7 +18,8 @@ from dataclasses import dataclass, field
 
 ROOT = pathlib.Path(__file__).resolve().parents[4]
 VENV_BIN = ROOT / ".venv" / "bin"
-RABBIT_API = "http://guest:guest@127.0.0.1:15672"
+RABBIT_API = "http://127.0.0.1:15672/api"
+RABBIT_AUTH = "Basic Z3Vlc3Q6Z3Vlc3Q="  # guest:guest, the loopback-only dev broker
 INGEST_SECRETS = ("PSEUDONYM_KEY", "CONTACT_SM4_KEY", "PLATFORM_SM2_PRIVATE_KEY", "PLATFORM_SM2_PUBLIC_KEY",
                   "ADMIN_TOKEN")
 BRIDGE_SECRETS = ("BRIDGE_SM2_PRIVATE_KEY", "BRIDGE_SM2_PUBLIC_KEY")
@@ -167,28 +168,27 @@ class Instance:
             time.sleep(0.2)
         raise TimeoutError(f"{name} not back within {timeout:.0f}s (see {self.dir / 'logs'})")
 
-    def _rabbit_api(self, method: str, path: str, body: bytes | None = None) -> None:
-        request = urllib.request.Request(RABBIT_API.replace("guest:guest@", "") + path, data=body, method=method,
-                                         headers={"content-type": "application/json",
-                                                  "authorization": "Basic Z3Vlc3Q6Z3Vlc3Q="})
+    def _rabbit_api(self, method: str, path: str, body: bytes | None = None):
+        """The management API's JSON answer (None for an empty one; a DELETE of nothing is fine)."""
+        request = urllib.request.Request(RABBIT_API + path, data=body, method=method,
+                                         headers={"content-type": "application/json", "authorization": RABBIT_AUTH})
         try:
-            urllib.request.urlopen(request, timeout=10).close()
+            with urllib.request.urlopen(request, timeout=10) as response:
+                raw = response.read()
+                return json.loads(raw) if raw else None
         except urllib.error.HTTPError as exc:
             if not (method == "DELETE" and exc.code == 404):
                 raise
 
     def ensure_vhost(self) -> None:
-        self._rabbit_api("PUT", f"/api/vhosts/{self.vhost}", b"{}")
-        self._rabbit_api("PUT", f"/api/permissions/{self.vhost}/guest", b'{"configure":".*","write":".*","read":".*"}')
+        self._rabbit_api("PUT", f"/vhosts/{self.vhost}", b"{}")
+        self._rabbit_api("PUT", f"/permissions/{self.vhost}/guest", b'{"configure":".*","write":".*","read":".*"}')
 
     def in_flight(self) -> int:
         """Messages waiting or being processed in this instance's handler queues."""
         from carbon_common import topology
 
-        request = urllib.request.Request(f"http://127.0.0.1:15672/api/queues/{self.vhost}",
-                                         headers={"authorization": "Basic Z3Vlc3Q6Z3Vlc3Q="})
-        with urllib.request.urlopen(request, timeout=10) as response:
-            queues = {q["name"]: q for q in json.load(response)}
+        queues = {q["name"]: q for q in self._rabbit_api("GET", f"/queues/{self.vhost}")}
         names = {r.queue_name for r in topology.ROUTES} | {r.queue_name + ".retry" for r in topology.ROUTES}
         return sum(queues[n].get("messages", 0) for n in names if n in queues)
 
@@ -215,7 +215,7 @@ class Instance:
         from carbon_common.mongo import client
 
         self.stop()
-        self._rabbit_api("DELETE", f"/api/vhosts/{self.vhost}")
+        self._rabbit_api("DELETE", f"/vhosts/{self.vhost}")
         mongo = client(self.mongo_uri)
         for name in mongo.list_database_names():
             if name.startswith(f"carbon_{self.name}_"):
