@@ -33,7 +33,7 @@ build_go() {  # name, version-check-string, command...
 }
 export GOBIN=$BIN GOFLAGS=-mod=mod
 # FerretDB from its module source: `go install …@v1.24.2` panics at start (tools/ferretdb/README.md).
-build_go ferretdb $FERRETDB_VERSION-idfix bash "$ROOT/tools/ferretdb/build.sh"
+build_go ferretdb $FERRETDB_VERSION-idfix-in bash "$ROOT/tools/ferretdb/build.sh"
 build_go helm $HELM_VERSION go install helm.sh/helm/v3/cmd/helm@$HELM_VERSION
 # Jaeger refuses a plain `go install …@version`; it is a tool of our small module in tools/jaeger.
 build_go jaeger $JAEGER_VERSION bash -c "cd '$ROOT/tools/jaeger' && go build -o '$BIN/jaeger' github.com/jaegertracing/jaeger/cmd/jaeger"

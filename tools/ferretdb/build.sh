@@ -20,5 +20,8 @@ echo "$VERSION" > "$SRC/build/version/version.txt"
 meta=$SRC/internal/backends/sqlite/metadata/metadata.go
 grep -q "IDColumn = DefaultColumn + \"->'\$._id'\"" "$meta" || { echo "FerretDB source changed: patch does not apply" >&2; exit 1; }
 sed -i "s|IDColumn = DefaultColumn + \"->'\$._id'\"|IDColumn = DefaultColumn + \"->'_id'\"|" "$meta"
+# Second fix (tools/ferretdb/README.md): push `_id: {$in: [...]}` down to the same index, so the
+# services' batched point reads are one indexed query, not a collection scan.
+patch -s -d "$SRC" -p1 < "$ROOT/tools/ferretdb/id-in-pushdown.patch"
 (cd "$SRC" && go build -trimpath -o "$OUT" ./cmd/ferretdb)
 "$OUT" --version | head -1
