@@ -4,7 +4,16 @@ GRPC_ADDRESS (default 127.0.0.1:50051) serves carbon.account.v1.AccountService a
 standard grpc.health.v1.Health (service "" and "carbon.account.v1.AccountService" SERVING once
 the database answered). METRICS_ADDRESS (default 127.0.0.1:8103) serves GET /metrics
 (Prometheus) and GET /health (200 when the database answers). MONGO_URI is required.
+
+Security (docs/grpc.md): TLS from GRPC_TLS_CERT_FILE + GRPC_TLS_KEY_FILE, mutual TLS with
+GRPC_TLS_CLIENT_CA_FILE (account.grpc_tls, files re-read on change); callers and their
+permissions from GRPC_CALLERS_FILE (account.grpc_auth). Without TLS or without a callers file
+the server only starts when it listens on loopback (a warning is logged) or when
+GRPC_ALLOW_INSECURE=true; GRPC_ALLOW_INSECURE=false refuses both even on loopback.
+GRPC_HEALTH_ADDRESS (optional) serves grpc.health.v1 alone in plaintext, for probes that
+cannot speak TLS (the kubelet's gRPC probe).
 """
+import ipaddress
 import logging
 import signal
 import threading
@@ -22,10 +31,34 @@ from carbon_common.telemetry import setup_telemetry
 
 from account.dependencies import DATABASE, build_ledger
 from account.grpc_api import AccountServicer
+from account.grpc_auth import AuthInterceptor, Authoriser, authoriser_from_env
+from account.grpc_tls import credentials_from_env
 from account.tiers import DEFAULT_THRESHOLDS
 
 log = logging.getLogger("account.grpc_server")
 SERVICE_NAME = "carbon.account.v1.AccountService"
+
+
+def is_loopback(address: str) -> bool:
+    host = address.rpartition(":")[0].strip("[]")
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def check_exposure(address: str, tls: bool, authenticated: bool, allow_insecure: str) -> list[str]:
+    """What is missing (for the start-up warning); SystemExit when that is not allowed here."""
+    if allow_insecure not in ("", "true", "false"):
+        raise SystemExit(f"GRPC_ALLOW_INSECURE must be true or false, got {allow_insecure!r}")
+    missing = ([] if tls else ["TLS (GRPC_TLS_CERT_FILE, GRPC_TLS_KEY_FILE)"]) + \
+              ([] if authenticated else ["caller authentication (GRPC_CALLERS_FILE)"])
+    if missing and (allow_insecure == "false" or (allow_insecure == "" and not is_loopback(address))):
+        raise SystemExit(f"refusing to serve gRPC on {address} without {' and '.join(missing)}; "
+                         "configure them, or set GRPC_ALLOW_INSECURE=true for a development set-up")
+    return missing
 
 
 def serve() -> None:
@@ -34,23 +67,47 @@ def serve() -> None:
     require("MONGO_URI")
     address = setting("GRPC_ADDRESS", "127.0.0.1:50051")
     metrics_address = setting("METRICS_ADDRESS", "127.0.0.1:8103")
+    tls = credentials_from_env()
+    authoriser = authoriser_from_env(mutual_tls=bool(tls and tls.mutual))
+    missing = check_exposure(address, tls is not None, authoriser is not None,
+                             setting("GRPC_ALLOW_INSECURE", "").lower())
+    if missing:
+        log.warning("account gRPC serving WITHOUT " + " and ".join(missing) + ": development only",
+                    extra={"grpc_address": address})
     database = connect_database(DATABASE)
     ledger = build_ledger(database, setting("TIER_THRESHOLDS", DEFAULT_THRESHOLDS))
 
     from opentelemetry.instrumentation.grpc import server_interceptor
+    # The tracing interceptor first: the caller check then runs inside the server span.
+    open_mode = Authoriser(None)
+    auth = AuthInterceptor(authoriser or (lambda: open_mode))
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=int_setting("GRPC_MAX_WORKERS", 16)),
-                         interceptors=[server_interceptor()])
+                         interceptors=[server_interceptor(), auth])
     pb_grpc.add_AccountServiceServicer_to_server(AccountServicer(ledger), server)
     health_servicer = health.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
-    if server.add_insecure_port(address) == 0:
+    bound = (server.add_secure_port(address, tls.server_credentials()) if tls
+             else server.add_insecure_port(address))
+    if bound == 0:
         raise SystemExit(f"cannot listen on GRPC_ADDRESS {address}")
+    servers = [server]
+    health_address = setting("GRPC_HEALTH_ADDRESS", "")
+    if health_address:
+        probe_server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
+        health_pb2_grpc.add_HealthServicer_to_server(health_servicer, probe_server)
+        if probe_server.add_insecure_port(health_address) == 0:
+            raise SystemExit(f"cannot listen on GRPC_HEALTH_ADDRESS {health_address}")
+        servers.append(probe_server)
     http = serve_ops(metrics_address, {"mongo": lambda: database.command("ping")})
-    server.start()
+    for each in servers:
+        each.start()
     database.command("ping")
     for name in ("", SERVICE_NAME):
         health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
-    log.info("account gRPC serving", extra={"grpc_address": address, "metrics_address": metrics_address})
+    log.info("account gRPC serving", extra={
+        "grpc_address": address, "metrics_address": metrics_address, "health_address": health_address or None,
+        "tls": ("mutual" if tls.mutual else "server") if tls else "off",
+        "callers": sorted(authoriser().callers) if authoriser else "open"})
 
     stopped = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -58,7 +115,8 @@ def serve() -> None:
     stopped.wait()
     for name in ("", SERVICE_NAME):
         health_servicer.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
-    server.stop(grace=5).wait()
+    for each in servers:
+        each.stop(grace=5).wait()
     http.shutdown()
 
 
