@@ -1,4 +1,5 @@
-"""The gRPC API served by the real `python -m account.grpc_server` process (incl. health)."""
+"""The gRPC API served by the real `python -m account.grpc_server` process (incl. health).
+Transport security and callers: test_account_grpc_security.py (which reuses `grpc_process`)."""
 import os
 import subprocess
 import sys
@@ -16,35 +17,53 @@ from carbon_common.testing import free_port, wait_until
 
 
 @pytest.fixture
-def server(repo, ops, make_reduction):
+def grpc_process(repo, tmp_path):
+    """start(**env) runs `python -m account.grpc_server` on free loopback ports against the test
+    database and returns once /health answers; its JSON log goes to a file. Stopped afterwards."""
+    started = []
+
+    def start(**extra_env):
+        grpc_port, http_port = free_port(), free_port()
+        env = {**os.environ, "MONGO_URI": "mongodb://127.0.0.1:27017/", "MONGO_DATABASE": repo.db.name,
+               "GRPC_ADDRESS": f"127.0.0.1:{grpc_port}", "METRICS_ADDRESS": f"127.0.0.1:{http_port}",
+               "OTEL_SDK_DISABLED": "true", **extra_env}
+        log_path = tmp_path / f"account-grpc-{len(started)}.log"
+        with open(log_path, "wb") as log_file:
+            process = subprocess.Popen([sys.executable, "-m", "account.grpc_server"], env=env,
+                                       stdout=subprocess.DEVNULL, stderr=log_file)
+        started.append(process)
+
+        def healthy():
+            try:
+                return requests.get(f"http://127.0.0.1:{http_port}/health", timeout=1).status_code == 200
+            except requests.ConnectionError:
+                assert process.poll() is None, log_path.read_text()
+                return False
+        wait_until(healthy, timeout=30, message="account gRPC server ready")
+        return {"grpc": f"127.0.0.1:{grpc_port}", "http": f"http://127.0.0.1:{http_port}", "log": log_path,
+                "process": process}
+    yield start
+    for process in started:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+@pytest.fixture
+def server(grpc_process, ops, make_reduction):
     ops.open_account("pid-ent", "enterprise")
     for grams in (100, 250):
         ops.credit(make_reduction(grams=grams))
-    grpc_port, http_port = free_port(), free_port()
-    env = {**os.environ, "MONGO_URI": "mongodb://127.0.0.1:27017/", "MONGO_DATABASE": repo.db.name,
-           "GRPC_ADDRESS": f"127.0.0.1:{grpc_port}", "METRICS_ADDRESS": f"127.0.0.1:{http_port}",
-           "OTEL_SDK_DISABLED": "true"}
-    process = subprocess.Popen([sys.executable, "-m", "account.grpc_server"], env=env,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-
-    def healthy():
-        try:
-            return requests.get(f"http://127.0.0.1:{http_port}/health", timeout=1).status_code == 200
-        except requests.ConnectionError:
-            assert process.poll() is None, process.stderr.read().decode()
-            return False
-    wait_until(healthy, timeout=30, message="account gRPC server ready")
-    yield {"grpc": f"127.0.0.1:{grpc_port}", "http": f"http://127.0.0.1:{http_port}"}
-    process.terminate()
-    process.wait(timeout=10)
+    return grpc_process()
 
 
-def call(address, fn):
+def call(address, fn, credentials=None, options=()):
     """grpc blocks the eventlet hub in the test process: run calls on a real OS thread."""
     from eventlet import tpool
 
     def run():
-        with grpc.insecure_channel(address) as channel:
+        channel = (grpc.secure_channel(address, credentials, options) if credentials
+                   else grpc.insecure_channel(address, options))
+        with channel:
             return fn(channel)
     return tpool.execute(run)
 
@@ -54,6 +73,8 @@ def test_health_and_metrics(server):
         health_pb2.HealthCheckRequest(service="carbon.account.v1.AccountService"), timeout=5).status)
     assert status == health_pb2.HealthCheckResponse.SERVING
     assert "carbon_account_grpc_calls_total" in requests.get(server["http"] + "/metrics", timeout=5).text
+    # no TLS vars, no callers file: allowed on loopback only, and said so (docs/grpc.md)
+    assert "account gRPC serving WITHOUT TLS" in server["log"].read_text()
 
 
 def test_balance_entries_statement_and_totals(server):
