@@ -68,22 +68,34 @@ spec:
           {{- fail (printf "components.%s.probes.%s needs a handler (httpGet, grpc, tcpSocket or exec)" $.name $kind) }}
           {{- end }}
           {{- end }}
+          {{- if $c.preStopSleepSeconds }}
+          {{- if ge (int $c.preStopSleepSeconds) (int $c.terminationGracePeriodSeconds) }}
+          {{- fail (printf "components.%s: preStopSleepSeconds (%v) must be shorter than terminationGracePeriodSeconds (%v)" $.name $c.preStopSleepSeconds $c.terminationGracePeriodSeconds) }}
+          {{- end }}
+          lifecycle:
+            preStop:
+              exec:
+                command: [sleep, {{ $c.preStopSleepSeconds | quote }}]
+          {{- end }}
           resources:
             {{- toYaml $c.resources | nindent 12 }}
           securityContext:
             {{- include "carbon.containerSecurityContext" $c | nindent 12 }}
           volumeMounts:
-            - name: tmp
-              mountPath: /tmp
+            {{- include "carbon.volumeMounts" . | nindent 12 }}
       volumes:
-        {{- include "carbon.tmpVolume" $c | nindent 8 }}
+        {{- include "carbon.volumes" . | nindent 8 }}
 {{- end }}
 
+{{/*
+The component's Service; with headless: true, the same ports without a cluster IP, named
+<component name>-headless (DNS returns every ready pod: client-side gRPC load balancing).
+*/}}
 {{- define "carbon.service" -}}
 apiVersion: v1
 kind: Service
 metadata:
-  name: {{ include "carbon.componentName" . }}
+  name: {{ if .headless }}{{ include "carbon.truncName" (printf "%s-headless" (include "carbon.componentName" .)) }}{{ else }}{{ include "carbon.componentName" . }}{{ end }}
   labels:
     {{- include "carbon.labels" . | nindent 4 }}
   {{- with .c.service.annotations }}
@@ -91,7 +103,12 @@ metadata:
     {{- toYaml . | nindent 4 }}
   {{- end }}
 spec:
+  {{- if .headless }}
+  type: ClusterIP
+  clusterIP: None
+  {{- else }}
   type: {{ .c.service.type }}
+  {{- end }}
   selector:
     {{- include "carbon.selectorLabels" . | nindent 4 }}
   ports:
