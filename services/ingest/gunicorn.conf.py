@@ -1,17 +1,32 @@
 """gunicorn settings for the ingest API: `gunicorn -c services/ingest/gunicorn.conf.py "ingest.app:create_app()"`.
 
-gthread workers (plain threads, no eventlet): SM2 verification is CPU work, so processes give
-parallelism and threads overlap database and broker round-trips. Each worker builds its own
-app (no preload), so every process has its own Mongo client and AMQP connection after fork.
+gthread workers (plain threads, no eventlet): SM2 verification, JSON and validation are CPU
+work, so processes give parallelism (one per usable core by default) and threads overlap the
+database and broker round-trips of a request (about ten per request; most of its time is spent
+waiting on them). Each worker builds its own app (no preload), so every process has its own
+Mongo client and AMQP connections after fork.
+
+Workers: INGEST_WORKERS, else WEB_CONCURRENCY, else the CPUs this process may use (at least 2).
+Threads per worker: INGEST_THREADS, else GUNICORN_THREADS, else 8. In a container limited by a
+CPU quota (not by cpuset), set WEB_CONCURRENCY to the quota: os.sched_getaffinity sees the host.
 """
 import os
 import shutil
 import tempfile
 
+
+def _int_env(*names, default: int) -> int:
+    for name in names:
+        value = os.environ.get(name, "").strip()
+        if value:
+            return int(value)
+    return default
+
+
 bind = os.environ.get("INGEST_BIND", "127.0.0.1:8080")
-workers = int(os.environ.get("INGEST_WORKERS", "2"))
+workers = _int_env("INGEST_WORKERS", "WEB_CONCURRENCY", default=max(2, len(os.sched_getaffinity(0))))
 worker_class = "gthread"
-threads = int(os.environ.get("INGEST_THREADS", "4"))
+threads = _int_env("INGEST_THREADS", "GUNICORN_THREADS", default=8)
 timeout = 60
 graceful_timeout = 20
 keepalive = 5

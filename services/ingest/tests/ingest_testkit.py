@@ -98,11 +98,14 @@ class FailingBus:
     def __init__(self, real):
         self.real, self.failing = real, True
 
-    def publish(self, event_type, data, event_id, traceparent=None):
+    def publish_many(self, items):
         if self.failing:
             from carbon_common.events import PublishError
             raise PublishError("not confirmed")
-        return self.real.publish(event_type, data, event_id=event_id, traceparent=traceparent)
+        return self.real.publish_many(items)
+
+    def publish(self, event_type, data, event_id, traceparent=None):
+        return self.publish_many([(event_type, data, event_id, traceparent)])[0]
 
     def ping(self):
         self.real.ping()

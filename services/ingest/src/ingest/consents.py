@@ -82,19 +82,23 @@ class Consents:
         identity = {"app_id": app_id, "consent_ref": spec["consent_ref"], "user_pid": user_pid,
                     "partner_id": spec["partner_id"], "scenarios": spec["scenarios"], "purpose": spec["purpose"],
                     "expires_at": domain.rfc3339(spec["expires_at"])}
+        content_hash = domain.content_hash(identity)
         consent = {"_id": domain.consent_id_for(app_id, spec["consent_ref"]), **identity,
                    "expires_at": spec["expires_at"], "granted_at": now, "revoked_at": None,
                    "customer_number_enc": gm.sm4_field_encrypt(self.settings.contact_key, spec["customer_number"]),
-                   "content_hash": domain.content_hash(identity)}
+                   "content_hash": content_hash}
         before_write()
         try:
             self.repo.insert_consent(consent)
-            return 201, view(consent)
+            status = 201
         except Duplicate:
-            existing = self.repo.get_consent(consent["_id"])
-            if existing["content_hash"] != consent["content_hash"]:
+            consent = self.repo.get_consent(consent["_id"])
+            if consent["content_hash"] != content_hash:
                 raise ApiError("consent_conflict", "this consent_ref was recorded with different content")
-            return 200, view(existing)
+            status = 200
+        # Intake finds consents through this index; a retry repairs a request that died before it.
+        self.repo.index_consent(consent)
+        return status, view(consent)
 
     def _owned(self, app_id: str, consent_id: str) -> dict:
         consent = self.repo.get_consent(consent_id)

@@ -4,6 +4,9 @@ Durability: a relay hint and the receipt (state "pending") are stored before its
 published with a publisher confirm, and marked "published" after; only then is the record
 acknowledged. A record whose publish failed answers 503; it is republished (same event id)
 by the relay (`ingest.relay`) after a grace period, or earlier by a replay of the partner.
+
+Cost per request, whatever its size: every read is an `_id` lookup (`$in` for the batch), every
+write one bulk insert or delete, and the batch's events go out with one confirm wait.
 """
 import dataclasses
 import logging
@@ -41,23 +44,23 @@ class Intake:
         keys = [c["receipt"]["_id"] for c in candidates]
         # The relay's hint goes first: a receipt never exists without one until it is published.
         self.repo.note_unpublished(keys, caller.now, telemetry.current_traceparent())
-        existed = self.repo.insert_receipts([c["receipt"] for c in candidates])
+        stored = self.repo.store_receipts([c["receipt"] for c in candidates])
+        published = self.repo.published_among([receipt["_id"] for receipt, new in stored if not new])
         to_publish, settled = [], []
-        for index, cand in enumerate(candidates):
-            if index not in existed:
+        for cand, (receipt, new) in zip(candidates, stored):
+            key = receipt["_id"]
+            if new:
                 to_publish.append((cand, ACCEPTED))
-                continue
-            existing = self.repo.get_receipt(cand["receipt"]["_id"])
-            if existing["content_hash"] != cand["receipt"]["content_hash"]:
+            elif receipt["content_hash"] != cand["receipt"]["content_hash"]:
                 outcomes.append(self._conflict(cand))  # the original's hint stays if it is pending
-                if self.repo.is_published(existing["_id"]):
-                    settled.append(existing["_id"])
-            elif not self.repo.is_published(existing["_id"]):
-                cand["receipt"] = existing  # stored by an earlier attempt whose publish failed
+                if key in published:
+                    settled.append(key)
+            elif key not in published:
+                cand["receipt"] = receipt  # stored by an earlier attempt whose publish failed
                 to_publish.append((cand, DUPLICATE))
             else:
-                outcomes.append(self._outcome(cand, DUPLICATE, existing))
-                settled.append(existing["_id"])
+                outcomes.append(self._outcome(cand, DUPLICATE, receipt))
+                settled.append(key)
         published_outcomes, confirmed = self._publish(to_publish, caller.now)
         outcomes.extend(published_outcomes)
         self.repo.clear_unpublished(settled + confirmed)
@@ -109,24 +112,24 @@ class Intake:
         return gm.pseudonymize(self.settings.pseudonym_key, customer_ref)
 
     def _publish(self, to_publish, now):
-        """Publish in order with confirms; stop at the first failure (the broker is likely down)."""
-        outcomes, confirmed, broken = [], [], False
-        for cand, outcome in to_publish:
-            receipt = cand["receipt"]
-            if not broken:
-                try:
-                    self.bus.publish("behaviour_received", domain.behaviour_received(receipt), event_id=receipt["_id"])
-                    confirmed.append(receipt["_id"])
-                    outcomes.append(self._outcome(cand, outcome, receipt))
-                    continue
-                except Exception:  # noqa: BLE001 - any broker failure means "not durable yet"
-                    log.exception("publish failed; record stays pending", extra={"record_key": receipt["_id"]})
-                    broken = True
-            outcomes.append(Outcome(cand["index"], receipt["partner_record_id"], UNAVAILABLE, "unavailable",
-                                    "stored but not yet forwarded (the platform retries it by itself): "
-                                    "replay this record to confirm", record_key=receipt["_id"]))
+        """Publish the batch's events with one confirm wait; if the broker does not confirm them
+        all, none counts as forwarded (each stays pending with its hint: 503, the relay or a
+        replay republishes it with the same event id)."""
+        if not to_publish:
+            return [], []
+        receipts = [cand["receipt"] for cand, _ in to_publish]
+        try:
+            self.bus.publish_many([("behaviour_received", domain.behaviour_received(r), r["_id"], None)
+                                   for r in receipts])
+        except Exception:  # noqa: BLE001 - any broker failure means "not durable yet"
+            log.exception("publish failed; records stay pending", extra={"records": len(receipts)})
+            return [Outcome(cand["index"], receipt["partner_record_id"], UNAVAILABLE, "unavailable",
+                            "stored but not yet forwarded (the platform retries it by itself): "
+                            "replay this record to confirm", record_key=receipt["_id"])
+                    for (cand, _), receipt in zip(to_publish, receipts)], []
+        confirmed = [r["_id"] for r in receipts]
         self.repo.mark_published(confirmed, now)
-        return outcomes, confirmed
+        return [self._outcome(cand, outcome, cand["receipt"]) for cand, outcome in to_publish], confirmed
 
     @staticmethod
     def _outcome(cand, outcome, receipt):

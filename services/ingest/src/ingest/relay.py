@@ -7,12 +7,17 @@ RELAY_GRACE_SECONDS (90: longer than a request may live under gunicorn's 60 s ti
 does not race the request that is publishing them right now), republishes each pending receipt
 as `behaviour_received` with its deterministic event_id (the record key; consumers dedupe on
 it anyway), marks it published and drops the hint. A hint without a receipt (the request died
-between the two inserts) or of an already published receipt is simply dropped.
+between the two inserts) or of an already published receipt is simply dropped. A batch of
+hints costs two `$in` reads and one confirm wait (BatchPublisher).
+
+Timer work that must stay off the request path also runs here: expired nonces and rate slots
+are purged every RELAY_PURGE_SECONDS (300; FerretDB has no TTL index), and consents stored
+before the consent index existed are listed in it once (then a marker says it is complete).
 
 METRICS_ADDRESS (127.0.0.1:8081) serves GET /health (readiness: 200 when Mongo and AMQP
 answer), GET /healthz (liveness: 200 while passes keep finishing, even failed ones) and
 GET /metrics. Plain Python (threads), not eventlet. Env: AMQP_URI, MONGO_URI (required),
-MONGO_DATABASE (carbon_ingest), OTEL_*.
+MONGO_DATABASE (carbon_ingest), RELAY_BATCH (500), RELAY_PURGE_SECONDS (300), OTEL_*.
 """
 import argparse
 import json
@@ -54,9 +59,24 @@ class PassResult:
 
 
 class Relay:
-    def __init__(self, repo: Repository, bus, grace: timedelta, batch: int = 500):
+    def __init__(self, repo: Repository, bus, grace: timedelta, batch: int = 500,
+                 purge_every: timedelta = timedelta(minutes=5)):
         self.repo, self.bus, self.grace, self.batch = repo, bus, grace, batch
+        self.purge_every = purge_every.total_seconds()
         self.last_pass_end = time.monotonic()  # liveness: the loop is not stuck
+        self.last_purge = None
+
+    def housekeeping(self, now: datetime | None = None) -> None:
+        """Timer work kept off the request path: list consents stored before the consent index
+        existed (once), and purge expired nonces and rate slots (FerretDB has no TTL index)."""
+        now = now or datetime.now(timezone.utc)
+        if not self.repo.consent_index_ready():
+            log.info("consent index backfilled", extra={"consents": self.repo.backfill_consent_index()})
+        if self.last_purge is None or time.monotonic() - self.last_purge >= self.purge_every:
+            purged = self.repo.purge_expired(now)
+            self.last_purge = time.monotonic()
+            if purged:
+                log.info("expired nonces and rate slots purged", extra={"count": purged})
 
     def run_once(self, now: datetime | None = None) -> PassResult:
         """One pass: drain every hint older than the grace period, a batch at a time."""
@@ -76,25 +96,25 @@ class Relay:
         return result
 
     def _relay(self, hints, result: PassResult):
-        confirmed, settled = [], []
-        for hint in hints:
-            key = hint["_id"]
-            receipt = self.repo.get_receipt(key)
-            if receipt is None or self.repo.is_published(key):
-                settled.append(key)
-                continue
-            try:
-                self.bus.publish("behaviour_received", domain.behaviour_received(receipt), event_id=key,
-                                 traceparent=hint.get("traceparent") or None)
-            except PublishError:
-                log.warning("republish not confirmed; retrying next pass", extra={"record_key": key})
-                result.failed = True
-                FAILED_PASSES.inc()
-                break
-            confirmed.append(key)
-            log.info("receipt republished", extra={"record_key": key, "partner_id": receipt["partner_id"]})
+        """Republish the pending receipts of these hints with one confirm wait."""
+        keys = [hint["_id"] for hint in hints]
+        receipts = self.repo.get_receipts(keys)
+        published = self.repo.published_among(keys)
+        settled = [key for key in keys if key not in receipts or key in published]
+        pending = [hint for hint in hints if hint["_id"] in receipts and hint["_id"] not in published]
         result.dropped += len(settled)
-        return confirmed, settled
+        try:
+            self.bus.publish_many([("behaviour_received", domain.behaviour_received(receipts[hint["_id"]]),
+                                    hint["_id"], hint.get("traceparent") or None) for hint in pending])
+        except PublishError:
+            log.warning("republish not confirmed; retrying next pass", extra={"records": len(pending)})
+            result.failed = True
+            FAILED_PASSES.inc()
+            return [], settled
+        for hint in pending:
+            log.info("receipt republished", extra={"record_key": hint["_id"],
+                                                   "partner_id": receipts[hint["_id"]]["partner_id"]})
+        return [hint["_id"] for hint in pending], settled
 
     def _observe(self, now: datetime) -> None:
         PENDING.set(self.repo.count_unpublished())
@@ -121,7 +141,8 @@ def build_relay() -> Relay:
     repo = Repository(connect_database("carbon_ingest", uri=mongo_uri))
     repo.ensure_indexes()
     grace = timedelta(seconds=int_setting("RELAY_GRACE_SECONDS", 90))
-    return Relay(repo, Bus(amqp_uri), grace, batch=int_setting("RELAY_BATCH", 500))
+    return Relay(repo, Bus(amqp_uri), grace, batch=int_setting("RELAY_BATCH", 500),
+                 purge_every=timedelta(seconds=int_setting("RELAY_PURGE_SECONDS", 300)))
 
 
 def main(argv=None) -> None:
@@ -132,6 +153,7 @@ def main(argv=None) -> None:
     setup_telemetry(SERVICE_NAME)
     relay = build_relay()
     if args.once:
+        relay.housekeeping()
         result = relay.run_once()
         print(json.dumps({"republished": len(result.republished), "dropped": result.dropped,
                           "failed": result.failed}))
@@ -146,6 +168,7 @@ def main(argv=None) -> None:
         signal.signal(sig, lambda *_: stopped.set())
     while not stopped.is_set():
         try:
+            relay.housekeeping()
             relay.run_once()
         except Exception:  # noqa: BLE001 - a database outage must not kill the loop
             FAILED_PASSES.inc()

@@ -3,23 +3,37 @@
 FerretDB v1 has no transactions and non-atomic updates, so every concurrency-relevant write is
 an insert with a unique key: receipts (_id = record key, unique partner_id+partner_record_id),
 nonces (_id = partner:nonce), rate-limit slots (_id = partner:window:slot), consents
-(_id = consent id). Updates are only used for admin state and idempotent state flips.
+(_id = consent id), consent index slots (_id = partner:user_pid:n). Updates are only used for
+admin state and idempotent state flips.
+
+FerretDB v1 answers only `_id` lookups from an index (single value or `$in`); any other filter
+reads the whole collection. So every query a signed request sends is an `_id` lookup
+(tests/integration/test_ingest_hot_path_queries.py proves it); scans are left to the admin API,
+deletion requests and the relay's timer work on small collections.
 """
 import logging
-import random
-from datetime import datetime, timedelta
+import threading
+from datetime import datetime
 
 from pymongo import ASCENDING
-from pymongo.errors import BulkWriteError, DuplicateKeyError, OperationFailure
+from pymongo.errors import DuplicateKeyError, OperationFailure
 
-from carbon_common.mongo import is_duplicate_key
+from carbon_common.mongo import find_by_ids, insert_new, insert_or_get_many, is_duplicate_key
 
 log = logging.getLogger(__name__)
-PURGE_PROBABILITY = 0.005
+
+CONSENT_SLOTS_PER_READ = 2   # index slots read per (partner, customer) and round: most have one consent
+RATE_SLOTS_PER_READ = 32     # rate-limit slots probed per `$in`
+CONSENT_INDEX_READY = "consent_index_ready"
 
 
 class Duplicate(Exception):
     """An insert hit a unique key: someone else got there first."""
+
+
+def consent_slot_id(partner_id: str, user_pid: str, n: int) -> str:
+    """Partner ids are [a-z0-9_-] and user_pids hex, so ':' separates unambiguously."""
+    return f"{partner_id}:{user_pid}:{n}"
 
 
 class Repository:
@@ -28,25 +42,31 @@ class Repository:
         self.partners = db["partners"]
         self.keys = db["keys"]
         self.consents = db["consents"]
+        self.consent_index = db["consent_index"]
+        self.meta = db["meta"]
         self.nonces = db["nonces"]
         self.receipts = db["receipts"]
         self.rate_slots = db["rate_slots"]
         self.deletions = db["deletions"]
         self.published = db["published"]
         self.unpublished = db["unpublished"]
+        self._rate_hints = {}            # (partner_id, window) -> lowest slot that may be free (this process)
+        self._rate_lock = threading.Lock()
+        self._consent_index_ready = False
 
     def ensure_indexes(self) -> None:
         self.receipts.create_index([("partner_id", ASCENDING), ("partner_record_id", ASCENDING)],
                                    unique=True, name="partner_record_unique")
         self.keys.create_index([("partner_id", ASCENDING)], name="partner")
-        self.consents.create_index([("partner_id", ASCENDING), ("user_pid", ASCENDING)], name="partner_user")
         self.consents.create_index([("user_pid", ASCENDING)], name="user")
         self.unpublished.create_index([("created_at", ASCENDING)], name="created_at")
         for coll in (self.nonces, self.rate_slots):
-            try:  # MongoDB expires them itself; purge_expired covers servers without TTL support
+            try:  # MongoDB expires them itself; purge_expired (run by the relay) covers FerretDB
                 coll.create_index([("expires_at", ASCENDING)], expireAfterSeconds=0, name="ttl")
             except OperationFailure:
                 coll.create_index([("expires_at", ASCENDING)], name="expires_at")
+        if not self.consent_index_ready() and self.consents.find_one({}, {"_id": 1}) is None:
+            self.mark_consent_index_ready()  # a new database: nothing to backfill
 
     def ping(self) -> None:
         self.db.command("ping")
@@ -92,10 +112,9 @@ class Repository:
         doc = self.nonces.find_one({"_id": f"{partner_id}:{nonce}"})
         return bool(doc) and doc["expires_at"] > now
 
-    def consume_nonce(self, partner_id, nonce, now: datetime, ttl: timedelta) -> bool:
+    def consume_nonce(self, partner_id, nonce, now: datetime, ttl) -> bool:
         """True if this call consumed the nonce; False if it was already used."""
         key = f"{partner_id}:{nonce}"
-        self._maybe_purge(now)
         for _ in range(2):
             try:
                 self._insert(self.nonces, {"_id": key, "expires_at": now + ttl})
@@ -104,40 +123,127 @@ class Repository:
                 doc = self.nonces.find_one({"_id": key})
                 if doc and doc["expires_at"] > now:
                     return False
+                # expired, not yet purged: only an expired one goes (an _id lookup, then a check)
                 self.nonces.delete_one({"_id": key, "expires_at": {"$lte": now}})
         return False
 
     def take_rate_slot(self, partner_id, window: int, limit: int, expires_at: datetime) -> bool:
-        """Claim one of `limit` slots of this window; inserts make it exact across workers."""
+        """Claim one of `limit` slots of this window; unique inserts make it exact across workers.
+
+        The first free slot is found with `$in` reads by `_id` (never a count, which FerretDB
+        answers with a scan), starting from where this process last found one."""
         prefix = f"{partner_id}:{window}:"
-        used = self.rate_slots.count_documents({"partner_id": partner_id, "window": window})
-        for slot in range(used, limit):
-            try:
-                self._insert(self.rate_slots, {"_id": f"{prefix}{slot}", "partner_id": partner_id,
-                                               "window": window, "expires_at": expires_at})
+        hint_key = (partner_id, window)
+        start = self._rate_hints.get(hint_key, 0)
+        while start < limit:
+            ids = [f"{prefix}{n}" for n in range(start, min(start + RATE_SLOTS_PER_READ, limit))]
+            taken = find_by_ids(self.rate_slots, ids, {"_id": 1})
+            for n, slot_id in enumerate(ids, start):
+                if slot_id in taken:
+                    continue
+                try:
+                    self._insert(self.rate_slots, {"_id": slot_id, "partner_id": partner_id,
+                                                   "window": window, "expires_at": expires_at})
+                except Duplicate:
+                    continue
+                self._set_rate_hint(hint_key, n + 1)
                 return True
-            except Duplicate:
-                continue
+            start += len(ids)
+            self._set_rate_hint(hint_key, start)
         return False
 
-    def _maybe_purge(self, now: datetime) -> None:
-        if random.random() < PURGE_PROBABILITY:
-            self.purge_expired(now)
+    def _set_rate_hint(self, hint_key, slot: int) -> None:
+        partner_id, window = hint_key
+        with self._rate_lock:
+            for stale in [k for k in self._rate_hints if k[0] == partner_id and k[1] < window]:
+                del self._rate_hints[stale]
+            self._rate_hints[hint_key] = max(slot, self._rate_hints.get(hint_key, 0))
 
-    def purge_expired(self, now: datetime) -> None:
-        for coll in (self.nonces, self.rate_slots):
-            coll.delete_many({"expires_at": {"$lt": now}})
+    def purge_expired(self, now: datetime) -> int:
+        """Timer work for servers without TTL indexes (FerretDB): a scan, so never per request."""
+        return sum(coll.delete_many({"expires_at": {"$lt": now}}).deleted_count
+                   for coll in (self.nonces, self.rate_slots))
 
     # ---- consents ---------------------------------------------------------------------
+    # Intake needs "the consents of these customers for this partner". A filter on
+    # (partner_id, user_pid) is a scan on FerretDB, so each consent is also listed in an
+    # insert-only index: slots 0, 1, 2, … of (partner_id, user_pid), each naming one consent id.
+    # Reading them is `$in` by `_id`; the consents themselves are then read by `_id` too, so a
+    # revocation (a field of the consent) counts at once in every process: nothing is cached.
     def insert_consent(self, doc) -> None:
         self._insert(self.consents, doc)
 
     def get_consent(self, consent_id):
         return self.consents.find_one({"_id": consent_id})
 
-    def consents_for(self, partner_id, user_pids):
-        return list(self.consents.find({"partner_id": partner_id, "user_pid": {"$in": list(user_pids)},
-                                        "revoked_at": None}))
+    def index_consent(self, consent: dict) -> None:
+        """List `consent` in its (partner, customer) index, once (idempotent; safe to repeat)."""
+        partner_id, user_pid, consent_id = consent["partner_id"], consent["user_pid"], consent["_id"]
+        n = 0
+        while True:
+            ids = [consent_slot_id(partner_id, user_pid, i) for i in range(n, n + CONSENT_SLOTS_PER_READ)]
+            slots = find_by_ids(self.consent_index, ids)
+            if any(s["consent_id"] == consent_id for s in slots.values()):
+                return
+            free = next((slot_id for slot_id in ids if slot_id not in slots), None)
+            if free is None:
+                n += CONSENT_SLOTS_PER_READ
+                continue
+            try:
+                self._insert(self.consent_index, {"_id": free, "consent_id": consent_id})
+                return
+            except Duplicate:
+                continue  # another consent of this customer took the slot: read again
+
+    def consent_ids_for(self, partner_id, user_pids) -> dict:
+        """user_pid -> consent ids listed in the index (rounds of `$in` until a free slot)."""
+        found = {pid: [] for pid in user_pids}
+        pending, n = list(found), 0
+        while pending:
+            ids = {consent_slot_id(partner_id, pid, i): pid
+                   for pid in pending for i in range(n, n + CONSENT_SLOTS_PER_READ)}
+            slots = find_by_ids(self.consent_index, list(ids), {"consent_id": 1})
+            full = {pid: 0 for pid in pending}
+            for slot_id, slot in slots.items():
+                found[ids[slot_id]].append(slot["consent_id"])
+                full[ids[slot_id]] += 1
+            pending = [pid for pid, count in full.items() if count == CONSENT_SLOTS_PER_READ]
+            n += CONSENT_SLOTS_PER_READ
+        return found
+
+    def consents_for(self, partner_id, user_pids) -> list:
+        """Unrevoked consents of these customers for this partner: `_id` lookups only."""
+        user_pids = list(user_pids)
+        if not user_pids:
+            return []
+        if not self.consent_index_ready():
+            log.warning("consent index not backfilled yet (run the relay): scanning consents")
+            return list(self.consents.find({"partner_id": partner_id, "user_pid": {"$in": user_pids},
+                                            "revoked_at": None}))
+        listed = self.consent_ids_for(partner_id, user_pids)
+        consents = find_by_ids(self.consents, [cid for ids in listed.values() for cid in ids])
+        return [c for c in consents.values() if c["partner_id"] == partner_id and c["user_pid"] in listed
+                and c.get("revoked_at") is None]
+
+    def consent_index_ready(self) -> bool:
+        """Every consent is listed in the index (a marker, written once by the backfill)."""
+        if not self._consent_index_ready:
+            self._consent_index_ready = self.meta.find_one({"_id": CONSENT_INDEX_READY}) is not None
+        return self._consent_index_ready
+
+    def mark_consent_index_ready(self) -> None:
+        insert_new(self.meta, [{"_id": CONSENT_INDEX_READY}])
+        self._consent_index_ready = True
+
+    def backfill_consent_index(self) -> int:
+        """List every stored consent in the index (consents recorded before it existed), then
+        write the marker. A scan of all consents: run once, by the relay, not per request."""
+        count = 0
+        for consent in self.consents.find({}, {"partner_id": 1, "user_pid": 1}):
+            self.index_consent(consent)
+            count += 1
+        self.mark_consent_index_ready()
+        return count
 
     def user_consents(self, user_pid):
         return list(self.consents.find({"user_pid": user_pid}))
@@ -164,42 +270,33 @@ class Repository:
     # `unpublished` holds a hint per receipt that may still need publishing, written *before*
     # the receipt and removed once it is published: the relay reads this small collection
     # instead of scanning every receipt (FerretDB v1 would scan the whole collection).
-    @staticmethod
-    def _insert_new(coll, docs) -> set:
-        """Insert what is new; return the indexes (into docs) that already existed."""
-        if not docs:
-            return set()
-        try:
-            coll.insert_many(docs, ordered=False)
-            return set()
-        except BulkWriteError as exc:
-            errors = exc.details.get("writeErrors", [])
-            if any(e.get("code") != 11000 for e in errors):
-                raise
-            return {e["index"] for e in errors}
-
-    def insert_receipts(self, docs) -> set:
-        """Insert what is new; return the indexes (into docs) that already existed."""
-        return self._insert_new(self.receipts, docs)
+    def store_receipts(self, docs) -> list:
+        """[(stored receipt, inserted now)] in order: an existing one (same record key) wins.
+        The record key is SM3(partner_id:partner_record_id), so the second unique index is
+        only ever hit together with `_id`."""
+        return insert_or_get_many(self.receipts, docs)
 
     def get_receipt(self, record_key):
         return self.receipts.find_one({"_id": record_key})
 
-    def mark_published(self, record_keys, at: datetime) -> None:
-        self._insert_new(self.published, [{"_id": key, "at": at} for key in record_keys])
+    def get_receipts(self, record_keys) -> dict:
+        return find_by_ids(self.receipts, record_keys)
 
-    def is_published(self, record_key) -> bool:
-        return self.published.find_one({"_id": record_key}, {"_id": 1}) is not None
+    def mark_published(self, record_keys, at: datetime) -> None:
+        insert_new(self.published, [{"_id": key, "at": at} for key in record_keys])
+
+    def published_among(self, record_keys) -> set:
+        return set(find_by_ids(self.published, record_keys, {"_id": 1}))
 
     def receipt_state(self, record_key) -> str | None:
         if self.get_receipt(record_key) is None:
             return None
-        return "published" if self.is_published(record_key) else "pending"
+        return "published" if self.published_among([record_key]) else "pending"
 
     def note_unpublished(self, record_keys, at: datetime, traceparent: str = "") -> None:
         """Hints for the relay (an existing hint keeps its older created_at)."""
-        self._insert_new(self.unpublished, [{"_id": key, "created_at": at, "traceparent": traceparent}
-                                            for key in record_keys])
+        insert_new(self.unpublished, [{"_id": key, "created_at": at, "traceparent": traceparent}
+                                      for key in record_keys])
 
     def clear_unpublished(self, record_keys) -> None:
         if record_keys:
