@@ -1,11 +1,21 @@
 """OpenTelemetry set-up, once per process, from the standard OTEL_* variables only.
 
-OTEL_SDK_DISABLED=true turns it off; OTEL_EXPORTER_OTLP_ENDPOINT (default
-http://127.0.0.1:4318) receives spans over OTLP/HTTP — the HTTP exporter because the gRPC one
-does not cooperate with eventlet. W3C trace context is the propagator everywhere.
+OTEL_SDK_DISABLED=true turns it off. The span exporter follows the standard protocol setting,
+OTEL_EXPORTER_OTLP_TRACES_PROTOCOL, else OTEL_EXPORTER_OTLP_PROTOCOL (default http/protobuf):
+  http/protobuf  OTLP/HTTP to OTEL_EXPORTER_OTLP_ENDPOINT (default http://127.0.0.1:4318)
+  grpc           OTLP/gRPC (default endpoint http://127.0.0.1:4317), plain processes only: the
+                 gRPC exporter does not cooperate with eventlet, so a nameko (eventlet)
+                 process refuses it at start-up, as it does when the installed packages lack
+                 opentelemetry-exporter-otlp-proto-grpc.
+Anything else (http/json has no Python exporter) stops the process at start-up with a message
+naming the variable, like a missing required setting: traces are never silently lost.
+The exporters read the other standard variables themselves (OTEL_EXPORTER_OTLP_CERTIFICATE,
+…_HEADERS, …_TIMEOUT), and the TracerProvider OTEL_TRACES_SAMPLER / OTEL_TRACES_SAMPLER_ARG.
+W3C trace context is the propagator everywhere.
 """
 import atexit
 import os
+import sys
 
 from opentelemetry import trace, propagate
 from opentelemetry.sdk.resources import Resource
@@ -14,21 +24,69 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
 _configured = False
 TRACER_NAME = "carbon"
+PROTOCOL_VARIABLES = ("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL")
+DEFAULT_ENDPOINTS = {"http/protobuf": "http://127.0.0.1:4318", "grpc": "http://127.0.0.1:4317"}
+
+
+class UnsupportedExporter(SystemExit):
+    """The OTLP protocol asked for cannot be exported by this process."""
+
+
+def otlp_protocol(env=os.environ) -> tuple[str, str]:
+    """(protocol, the variable it came from) following the OTel precedence: per-signal first."""
+    for name in PROTOCOL_VARIABLES:
+        value = env.get(name, "").strip().lower()
+        if value:
+            return value, name
+    return "http/protobuf", PROTOCOL_VARIABLES[1]
+
+
+def eventlet_patched() -> bool:
+    """True in nameko processes (eventlet monkey-patched sockets/threads)."""
+    patcher = sys.modules.get("eventlet.patcher")
+    return bool(patcher and (patcher.is_monkey_patched("socket") or patcher.is_monkey_patched("thread")))
+
+
+def _refuse(message: str):
+    print(f"fatal: {message}", file=sys.stderr)
+    raise UnsupportedExporter(message)
+
+
+def span_exporter(env=os.environ):
+    """The OTLP span exporter the environment asks for, or UnsupportedExporter (a SystemExit)."""
+    protocol, variable = otlp_protocol(env)
+    if protocol == "http/protobuf":
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+        return OTLPSpanExporter()
+    if protocol == "grpc":
+        if eventlet_patched():
+            _refuse(f"{variable}=grpc: this process runs on eventlet (nameko), where the OTLP gRPC exporter "
+                    "hangs; use http/protobuf (the collector's port 4318)")
+        try:
+            from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
+        except ImportError:
+            _refuse(f"{variable}=grpc needs the package opentelemetry-exporter-otlp-proto-grpc, which is not "
+                    "installed here; use http/protobuf (the collector's port 4318)")
+        return OTLPSpanExporter()
+    _refuse(f"{variable}={protocol!r} is not supported: use http/protobuf or grpc")
 
 
 def setup_telemetry(service_name: str, instrument_pymongo: bool = True) -> trace.Tracer:
     global _configured
     if _configured:
         return tracer()
-    _configured = True
     if os.environ.get("OTEL_SDK_DISABLED", "").lower() == "true":
+        _configured = True
         return tracer()
     os.environ.setdefault("OTEL_SERVICE_NAME", service_name)
-    os.environ.setdefault("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:4318")
-    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+    protocol, _ = otlp_protocol()
+    if protocol in DEFAULT_ENDPOINTS:
+        os.environ.setdefault("OTEL_EXPORTER_OTLP_ENDPOINT", DEFAULT_ENDPOINTS[protocol])
+    exporter = span_exporter()  # refuses before anything is configured
 
+    _configured = True
     provider = TracerProvider(resource=Resource.create({"service.name": os.environ["OTEL_SERVICE_NAME"]}))
-    provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(), schedule_delay_millis=500))
+    provider.add_span_processor(BatchSpanProcessor(exporter, schedule_delay_millis=500))
     trace.set_tracer_provider(provider)
     atexit.register(provider.shutdown)
     if instrument_pymongo:
