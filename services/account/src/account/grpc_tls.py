@@ -105,7 +105,7 @@ class ReloadingCredentials:
                 return None
             try:
                 bundle = load_bundle(*self.files)
-            except (OSError, ValueError) as exc:
+            except Exception as exc:  # noqa: BLE001 - gRPC core calls this: it must answer, never raise
                 log.error("gRPC TLS files changed but cannot be used; still serving the previous certificate",
                           extra={"error": str(exc)})
                 self.watch.seen = None  # look again at the next handshake
@@ -133,5 +133,5 @@ def credentials_from_env(env=os.environ) -> ReloadingCredentials | None:
         raise SystemExit("set both GRPC_TLS_CERT_FILE and GRPC_TLS_KEY_FILE (or neither)")
     try:
         return ReloadingCredentials(cert, key, client_ca)
-    except (OSError, ValueError) as exc:
-        raise SystemExit(f"gRPC TLS: {exc}")
+    except Exception as exc:  # noqa: BLE001 - unreadable, unsupported key type …: stop with the reason
+        raise SystemExit(f"gRPC TLS: {type(exc).__name__}: {exc}")

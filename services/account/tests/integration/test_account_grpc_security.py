@@ -26,7 +26,10 @@ from carbon.account.v1 import account_service_pb2_grpc as pb_grpc
 from account.grpc_tls import ReloadingCredentials
 from carbon_common.testing import free_port, wait_until
 
-from test_account_grpc import call, grpc_process  # noqa: F401 - the shared server-process fixture
+import test_account_grpc
+
+call = test_account_grpc.call
+grpc_process = test_account_grpc.grpc_process   # the server-process fixture, shared
 
 EXAMPLE = pathlib.Path(__file__).parents[2] / "examples" / "grpc_client.py"
 READ_TOKEN, REDEEM_TOKEN, NEW_TOKEN = "statements-3q9Zb1Xr7Lm2", "mall-Hk4Tz8Vw1Qp6", "mall-rotated-Pp0Rr9"
