@@ -147,7 +147,7 @@ class Auditor:
         strays = [d["record_key"] for d in outcomes.values() if d.get("record_key") not in traffic.committed]
         if strays:
             problems.append(f"{len(strays)} calc outcomes for records never accepted, e.g. {strays[:3]}")
-        report.unpublished = self.entries.count_documents({"published": False})
+        report.unpublished = self.entries.database["outbox"].count_documents({})
         report.queues = {name: n for name, n in self.queue_depths().items() if n}
         if final:
             self._final_checks(report)
@@ -158,7 +158,7 @@ class Auditor:
         if report.pending:
             problems.append(f"{report.pending} accepted records have no terminal outcome (silently dropped?)")
         if report.unpublished:
-            problems.append(f"{report.unpublished} ledger entries never had their events published (outbox)")
+            problems.append(f"{report.unpublished} outbox markers left: entries whose events were never confirmed published")
         if report.queues:
             problems.append(f"queues not drained: {report.queues}")
             problems.extend(f"dead-lettered: {line}" for line in self.dead_letters())

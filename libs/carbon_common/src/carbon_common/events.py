@@ -5,8 +5,14 @@ inject it with EventDispatcher. A publish returns only once the broker confirmed
 to disk (persistent) — so callers may acknowledge upstream only after it returns.
 """
 import datetime
+import json
+import socket
+import threading
+import time
 import uuid
+from urllib.parse import unquote, urlparse
 
+import amqp
 from kombu import Connection
 from kombu.pools import producers
 from nameko.extensions import DependencyProvider
@@ -89,6 +95,127 @@ class EventPublisher:
         self.connection.release()
 
 
+def _producer_span(exchange: str, envelope: dict, parent):
+    return tracer().start_span(f"publish {exchange}", context=parent, kind=SpanKind.PRODUCER, attributes={
+        "messaging.system": "rabbitmq", "messaging.operation.type": "publish",
+        "messaging.destination.name": exchange,
+        "messaging.rabbitmq.destination.routing_key": envelope["event_type"],
+        "messaging.message.id": envelope["event_id"],
+        attributes.EVENT_TYPE: envelope["event_type"], attributes.EVENT_ID: envelope["event_id"],
+        **attributes.from_payload(envelope["data"])})
+
+
+class BatchPublisher:
+    """Publishes many events and waits once for the broker's confirms of all of them.
+
+    Confirming each message synchronously caps a publisher near 1,500 msgs/s; one wait per
+    batch runs at the broker's raw persistent rate (ARCHITECTURE.md §5). `publish_many`
+    returns only when every message is confirmed and routed, else raises PublishError (then
+    acknowledge nothing upstream: a repeat is deduped by event_id downstream).
+    One AMQP connection per instance, shared under a lock (threads or green threads).
+    """
+
+    CONFIRM_TIMEOUT = 30.0
+
+    def __init__(self, amqp_uri: str, producer: str):
+        self.amqp_uri = amqp_uri
+        self.producer = producer
+        self.exchange = topology.event_exchange(producer).name
+        self._lock = threading.Lock()
+        self._conn = self._channel = None
+        self._next_tag = 1           # the broker numbers a channel's publishes 1, 2, … after confirm_select
+        self._pending: set[int] = set()
+        self._nacked = 0
+        self._returned = []
+
+    def _connect(self):
+        url = urlparse(self.amqp_uri)
+        vhost = unquote(url.path[1:]) if url.path not in ("", "/") else "/"
+        conn = amqp.Connection(host=f"{url.hostname or 'localhost'}:{url.port or 5672}",
+                               userid=unquote(url.username or "guest"), password=unquote(url.password or "guest"),
+                               virtual_host=vhost, heartbeat=0, connect_timeout=10,
+                               ssl=url.scheme == "amqps")
+        conn.connect()
+        channel = conn.channel()
+        channel.confirm_select()
+        channel.events["basic_ack"].add(self._on_ack)
+        channel.events["basic_nack"].add(self._on_nack)
+        channel.events["basic_return"].add(self._on_return)
+        channel.exchange_declare(self.exchange, "topic", durable=True, auto_delete=False, passive=True)
+        self._conn, self._channel, self._next_tag = conn, channel, 1
+
+    def _settle(self, delivery_tag, multiple) -> int:
+        done = {t for t in self._pending if t <= delivery_tag} if multiple else {delivery_tag} & self._pending
+        self._pending -= done
+        return len(done)
+
+    def _on_ack(self, delivery_tag, multiple):
+        self._settle(delivery_tag, multiple)
+
+    def _on_nack(self, delivery_tag, multiple):
+        self._nacked += self._settle(delivery_tag, multiple)
+
+    def _on_return(self, *args):
+        self._returned.append(args)
+
+    def _drop(self):
+        conn, self._conn, self._channel = self._conn, None, None
+        if conn is not None:
+            try:
+                conn.collect()
+            except Exception:  # noqa: BLE001 - already broken
+                pass
+
+    def publish_many(self, items) -> list[dict]:
+        """items: (event_type, data, event_id, traceparent) tuples -> their envelopes, confirmed."""
+        envelopes = [make_envelope(self.producer, t, d, i) for t, d, i, _ in items]
+        if not envelopes:
+            return []
+        spans = []
+        with self._lock:
+            try:
+                if self._conn is None:
+                    self._connect()
+                self._returned.clear()
+                self._nacked = 0
+                self._pending = set(range(self._next_tag, self._next_tag + len(envelopes)))
+                self._next_tag += len(envelopes)
+                for envelope, (_, _, _, traceparent) in zip(envelopes, items):
+                    parent = extract_context({"traceparent": traceparent}) if traceparent else None
+                    span = _producer_span(self.exchange, envelope, parent)
+                    spans.append(span)
+                    headers = inject_amqp_headers({}, trace.set_span_in_context(span))
+                    message = amqp.Message(json.dumps(envelope).encode("utf-8"), content_type="application/json",
+                                           content_encoding="utf-8", delivery_mode=2, application_headers=headers)
+                    self._channel.basic_publish(message, exchange=self.exchange,
+                                                routing_key=envelope["event_type"], mandatory=True)
+                deadline = time.monotonic() + self.CONFIRM_TIMEOUT
+                while self._pending:
+                    if time.monotonic() > deadline:
+                        raise PublishError(f"{len(self._pending)} confirm(s) not received in time")
+                    try:
+                        self._conn.drain_events(timeout=1.0)
+                    except socket.timeout:
+                        continue
+                if self._nacked or self._returned:
+                    raise PublishError(f"{self._nacked} nacked, {len(self._returned)} unroutable")
+            except Exception as exc:
+                self._drop()
+                for span in spans:
+                    span.set_status(trace.Status(trace.StatusCode.ERROR, type(exc).__name__))
+                if isinstance(exc, PublishError):
+                    raise
+                raise PublishError(f"{len(envelopes)} event(s) not confirmed: {exc}") from exc
+            finally:
+                for span in spans:
+                    span.end()
+        return envelopes
+
+    def close(self) -> None:
+        with self._lock:
+            self._drop()
+
+
 class EventDispatcher(DependencyProvider):
     """nameko dependency: `self.dispatch(event_type, data, event_id=...)` -> envelope.
 
@@ -104,3 +231,16 @@ class EventDispatcher(DependencyProvider):
 
     def get_dependency(self, worker_ctx):
         return self.publisher.publish
+
+
+class BatchDispatcher(DependencyProvider):
+    """nameko dependency: `self.publisher.publish_many([(type, data, event_id, traceparent), …])`."""
+
+    def setup(self):
+        self.publisher = BatchPublisher(self.container.config["AMQP_URI"], self.container.service_name)
+
+    def stop(self):
+        self.publisher.close()
+
+    def get_dependency(self, worker_ctx):
+        return self.publisher

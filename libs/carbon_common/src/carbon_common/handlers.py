@@ -57,7 +57,7 @@ class ReliableEventHandler(EventHandler):
                 message.reject(requeue=False)
             return
         try:
-            self._park(message, exc_info)
+            park_message(self.container.config["AMQP_URI"], self.route, message, exc_info[1])
         except Exception:  # broker trouble: leave it to redelivery rather than lose it
             log.exception("could not park message; requeueing", extra={"queue": self.route.queue_name})
             self.queue_consumer.requeue_message(message)
@@ -66,15 +66,17 @@ class ReliableEventHandler(EventHandler):
             "queue": self.route.queue_name, "dlq": self.route.queue_name + ".dlq", "error": repr(exc_info[1])})
         self.queue_consumer.ack_message(message)
 
-    def _park(self, message, exc_info):
-        connection = Connection(self.container.config["AMQP_URI"], transport_options={"confirm_publish": True})
-        headers = dict(message.headers or {})
-        headers.pop("x-death", None)
-        headers["x-carbon-error"] = f"{exc_info[0].__name__}: {exc_info[1]}"[:500]
-        with producers[connection].acquire(block=True, timeout=10) as producer:
-            producer.publish(message.body, exchange="", routing_key=self.route.queue_name + ".dlq",
-                             headers=headers, content_type=message.content_type,
-                             content_encoding=message.content_encoding, delivery_mode=2)
+
+def park_message(amqp_uri: str, route, message, error: BaseException) -> None:
+    """Copy a message into `<queue>.dlq`, publisher-confirmed, with the error that parked it."""
+    connection = Connection(amqp_uri, transport_options={"confirm_publish": True})
+    headers = dict(message.headers or {})
+    headers.pop("x-death", None)
+    headers["x-carbon-error"] = f"{type(error).__name__}: {error}"[:500]
+    with producers[connection].acquire(block=True, timeout=10) as producer:
+        producer.publish(message.body, exchange="", routing_key=route.queue_name + ".dlq",
+                         headers=headers, content_type=message.content_type,
+                         content_encoding=message.content_encoding, delivery_mode=2)
 
 
 event_handler = ReliableEventHandler.decorator

@@ -58,3 +58,41 @@ class MongoDatabase(DependencyProvider):
 
     def get_dependency(self, worker_ctx):
         return self.database
+
+
+def insert_new(collection, docs: list[dict]) -> set[int]:
+    """One unordered insert_many; -> indexes of the docs whose unique key was already taken.
+    Any other write error raises (nothing may be assumed stored)."""
+    if not docs:
+        return set()
+    try:
+        collection.insert_many(docs, ordered=False)
+        return set()
+    except BulkWriteError as exc:
+        if not is_duplicate_key(exc):
+            raise
+        return {e["index"] for e in exc.details.get("writeErrors", [])}
+
+
+def find_by_ids(collection, ids, projection=None) -> dict:
+    """_id -> document, with one `$in` query (pushed down to the _id index on FerretDB too)."""
+    ids = list(dict.fromkeys(ids))
+    if not ids:
+        return {}
+    return {d["_id"]: d for d in collection.find({"_id": {"$in": ids}}, projection)}
+
+
+def insert_or_get_many(collection, docs: list[dict]) -> list[tuple[dict, bool]]:
+    """Insert-only collections: [(stored document, inserted now)] in the order of `docs`.
+    A duplicate _id returns the document stored first (it wins)."""
+    taken = insert_new(collection, docs)
+    stored = find_by_ids(collection, [docs[i]["_id"] for i in taken])
+    out = []
+    for i, doc in enumerate(docs):
+        if i not in taken:
+            out.append((doc, True))
+        elif doc["_id"] in stored:
+            out.append((stored[doc["_id"]], False))
+        else:  # another unique key than _id was hit: the caller's schema must say which
+            raise LookupError(f"duplicate {doc['_id']} not found by _id")
+    return out

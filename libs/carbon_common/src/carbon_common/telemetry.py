@@ -111,9 +111,9 @@ def force_flush(timeout_millis: int = 5000) -> None:
 HEADER_PREFIX = "nameko."
 
 
-def inject_amqp_headers(headers: dict) -> dict:
+def inject_amqp_headers(headers: dict, context=None) -> dict:
     carrier = {}
-    propagate.inject(carrier)
+    propagate.inject(carrier, context=context)
     for key, value in carrier.items():
         headers[HEADER_PREFIX + key] = value
     return headers

@@ -13,6 +13,7 @@ import time
 import uuid
 
 import pytest
+from pymongo import monitoring
 from kombu import Connection, Queue
 
 from carbon_common import topology
@@ -84,6 +85,71 @@ def mongo_database():
     yield make
     for name in created:
         client(TEST_MONGO_URI).drop_database(name)
+
+
+class FilterRecorder(monitoring.CommandListener):
+    """pymongo command listener: the filter of every read, update and delete a client sends,
+    so a test can prove a hot path asks FerretDB only for `_id` lookups (ARCHITECTURE.md §4)."""
+
+    READS = {"find": "filter", "count": "query", "delete": None, "update": None, "findAndModify": "query",
+             "aggregate": None, "distinct": "query"}
+
+    def __init__(self):
+        self.commands: list[tuple[str, str, dict]] = []  # (command, collection, filter)
+
+    def started(self, event):
+        name = event.command_name
+        if name not in self.READS:
+            return
+        cmd, coll = event.command, event.command.get(event.command_name)
+        if name == "delete":
+            self.commands.extend((name, coll, d.get("q", {})) for d in cmd.get("deletes", []))
+        elif name == "update":
+            self.commands.extend((name, coll, u.get("q", {})) for u in cmd.get("updates", []))
+        elif name == "aggregate":
+            self.commands.append((name, coll, {"pipeline": cmd.get("pipeline")}))
+        else:
+            self.commands.append((name, coll, dict(cmd.get(self.READS[name]) or {})))
+
+    def succeeded(self, event):
+        pass
+
+    def failed(self, event):
+        pass
+
+    def clear(self):
+        self.commands.clear()
+
+    def not_by_id(self) -> list[tuple[str, str, dict]]:
+        """Commands whose filter is anything but {_id: value} or {_id: {$in: [...]}}."""
+        def by_id(flt):
+            if set(flt) != {"_id"}:
+                return False
+            value = flt["_id"]
+            return not isinstance(value, dict) or set(value) == {"$in"}
+        return [c for c in self.commands if not by_id(c[2])]
+
+
+@pytest.fixture
+def recorded_database():
+    """(make(service) -> Database on a client that records filters, recorder)."""
+    from pymongo import MongoClient
+
+    from carbon_common.mongo import _with_defaults
+
+    recorder = FilterRecorder()
+    client = MongoClient(_with_defaults(TEST_MONGO_URI), tz_aware=True, event_listeners=[recorder])
+    created = []
+
+    def make(service: str = "test"):
+        name = f"test_{service}_{uuid.uuid4().hex[:10]}"
+        created.append(name)
+        return client[name]
+
+    yield make, recorder
+    for name in created:
+        client.drop_database(name)
+    client.close()
 
 
 class EventListener:

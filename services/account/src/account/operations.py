@@ -5,7 +5,7 @@ client retry) returns the entry written the first time and writes nothing new.
 """
 from account import caps, ledger
 from account.ledger import AccountNotOpen, InvalidRequest, RequestKeyReused
-from account.posting import Appender
+from account.posting import Appender, Request
 
 AUDIT_FIELDS = ("reduction_id", "record_key", "revision", "supersedes", "partner_id", "partner_record_id",
                 "consent_id", "scenario", "occurred_at", "methodology_id", "methodology_version",
@@ -14,9 +14,9 @@ AUDIT_FIELDS = ("reduction_id", "record_key", "revision", "supersedes", "partner
 
 
 class LedgerOperations:
-    def __init__(self, repository, tiers):
+    def __init__(self, repository, tiers, on_outbox=lambda: None):
         self.repo = repository
-        self.appender = Appender(repository, tiers)
+        self.appender = Appender(repository, tiers, on_outbox)
         self._accounts: dict[str, dict] = {}
 
     # accounts
@@ -51,11 +51,16 @@ class LedgerOperations:
         return self.account_for(ledger.POOL_OWNER, open_kind="pool")
 
     def _ensure_opened(self, doc: dict) -> None:
+        request = self._opening_request(doc)
+        self.appender.append(request.account_id, request.entry_id, request.decide)
+
+    @staticmethod
+    def _opening_request(doc: dict) -> Request:
         def decide(state):
             if state["seq"] != 0:
                 raise RuntimeError(f"account {doc['_id']} has entries but no opening entry")
             return {"type": ledger.OPENED, "grams": 0, "status": "open", **_owner(doc)}
-        self.appender.append(doc["_id"], ledger.opened_entry_id(doc["_id"]), decide)
+        return Request(doc["_id"], ledger.opened_entry_id(doc["_id"]), decide)
 
     def set_status(self, account_id: str, status: str, request_key: str, reason: str = "") -> dict:
         if status not in ledger.STATUSES:
@@ -88,19 +93,73 @@ class LedgerOperations:
     # crediting
     def credit(self, reduction: dict) -> dict:
         """Credit a ReductionCalculated payload once: credited, capped or declined."""
+        entries, _ = self.credit_many([reduction])
+        return entries[0]
+
+    def credit_many(self, reductions: list[dict]) -> tuple[list[dict], list[dict]]:
+        """Credit a batch of ReductionCalculated payloads, each once. -> (the entry of each
+        reduction, opening entries of accounts first seen here). Reads: one `$in` each for
+        accounts, dedup claims and reversals; writes: see Appender.append_many."""
+        accounts, openings = self._accounts_for([r["user_pid"] for r in reductions])
+        claims = self._claims(reductions)
+        reversed_ids = set(self.repo.entries_by_ids([ledger.reversal_entry_id(r["reduction_id"])
+                                                     for r in reductions]))
+        requests = openings + [self._credit_request(r, accounts[ledger.account_id_for(r["user_pid"])],
+                                                    claims.get(r["reduction_id"]), reversed_ids)
+                               for r in reductions]
+        results = self.appender.append_many(requests)
+        for result in results:
+            if isinstance(result, Exception):
+                raise result
+        entries = [entry for entry, _ in results]
+        return entries[len(openings):], entries[:len(openings)]
+
+    def _accounts_for(self, user_pids) -> tuple[dict, list[Request]]:
+        """Account docs by id (opened when missing) and the opening requests of those not yet
+        seen by this process (a no-op when the opening entry exists)."""
+        ids = {ledger.account_id_for(p): p for p in user_pids}
+        new_here = [a for a in ids if a not in self._accounts]
+        found = self.repo.accounts_by_ids(new_here)
+        missing = [{"_id": a, "owner_pid": ids[a], "kind": "individual", "opened_at": ledger.utc_now_iso()}
+                   for a in new_here if a not in found]
+        if missing:
+            self.repo.insert_accounts(missing)  # a concurrent opener's document is the same
+            found.update(self.repo.accounts_by_ids([d["_id"] for d in missing]))
+        openings = []
+        for a in new_here:
+            self._accounts[a] = found[a]
+            openings.append(self._opening_request(found[a]))
+        return {a: self._accounts[a] for a in ids}, openings
+
+    def _claims(self, reductions) -> dict[str, str]:
+        """reduction_id -> record_key of another partner's record of the same behaviour that came first."""
+        wanted = {}
+        for r in reductions:
+            if r.get("dedup_key"):
+                claim_id = ledger.dedup_claim_id(r["scenario"], r["dedup_key"])
+                wanted.setdefault(claim_id, {"_id": claim_id, "record_key": r["record_key"],
+                                             "reduction_id": r["reduction_id"]})
+        held = self.repo.claim_many(list(wanted.values()))
+        out = {}
+        for r in reductions:
+            if r.get("dedup_key"):
+                holder = held[ledger.dedup_claim_id(r["scenario"], r["dedup_key"])]
+                if holder["record_key"] != r["record_key"]:
+                    out[r["reduction_id"]] = holder["record_key"]
+        return out
+
+    def _credit_request(self, reduction: dict, account: dict, duplicate_of: str | None, reversed_ids) -> Request:
         rid, scenario = reduction["reduction_id"], reduction["scenario"]
         grams = int(reduction["grams"])
         cap_list = [caps.Cap.from_event(c) for c in reduction.get("caps", [])]
         keys = {cap: caps.cap_key(scenario, cap, reduction["occurred_at"]) for cap in cap_list}
-        account = self.account_for(reduction["user_pid"])
-        entry_id = ledger.credit_entry_id(rid)
-        duplicate_of = self._dedup(reduction)
         audit = {k: reduction[k] for k in AUDIT_FIELDS if reduction.get(k) not in (None, "", {})}
         audit["caps"] = [cap.as_doc() for cap in cap_list]
+        reversed_first = ledger.reversal_entry_id(rid) in reversed_ids
 
         def decide(state):
             base = {**_owner(account), **audit, "requested_grams": grams}
-            declined = self._decline_code(state, rid, duplicate_of)
+            declined = self._decline_code(state, reversed_first, duplicate_of)
             if declined:
                 return {**base, "type": ledger.DECLINED, "grams": 0, "code": declined,
                         "duplicate_of_record_key": duplicate_of or ""}
@@ -112,21 +171,13 @@ class LedgerOperations:
             return {**base, "type": ledger.CREDIT, "grams": decision.credited,
                     "capped_grams": grams - decision.credited, "cap": binding,
                     "cap_keys": sorted(keys.values()), "cap_grams": decision.credited, "cap_count": 1}
-        entry, _ = self.appender.append(account["_id"], entry_id, decide)
-        return entry
+        return Request(account["_id"], ledger.credit_entry_id(rid), decide)
 
-    def _dedup(self, reduction: dict) -> str | None:
-        """record_key of another partner's record of the same behaviour, if that one came first."""
-        if not reduction.get("dedup_key"):
-            return None
-        claim = self.repo.claim(ledger.dedup_claim_id(reduction["scenario"], reduction["dedup_key"]),
-                                reduction["record_key"], reduction["reduction_id"])
-        return None if claim["record_key"] == reduction["record_key"] else claim["record_key"]
-
-    def _decline_code(self, state: dict, reduction_id: str, duplicate_of: str | None) -> str | None:
+    @staticmethod
+    def _decline_code(state: dict, reversed_first: bool, duplicate_of: str | None) -> str | None:
         if state["status"] != "open":
             return f"account_{state['status'] or 'not_open'}"
-        if self.repo.get_entry(ledger.reversal_entry_id(reduction_id)) is not None:
+        if reversed_first:
             return "reversed_before_credit"
         return "duplicate_behaviour" if duplicate_of else None
 

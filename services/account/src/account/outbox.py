@@ -1,13 +1,18 @@
 """Outbox relay: every ledger entry's events are published at least once, with stable ids.
 
-An entry is inserted `published: false` and an outbox marker `{_id: entry_id}` is added right
-after. The relay reads the markers, loads each entry (so no event is ever sent for an entry
-that does not exist), publishes its events (publisher-confirmed), then marks the entry
-published and drops the marker. A crash in between only means a repeat: consumers dedupe on
-event_id. The sweep re-queues entries still unpublished whose marker was never written.
-A redemption's transfer to the bank pool is completed before its debit is announced.
+Entries made by a single append (RPC, reversals) get an outbox marker `{_id: entry_id}`
+*before* the entry is inserted. The relay reads the markers (a small collection: only what
+is in flight), loads each entry (so no event is ever sent for an entry that does not exist),
+publishes its events with one confirm wait, then drops the marker. A crash in between only
+means a repeat: consumers dedupe on event_id. A marker whose entry never appeared (the
+operation was refused or its process died before the insert) is dropped after ABANDON_AFTER.
+The writer wakes the relay; it also looks every few seconds for markers of other processes
+(the gRPC server). Batch-credited entries carry no marker: the batch publishes their events
+before acking its messages. A redemption's transfer to the bank pool is completed before its
+debit is announced.
 """
 import logging
+from datetime import datetime, timedelta, timezone
 
 from account import ledger
 from account.metrics import EVENTS_RELAYED
@@ -78,34 +83,39 @@ def events_for(entry: dict) -> list[tuple[str, str, dict]]:
     return events
 
 
+ABANDON_AFTER = timedelta(minutes=10)
+
+
+def event_items(entry: dict, traceparent: str = "") -> list[tuple[str, dict, str, str]]:
+    """(event_type, payload, event_id, traceparent) for BatchPublisher.publish_many."""
+    return [(event_type, data, event_id, traceparent) for event_type, event_id, data in events_for(entry)]
+
+
 class Relay:
-    def __init__(self, repository, operations, publish):
-        """publish(event_type, data, event_id=...) must raise unless the broker confirmed."""
+    def __init__(self, repository, operations, publisher):
+        """publisher.publish_many(items) must raise unless the broker confirmed every event."""
         self.repo = repository
         self.operations = operations
-        self.publish = publish
+        self.publisher = publisher
 
-    def relay_once(self, limit: int = 200) -> int:
-        published = 0
-        for entry_id, traceparent in self.repo.pending_outbox(limit):
-            entry = self.repo.get_entry(entry_id)
-            if entry is None:  # cannot happen (the marker follows the entry); never announce it
-                log.error("outbox marker without entry", extra={"entry_id": entry_id})
+    def relay_once(self, limit: int = 500) -> int:
+        markers = self.repo.pending_outbox(limit)
+        if not markers:
+            return 0
+        entries = self.repo.entries_by_ids([m["_id"] for m in markers])
+        items, done, now = [], [], datetime.now(timezone.utc)
+        for marker in markers:
+            entry = entries.get(marker["_id"])
+            if entry is None:  # not (yet) inserted: its writer is still at it, or gave up
+                if now - marker.get("created_at", now) > ABANDON_AFTER:
+                    self.repo.drop_outbox([marker["_id"]])
                 continue
             if entry["type"] == ledger.REDEMPTION:
                 self.operations.transfer_to_pool(entry)
-            for event_type, event_id, data in events_for(entry):
-                self.publish(event_type, data, event_id=event_id, traceparent=traceparent or None)
-                EVENTS_RELAYED.labels(event_type).inc()
-                published += 1
-            self.repo.mark_published(entry_id)
-        return published
-
-    def sweep_once(self, limit: int = 500) -> int:
-        """Re-queue entries whose outbox marker was lost (writer died after its insert)."""
-        missing = self.repo.unpublished_entry_ids(limit)
-        for entry_id in missing:
-            entry = self.repo.get_entry(entry_id)
-            if entry is not None:
-                self.repo.add_outbox(entry_id, entry["account_id"])
-        return len(missing)
+            items.extend(event_items(entry, marker.get("traceparent") or ""))
+            done.append(entry["_id"])
+        self.publisher.publish_many(items)
+        for item in items:
+            EVENTS_RELAYED.labels(item[0]).inc()
+        self.repo.drop_outbox(done)
+        return len(items)

@@ -6,15 +6,25 @@ idempotency key was already applied (return that entry); a duplicate (account_id
 someone appended first — move to the newer state and decide again. Every decision (caps,
 balance, status, "already reversed?") is thus made against exactly the entries before it.
 
-After the insert the state and the outbox marker are written; both are derived from the
-entry, so a crash in between is repaired: the next appender rebuilds a missing state from
-the entry, and the relay's sweep finds entries still marked unpublished.
+After the insert the state is written; it is derived from the entry, so a crash in between
+is repaired: the next appender rebuilds a missing state from the entry. Events: a single
+append (RPC, reversal) writes its outbox marker *before* the entry, so the relay finds every
+entry whose events may be unpublished without scanning the ledger; a batch append
+(`append_many`) writes no marker — its caller publishes the entries' events before it acks
+the messages that caused them, and a redelivery publishes them again.
+
+`append_many` is the hot path: one `$in` read for the entries already applied, one for the
+heads it does not hold, the entries sealed in memory account by account, one ordered
+insert_many for the entries and one for their states. A unique-key hit stops the ordered
+insert there; what follows is sealed again against fresh heads.
 """
 import logging
 import random
 import threading
 import time
+from dataclasses import dataclass
 from datetime import datetime, timezone
+from typing import Callable
 
 from opentelemetry import trace
 from pymongo.errors import DuplicateKeyError
@@ -35,9 +45,9 @@ HINT_EVERY = 16              # the head hint is refreshed every HINT_EVERY entri
 LOCK_STRIPES = 64
 
 
-def observe_posted(entry: dict) -> None:
+def observe_posted(entry: dict, span=None) -> None:
     GRAMS_POSTED.labels(entry["type"]).inc(abs(int(entry.get("grams", 0))))
-    trace.get_current_span().set_attributes({
+    (span or trace.get_current_span()).set_attributes({
         attributes.LEDGER_ENTRY_ID: entry["_id"], attributes.ACCOUNT_ID: entry["account_id"],
         attributes.OUTCOME: entry["type"], attributes.GRAMS: int(entry.get("grams", 0))})
     if entry["type"] == ledger.CREDIT and entry.get("occurred_at"):
@@ -50,10 +60,20 @@ class Contention(RuntimeError):
     """Could not append after many attempts (retry the message later)."""
 
 
+@dataclass
+class Request:
+    """One append of a batch. decide(state) -> draft; may raise a LedgerError (nothing written)."""
+    account_id: str
+    entry_id: str
+    decide: Callable[[dict], dict]
+
+
 class Appender:
-    def __init__(self, repository, tiers):
+    def __init__(self, repository, tiers, on_outbox=lambda: None):
+        """on_outbox: called after an outbox marker was written (wakes the relay)."""
         self.repo = repository
         self.tiers = tiers
+        self.on_outbox = on_outbox
         self._heads: dict[str, dict] = {}  # per-process cache of the newest known state
         # Writers of one process queue per account instead of colliding in the database;
         # across processes the unique seq index still decides (and the loser retries).
@@ -82,7 +102,8 @@ class Appender:
         if rebuilt["hash"] != entry["hash"]:
             raise RuntimeError(f"entry {entry['_id']} does not follow its predecessor: run the verifier")
         self.repo.insert_state(new_state)
-        self.repo.add_outbox(entry["_id"], account_id, current_traceparent())
+        self.repo.add_outbox(entry["_id"], account_id, current_traceparent())  # its events may be unsent too
+        self.on_outbox()
         log.warning("rebuilt missing ledger state", extra={"account_id": account_id, "seq": new_state["seq"]})
         return self._advance(account_id, new_state)
 
@@ -95,6 +116,17 @@ class Appender:
         existing = self.repo.get_entry(entry_id)
         if existing is not None:
             return existing, False
+        self.repo.add_outbox(entry_id, account_id, current_traceparent())
+        try:
+            return self._insert_one(account_id, entry_id, decide)
+        except Exception:
+            if self.repo.get_entry(entry_id) is None:  # refused or failed: no entry, no marker
+                self.repo.drop_outbox([entry_id])
+            raise
+        finally:
+            self.on_outbox()
+
+    def _insert_one(self, account_id: str, entry_id: str, decide) -> tuple[dict, bool]:
         state = self._heads.get(account_id) or self.head(account_id)
         stalled_at, stalled_since = -1, 0.0
         for attempt in range(MAX_ATTEMPTS):
@@ -118,12 +150,109 @@ class Appender:
                 time.sleep(random.uniform(0, min(BACKOFF_BASE * 2 ** min(attempt, 12), BACKOFF_CAP)))
                 continue
             self.repo.insert_state(new_state)
-            self.repo.add_outbox(entry_id, account_id, current_traceparent())
             if new_state["seq"] % HINT_EVERY == 0:
                 self.repo.set_head_hint(account_id, new_state["seq"])
-            if self._heads.get(account_id, {}).get("seq", -1) < new_state["seq"]:
-                self._heads[account_id] = new_state
+            self._remember(new_state)
             ENTRIES_APPENDED.labels(entry["type"]).inc()
             observe_posted(entry)
-            return {**entry, "published": False}, True
+            return entry, True
         raise Contention(f"could not append to {account_id} after {MAX_ATTEMPTS} attempts")
+
+    def _remember(self, state: dict) -> None:
+        if self._heads.get(state["account_id"], {}).get("seq", -1) < state["seq"]:
+            self._heads[state["account_id"]] = state
+
+    # batches ------------------------------------------------------------------------------
+    def heads_many(self, account_ids) -> dict[str, dict]:
+        """The newest state of each account: cached or hinted, then walked forward with one
+        `$in` per step for all of them (another process may have appended meanwhile)."""
+        states = {a: self._heads.get(a) for a in account_ids}
+        missing = [a for a, st in states.items() if st is None]
+        if missing:
+            hints = self.repo.head_hints(missing)
+            hinted = self.repo.states_at({a: seq for a, seq in hints.items() if seq})
+            for a in missing:
+                states[a] = hinted.get(a) or ledger.genesis_state(a)
+        frontier = dict(states)
+        while frontier:
+            frontier = self.repo.states_at({a: st["seq"] + 1 for a, st in frontier.items()})
+            states.update(frontier)
+        for state in states.values():
+            self._remember(state)
+        return states
+
+    def append_many(self, requests: list[Request]) -> list:
+        """Per request, in order: (entry, created) or the LedgerError its decide raised.
+        Requests of one account are applied in their order; a repeated entry id (already in
+        the ledger, or twice in the batch) returns the stored entry, created=False."""
+        results: list = [None] * len(requests)
+        stored = self.repo.entries_by_ids([r.entry_id for r in requests])
+        todo, first = [], {}
+        for i, r in enumerate(requests):
+            if r.entry_id in stored:
+                results[i] = (stored[r.entry_id], False)
+            elif r.entry_id not in first:
+                first[r.entry_id] = i
+                todo.append(i)
+        for attempt in range(MAX_ATTEMPTS):
+            if not todo:
+                break
+            todo = self._append_round(requests, todo, results)
+            if todo:
+                time.sleep(random.uniform(0, min(BACKOFF_BASE * 2 ** min(attempt, 12), BACKOFF_CAP)))
+        else:
+            raise Contention(f"could not append a batch of {len(requests)} after {MAX_ATTEMPTS} attempts")
+        for i, r in enumerate(requests):
+            if results[i] is None:  # the same entry id earlier in the batch
+                entry = results[first[r.entry_id]]
+                results[i] = (entry[0], False) if isinstance(entry, tuple) else entry
+        return results
+
+    def _append_round(self, requests, todo, results) -> list[int]:
+        """Seal `todo` against the current heads and insert; -> the indexes still to do."""
+        heads = self.heads_many({requests[i].account_id for i in todo})
+        sealed, refused = [], {}
+        now = ledger.utc_now_iso()
+        for i in todo:
+            r = requests[i]
+            try:
+                draft = r.decide(heads[r.account_id])
+            except ledger.LedgerError as exc:
+                refused[i] = exc
+                continue
+            draft["_id"] = r.entry_id
+            entry, heads[r.account_id] = ledger.seal(heads[r.account_id], draft, now, self.tiers.tier_for)
+            sealed.append((i, entry, heads[r.account_id]))
+        count = self.repo.insert_entries_in_order([entry for _, entry, _ in sealed])
+        done = sealed[:count]
+        self.repo.insert_states([state for _, _, state in done])
+        hints = {}
+        for i, entry, state in done:
+            results[i] = (entry, True)
+            self._remember(state)
+            if state["seq"] % HINT_EVERY == 0:
+                hints[state["account_id"]] = state["seq"]
+            ENTRIES_APPENDED.labels(entry["type"]).inc()
+        self.repo.set_head_hints(hints)
+        if count == len(sealed):
+            for i, exc in refused.items():
+                results[i] = exc
+            return []
+        # The entry at `count` hit a unique key: applied meanwhile (its _id), or someone else
+        # took its seq. Everything after it is sealed again on fresh heads; refusals too,
+        # since they were decided on a state that may have been stale.
+        i, entry, _ = sealed[count]
+        again = self.repo.get_entry(entry["_id"])
+        if again is not None:
+            results[i] = (again, False)
+        else:
+            APPEND_CONFLICTS.inc()
+            self._resync(entry["account_id"])
+        return sorted([j for j, _, _ in sealed[count:] if results[j] is None] + list(refused))
+
+    def _resync(self, account_id: str) -> None:
+        """Drop the cached head; if its successor's state was never written, rebuild it."""
+        cached = self._heads.pop(account_id, None)
+        state = self.head(account_id)
+        if cached is not None and state["seq"] == cached["seq"]:
+            self._repair(account_id, state)

@@ -6,16 +6,20 @@ Collections (database carbon_account):
   states    {_id: "<account_id>:<seq>"} the account state after entry seq (derived, rebuildable)
   heads     {_id: account_id, seq} a hint where the newest state is (may lag; never trusted)
   claims    {_id: dedup claim id, record_key, reduction_id}   one record per real-world behaviour
-  outbox    {_id: entry_id}   entries whose events still have to be published
+  outbox    {_id: entry_id}   RPC-made entries whose events still have to be published (the
+            marker is written before the entry; batch-credited entries need none: their events
+            are published before the message that caused them is acked)
 
 FerretDB v1 answers only `_id` lookups without scanning, so the write path (appending,
 caps, idempotency) uses `_id` lookups and inserts only; the read/query paths use ordinary
 indexed queries (indexed on MongoDB, scans on FerretDB).
 """
-from pymongo import ASCENDING, DESCENDING
-from pymongo.errors import DuplicateKeyError
+from datetime import datetime, timezone
 
-from carbon_common.mongo import is_duplicate_key
+from pymongo import ASCENDING, DESCENDING, UpdateOne
+from pymongo.errors import BulkWriteError, DuplicateKeyError
+
+from carbon_common.mongo import find_by_ids, insert_new, is_duplicate_key
 
 
 def _state_to_doc(state: dict) -> dict:
@@ -48,7 +52,6 @@ class Repository:
     def ensure_indexes(self) -> None:
         self.entries.create_index([("account_id", ASCENDING), ("seq", ASCENDING)], unique=True,
                                   name="account_seq_unique")
-        self.entries.create_index([("published", ASCENDING)], name="unpublished")
         self.entries.create_index([("account_id", ASCENDING), ("month", ASCENDING)], name="account_month")
         self.entries.create_index([("account_id", ASCENDING), ("cap_keys", ASCENDING)], name="account_cap_keys")
         self.accounts.create_index([("owner_pid", ASCENDING)], unique=True, name="owner_unique")
@@ -78,7 +81,30 @@ class Repository:
 
     def insert_entry(self, entry: dict) -> None:
         """Raises DuplicateKeyError on a taken _id or (account_id, seq)."""
-        self.entries.insert_one({**entry, "published": False})
+        self.entries.insert_one(entry)
+
+    def entries_by_ids(self, entry_ids) -> dict:
+        return find_by_ids(self.entries, entry_ids)
+
+    def insert_entries_in_order(self, entries: list[dict]) -> int:
+        """Ordered insert_many: -> how many (from the start) were inserted; the one after them
+        hit a unique key (its _id or its (account_id, seq)) and nothing later was tried."""
+        if not entries:
+            return 0
+        try:
+            self.entries.insert_many(entries, ordered=True)
+            return len(entries)
+        except BulkWriteError as exc:
+            errors = exc.details.get("writeErrors", [])
+            if not errors or not is_duplicate_key(exc):
+                raise
+            return min(e["index"] for e in errors)
+
+    def accounts_by_ids(self, account_ids) -> dict:
+        return find_by_ids(self.accounts, account_ids)
+
+    def insert_accounts(self, docs: list[dict]) -> set[int]:
+        return insert_new(self.accounts, docs)
 
     def entry_at(self, account_id: str, seq: int) -> dict | None:
         return self.entries.find_one({"account_id": account_id, "seq": seq})
@@ -97,10 +123,23 @@ class Repository:
         return _doc_to_state(doc) if doc else None
 
     def insert_state(self, state: dict) -> None:
-        try:
-            self.states.insert_one(_state_to_doc(state))
-        except DuplicateKeyError:
-            pass  # derived deterministically: an existing copy is identical
+        self.insert_states([state])
+
+    def insert_states(self, states: list[dict]) -> None:
+        insert_new(self.states, [_state_to_doc(s) for s in states])  # a duplicate is an identical copy
+
+    def states_at(self, seqs: dict[str, int]) -> dict[str, dict]:
+        """account_id -> its state after entry seqs[account_id], where that state exists."""
+        docs = find_by_ids(self.states, [f"{a}:{seq}" for a, seq in seqs.items()])
+        return {d["account_id"]: _doc_to_state(d) for d in docs.values()}
+
+    def head_hints(self, account_ids) -> dict[str, int]:
+        return {d["_id"]: d["seq"] for d in find_by_ids(self.heads, account_ids).values()}
+
+    def set_head_hints(self, seqs: dict[str, int]) -> None:
+        if seqs:
+            self.heads.bulk_write([UpdateOne({"_id": a}, {"$max": {"seq": s}}, upsert=True)
+                                   for a, s in seqs.items()], ordered=False)
 
     def head_hint(self, account_id: str) -> int:
         doc = self.heads.find_one({"_id": account_id})
@@ -110,34 +149,29 @@ class Repository:
         self.heads.update_one({"_id": account_id}, {"$max": {"seq": seq}}, upsert=True)
 
     # dedup claims
-    def claim(self, claim_id: str, record_key: str, reduction_id: str) -> dict:
-        """Insert the claim if free; return the claim that holds the key (ours or another's)."""
-        doc = {"_id": claim_id, "record_key": record_key, "reduction_id": reduction_id}
-        try:
-            self.claims.insert_one(doc)
-            return doc
-        except DuplicateKeyError:
-            return self.claims.find_one({"_id": claim_id}) or doc
+    def claim_many(self, claims: list[dict]) -> dict[str, dict]:
+        """Insert the claims that are free; claim id -> the claim that holds the key (ours or another's)."""
+        taken = insert_new(self.claims, claims)
+        held = find_by_ids(self.claims, [claims[i]["_id"] for i in taken])
+        return {c["_id"]: held.get(c["_id"], c) for c in claims}
 
     # outbox
     def add_outbox(self, entry_id: str, account_id: str, traceparent: str = "") -> None:
         """`traceparent`: the trace that posted the entry, so its events continue that trace."""
         try:
-            self.outbox.insert_one({"_id": entry_id, "account_id": account_id, "traceparent": traceparent})
+            self.outbox.insert_one({"_id": entry_id, "account_id": account_id, "traceparent": traceparent,
+                                    "created_at": datetime.now(timezone.utc)})
         except Exception as exc:
             if not is_duplicate_key(exc):
                 raise
 
-    def pending_outbox(self, limit: int) -> list[tuple[str, str]]:
-        """(entry id, traceparent) of entries whose events are not yet confirmed published."""
-        return [(d["_id"], d.get("traceparent", "")) for d in self.outbox.find({}, {"_id": 1, "traceparent": 1}).limit(limit)]
+    def pending_outbox(self, limit: int) -> list[dict]:
+        """Markers of entries whose events are not yet confirmed published (a small collection)."""
+        return list(self.outbox.find({}).limit(limit))
 
-    def unpublished_entry_ids(self, limit: int) -> list[str]:
-        return [d["_id"] for d in self.entries.find({"published": False}, {"_id": 1}).limit(limit)]
-
-    def mark_published(self, entry_id: str) -> None:
-        self.entries.update_one({"_id": entry_id}, {"$set": {"published": True}})
-        self.outbox.delete_one({"_id": entry_id})
+    def drop_outbox(self, entry_ids) -> None:
+        if entry_ids:
+            self.outbox.delete_many({"_id": {"$in": list(entry_ids)}})
 
     # read path
     def list_entries(self, account_id: str, *, before_seq: int | None = None, types=None,

@@ -2,10 +2,10 @@
 import logging
 
 from nameko.rpc import rpc
-from nameko.timer import timer
 
 from carbon_common import ops as operations  # the module: `nameko run` must not see the mixin as a service
-from carbon_common.events import EventDispatcher
+from carbon_common.batching import batch_event_handler
+from carbon_common.events import BatchDispatcher
 from carbon_common.handlers import event_handler
 from carbon_common.mongo import MongoDatabase
 from carbon_common.tracing import Tracing
@@ -14,11 +14,11 @@ from account import schemas
 from account.queries import public_entry
 from account.dependencies import DATABASE, LedgerProvider
 from account.ledger import LedgerError
-from account.outbox import Relay
+from account.outbox import event_items
+from account.posting import observe_posted
 
 log = logging.getLogger(__name__)
 EXPECTED = (LedgerError, LookupError)
-SWEEP_EVERY_TICKS = 60
 
 
 class AccountService(operations.OperationsMixin):
@@ -27,15 +27,26 @@ class AccountService(operations.OperationsMixin):
     tracing = Tracing()
     ledger = LedgerProvider()
     db = MongoDatabase(DATABASE)
-    dispatch = EventDispatcher()
-    ticks = 0
+    ledger_publisher = BatchDispatcher()
 
     # events in
-    @event_handler("calc", "reduction_calculated")
-    def handle_reduction_calculated(self, envelope):
-        entry = self.ledger.ops.credit(schemas.reduction_calculated(envelope))
-        log.info("reduction posted", extra={"reduction_id": entry.get("reduction_id"), "entry_type": entry["type"],
-                                            "account_id": entry["account_id"], "seq": entry["seq"]})
+    @batch_event_handler("calc", "reduction_calculated", max_batch=500)
+    def handle_reduction_calculated(self, deliveries):
+        """A batch of reductions: credited (or capped/declined) once each, their events published
+        with one confirm wait before the batch is acked (a redelivery publishes them again)."""
+        valid = []
+        for d in deliveries:
+            try:
+                valid.append((d, schemas.reduction_calculated(d.envelope)))
+            except ValueError as exc:  # a contract violation: retried, then dead-lettered
+                d.failed = exc
+        entries, openings = self.ledger.ops.credit_many([r for _, r in valid])
+        items = [item for entry in openings for item in event_items(entry)]
+        for (d, _), entry in zip(valid, entries):
+            observe_posted(entry, d.span)
+            items.extend(event_items(entry, d.traceparent))
+        self.ledger_publisher.publish_many(items)
+        log.info("reductions posted", extra={"records": len(valid), "accounts_opened": len(openings)})
 
     @event_handler("calc", "reduction_reversed")
     def handle_reduction_reversed(self, envelope):
@@ -46,15 +57,6 @@ class AccountService(operations.OperationsMixin):
     def handle_personal_data_deleted(self, envelope):
         found = self.ledger.ops.forget_person(schemas.personal_data_deleted(envelope)["user_pid"])
         log.info("personal data link removed", extra={"account_found": found})
-
-    # outbox
-    @timer(interval=0.5)
-    def relay_outbox(self):
-        relay = Relay(self.ledger.repo, self.ledger.ops, self.dispatch)
-        AccountService.ticks += 1
-        if AccountService.ticks % SWEEP_EVERY_TICKS == 1:
-            relay.sweep_once()
-        relay.relay_once()
 
     # internal RPC
     @rpc(expected_exceptions=EXPECTED)

@@ -5,7 +5,6 @@ from nameko.extensions import DependencyProvider
 
 from carbon_common.mongo import MongoDatabase
 
-from calc.group_commit import GroupCommit
 from calc.loader import load_catalog
 from calc.repository import CalcRepository
 
@@ -26,13 +25,12 @@ class MethodologyCatalog(DependencyProvider):
 
 
 class Repository(MongoDatabase):
-    """CalcRepository over the service's own database; indexes ensured at start. Workers share
-    one GroupCommit so concurrent records cost one database commit (see group_commit)."""
+    """CalcRepository over the service's own database; indexes ensured at start."""
 
     def setup(self):
         super().setup()
-        CalcRepository(self.database).ensure_indexes()
-        self.outcome_writer = GroupCommit(self.database["outcomes"])
+        self.repository = CalcRepository(self.database)
+        self.repository.ensure_indexes()
 
     def get_dependency(self, worker_ctx):
-        return CalcRepository(self.database, self.outcome_writer)
+        return self.repository

@@ -24,31 +24,67 @@ def outcome_for(data: Mapping[str, Any], catalog: Catalog) -> Calculation | Reje
         return Rejection("invalid_record", str(exc))
 
 
-def store_outcome(data: Mapping[str, Any], outcome: Calculation | Rejection, repo: CalcRepository,
-                  revision: int = 0, supersedes: str = "") -> tuple[dict, bool]:
-    """-> (stored document, inserted now). The id is the reduction_id of (record_key, revision)."""
+def outcome_doc(data: Mapping[str, Any], outcome: Calculation | Rejection, revision: int = 0,
+                supersedes: str = "") -> dict:
+    """The document to store; its id is the reduction_id of (record_key, revision)."""
     outcome_id = reduction_id(data["record_key"], revision)
     if isinstance(outcome, Calculation):
-        return repo.save_outcome(outcome_id, "reduction", reduction_payload(data, outcome, revision, supersedes),
-                                 data, revision)
-    return repo.save_outcome(outcome_id, "rejection", rejection_payload(data, outcome), data, revision)
+        return CalcRepository.outcome_doc(outcome_id, "reduction",
+                                          reduction_payload(data, outcome, revision, supersedes), data, revision)
+    return CalcRepository.outcome_doc(outcome_id, "rejection", rejection_payload(data, outcome), data, revision)
+
+
+def store_outcome(data: Mapping[str, Any], outcome: Calculation | Rejection, repo: CalcRepository,
+                  revision: int = 0, supersedes: str = "") -> tuple[dict, bool]:
+    """-> (stored document, inserted now)."""
+    return repo.save_outcomes([outcome_doc(data, outcome, revision, supersedes)])[0]
+
+
+def event_of(doc: Mapping[str, Any]) -> tuple[str, dict, str]:
+    """(event_type, payload, event_id) announcing a stored outcome."""
+    if doc["kind"] == "reduction":
+        return "reduction_calculated", doc["payload"], doc["_id"]
+    return "behaviour_rejected", doc["payload"], rejection_event_id(doc["record_key"], doc["revision"])
 
 
 def publish_stored(doc: Mapping[str, Any], publish: Publish) -> None:
-    if doc["kind"] == "reduction":
-        publish("reduction_calculated", doc["payload"], event_id=doc["_id"])
-    else:
-        publish("behaviour_rejected", doc["payload"], event_id=rejection_event_id(doc["record_key"], doc["revision"]))
+    event_type, payload, event_id = event_of(doc)
+    publish(event_type, payload, event_id=event_id)
+
+
+def handle_behaviours(deliveries, catalog: Catalog, repo: CalcRepository, publisher) -> dict:
+    """A batch of BehaviourReceived deliveries: one insert_many of their outcomes, one `$in`
+    for those stored before, one confirm wait for all events. -> counts per outcome."""
+    work = []
+    for d in deliveries:
+        if not isinstance(d.data, Mapping) or not d.data.get("record_key"):
+            # Not even addressable: this one retries and then dead-letters.
+            d.failed = InvalidRecord("behaviour_received without record_key")
+            continue
+        work.append((d, outcome_doc(d.data, outcome_for(d.data, catalog))))
+    stored = repo.save_outcomes([doc for _, doc in work])
+    repeats = [doc["_id"] for (doc, inserted) in stored if not inserted and doc["kind"] == "reduction"]
+    reversed_ids = repo.reversed_among(repeats)
+    counts: dict[str, int] = {}
+    events = []
+    for (d, _), (doc, _) in zip(work, stored):
+        if doc["_id"] in reversed_ids:  # recalculated since; later revisions were published then
+            counts["already_reversed"] = counts.get("already_reversed", 0) + 1
+            continue
+        event_type, payload, event_id = event_of(doc)
+        events.append((event_type, payload, event_id, d.traceparent))
+        counts[event_type] = counts.get(event_type, 0) + 1
+    publisher.publish_many(events)
+    return counts
 
 
 def handle_behaviour(data: Mapping[str, Any], catalog: Catalog, repo: CalcRepository,
                      publish: Publish) -> str:
     """-> "reduction_calculated" | "behaviour_rejected" | "already_reversed" (late redelivery)."""
     if not isinstance(data, Mapping) or not data.get("record_key"):
-        # Not even addressable: raise, so the handler retries and then dead-letters it.
         raise InvalidRecord("behaviour_received without record_key")
     doc, inserted = store_outcome(data, outcome_for(data, catalog), repo)
     if not inserted and doc["kind"] == "reduction" and repo.is_reversed(doc["_id"]):
-        return "already_reversed"  # recalculated since; later revisions were published then
+        return "already_reversed"
     publish_stored(doc, publish)
-    return "reduction_calculated" if doc["kind"] == "reduction" else "behaviour_rejected"
+    return event_of(doc)[0]

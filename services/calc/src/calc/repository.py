@@ -14,11 +14,9 @@ from typing import Any, Iterable, Iterator, Mapping
 
 from pymongo import ASCENDING
 from pymongo.database import Database
-from pymongo.errors import BulkWriteError, DuplicateKeyError
+from pymongo.errors import BulkWriteError
 
-from carbon_common.mongo import is_duplicate_key
-
-from calc.group_commit import GroupCommit
+from carbon_common.mongo import find_by_ids, insert_or_get_many, is_duplicate_key
 
 
 def _now() -> datetime.datetime:
@@ -26,10 +24,8 @@ def _now() -> datetime.datetime:
 
 
 class CalcRepository:
-    def __init__(self, db: Database, outcome_writer: GroupCommit | None = None):
-        """outcome_writer: share one GroupCommit over db.outcomes between concurrent workers."""
+    def __init__(self, db: Database):
         self.db = db
-        self.outcome_writer = outcome_writer
         self.outcomes = db["outcomes"]
         self.reversals = db["reversals"]
         self.locks = db["locks"]
@@ -39,33 +35,30 @@ class CalcRepository:
         self.outcomes.create_index([("factor_set_id", ASCENDING), ("factor_set_version", ASCENDING)])
         self.outcomes.create_index([("record_key", ASCENDING)])
 
-    def _insert(self, collection, doc: dict, writer: GroupCommit | None = None) -> tuple[dict, bool]:
+    @staticmethod
+    def _insert(collection, doc: dict) -> tuple[dict, bool]:
         """Insert; on duplicate _id return the stored document. -> (document, inserted)."""
-        if writer is not None:
-            inserted = writer.insert(doc)
-        else:
-            try:
-                collection.insert_one(doc)
-                inserted = True
-            except DuplicateKeyError:
-                inserted = False
-        if inserted:
-            return doc, True
-        stored = collection.find_one({"_id": doc["_id"]})
-        if stored is None:  # insert-only collections: a duplicate cannot vanish
-            raise LookupError(f"duplicate {doc['_id']} not found")
-        return stored, False
+        return insert_or_get_many(collection, [doc])[0]
 
     # outcomes --------------------------------------------------------------
-    def save_outcome(self, outcome_id: str, kind: str, payload: Mapping[str, Any], record: Mapping[str, Any],
-                     revision: int) -> tuple[dict, bool]:
-        """Insert the outcome of `record` at `revision`, or return the one stored before."""
+    @staticmethod
+    def outcome_doc(outcome_id: str, kind: str, payload: Mapping[str, Any], record: Mapping[str, Any],
+                    revision: int) -> dict:
         doc = {"_id": outcome_id, "kind": kind, "payload": dict(payload), "record": dict(record),
                "record_key": record["record_key"], "revision": revision, "stored_at": _now()}
         if kind == "reduction":
             doc.update({k: payload[k] for k in ("methodology_id", "methodology_version",
                                                 "factor_set_id", "factor_set_version")})
-        return self._insert(self.outcomes, doc, self.outcome_writer)
+        return doc
+
+    def save_outcome(self, outcome_id: str, kind: str, payload: Mapping[str, Any], record: Mapping[str, Any],
+                     revision: int) -> tuple[dict, bool]:
+        """Insert the outcome of `record` at `revision`, or return the one stored before."""
+        return self._insert(self.outcomes, self.outcome_doc(outcome_id, kind, payload, record, revision))
+
+    def save_outcomes(self, docs: list[dict]) -> list[tuple[dict, bool]]:
+        """Batch form of save_outcome: one insert_many, one `$in` read for those stored before."""
+        return insert_or_get_many(self.outcomes, docs)
 
     def outcome(self, outcome_id: str) -> dict | None:
         return self.outcomes.find_one({"_id": outcome_id})
@@ -89,6 +82,9 @@ class CalcRepository:
 
     def is_reversed(self, reduction_id: str) -> bool:
         return self.reversals.count_documents({"_id": reduction_id}, limit=1) > 0
+
+    def reversed_among(self, reduction_ids) -> set:
+        return set(find_by_ids(self.reversals, reduction_ids, {"_id": 1}))
 
     def lock(self, reduction_ids: Iterable[str], batch_id: str) -> int:
         """Record reductions registered at the exchange. Idempotent; returns how many were new."""

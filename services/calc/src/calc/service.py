@@ -3,7 +3,8 @@ import logging
 
 from nameko.rpc import rpc
 
-from carbon_common.events import EventDispatcher
+from carbon_common.batching import batch_event_handler
+from carbon_common.events import BatchDispatcher
 from carbon_common.handlers import event_handler
 from carbon_common.mongo import MongoDatabase
 from carbon_common import ops  # the module: `nameko run` would take an imported mixin class for a service
@@ -12,7 +13,7 @@ from carbon_common.tracing import Tracing
 from calc import views
 from calc.dependencies import MethodologyCatalog, Repository
 from calc.domain import InvalidRecord
-from calc.processing import handle_behaviour
+from calc.processing import handle_behaviours
 
 log = logging.getLogger(__name__)
 DATABASE = "carbon_calc"
@@ -29,13 +30,12 @@ class CalcService(ops.OperationsMixin):
     db = MongoDatabase(DATABASE)
     repo = Repository(DATABASE)
     catalog = MethodologyCatalog()
-    dispatch = EventDispatcher()
+    publisher = BatchDispatcher()
 
-    @event_handler("ingest", "behaviour_received")
-    def handle_behaviour_received(self, envelope):
-        outcome = handle_behaviour(envelope["data"], self.catalog, self.repo, self.dispatch)
-        log.info("record processed", extra={"record_key": envelope["data"].get("record_key"),
-                                             "scenario": envelope["data"].get("scenario"), "outcome": outcome})
+    @batch_event_handler("ingest", "behaviour_received", max_batch=500)
+    def handle_behaviour_received(self, deliveries):
+        counts = handle_behaviours(deliveries, self.catalog, self.repo, self.publisher)
+        log.info("records processed", extra={"records": len(deliveries), **counts})
 
     @event_handler("exchange_bridge", "exchange_batch_registered")
     def handle_exchange_batch_registered(self, envelope):
