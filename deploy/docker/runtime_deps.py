@@ -36,6 +36,8 @@ DEV_ONLY = {
     "schemathesis": "API contract tests",
     "kubernetes-validate": "make chart-lint",
     "pyflakes": "make lint",
+    "ruff": "make lint",
+    "matplotlib": "make bench (the load chart)",
 }
 NAME = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)")
 
