@@ -28,11 +28,8 @@ import jsonschema
 import pytest
 import yaml
 
-ROOT = Path(__file__).resolve().parents[2]
-CHART = ROOT / "charts" / "carbon-platform"
-EXAMPLES = sorted(p.parent.name for p in (CHART / "examples").glob("*/values.yaml"))
-KUBE_VERSION = "1.33.0"
-RELEASE, NAMESPACE = "carbon-platform", "carbon"
+from chart_render import CHART, EXAMPLES, KUBE_VERSION, ROOT, by_kind, docs_of, run_helm, template, workloads
+
 KUBERNETES_VALIDATE = ROOT / ".venv" / "bin" / "kubernetes-validate"
 DOCKERFILE = ROOT / "deploy" / "docker" / "Dockerfile"
 # Kinds from CRDs that kubernetes-validate has no schema for: checked by CRD_SCHEMAS.
@@ -78,52 +75,6 @@ PROMETHEUS_RULE_SCHEMA = {
     },
 }
 CRD_SCHEMAS = {"ServiceMonitor": SERVICE_MONITOR_SCHEMA, "PrometheusRule": PROMETHEUS_RULE_SCHEMA}
-
-
-@pytest.fixture(scope="session")
-def helm():
-    candidates = [ROOT / ".deps" / "bin" / "helm", shutil.which("helm")]
-    found = next((Path(c) for c in candidates if c and Path(c).is_file()), None)
-    if found is None:
-        pytest.fail("helm not found in .deps/bin or PATH: run `make setup` "
-                    "(GOBIN=.deps/bin go install helm.sh/helm/v3/cmd/helm@v3.22.0)", pytrace=False)
-    return str(found)
-
-
-def run_helm(helm, *args):
-    return subprocess.run([helm, *args], capture_output=True, text=True, cwd=ROOT, timeout=120)
-
-
-def template(helm, *values_files, extra=()):
-    args = ["template", RELEASE, str(CHART), "--namespace", NAMESPACE, "--kube-version", KUBE_VERSION]
-    for values in values_files:
-        args += ["-f", str(values)]
-    return run_helm(helm, *args, *extra)
-
-
-def docs_of(text):
-    return [d for d in yaml.safe_load_all(text) if d]
-
-
-@pytest.fixture(scope="session")
-def rendered(helm):
-    """example name -> (text, documents), rendered now from the chart."""
-    out = {}
-    for name in EXAMPLES:
-        result = template(helm, CHART / "examples" / name / "values.yaml")
-        assert result.returncode == 0, f"example {name} does not render:\n{result.stderr}"
-        out[name] = (result.stdout, docs_of(result.stdout))
-    return out
-
-
-def workloads(documents):
-    """(document, pod spec) of every Deployment, Job and (helm test) Pod."""
-    return [(d, d["spec"] if d["kind"] == "Pod" else d["spec"]["template"]["spec"])
-            for d in documents if d["kind"] in ("Deployment", "Job", "Pod")]
-
-
-def by_kind(documents, kind):
-    return {d["metadata"]["name"]: d for d in documents if d["kind"] == kind}
 
 
 # --- the chart -----------------------------------------------------------------------------
