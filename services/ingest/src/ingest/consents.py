@@ -114,6 +114,7 @@ class Consents:
         before_write()
         if consent.get("revoked_at") is None:
             consent["revoked_at"] = now
+            self.repo.note_revoked(consent_id, now)  # first: what intake reads
             self.repo.set_consent_fields(consent_id, {"revoked_at": now, "revocation_published": False})
         if not consent.get("revocation_published"):
             self._publish_revoked(consent)
@@ -139,6 +140,7 @@ class Consents:
             if consent.get("revoked_at") is None:
                 consent["revoked_at"] = now
                 fields.update(revoked_at=now, revocation_published=False)
+            self.repo.note_revoked(consent["_id"], consent["revoked_at"])  # first: what intake reads
             self.repo.set_consent_fields(consent["_id"], fields)
             if not consent.get("revocation_published"):
                 self._publish_revoked(consent)

@@ -3,8 +3,8 @@
 FerretDB v1 has no transactions and non-atomic updates, so every concurrency-relevant write is
 an insert with a unique key: receipts (_id = record key, unique partner_id+partner_record_id),
 nonces (_id = partner:nonce), rate-limit slots (_id = partner:window:slot), consents
-(_id = consent id), consent index slots (_id = partner:user_pid:n). Updates are only used for
-admin state and idempotent state flips.
+(_id = consent id), consent index slots (_id = partner:user_pid:n), consent revocations
+(_id = consent id). Updates are only used for admin state and idempotent state flips.
 
 FerretDB v1 answers only `_id` lookups from an index (single value or `$in`); any other filter
 reads the whole collection. So every query a signed request sends is an `_id` lookup
@@ -43,6 +43,7 @@ class Repository:
         self.keys = db["keys"]
         self.consents = db["consents"]
         self.consent_index = db["consent_index"]
+        self.consent_revocations = db["consent_revocations"]
         self.meta = db["meta"]
         self.nonces = db["nonces"]
         self.receipts = db["receipts"]
@@ -165,11 +166,14 @@ class Repository:
                    for coll in (self.nonces, self.rate_slots))
 
     # ---- consents ---------------------------------------------------------------------
-    # Intake needs "the consents of these customers for this partner". A filter on
+    # Intake needs "the live consents of these customers for this partner". A filter on
     # (partner_id, user_pid) is a scan on FerretDB, so each consent is also listed in an
-    # insert-only index: slots 0, 1, 2, … of (partner_id, user_pid), each naming one consent id.
-    # Reading them is `$in` by `_id`; the consents themselves are then read by `_id` too, so a
-    # revocation (a field of the consent) counts at once in every process: nothing is cached.
+    # insert-only index: slots 0, 1, 2, … of (partner_id, user_pid), each holding one consent's
+    # id and immutable terms (scenarios, granted_at, expires_at: a consent's content never
+    # changes). Revocation, the one thing that does change, is an insert-only marker with the
+    # consent id as `_id`, written before the consent document is updated. Intake reads slots
+    # and markers by `_id` (`$in`; markers are mostly misses, which FerretDB answers almost for
+    # free) and caches nothing, so a revocation counts at once in every process.
     def insert_consent(self, doc) -> None:
         self._insert(self.consents, doc)
 
@@ -182,7 +186,7 @@ class Repository:
         n = 0
         while True:
             ids = [consent_slot_id(partner_id, user_pid, i) for i in range(n, n + CONSENT_SLOTS_PER_READ)]
-            slots = find_by_ids(self.consent_index, ids)
+            slots = find_by_ids(self.consent_index, ids, {"consent_id": 1})
             if any(s["consent_id"] == consent_id for s in slots.values()):
                 return
             free = next((slot_id for slot_id in ids if slot_id not in slots), None)
@@ -190,40 +194,39 @@ class Repository:
                 n += CONSENT_SLOTS_PER_READ
                 continue
             try:
-                self._insert(self.consent_index, {"_id": free, "consent_id": consent_id})
+                self._insert(self.consent_index, {"_id": free, "consent_id": consent_id, **{
+                    name: consent[name] for name in ("scenarios", "granted_at", "expires_at")}})
                 return
             except Duplicate:
                 continue  # another consent of this customer took the slot: read again
 
-    def consent_ids_for(self, partner_id, user_pids) -> dict:
-        """user_pid -> consent ids listed in the index (rounds of `$in` until a free slot)."""
-        found = {pid: [] for pid in user_pids}
-        pending, n = list(found), 0
-        while pending:
-            ids = {consent_slot_id(partner_id, pid, i): pid
-                   for pid in pending for i in range(n, n + CONSENT_SLOTS_PER_READ)}
-            slots = find_by_ids(self.consent_index, list(ids), {"consent_id": 1})
-            full = {pid: 0 for pid in pending}
-            for slot_id, slot in slots.items():
-                found[ids[slot_id]].append(slot["consent_id"])
-                full[ids[slot_id]] += 1
-            pending = [pid for pid, count in full.items() if count == CONSENT_SLOTS_PER_READ]
-            n += CONSENT_SLOTS_PER_READ
-        return found
+    def note_revoked(self, consent_id: str, at: datetime) -> None:
+        """Intake refuses the consent from now on (insert-only; a repeat keeps the first)."""
+        insert_new(self.consent_revocations, [{"_id": consent_id, "revoked_at": at}])
 
     def consents_for(self, partner_id, user_pids) -> list:
-        """Unrevoked consents of these customers for this partner: `_id` lookups only."""
+        """Unrevoked consents of these customers for this partner (their `_id`, `user_pid`,
+        scenarios, granted_at, expires_at): `_id` lookups only."""
         user_pids = list(user_pids)
         if not user_pids:
             return []
         if not self.consent_index_ready():
-            log.warning("consent index not backfilled yet (run the relay): scanning consents")
+            log.warning("consent index not backfilled yet (the relay does it): scanning consents")
             return list(self.consents.find({"partner_id": partner_id, "user_pid": {"$in": user_pids},
                                             "revoked_at": None}))
-        listed = self.consent_ids_for(partner_id, user_pids)
-        consents = find_by_ids(self.consents, [cid for ids in listed.values() for cid in ids])
-        return [c for c in consents.values() if c["partner_id"] == partner_id and c["user_pid"] in listed
-                and c.get("revoked_at") is None]
+        listed, pending, n = [], user_pids, 0
+        while pending:  # rounds of `$in` until each customer's chain ends at a free slot
+            ids = {consent_slot_id(partner_id, pid, i): pid
+                   for pid in pending for i in range(n, n + CONSENT_SLOTS_PER_READ)}
+            slots = find_by_ids(self.consent_index, list(ids))
+            per_user = {}
+            for slot_id, slot in slots.items():
+                per_user[ids[slot_id]] = per_user.get(ids[slot_id], 0) + 1
+                listed.append({**slot, "_id": slot["consent_id"], "user_pid": ids[slot_id], "revoked_at": None})
+            pending = [pid for pid, count in per_user.items() if count == CONSENT_SLOTS_PER_READ]
+            n += CONSENT_SLOTS_PER_READ
+        revoked = find_by_ids(self.consent_revocations, [c["_id"] for c in listed], {"_id": 1})
+        return [c for c in listed if c["_id"] not in revoked]
 
     def consent_index_ready(self) -> bool:
         """Every consent is listed in the index (a marker, written once by the backfill)."""
@@ -236,11 +239,15 @@ class Repository:
         self._consent_index_ready = True
 
     def backfill_consent_index(self) -> int:
-        """List every stored consent in the index (consents recorded before it existed), then
-        write the marker. A scan of all consents: run once, by the relay, not per request."""
+        """List every stored consent in the index and mark the revoked ones (consents recorded
+        before the index existed), then write the marker. A scan of all consents: run by the
+        relay until the marker exists, never per request. Idempotent."""
         count = 0
-        for consent in self.consents.find({}, {"partner_id": 1, "user_pid": 1}):
+        for consent in self.consents.find({}, {"partner_id": 1, "user_pid": 1, "scenarios": 1, "granted_at": 1,
+                                               "expires_at": 1, "revoked_at": 1}):
             self.index_consent(consent)
+            if consent.get("revoked_at") is not None:
+                self.note_revoked(consent["_id"], consent["revoked_at"])
             count += 1
         self.mark_consent_index_ready()
         return count
