@@ -89,6 +89,24 @@ class Instance:
 
         ingest, calc, account, grpc_metrics, bridge, relay, sandbox = (
             self.address(p) for p in (8080, 8101, 8102, 8103, 8104, 8105, 8200))
+        return [*self._base_processes(nameko, db, ingest, calc, account, grpc_metrics, bridge, relay, sandbox),
+                *self._extra_replicas(nameko, db)]
+
+    def _extra_replicas(self, nameko, db) -> list[Process]:
+        """CARBON_REPLICAS="calc=2,account=2": more consumers of the same queues (scale-out on
+        one machine); replica k listens on the base port + 10·(k-1)."""
+        wanted = dict(item.split("=") for item in os.environ.get("CARBON_REPLICAS", "").split(",") if "=" in item)
+        extra = []
+        for service, base in (("calc", 8101), ("account", 8102)):
+            for k in range(2, int(wanted.get(service, 1)) + 1):
+                address = self.address(base + 10 * (k - 1))
+                extra.append(Process(f"{service}-{k}", f"{nameko} services/{service}/config.yml {service}.service",
+                                     f"http://{address}/health",
+                                     {**db(service), "WEB_SERVER_ADDRESS": address, "OTEL_SERVICE_NAME": service},
+                                     f"http://{address}"))
+        return extra
+
+    def _base_processes(self, nameko, db, ingest, calc, account, grpc_metrics, bridge, relay, sandbox):
         return [
             Process("ingest", f"{VENV_BIN}/gunicorn -c services/ingest/gunicorn.conf.py --bind {ingest} "
                     "'ingest.app:create_app()'", f"http://{ingest}/readyz",

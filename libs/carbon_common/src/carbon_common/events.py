@@ -20,7 +20,7 @@ from opentelemetry import trace
 from opentelemetry.trace import SpanKind
 
 from carbon_common import attributes, topology
-from carbon_common.schemas import schema_name, validate_payload
+from carbon_common.schemas import check_payload, schema_name
 from carbon_common.telemetry import extract_context, inject_amqp_headers, tracer
 
 
@@ -33,7 +33,7 @@ def utc_now() -> str:
 
 
 def make_envelope(producer: str, event_type: str, data: dict, event_id: str | None = None) -> dict:
-    validate_payload(event_type, data)
+    check_payload(event_type, data)
     return {
         "event_id": event_id or uuid.uuid4().hex,
         "event_type": event_type,

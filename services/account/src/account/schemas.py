@@ -1,12 +1,12 @@
 """Incoming payloads: validated against their proto contracts, normalised for the domain."""
-from carbon_common.schemas import validate_envelope
+from carbon_common.schemas import check_envelope
 
 
 
 def _data(envelope: dict, event_type: str) -> dict:
     if envelope.get("event_type") != event_type:
         raise ValueError(f"expected {event_type}, got {envelope.get('event_type')}")
-    validate_envelope(envelope)  # a contract violation raises: retried, then dead-lettered
+    check_envelope(envelope)  # a contract violation raises: retried, then dead-lettered
     return dict(envelope["data"])
 
 
