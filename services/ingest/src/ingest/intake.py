@@ -43,27 +43,24 @@ class Intake:
         caller.consume_nonce()
         keys = [c["receipt"]["_id"] for c in candidates]
         # The relay's hint goes first: a receipt never exists without one until it is published.
-        self.repo.note_unpublished(keys, caller.now, telemetry.current_traceparent())
+        hint = self.repo.note_unpublished(keys, caller.now, telemetry.current_traceparent())
         stored = self.repo.store_receipts([c["receipt"] for c in candidates])
         published = self.repo.published_among([receipt["_id"] for receipt, new in stored if not new])
-        to_publish, settled = [], []
+        to_publish = []
         for cand, (receipt, new) in zip(candidates, stored):
-            key = receipt["_id"]
             if new:
                 to_publish.append((cand, ACCEPTED))
             elif receipt["content_hash"] != cand["receipt"]["content_hash"]:
-                outcomes.append(self._conflict(cand))  # the original's hint stays if it is pending
-                if key in published:
-                    settled.append(key)
-            elif key not in published:
+                outcomes.append(self._conflict(cand))  # the original, if pending, stays in our hint
+            elif receipt["_id"] not in published:
                 cand["receipt"] = receipt  # stored by an earlier attempt whose publish failed
                 to_publish.append((cand, DUPLICATE))
             else:
                 outcomes.append(self._outcome(cand, DUPLICATE, receipt))
-                settled.append(key)
         published_outcomes, confirmed = self._publish(to_publish, caller.now)
         outcomes.extend(published_outcomes)
-        self.repo.clear_unpublished(settled + confirmed)
+        if set(keys) <= published.union(confirmed):
+            self.repo.clear_unpublished([hint])
         log.info("batch handled", extra={"partner_id": caller.partner_id, "records": len(outcomes)})
         return self._answer(outcomes)
 

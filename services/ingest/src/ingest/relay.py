@@ -2,13 +2,14 @@
 
     python -m ingest.relay [--once]
 
-Every RELAY_INTERVAL_SECONDS (5) it reads the `unpublished` hints older than
-RELAY_GRACE_SECONDS (90: longer than a request may live under gunicorn's 60 s timeout, so it
-does not race the request that is publishing them right now), republishes each pending receipt
-as `behaviour_received` with its deterministic event_id (the record key; consumers dedupe on
-it anyway), marks it published and drops the hint. A hint without a receipt (the request died
-between the two inserts) or of an already published receipt is simply dropped. A batch of
-hints costs two `$in` reads and one confirm wait (BatchPublisher).
+Every RELAY_INTERVAL_SECONDS (5) it reads the `unpublished` hints (one per request, listing its
+record keys) older than RELAY_GRACE_SECONDS (90: longer than a request may live under gunicorn's
+60 s timeout, so it does not race the request that is publishing them right now), republishes
+each pending receipt as `behaviour_received` with its deterministic event_id (the record key;
+consumers dedupe on it anyway), marks it published and drops the hint. A key without a receipt
+(the request died between the two inserts) or of an already published receipt is simply
+dropped. Hints are taken in groups of about RELAY_BATCH (500) records: two `$in` reads and one
+confirm wait (BatchPublisher) per group.
 
 Timer work that must stay off the request path also runs here: expired nonces and rate slots
 are purged every RELAY_PURGE_SECONDS (300; FerretDB has no TTL index), and consents stored
@@ -54,7 +55,7 @@ FAILED_PASSES = Counter("ingest_relay_failed_passes_total", "Passes stopped by a
 @dataclass
 class PassResult:
     republished: list = field(default_factory=list)   # record keys
-    dropped: int = 0                                   # hints of published or missing receipts
+    dropped: int = 0                                   # keys of published or missing receipts
     failed: bool = False                               # the broker refused: the rest waits
 
 
@@ -79,42 +80,61 @@ class Relay:
                 log.info("expired nonces and rate slots purged", extra={"count": purged})
 
     def run_once(self, now: datetime | None = None) -> PassResult:
-        """One pass: drain every hint older than the grace period, a batch at a time."""
+        """One pass: drain every hint older than the grace period, about `batch` records at a time."""
         now = now or datetime.now(timezone.utc)
         result = PassResult()
         while not result.failed:
             hints = self.repo.unpublished_before(now - self.grace, self.batch)
-            confirmed, settled = self._relay(hints, result)
-            self.repo.mark_published(confirmed, now)
-            self.repo.clear_unpublished(settled + confirmed)
-            result.republished.extend(confirmed)
-            REPUBLISHED.inc(len(confirmed))
-            if len(hints) < self.batch or not (confirmed or settled):
+            progressed = False
+            for group in self._groups(hints):
+                confirmed = self._relay(group, result)
+                if result.failed:
+                    break
+                self.repo.mark_published(confirmed, now)
+                self.repo.clear_unpublished([hint["_id"] for hint in group])
+                result.republished.extend(confirmed)
+                REPUBLISHED.inc(len(confirmed))
+                progressed = True
+            if len(hints) < self.batch or not progressed:
                 break
         self._observe(now)
         self.last_pass_end = time.monotonic()
         return result
 
+    def _groups(self, hints):
+        """Consecutive hints holding about `batch` record keys together (one hint at least)."""
+        group, size = [], 0
+        for hint in hints:
+            if group and size + len(self.repo.hint_keys(hint)) > self.batch:
+                yield group
+                group, size = [], 0
+            group.append(hint)
+            size += len(self.repo.hint_keys(hint))
+        if group:
+            yield group
+
     def _relay(self, hints, result: PassResult):
-        """Republish the pending receipts of these hints with one confirm wait."""
-        keys = [hint["_id"] for hint in hints]
+        """Republish the pending receipts these hints list, with one confirm wait."""
+        traceparents = {}
+        for hint in hints:
+            for key in self.repo.hint_keys(hint):
+                traceparents.setdefault(key, hint.get("traceparent") or None)
+        keys = list(traceparents)
         receipts = self.repo.get_receipts(keys)
         published = self.repo.published_among(keys)
-        settled = [key for key in keys if key not in receipts or key in published]
-        pending = [hint for hint in hints if hint["_id"] in receipts and hint["_id"] not in published]
-        result.dropped += len(settled)
+        pending = [key for key in keys if key in receipts and key not in published]
         try:
-            self.bus.publish_many([("behaviour_received", domain.behaviour_received(receipts[hint["_id"]]),
-                                    hint["_id"], hint.get("traceparent") or None) for hint in pending])
+            self.bus.publish_many([("behaviour_received", domain.behaviour_received(receipts[key]), key,
+                                    traceparents[key]) for key in pending])
         except PublishError:
             log.warning("republish not confirmed; retrying next pass", extra={"records": len(pending)})
             result.failed = True
             FAILED_PASSES.inc()
-            return [], settled
-        for hint in pending:
-            log.info("receipt republished", extra={"record_key": hint["_id"],
-                                                   "partner_id": receipts[hint["_id"]]["partner_id"]})
-        return [hint["_id"] for hint in pending], settled
+            return []
+        for key in pending:
+            log.info("receipt republished", extra={"record_key": key, "partner_id": receipts[key]["partner_id"]})
+        result.dropped += len(keys) - len(pending)
+        return pending
 
     def _observe(self, now: datetime) -> None:
         PENDING.set(self.repo.count_unpublished())

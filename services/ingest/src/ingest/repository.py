@@ -13,6 +13,7 @@ deletion requests and the relay's timer work on small collections.
 """
 import logging
 import threading
+import uuid
 from datetime import datetime
 
 from pymongo import ASCENDING
@@ -274,9 +275,12 @@ class Repository:
     # ---- receipts ---------------------------------------------------------------------
     # A receipt is "published" once a marker with its _id exists in `published`: inserting
     # markers in bulk is ~100x cheaper on FerretDB than updating receipts one by one.
-    # `unpublished` holds a hint per receipt that may still need publishing, written *before*
-    # the receipt and removed once it is published: the relay reads this small collection
-    # instead of scanning every receipt (FerretDB v1 would scan the whole collection).
+    # `unpublished` holds hints of receipts that may still need publishing: one per request,
+    # listing its record keys, written *before* the receipts and removed once all of them are
+    # published. The relay reads this small collection instead of scanning every receipt
+    # (FerretDB v1 would scan the whole collection). One document per request, not per record:
+    # a 100-document insert and a 100-id delete cost FerretDB ~13 ms of CPU, one document ~3 ms.
+    # Hints written by earlier versions (one per record, `_id` = record key, no `keys`) still work.
     def store_receipts(self, docs) -> list:
         """[(stored receipt, inserted now)] in order: an existing one (same record key) wins.
         The record key is SM3(partner_id:partner_record_id), so the second unique index is
@@ -300,17 +304,24 @@ class Repository:
             return None
         return "published" if self.published_among([record_key]) else "pending"
 
-    def note_unpublished(self, record_keys, at: datetime, traceparent: str = "") -> None:
-        """Hints for the relay (an existing hint keeps its older created_at)."""
-        insert_new(self.unpublished, [{"_id": key, "created_at": at, "traceparent": traceparent}
-                                      for key in record_keys])
+    def note_unpublished(self, record_keys, at: datetime, traceparent: str = "") -> str:
+        """One hint for the relay listing these record keys; -> its id."""
+        hint_id = "h_" + uuid.uuid4().hex
+        self.unpublished.insert_one({"_id": hint_id, "keys": list(record_keys), "created_at": at,
+                                     "traceparent": traceparent})
+        return hint_id
 
-    def clear_unpublished(self, record_keys) -> None:
-        if record_keys:
-            self.unpublished.delete_many({"_id": {"$in": list(record_keys)}})
+    @staticmethod
+    def hint_keys(hint: dict) -> list:
+        return hint["keys"] if "keys" in hint else [hint["_id"]]
+
+    def clear_unpublished(self, hint_ids) -> None:
+        if hint_ids:
+            self.unpublished.delete_many({"_id": {"$in": list(hint_ids)}})
 
     def unpublished_before(self, cutoff: datetime, limit: int) -> list:
         return list(self.unpublished.find({"created_at": {"$lt": cutoff}}).sort("created_at", ASCENDING).limit(limit))
 
     def count_unpublished(self) -> int:
-        return self.unpublished.count_documents({})
+        """Record keys in hints (records in flight or stuck): reads the whole, small collection."""
+        return sum(len(self.hint_keys(h)) for h in self.unpublished.find({}, {"keys": 1}))
