@@ -95,6 +95,32 @@ def test_hints_without_a_pending_receipt_are_dropped_without_publishing(platform
     assert platform.repo.count_unpublished() == 0 and listener.drain() == []
 
 
+def test_hints_are_grouped_by_batch_and_per_record_hints_of_earlier_versions_are_read(stuck, platform_amqp,
+                                                                                     event_listener):
+    from ingest.relay import Relay
+
+    platform, partner, _, first_key, bus = stuck
+    platform.consent(platform.register("bank-2", kind="bank_app"), "6222000099990000", "metro-sz")
+    refused = [partner.post_records([metro(f"trip-{n}-a", CUSTOMER), metro(f"trip-{n}-b", "6222000099990000")])
+               for n in range(3)]
+    assert {r.status_code for r in refused} == {503}
+    keys = [r["record_key"] for response in refused for r in response.get_json()["results"]]
+    legacy = keys.pop()  # rewrite its request's hint as an earlier version stored it: one per record
+    hint = platform.repo.unpublished.find_one({"keys": legacy})
+    platform.repo.unpublished.delete_one({"_id": hint["_id"]})
+    platform.repo.unpublished.insert_many([{"_id": key, "created_at": hint["created_at"], "traceparent": ""}
+                                           for key in hint["keys"]])
+    listener = event_listener("ingest", "behaviour_received")
+    bus.failing = False
+    later = datetime.now(timezone.utc) + GRACE + timedelta(seconds=1)
+
+    result = Relay(platform.repo, bus, GRACE, batch=2).run_once(later)
+
+    assert sorted(result.republished) == sorted(keys + [legacy, first_key]) and result.dropped == 0
+    assert sorted(e["event_id"] for e in listener.wait(7)) == sorted(keys + [legacy, first_key])
+    assert platform.repo.count_unpublished() == 0
+
+
 def _get(url):
     try:
         with urllib.request.urlopen(url, timeout=10) as response:
