@@ -46,7 +46,9 @@ rabbit_stop() {
 ferret_start() {
   if port_open 27017; then say "FerretDB already running on 127.0.0.1:27017"; return; fi
   say "starting FerretDB v1.24.2 (SQLite backend, telemetry disabled) on 127.0.0.1:27017"
-  nohup "$BIN/ferretdb" --handler=sqlite --sqlite-url="file:$DATA/ferretdb/" \
+  # WAL with synchronous=NORMAL: a commit survives a killed FerretDB (what chaos does), not
+  # a power cut; dev/CI only (production is MongoDB, w: majority). ~40% more inserts/s here.
+  nohup "$BIN/ferretdb" --handler=sqlite --sqlite-url="file:$DATA/ferretdb/?_pragma=synchronous(normal)" \
     --listen-addr=127.0.0.1:27017 --debug-addr=127.0.0.1:8089 --telemetry=disable \
     --state-dir="$DATA/ferretdb-state" --log-level=warn \
     >"$DATA/logs/ferretdb.log" 2>&1 &

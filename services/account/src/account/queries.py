@@ -65,6 +65,24 @@ class Queries:
         token = str(page[-1]["seq"]) if len(found) > size else ""
         return {"entries": [public_entry(e) for e in page], "next_page_token": token}
 
+    def entries_after(self, account_id: str, after_seq: int = 0, limit: int = 500, types=()) -> dict:
+        """Entries with seq > after_seq in seq order, read by `_id` only (the state of each seq
+        names its entry), so a consumer with a watermark costs what is new, not the history.
+        -> {entries, last_seq}: last_seq is the newest seq read (the next call's after_seq)."""
+        if not 0 < int(limit) <= 1000 or int(after_seq) < 0:
+            raise InvalidRequest("limit must be 1..1000 and after_seq >= 0", "invalid_page_size")
+        after_seq = int(after_seq)
+        states = self.repo.states_by_seq(account_id, range(after_seq + 1, after_seq + int(limit) + 1))
+        seqs = []
+        for seq in range(after_seq + 1, after_seq + int(limit) + 1):
+            if seq not in states:
+                break  # the head (or a state still being written): stop at the first gap
+            seqs.append(seq)
+        entries = self.repo.entries_by_ids([states[seq]["entry_id"] for seq in seqs])
+        ordered = [entries[states[seq]["entry_id"]] for seq in seqs]
+        return {"entries": [public_entry(e) for e in ordered if not types or e["type"] in types],
+                "last_seq": seqs[-1] if seqs else after_seq}
+
     def statement(self, account_id: str, month: str) -> dict:
         if not MONTH.match(month or ""):
             raise InvalidRequest("month must be YYYY-MM", "invalid_month")

@@ -133,6 +133,11 @@ class Repository:
         docs = find_by_ids(self.states, [f"{a}:{seq}" for a, seq in seqs.items()])
         return {d["account_id"]: _doc_to_state(d) for d in docs.values()}
 
+    def states_by_seq(self, account_id: str, seqs) -> dict[int, dict]:
+        """seq -> the account's state after that entry, for those that exist (one `$in`)."""
+        docs = find_by_ids(self.states, [f"{account_id}:{seq}" for seq in seqs])
+        return {d["seq"]: _doc_to_state(d) for d in docs.values()}
+
     def head_hints(self, account_ids) -> dict[str, int]:
         return {d["_id"]: d["seq"] for d in find_by_ids(self.heads, account_ids).values()}
 

@@ -79,6 +79,12 @@ class AccountService(operations.OperationsMixin):
         return self.ledger.queries.entries(aid, page_size, page_token, types, scenario, posted_from, posted_to)
 
     @rpc(expected_exceptions=EXPECTED)
+    def list_entries_after(self, after_seq=0, limit=500, types=(), account_id=None, owner_pid=None):
+        """Entries newer than a watermark (seq), read by _id only: for periodic consumers."""
+        aid = self.ledger.queries.account_id(account_id, owner_pid)
+        return self.ledger.queries.entries_after(aid, after_seq, limit, types)
+
+    @rpc(expected_exceptions=EXPECTED)
     def get_statement(self, month, account_id=None, owner_pid=None):
         return self.ledger.queries.statement(self.ledger.queries.account_id(account_id, owner_pid), month)
 

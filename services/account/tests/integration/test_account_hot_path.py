@@ -78,3 +78,22 @@ def test_two_writers_on_the_same_accounts_keep_seq_gapless(repo, make_reduction)
         assert seqs == list(range(1, len(seqs) + 1))
         credits = [e for e in repo.account_entries(account_id) if e["type"] == ledger.CREDIT]
         assert len(credits) == 30 and sum(e["grams"] for e in credits) == 300
+
+
+def test_entries_after_a_watermark_read_by_id_only(recorded_ops, make_reduction):
+    """The bridge's periodic read: what is new since its watermark, never the history."""
+    from account.queries import Queries
+
+    ops, recorder = recorded_ops
+    ops.credit_many([make_reduction(user_pid="pid-w", grams=10 + i) for i in range(30)])
+    queries = Queries(ops.repo, ops.appender)
+    account_id = ledger.account_id_for("pid-w")
+    recorder.clear()
+    first = queries.entries_after(account_id, 0, limit=20)
+    rest = queries.entries_after(account_id, first["last_seq"], limit=20)
+    nothing = queries.entries_after(account_id, rest["last_seq"], limit=20)
+    assert recorder.not_by_id() == []
+    assert [e["seq"] for e in first["entries"] + rest["entries"]] == list(range(1, 32))  # opening + 30 credits
+    assert nothing == {"entries": [], "last_seq": 31}
+    credits = queries.entries_after(account_id, 0, limit=100, types=["credit"])
+    assert [e["grams"] for e in credits["entries"]] == [10 + i for i in range(30)]

@@ -44,32 +44,37 @@ class Bridge:
         return {"registered": announced, "failed": failures}
 
     # claim
-    def pool_credits(self) -> list[dict]:
-        """Every redemption_transfer entry of the bank pool account (paged through account RPC)."""
-        entries, token = [], ""
+    def pool_credits(self) -> tuple[list[dict], int]:
+        """The bank pool's redemption_transfer entries after the bridge's watermark (paged by
+        seq through account RPC, `_id` reads only) -> (entries, newest seq read)."""
+        entries, seq = [], self.repo.watermark()
         while True:
             try:
-                page = self.account.list_entries(owner_pid=POOL_OWNER, types=["redemption_transfer"],
-                                                 page_size=PAGE_SIZE, page_token=token)
+                page = self.account.list_entries_after(owner_pid=POOL_OWNER, after_seq=seq, limit=PAGE_SIZE,
+                                                       types=["redemption_transfer"])
             except RemoteError as exc:
                 if exc.exc_type == "LookupError":  # no redemption yet: the pool is opened lazily
-                    return []
+                    return [], seq
                 raise
             entries.extend(page["entries"])
-            token = page["next_page_token"]
-            if not token:
-                return entries
+            if page["last_seq"] == seq:
+                return entries, seq
+            seq = page["last_seq"]
 
     def claim_new(self) -> str | None:
-        entries = self.pool_credits()
+        entries, last_seq = self.pool_credits()
         fresh = domain.select_unclaimed(entries, self.repo.claimed_ids([e["entry_id"] for e in entries]))
         grams = sum(int(e["grams"]) for e in fresh)
         if not fresh or grams < self.min_grams:
             log.info("nothing to batch", extra={"unclaimed_entries": len(fresh), "grams": grams})
+            if not fresh:
+                self.repo.advance_watermark(last_seq)  # everything up to here is claimed
             return None
         claim_id, now = uuid.uuid4().hex, utc_now()
         self.repo.open_claim(claim_id, now)
         self.repo.claim_items([domain.item_from_entry(e, claim_id, now) for e in fresh])
+        # Only after the claim: a crash before this re-reads entries that are then found claimed.
+        self.repo.advance_watermark(last_seq)
         return claim_id
 
     # form

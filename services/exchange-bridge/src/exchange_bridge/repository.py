@@ -8,6 +8,8 @@ batches      {_id: batch_id, claim_id (unique), batch, signature, public_key, en
              a claim forms at most one batch, built only from that claim's items
 submissions  {_id: batch_id, serial_start, serial_end, status, registered_at}  exchange answer
 published    {_id: batch_id, published_at}               exchange_batch_registered confirmed
+progress     {_id: "pool", seq}   the pool's seq up to which every credit is claimed: a hint
+             that only saves reading (a stale value re-reads entries found claimed)
 """
 from pymongo import ASCENDING
 from pymongo.errors import BulkWriteError
@@ -20,11 +22,20 @@ class Repository:
         self.db = db
         self.claims, self.items, self.batches = db["claims"], db["items"], db["batches"]
         self.submissions, self.published = db["submissions"], db["published"]
+        self.progress = db["progress"]
 
     def ensure_indexes(self) -> None:
         self.items.create_index([("entry_id", ASCENDING)], unique=True, name="entry_id_unique")
         self.items.create_index([("claim_id", ASCENDING)], name="claim_id")
         self.batches.create_index([("claim_id", ASCENDING)], unique=True, name="claim_id_unique")
+
+    # watermark
+    def watermark(self) -> int:
+        doc = self.progress.find_one({"_id": "pool"})
+        return int(doc["seq"]) if doc else 0
+
+    def advance_watermark(self, seq: int) -> None:
+        self.progress.update_one({"_id": "pool"}, {"$max": {"seq": int(seq)}}, upsert=True)
 
     # claiming
     def claimed_ids(self, entry_ids: list[str]) -> set[str]:
