@@ -11,9 +11,11 @@ reads the whole collection. So every query a signed request sends is an `_id` lo
 (tests/integration/test_ingest_hot_path_queries.py proves it); scans are left to the admin API,
 deletion requests and the relay's timer work on small collections.
 """
+import itertools
 import logging
 import threading
 import uuid
+from collections import OrderedDict
 from datetime import datetime
 
 from pymongo import ASCENDING
@@ -25,11 +27,33 @@ log = logging.getLogger(__name__)
 
 CONSENT_SLOTS_PER_READ = 2   # index slots read per (partner, customer) and round: most have one consent
 RATE_SLOTS_PER_READ = 32     # rate-limit slots probed per `$in`
+SLOT_CACHE_SIZE = 50_000     # (partner, customer) chains of consent slots kept per process
 CONSENT_INDEX_READY = "consent_index_ready"
 
 
 class Duplicate(Exception):
     """An insert hit a unique key: someone else got there first."""
+
+
+class _LRU:
+    """A small thread-safe least-recently-used map (for immutable values only)."""
+
+    def __init__(self, size: int):
+        self.size, self._items, self._lock = size, OrderedDict(), threading.Lock()
+
+    def get(self, key, default=None):
+        with self._lock:
+            if key not in self._items:
+                return default
+            self._items.move_to_end(key)
+            return self._items[key]
+
+    def put(self, key, value) -> None:
+        with self._lock:
+            self._items[key] = value
+            self._items.move_to_end(key)
+            while len(self._items) > self.size:
+                self._items.popitem(last=False)
 
 
 def consent_slot_id(partner_id: str, user_pid: str, n: int) -> str:
@@ -55,6 +79,7 @@ class Repository:
         self._rate_hints = {}            # (partner_id, window) -> lowest slot that may be free (this process)
         self._rate_lock = threading.Lock()
         self._consent_index_ready = False
+        self._slot_cache = _LRU(SLOT_CACHE_SIZE)  # (partner_id, user_pid) -> its slots read so far
 
     def ensure_indexes(self) -> None:
         self.receipts.create_index([("partner_id", ASCENDING), ("partner_record_id", ASCENDING)],
@@ -207,7 +232,12 @@ class Repository:
 
     def consents_for(self, partner_id, user_pids) -> list:
         """Unrevoked consents of these customers for this partner (their `_id`, `user_pid`,
-        scenarios, granted_at, expires_at): `_id` lookups only."""
+        scenarios, granted_at, expires_at): `_id` lookups only.
+
+        Slots are immutable and a chain has no holes (each consent takes the first free slot),
+        so the slots this process has already read are kept (`_slot_cache`); every request
+        still reads the slot positions after them (misses, unless a consent was added) and the
+        revocation markers, so nothing that can change is ever taken from memory."""
         user_pids = list(user_pids)
         if not user_pids:
             return []
@@ -215,17 +245,22 @@ class Repository:
             log.warning("consent index not backfilled yet (the relay does it): scanning consents")
             return list(self.consents.find({"partner_id": partner_id, "user_pid": {"$in": user_pids},
                                             "revoked_at": None}))
-        listed, pending, n = [], user_pids, 0
+        chains = {pid: list(self._slot_cache.get((partner_id, pid), ())) for pid in user_pids}
+        pending = user_pids
         while pending:  # rounds of `$in` until each customer's chain ends at a free slot
-            ids = {consent_slot_id(partner_id, pid, i): pid
-                   for pid in pending for i in range(n, n + CONSENT_SLOTS_PER_READ)}
-            slots = find_by_ids(self.consent_index, list(ids))
-            per_user = {}
-            for slot_id, slot in slots.items():
-                per_user[ids[slot_id]] = per_user.get(ids[slot_id], 0) + 1
-                listed.append({**slot, "_id": slot["consent_id"], "user_pid": ids[slot_id], "revoked_at": None})
-            pending = [pid for pid, count in per_user.items() if count == CONSENT_SLOTS_PER_READ]
-            n += CONSENT_SLOTS_PER_READ
+            windows = {pid: [consent_slot_id(partner_id, pid, i) for i in
+                             range(len(chains[pid]), len(chains[pid]) + CONSENT_SLOTS_PER_READ)] for pid in pending}
+            slots = find_by_ids(self.consent_index, [sid for window in windows.values() for sid in window])
+            pending = []
+            for pid, window in windows.items():
+                new = list(itertools.takewhile(lambda sid: sid in slots, window))
+                if new:
+                    chains[pid].extend(slots[sid] for sid in new)
+                    self._slot_cache.put((partner_id, pid), tuple(chains[pid]))
+                if len(new) == len(window):
+                    pending.append(pid)
+        listed = [{**slot, "_id": slot["consent_id"], "user_pid": pid, "revoked_at": None}
+                  for pid, chain in chains.items() for slot in chain]
         revoked = find_by_ids(self.consent_revocations, [c["_id"] for c in listed], {"_id": 1})
         return [c for c in listed if c["_id"] not in revoked]
 

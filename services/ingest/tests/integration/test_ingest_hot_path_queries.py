@@ -158,3 +158,24 @@ def test_a_retried_consent_request_repairs_a_missing_slot(platform, metro_partne
     assert retried.status_code == 200, retried.get_json()
     accepted = metro_partner.post_records([metro("after-retry", C_ONE)]).get_json()
     assert accepted["results"][0]["outcome"] == "accepted"
+
+
+def test_a_consent_added_later_is_seen_by_a_worker_that_already_read_the_customer(make_app):
+    """Workers keep the (immutable) slots they read, never the end of a chain: each request
+    reads the positions after them, so a new consent counts at once everywhere."""
+    worker_a, worker_b = make_app(), make_app()
+    platform = Platform(worker_a, worker_a.test_client())
+    partner = platform.register("metro-sz")
+    bank = platform.register("bank-app", kind="bank_app")
+    platform.consent(bank, C_ONE, "metro-sz")
+    bus_ride = {**metro("bus-1", C_ONE), "scenario": "bus_ride", "activity": {"distance_km": "5.0", "city": "shenzhen"}}
+    outcomes = [r.get("code") or r["outcome"]
+                for r in partner.post_records([metro("metro-1", C_ONE), bus_ride]).get_json()["results"]]
+    assert outcomes == ["accepted", "consent_required"]
+
+    Platform(worker_b, worker_b.test_client()).consent(
+        Signer(worker_b.test_client(), bank.partner_id, bank.key_id, bank.private_key, bank.public_key),
+        C_ONE, "metro-sz", scenarios=["bus_ride"])
+
+    again = partner.post_records([{**bus_ride, "record_id": "bus-2"}]).get_json()
+    assert again["results"][0]["outcome"] == "accepted", again
