@@ -34,47 +34,39 @@ KUBERNETES_VALIDATE = ROOT / ".venv" / "bin" / "kubernetes-validate"
 DOCKERFILE = ROOT / "deploy" / "docker" / "Dockerfile"
 # Kinds from CRDs that kubernetes-validate has no schema for: checked by CRD_SCHEMAS.
 CRD_KINDS = {"ServiceMonitor", "PrometheusRule"}
-SERVICE_MONITOR_SCHEMA = {
-    "type": "object",
-    "required": ["apiVersion", "kind", "metadata", "spec"],
-    "properties": {
-        "apiVersion": {"const": "monitoring.coreos.com/v1"},
-        "metadata": {"type": "object", "required": ["name", "labels"]},
-        "spec": {
-            "type": "object", "additionalProperties": False, "required": ["selector", "endpoints"],
-            "properties": {
-                "selector": {"type": "object", "required": ["matchLabels"]},
-                "targetLabels": {"type": "array", "items": {"type": "string"}},
-                "endpoints": {"type": "array", "minItems": 1, "items": {
-                    "type": "object", "additionalProperties": False, "required": ["port", "path"],
-                    "properties": {"port": {"type": "string"}, "path": {"type": "string", "pattern": "^/"},
-                                   "interval": {"type": "string"}, "scrapeTimeout": {"type": "string"}}}},
-            },
-        },
-    },
+
+
+def prometheus_operator_resource(spec: dict) -> dict:
+    """JSON schema of a monitoring.coreos.com/v1 resource with the given spec schema."""
+    return {"type": "object", "required": ["apiVersion", "kind", "metadata", "spec"],
+            "properties": {"apiVersion": {"const": "monitoring.coreos.com/v1"},
+                           "metadata": {"type": "object", "required": ["name", "labels"]},
+                           "spec": {"type": "object", "additionalProperties": False, **spec}}}
+
+
+CRD_SCHEMAS = {
+    "ServiceMonitor": prometheus_operator_resource({
+        "required": ["selector", "endpoints"],
+        "properties": {
+            "selector": {"type": "object", "required": ["matchLabels"]},
+            "targetLabels": {"type": "array", "items": {"type": "string"}},
+            "endpoints": {"type": "array", "minItems": 1, "items": {
+                "type": "object", "additionalProperties": False, "required": ["port", "path"],
+                "properties": {"port": {"type": "string"}, "path": {"type": "string", "pattern": "^/"},
+                               "interval": {"type": "string"}, "scrapeTimeout": {"type": "string"}}}}}}),
+    "PrometheusRule": prometheus_operator_resource({
+        "required": ["groups"],
+        "properties": {"groups": {"type": "array", "minItems": 1, "items": {
+            "type": "object", "additionalProperties": False, "required": ["name", "rules"],
+            "properties": {"name": {"type": "string"}, "interval": {"type": "string"},
+                           "rules": {"type": "array", "minItems": 1, "items": {
+                               "type": "object", "additionalProperties": False, "required": ["expr"],
+                               "properties": {"alert": {"type": "string", "pattern": "^[A-Za-z_][A-Za-z0-9_]*$"},
+                                              "record": {"type": "string"}, "expr": {"type": "string", "minLength": 1},
+                                              "for": {"type": "string", "pattern": "^[0-9]+(ms|s|m|h|d)$"},
+                                              "labels": {"type": "object"}, "annotations": {"type": "object"}},
+                               "oneOf": [{"required": ["alert"]}, {"required": ["record"]}]}}}}}}}),
 }
-PROMETHEUS_RULE_SCHEMA = {
-    "type": "object",
-    "required": ["apiVersion", "kind", "metadata", "spec"],
-    "properties": {
-        "apiVersion": {"const": "monitoring.coreos.com/v1"},
-        "metadata": {"type": "object", "required": ["name", "labels"]},
-        "spec": {
-            "type": "object", "additionalProperties": False, "required": ["groups"],
-            "properties": {"groups": {"type": "array", "minItems": 1, "items": {
-                "type": "object", "additionalProperties": False, "required": ["name", "rules"],
-                "properties": {"name": {"type": "string"}, "interval": {"type": "string"},
-                               "rules": {"type": "array", "minItems": 1, "items": {
-                                   "type": "object", "additionalProperties": False, "required": ["expr"],
-                                   "properties": {"alert": {"type": "string", "pattern": "^[A-Za-z_][A-Za-z0-9_]*$"},
-                                                  "record": {"type": "string"}, "expr": {"type": "string", "minLength": 1},
-                                                  "for": {"type": "string", "pattern": "^[0-9]+(ms|s|m|h|d)$"},
-                                                  "labels": {"type": "object"}, "annotations": {"type": "object"}},
-                                   "oneOf": [{"required": ["alert"]}, {"required": ["record"]}]}}}}}},
-        },
-    },
-}
-CRD_SCHEMAS = {"ServiceMonitor": SERVICE_MONITOR_SCHEMA, "PrometheusRule": PROMETHEUS_RULE_SCHEMA}
 
 
 # --- the chart -----------------------------------------------------------------------------
@@ -282,11 +274,21 @@ def test_schema_rejects_bad_values(helm, case, tmp_path):
     assert where in result.stderr, result.stderr
 
 
-def test_template_refuses_a_metrics_port_the_component_does_not_have(helm, tmp_path):
+TEMPLATE_REFUSALS = {  # what the schema cannot express: the templates `fail` with a message
+    "metrics port the component does not have": ("components:\n  calc:\n    metrics:\n      port: prometheus\n",
+                                                 "components.calc.metrics.port"),
+    "preStop sleep as long as the grace period": ("components:\n  ingest:\n    preStopSleepSeconds: 40\n",
+                                                  "components.ingest: preStopSleepSeconds (40) must be shorter"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(TEMPLATE_REFUSALS))
+def test_template_refuses_values_the_schema_cannot_judge(helm, case, tmp_path):
+    text, message = TEMPLATE_REFUSALS[case]
     bad = tmp_path / "bad.yaml"
-    bad.write_text("components:\n  calc:\n    metrics:\n      port: prometheus\n")
+    bad.write_text(text)
     result = template(helm, bad)
-    assert result.returncode != 0 and "components.calc.metrics.port" in result.stderr, result.stderr
+    assert result.returncode != 0 and message in result.stderr, result.stderr
 
 
 def test_component_values_override_defaults_including_false_and_zero(helm, tmp_path):

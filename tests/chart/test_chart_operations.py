@@ -330,13 +330,6 @@ def test_client_facing_pods_drain_before_they_stop(rendered, example):
             assert int(hook["exec"]["command"][1]) < pod["terminationGracePeriodSeconds"], name
 
 
-def test_template_refuses_a_pre_stop_sleep_as_long_as_the_grace_period(helm, tmp_path):
-    bad = tmp_path / "bad.yaml"
-    bad.write_text("components:\n  ingest:\n    preStopSleepSeconds: 40\n")
-    result = template(helm, bad)
-    assert result.returncode != 0 and "preStopSleepSeconds" in result.stderr, result.stderr
-
-
 # --- OpenTelemetry -------------------------------------------------------------------------
 
 def test_otel_grpc_is_refused_while_eventlet_components_run(helm, tmp_path):
