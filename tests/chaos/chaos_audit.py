@@ -19,6 +19,7 @@ from kombu import Connection
 
 from account import ledger
 from account.report import all_accounts
+from calc.repository import CalcRepository
 from calc.schemas import reduction_id
 from carbon.account.v1 import account_service_pb2 as pb
 from carbon.account.v1 import account_service_pb2_grpc as pb_grpc
@@ -109,7 +110,7 @@ class Auditor:
     # --- the books -------------------------------------------------------------------------
     def audit(self, traffic, final: bool = True) -> Audit:
         report = Audit(committed=len(traffic.committed), refused=len(traffic.refused))
-        outcomes = {d["_id"]: d for d in self.outcomes.find({}, {"kind": 1, "record_key": 1, "payload.grams": 1})}
+        outcomes = {d["_id"]: CalcRepository._decode(d) for d in self.outcomes.find({})}
         by_key: dict[str, list[dict]] = {}
         for entry in self.entries.find({"type": {"$in": list(DECISIONS)}},
                                        {"type": 1, "record_key": 1, "reduction_id": 1, "grams": 1,

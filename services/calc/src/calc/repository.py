@@ -8,7 +8,11 @@ Insert-only with deterministic _ids (FerretDB v1 has no transactions and non-ato
   reversals   _id = reversed reduction_id   ReductionReversed payload (a reduction is reversed at most once)
   locks       _id = reduction_id         registered at the exchange: never recalculated
 A duplicate-key error on insert means "already stored": the stored document wins.
+An outcome's `payload` and `record` are stored as JSON strings (`payload_json`, `record_json`)
+and decoded here: nobody queries inside them, and FerretDB stores a string ~3-4x faster than
+the same nested document (measured 15,816 vs 3,727 docs/s). Queried fields stay at the top.
 """
+import json
 import datetime
 from typing import Any, Iterable, Iterator, Mapping
 
@@ -42,6 +46,21 @@ class CalcRepository:
 
     # outcomes --------------------------------------------------------------
     @staticmethod
+    def _encode(doc: dict) -> dict:
+        out = {k: v for k, v in doc.items() if k not in ("payload", "record")}
+        out["payload_json"] = json.dumps(doc["payload"], separators=(",", ":"))
+        out["record_json"] = json.dumps(doc["record"], separators=(",", ":"))
+        return out
+
+    @staticmethod
+    def _decode(doc: dict | None) -> dict | None:
+        if doc is None or "payload_json" not in doc:
+            return doc  # None, or written before 2026-11-29 (nested documents)
+        out = {k: v for k, v in doc.items() if k not in ("payload_json", "record_json")}
+        out["payload"], out["record"] = json.loads(doc["payload_json"]), json.loads(doc["record_json"])
+        return out
+
+    @staticmethod
     def outcome_doc(outcome_id: str, kind: str, payload: Mapping[str, Any], record: Mapping[str, Any],
                     revision: int) -> dict:
         doc = {"_id": outcome_id, "kind": kind, "payload": dict(payload), "record": dict(record),
@@ -58,10 +77,11 @@ class CalcRepository:
 
     def save_outcomes(self, docs: list[dict]) -> list[tuple[dict, bool]]:
         """Batch form of save_outcome: one insert_many, one `$in` read for those stored before."""
-        return insert_or_get_many(self.outcomes, docs)
+        stored = insert_or_get_many(self.outcomes, [self._encode(d) for d in docs])
+        return [(doc if inserted else self._decode(got), inserted) for doc, (got, inserted) in zip(docs, stored)]
 
     def outcome(self, outcome_id: str) -> dict | None:
-        return self.outcomes.find_one({"_id": outcome_id})
+        return self._decode(self.outcomes.find_one({"_id": outcome_id}))
 
     def _pinned_filter(self, kind: str, item_id: str, version: str) -> dict:
         prefix = "methodology" if kind == "methodology" else "factor_set"
@@ -69,8 +89,9 @@ class CalcRepository:
 
     def pinned_to(self, kind: str, item_id: str, version: str) -> Iterator[dict]:
         """Reductions computed with methodology (kind="methodology") or factor-set version."""
-        return self.outcomes.find(self._pinned_filter(kind, item_id, version), sort=[("_id", ASCENDING)],
-                                  batch_size=500)
+        found = self.outcomes.find(self._pinned_filter(kind, item_id, version), sort=[("_id", ASCENDING)],
+                                   batch_size=500)
+        return map(self._decode, found)
 
     def count_pinned_to(self, kind: str, item_id: str, version: str) -> int:
         return self.outcomes.count_documents(self._pinned_filter(kind, item_id, version))

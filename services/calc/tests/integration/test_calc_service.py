@@ -8,6 +8,7 @@ from nameko.standalone.rpc import ServiceRpcProxy
 from carbon_common.gm import sm3_hex
 from carbon_common.schemas import validate_envelope
 
+from calc.repository import CalcRepository
 from calc.testing import behaviour
 
 
@@ -27,7 +28,7 @@ def test_behaviour_received_in_reduction_calculated_out(start_calc, ingest, even
     assert reduction["baseline_g"] == "579.08" and reduction["project_g"] == "0"
     assert reduction["caps"] == [{"period": "day", "max_grams": 0, "max_count": 5, "scope": "user_scenario",
                                   "scope_key": ""}]
-    assert calc_db.outcomes.find_one({"_id": reduction["reduction_id"]})["payload"] == reduction
+    assert CalcRepository(calc_db).outcome(reduction["reduction_id"])["payload"] == reduction
 
 
 def test_redelivered_record_yields_the_same_reduction_once(start_calc, ingest, event_listener, calc_db):
