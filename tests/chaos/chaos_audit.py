@@ -19,6 +19,7 @@ from kombu import Connection
 
 from account import ledger
 from account.report import all_accounts
+from account.repository import entry_of
 from calc.repository import CalcRepository
 from calc.schemas import reduction_id
 from carbon.account.v1 import account_service_pb2 as pb
@@ -112,9 +113,7 @@ class Auditor:
         report = Audit(committed=len(traffic.committed), refused=len(traffic.refused))
         outcomes = {d["_id"]: CalcRepository._decode(d) for d in self.outcomes.find({})}
         by_key: dict[str, list[dict]] = {}
-        for entry in self.entries.find({"type": {"$in": list(DECISIONS)}},
-                                       {"type": 1, "record_key": 1, "reduction_id": 1, "grams": 1,
-                                        "requested_grams": 1}):
+        for entry in map(entry_of, self.entries.find({"type": {"$in": list(DECISIONS)}})):
             by_key.setdefault(entry.get("record_key", ""), []).append(entry)
             report.decisions[entry["type"]] = report.decisions.get(entry["type"], 0) + 1
             report.credited_grams += entry["grams"] if entry["type"] == ledger.CREDIT else 0

@@ -23,6 +23,30 @@ from pymongo.errors import BulkWriteError, DuplicateKeyError
 from carbon_common.mongo import find_by_ids, insert_new, is_duplicate_key
 
 
+# An entry is stored as its canonical JSON (`entry`) plus copies of the fields queries filter
+# or sort on. FerretDB stores the string ~4x faster than the same nested document (measured
+# 15,816 vs 3,727 docs/s); the string is exactly what the entry's SM3 hash covers, minus `hash`.
+ENTRY_QUERY_FIELDS = ("account_id", "seq", "type", "month", "posted_at", "scenario", "cap_keys", "record_key",
+                      "reduction_id", "owner_pid", "grams")
+
+
+def _entry_to_doc(entry: dict) -> dict:
+    doc = {k: entry[k] for k in ENTRY_QUERY_FIELDS if k in entry}
+    doc["_id"] = entry["_id"]
+    doc["entry"] = json.dumps(entry, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return doc
+
+
+def entry_of(doc: dict | None) -> dict | None:
+    """A stored entry document -> the entry (documents written before 2026-11-29 are the entry)."""
+    if doc is None or "entry" not in doc:
+        return doc
+    entry = json.loads(doc["entry"])
+    # The copies win: an edit to either the string or a copy then breaks the entry's hash.
+    entry.update({k: doc[k] for k in ENTRY_QUERY_FIELDS if k in doc})
+    return entry
+
+
 def _state_to_doc(state: dict) -> dict:
     """The state travels as one JSON string: derived data nobody queries by field, and FerretDB
     stores a string ~3x faster than the same nested document (measured: 15,371 vs 5,494 docs/s)."""
@@ -78,14 +102,14 @@ class Repository:
 
     # entries (write path)
     def get_entry(self, entry_id: str) -> dict | None:
-        return self.entries.find_one({"_id": entry_id})
+        return entry_of(self.entries.find_one({"_id": entry_id}))
 
     def insert_entry(self, entry: dict) -> None:
         """Raises DuplicateKeyError on a taken _id or (account_id, seq)."""
-        self.entries.insert_one(entry)
+        self.entries.insert_one(_entry_to_doc(entry))
 
     def entries_by_ids(self, entry_ids) -> dict:
-        return find_by_ids(self.entries, entry_ids)
+        return {k: entry_of(d) for k, d in find_by_ids(self.entries, entry_ids).items()}
 
     def insert_entries_in_order(self, entries: list[dict]) -> int:
         """Ordered insert_many: -> how many (from the start) were inserted; the one after them
@@ -93,7 +117,7 @@ class Repository:
         if not entries:
             return 0
         try:
-            self.entries.insert_many(entries, ordered=True)
+            self.entries.insert_many([_entry_to_doc(e) for e in entries], ordered=True)
             return len(entries)
         except BulkWriteError as exc:
             errors = exc.details.get("writeErrors", [])
@@ -108,12 +132,12 @@ class Repository:
         return insert_new(self.accounts, docs)
 
     def entry_at(self, account_id: str, seq: int) -> dict | None:
-        return self.entries.find_one({"account_id": account_id, "seq": seq})
+        return entry_of(self.entries.find_one({"account_id": account_id, "seq": seq}))
 
     def cap_usage_scan(self, account_id: str, key: str, max_seq: int) -> tuple[int, int]:
         grams = count = 0
-        for doc in self.entries.find({"account_id": account_id, "cap_keys": key, "seq": {"$lte": max_seq}},
-                                     {"cap_grams": 1, "cap_count": 1}):
+        for found in self.entries.find({"account_id": account_id, "cap_keys": key, "seq": {"$lte": max_seq}}):
+            doc = entry_of(found)
             grams += doc.get("cap_grams", 0)
             count += doc.get("cap_count", 0)
         return grams, count
@@ -193,18 +217,18 @@ class Repository:
         if posted_from or posted_to:
             query["posted_at"] = {**({"$gte": posted_from} if posted_from else {}),
                                   **({"$lt": posted_to} if posted_to else {})}
-        return list(self.entries.find(query).sort("seq", DESCENDING).limit(limit))
+        return [entry_of(d) for d in self.entries.find(query).sort("seq", DESCENDING).limit(limit)]
 
     def entries_in_month(self, account_id: str, month: str) -> list[dict]:
-        return list(self.entries.find({"account_id": account_id, "month": month}).sort("seq", ASCENDING))
+        return [entry_of(d) for d in self.entries.find({"account_id": account_id, "month": month}).sort("seq", ASCENDING)]
 
     def last_entry_before_month(self, account_id: str, month: str) -> dict | None:
         found = list(self.entries.find({"account_id": account_id, "month": {"$lt": month}})
                      .sort("seq", DESCENDING).limit(1))
-        return found[0] if found else None
+        return entry_of(found[0]) if found else None
 
     def account_entries(self, account_id: str) -> list[dict]:
-        return list(self.entries.find({"account_id": account_id}).sort("seq", ASCENDING))
+        return [entry_of(d) for d in self.entries.find({"account_id": account_id}).sort("seq", ASCENDING)]
 
     def account_ids_with_entries(self) -> list[str]:
         return sorted(self.entries.distinct("account_id"))
