@@ -31,8 +31,10 @@ status: ## show what is running
 	@bash scripts/deps.sh status
 	-@$(PY) -m carbon_common.devstack status 2>/dev/null
 
-test: deps-up proto-check ## unit + integration + e2e tests against real RabbitMQ, FerretDB and Jaeger
+test: deps-up proto-check ## unit + integration + e2e tests against real RabbitMQ, FerretDB and Jaeger (+ messaging on quorum queues)
 	@$(PY) -m pytest -q
+	@echo "== messaging again on quorum queues (CARBON_QUEUE_TYPE=quorum)"
+	@CARBON_QUEUE_TYPE=quorum $(PY) -m pytest -q -p no:cacheprovider libs/carbon_common/tests/integration/test_messaging.py libs/carbon_common/tests/integration/test_topology_queue_types.py
 
 test-unit: setup ## fast tests only (no servers)
 	@$(PY) -m pytest -q -m "not integration and not e2e"

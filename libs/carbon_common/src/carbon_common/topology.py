@@ -7,12 +7,20 @@ arguments always match. Per handler queue Q:
   Q.retry    holds a failed message for RETRY_DELAY_MS, then dead-letters it back to Q
   Q.dlq      parking lot after MAX_ATTEMPTS: operators inspect and replay (`dlq` commands)
 Events that no queue is bound for (a public event no bank system consumes yet) are caught by
-the alternate exchange into `carbon.unrouted` instead of vanishing.
+the alternate exchange into `carbon.unrouted` instead of vanishing; it is bounded by
+CARBON_UNROUTED_MAX_LENGTH (oldest dropped first) and CARBON_UNROUTED_TTL_MS.
+
+CARBON_QUEUE_TYPE=classic (default) | quorum: quorum queues survive the loss of a broker node in
+a RabbitMQ cluster (Raft-replicated); classic suits a single broker (dev, CI). Every process
+must run with the same value: consumers declare their queues with these arguments, and a
+queue cannot change type in place — `declare` refuses with the queue's name (docs/deploy.md).
 """
 import argparse
+import os
 import sys
 from dataclasses import dataclass
 
+from amqp.exceptions import PreconditionFailed
 from kombu import Connection, Exchange, Queue
 
 EVENT_SERVICES = ("ingest", "calc", "account", "exchange_bridge")
@@ -44,6 +52,39 @@ ROUTES = (
 )
 
 
+QUEUE_TYPES = ("classic", "quorum")
+
+
+class TopologyMismatch(RuntimeError):
+    """A queue exists with other arguments (e.g. another queue type): it must be migrated."""
+
+
+def queue_type() -> str:
+    kind = os.environ.get("CARBON_QUEUE_TYPE", "classic").strip().lower() or "classic"
+    if kind not in QUEUE_TYPES:
+        raise ValueError(f"CARBON_QUEUE_TYPE must be one of {', '.join(QUEUE_TYPES)}, not {kind!r}")
+    return kind
+
+
+def _typed(arguments: dict) -> dict:
+    """Arguments for a durable platform queue of the configured type."""
+    if queue_type() == "quorum":
+        # Dead-lettering (retry, DLQ) that cannot lose a message on node failure.
+        return {**arguments, "x-queue-type": "quorum", "x-dead-letter-strategy": "at-least-once",
+                "x-overflow": "reject-publish"} if "x-dead-letter-exchange" in arguments else \
+            {**arguments, "x-queue-type": "quorum"}
+    return arguments
+
+
+def unrouted_queue(unrouted: Exchange) -> Queue:
+    arguments = {}
+    if os.environ.get("CARBON_UNROUTED_MAX_LENGTH"):
+        arguments["x-max-length"] = int(os.environ["CARBON_UNROUTED_MAX_LENGTH"])
+    if os.environ.get("CARBON_UNROUTED_TTL_MS"):
+        arguments["x-message-ttl"] = int(os.environ["CARBON_UNROUTED_TTL_MS"])
+    return Queue(UNROUTED_QUEUE, exchange=unrouted, durable=True, queue_arguments=_typed(arguments))
+
+
 def event_exchange(service: str) -> Exchange:
     return Exchange(
         f"{service}.events", type="topic", durable=True, delivery_mode=2,
@@ -59,10 +100,10 @@ def handler_queue(route: Route) -> Queue:
     return Queue(
         route.queue_name, exchange=event_exchange(route.source), routing_key=route.event_type,
         durable=True,
-        queue_arguments={
+        queue_arguments=_typed({
             "x-dead-letter-exchange": RETRY_EXCHANGE,
             "x-dead-letter-routing-key": route.queue_name + ".retry",
-        },
+        }),
     )
 
 
@@ -70,16 +111,16 @@ def retry_queue(route: Route) -> Queue:
     return Queue(
         route.queue_name + ".retry", exchange=retry_exchange(), routing_key=route.queue_name + ".retry",
         durable=True,
-        queue_arguments={
+        queue_arguments=_typed({
             "x-message-ttl": RETRY_DELAY_MS,
             "x-dead-letter-exchange": "",
             "x-dead-letter-routing-key": route.queue_name,
-        },
+        }),
     )
 
 
 def dead_letter_queue(route: Route) -> Queue:
-    return Queue(route.queue_name + ".dlq", durable=True)
+    return Queue(route.queue_name + ".dlq", durable=True, queue_arguments=_typed({}))
 
 
 def find_route(source: str, event_type: str, service: str, method: str, extra=()) -> Route:
@@ -91,21 +132,30 @@ def find_route(source: str, event_type: str, service: str, method: str, extra=()
 
 
 def declare(amqp_uri: str, routes=ROUTES) -> list[str]:
-    """Idempotent: re-declaring with the same arguments is a no-op on the broker."""
+    """Idempotent: re-declaring with the same arguments is a no-op on the broker. A queue that
+    exists with other arguments raises TopologyMismatch naming it (nothing is changed)."""
     declared = []
     with Connection(amqp_uri) as conn:
         channel = conn.channel()
         unrouted = Exchange(UNROUTED_EXCHANGE, type="fanout", durable=True)
         unrouted(channel).declare()
-        Queue(UNROUTED_QUEUE, exchange=unrouted, durable=True)(channel).declare()
+        queues = [unrouted_queue(unrouted)]
         retry_exchange()(channel).declare()
         for service in EVENT_SERVICES:
             event_exchange(service)(channel).declare()
             declared.append(f"{service}.events")
         for route in routes:
-            for queue in (handler_queue(route), retry_queue(route), dead_letter_queue(route)):
+            queues += [handler_queue(route), retry_queue(route), dead_letter_queue(route)]
+        for queue in queues:
+            try:
                 queue(channel).declare()
-                declared.append(queue.name)
+            except PreconditionFailed as exc:
+                raise TopologyMismatch(
+                    f"queue {queue.name} exists with other arguments than this topology "
+                    f"(CARBON_QUEUE_TYPE={queue_type()}, unrouted bounds): {exc}. A queue cannot change "
+                    "type or bounds in place: drain it, delete it and declare again "
+                    "(docs/deploy.md, 'Queue type')") from exc
+            declared.append(queue.name)
     return declared
 
 
@@ -154,8 +204,12 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     uri = require("AMQP_URI")
     if args.command == "declare":
-        names = declare(uri)
-        print(f"topology declared: {len(names)} exchanges/queues")
+        try:
+            names = declare(uri)
+        except TopologyMismatch as exc:
+            print(f"topology NOT declared: {exc}", file=sys.stderr)
+            return 2
+        print(f"topology declared ({queue_type()} queues): {len(names)} exchanges/queues")
     elif args.command == "dlq":
         for name, depth in dlq_depths(uri).items():
             print(f"{depth:8d}  {name}")

@@ -1,0 +1,53 @@
+"""Queue type (classic | quorum) and the bounded `carbon.unrouted`, on the real broker."""
+import json
+import urllib.parse
+import urllib.request
+
+import pytest
+from kombu import Connection
+
+from carbon_common import topology
+from carbon_common.events import EventPublisher
+
+API = "http://127.0.0.1:15672/api"
+AUTH = "Basic Z3Vlc3Q6Z3Vlc3Q="  # guest:guest on the loopback-only test broker
+
+
+def queues_of(amqp_uri: str) -> dict[str, dict]:
+    vhost = urllib.parse.quote(urllib.parse.urlparse(amqp_uri).path[1:], safe="")
+    request = urllib.request.Request(f"{API}/queues/{vhost}", headers={"authorization": AUTH})
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return {q["name"]: q for q in json.load(response)}
+
+
+def test_quorum_topology_is_declared_idempotently_and_a_type_switch_is_refused(rabbit_config, monkeypatch):
+    uri = rabbit_config["AMQP_URI"]
+    monkeypatch.setenv("CARBON_QUEUE_TYPE", "quorum")
+    names = topology.declare(uri)
+    assert topology.declare(uri) == names  # idempotent
+    queues = queues_of(uri)
+    platform = [n for n in names if n in queues]
+    assert platform and {queues[n]["type"] for n in platform} == {"quorum"}
+    monkeypatch.setenv("CARBON_QUEUE_TYPE", "classic")
+    with pytest.raises(topology.TopologyMismatch, match="carbon.unrouted|evt-"):
+        topology.declare(uri)
+    assert {q["type"] for n, q in queues_of(uri).items() if n in platform} == {"quorum"}  # nothing changed
+
+
+def test_an_unknown_queue_type_is_refused(monkeypatch):
+    monkeypatch.setenv("CARBON_QUEUE_TYPE", "mirrored")
+    with pytest.raises(ValueError, match="classic, quorum"):
+        topology.queue_type()
+
+
+def test_unrouted_events_are_bounded(rabbit_config, monkeypatch):
+    uri = rabbit_config["AMQP_URI"]
+    monkeypatch.setenv("CARBON_UNROUTED_MAX_LENGTH", "3")
+    topology.declare(uri, routes=())
+    publisher = EventPublisher(uri, "account")
+    for n in range(5):  # account_opened: no queue is bound for it in this vhost
+        publisher.publish("account_opened", {"entry": {"entry_id": f"e{n}", "account_id": "a", "seq": 1}})
+    publisher.close()
+    with Connection(uri) as conn:
+        _, depth, _ = conn.channel().queue_declare(topology.UNROUTED_QUEUE, passive=True)
+    assert depth == 3  # the oldest were dropped, the newest kept
