@@ -21,15 +21,15 @@ deps-down: ## stop RabbitMQ, FerretDB and Jaeger
 	@bash scripts/deps.sh stop
 
 run: deps-up ## bring the whole platform up, stream a demo day of partner traffic, show where to look
-	@$(PY) -m carbon_common.devstack run
+	@$(PY) -m carbon_dev.devstack run
 
 stop: ## stop the platform and its dependencies
-	-@$(PY) -m carbon_common.devstack stop 2>/dev/null
+	-@$(PY) -m carbon_dev.devstack stop 2>/dev/null
 	@bash scripts/deps.sh stop
 
 status: ## show what is running
 	@bash scripts/deps.sh status
-	-@$(PY) -m carbon_common.devstack status 2>/dev/null
+	-@$(PY) -m carbon_dev.devstack status 2>/dev/null
 
 test: deps-up proto-check ## unit + integration + e2e tests against real RabbitMQ, FerretDB and Jaeger (+ messaging on quorum queues)
 	@$(PY) -m pytest -q

@@ -3,4 +3,4 @@ import eventlet
 
 eventlet.monkey_patch()
 
-pytest_plugins = ["carbon_common.testing"]
+pytest_plugins = ["carbon_dev.testing"]

@@ -17,7 +17,7 @@ import time
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests" / "chaos"))
 
-from carbon_common.devstack import Instance  # noqa: E402
+from carbon_dev.devstack import Instance  # noqa: E402
 
 from chaos_audit import Auditor  # noqa: E402
 from chaos_faults import Crasher  # noqa: E402

@@ -17,7 +17,7 @@ import uuid
 
 from carbon_common.mongo import client
 
-from account import stress
+from carbon_dev import ledger_stress as stress
 from account.metrics import APPEND_CONFLICTS
 from account.repository import Repository
 from account.tiers import Tiers

@@ -23,12 +23,12 @@ from nameko.containers import ServiceContainer  # noqa: E402
 from carbon_common import topology  # noqa: E402
 from carbon_common.events import EventPublisher  # noqa: E402
 from carbon_common.mongo import client  # noqa: E402
-from carbon_common.testing import EventListener  # noqa: E402
+from carbon_dev.testing import EventListener  # noqa: E402
 
 from calc.domain import calculate  # noqa: E402
 from calc.loader import load_catalog  # noqa: E402
 from calc.schemas import record_from_event  # noqa: E402
-from calc.testing import behaviour  # noqa: E402
+from carbon_dev.calc_fixtures import behaviour  # noqa: E402
 
 RECORDS = int(os.environ.get("BENCH_CALC_RECORDS", "20000"))
 EVENTS = int(os.environ.get("BENCH_CALC_EVENTS", "1000"))

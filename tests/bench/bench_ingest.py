@@ -24,7 +24,7 @@ import requests
 from carbon_common import gm, topology
 from carbon_common.gm import _reference, backend
 from carbon_common.mongo import client as mongo_client
-from carbon_common.testing import free_port
+from carbon_dev.testing import free_port
 
 from ingest import signing
 from ingest.admin_cli import AdminClient

@@ -30,7 +30,7 @@ import amqp
 from kombu import Connection, Consumer, Queue, binding
 
 from carbon_common import topology
-from carbon_common.devstack import Instance
+from carbon_dev.devstack import Instance
 from carbon_common.mongo import client as mongo_client
 
 from ingest.admin_cli import AdminClient

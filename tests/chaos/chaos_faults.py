@@ -5,7 +5,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-from carbon_common.devstack import ROOT
+from carbon_dev.devstack import ROOT
 
 
 @dataclass

@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from carbon_common.devstack import Instance
+from carbon_dev.devstack import Instance
 
 from chaos_audit import Auditor
 from chaos_faults import Crasher

@@ -4,7 +4,7 @@ No cluster and no Docker engine are needed. The chart is linted, every example i
 compared with its committed output, every manifest is validated against the Kubernetes 1.33
 API schemas, and the hardening the bank relies on (non-root, read-only root, no capabilities,
 probes, resources) is asserted on every container. Every chart component is compared with
-the process `make run` starts (carbon_common.devstack: command, env names, database, readiness
+the process `make run` starts (carbon_dev.devstack: command, env names, database, readiness
 path) and with its docker-compose service. The one Dockerfile and the runtime-only package set
 (deploy/docker/runtime_deps.py) are checked without building. helm comes from `make setup`
 (.deps/bin/helm); when it is missing the tests fail and say how to get it.
@@ -368,11 +368,12 @@ def test_build_context_keeps_what_the_dockerfile_copies():
 
 
 def _shipped_third_party_modules():
-    """Top-level modules imported by code that runs in the images (tooling for tests excluded)."""
-    dev_tooling = {"testing.py", "devstack.py"}  # the pytest plugin; `make run`
-    sources = [p for p in [*ROOT.glob("libs/*/src/**/*.py"), *ROOT.glob("services/*/src/**/*.py")]
-               if p.name not in dev_tooling]
-    ours = {p.name for p in [*ROOT.glob("libs/*/src/*"), *ROOT.glob("services/*/src/*")]}
+    """Top-level modules imported by code that runs in the images: every package the Dockerfile
+    installs (`pip install --no-deps … ./services/${SERVICE}`: each service)."""
+    installed = re.search(r"pip install --no-deps .*", DOCKERFILE.read_text()).group(0).split()
+    packages = [a.removeprefix("./").replace("${SERVICE}", "*") for a in installed if a.startswith("./")]
+    sources = [p for package in packages for p in ROOT.glob(f"{package}/src/**/*.py")]
+    ours = {p.name for package in packages for p in ROOT.glob(f"{package}/src/*")}
     modules = set()
     for path in sources:
         for node in ast.walk(ast.parse(path.read_text())):
@@ -431,7 +432,7 @@ def _chart_components():
 
 
 def _devstack_processes(monkeypatch):
-    from carbon_common import devstack
+    from carbon_dev import devstack
 
     # the real secrets() writes generated keys under .data/: names are all this test needs
     monkeypatch.setattr(devstack.Instance, "secrets", lambda self: dict.fromkeys(

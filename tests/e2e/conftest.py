@@ -2,7 +2,7 @@
 its own vhost, databases and ports +1000) on the real RabbitMQ, FerretDB and Jaeger."""
 import pytest
 
-from carbon_common.devstack import Instance
+from carbon_dev.devstack import Instance
 
 
 @pytest.fixture(scope="session")

@@ -11,7 +11,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from carbon_common import gm
-from carbon_common.testing import EventListener, jaeger, jaeger_trace, wait_until
+from carbon_dev.testing import EventListener, jaeger, jaeger_trace, wait_until
 from ingest.admin_cli import AdminClient
 from ingest.sdk.client import IngestClient
 

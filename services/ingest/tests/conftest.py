@@ -51,7 +51,7 @@ def module_platform(module_amqp):
     import uuid
 
     from carbon_common.mongo import client
-    from carbon_common.testing import TEST_MONGO_URI
+    from carbon_dev.testing import TEST_MONGO_URI
 
     from ingest.app import create_app
 

@@ -27,7 +27,7 @@ from nameko.standalone.rpc import ServiceRpcProxy
 from carbon_common import gm, ops, topology
 from carbon_common.mongo import MongoDatabase, client
 from carbon_common.ops_http import serve_ops
-from carbon_common.testing import TEST_MONGO_URI, free_port, wait_until
+from carbon_dev.testing import TEST_MONGO_URI, free_port, wait_until
 
 ROOT = Path(__file__).resolve().parents[4]
 CHART_VALUES = ROOT / "charts" / "carbon-platform" / "values.yaml"
@@ -217,9 +217,9 @@ def _chart_probes() -> dict:
 
 
 def _platform_processes(amqp_uri: str, mongo_uri: str, database_prefix: str, monkeypatch) -> list:
-    """`make run`'s processes (carbon_common.devstack), on free ports, against the given
+    """`make run`'s processes (carbon_dev.devstack), on free ports, against the given
     broker vhost and Mongo link, with throwaway keys and databases, without the sandbox."""
-    from carbon_common import devstack
+    from carbon_dev import devstack
 
     platform_key, bridge_key = gm.generate_sm2_keypair(), gm.generate_sm2_keypair()
     keys = {"PSEUDONYM_KEY": os.urandom(32).hex(), "CONTACT_SM4_KEY": os.urandom(16).hex(),

@@ -8,7 +8,7 @@ from carbon_common import topology
 from carbon_common.events import EventDispatcher, EventPublisher, PublishError
 from carbon_common.handlers import TEST_ROUTES_KEY, event_handler
 from carbon_common.schemas import InvalidEvent
-from carbon_common.testing import wait_until
+from carbon_dev.testing import wait_until
 
 ROUTE = topology.Route("ingest", "personal_data_deleted", "wiring_probe", "handle")
 FLAKY = topology.Route("ingest", "consent_revoked", "wiring_probe", "handle_flaky")

@@ -7,7 +7,7 @@ import pytest
 from pymongo.errors import DuplicateKeyError
 
 from carbon_common.mongo import is_duplicate_key
-from carbon_common.testing import jaeger_trace, wait_until
+from carbon_dev.testing import jaeger_trace, wait_until
 
 
 def test_document_round_trip_and_unique_index_violation(mongo_database):

@@ -1,7 +1,7 @@
 """50 concurrent writers on one account on real FerretDB (reduced size; full size: make bench)."""
 import eventlet
 
-from account import stress
+from carbon_dev import ledger_stress as stress
 from account.tiers import Tiers
 
 WRITERS, OPERATIONS = 50, 40

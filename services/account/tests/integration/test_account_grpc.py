@@ -13,7 +13,7 @@ from carbon.account.v1 import account_service_pb2 as pb
 from carbon.account.v1 import account_service_pb2_grpc as pb_grpc
 
 from account import ledger
-from carbon_common.testing import free_port, wait_until
+from carbon_dev.testing import free_port, wait_until
 
 
 @pytest.fixture

@@ -24,7 +24,7 @@ from carbon.account.v1 import account_service_pb2 as pb
 from carbon.account.v1 import account_service_pb2_grpc as pb_grpc
 
 from account.grpc_tls import ReloadingCredentials
-from carbon_common.testing import free_port, wait_until
+from carbon_dev.testing import free_port, wait_until
 
 import test_account_grpc
 

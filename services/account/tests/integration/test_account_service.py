@@ -9,7 +9,7 @@ from nameko.standalone.rpc import ServiceRpcProxy
 
 from carbon_common.events import EventPublisher
 from carbon_common.schemas import validate_envelope
-from carbon_common.testing import TEST_MONGO_URI, free_port, wait_until
+from carbon_dev.testing import TEST_MONGO_URI, free_port, wait_until
 
 from account import ledger
 from account.service import AccountService

@@ -2,7 +2,7 @@
 import pytest
 
 from carbon_common.events import EventPublisher
-from carbon_common.testing import TEST_MONGO_URI, free_port
+from carbon_dev.testing import TEST_MONGO_URI, free_port
 
 from calc.service import CalcService
 

@@ -3,10 +3,10 @@ leaves exchange-registered ones alone, and does nothing more when run again."""
 import pytest
 
 from carbon_common.events import EventPublisher
-from carbon_common.testing import TEST_MONGO_URI
+from carbon_dev.testing import TEST_MONGO_URI
 
 from calc import recalculate
-from calc.testing import MethodologyDir, behaviour
+from carbon_dev.calc_fixtures import MethodologyDir, behaviour
 
 EV = dict(scenario="ev_charging", occurred_at="2026-02-01T20:00:00+08:00")
 

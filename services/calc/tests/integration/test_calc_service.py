@@ -9,7 +9,7 @@ from carbon_common.gm import sm3_hex
 from carbon_common.schemas import validate_envelope
 
 from calc.repository import CalcRepository
-from calc.testing import behaviour
+from carbon_dev.calc_fixtures import behaviour
 
 
 def test_behaviour_received_in_reduction_calculated_out(start_calc, ingest, event_listener, calc_db):

@@ -1,7 +1,7 @@
 import pytest
 
 from calc.loader import load_catalog
-from calc.testing import MethodologyDir
+from carbon_dev.calc_fixtures import MethodologyDir
 
 
 @pytest.fixture(scope="session")

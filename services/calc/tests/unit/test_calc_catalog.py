@@ -5,7 +5,7 @@ import pytest
 
 from calc.domain import calculate
 from calc.loader import CatalogError
-from calc.testing import record
+from carbon_dev.calc_fixtures import record
 
 
 def test_packaged_catalog_covers_every_scenario(catalog):

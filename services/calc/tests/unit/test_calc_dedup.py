@@ -1,6 +1,6 @@
 """The same real-world behaviour reported by two partners gets one dedup key."""
 from calc.domain import calculate
-from calc.testing import record
+from carbon_dev.calc_fixtures import record
 
 ALICE, BOB = "a" * 64, "b" * 64
 

@@ -7,7 +7,7 @@ from decimal import Decimal
 import pytest
 
 from calc.domain import Calculation, Rejection, calculate
-from calc.testing import record
+from carbon_dev.calc_fixtures import record
 
 
 def grams(catalog, scenario, occurred_at, **activity):

@@ -8,7 +8,7 @@ from hypothesis import given, settings, strategies as st
 from calc.catalog import REGIONS
 from calc.domain import Calculation, calculate
 from calc.formulas import FORMULAS
-from calc.testing import record
+from carbon_dev.calc_fixtures import record
 
 START = datetime(2021, 6, 1, tzinfo=timezone.utc)
 instants = st.integers(min_value=0, max_value=7 * 365 * 86400).map(lambda s: START + timedelta(seconds=s))

@@ -7,7 +7,7 @@ import pytest
 import requests
 
 from carbon_common import gm
-from carbon_common.testing import TEST_MONGO_URI, wait_until
+from carbon_dev.testing import TEST_MONGO_URI, wait_until
 
 
 def free_port() -> int:

@@ -12,7 +12,7 @@ from carbon_common import gm
 from carbon_common.events import EventPublisher
 from carbon_common.mongo import client
 from carbon_common.schemas import validate_envelope
-from carbon_common.testing import TEST_MONGO_URI
+from carbon_dev.testing import TEST_MONGO_URI
 
 from exchange_bridge import domain
 from exchange_bridge.service import ExchangeBridgeService

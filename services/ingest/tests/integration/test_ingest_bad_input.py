@@ -13,7 +13,7 @@ import pytest
 
 from carbon_common import gm
 
-from carbon_common.testing import EventListener
+from carbon_dev.testing import EventListener
 
 from ingest import signing
 from ingest_testkit import PLATFORM_PUBLIC, metro

@@ -11,7 +11,7 @@ import pytest
 import requests
 
 from carbon_common import gm
-from carbon_common.testing import free_port, wait_until
+from carbon_dev.testing import free_port, wait_until
 
 from ingest_testkit import Platform, metro, settings_for
 

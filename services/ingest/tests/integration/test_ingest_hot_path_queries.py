@@ -2,7 +2,7 @@
 filter reads and decodes the whole collection, so a record would cost more as data grows).
 
 Every find/update/delete/count/aggregate the app sends while it handles one realistic signed
-batch is recorded with pymongo command monitoring (carbon_common.testing.FilterRecorder) and
+batch is recorded with pymongo command monitoring (carbon_dev.testing.FilterRecorder) and
 must filter on `{_id: value}` or `{_id: {$in: [...]}}` only. The batch mixes every branch of
 intake: new records, a published duplicate, a pending duplicate (its first publish failed), a
 content conflict, customers with several consents (index chains longer than one read), revoked

@@ -1,4 +1,4 @@
-"""`python -m exchange_bridge.demo --grpc 127.0.0.1:50051 --exchange http://127.0.0.1:8200`
+"""`python -m carbon_dev.bridge_demo --grpc 127.0.0.1:50051 --exchange http://127.0.0.1:8200`
 
 The last act of `make run`: the first five customers (by account id) redeem 5,000 g each
 through the gRPC API (idempotent request keys per customer and day, so a re-run spends nothing
@@ -17,6 +17,7 @@ import grpc
 import requests
 from nameko.standalone.rpc import ClusterRpcProxy
 
+from account.report import all_accounts  # the account API's own pager (dev tooling: every service installed)
 from carbon.account.v1 import account_service_pb2 as pb
 from carbon.account.v1 import account_service_pb2_grpc as pb_grpc
 from carbon_common.config import require
@@ -25,8 +26,6 @@ GRAMS = 5_000
 
 
 def redeem_for_demo_customers(stub, count: int) -> int:
-    from account.report import all_accounts  # the account API's own pager (dev tool: both installed)
-
     accounts = all_accounts(stub)
     # the first customers by account id: the same ones on every re-run, whatever their balances
     chosen = [a for a in sorted(accounts, key=lambda a: a.account_id) if a.kind != "pool"][:count]
@@ -45,7 +44,7 @@ def redeem_for_demo_customers(stub, count: int) -> int:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m exchange_bridge.demo", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m carbon_dev.bridge_demo", description=__doc__.splitlines()[0])
     parser.add_argument("--grpc", default="127.0.0.1:50051")
     parser.add_argument("--exchange", default="http://127.0.0.1:8200")
     parser.add_argument("--customers", type=int, default=5)

@@ -311,7 +311,7 @@ def demo(instance: Instance) -> None:
     print("\n== waiting for calc and account to process the day")
     instance.wait_drained(progress=lambda text: (sys.stdout.write(text), sys.stdout.flush()))
     run_step("customers redeem grams; the bank takes them back and registers them at the exchange",
-             ["-m", "exchange_bridge.demo", "--grpc", instance.address(50051),
+             ["-m", "carbon_dev.bridge_demo", "--grpc", instance.address(50051),
               "--exchange", f"http://{instance.address(8200)}"], env)
     run_step("balances and a monthly statement, read through the gRPC API",
              ["-m", "account.report", "--grpc", instance.address(50051)],
@@ -319,7 +319,7 @@ def demo(instance: Instance) -> None:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m carbon_common.devstack")
+    parser = argparse.ArgumentParser(prog="python -m carbon_dev.devstack")
     parser.add_argument("command", choices=("run", "start", "stop", "status"))
     parser.add_argument("--instance", default=os.environ.get("CARBON_INSTANCE", "dev"))
     parser.add_argument("--detach", action="store_true", default=os.environ.get("DETACH") == "1",
