@@ -24,7 +24,8 @@ def _int_env(*names, default: int) -> int:
 
 
 bind = os.environ.get("INGEST_BIND", "127.0.0.1:8080")
-workers = _int_env("INGEST_WORKERS", "WEB_CONCURRENCY", default=max(2, len(os.sched_getaffinity(0))))
+_cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 2)
+workers = _int_env("INGEST_WORKERS", "WEB_CONCURRENCY", default=max(2, _cpus))
 worker_class = "gthread"
 threads = _int_env("INGEST_THREADS", "GUNICORN_THREADS", default=8)
 timeout = 60

@@ -253,7 +253,7 @@ class Repository:
             slots = find_by_ids(self.consent_index, [sid for window in windows.values() for sid in window])
             pending = []
             for pid, window in windows.items():
-                new = list(itertools.takewhile(lambda sid: sid in slots, window))
+                new = list(itertools.takewhile(slots.__contains__, window))
                 if new:
                     chains[pid].extend(slots[sid] for sid in new)
                     self._slot_cache.put((partner_id, pid), tuple(chains[pid]))
