@@ -173,8 +173,8 @@ def main(argv=None) -> None:
     setup_telemetry(SERVICE_NAME)
     relay = build_relay()
     if args.once:
-        relay.housekeeping()
         result = relay.run_once()
+        relay.housekeeping()
         print(json.dumps({"republished": len(result.republished), "dropped": result.dropped,
                           "failed": result.failed}))
         raise SystemExit(1 if result.failed else 0)
@@ -188,12 +188,15 @@ def main(argv=None) -> None:
         signal.signal(sig, lambda *_: stopped.set())
     while not stopped.is_set():
         try:
-            relay.housekeeping()
             relay.run_once()
         except Exception:  # noqa: BLE001 - a database outage must not kill the loop
             FAILED_PASSES.inc()
             relay.last_pass_end = time.monotonic()  # failing is not being stuck: /health says why
             log.exception("relay pass failed; retrying next interval")
+        try:  # on its own: failing housekeeping must not hold up republishing
+            relay.housekeeping()
+        except Exception:  # noqa: BLE001
+            log.exception("relay housekeeping failed; retrying next interval")
         stopped.wait(interval)
     http.shutdown()
     relay.bus.close()

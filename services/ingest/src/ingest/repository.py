@@ -16,7 +16,7 @@ import logging
 import threading
 import uuid
 from collections import OrderedDict
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from pymongo import ASCENDING
 from pymongo.errors import DuplicateKeyError, OperationFailure
@@ -139,7 +139,7 @@ class Repository:
         doc = self.nonces.find_one({"_id": f"{partner_id}:{nonce}"})
         return bool(doc) and doc["expires_at"] > now
 
-    def consume_nonce(self, partner_id, nonce, now: datetime, ttl) -> bool:
+    def consume_nonce(self, partner_id, nonce, now: datetime, ttl: timedelta) -> bool:
         """True if this call consumed the nonce; False if it was already used."""
         key = f"{partner_id}:{nonce}"
         for _ in range(2):
@@ -199,7 +199,8 @@ class Repository:
     # changes). Revocation, the one thing that does change, is an insert-only marker with the
     # consent id as `_id`, written before the consent document is updated. Intake reads slots
     # and markers by `_id` (`$in`; markers are mostly misses, which FerretDB answers almost for
-    # free) and caches nothing, so a revocation counts at once in every process.
+    # free). A process keeps only the immutable slots it has read, never a marker or the end of
+    # a chain, so a revocation or a new consent counts at once in every process.
     def insert_consent(self, doc) -> None:
         self._insert(self.consents, doc)
 
