@@ -13,6 +13,7 @@ import uuid
 from urllib.parse import unquote, urlparse
 
 import amqp
+from amqp.method_framing import frame_writer as amqp_frame_writer
 from kombu import Connection
 from kombu.pools import producers
 from nameko.extensions import DependencyProvider
@@ -95,14 +96,46 @@ class EventPublisher:
         self.connection.release()
 
 
-def _producer_span(exchange: str, envelope: dict, parent):
-    return tracer().start_span(f"publish {exchange}", context=parent, kind=SpanKind.PRODUCER, attributes={
+MAX_LINKS = 64
+
+
+def _batch_span(exchange: str, envelopes: list[dict], parents: list):
+    """One PRODUCER span per published batch (OTel messaging: a batch publish is one operation),
+    linked to the records' spans; each message itself carries its record's context, so the
+    consumer continues that record's trace. Per-record producer spans cost ~16% of a consumer's
+    CPU in OTLP encoding alone (py-spy, 2026-11-29)."""
+    links = [trace.Link(trace.get_current_span(p).get_span_context()) for p in parents[:MAX_LINKS] if p]
+    return tracer().start_span(f"publish {exchange}", kind=SpanKind.PRODUCER, links=links, attributes={
         "messaging.system": "rabbitmq", "messaging.operation.type": "publish",
-        "messaging.destination.name": exchange,
-        "messaging.rabbitmq.destination.routing_key": envelope["event_type"],
-        "messaging.message.id": envelope["event_id"],
-        attributes.EVENT_TYPE: envelope["event_type"], attributes.EVENT_ID: envelope["event_id"],
-        **attributes.from_payload(envelope["data"])})
+        "messaging.destination.name": exchange, "messaging.batch.message_count": len(envelopes),
+        attributes.EVENT_TYPE: sorted({e["event_type"] for e in envelopes})})
+
+
+class _CorkedTransport:
+    """Collects the frames of many messages and writes them with one syscall (py-amqp writes
+    each message separately: ~22% of a batch consumer's CPU under eventlet, measured)."""
+
+    def __init__(self, transport):
+        self.transport, self.corked = transport, None
+
+    def write(self, data) -> None:
+        if self.corked is None:
+            self.transport.write(data)
+        else:
+            self.corked += data  # copies: py-amqp reuses the buffer behind `data`
+
+    def flush(self) -> None:
+        data, self.corked = self.corked, None
+        if data:
+            self.transport.write(bytes(data))
+
+    def __getattr__(self, name):
+        return getattr(self.transport, name)
+
+
+def _corking_frame_writer(connection, transport):
+    connection.cork = _CorkedTransport(transport)
+    return amqp_frame_writer(connection, connection.cork)
 
 
 class BatchPublisher:
@@ -134,7 +167,7 @@ class BatchPublisher:
         conn = amqp.Connection(host=f"{url.hostname or 'localhost'}:{url.port or 5672}",
                                userid=unquote(url.username or "guest"), password=unquote(url.password or "guest"),
                                virtual_host=vhost, heartbeat=0, connect_timeout=10,
-                               ssl=url.scheme == "amqps")
+                               ssl=url.scheme == "amqps", frame_writer=_corking_frame_writer)
         conn.connect()
         channel = conn.channel()
         channel.confirm_select()
@@ -171,7 +204,8 @@ class BatchPublisher:
         envelopes = [make_envelope(self.producer, t, d, i) for t, d, i, _ in items]
         if not envelopes:
             return []
-        spans = []
+        parents = [extract_context({"traceparent": tp}) if tp else None for *_, tp in items]
+        span = _batch_span(self.exchange, envelopes, parents)
         with self._lock:
             try:
                 if self._conn is None:
@@ -180,15 +214,15 @@ class BatchPublisher:
                 self._nacked = 0
                 self._pending = set(range(self._next_tag, self._next_tag + len(envelopes)))
                 self._next_tag += len(envelopes)
-                for envelope, (_, _, _, traceparent) in zip(envelopes, items):
-                    parent = extract_context({"traceparent": traceparent}) if traceparent else None
-                    span = _producer_span(self.exchange, envelope, parent)
-                    spans.append(span)
-                    headers = inject_amqp_headers({}, trace.set_span_in_context(span))
+                own = trace.set_span_in_context(span)
+                self._conn.cork.corked = bytearray()
+                for envelope, parent in zip(envelopes, parents):
+                    headers = inject_amqp_headers({}, parent or own)
                     message = amqp.Message(json.dumps(envelope).encode("utf-8"), content_type="application/json",
                                            content_encoding="utf-8", delivery_mode=2, application_headers=headers)
                     self._channel.basic_publish(message, exchange=self.exchange,
                                                 routing_key=envelope["event_type"], mandatory=True)
+                self._conn.cork.flush()
                 deadline = time.monotonic() + self.CONFIRM_TIMEOUT
                 while self._pending:
                     if time.monotonic() > deadline:
@@ -201,14 +235,12 @@ class BatchPublisher:
                     raise PublishError(f"{self._nacked} nacked, {len(self._returned)} unroutable")
             except Exception as exc:
                 self._drop()
-                for span in spans:
-                    span.set_status(trace.Status(trace.StatusCode.ERROR, type(exc).__name__))
+                span.set_status(trace.Status(trace.StatusCode.ERROR, type(exc).__name__))
                 if isinstance(exc, PublishError):
                     raise
                 raise PublishError(f"{len(envelopes)} event(s) not confirmed: {exc}") from exc
             finally:
-                for span in spans:
-                    span.end()
+                span.end()
         return envelopes
 
     def close(self) -> None:
