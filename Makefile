@@ -20,14 +20,14 @@ deps-up: setup ## start RabbitMQ, FerretDB and Jaeger on loopback (idempotent)
 deps-down: ## stop RabbitMQ, FerretDB and Jaeger
 	@bash scripts/deps.sh stop
 
-run: deps-up ## bring the whole platform up, stream a demo day of partner traffic, show where to look
+run: setup ## start the dependencies (unless running) and the platform, stream a demo day, show where to look; Ctrl-C stops what it started
 	@$(PY) -m carbon_dev.devstack run
 
-stop: ## stop the platform and its dependencies
+stop: ## stop the platform and its dependencies, whoever started them (bounded: never waits for a missing pid file)
 	-@$(PY) -m carbon_dev.devstack stop 2>/dev/null
 	@bash scripts/deps.sh stop
 
-status: ## show what is running
+status: ## show what is running and who started it
 	@bash scripts/deps.sh status
 	-@$(PY) -m carbon_dev.devstack status 2>/dev/null
 

@@ -18,6 +18,9 @@ from dataclasses import dataclass, field
 
 ROOT = pathlib.Path(__file__).resolve().parents[4]
 VENV_BIN = ROOT / ".venv" / "bin"
+DEPS_SCRIPT = ROOT / "scripts" / "deps.sh"
+DEPS = {"rabbitmq": "RabbitMQ", "ferretdb": "FerretDB", "jaeger": "Jaeger"}
+STOP_TIMEOUT = 30  # seconds: supervisord stops every program (stopwaitsecs=15), then SIGKILL
 RABBIT_API = "http://127.0.0.1:15672/api"
 RABBIT_AUTH = "Basic Z3Vlc3Q6Z3Vlc3Q="  # guest:guest, the loopback-only dev broker
 INGEST_SECRETS = ("PSEUDONYM_KEY", "CONTACT_SM4_KEY", "PLATFORM_SM2_PRIVATE_KEY", "PLATFORM_SM2_PUBLIC_KEY",
@@ -43,6 +46,7 @@ class Instance:
         self.vhost = f"carbon_{name}"
         self.amqp_uri = f"pyamqp://guest:guest@127.0.0.1:5672/{self.vhost}"
         self.mongo_uri = "mongodb://127.0.0.1:27017/?retryWrites=false"
+        self.started = False  # whether start() started supervisord (else it found it running)
 
     def port(self, base: int) -> int:
         return base + self.offset
@@ -155,12 +159,31 @@ class Instance:
         self.conf.write_text("\n".join(lines))
         self.conf.chmod(0o600)
 
-    def ctl(self, *args: str, check: bool = False) -> subprocess.CompletedProcess:
-        return subprocess.run([f"{VENV_BIN}/supervisorctl", "-c", str(self.conf), *args],
-                              capture_output=True, text=True, check=check)
+    def ctl(self, *args: str, check: bool = False, timeout: float = STOP_TIMEOUT) -> subprocess.CompletedProcess:
+        """supervisorctl, bounded: a wedged supervisord answers as a failed command (124)."""
+        argv = [f"{VENV_BIN}/supervisorctl", "-c", str(self.conf), *args]
+        try:
+            return subprocess.run(argv, capture_output=True, text=True, check=check, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            return subprocess.CompletedProcess(argv, 124, "", f"supervisorctl {' '.join(args)}: no answer in {timeout:.0f}s")
 
     def running(self) -> bool:
-        return self.conf.exists() and self.ctl("pid").returncode == 0
+        return self.conf.exists() and self.ctl("pid", timeout=10).returncode == 0
+
+    def supervisord_pid(self) -> int:
+        """This instance's supervisord: from its pid file, else found by its command line (a lost
+        pid file or socket); 0 when there is none."""
+        pidfile = self.dir / "supervisord.pid"
+        candidates = [pidfile.read_text().strip()] if pidfile.exists() else []
+        candidates += [p.name for p in pathlib.Path("/proc").iterdir() if p.name.isdigit()]
+        for pid in candidates:
+            try:
+                argv = pathlib.Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+            except OSError:
+                continue
+            if any(a.endswith(b"supervisord") for a in argv) and str(self.conf).encode() in argv:
+                return int(pid)
+        return 0
 
     def pid(self, name: str) -> int:
         """The pid of one supervised process (0 while it is not running)."""
@@ -240,18 +263,22 @@ class Instance:
                 mongo.drop_database(name)
 
     def start(self, timeout: float = 120, progress=print) -> list[Process]:
+        """Start the instance (or find it running); -> its processes. `self.started` says whether
+        this call started supervisord, i.e. whether stopping it is this caller's business."""
         from carbon_common import topology
 
         processes = self.processes()
         self.ensure_vhost()
         topology.declare(self.amqp_uri)
         progress(f"topology declared in vhost {self.vhost}")
-        if not self.running():
+        self.started = not self.running()
+        if self.started:
             self.write_conf(processes)
             subprocess.run([f"{VENV_BIN}/supervisord", "-c", str(self.conf)], check=True)
+            (self.dir / "started-by").write_text(f"{started_by()} at {time.strftime('%Y-%m-%dT%H:%M:%S%z')}\n")
             progress(f"supervisord started {len(processes)} processes (logs: {self.dir / 'logs'})")
         else:
-            progress("platform already running")
+            progress(f"platform already running (started by {self.started_by()}): left running at the end")
         self.wait_healthy(processes, timeout, progress)
         return processes
 
@@ -268,22 +295,101 @@ class Instance:
                                  f"(see {self.dir / 'logs'})")
             time.sleep(0.3)
 
-    def stop(self) -> None:
+    def started_by(self) -> str:
+        path = self.dir / "started-by"
+        return path.read_text().strip() if path.exists() else "not recorded"
+
+    def stop(self, timeout: float = STOP_TIMEOUT) -> str:
+        """Stop supervisord and every process under it, within `timeout` (+10 s for a SIGKILL);
+        found by pid file, socket or command line. -> what was done, in words."""
+        pid = self.supervisord_pid()
         if self.running():
-            self.ctl("shutdown")
-            pidfile = self.dir / "supervisord.pid"
-            deadline = time.monotonic() + 30
-            while pidfile.exists() and time.monotonic() < deadline:
-                time.sleep(0.2)
+            self.ctl("shutdown", timeout=timeout)
+            how = "supervisorctl shutdown"
+        elif pid:  # no socket (or it does not answer): the process itself
+            os.kill(pid, signal.SIGTERM)
+            how = f"SIGTERM to supervisord pid {pid} (its socket did not answer)"
+        else:
+            return f"platform instance {self.name} was not running"
+        deadline = time.monotonic() + timeout
+        while pid and _alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        if pid and _alive(pid):
+            os.kill(pid, signal.SIGKILL)
+            how += f", then SIGKILL after {timeout:.0f}s (its programs may be left: ps -ef | grep {self.dir})"
+            _wait_gone(pid, 10)
+        (self.dir / "started-by").unlink(missing_ok=True)
+        return f"platform instance {self.name} stopped ({how})"
 
     def status_table(self) -> str:
+        pid = self.supervisord_pid()
+        head = (f"platform instance {self.name}: supervisord pid {pid}, started by {self.started_by()}\n" if pid
+                else f"platform instance {self.name}: not running\n")
         rows = [("component", "address", "state")]
         for p in self.processes():
             rows.append((p.name, p.address, "healthy" if healthy(p.ready_url) else "DOWN"))
         rows += [("rabbitmq", f"amqp://127.0.0.1:5672/{self.vhost}  (UI http://127.0.0.1:15672)", "-"),
                  ("ferretdb", "mongodb://127.0.0.1:27017", "-"), ("jaeger", JAEGER_UI, "-")]
         width = [max(len(r[i]) for r in rows) for i in range(3)]
-        return "\n".join("  " + "  ".join(c.ljust(w) for c, w in zip(r, width)) for r in rows)
+        return head + "\n".join("  " + "  ".join(c.ljust(w) for c, w in zip(r, width)) for r in rows)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    status = pathlib.Path(f"/proc/{pid}/stat")
+    return not (status.exists() and status.read_text().rsplit(")", 1)[-1].split()[0] == "Z")  # a zombie is gone
+
+
+def _wait_gone(pid: int, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while _alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    return not _alive(pid)
+
+
+def started_by() -> str:
+    """Who runs this process, for the records `make status` shows: our command line, and the
+    `make` above it when there is one."""
+    def cmdline(pid):
+        try:
+            return pathlib.Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode().strip()
+        except OSError:
+            return "?"
+    me, parent = os.getpid(), os.getppid()
+    text = f"{cmdline(me)} (pid {me})"
+    return f"{cmdline(parent)} (pid {parent}) > {text}" if cmdline(parent).startswith("make") else text
+
+
+# --- the dependencies (scripts/deps.sh) ---------------------------------------------------------
+def deps_data() -> pathlib.Path:
+    return pathlib.Path(os.environ.get("CARBON_DEPS_DATA", ROOT / ".data"))
+
+
+def deps_owned_by(token: str) -> list[str]:
+    """The dependencies whose owner record (written by deps.sh start) names `token`."""
+    owned = []
+    for dep in DEPS:
+        path = deps_data() / f"{dep}.owner"
+        if path.exists() and f"owner={token}" in path.read_text().splitlines():
+            owned.append(dep)
+    return owned
+
+
+def start_deps(token: str) -> list[str]:
+    """deps.sh start as owner `token`; -> the dependencies it started (the others were running)."""
+    env = {**os.environ, "CARBON_DEPS_OWNER": token, "CARBON_DEPS_STARTED_BY": started_by()}
+    subprocess.run(["bash", str(DEPS_SCRIPT), "start"], env=env, check=True, timeout=300)
+    return deps_owned_by(token)
+
+
+def stop_deps(token: str) -> None:
+    """Stop the dependencies `token` started, and only those (deps.sh stop-owned, bounded)."""
+    subprocess.run(["bash", str(DEPS_SCRIPT), "stop-owned", token], timeout=120)
 
 
 def healthy(url: str) -> bool:
@@ -322,35 +428,69 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m carbon_dev.devstack")
     parser.add_argument("command", choices=("run", "start", "stop", "status"))
     parser.add_argument("--instance", default=os.environ.get("CARBON_INSTANCE", "dev"))
+    parser.add_argument("--port-offset", type=int, default=int(os.environ.get("CARBON_PORT_OFFSET", "0")),
+                        help="added to every port of the instance (a second instance beside `make run`)")
     parser.add_argument("--detach", action="store_true", default=os.environ.get("DETACH") == "1",
                         help="return after the demo instead of waiting for Ctrl-C")
     args = parser.parse_args(argv)
-    instance = Instance(args.instance)
+    instance = Instance(args.instance, port_offset=args.port_offset)
     if args.command == "stop":
-        instance.stop()
-        print(f"platform instance {instance.name} stopped")
+        print(instance.stop())
         return 0
     if args.command == "status":
         print(instance.status_table())
+        others = [Instance(d.name) for d in sorted((ROOT / ".data" / "platform").glob("*")) if d.name != instance.name]
+        for other in others:
+            pid = other.supervisord_pid()
+            if pid:
+                print(f"also running: platform instance {other.name} (supervisord pid {pid}, started by {other.started_by()})")
         return 0
-    instance.start()
-    if args.command == "run":
-        demo(instance)
-    print("\nThe platform is up:\n" + instance.status_table())
-    print(f"\n  traces: {JAEGER_UI}/search?service=ingest   logs: {instance.dir / 'logs'}")
-    if args.command == "start" or args.detach:
-        print("  stop it with: make stop")
-        return 0
-    print("\nCtrl-C stops everything.")
-    stopping = []
+    detached = args.command == "start" or args.detach
+    # Ctrl-C (the whole foreground group gets it) or SIGTERM, at any moment from here on:
+    # stop what this run started — the platform instance, and the dependencies it started.
     for signum in (signal.SIGINT, signal.SIGTERM):  # explicit: a shell may start us with SIGINT ignored
-        signal.signal(signum, lambda *_: stopping.append(1))
-    while not stopping:
-        time.sleep(0.5)
-    print("\nstopping the platform ...")
-    instance.stop()
-    subprocess.run(["bash", str(ROOT / "scripts" / "deps.sh"), "stop"])
-    return 0
+        signal.signal(signum, _interrupt)
+    token = f"devstack-{instance.name}-{os.getpid()}-{os.urandom(4).hex()}"
+    owned: list[str] = []
+    try:
+        owned = start_deps(token)
+        instance.start()
+        if args.command == "run":
+            demo(instance)
+        print("\nThe platform is up:\n" + instance.status_table())
+        print(f"\n  traces: {JAEGER_UI}/search?service=ingest   logs: {instance.dir / 'logs'}")
+        if detached:
+            print("  stop it with: make stop")
+            return 0
+        print("\n" + _what_ctrl_c_stops(instance, owned))
+        while True:
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        detached = False
+        return 0
+    finally:
+        if not detached:
+            for signum in (signal.SIGINT, signal.SIGTERM):  # a second Ctrl-C does not cut the stop short
+                signal.signal(signum, signal.SIG_IGN)
+            print("\nstopping what this run started ...", flush=True)
+            if instance.started:
+                print(instance.stop(), flush=True)
+            stop_deps(token)
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
+def _what_ctrl_c_stops(instance: Instance, owned: list[str]) -> str:
+    stops = ([f"platform instance {instance.name}"] if instance.started else []) + [DEPS[d] for d in owned]
+    kept = [DEPS[d] for d in DEPS if d not in owned]
+    text = f"Ctrl-C stops what this run started: {', '.join(stops) or 'nothing'}."
+    if kept:
+        text += f"\n{', '.join(kept)} were already running (see make status): they keep running."
+    if not instance.started:
+        text += f"\nPlatform instance {instance.name} was already running: it keeps running (make stop)."
+    return text
 
 
 if __name__ == "__main__":
