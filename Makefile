@@ -1,6 +1,8 @@
 # The front door. `make help` lists the targets.
 SHELL := /bin/bash
 PY := .venv/bin/python
+# stop/status work even from a .venv made before libs/carbon_dev existed (run installs it: setup)
+DEVSTACK := PYTHONPATH=libs/carbon_dev/src $(PY) -m carbon_dev.devstack
 PROTOS := $(shell find proto -name '*.proto' | sort)
 GRPC_PROTOS := $(shell grep -l '^service ' $(PROTOS))
 export PATH := $(CURDIR)/.deps/bin:$(PATH)
@@ -24,12 +26,12 @@ run: setup ## start the dependencies (unless running) and the platform, stream a
 	@$(PY) -m carbon_dev.devstack run
 
 stop: ## stop the platform and its dependencies, whoever started them (bounded: never waits for a missing pid file)
-	-@$(PY) -m carbon_dev.devstack stop 2>/dev/null
+	-@$(DEVSTACK) stop 2>/dev/null
 	@bash scripts/deps.sh stop
 
 status: ## show what is running and who started it
 	@bash scripts/deps.sh status
-	-@$(PY) -m carbon_dev.devstack status 2>/dev/null
+	-@$(DEVSTACK) status 2>/dev/null
 
 test: deps-up proto-check ## unit + integration + e2e tests against real RabbitMQ, FerretDB and Jaeger (+ messaging on quorum queues)
 	@$(PY) -m pytest -q
