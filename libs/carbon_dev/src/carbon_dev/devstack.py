@@ -230,7 +230,7 @@ class Instance:
         from carbon_common import topology
 
         queues = {q["name"]: q for q in self._rabbit_api("GET", f"/queues/{self.vhost}")}
-        names = {r.queue_name for r in topology.ROUTES} | {r.queue_name + ".retry" for r in topology.ROUTES}
+        names = {q.name for r in topology.ROUTES for q, kind in topology.route_queues(r) if kind != "dlq"}
         return sum(queues[n].get("messages", 0) for n in names if n in queues)
 
     def wait_drained(self, timeout: float = 900, progress=print) -> bool:
@@ -312,9 +312,9 @@ class Instance:
         else:
             return f"platform instance {self.name} was not running"
         deadline = time.monotonic() + timeout
-        while pid and _alive(pid) and time.monotonic() < deadline:
+        while pid and alive(pid) and time.monotonic() < deadline:
             time.sleep(0.2)
-        if pid and _alive(pid):
+        if pid and alive(pid):
             os.kill(pid, signal.SIGKILL)
             how += f", then SIGKILL after {timeout:.0f}s (its programs may be left: ps -ef | grep {self.dir})"
             _wait_gone(pid, 10)
@@ -334,22 +334,26 @@ class Instance:
         return head + "\n".join("  " + "  ".join(c.ljust(w) for c, w in zip(r, width)) for r in rows)
 
 
-def _alive(pid: int) -> bool:
+def alive(pid: int) -> bool:
+    """Whether the process runs (a zombie does not)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
-    status = pathlib.Path(f"/proc/{pid}/stat")
-    return not (status.exists() and status.read_text().rsplit(")", 1)[-1].split()[0] == "Z")  # a zombie is gone
+    try:
+        state = pathlib.Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[-1].split()[0]
+    except OSError:  # gone meanwhile
+        return False
+    return state != "Z"
 
 
 def _wait_gone(pid: int, timeout: float) -> bool:
     deadline = time.monotonic() + timeout
-    while _alive(pid) and time.monotonic() < deadline:
+    while alive(pid) and time.monotonic() < deadline:
         time.sleep(0.2)
-    return not _alive(pid)
+    return not alive(pid)
 
 
 def started_by() -> str:

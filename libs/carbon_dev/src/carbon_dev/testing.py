@@ -6,7 +6,9 @@ created through the management API) with the whole topology declared, and its ow
 """
 import json
 import os
+import re
 import socket
+import subprocess
 import urllib.parse
 import urllib.request
 import time
@@ -38,6 +40,20 @@ def wait_until(predicate, timeout: float = 10.0, interval: float = 0.05, message
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout}s waiting for {message}")
         time.sleep(interval)
+
+
+def listening(port: int) -> bool:
+    """Whether something accepts TCP connections on 127.0.0.1:port."""
+    with socket.socket() as s:
+        s.settimeout(1)
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+def pid_on_port(port: int) -> int:
+    """The pid listening on a loopback TCP port (`ss`), 0 when none."""
+    out = subprocess.run(["ss", "-ltnpH", f"sport = :{port}"], capture_output=True, text=True).stdout
+    found = re.search(r"pid=(\d+)", out)
+    return int(found.group(1)) if found else 0
 
 
 JAEGER_API = "http://127.0.0.1:16686/api"

@@ -7,32 +7,18 @@ carbon_runstop_*, ports +5000), reset before and after, so they disturb nobody o
 servers. Ctrl-C is what a terminal sends: SIGINT to the whole foreground process group.
 """
 import os
-import re
 import signal
-import socket
 import subprocess
 import sys
 
 import pytest
 
-from carbon_dev.devstack import ROOT, Instance, _alive
-from carbon_dev.testing import wait_until
+from carbon_dev.devstack import ROOT, Instance, alive
+from carbon_dev.testing import listening, pid_on_port, wait_until
 
 SHARED_PORTS = {"RabbitMQ": 5672, "RabbitMQ management": 15672, "FerretDB": 27017, "Jaeger UI": 16686,
                 "Jaeger OTLP": 4318}
 NAME, OFFSET = "runstop", 5000
-
-
-def listening(port: int) -> bool:
-    with socket.socket() as s:
-        s.settimeout(1)
-        return s.connect_ex(("127.0.0.1", port)) == 0
-
-
-def pid_on_port(port: int) -> int:
-    out = subprocess.run(["ss", "-ltnpH", f"sport = :{port}"], capture_output=True, text=True).stdout
-    found = re.search(r"pid=(\d+)", out)
-    return int(found.group(1)) if found else 0
 
 
 @pytest.fixture
@@ -80,7 +66,7 @@ def assert_stopped_only_the_platform(instance: Instance, pids: list[int], shared
     assert "stopping what this run started ..." in log, log
     assert f"platform instance {NAME} stopped" in log, log
     assert "left running, not started by this run: jaeger ferretdb rabbitmq" in log, log
-    assert not [pid for pid in pids if _alive(pid)], "platform processes left running"
+    assert not [pid for pid in pids if alive(pid)], "platform processes left running"
     assert not instance.running() and not listening(instance.port(8080))
     assert {port: pid_on_port(port) for port in SHARED_PORTS.values()} == shared_before, \
         "a shared dependency was stopped or restarted"

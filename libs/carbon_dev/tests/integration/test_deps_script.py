@@ -6,7 +6,6 @@ import os
 import random
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -14,32 +13,11 @@ import uuid
 
 import pytest
 
-from carbon_dev.devstack import ROOT
-from carbon_dev.testing import free_port, wait_until
+from carbon_dev.devstack import ROOT, alive
+from carbon_dev.testing import free_port, listening, pid_on_port, wait_until
 
 SHARED_PORTS = (5672, 15672, 27017, 16686, 4318)
 DEPS_SH = ["bash", str(ROOT / "scripts" / "deps.sh")]
-
-
-def listening(port: int) -> bool:
-    with socket.socket() as s:
-        s.settimeout(1)
-        return s.connect_ex(("127.0.0.1", port)) == 0
-
-
-def pid_on_port(port: int) -> int:
-    out = subprocess.run(["ss", "-ltnpH", f"sport = :{port}"], capture_output=True, text=True).stdout
-    found = re.search(r"pid=(\d+)", out)
-    return int(found.group(1)) if found else 0
-
-
-def alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    stat = open(f"/proc/{pid}/stat").read() if os.path.exists(f"/proc/{pid}/stat") else ""
-    return not stat or stat.rsplit(")", 1)[1].split()[0] != "Z"
 
 
 @pytest.fixture(autouse=True)
@@ -83,39 +61,28 @@ def make_stop(env, deps_only: str) -> tuple[subprocess.CompletedProcess, float]:
     return result, time.monotonic() - started
 
 
-def test_make_stop_finds_a_ferretdb_whose_pid_file_is_gone_by_its_port(throwaway):
+@pytest.mark.parametrize("dep, label, pid_file, process_name", [
+    ("ferretdb", "FerretDB", "ferretdb.pid", "ferretdb"),
+    # the hang of issue 12: `rabbitmqctl stop <pid file>` waited forever for a missing pid file
+    ("rabbitmq", "RabbitMQ", "rabbitmq/rabbit.pid", "beam.smp"),
+])
+def test_make_stop_with_the_pid_file_gone_finds_the_process_by_port_within_30_s(dep, label, pid_file, process_name,
+                                                                                 throwaway):
     env, ports = throwaway
-    assert deps(env, "start", deps_only="ferretdb").returncode == 0
-    pid = pid_on_port(ports["ferretdb"])
-    assert pid and open(f"/proc/{pid}/comm").read().strip() == "ferretdb"
-    assert os.getsid(pid) == pid, "FerretDB runs in its own session (a Ctrl-C of its starter does not reach it)"
-    os.unlink(os.path.join(env["CARBON_DEPS_DATA"], "ferretdb.pid"))
-
-    result, seconds = make_stop(env, "ferretdb")
-
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert seconds < 30, f"make stop took {seconds:.1f} s"
-    assert f"stopping FerretDB (pid {pid}, found by port {ports['ferretdb']}" in result.stdout
-    assert not alive(pid) and not listening(ports["ferretdb"])
-    print(f"make stop, FerretDB without pid file: {seconds:.1f} s")
-
-
-def test_make_stop_with_no_rabbitmq_pid_file_returns_within_30_s(throwaway):
-    """The hang of issue 12: `rabbitmqctl stop <pid file>` waited forever for a missing pid file."""
-    env, ports = throwaway
-    started = deps(env, "start", deps_only="rabbitmq")
+    started = deps(env, "start", deps_only=dep)
     assert started.returncode == 0, started.stdout + started.stderr
-    pid = pid_on_port(ports["rabbitmq"])
-    assert pid and open(f"/proc/{pid}/comm").read().strip() == "beam.smp"
-    os.unlink(os.path.join(env["CARBON_DEPS_DATA"], "rabbitmq", "rabbit.pid"))
+    pid = pid_on_port(ports[dep])
+    assert pid and open(f"/proc/{pid}/comm").read().strip() == process_name
+    assert os.getsid(pid) != os.getsid(0), f"{label} runs in a session of its own (a Ctrl-C of its starter misses it)"
+    os.unlink(os.path.join(env["CARBON_DEPS_DATA"], pid_file))
 
-    result, seconds = make_stop(env, "rabbitmq")
+    result, seconds = make_stop(env, dep)
 
     assert result.returncode == 0, result.stdout + result.stderr
     assert seconds < 30, f"make stop took {seconds:.1f} s"
-    assert f"stopping RabbitMQ (pid {pid}, found by port {ports['rabbitmq']}" in result.stdout
-    assert not alive(pid) and not listening(ports["rabbitmq"])
-    print(f"make stop, RabbitMQ without pid file: {seconds:.1f} s")
+    assert f"stopping {label} (pid {pid}, found by port {ports[dep]}" in result.stdout
+    assert not alive(pid) and not listening(ports[dep])
+    print(f"make stop, {label} without pid file: {seconds:.1f} s")
 
 
 def test_stop_when_nothing_runs_says_so_at_once(throwaway):
