@@ -3,12 +3,13 @@
 Never log personal data: callers log pseudonyms (user_pid) and record keys only.
 """
 import json
-import os
 import logging
 import sys
 import time
 
 from opentelemetry import trace
+
+from carbon_common.config import setting
 
 _RESERVED = set(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"message", "asctime"}
 
@@ -50,7 +51,7 @@ class _CurrentStderr(logging.StreamHandler):
 
 def configure_logging(service_name: str, level: str | None = None) -> None:
     """`level` defaults to LOG_LEVEL from the environment, else INFO."""
-    level = level or os.environ.get("LOG_LEVEL", "INFO").upper()
+    level = level or setting("LOG_LEVEL", "INFO").upper()
     handler = _CurrentStderr()
     handler.setFormatter(JsonFormatter(service_name))
     root = logging.getLogger()

@@ -11,6 +11,7 @@ from pymongo.errors import DuplicateKeyError, BulkWriteError
 
 from carbon_common.config import require, setting
 
+DUPLICATE_KEY = 11000  # the server's error code for a taken unique key (E11000)
 _clients = {}
 
 
@@ -40,8 +41,8 @@ def is_duplicate_key(exc: Exception) -> bool:
     if isinstance(exc, DuplicateKeyError):
         return True
     if isinstance(exc, BulkWriteError):
-        return all(e.get("code") == 11000 for e in exc.details.get("writeErrors", []))
-    return getattr(exc, "code", None) == 11000
+        return all(e.get("code") == DUPLICATE_KEY for e in exc.details.get("writeErrors", []))
+    return getattr(exc, "code", None) == DUPLICATE_KEY
 
 
 class MongoDatabase(DependencyProvider):
@@ -52,9 +53,7 @@ class MongoDatabase(DependencyProvider):
 
     def setup(self):
         config = self.container.config
-        uri = config.get("MONGO_URI") or require("MONGO_URI")
-        name = config.get("MONGO_DATABASE") or setting("MONGO_DATABASE", self.default_name)
-        self.database = client(uri)[name]
+        self.database = client(require("MONGO_URI", config))[setting("MONGO_DATABASE", self.default_name, config)]
 
     def get_dependency(self, worker_ctx):
         return self.database
@@ -72,6 +71,19 @@ def insert_new(collection, docs: list[dict]) -> set[int]:
         if not is_duplicate_key(exc):
             raise
         return {e["index"] for e in exc.details.get("writeErrors", [])}
+
+
+def insert_or_get(collection, doc: dict, also_unique: tuple[str, ...] = ()) -> tuple[dict, bool]:
+    """Insert-only collections: (stored document, inserted now). On a duplicate key the document
+    stored first wins; it is read back by each field of `also_unique` (the collection's other
+    unique keys), then by _id, since FerretDB v1 does not say which index was hit."""
+    if not insert_new(collection, [doc]):
+        return doc, True
+    for field in (*also_unique, "_id"):
+        stored = collection.find_one({field: doc[field]})
+        if stored is not None:
+            return stored, False
+    raise LookupError(f"duplicate {doc['_id']} not found by {', '.join((*also_unique, '_id'))}")
 
 
 def find_by_ids(collection, ids, projection=None) -> dict:

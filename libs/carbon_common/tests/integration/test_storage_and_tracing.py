@@ -6,7 +6,7 @@ import uuid
 import pytest
 from pymongo.errors import DuplicateKeyError
 
-from carbon_common.mongo import is_duplicate_key
+from carbon_common.mongo import insert_new, insert_or_get, insert_or_get_many, is_duplicate_key
 from carbon_dev.testing import jaeger_trace, wait_until
 
 
@@ -24,6 +24,25 @@ def test_document_round_trip_and_unique_index_violation(mongo_database):
         db.entries.insert_one({"_id": "e2", "account_id": "a", "seq": 1, "grams": 1})
     assert is_duplicate_key(same_seq.value)
     assert db.entries.count_documents({}) == 1  # neither losing insert left anything behind
+
+
+def test_insert_or_get_returns_the_document_stored_first(mongo_database):
+    db = mongo_database("storage")
+    db.batches.create_index([("claim_id", 1)], unique=True, name="claim_id_unique")
+    first = {"_id": "b1", "claim_id": "c1", "n": 1}
+    assert insert_or_get(db.batches, first) == (first, True)
+    assert insert_or_get(db.batches, {"_id": "b1", "claim_id": "c9", "n": 2}) == (first, False)  # same _id
+    # another unique key: found by it, not by the _id that was never stored
+    assert insert_or_get(db.batches, {"_id": "b2", "claim_id": "c1", "n": 3}, also_unique=("claim_id",)) == \
+        (first, False)
+    with pytest.raises(LookupError):
+        insert_or_get(db.batches, {"_id": "b3", "claim_id": "c1"})  # the schema must name claim_id
+    assert db.batches.count_documents({}) == 1
+
+    assert insert_new(db.items, [{"_id": "i1"}, {"_id": "i2"}]) == set()
+    assert insert_new(db.items, [{"_id": "i2"}, {"_id": "i3"}, {"_id": "i1"}]) == {0, 2}
+    stored = insert_or_get_many(db.items, [{"_id": "i3", "x": 1}, {"_id": "i4", "x": 2}])
+    assert stored == [({"_id": "i3"}, False), ({"_id": "i4", "x": 2}, True)]
 
 
 SPAN_SCRIPT = """

@@ -45,7 +45,7 @@ class LedgerProvider(MongoDatabase):
 
     def setup(self):
         super().setup()
-        spec = self.container.config.get("TIER_THRESHOLDS") or setting("TIER_THRESHOLDS", DEFAULT_THRESHOLDS)
+        spec = setting("TIER_THRESHOLDS", DEFAULT_THRESHOLDS, self.container.config)
         self.ledger = build_ledger(self.database, spec, self.wake_relay)
         self.publisher = BatchPublisher(self.container.config["AMQP_URI"], self.container.service_name)
         self.relay = Relay(self.ledger.repo, self.ledger.ops, self.publisher)

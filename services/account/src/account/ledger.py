@@ -5,15 +5,16 @@ the previous entry: the state carries the running balance, status, totals, the n
 earned per posting month (for tiers) and the cap usage per cap key. Sealing is deterministic,
 so the verifier can re-run it over the stored entries and spot any edit. No I/O here.
 """
-import json
-from datetime import datetime, timezone
-
+from carbon_common import accounts, clock
+from carbon_common.canonical import canonical_bytes
 from carbon_common.gm import sm3_hex
 
 from account import caps
 
 GENESIS_HASH = "0" * 64
-POOL_OWNER = "bank-pool"
+POOL_OWNER = accounts.POOL_OWNER
+# posted_at, "%Y-%m-%dT%H:%M:%S.%fZ": the hash chain covers this text, so its shape never changes.
+utc_now_iso = clock.utc_now_iso
 KINDS = ("individual", "enterprise", "pool")
 STATUSES = ("open", "frozen", "closed")
 CREDIT, CAPPED, DECLINED, REVERSAL = "credit", "capped", "declined", "reversal"
@@ -32,6 +33,10 @@ class LedgerError(Exception):
     def __init__(self, message: str, code: str | None = None):
         super().__init__(message)
         self.code = code or self.code
+
+
+class AlreadyApplied(Exception):
+    """decide() found its entry's effect already in the chain (a concurrent writer applied it)."""
 
 
 class InsufficientBalance(LedgerError):
@@ -95,17 +100,9 @@ def genesis_state(account_id: str) -> dict:
     }
 
 
-def utc_now_iso() -> str:
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def canonical(doc: dict) -> bytes:
-    return json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
-
-
 def entry_hash(entry: dict) -> str:
     body = {k: v for k, v in entry.items() if k not in UNHASHED}
-    return sm3_hex(canonical(body))
+    return sm3_hex(canonical_bytes(body))
 
 
 def trailing_earned(earned_by_month: dict, posted_month: str) -> int:

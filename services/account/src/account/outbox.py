@@ -12,7 +12,9 @@ before acking its messages. A redemption's transfer to the bank pool is complete
 debit is announced.
 """
 import logging
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
+
+from carbon_common.clock import utc_now
 
 from account import ledger
 from account.metrics import EVENTS_RELAYED
@@ -103,7 +105,7 @@ class Relay:
         if not markers:
             return 0
         entries = self.repo.entries_by_ids([m["_id"] for m in markers])
-        items, done, now = [], [], datetime.now(timezone.utc)
+        items, done, now = [], [], utc_now()
         for marker in markers:
             entry = entries.get(marker["_id"])
             if entry is None:  # not (yet) inserted: its writer is still at it, or gave up

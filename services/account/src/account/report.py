@@ -12,8 +12,9 @@ import grpc
 from carbon.account.v1 import account_service_pb2 as pb
 from carbon.account.v1 import account_service_pb2_grpc as pb_grpc
 
+from carbon_common.clock import utc_now_iso
+
 from account.caps import statement_month
-from account.ledger import utc_now_iso
 
 
 def all_accounts(stub, timeout: float = 10) -> list:

@@ -15,12 +15,13 @@ caps, idempotency) uses `_id` lookups and inserts only; the read/query paths use
 indexed queries (indexed on MongoDB, scans on FerretDB).
 """
 import json
-from datetime import datetime, timezone
 
 from pymongo import ASCENDING, DESCENDING, UpdateOne
-from pymongo.errors import BulkWriteError, DuplicateKeyError
+from pymongo.errors import BulkWriteError
 
-from carbon_common.mongo import find_by_ids, insert_new, is_duplicate_key
+from carbon_common.canonical import canonical_json
+from carbon_common.clock import utc_now
+from carbon_common.mongo import find_by_ids, insert_new, insert_or_get_many, is_duplicate_key
 
 
 # An entry is stored as its canonical JSON (`entry`) plus copies of the fields queries filter
@@ -33,7 +34,7 @@ ENTRY_QUERY_FIELDS = ("account_id", "seq", "type", "month", "posted_at", "scenar
 def _entry_to_doc(entry: dict) -> dict:
     doc = {k: entry[k] for k in ENTRY_QUERY_FIELDS if k in entry}
     doc["_id"] = entry["_id"]
-    doc["entry"] = json.dumps(entry, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    doc["entry"] = canonical_json(entry)
     return doc
 
 
@@ -51,7 +52,7 @@ def _state_to_doc(state: dict) -> dict:
     """The state travels as one JSON string: derived data nobody queries by field, and FerretDB
     stores a string ~3x faster than the same nested document (measured: 15,371 vs 5,494 docs/s)."""
     return {"_id": f"{state['account_id']}:{state['seq']}", "account_id": state["account_id"], "seq": state["seq"],
-            "state": json.dumps(state, sort_keys=True, separators=(",", ":"))}
+            "state": canonical_json(state)}
 
 
 def _doc_to_state(doc: dict) -> dict:
@@ -86,11 +87,8 @@ class Repository:
         return self.accounts.find_one({"_id": account_id})
 
     def insert_account(self, doc: dict) -> bool:
-        try:
-            self.accounts.insert_one(doc)
-            return True
-        except DuplicateKeyError:
-            return False
+        """False if the _id or the owner is taken already."""
+        return not insert_new(self.accounts, [doc])
 
     def unlink_personal_data(self, account_id: str, deleted_at: str) -> None:
         self.accounts.update_one({"_id": account_id}, {"$unset": {"alias": "", "contact": ""},
@@ -181,19 +179,13 @@ class Repository:
     # dedup claims
     def claim_many(self, claims: list[dict]) -> dict[str, dict]:
         """Insert the claims that are free; claim id -> the claim that holds the key (ours or another's)."""
-        taken = insert_new(self.claims, claims)
-        held = find_by_ids(self.claims, [claims[i]["_id"] for i in taken])
-        return {c["_id"]: held.get(c["_id"], c) for c in claims}
+        return {c["_id"]: held for c, (held, _) in zip(claims, insert_or_get_many(self.claims, claims))}
 
     # outbox
     def add_outbox(self, entry_id: str, account_id: str, traceparent: str = "") -> None:
         """`traceparent`: the trace that posted the entry, so its events continue that trace."""
-        try:
-            self.outbox.insert_one({"_id": entry_id, "account_id": account_id, "traceparent": traceparent,
-                                    "created_at": datetime.now(timezone.utc)})
-        except Exception as exc:
-            if not is_duplicate_key(exc):
-                raise
+        insert_new(self.outbox, [{"_id": entry_id, "account_id": account_id, "traceparent": traceparent,
+                                  "created_at": utc_now()}])  # a duplicate is the same marker
 
     def pending_outbox(self, limit: int) -> list[dict]:
         """Markers of entries whose events are not yet confirmed published (a small collection)."""

@@ -1,8 +1,7 @@
 """nameko DependencyProviders of the calc service."""
-import os
-
 from nameko.extensions import DependencyProvider
 
+from carbon_common.config import setting
 from carbon_common.mongo import MongoDatabase
 
 from calc.loader import load_catalog
@@ -17,8 +16,7 @@ class MethodologyCatalog(DependencyProvider):
     """
 
     def setup(self):
-        directory = self.container.config.get("CALC_METHODOLOGY_DIR") or os.environ.get("CALC_METHODOLOGY_DIR")
-        self.catalog = load_catalog(directory or None)
+        self.catalog = load_catalog(setting("CALC_METHODOLOGY_DIR", "", self.container.config) or None)
 
     def get_dependency(self, worker_ctx):
         return self.catalog

@@ -13,18 +13,13 @@ and decoded here: nobody queries inside them, and FerretDB stores a string ~3-4x
 the same nested document (measured 15,816 vs 3,727 docs/s). Queried fields stay at the top.
 """
 import json
-import datetime
 from typing import Any, Iterable, Iterator, Mapping
 
 from pymongo import ASCENDING
 from pymongo.database import Database
-from pymongo.errors import BulkWriteError
 
-from carbon_common.mongo import find_by_ids, insert_or_get_many, is_duplicate_key
-
-
-def _now() -> datetime.datetime:
-    return datetime.datetime.now(datetime.timezone.utc)
+from carbon_common.clock import utc_now
+from carbon_common.mongo import find_by_ids, insert_new, insert_or_get, insert_or_get_many
 
 
 class CalcRepository:
@@ -38,11 +33,6 @@ class CalcRepository:
         self.outcomes.create_index([("methodology_id", ASCENDING), ("methodology_version", ASCENDING)])
         self.outcomes.create_index([("factor_set_id", ASCENDING), ("factor_set_version", ASCENDING)])
         self.outcomes.create_index([("record_key", ASCENDING)])
-
-    @staticmethod
-    def _insert(collection, doc: dict) -> tuple[dict, bool]:
-        """Insert; on duplicate _id return the stored document. -> (document, inserted)."""
-        return insert_or_get_many(collection, [doc])[0]
 
     # outcomes --------------------------------------------------------------
     @staticmethod
@@ -64,24 +54,17 @@ class CalcRepository:
     def outcome_doc(outcome_id: str, kind: str, payload: Mapping[str, Any], record: Mapping[str, Any],
                     revision: int) -> dict:
         doc = {"_id": outcome_id, "kind": kind, "payload": dict(payload), "record": dict(record),
-               "record_key": record["record_key"], "revision": revision, "stored_at": _now()}
+               "record_key": record["record_key"], "revision": revision, "stored_at": utc_now()}
         if kind == "reduction":
             doc.update({k: payload[k] for k in ("methodology_id", "methodology_version",
                                                 "factor_set_id", "factor_set_version")})
         return doc
 
-    def save_outcome(self, outcome_id: str, kind: str, payload: Mapping[str, Any], record: Mapping[str, Any],
-                     revision: int) -> tuple[dict, bool]:
-        """Insert the outcome of `record` at `revision`, or return the one stored before."""
-        return self._insert(self.outcomes, self.outcome_doc(outcome_id, kind, payload, record, revision))
-
     def save_outcomes(self, docs: list[dict]) -> list[tuple[dict, bool]]:
-        """Batch form of save_outcome: one insert_many, one `$in` read for those stored before."""
+        """Insert each outcome (outcome_doc), or return the one stored before under its _id:
+        one insert_many, one `$in` read for those stored before."""
         stored = insert_or_get_many(self.outcomes, [self._encode(d) for d in docs])
         return [(doc if inserted else self._decode(got), inserted) for doc, (got, inserted) in zip(docs, stored)]
-
-    def outcome(self, outcome_id: str) -> dict | None:
-        return self._decode(self.outcomes.find_one({"_id": outcome_id}))
 
     def _pinned_filter(self, kind: str, item_id: str, version: str) -> dict:
         prefix = "methodology" if kind == "methodology" else "factor_set"
@@ -98,8 +81,8 @@ class CalcRepository:
 
     # reversals and locks ------------------------------------------------------
     def save_reversal(self, payload: Mapping[str, Any]) -> tuple[dict, bool]:
-        return self._insert(self.reversals, {"_id": payload["reduction_id"], "payload": dict(payload),
-                                             "stored_at": _now()})
+        return insert_or_get(self.reversals, {"_id": payload["reduction_id"], "payload": dict(payload),
+                                              "stored_at": utc_now()})
 
     def is_reversed(self, reduction_id: str) -> bool:
         return self.reversals.count_documents({"_id": reduction_id}, limit=1) > 0
@@ -109,15 +92,8 @@ class CalcRepository:
 
     def lock(self, reduction_ids: Iterable[str], batch_id: str) -> int:
         """Record reductions registered at the exchange. Idempotent; returns how many were new."""
-        docs = [{"_id": rid, "batch_id": batch_id, "locked_at": _now()} for rid in dict.fromkeys(reduction_ids)]
-        if not docs:
-            return 0
-        try:
-            return len(self.locks.insert_many(docs, ordered=False).inserted_ids)
-        except BulkWriteError as exc:
-            if not is_duplicate_key(exc):
-                raise
-            return exc.details.get("nInserted", 0)
+        docs = [{"_id": rid, "batch_id": batch_id, "locked_at": utc_now()} for rid in dict.fromkeys(reduction_ids)]
+        return len(docs) - len(insert_new(self.locks, docs))
 
     def is_locked(self, reduction_id: str) -> bool:
         return self.locks.count_documents({"_id": reduction_id}, limit=1) > 0

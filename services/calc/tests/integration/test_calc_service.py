@@ -28,7 +28,8 @@ def test_behaviour_received_in_reduction_calculated_out(start_calc, ingest, even
     assert reduction["baseline_g"] == "579.08" and reduction["project_g"] == "0"
     assert reduction["caps"] == [{"period": "day", "max_grams": 0, "max_count": 5, "scope": "user_scenario",
                                   "scope_key": ""}]
-    assert CalcRepository(calc_db).outcome(reduction["reduction_id"])["payload"] == reduction
+    [stored] = CalcRepository(calc_db).pinned_to("methodology", "metro_ride", "1")
+    assert stored["_id"] == reduction["reduction_id"] and stored["payload"] == reduction
 
 
 def test_redelivered_record_yields_the_same_reduction_once(start_calc, ingest, event_listener, calc_db):

@@ -9,25 +9,22 @@ finished by a later run, on this instance or another:
 """
 import logging
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 
 from nameko.exceptions import RemoteError
 from opentelemetry import trace
 
 from carbon_common import attributes
+from carbon_common.accounts import POOL_OWNER
+from carbon_common.clock import iso_z, utc_now, utc_now_iso
 from carbon_common.telemetry import tracer
 
 from exchange_bridge import domain, metrics
 from exchange_bridge.exchange import SubmissionFailed
 
 log = logging.getLogger(__name__)
-POOL_OWNER = "bank-pool"
 PAGE_SIZE = 500
-
-
-def utc_now() -> str:
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
+# Times the bridge stores ("%Y-%m-%dT%H:%M:%S.%fZ") compare as text: claimed_at < cutoff.
 
 class Bridge:
     def __init__(self, account, repo, signer, exchange, dispatch, min_grams: int = 1, claim_grace_seconds: int = 300):
@@ -70,7 +67,7 @@ class Bridge:
             if not fresh:
                 self.repo.advance_watermark(last_seq)  # everything up to here is claimed
             return None
-        claim_id, now = uuid.uuid4().hex, utc_now()
+        claim_id, now = uuid.uuid4().hex, utc_now_iso()
         self.repo.open_claim(claim_id, now)
         self.repo.claim_items([domain.item_from_entry(e, claim_id, now) for e in fresh])
         # Only after the claim: a crash before this re-reads entries that are then found claimed.
@@ -79,7 +76,7 @@ class Bridge:
 
     # form
     def recover_claims(self) -> None:
-        cutoff = (datetime.now(timezone.utc) - self.claim_grace).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        cutoff = iso_z(utc_now() - self.claim_grace)
         for claim_id in self.repo.claims_without_batch(cutoff):
             log.warning("forming the batch of an abandoned claim", extra={"claim_id": claim_id})
             self.form(claim_id)
@@ -88,7 +85,7 @@ class Bridge:
         items = self.repo.items_of_claim(claim_id)
         if not items:  # every entry went to another claim first; the claim stays empty for ever
             return None
-        batch = domain.build_batch(items, utc_now())
+        batch = domain.build_batch(items, utc_now_iso())
         return self.repo.insert_batch({
             "_id": batch["batch_id"], "claim_id": claim_id, "batch": batch, "signature": self.signer.sign(batch),
             "public_key": self.signer.public_hex, "entry_ids": sorted(item["entry_id"] for item in items)})
@@ -107,7 +104,7 @@ class Bridge:
                     span.set_status(trace.Status(trace.StatusCode.ERROR, "submission failed"))
                     log.error("batch not registered yet", extra={"batch_id": doc["_id"], "error": str(exc)})
                     continue
-            result.setdefault("registered_at", utc_now())
+            result.setdefault("registered_at", utc_now_iso())
             self.repo.record_submission(doc["_id"], result)
         return failures
 
@@ -123,7 +120,7 @@ class Bridge:
                 self.dispatch("exchange_batch_registered",
                               domain.registered_event(batch, batch_doc["entry_ids"], submission),
                               event_id=batch["batch_id"])
-            self.repo.mark_published(batch["batch_id"], utc_now())
+            self.repo.mark_published(batch["batch_id"], utc_now_iso())
             metrics.BATCHES_REGISTERED.inc()
             metrics.GRAMS_REGISTERED.inc(batch["quantity"])
             log.info("batch registered at the exchange", extra={

@@ -1,19 +1,12 @@
-"""Pure batch rules: canonical JSON, batch id, SM3 Merkle root, the ReductionBatch document.
+"""Pure batch rules: batch id, SM3 Merkle root, the ReductionBatch document.
 
 No I/O here. A batch is a pure function of its items (claimed ledger entries) plus the time
 it was first built, so any bridge instance rebuilding a batch from the same items gets the same
 batch_id, quantity and Merkle root.
 """
-import json
-
 from carbon_common.gm import sm3_hex
 
 BATCH_VERSION = 1
-
-
-def canonical(doc: dict) -> bytes:
-    """The bytes that are signed: sorted keys, no spaces, UTF-8 (the sandbox verifies the same)."""
-    return json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
 
 
 def batch_id(entry_ids) -> str:

@@ -7,8 +7,8 @@ import time
 import requests
 
 from carbon_common import gm
+from carbon_common.canonical import canonical_bytes
 from exchange_bridge import metrics
-from exchange_bridge.domain import canonical
 
 log = logging.getLogger(__name__)
 RETRYABLE = (502, 503, 504)
@@ -16,10 +16,6 @@ RETRYABLE = (502, 503, 504)
 
 class SubmissionFailed(RuntimeError):
     """The exchange did not register the batch this time (it stays pending for the next run)."""
-
-    def __init__(self, message: str, retryable: bool):
-        super().__init__(message)
-        self.retryable = retryable
 
 
 class Signer:
@@ -31,7 +27,8 @@ class Signer:
         self.private_hex, self.public_hex = private_hex, public_hex
 
     def sign(self, batch: dict) -> str:
-        return gm.sm2_sign(self.private_hex, canonical(batch)).hex()
+        """SM2 over the batch's canonical JSON (the exchange verifies the same bytes)."""
+        return gm.sm2_sign(self.private_hex, canonical_bytes(batch)).hex()
 
 
 class ExchangeClient:
@@ -56,11 +53,10 @@ class ExchangeClient:
                     return response.json()
                 if response.status_code not in RETRYABLE:
                     metrics.SUBMISSIONS.labels("rejected").inc()
-                    raise SubmissionFailed(f"exchange refused batch: {response.status_code} {response.text[:200]}",
-                                           retryable=False)
+                    raise SubmissionFailed(f"exchange refused batch: {response.status_code} {response.text[:200]}")
                 metrics.SUBMISSIONS.labels("retry").inc()
                 last = f"exchange answered {response.status_code}"
             if attempt < self.attempts:
                 log.warning("exchange submission will be retried", extra={"attempt": attempt, "reason": last})
                 time.sleep(min(self.backoff * 2 ** (attempt - 1), 5.0))
-        raise SubmissionFailed(f"exchange unavailable after {self.attempts} attempts: {last}", retryable=True)
+        raise SubmissionFailed(f"exchange unavailable after {self.attempts} attempts: {last}")

@@ -12,9 +12,8 @@ progress     {_id: "pool", seq}   the pool's seq up to which every credit is cla
              that only saves reading (a stale value re-reads entries found claimed)
 """
 from pymongo import ASCENDING
-from pymongo.errors import BulkWriteError
 
-from carbon_common.mongo import is_duplicate_key
+from carbon_common.mongo import insert_new, insert_or_get
 
 
 class Repository:
@@ -47,13 +46,7 @@ class Repository:
 
     def claim_items(self, items: list[dict]) -> None:
         """Insert every item; those another claim holds already stay with it (duplicate key)."""
-        if not items:
-            return
-        try:
-            self.items.insert_many(items, ordered=False)
-        except BulkWriteError as exc:
-            if not is_duplicate_key(exc):
-                raise
+        insert_new(self.items, items)
 
     def items_of_claim(self, claim_id: str) -> list[dict]:
         return list(self.items.find({"claim_id": claim_id}))
@@ -67,13 +60,7 @@ class Repository:
     # batches and their fate
     def insert_batch(self, doc: dict) -> dict:
         """The stored batch of doc's claim: doc, or the one another instance stored first."""
-        try:
-            self.batches.insert_one(doc)
-            return doc
-        except Exception as exc:
-            if not is_duplicate_key(exc):
-                raise
-        return self.batches.find_one({"claim_id": doc["claim_id"]}) or self.batches.find_one({"_id": doc["_id"]})
+        return insert_or_get(self.batches, doc, also_unique=("claim_id",))[0]
 
     def unsubmitted_batches(self) -> list[dict]:
         done = {doc["_id"] for doc in self.submissions.find({}, {"_id": 1})}
@@ -82,13 +69,7 @@ class Repository:
     def record_submission(self, batch_id: str, result: dict) -> dict:
         doc = {"_id": batch_id, **{k: result[k] for k in ("serial_start", "serial_end", "status")},
                "registered_at": result["registered_at"]}
-        try:
-            self.submissions.insert_one(doc)
-            return doc
-        except Exception as exc:
-            if not is_duplicate_key(exc):
-                raise
-        return self.submissions.find_one({"_id": batch_id})
+        return insert_or_get(self.submissions, doc)[0]
 
     def unpublished(self) -> list[tuple[dict, dict]]:
         """(batch, submission) pairs whose event is not confirmed yet."""
@@ -98,11 +79,4 @@ class Repository:
         return [(batches[s["_id"]], s) for s in pending if s["_id"] in batches]
 
     def mark_published(self, batch_id: str, published_at: str) -> None:
-        try:
-            self.published.insert_one({"_id": batch_id, "published_at": published_at})
-        except Exception as exc:
-            if not is_duplicate_key(exc):
-                raise
-
-    def submission(self, batch_id: str) -> dict | None:
-        return self.submissions.find_one({"_id": batch_id})
+        insert_new(self.published, [{"_id": batch_id, "published_at": published_at}])  # a repeat: same fact

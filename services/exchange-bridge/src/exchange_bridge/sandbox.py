@@ -6,22 +6,22 @@ Idempotent by batch_id. GET /v1/batches lists them; GET /v1/batches/<id> reads o
 Fault injection: SANDBOX_FAIL_RATE (0..1) answers 503 at that rate; SANDBOX_FAIL_FIRST=N
 answers 503 to the first N submissions.
 """
-import datetime
-import os
 import random
 import threading
 
 from flask import Flask, jsonify, request
 
 from carbon_common import gm
-from exchange_bridge.domain import canonical
+from carbon_common.canonical import canonical_bytes
+from carbon_common.clock import utc_now_iso
+from carbon_common.config import float_setting, int_setting, setting
 
 
 def create_app(fail_rate: float | None = None, fail_first: int | None = None) -> Flask:
     """fail_rate: share of submissions answered 503; fail_first: the first N submissions get 503."""
     app = Flask(__name__)
-    rate = float(os.environ.get("SANDBOX_FAIL_RATE", "0")) if fail_rate is None else fail_rate
-    first = int(os.environ.get("SANDBOX_FAIL_FIRST", "0")) if fail_first is None else fail_first
+    rate = float_setting("SANDBOX_FAIL_RATE", 0.0) if fail_rate is None else fail_rate
+    first = int_setting("SANDBOX_FAIL_FIRST", 0) if fail_first is None else fail_first
     state = {"batches": {}, "next_serial": 1, "lock": threading.Lock(), "to_fail": first, "attempts": 0}
 
     @app.get("/health")
@@ -42,7 +42,7 @@ def create_app(fail_rate: float | None = None, fail_first: int | None = None) ->
                 or batch["quantity"] <= 0:
             return jsonify(code="invalid_batch", message="batch with batch_id and positive integer quantity (grams) required"), 400
         try:
-            valid = gm.sm2_verify(key, canonical(batch), bytes.fromhex(signature))
+            valid = gm.sm2_verify(key, canonical_bytes(batch), bytes.fromhex(signature))
         except ValueError:
             valid = False
         if not valid:
@@ -58,7 +58,7 @@ def create_app(fail_rate: float | None = None, fail_first: int | None = None) ->
                          "serial_start": f"CN-PCA-{start:015d}",
                          "serial_end": f"CN-PCA-{start + batch['quantity'] - 1:015d}",
                          "quantity": batch["quantity"], "merkle_root": batch.get("merkle_root", ""),
-                         "registered_at": datetime.datetime.now(datetime.timezone.utc).isoformat().replace("+00:00", "Z")}
+                         "registered_at": utc_now_iso()}
                 state["batches"][batch["batch_id"]] = known
         return jsonify(known), 200
 
@@ -76,7 +76,7 @@ def create_app(fail_rate: float | None = None, fail_first: int | None = None) ->
 
 
 if __name__ == "__main__":
-    host, port = os.environ.get("SANDBOX_ADDRESS", "127.0.0.1:8200").rsplit(":", 1)
+    host, port = setting("SANDBOX_ADDRESS", "127.0.0.1:8200").rsplit(":", 1)
     from werkzeug.serving import run_simple
 
     run_simple(host, int(port), create_app(), threaded=True)

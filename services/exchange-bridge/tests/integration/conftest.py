@@ -1,5 +1,4 @@
 import os
-import socket
 import subprocess
 import sys
 
@@ -7,13 +6,7 @@ import pytest
 import requests
 
 from carbon_common import gm
-from carbon_dev.testing import TEST_MONGO_URI, wait_until
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from carbon_dev.testing import TEST_MONGO_URI, free_port, wait_until
 
 
 @pytest.fixture

@@ -1,7 +1,5 @@
 """The bridge as a real nameko service, beside the real account service, RabbitMQ, FerretDB and
 the sandbox process: redeemed grams in the bank pool become one signed, registered batch."""
-import socket
-
 import pytest
 import requests
 from nameko.standalone.rpc import ServiceRpcProxy
@@ -9,19 +7,15 @@ from nameko.standalone.rpc import ServiceRpcProxy
 from account.repository import Repository as AccountRepository
 from account.service import AccountService
 from carbon_common import gm
+from carbon_common.accounts import POOL_OWNER
+from carbon_common.canonical import canonical_bytes
 from carbon_common.events import EventPublisher
 from carbon_common.mongo import client
 from carbon_common.schemas import validate_envelope
-from carbon_dev.testing import TEST_MONGO_URI
+from carbon_dev.testing import TEST_MONGO_URI, free_port
 
 from exchange_bridge import domain
 from exchange_bridge.service import ExchangeBridgeService
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture
@@ -67,7 +61,7 @@ def _balance(account, pid):
 
 def pool_entries(account_config) -> list[dict]:
     with ServiceRpcProxy("account", account_config) as account:
-        return account.list_entries(owner_pid="bank-pool", types=["redemption_transfer"], page_size=500)["entries"]
+        return account.list_entries(owner_pid=POOL_OWNER, types=["redemption_transfer"], page_size=500)["entries"]
 
 
 def test_redeemed_grams_become_one_signed_registered_batch(redeemed, account_config, bridge_config, keys,
@@ -93,7 +87,7 @@ def test_redeemed_grams_become_one_signed_registered_batch(redeemed, account_con
     assert data["merkle_root"] == domain.merkle_root([by_id[i]["hash"] for i in data["entry_ids"]])
 
     stored = client(TEST_MONGO_URI)[config["MONGO_DATABASE"]]["batches"].find_one({"_id": data["batch_id"]})
-    assert gm.sm2_verify(keys[1], domain.canonical(stored["batch"]), bytes.fromhex(stored["signature"]))
+    assert gm.sm2_verify(keys[1], canonical_bytes(stored["batch"]), bytes.fromhex(stored["signature"]))
     registry = requests.get(f"{exchange}/v1/batches", timeout=5).json()
     assert [(b["batch_id"], b["quantity"], b["serial_start"]) for b in registry["batches"]] == \
         [(data["batch_id"], sum(redeemed.values()), data["serial_start"])]

@@ -1,11 +1,11 @@
 """The sandbox enforces SM2 signatures, issues serials idempotently and injects faults."""
 from carbon_common import gm
-from exchange_bridge.domain import canonical
+from carbon_common.canonical import canonical_bytes
 from exchange_bridge.sandbox import create_app
 
 
 def signed(batch, private, public):
-    return {"batch": batch, "public_key": public, "signature": gm.sm2_sign(private, canonical(batch)).hex()}
+    return {"batch": batch, "public_key": public, "signature": gm.sm2_sign(private, canonical_bytes(batch)).hex()}
 
 
 def test_sandbox_issues_serials_only_for_signed_batches():

@@ -7,8 +7,9 @@ results are identical, only slower. `active.name` tells which one is in use.
 """
 import importlib
 import logging
-import os
 from types import ModuleType
+
+from carbon_common.config import setting
 
 from . import _reference
 
@@ -28,4 +29,4 @@ def load(choice: str) -> ModuleType:
         return _reference
 
 
-active: ModuleType = load(os.environ.get("CARBON_GM_BACKEND", "fast"))
+active: ModuleType = load(setting("CARBON_GM_BACKEND", "fast"))
