@@ -1,10 +1,8 @@
 """Prometheus metrics shared by every process (one definition each; services add their own)."""
-import time
-
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest
 
 EVENTS_PROCESSED = Counter(
-    "carbon_events_processed_total", "Events handled, by outcome (ok / retry / error)",
+    "carbon_events_processed_total", "Events handled, by outcome (ok / error: an error is retried, then parked)",
     ["service", "event_type", "outcome"])
 HANDLER_SECONDS = Histogram(
     "carbon_handler_duration_seconds", "Time spent in an event handler or RPC method",
@@ -19,12 +17,3 @@ PROCESSING_LAG = Histogram(
 
 def exposition() -> tuple[bytes, str]:
     return generate_latest(), CONTENT_TYPE_LATEST
-
-
-class Timer:
-    def __enter__(self):
-        self.start = time.perf_counter()
-        return self
-
-    def __exit__(self, *exc):
-        self.seconds = time.perf_counter() - self.start

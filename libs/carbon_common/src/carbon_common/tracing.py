@@ -2,8 +2,9 @@
 
 Decision (docs/telemetry.md): a per-record event (behaviour_received, reduction_calculated,
 account_*) is processed in a CHILD span of its publisher, so one partner record is one trace
-from the HTTP request to the ledger; a batch that aggregates many records (exchange batches)
-starts its own trace and LINKS to the records' spans. RPC calls are children.
+from the HTTP request to the ledger. RPC calls are children. Timers and health/metrics HTTP get
+no span here: the bridge's timer run, for one, starts traces of its own, not linked to the
+records' traces (account RPC does not expose the traceparent stored with each entry).
 """
 import time
 

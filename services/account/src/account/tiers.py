@@ -26,6 +26,3 @@ class Tiers:
 
     def tier_for(self, trailing_grams: int) -> str:
         return self.levels[max(bisect_right(self._bounds, trailing_grams) - 1, 0)][1]
-
-    def names(self) -> list[str]:
-        return [n for _, n in self.levels]

@@ -26,11 +26,6 @@ class Formula:
     # (quantities incl. derived, parameter values, grid kgCO2/kWh or None) -> (BE g, PE g)
     emissions: Callable[[Quantities, Quantities, Decimal | None], tuple[Decimal, Decimal]]
 
-    @property
-    def amount_field(self) -> str | None:
-        """The activity quantity the reduction grows with (for docs and property tests)."""
-        return self.inputs[0] if self.inputs else None
-
 
 def _no_derived(_q: Quantities) -> dict[str, Decimal]:
     return {}

@@ -17,12 +17,12 @@ from carbon_common.tracing import Tracing
 
 from exchange_bridge.dependencies import DATABASE, BridgeProvider
 
-# `ops.OperationsMixin`, not an imported name: `nameko run` treats every class with
-# entrypoints in this module's namespace as a service.
 log = logging.getLogger(__name__)
 INTERVAL_SECONDS = int_setting("BRIDGE_INTERVAL_SECONDS", 30)
 
 
+# `ops.OperationsMixin`, not an imported name: `nameko run` treats every class with
+# entrypoints in this module's namespace as a service.
 class ExchangeBridgeService(ops.OperationsMixin):
     name = "exchange_bridge"
     db = MongoDatabase(DATABASE)
