@@ -14,7 +14,7 @@
 #
 # A throwaway copy (tests) on other ports and another data directory: CARBON_DEPS_DATA,
 # CARBON_RABBIT_PORT, CARBON_RABBIT_UI_PORT, CARBON_RABBIT_NODE, CARBON_FERRET_PORT,
-# CARBON_FERRET_DEBUG_PORT; CARBON_DEPS="ferretdb" limits every command to the named ones.
+# CARBON_FERRET_DEBUG_PORT; CARBON_DEPS="ferretdb" limits every command to the named ones ("": none).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -132,7 +132,8 @@ start_rabbitmq() {
   sed -e "s/^listeners.tcp.default = .*/listeners.tcp.default = 127.0.0.1:$RABBIT_PORT/" \
       -e "s/^management.tcp.port = .*/management.tcp.port = $RABBIT_UI_PORT/" \
       "$ROOT/deploy/local/rabbitmq.conf" >"$RABBITMQ_CONFIG_FILE.conf"
-  echo '[rabbitmq_management].' > "$RABBITMQ_ENABLED_PLUGINS_FILE"
+  # consistent-hash exchange: account's shard queues (carbon_common.topology, ADR 0004)
+  echo '[rabbitmq_management,rabbitmq_consistent_hash_exchange].' > "$RABBITMQ_ENABLED_PLUGINS_FILE"
   rm -f "$RABBITMQ_PID_FILE"
   /usr/lib/rabbitmq/bin/rabbitmq-server -detached
   local deadline=$((SECONDS + 60))
@@ -203,7 +204,7 @@ stop_owned() {  # owner token: stop each selected dependency whose owner file na
   return $rc
 }
 
-SELECTED=${CARBON_DEPS:-rabbitmq ferretdb jaeger}
+SELECTED=${CARBON_DEPS-rabbitmq ferretdb jaeger}  # set but empty: none
 command=${1:-start}
 if [ $# -gt 1 ] && [ "$command" != stop-owned ]; then SELECTED="${*:2}"; fi
 for dep in $SELECTED; do

@@ -393,7 +393,10 @@ def start_deps(token: str) -> list[str]:
 
 def stop_deps(token: str) -> None:
     """Stop the dependencies `token` started, and only those (deps.sh stop-owned, bounded)."""
-    subprocess.run(["bash", str(DEPS_SCRIPT), "stop-owned", token], timeout=120)
+    try:  # each stop is bounded in deps.sh (SIGTERM, SIGKILL after 30 s): this is a backstop
+        subprocess.run(["bash", str(DEPS_SCRIPT), "stop-owned", token], timeout=180)
+    except subprocess.TimeoutExpired:
+        print("stopping the dependencies this run started took over 180 s: see make status")
 
 
 def healthy(url: str) -> bool:
