@@ -1,5 +1,7 @@
 """The bridge as a real nameko service, beside the real account service, RabbitMQ, FerretDB and
 the sandbox process: redeemed grams in the bank pool become one signed, registered batch."""
+from datetime import timedelta
+
 import pytest
 import requests
 from nameko.standalone.rpc import ServiceRpcProxy
@@ -9,12 +11,16 @@ from account.service import AccountService
 from carbon_common import gm
 from carbon_common.accounts import POOL_OWNER
 from carbon_common.canonical import canonical_bytes
+from carbon_common.clock import iso_z, utc_now
 from carbon_common.events import EventPublisher
 from carbon_common.mongo import client
 from carbon_common.schemas import validate_envelope
 from carbon_dev.testing import TEST_MONGO_URI, free_port
 
 from exchange_bridge import domain
+from exchange_bridge.bridge import Bridge
+from exchange_bridge.exchange import Signer
+from exchange_bridge.repository import Repository
 from exchange_bridge.service import ExchangeBridgeService
 
 
@@ -118,6 +124,35 @@ def test_nothing_to_batch_sends_nothing(account_config, bridge_config, sandbox_f
         assert bridge.run_batch() == {"registered": [], "failed": 0}
         assert bridge.ping() == {"service": "exchange_bridge", "status": "ok"}
     assert requests.get(f"{exchange}/v1/batches", timeout=5).json()["attempts"] == 0
+
+
+def test_a_claim_abandoned_longer_than_the_grace_gets_its_batch_formed(
+        redeemed, account_config, bridge_config, keys, sandbox_factory, container_factory, event_listener):
+    config = bridge_config(sandbox_factory())
+    db = client(TEST_MONGO_URI)[config["MONGO_DATABASE"]]
+    repo = Repository(db)
+    repo.ensure_indexes()
+    # A bridge claims the pool's credits and dies before forming their batch.
+    with ServiceRpcProxy("account", account_config) as account:
+        dying = Bridge(account, repo, Signer(*keys), exchange=None, dispatch=None, claim_grace_seconds=300)
+        claim_id = dying.claim_new()
+        dying.recover_claims()  # a claim younger than the grace may still be forming: left alone
+    assert claim_id and db.batches.count_documents({}) == 0
+    entry_ids = sorted(item["entry_id"] for item in repo.items_of_claim(claim_id))
+    assert entry_ids == sorted(e["entry_id"] for e in pool_entries(account_config))
+    db.claims.update_one({"_id": claim_id}, {"$set": {"claimed_at": iso_z(utc_now() - timedelta(seconds=301))}})
+
+    container_factory(ExchangeBridgeService, config).start()  # grace 300 s (the default)
+    events = event_listener("exchange_bridge", "exchange_batch_registered")
+    with ServiceRpcProxy("exchange_bridge", config) as bridge:
+        result = bridge.run_batch()
+
+    assert result == {"registered": [domain.batch_id(entry_ids)], "failed": 0}
+    stored = db.batches.find_one({"_id": result["registered"][0]})
+    assert stored["claim_id"] == claim_id and stored["entry_ids"] == entry_ids
+    [event] = events.wait(1)
+    assert event["data"]["entry_ids"] == entry_ids and event["data"]["grams"] == sum(redeemed.values())
+    assert repo.claims_without_batch(iso_z(utc_now())) == []
 
 
 @pytest.mark.parametrize("missing", ["BRIDGE_SM2_PRIVATE_KEY", "BRIDGE_SM2_PUBLIC_KEY"])
