@@ -23,6 +23,12 @@ class UnknownVersion(LookupError):
     """No methodology / factor set with that id and version."""
 
 
+def _found(document: dict | None, missing: str) -> dict:
+    if document is None:
+        raise UnknownVersion(missing)
+    return document
+
+
 class CalcService(ops.OperationsMixin):
     name = "calc"
 
@@ -54,10 +60,7 @@ class CalcService(ops.OperationsMixin):
 
     @rpc(expected_exceptions=(UnknownVersion,))
     def get_methodology(self, id, version):
-        document = views.methodology_document(self.catalog, id, version)
-        if document is None:
-            raise UnknownVersion(f"no methodology {id} version {version}")
-        return document
+        return _found(views.methodology_document(self.catalog, id, version), f"no methodology {id} version {version}")
 
     @rpc
     def list_factor_sets(self):
@@ -65,7 +68,4 @@ class CalcService(ops.OperationsMixin):
 
     @rpc(expected_exceptions=(UnknownVersion,))
     def get_factor_set(self, id, version):
-        document = views.factor_set_document(self.catalog, id, version)
-        if document is None:
-            raise UnknownVersion(f"no factor set {id} version {version}")
-        return document
+        return _found(views.factor_set_document(self.catalog, id, version), f"no factor set {id} version {version}")
