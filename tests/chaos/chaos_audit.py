@@ -75,9 +75,9 @@ class Auditor:
         with Connection(self.instance.amqp_uri, connect_timeout=5) as conn:
             channel = conn.channel()
             for route in topology.ROUTES:
-                for name in (route.queue_name, route.queue_name + ".retry", route.queue_name + ".dlq"):
-                    _, ready, _ = channel.queue_declare(queue=name, passive=True)
-                    depths[name] = ready
+                for queue, _ in topology.route_queues(route):
+                    _, ready, _ = channel.queue_declare(queue=queue.name, passive=True)
+                    depths[queue.name] = ready
         request = urllib.request.Request(f"http://127.0.0.1:15672/api/queues/{self.instance.vhost}?columns=name,messages",
                                          headers=RABBIT_AUTH)
         with urllib.request.urlopen(request, timeout=10) as response:

@@ -19,6 +19,7 @@ published it, so a record stays one trace from the HTTP request to the ledger; t
 covers the batch's work and carries the batch size.
 """
 import logging
+import os
 import socket
 import time
 from dataclasses import dataclass, field
@@ -38,6 +39,7 @@ from carbon_common.telemetry import extract_context, tracer
 
 log = logging.getLogger(__name__)
 HEADER_PREFIX = "nameko."
+STANDBY_AFTER = 5.0
 BATCH_SIZE = metrics.Histogram("carbon_batch_size", "Messages handled per batch", ["service", "queue"],
                                buckets=(1, 2, 5, 10, 25, 50, 100, 250, 500, 1000))
 
@@ -81,8 +83,16 @@ class BatchEventHandler(Entrypoint):
         config = self.container.config
         self.route = topology.find_route(self.source_service, self.event_type, self.container.service_name,
                                          self.method_name, extra=config.get(TEST_ROUTES_KEY, ()))
-        self.queue = topology.handler_queue(self.route)
+        self.queues = topology.consumed_queues(self.route)
+        self.queue = self.queues[0]
         self.amqp_uri = config["AMQP_URI"]
+        preferred = config.get("CARBON_PREFERRED_SHARDS") or os.environ.get("CARBON_PREFERRED_SHARDS", "")
+        wanted = {int(k) for k in preferred.split(",") if k.strip()} if preferred else set(range(len(self.queues)))
+        # Shard queues are single-active-consumer: the first subscriber of a shard writes it,
+        # later ones stand by and take over if it dies. Subscribing to our preferred shards
+        # first, and to the rest STANDBY_AFTER later, spreads the shards over replicas.
+        self.first = [q for k, q in enumerate(self.queues) if k in wanted] or self.queues
+        self.later = [q for q in self.queues if q not in self.first]
 
     def start(self):
         """Returns once the consumer is registered (as nameko's own consumers do), so work
@@ -118,14 +128,18 @@ class BatchEventHandler(Entrypoint):
         pending: list = []
         with Connection(self.amqp_uri, heartbeat=30) as conn:
             channel = conn.channel()
-            channel.basic_qos(0, self.max_batch, False)
-            consumer = Consumer(channel, queues=[self.queue], accept=["json"],
-                                callbacks=[lambda body, message: pending.append((body, message))])
-            consumer.consume()
+            channel.basic_qos(0, self.max_batch, True)  # for the channel: all shards together
+            collect = [lambda body, message: pending.append((body, message))]
+            Consumer(channel, queues=self.first, accept=["json"], callbacks=collect).consume()
+            standby = Consumer(channel, queues=self.later, accept=["json"], callbacks=collect) if self.later else None
+            standby_at = time.monotonic() + STANDBY_AFTER
             if not self._consuming.ready():
                 self._consuming.send(True)
             first_at = None
             while not self._stopping:
+                if standby is not None and time.monotonic() >= standby_at:
+                    standby.consume()
+                    standby = None
                 wait = 1.0 if not pending else max(first_at + self.max_wait - time.monotonic(), 0.001)
                 try:
                     conn.drain_events(timeout=wait)

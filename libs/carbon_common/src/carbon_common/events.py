@@ -75,7 +75,7 @@ class EventPublisher:
             attributes.EVENT_ID: envelope["event_id"],
             **attributes.from_payload(envelope["data"]),
         }) as span:
-            headers = inject_amqp_headers({})
+            headers = inject_amqp_headers(topology.partition_headers(envelope["data"]))
             try:
                 with producers[self.connection].acquire(block=True, timeout=10) as producer:
                     producer.publish(
@@ -217,7 +217,7 @@ class BatchPublisher:
                 own = trace.set_span_in_context(span)
                 self._conn.cork.corked = bytearray()
                 for envelope, parent in zip(envelopes, parents):
-                    headers = inject_amqp_headers({}, parent or own)
+                    headers = inject_amqp_headers(topology.partition_headers(envelope["data"]), parent or own)
                     message = amqp.Message(json.dumps(envelope).encode("utf-8"), content_type="application/json",
                                            content_encoding="utf-8", delivery_mode=2, application_headers=headers)
                     self._channel.basic_publish(message, exchange=self.exchange,

@@ -38,9 +38,7 @@ def refresh_queue_depths(amqp_uri: str, service: str) -> None:
     (events no queue was bound for), read at scrape time. When the broker does not answer,
     the series are dropped rather than left at stale values."""
     series = [(queue.name, kind) for route in topology.ROUTES if route.service == service
-              for kind, queue in (("main", topology.handler_queue(route)),
-                                  ("retry", topology.retry_queue(route)),
-                                  ("dlq", topology.dead_letter_queue(route)))]
+              for queue, kind in topology.route_queues(route)]
     series.append((topology.UNROUTED_QUEUE, "unrouted"))
     try:
         with Connection(amqp_uri, connect_timeout=2) as conn:
@@ -61,9 +59,9 @@ def _consumed_queues(container) -> list[str]:
     """Durable queues the container's entrypoints consume from (event handlers)."""
     names = set()
     for entrypoint in container.entrypoints:
-        queue = getattr(entrypoint, "queue", None)
-        if queue is not None and getattr(queue, "durable", False) and getattr(queue, "name", ""):
-            names.add(queue.name)
+        for queue in getattr(entrypoint, "queues", None) or [getattr(entrypoint, "queue", None)]:
+            if queue is not None and getattr(queue, "durable", False) and getattr(queue, "name", ""):
+                names.add(queue.name)
     return sorted(names)
 
 

@@ -10,6 +10,13 @@ Events that no queue is bound for (a public event no bank system consumes yet) a
 the alternate exchange into `carbon.unrouted` instead of vanishing; it is bounded by
 CARBON_UNROUTED_MAX_LENGTH (oldest dropped first) and CARBON_UNROUTED_TTL_MS.
 
+Sharded routes (SHARDED_ROUTES: reduction_calculated -> account): the event exchange feeds a
+consistent-hash exchange `<queue>.shards` (RabbitMQ's rabbitmq_consistent_hash_exchange plugin,
+shipped with the broker) that hashes the `carbon-partition` header (a hash of the account's
+pseudonym, set by every publisher) onto CARBON_SHARDS (default 4) single-active-consumer
+queues `<queue>.s<k>`, each with its own retry queue; one DLQ per route. So each account has
+one writer at a time however many replicas consume (ADR 0004).
+
 CARBON_QUEUE_TYPE=classic (default) | quorum: quorum queues survive the loss of a broker node in
 a RabbitMQ cluster (Raft-replicated); classic suits a single broker (dev, CI). Every process
 must run with the same value: consumers declare their queues with these arguments, and a
@@ -123,6 +130,64 @@ def dead_letter_queue(route: Route) -> Queue:
     return Queue(route.queue_name + ".dlq", durable=True, queue_arguments=_typed({}))
 
 
+# Routes whose messages are spread over shards by account: their consumer is the only writer
+# of an account's ledger chain, so replicas never race for the same account's sequence numbers.
+SHARDED_ROUTES = (Route("calc", "reduction_calculated", "account", "handle_reduction_calculated"),)
+PARTITION_HEADER = "carbon-partition"
+CONSISTENT_HASH_PLUGIN = "rabbitmq_consistent_hash_exchange"
+
+
+def shard_count() -> int:
+    return max(int(os.environ.get("CARBON_SHARDS", "4")), 1)
+
+
+def shard_exchange(route: Route) -> Exchange:
+    return Exchange(route.queue_name + ".shards", type="x-consistent-hash", durable=True,
+                    arguments={"hash-header": PARTITION_HEADER})
+
+
+def shard_queue(route: Route, shard: int) -> Queue:
+    name = f"{route.queue_name}.s{shard}"
+    return Queue(name, exchange=shard_exchange(route), routing_key="1", durable=True,
+                 queue_arguments=_typed({"x-single-active-consumer": True,
+                                         "x-dead-letter-exchange": RETRY_EXCHANGE,
+                                         "x-dead-letter-routing-key": name + ".retry"}))
+
+
+def shard_retry_queue(route: Route, shard: int) -> Queue:
+    name = f"{route.queue_name}.s{shard}"
+    return Queue(name + ".retry", exchange=retry_exchange(), routing_key=name + ".retry", durable=True,
+                 queue_arguments=_typed({"x-message-ttl": RETRY_DELAY_MS, "x-dead-letter-exchange": "",
+                                         "x-dead-letter-routing-key": name}))
+
+
+def consumed_queues(route: Route) -> list[Queue]:
+    """The queues a route's consumer reads: its handler queue, or its shard queues."""
+    if route in SHARDED_ROUTES:
+        return [shard_queue(route, k) for k in range(shard_count())]
+    return [handler_queue(route)]
+
+
+def route_queues(route: Route) -> list[tuple[Queue, str]]:
+    """Every queue of a route with its kind (main / retry / dlq), for declaring and metrics."""
+    if route in SHARDED_ROUTES:
+        out = [(q, "main") for q in consumed_queues(route)]
+        out += [(shard_retry_queue(route, k), "retry") for k in range(shard_count())]
+    else:
+        out = [(handler_queue(route), "main"), (retry_queue(route), "retry")]
+    return out + [(dead_letter_queue(route), "dlq")]
+
+
+def partition_headers(data: dict) -> dict:
+    """The header the shard exchanges hash: a hash of the account owner's pseudonym, never the
+    pseudonym itself (no personal data in headers)."""
+    owner = data.get("user_pid") or data.get("owner_pid") if isinstance(data, dict) else None
+    if not owner:
+        return {}
+    from carbon_common.gm import sm3_hex
+    return {PARTITION_HEADER: sm3_hex(("partition:" + owner).encode("utf-8"))[:16]}
+
+
 def find_route(source: str, event_type: str, service: str, method: str, extra=()) -> Route:
     """`extra` lets a test service declare its own routes without touching production topology."""
     route = Route(source, event_type, service, method)
@@ -145,7 +210,9 @@ def declare(amqp_uri: str, routes=ROUTES) -> list[str]:
             event_exchange(service)(channel).declare()
             declared.append(f"{service}.events")
         for route in routes:
-            queues += [handler_queue(route), retry_queue(route), dead_letter_queue(route)]
+            if route in SHARDED_ROUTES:
+                _declare_shard_exchange(channel, route)
+            queues += [queue for queue, _ in route_queues(route)]
         for queue in queues:
             try:
                 queue(channel).declare()
@@ -157,6 +224,18 @@ def declare(amqp_uri: str, routes=ROUTES) -> list[str]:
                     "(docs/deploy.md, 'Queue type')") from exc
             declared.append(queue.name)
     return declared
+
+
+def _declare_shard_exchange(channel, route: Route) -> None:
+    exchange = shard_exchange(route)
+    try:
+        exchange(channel).declare()
+    except Exception as exc:  # the broker refuses an exchange type it does not know
+        raise TopologyMismatch(
+            f"cannot declare {exchange.name} ({exchange.type}): enable the {CONSISTENT_HASH_PLUGIN} plugin "
+            f"on the broker (`rabbitmq-plugins enable {CONSISTENT_HASH_PLUGIN}`; docs/deploy.md): {exc}") from exc
+    channel.exchange_bind(destination=exchange.name, source=event_exchange(route.source).name,
+                          routing_key=route.event_type)
 
 
 def dlq_depths(amqp_uri: str) -> dict[str, int]:
@@ -174,7 +253,7 @@ def replay_dlq(amqp_uri: str, queue_name: str, limit: int | None = None) -> int:
     moved = 0
     with Connection(amqp_uri, transport_options={"confirm_publish": True}) as conn:
         channel = conn.channel()
-        channel.queue_declare(queue=queue_name, passive=True)  # fails clearly for an unknown queue
+        channel.queue_declare(queue=queue_name + ".dlq", passive=True)  # fails clearly for an unknown queue
         producer = conn.Producer(channel)
         dlq = Queue(queue_name + ".dlq")(channel)
         while limit is None or moved < limit:
@@ -182,7 +261,10 @@ def replay_dlq(amqp_uri: str, queue_name: str, limit: int | None = None) -> int:
             if message is None:
                 break
             headers = {k: v for k, v in (message.headers or {}).items() if not k.startswith("x-")}
-            producer.publish(message.body, routing_key=queue_name, exchange="", headers=headers,
+            route = next((r for r in SHARDED_ROUTES if r.queue_name == queue_name), None)
+            # a sharded route's messages go back through its hash exchange (same header, same shard)
+            target = (shard_exchange(route).name, "") if route else ("", queue_name)
+            producer.publish(message.body, exchange=target[0], routing_key=target[1], headers=headers,
                              content_type=message.content_type, content_encoding=message.content_encoding,
                              delivery_mode=2)
             message.ack()

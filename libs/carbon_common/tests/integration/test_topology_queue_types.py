@@ -51,3 +51,31 @@ def test_unrouted_events_are_bounded(rabbit_config, monkeypatch):
     with Connection(uri) as conn:
         _, depth, _ = conn.channel().queue_declare(topology.UNROUTED_QUEUE, passive=True)
     assert depth == 3  # the oldest were dropped, the newest kept
+
+
+def test_a_sharded_route_keeps_each_account_on_one_shard(rabbit_config, monkeypatch):
+    """reduction_calculated reaches account through a consistent-hash exchange on the
+    `carbon-partition` header: every event of one account lands in the same shard queue."""
+    from carbon_common.events import BatchPublisher
+
+    monkeypatch.setenv("CARBON_SHARDS", "4")
+    uri = rabbit_config["AMQP_URI"]
+    route = topology.SHARDED_ROUTES[0]
+    topology.declare(uri, routes=(route,))
+    publisher = BatchPublisher(uri, "calc")
+    owners = [f"pid-{n}" for n in range(40)]
+    data = {"reduction_id": "r", "record_key": "k", "scenario": "metro_ride",
+            "occurred_at": "2026-11-28T00:00:00Z", "grams": 1}
+    publisher.publish_many([("reduction_calculated", {**data, "user_pid": owner}, f"{owner}-{i}", "")
+                            for i in range(3) for owner in owners])
+    publisher.close()
+    found: dict[str, set[int]] = {}
+    with Connection(uri) as conn:
+        channel = conn.channel()
+        for shard, queue in enumerate(topology.consumed_queues(route)):
+            while (message := queue(channel).get(no_ack=True, accept=["json"])) is not None:
+                found.setdefault(message.payload["data"]["user_pid"], set()).add(shard)
+                assert "pid-" not in str(message.headers)  # the header is a hash, not the pseudonym
+    assert sorted(found) == sorted(owners)
+    assert all(len(shards) == 1 for shards in found.values())  # one account, one shard
+    assert len({next(iter(s)) for s in found.values()}) > 1  # and the accounts are spread

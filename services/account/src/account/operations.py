@@ -57,8 +57,8 @@ class LedgerOperations:
     @staticmethod
     def _opening_request(doc: dict) -> Request:
         def decide(state):
-            if state["seq"] != 0:
-                raise RuntimeError(f"account {doc['_id']} has entries but no opening entry")
+            if state["seq"] != 0:  # opened meanwhile by another writer (or a broken chain: checked)
+                raise ledger.AlreadyApplied(doc["_id"])
             return {"type": ledger.OPENED, "grams": 0, "status": "open", **_owner(doc)}
         return Request(doc["_id"], ledger.opened_entry_id(doc["_id"]), decide)
 

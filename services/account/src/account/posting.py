@@ -130,7 +130,13 @@ class Appender:
         state = self._heads.get(account_id) or self.head(account_id)
         stalled_at, stalled_since = -1, 0.0
         for attempt in range(MAX_ATTEMPTS):
-            draft = decide(state)
+            try:
+                draft = decide(state)
+            except ledger.AlreadyApplied:
+                existing = self.repo.get_entry(entry_id)
+                if existing is None:
+                    raise RuntimeError(f"{account_id}: entry {entry_id} claimed applied but missing")
+                return existing, False
             draft["_id"] = entry_id
             entry, new_state = ledger.seal(state, draft, ledger.utc_now_iso(), self.tiers.tier_for)
             try:
@@ -219,6 +225,12 @@ class Appender:
                 draft = r.decide(heads[r.account_id])
             except ledger.LedgerError as exc:
                 refused[i] = exc
+                continue
+            except ledger.AlreadyApplied:  # written by another writer after this batch looked
+                stored = self.repo.get_entry(r.entry_id)
+                if stored is None:
+                    raise RuntimeError(f"{r.account_id}: entry {r.entry_id} claimed applied but missing")
+                results[i] = (stored, False)
                 continue
             draft["_id"] = r.entry_id
             entry, heads[r.account_id] = ledger.seal(heads[r.account_id], draft, now, self.tiers.tier_for)
