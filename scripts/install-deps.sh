@@ -15,6 +15,9 @@ HELM_VERSION=v3.22.0
 need_apt=()
 command -v rabbitmq-server >/dev/null 2>&1 || [ -x /usr/sbin/rabbitmq-server ] || need_apt+=(rabbitmq-server)
 command -v docker-compose >/dev/null 2>&1 || need_apt+=(docker-compose)
+# scripts/deps.sh finds a dependency whose pid file is gone by its port (ss) and records its starter (ps)
+command -v ss >/dev/null 2>&1 || need_apt+=(iproute2)
+command -v ps >/dev/null 2>&1 || need_apt+=(procps)
 if [ ${#need_apt[@]} -gt 0 ]; then
   say "apt-get install ${need_apt[*]} (first time only)"
   export DEBIAN_FRONTEND=noninteractive
