@@ -84,8 +84,8 @@ def every_entry_type() -> list[dict]:
     the bank pool's (which receives the redemption transfer)."""
     def reduction(n: int) -> dict:
         return {"reduction_id": f"red-{n}", "record_key": f"rec-{n}", "partner_id": "metro-sz",
-                "scenario": "metro_ride", "occurred_at": "2026-11-25T00:30:00Z", "methodology_id": "metro_ride", "methodology_version": "1",
-                "factor_set_id": "cn-transport", "factor_set_version": "2026.1"}
+                "scenario": "metro_ride", "occurred_at": "2026-11-25T00:30:00Z", "methodology_id": "metro_ride",
+                "methodology_version": "1", "factor_set_id": "cn-transport", "factor_set_version": "2026.1"}
     cap = {"period": "day", "max_grams": 300, "max_count": 0, "scope": "user_scenario", "scope_key": ""}
     cap_key = caps.cap_key("metro_ride", caps.Cap.from_event(cap), "2026-11-25T00:30:00Z")
     customer = sealed("acc", "individual", [
