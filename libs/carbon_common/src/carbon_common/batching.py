@@ -140,6 +140,8 @@ class BatchEventHandler(Entrypoint):
                 if standby is not None and time.monotonic() >= standby_at:
                     standby.consume()
                     standby = None
+                if pending and first_at is None:  # deliveries can arrive while a consumer registers
+                    first_at = time.monotonic()
                 wait = 1.0 if not pending else max(first_at + self.max_wait - time.monotonic(), 0.001)
                 try:
                     conn.drain_events(timeout=wait)

@@ -96,18 +96,32 @@ class Instance:
         return [*self._base_processes(nameko, db, ingest, calc, account, grpc_metrics, bridge, relay, sandbox),
                 *self._extra_replicas(nameko, db)]
 
+    @staticmethod
+    def _replicas() -> dict[str, int]:
+        wanted = dict(item.split("=") for item in os.environ.get("CARBON_REPLICAS", "").split(",") if "=" in item)
+        return {service: int(n) for service, n in wanted.items()}
+
+    def _preferred_shards(self, replica: int) -> dict:
+        """Replica k (1-based) of N account replicas takes shards k-1, k-1+N, … first."""
+        from carbon_common import topology
+
+        count = self._replicas().get("account", 1)
+        if count < 2:
+            return {}
+        return {"CARBON_PREFERRED_SHARDS": ",".join(str(s) for s in range(replica - 1, topology.shard_count(), count))}
+
     def _extra_replicas(self, nameko, db) -> list[Process]:
         """CARBON_REPLICAS="calc=2,account=2": more consumers of the same queues (scale-out on
         one machine); replica k listens on the base port + 10·(k-1)."""
-        wanted = dict(item.split("=") for item in os.environ.get("CARBON_REPLICAS", "").split(",") if "=" in item)
         extra = []
         for service, base in (("calc", 8101), ("account", 8102)):
-            for k in range(2, int(wanted.get(service, 1)) + 1):
+            for k in range(2, self._replicas().get(service, 1) + 1):
                 address = self.address(base + 10 * (k - 1))
+                shards = self._preferred_shards(k) if service == "account" else {}
                 extra.append(Process(f"{service}-{k}", f"{nameko} services/{service}/config.yml {service}.service",
                                      f"http://{address}/health",
-                                     {**db(service), "WEB_SERVER_ADDRESS": address, "OTEL_SERVICE_NAME": service},
-                                     f"http://{address}"))
+                                     {**db(service), **shards, "WEB_SERVER_ADDRESS": address,
+                                      "OTEL_SERVICE_NAME": service}, f"http://{address}"))
         return extra
 
     def _base_processes(self, nameko, db, ingest, calc, account, grpc_metrics, bridge, relay, sandbox):
@@ -121,7 +135,8 @@ class Instance:
             Process("calc", f"{nameko} services/calc/config.yml calc.service", f"http://{calc}/health",
                     {**db("calc"), "WEB_SERVER_ADDRESS": calc, "OTEL_SERVICE_NAME": "calc"}, f"http://{calc}"),
             Process("account", f"{nameko} services/account/config.yml account.service", f"http://{account}/health",
-                    {**db("account"), "WEB_SERVER_ADDRESS": account, "OTEL_SERVICE_NAME": "account"},
+                    {**db("account"), **self._preferred_shards(1), "WEB_SERVER_ADDRESS": account,
+                     "OTEL_SERVICE_NAME": "account"},
                     f"http://{account}"),
             Process("account-grpc", f"{VENV_BIN}/python -m account.grpc_server", f"http://{grpc_metrics}/health",
                     {**db("account"), "GRPC_ADDRESS": self.address(50051), "METRICS_ADDRESS": grpc_metrics,
