@@ -47,8 +47,11 @@ test-int: deps-up ## integration tests
 test-e2e: deps-up ## end-to-end tests over the whole running platform
 	@$(PY) -m pytest -q -m e2e
 
-bench: deps-up ## benchmarks: figures and ratios (tests/bench/bench_*.py)
-	@for f in tests/bench/bench_*.py; do echo "== $$f"; $(PY) $$f || exit 1; done
+bench: deps-up ## benchmarks: figures and ratios (tests/bench/bench_*.py; the platform load with 1 and 2 replicas)
+	@for f in tests/bench/bench_*.py; do [ $$f = tests/bench/bench_platform.py ] && continue; echo "== $$f"; $(PY) $$f || exit 1; done
+	@echo "== tests/bench/bench_platform.py (one replica each, then two of calc and account)"
+	@$(PY) tests/bench/bench_platform.py --label single
+	@$(PY) tests/bench/bench_platform.py --label replicas --replicas calc=2,account=2 --compare-with single
 
 proto: setup ## regenerate Python code from proto/ (committed; CI fails on a dirty tree)
 	@rm -rf libs/carbon_proto/src/carbon && mkdir -p libs/carbon_proto/src

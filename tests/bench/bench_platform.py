@@ -288,7 +288,8 @@ def setup_partner(instance: Instance, customers: list[str]) -> list:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="bench_platform.py", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--steps", default=os.environ.get("BENCH_STEPS", "250:20,500:30,1000:60,1500:30"))
+    # the last step repeats an earlier rate on a ledger that has grown by the whole ramp
+    parser.add_argument("--steps", default=os.environ.get("BENCH_STEPS", "250:20,500:30,1000:60,1500:20,1000:30"))
     parser.add_argument("--replicas", default=os.environ.get("BENCH_REPLICAS", ""))
     parser.add_argument("--ingest-workers", type=int, default=int(os.environ.get("BENCH_INGEST_WORKERS", "2")))
     parser.add_argument("--customers", type=int, default=1000)
@@ -296,6 +297,7 @@ def main(argv=None) -> int:
     parser.add_argument("--label", default=os.environ.get("BENCH_LABEL", "single"))
     parser.add_argument("--idle-seconds", type=float, default=20)
     parser.add_argument("--keep", action="store_true", help="leave the bench instance running")
+    parser.add_argument("--compare-with", default="", help="label of an earlier run: print the scale-out ratio")
     args = parser.parse_args(argv)
     steps = [(float(r), float(s)) for r, s in (item.split(":") for item in args.steps.split(","))]
 
@@ -378,6 +380,18 @@ def main(argv=None) -> int:
         f"{results['ratios']['credited_vs_ferretdb_insert_many']:.1%} of the store's raw insert rate, "
         f"{results['ratios']['credited_vs_rabbitmq_publish']:.1%} of the broker's")
 
+    same_rate = [r for r in results["steps"] if r["offered_per_s"] == results["steps"][-1]["offered_per_s"]]
+    if len(same_rate) > 1:  # cost as data grows: the same offered rate, early and on the grown ledger
+        results["ratios"]["credited_late_vs_early_same_rate"] = round(
+            same_rate[-1]["credited_per_s"] / max(same_rate[0]["credited_per_s"], 1e-9), 3)
+        say(f"   same offered rate early vs after {entries} entries: credited {same_rate[0]['credited_per_s']}/s "
+            f"-> {same_rate[-1]['credited_per_s']}/s (ratio {results['ratios']['credited_late_vs_early_same_rate']})")
+    if args.compare_with and (RESULTS / f"platform-{args.compare_with}.json").exists():
+        other = json.loads((RESULTS / f"platform-{args.compare_with}.json").read_text())
+        ratio = best["credited_per_s"] / max(other["ratios"]["best_credited_per_s"], 1e-9)
+        results["ratios"][f"best_credited_vs_{args.compare_with}"] = round(ratio, 3)
+        say(f"   scale-out: best credited {best['credited_per_s']}/s with [{args.replicas}] vs "
+            f"{other['ratios']['best_credited_per_s']}/s ({args.compare_with}): ratio {ratio:.2f}")
     RESULTS.mkdir(parents=True, exist_ok=True)
     out = RESULTS / f"platform-{args.label}.json"
     out.write_text(json.dumps(results, indent=2))
