@@ -33,7 +33,7 @@ status: ## show what is running and who started it
 	@bash scripts/deps.sh status
 	-@$(DEVSTACK) status 2>/dev/null
 
-test: deps-up proto-check ## unit + integration + e2e tests against real RabbitMQ, FerretDB and Jaeger (+ messaging on quorum queues)
+test: deps-up proto-check lint ## lint, then unit + integration + e2e tests against real RabbitMQ, FerretDB and Jaeger (+ messaging on quorum queues)
 	@$(PY) -m pytest -q
 	@echo "== messaging again on quorum queues (CARBON_QUEUE_TYPE=quorum)"
 	@CARBON_QUEUE_TYPE=quorum $(PY) -m pytest -q -p no:cacheprovider libs/carbon_common/tests/integration/test_messaging.py libs/carbon_common/tests/integration/test_topology_queue_types.py
@@ -66,8 +66,8 @@ proto-check: proto ## fail when the committed generated code differs from the pr
 chart-lint: setup ## helm lint + render examples + kubernetes-validate + compose config
 	@$(PY) -m pytest -q tests/chart
 
-lint: setup ## pyflakes over every Python source
-	@$(PY) -m pyflakes libs/carbon_common/src services/*/src services/*/tests libs/carbon_common/tests tests scripts deploy
+lint: setup ## ruff over every Python file (rules and why they were chosen: ruff.toml)
+	@$(PY) -m ruff check .
 
 lock: ## re-resolve requirements.in into requirements.lock
 	@$(PY) -m pip install -q -r requirements.in && $(PY) -m pip freeze --all | grep -vE '^(-e|pip==|carbon-|ingest|calc|account|exchange-bridge)' > requirements.lock

@@ -77,10 +77,10 @@ def table(rows: list[tuple[str, str]]) -> str:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--records", type=int, default=3000)
-    parser.add_argument("--batch", type=int, default=50)
-    parser.add_argument("--customers", type=int, default=60)
-    parser.add_argument("--kill-every", type=int, default=3, help="SIGKILL one process every N batches")
+    parser.add_argument("--records", type=int, default=20000)
+    parser.add_argument("--batch", type=int, default=100)
+    parser.add_argument("--customers", type=int, default=300)
+    parser.add_argument("--kill-every", type=int, default=8, help="SIGKILL one process every N batches")
     parser.add_argument("--server-restarts", type=int, default=2, help="RabbitMQ+FerretDB restarts mid-stream")
     parser.add_argument("--settle-timeout", type=float, default=900)
     args = parser.parse_args(argv)

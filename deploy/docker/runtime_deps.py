@@ -35,7 +35,6 @@ DEV_ONLY = {
     "hypothesis": "property tests",
     "schemathesis": "API contract tests",
     "kubernetes-validate": "make chart-lint",
-    "pyflakes": "make lint",
     "ruff": "make lint",
     "matplotlib": "make bench (the load chart)",
 }

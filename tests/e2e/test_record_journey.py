@@ -58,7 +58,8 @@ def journey(platform):
     assert response.json()["results"][0]["outcome"] == "accepted"
     trace_id = response.headers["X-Trace-Id"]
     events = credited.wait(1, timeout=30)
-    yield {"trace_id": trace_id, "partner_id": partner_id, "record_id": record["record_id"], "event": events[0], "headers": credited.received[0]["headers"],
+    yield {"trace_id": trace_id, "partner_id": partner_id, "record_id": record["record_id"], "event": events[0],
+           "headers": credited.received[0]["headers"],
            "calc_metrics": calc_metrics, "before": before, "platform": platform,
            "account_metrics": account_metrics, "grams_before": grams_before}
     credited.close()

@@ -93,7 +93,8 @@ def test_events_in_ledger_and_contract_events_out_once(listeners, service, calc,
         calc.publish("reduction_calculated", red, event_id=red["reduction_id"])
     sentinel = make_reduction(user_pid="pid-sentinel", grams=1)
     calc.publish("reduction_calculated", sentinel, event_id=sentinel["reduction_id"])
-    credited_ids = lambda: [r["body"]["data"].get("reduction_id") for r in listeners["account_credited"].drain()]
+    def credited_ids():
+        return [r["body"]["data"].get("reduction_id") for r in listeners["account_credited"].drain()]
     wait_until(lambda: sentinel["reduction_id"] in credited_ids(), timeout=30,
                message="the sentinel, published after the replay, was credited")
     assert repo.account_entries(account_id) == before

@@ -76,12 +76,12 @@ def test_read_caller_reads_but_may_not_redeem(authoriser):
 def test_missing_malformed_and_unknown_credentials_are_unauthenticated(authoriser):
     cases = {"missing_credentials": [], "invalid_credentials": bearer("guess")}
     for reason, metadata in cases.items():
-        refused = refusal(lambda: authoriser.authorise(SVC + "GetBalance", metadata))
+        refused = refusal(lambda metadata=metadata: authoriser.authorise(SVC + "GetBalance", metadata))
         assert (refused.code, refused.reason, refused.caller_id) == (
             grpc.StatusCode.UNAUTHENTICATED, reason, ANONYMOUS)
     for metadata in ([("authorization", READ_TOKEN)], [("authorization", f"Basic {READ_TOKEN}")],
                      [("authorization", "Bearer ")], bearer(READ_TOKEN) + bearer(REDEEM_TOKEN)):
-        refused = refusal(lambda: authoriser.authorise(SVC + "GetBalance", metadata))
+        refused = refusal(lambda metadata=metadata: authoriser.authorise(SVC + "GetBalance", metadata))
         assert (refused.code, refused.reason) == (grpc.StatusCode.UNAUTHENTICATED, "invalid_credentials")
     # a token is never echoed into the refusal
     assert "guess" not in str(refusal(lambda: authoriser.authorise(SVC + "GetBalance", bearer("guess"))))
@@ -104,7 +104,7 @@ def test_certificate_identities(authoriser):
     assert (unknown.code, unknown.caller_id) == (grpc.StatusCode.UNAUTHENTICATED, ANONYMOUS)
     # ops-console lists a token and a certificate: it must present both, and the right certificate
     for metadata, cn in (([], "ops.bank.example"), (bearer(SM3_TOKEN), None), (bearer(SM3_TOKEN), "core.bank.example")):
-        refused = refusal(lambda: authoriser.authorise(SVC + "GetBalance", metadata, cn))
+        refused = refusal(lambda metadata=metadata, cn=cn: authoriser.authorise(SVC + "GetBalance", metadata, cn))
         assert (refused.code, refused.caller_id) == (grpc.StatusCode.UNAUTHENTICATED, "ops-console")
     # a token-only caller is not tied to a certificate
     assert authoriser.authorise(SVC + "GetBalance", bearer(READ_TOKEN), "core.bank.example") == "statements"

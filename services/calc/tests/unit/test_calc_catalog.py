@@ -28,8 +28,8 @@ def test_unquoted_number_is_refused_naming_the_file(methodology_dir):
 
 def test_missing_source_is_refused(methodology_dir):
     path = methodology_dir.root / "walking.v1.yml"
-    path.write_text("\n".join(l for l in path.read_text().splitlines() if not l.startswith("source:")
-                              and not l.startswith("  Ant Forest walking")))
+    path.write_text("\n".join(line for line in path.read_text().splitlines() if not line.startswith("source:")
+                              and not line.startswith("  Ant Forest walking")))
     with pytest.raises(CatalogError, match="walking.v1.yml: .*'source' is a required property"):
         methodology_dir.catalog()
 

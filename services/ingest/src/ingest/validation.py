@@ -102,7 +102,7 @@ def _activity(scenario: str, raw) -> dict:
         raise RecordError("invalid_value", "activity must be an object", "activity")
     fields = SCENARIOS[scenario]
     out = {}
-    for key, value in raw.items():
+    for key in raw:
         if key in COMPUTED_FIELDS:
             raise RecordError("computed_field_not_allowed", f"{key} is computed by the platform", f"activity.{key}")
         if key not in fields:

@@ -145,7 +145,8 @@ CASES = {
     "flipped bit in body": (lambda s: signed(s, good(), mutate=tamper(body=lambda b: b.replace(b'"12.4"', b'"13.4"'))), 401, "signature_invalid"),
     "flipped bit in signature": (lambda s: signed(s, good(), mutate=tamper(headers=lambda h: {
         **h, signing.H_SIGNATURE: flip_bit(bytes.fromhex(h[signing.H_SIGNATURE]), 40).hex()})), 401, "signature_invalid"),
-    "re-serialised JSON": (lambda s: signed(s, good(), mutate=tamper(body=lambda b: json.dumps(json.loads(b), indent=1).encode())), 401, "signature_invalid"),
+    "re-serialised JSON": (lambda s: signed(s, good(), mutate=tamper(
+        body=lambda b: json.dumps(json.loads(b), indent=1).encode())), 401, "signature_invalid"),
     "timestamp too old": (lambda s: signed(s, good(), timestamp=str(int(__import__("time").time()) - 301)), 401, "timestamp_out_of_window"),
     "timestamp in the future": (lambda s: signed(s, good(), timestamp=str(int(__import__("time").time()) + 400)), 401, "timestamp_out_of_window"),
     "timestamp in milliseconds": (lambda s: signed(s, good(), timestamp=str(int(__import__("time").time() * 1000))), 401, "invalid_timestamp"),
@@ -158,7 +159,8 @@ CASES = {
         s["partner"].http, "metro-sz", s["partner"].key_id, s["other"].private_key, None)), 401, "signature_invalid"),
     # envelope encryption
     "tampered SM4 ciphertext": (lambda s: encrypted_tampered(s, flip_ciphertext), 400, "decryption_failed"),
-    "envelope for the wrong platform key": (lambda s: encrypted_tampered(s, lambda e: e, public=gm.generate_sm2_keypair()[1]), 400, "decryption_failed"),
+    "envelope for the wrong platform key": (lambda s: encrypted_tampered(
+        s, lambda e: e, public=gm.generate_sm2_keypair()[1]), 400, "decryption_failed"),
     "unknown encryption scheme": (lambda s: signed(s, good(), mutate=set_header(signing.H_ENCRYPTION, "aes-gcm")), 400, "unsupported_encryption"),
     # envelope of the body
     "wrong content type": (lambda s: signed(s, good(), mutate=set_header("Content-Type", "text/plain")), 415, "unsupported_media_type"),
@@ -187,7 +189,8 @@ CASES = {
     "client-supplied factor": (lambda s: signed(s, record_with(activity={"factor": "46.7"})()), 422, "computed_field_not_allowed"),
     "client-supplied balance": (lambda s: signed(s, record_with(balance=10)()), 422, "computed_field_not_allowed"),
     "too many steps": (lambda s: signed(s, body_of([{"record_id": "w1", "customer_ref": CUSTOMER, "scenario": "walking",
-                                                     "occurred_at": metro("x")["occurred_at"], "activity": {"steps": 100001}}])), 422, "out_of_range"),
+                                                     "occurred_at": metro("x")["occurred_at"],
+                                                     "activity": {"steps": 100001}}])), 422, "out_of_range"),
     "scenario the partner may not send": (lambda s: signed(s, record_with(scenario="bike_ride", activity={})() .replace(
         b', "entry_station": "S01", "exit_station": "S17"', b"")), 403, "scenario_not_allowed"),
     "no consent": (lambda s: signed(s, record_with(customer_ref="6222999999999999")()), 403, "consent_required"),
