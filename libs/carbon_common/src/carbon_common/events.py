@@ -169,12 +169,16 @@ class BatchPublisher:
                                virtual_host=vhost, heartbeat=0, connect_timeout=10,
                                ssl=url.scheme == "amqps", frame_writer=_corking_frame_writer)
         conn.connect()
-        channel = conn.channel()
-        channel.confirm_select()
-        channel.events["basic_ack"].add(self._on_ack)
-        channel.events["basic_nack"].add(self._on_nack)
-        channel.events["basic_return"].add(self._on_return)
-        channel.exchange_declare(self.exchange, "topic", durable=True, auto_delete=False, passive=True)
+        try:
+            channel = conn.channel()
+            channel.confirm_select()
+            channel.events["basic_ack"].add(self._on_ack)
+            channel.events["basic_nack"].add(self._on_nack)
+            channel.events["basic_return"].add(self._on_return)
+            channel.exchange_declare(self.exchange, "topic", durable=True, auto_delete=False, passive=True)
+        except Exception:
+            conn.collect()  # not kept: close it here, or every failed attempt leaks a connection
+            raise
         self._conn, self._channel, self._next_tag = conn, channel, 1
 
     def _settle(self, delivery_tag, multiple) -> int:

@@ -242,8 +242,7 @@ def _platform_processes(amqp_uri: str, mongo_uri: str, database_prefix: str, mon
             env = {k: v.replace(old, new) for k, v in env.items()}
         env.update(AMQP_URI=amqp_uri, MONGO_URI=mongo_uri, OTEL_SDK_DISABLED="true", LOG_LEVEL="WARNING",
                    MONGO_DATABASE=env["MONGO_DATABASE"].replace("carbon_probes_", database_prefix),
-                   # one gunicorn worker: ready means every worker has booted (a worker booting
-                   # during the outage takes gunicorn down, see the xfail test below)
+                   # one gunicorn worker: ready then means every worker has booted
                    INGEST_WORKERS="1")
         http = process.address if process.address.startswith("http") else f"http://{env['METRICS_ADDRESS']}"
         processes.append((process.name, command, env, http))
@@ -314,10 +313,6 @@ def test_every_component_stays_live_but_unready_while_mongo_is_down(platform, mo
         wait_until(partial(ready, name), timeout=60, interval=0.5, message=f"{name} ready again after MongoDB")
 
 
-@pytest.mark.xfail(strict=True, reason="ingest.app.create_app runs repo.ensure_indexes(): a gunicorn worker that "
-                   "(re)boots while MongoDB is down fails, and gunicorn's master exits ('Worker failed to boot'), "
-                   "so the container restarts for as long as the outage lasts. Needs a change in services/ingest "
-                   "(ensure indexes lazily / in the background and report it in /readyz).")
 def test_an_ingest_worker_booting_during_a_mongo_outage_does_not_take_ingest_down(platform_amqp, mongo_link,
                                                                                 monkeypatch, tmp_path):
     [(_, command, env, http)] = [p for p in _platform_processes(platform_amqp["AMQP_URI"], mongo_link.uri,

@@ -50,7 +50,7 @@ def create_app(config: dict | None = None) -> Flask:
     app = Flask("ingest")
     app.json.sort_keys = False
     repo = Repository(connect_database("carbon_ingest", uri=settings.mongo_uri, name=settings.mongo_database))
-    repo.ensure_indexes()
+    repo.ensure_indexes_once()  # retried by readiness and before any request while the store is down
     bus = config.get("BUS") or Bus(settings.amqp_uri)
     metrics = Metrics()
     app.extensions["ingest"] = Extension(
@@ -77,6 +77,9 @@ def _install_hooks(app: Flask, metrics: Metrics) -> None:
     def _start():
         g.started = time.perf_counter()
         g.trace_id = telemetry.current_trace_id() or uuid.uuid4().hex
+        if request.path not in ("/healthz", "/readyz", "/metrics") and \
+                not app.extensions["ingest"].repo.ensure_indexes_once():
+            return _error("unavailable", 503, "the store is not reachable yet; retry later")
 
     @app.after_request
     def _finish(response):

@@ -65,7 +65,7 @@ class Bus:
 
     def ping(self) -> None:
         with Connection(self.amqp_uri, connect_timeout=2) as conn:
-            conn.ensure_connection(max_retries=1)
+            conn.ensure_connection(max_retries=0)
 
     def close(self) -> None:
         with self._lock:

@@ -18,8 +18,9 @@ import uuid
 from collections import OrderedDict
 from datetime import datetime, timedelta
 
+import pymongo
 from pymongo import ASCENDING
-from pymongo.errors import DuplicateKeyError, OperationFailure
+from pymongo.errors import PyMongoError, DuplicateKeyError, OperationFailure
 
 from carbon_common.mongo import find_by_ids, insert_new, insert_or_get_many, is_duplicate_key
 
@@ -79,7 +80,19 @@ class Repository:
         self._rate_hints = {}            # (partner_id, window) -> lowest slot that may be free (this process)
         self._rate_lock = threading.Lock()
         self._consent_index_ready = False
+        self._indexed = False
         self._slot_cache = _LRU(SLOT_CACHE_SIZE)  # (partner_id, user_pid) -> its slots read so far
+
+    def ensure_indexes_once(self) -> bool:
+        """True once the indexes exist. A worker booting during a store outage must not die (its
+        master would exit and take ingest down): it serves 503 until this succeeds."""
+        if not self._indexed:
+            try:
+                with pymongo.timeout(2):
+                    self.ensure_indexes()
+            except PyMongoError:
+                return False
+        return True
 
     def ensure_indexes(self) -> None:
         self.receipts.create_index([("partner_id", ASCENDING), ("partner_record_id", ASCENDING)],
@@ -94,9 +107,11 @@ class Repository:
                 coll.create_index([("expires_at", ASCENDING)], name="expires_at")
         if not self.consent_index_ready() and self.consents.find_one({}, {"_id": 1}) is None:
             self.mark_consent_index_ready()  # a new database: nothing to backfill
+        self._indexed = True
 
     def ping(self) -> None:
-        self.db.command("ping")
+        with pymongo.timeout(2):  # readiness answers within the probe's timeout
+            self.db.command("ping")
 
     @staticmethod
     def _insert(coll, doc) -> None:

@@ -17,7 +17,7 @@ def readyz():
     checks = {}
     try:
         ext.repo.ping()
-        checks["mongo"] = "ok"
+        checks["mongo"] = "ok" if ext.repo.ensure_indexes_once() else "unavailable: indexes not created yet"
     except Exception as exc:  # noqa: BLE001 - readiness reports, never raises
         checks["mongo"] = f"unavailable: {type(exc).__name__}"
     try:
