@@ -49,9 +49,11 @@ class IngestClient:
 
     def request(self, method: str, path: str, document=None) -> requests.Response:
         body = b"" if document is None else self.encode(document)
+        # Only a body is encrypted: a GET has none, and ingest refuses a GET that carries one.
+        encrypt_to = self.platform_public_key if document is not None else None
         headers, body = signing.sign_request(self.private_key, self.partner_id, self.key_id, method, path, body,
-                                             platform_public_hex=self.platform_public_key)
-        if document is None and not self.platform_public_key:
+                                             platform_public_hex=encrypt_to)
+        if document is None:
             headers.pop("Content-Type")
         return self.session.request(method, self.base_url + path, data=body, headers=headers, timeout=self.timeout)
 
