@@ -222,5 +222,15 @@ class Repository:
     def account_entries(self, account_id: str) -> list[dict]:
         return [entry_of(d) for d in self.entries.find({"account_id": account_id}).sort("seq", ASCENDING)]
 
+    def entries_by_account(self) -> dict[str, list[dict]]:
+        """Every entry, grouped by account and ordered by seq, in one scan (operator tools)."""
+        grouped: dict[str, list[dict]] = {}
+        for doc in self.entries.find({}):
+            entry = entry_of(doc)
+            grouped.setdefault(entry["account_id"], []).append(entry)
+        for entries in grouped.values():
+            entries.sort(key=lambda e: e["seq"])
+        return grouped
+
     def account_ids_with_entries(self) -> list[str]:
         return sorted(self.entries.distinct("account_id"))

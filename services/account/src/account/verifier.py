@@ -57,8 +57,8 @@ def verify_chain(account_id: str, entries: list[dict]) -> tuple[list[Problem], d
     return problems, state
 
 
-def verify_account(repository, account_id: str) -> tuple[list[Problem], int]:
-    entries = repository.account_entries(account_id)
+def verify_account(repository, account_id: str, entries: list[dict] | None = None) -> tuple[list[Problem], int]:
+    entries = repository.account_entries(account_id) if entries is None else entries
     problems, state = verify_chain(account_id, entries)
     head = repository.get_state(account_id, state["seq"]) if entries else None
     if entries and (head is None or head["balance"] != state["balance"] or head["hash"] != entries[-1].get("hash")):
@@ -69,8 +69,11 @@ def verify_account(repository, account_id: str) -> tuple[list[Problem], int]:
 
 def verify_all(repository, account_ids: list[str] | None = None) -> Report:
     report = Report()
-    for account_id in account_ids or repository.account_ids_with_entries():
-        problems, count = verify_account(repository, account_id)
+    # One pass over the ledger, grouped here: a query per account would read the whole
+    # collection once per account on FerretDB (ARCHITECTURE.md §4).
+    by_account = repository.entries_by_account() if not account_ids else {}
+    for account_id in account_ids or sorted(by_account):
+        problems, count = verify_account(repository, account_id, by_account.get(account_id))
         report.accounts += 1
         report.entries += count
         report.problems.extend(problems)
