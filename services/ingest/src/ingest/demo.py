@@ -14,12 +14,12 @@ import time
 from datetime import datetime, timedelta, timezone
 
 from carbon_common import gm
+from carbon_common.gm.curve import N
 
 from ingest.admin_cli import AdminClient
 from ingest.sdk.client import IngestClient, SendTotals, progress_line
 
 CST = timezone(timedelta(hours=8))
-SM2_N = int("FFFFFFFEFFFFFFFFFFFFFFFFFFFFFFFF7203DF6B21C6052B53BBF40939D54123", 16)
 TRAVEL = ["metro_ride", "bus_ride", "bike_ride", "walking"]
 HOME = ["utility_bill_payment", "e_statement", "ev_charging", "household_electricity"]
 PARTNERS = {"demo-maas": ("Demo city MaaS (metro, bus, bike, steps)", TRAVEL),
@@ -31,7 +31,7 @@ STATIONS = [f"S{n:02d}" for n in range(1, 40)]
 
 def demo_key(name: str) -> tuple[str, str]:
     """A fixed key pair per demo client (so re-registration is idempotent)."""
-    d = int(gm.sm3_hex(f"carbon-demo-key:{name}".encode()), 16) % (SM2_N - 2) + 1
+    d = int(gm.sm3_hex(f"carbon-demo-key:{name}".encode()), 16) % (N - 2) + 1
     private = f"{d:064x}"
     return private, gm.public_key_of(private)
 

@@ -14,13 +14,14 @@ import time
 from dataclasses import dataclass
 
 from carbon_common import gm
+from carbon_common.gm.curve import N
 
 from ingest.errors import ApiError
 
 SCHEME = "CARBON-SM2-SM3"
 WINDOW_SECONDS = 300
 ENCRYPTION = "sm2-sm4-cbc-hmac-sm3"
-SM2_N = int("FFFFFFFEFFFFFFFFFFFFFFFFFFFFFFFF7203DF6B21C6052B53BBF40939D54123", 16)
+SM2_N = N  # the curve order, for the r/s range check
 
 H_PARTNER = "X-Carbon-Partner"
 H_KEY_ID = "X-Carbon-Key-Id"
