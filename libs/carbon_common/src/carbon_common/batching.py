@@ -19,7 +19,6 @@ published it, so a record stays one trace from the HTTP request to the ledger; t
 covers the batch's work and carries the batch size.
 """
 import logging
-import os
 import socket
 import time
 from dataclasses import dataclass, field
@@ -34,6 +33,7 @@ from opentelemetry import propagate, trace
 from opentelemetry.trace import SpanKind
 
 from carbon_common import attributes, metrics, topology
+from carbon_common.config import setting
 from carbon_common.handlers import TEST_ROUTES_KEY, delivery_attempt, park_message
 from carbon_common.telemetry import extract_context, tracer
 
@@ -86,7 +86,7 @@ class BatchEventHandler(Entrypoint):
         self.queues = topology.consumed_queues(self.route)
         self.queue = self.queues[0]
         self.amqp_uri = config["AMQP_URI"]
-        preferred = config.get("CARBON_PREFERRED_SHARDS") or os.environ.get("CARBON_PREFERRED_SHARDS", "")
+        preferred = setting("CARBON_PREFERRED_SHARDS", "", config)
         wanted = {int(k) for k in preferred.split(",") if k.strip()} if preferred else set(range(len(self.queues)))
         # Shard queues are single-active-consumer: the first subscriber of a shard writes it,
         # later ones stand by and take over if it dies. Subscribing to our preferred shards

@@ -23,12 +23,13 @@ must run with the same value: consumers declare their queues with these argument
 queue cannot change type in place — `declare` refuses with the queue's name (docs/deploy.md).
 """
 import argparse
-import os
 import sys
 from dataclasses import dataclass
 
 from amqp.exceptions import PreconditionFailed
 from kombu import Connection, Exchange, Queue
+
+from carbon_common.config import int_setting, setting
 
 EVENT_SERVICES = ("ingest", "calc", "account", "exchange_bridge")
 RETRY_EXCHANGE = "carbon.retry"
@@ -67,7 +68,7 @@ class TopologyMismatch(RuntimeError):
 
 
 def queue_type() -> str:
-    kind = os.environ.get("CARBON_QUEUE_TYPE", "classic").strip().lower() or "classic"
+    kind = setting("CARBON_QUEUE_TYPE", "classic").lower()
     if kind not in QUEUE_TYPES:
         raise ValueError(f"CARBON_QUEUE_TYPE must be one of {', '.join(QUEUE_TYPES)}, not {kind!r}")
     return kind
@@ -85,10 +86,10 @@ def _typed(arguments: dict) -> dict:
 
 def unrouted_queue(unrouted: Exchange) -> Queue:
     arguments = {}
-    if os.environ.get("CARBON_UNROUTED_MAX_LENGTH"):
-        arguments["x-max-length"] = int(os.environ["CARBON_UNROUTED_MAX_LENGTH"])
-    if os.environ.get("CARBON_UNROUTED_TTL_MS"):
-        arguments["x-message-ttl"] = int(os.environ["CARBON_UNROUTED_TTL_MS"])
+    if setting("CARBON_UNROUTED_MAX_LENGTH", ""):
+        arguments["x-max-length"] = int_setting("CARBON_UNROUTED_MAX_LENGTH", 0)
+    if setting("CARBON_UNROUTED_TTL_MS", ""):
+        arguments["x-message-ttl"] = int_setting("CARBON_UNROUTED_TTL_MS", 0)
     return Queue(UNROUTED_QUEUE, exchange=unrouted, durable=True, queue_arguments=_typed(arguments))
 
 
@@ -138,7 +139,7 @@ CONSISTENT_HASH_PLUGIN = "rabbitmq_consistent_hash_exchange"
 
 
 def shard_count() -> int:
-    return max(int(os.environ.get("CARBON_SHARDS", "4")), 1)
+    return max(int_setting("CARBON_SHARDS", 4), 1)
 
 
 def shard_exchange(route: Route) -> Exchange:
