@@ -133,10 +133,7 @@ class Appender:
             try:
                 draft = decide(state)
             except ledger.AlreadyApplied:
-                existing = self.repo.get_entry(entry_id)
-                if existing is None:
-                    raise RuntimeError(f"{account_id}: entry {entry_id} claimed applied but missing")
-                return existing, False
+                return self._applied(account_id, entry_id), False
             draft["_id"] = entry_id
             entry, new_state = ledger.seal(state, draft, ledger.utc_now_iso(), self.tiers.tier_for)
             try:
@@ -163,6 +160,13 @@ class Appender:
             observe_posted(entry)
             return entry, True
         raise Contention(f"could not append to {account_id} after {MAX_ATTEMPTS} attempts")
+
+    def _applied(self, account_id: str, entry_id: str) -> dict:
+        """The entry a decide() found already in the chain (ledger.AlreadyApplied)."""
+        existing = self.repo.get_entry(entry_id)
+        if existing is None:
+            raise RuntimeError(f"{account_id}: entry {entry_id} claimed applied but missing")
+        return existing
 
     def _remember(self, state: dict) -> None:
         if self._heads.get(state["account_id"], {}).get("seq", -1) < state["seq"]:
@@ -227,10 +231,7 @@ class Appender:
                 refused[i] = exc
                 continue
             except ledger.AlreadyApplied:  # written by another writer after this batch looked
-                stored = self.repo.get_entry(r.entry_id)
-                if stored is None:
-                    raise RuntimeError(f"{r.account_id}: entry {r.entry_id} claimed applied but missing")
-                results[i] = (stored, False)
+                results[i] = (self._applied(r.account_id, r.entry_id), False)
                 continue
             draft["_id"] = r.entry_id
             entry, heads[r.account_id] = ledger.seal(heads[r.account_id], draft, now, self.tiers.tier_for)
