@@ -76,15 +76,3 @@ def handle_behaviours(deliveries, catalog: Catalog, repo: CalcRepository, publis
         counts[event_type] = counts.get(event_type, 0) + 1
     publisher.publish_many(events)
     return counts
-
-
-def handle_behaviour(data: Mapping[str, Any], catalog: Catalog, repo: CalcRepository,
-                     publish: Publish) -> str:
-    """-> "reduction_calculated" | "behaviour_rejected" | "already_reversed" (late redelivery)."""
-    if not isinstance(data, Mapping) or not data.get("record_key"):
-        raise InvalidRecord("behaviour_received without record_key")
-    doc, inserted = store_outcome(data, outcome_for(data, catalog), repo)
-    if not inserted and doc["kind"] == "reduction" and repo.is_reversed(doc["_id"]):
-        return "already_reversed"
-    publish_stored(doc, publish)
-    return event_of(doc)[0]

@@ -68,9 +68,18 @@ def test_corrected_factor_set_reverses_and_recalculates_once(
 
     # A late redelivery of a recalculated record publishes nothing: its revision 0 is reversed.
     from calc.loader import load_catalog
-    from calc.processing import handle_behaviour
+    from carbon_common.batching import Delivery
+    from calc.processing import handle_behaviours
     from calc.repository import CalcRepository
-    sent = []
-    outcome = handle_behaviour(records[0], load_catalog(methodology_dir.root), CalcRepository(calc_db),
-                               lambda *args, **kwargs: sent.append(args))
-    assert (outcome, sent) == ("already_reversed", [])
+
+    class Recorder:
+        def __init__(self):
+            self.sent = []
+
+        def publish_many(self, items):
+            self.sent.extend(items)
+
+    publisher = Recorder()
+    counts = handle_behaviours([Delivery({"data": records[0]}, message=None)], load_catalog(methodology_dir.root),
+                               CalcRepository(calc_db), publisher)
+    assert (counts, publisher.sent) == ({"already_reversed": 1}, [])
