@@ -14,29 +14,22 @@ import os
 import shutil
 import tempfile
 
+from carbon_common.config import int_setting, setting
 
-def _int_env(*names, default: int) -> int:
-    for name in names:
-        value = os.environ.get(name, "").strip()
-        if value:
-            return int(value)
-    return default
-
-
-bind = os.environ.get("INGEST_BIND", "127.0.0.1:8080")
+bind = setting("INGEST_BIND", "127.0.0.1:8080")
 _cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 2)
-workers = _int_env("INGEST_WORKERS", "WEB_CONCURRENCY", default=max(2, _cpus))
+workers = int_setting("INGEST_WORKERS", int_setting("WEB_CONCURRENCY", max(2, _cpus)))
 worker_class = "gthread"
-threads = _int_env("INGEST_THREADS", "GUNICORN_THREADS", default=8)
+threads = int_setting("INGEST_THREADS", int_setting("GUNICORN_THREADS", 8))
 timeout = 60
 graceful_timeout = 20
 keepalive = 5
 accesslog = None  # the app logs JSON with trace ids; metrics count every request
 errorlog = "-"
-loglevel = os.environ.get("INGEST_GUNICORN_LOGLEVEL", "warning")
+loglevel = setting("INGEST_GUNICORN_LOGLEVEL", "warning")
 
 # prometheus_client needs a shared directory to sum metrics over the worker processes.
-if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+if not setting("PROMETHEUS_MULTIPROC_DIR", ""):
     _metrics_dir = tempfile.mkdtemp(prefix="ingest-metrics-")
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = _metrics_dir
 else:

@@ -10,10 +10,11 @@
 """
 import argparse
 import json
-import os
 import sys
 
 import requests
+
+from carbon_common.config import setting
 
 
 class AdminClient:
@@ -41,8 +42,8 @@ def _key(text: str):
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m ingest.admin_cli", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--base-url", default=os.environ.get("INGEST_URL", "http://127.0.0.1:8080"))
-    parser.add_argument("--token", default=os.environ.get("ADMIN_TOKEN"), help="default: env ADMIN_TOKEN")
+    parser.add_argument("--base-url", default=setting("INGEST_URL", "http://127.0.0.1:8080"))
+    parser.add_argument("--token", default=setting("ADMIN_TOKEN", ""), help="default: env ADMIN_TOKEN")
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("list")
     reg = sub.add_parser("register")

@@ -3,10 +3,9 @@
 A missing secret stops the process naming it. `create_app(config)` may override any field
 (tests): keys of `config` are the environment variable names.
 """
-import os
 from dataclasses import dataclass
 
-from carbon_common.config import MissingSetting
+from carbon_common.config import int_setting, require, setting
 
 SECRETS = ("PSEUDONYM_KEY", "PLATFORM_SM2_PRIVATE_KEY", "PLATFORM_SM2_PUBLIC_KEY", "CONTACT_SM4_KEY", "ADMIN_TOKEN")
 REQUIRED = ("AMQP_URI", "MONGO_URI") + SECRETS
@@ -37,17 +36,11 @@ def _hex_bytes(name: str, value: str, minimum: int, exact: int | None = None) ->
 
 
 def load_settings(overrides: dict | None = None) -> Settings:
-    values = dict(os.environ)
-    values.update(overrides or {})
+    """From the environment (carbon_common.config); `overrides` win over it (tests)."""
+    config = overrides or {}
 
     def get(name, default=None):
-        value = str(values.get(name) or "").strip()
-        if not value:
-            if default is None:
-                print(f"fatal: missing required environment variable {name}", flush=True)
-                raise MissingSetting(name)
-            return default
-        return value
+        return require(name, config) if default is None else setting(name, default, config)
 
     return Settings(
         amqp_uri=get("AMQP_URI"),
@@ -58,6 +51,6 @@ def load_settings(overrides: dict | None = None) -> Settings:
         platform_public_key=get("PLATFORM_SM2_PUBLIC_KEY"),
         contact_key=_hex_bytes("CONTACT_SM4_KEY", get("CONTACT_SM4_KEY"), 16, exact=16),
         admin_token=get("ADMIN_TOKEN"),
-        max_body_bytes=int(get("INGEST_MAX_BODY_BYTES", str(1024 * 1024))),
-        max_batch=int(get("INGEST_MAX_BATCH", "500")),
+        max_body_bytes=int_setting("INGEST_MAX_BODY_BYTES", 1024 * 1024, config),
+        max_batch=int_setting("INGEST_MAX_BATCH", 500, config),
     )

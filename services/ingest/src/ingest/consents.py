@@ -8,6 +8,7 @@ import re
 from datetime import datetime, timedelta
 
 from carbon_common import gm
+from carbon_common.clock import iso_z
 
 from ingest import domain
 from ingest.errors import ApiError
@@ -62,8 +63,8 @@ def parse_consent(doc, now: datetime) -> dict:
 def view(consent: dict) -> dict:
     return {"consent_id": consent["_id"], "consent_ref": consent["consent_ref"], "partner_id": consent["partner_id"],
             "user_pid": consent["user_pid"], "scenarios": consent["scenarios"], "purpose": consent["purpose"],
-            "granted_at": domain.rfc3339(consent["granted_at"]), "expires_at": domain.rfc3339(consent["expires_at"]),
-            "revoked_at": domain.rfc3339(consent["revoked_at"]) if consent.get("revoked_at") else None}
+            "granted_at": iso_z(consent["granted_at"], "seconds"), "expires_at": iso_z(consent["expires_at"], "seconds"),
+            "revoked_at": iso_z(consent["revoked_at"], "seconds") if consent.get("revoked_at") else None}
 
 
 class Consents:
@@ -81,7 +82,7 @@ class Consents:
         user_pid = gm.pseudonymize(self.settings.pseudonym_key, spec["customer_number"])
         identity = {"app_id": app_id, "consent_ref": spec["consent_ref"], "user_pid": user_pid,
                     "partner_id": spec["partner_id"], "scenarios": spec["scenarios"], "purpose": spec["purpose"],
-                    "expires_at": domain.rfc3339(spec["expires_at"])}
+                    "expires_at": iso_z(spec["expires_at"], "seconds")}
         content_hash = domain.content_hash(identity)
         consent = {"_id": domain.consent_id_for(app_id, spec["consent_ref"]), **identity,
                    "expires_at": spec["expires_at"], "granted_at": now, "revoked_at": None,
@@ -123,7 +124,7 @@ class Consents:
     def _publish_revoked(self, consent: dict) -> None:
         self.bus.publish("consent_revoked", {
             "consent_id": consent["_id"], "user_pid": consent["user_pid"], "partner_id": consent["partner_id"],
-            "scenarios": consent["scenarios"], "revoked_at": domain.rfc3339(consent["revoked_at"]),
+            "scenarios": consent["scenarios"], "revoked_at": iso_z(consent["revoked_at"], "seconds"),
         }, event_id=f"consent_revoked:{consent['_id']}")
         self.repo.set_consent_fields(consent["_id"], {"revocation_published": True})
 
@@ -144,7 +145,7 @@ class Consents:
             self.repo.set_consent_fields(consent["_id"], fields)
             if not consent.get("revocation_published"):
                 self._publish_revoked(consent)
-        requested_at = domain.rfc3339(deletion["requested_at"])
+        requested_at = iso_z(deletion["requested_at"], "seconds")
         if not deletion.get("published"):
             self.bus.publish("personal_data_deleted", {"user_pid": user_pid, "requested_at": requested_at},
                              event_id=f"personal_data_deleted:{user_pid}")

@@ -1,10 +1,11 @@
 """Pure rules of intake: idempotency keys, content hashes, consent matching, event payloads."""
+import dataclasses
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
 from carbon_common import gm
-
-from ingest import jsonsafe
+from carbon_common.canonical import canonical_bytes
+from carbon_common.clock import iso_z
 
 ACCEPTED, DUPLICATE, REJECTED, UNAVAILABLE = "accepted", "duplicate", "rejected", "unavailable"
 OUTCOME_STATUS = {ACCEPTED: 201, DUPLICATE: 200, UNAVAILABLE: 503}
@@ -14,10 +15,6 @@ OUTCOME_STATUS = {ACCEPTED: 201, DUPLICATE: 200, UNAVAILABLE: 503}
 # anything is stored or published; calc only needs them stable (caps, dedup), never in clear.
 # Station ids, lines, cities and regions are public places, not people.
 PERSONAL_ACTIVITY_FIELDS = ("bill_account", "statement_id")
-
-
-def rfc3339(moment: datetime) -> str:
-    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def record_key(partner_id: str, partner_record_id: str) -> str:
@@ -35,7 +32,7 @@ def pseudonymize_activity(key: bytes, activity: dict) -> dict:
 
 
 def content_hash(content: dict) -> str:
-    return gm.sm3_hex(jsonsafe.canonical(content))
+    return gm.sm3_hex(canonical_bytes(content, default=str))
 
 
 def consent_id_for(app_id: str, consent_ref: str) -> str:
@@ -46,11 +43,12 @@ def consent_id_for(app_id: str, consent_ref: str) -> str:
 def active_consent(consents, scenario: str, now: datetime):
     """The consent that authorizes `scenario` now (the latest granted wins), or None."""
     live = [c for c in consents if scenario in c["scenarios"] and c.get("revoked_at") is None
-            and _aware(c["expires_at"]) > now]
-    return max(live, key=lambda c: _aware(c["granted_at"]), default=None)
+            and aware(c["expires_at"]) > now]
+    return max(live, key=lambda c: aware(c["granted_at"]), default=None)
 
 
-def _aware(moment: datetime) -> datetime:
+def aware(moment: datetime) -> datetime:
+    """A stored datetime read back without a zone is UTC."""
     return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
 
 
@@ -59,9 +57,19 @@ def key_state(key: dict, now: datetime) -> str | None:
     if key.get("revoked_at") is not None:
         return "key_revoked"
     not_after = key.get("not_after")
-    if not_after is not None and _aware(not_after) <= now:
+    if not_after is not None and aware(not_after) <= now:
         return "key_expired"
     return None
+
+
+def receipt(partner_id: str, record, user_pid: str, consent_id: str, now: datetime, pseudonym_key: bytes) -> dict:
+    """The receipt of a valid, consented record (validation.ValidRecord): only pseudonyms, never
+    the customer number; personal activity fields are pseudonymised before it is hashed."""
+    record = dataclasses.replace(record, activity=pseudonymize_activity(pseudonym_key, record.activity))
+    return {"_id": record_key(partner_id, record.record_id), "partner_id": partner_id,
+            "partner_record_id": record.record_id, "user_pid": user_pid, "consent_id": consent_id,
+            "scenario": record.scenario, "occurred_at": record.occurred_at, "received_at": iso_z(now, "seconds"),
+            "activity": record.activity, "content_hash": content_hash(record.content(user_pid)), "created_at": now}
 
 
 def behaviour_received(receipt: dict) -> dict:

@@ -8,7 +8,6 @@ by the relay (`ingest.relay`) after a grace period, or earlier by a replay of th
 Cost per request, whatever its size: every read is an `_id` lookup (`$in` for the batch), every
 write one bulk insert or delete, and the batch's events go out with one confirm wait.
 """
-import dataclasses
 import logging
 
 from carbon_common import gm, telemetry
@@ -32,12 +31,50 @@ def precheck(document, max_batch: int) -> None:
         raise ApiError("batch_too_large", f"at most {max_batch} records per request", limit=max_batch)
 
 
+def validate_batch(raw_records, allowed_scenarios, now):
+    """Each record checked on its own (validation.py), once per batch, and in the partner's
+    scenarios: ([Outcome of each invalid record], [(index, ValidRecord)])."""
+    outcomes, valid, seen = [], [], set()
+    for index, raw in enumerate(raw_records):
+        record_id = raw.get("record_id") if isinstance(raw, dict) and isinstance(raw.get("record_id"), str) else None
+        try:
+            record = validate_record(raw, now)
+            if record.record_id in seen:
+                raise RecordError("duplicate_in_batch", "this record_id appears earlier in the batch", "record_id")
+            seen.add(record.record_id)
+            if record.scenario not in allowed_scenarios:
+                raise RecordError("scenario_not_allowed", f"partner may not send {record.scenario}", "scenario")
+            valid.append((index, record))
+        except RecordError as err:
+            outcomes.append(Outcome(index, record_id, REJECTED, err.code, err.message, err.field))
+    return outcomes, valid
+
+
+def gate_on_consent(valid, pids: dict, consents, now):
+    """Valid records whose customer has an active consent for this scenario (`pids`: customer
+    number -> user_pid; `consents`: the partner's live consents of those customers):
+    ([Outcome of each refused record], [(index, record, user_pid, consent)])."""
+    by_user = {}
+    for consent in consents:
+        by_user.setdefault(consent["user_pid"], []).append(consent)
+    refused, passed = [], []
+    for index, record in valid:
+        user_pid = pids[record.customer_ref]
+        consent = domain.active_consent(by_user.get(user_pid, []), record.scenario, now)
+        if consent is None:
+            refused.append(Outcome(index, record.record_id, REJECTED, "consent_required",
+                                   "no active consent of this customer for this partner and scenario"))
+        else:
+            passed.append((index, record, user_pid, consent))
+    return refused, passed
+
+
 class Intake:
     def __init__(self, repo, bus, settings, metrics):
         self.repo, self.bus, self.settings, self.metrics = repo, bus, settings, metrics
 
     def handle(self, caller) -> tuple[int, dict]:
-        outcomes, candidates = self._validate(caller)
+        outcomes, candidates = self._candidates(caller)
         if not candidates:  # every record refused: nothing stored, the nonce stays unused
             return self._answer(outcomes)
         caller.consume_nonce()
@@ -64,46 +101,18 @@ class Intake:
         log.info("batch handled", extra={"partner_id": caller.partner_id, "records": len(outcomes)})
         return self._answer(outcomes)
 
-    def _validate(self, caller):
+    def _candidates(self, caller):
+        """Validate the batch, gate each valid record on its customer's consent, and build the
+        receipts of those that pass: ([outcome of each refused record], [candidate])."""
         partner, now = caller.partner, caller.now
-        outcomes, valid, seen = [], [], set()
-        for index, raw in enumerate(caller.body["records"]):
-            record_id = raw.get("record_id") if isinstance(raw, dict) and isinstance(raw.get("record_id"), str) else None
-            try:
-                record = validate_record(raw, now)
-                if record.record_id in seen:
-                    raise RecordError("duplicate_in_batch", "this record_id appears earlier in the batch", "record_id")
-                seen.add(record.record_id)
-                if record.scenario not in partner.get("scenarios", []):
-                    raise RecordError("scenario_not_allowed", f"partner may not send {record.scenario}", "scenario")
-                valid.append((index, record))
-            except RecordError as err:
-                outcomes.append(Outcome(index, record_id, REJECTED, err.code, err.message, err.field))
+        outcomes, valid = validate_batch(caller.body["records"], partner.get("scenarios", []), now)
         pids = {r.customer_ref: self.pseudonym(r.customer_ref) for _, r in valid}
         consents = self.repo.consents_for(partner["_id"], set(pids.values())) if valid else []
-        by_user = {}
-        for consent in consents:
-            by_user.setdefault(consent["user_pid"], []).append(consent)
-        candidates = []
-        received_at = domain.rfc3339(now)
-        for index, record in valid:
-            user_pid = pids[record.customer_ref]
-            consent = domain.active_consent(by_user.get(user_pid, []), record.scenario, now)
-            if consent is None:
-                outcomes.append(Outcome(index, record.record_id, REJECTED, "consent_required",
-                                        "no active consent of this customer for this partner and scenario"))
-                continue
-            key = domain.record_key(partner["_id"], record.record_id)
-            # Personal activity fields are pseudonymised before anything is hashed or stored.
-            record = dataclasses.replace(
-                record, activity=domain.pseudonymize_activity(self.settings.pseudonym_key, record.activity))
-            receipt = {"_id": key, "partner_id": partner["_id"], "partner_record_id": record.record_id,
-                       "user_pid": user_pid, "consent_id": consent["_id"], "scenario": record.scenario,
-                       "occurred_at": record.occurred_at, "received_at": received_at,
-                       "activity": record.activity, "content_hash": domain.content_hash(record.content(user_pid)),
-                       "created_at": now}
-            candidates.append({"index": index, "receipt": receipt})
-        return outcomes, candidates
+        refused, consented = gate_on_consent(valid, pids, consents, now)
+        candidates = [{"index": index, "receipt": domain.receipt(partner["_id"], record, user_pid, consent["_id"],
+                                                                 now, self.settings.pseudonym_key)}
+                      for index, record, user_pid, consent in consented]
+        return outcomes + refused, candidates
 
     def pseudonym(self, customer_ref: str) -> str:
         return gm.pseudonymize(self.settings.pseudonym_key, customer_ref)

@@ -85,7 +85,3 @@ def parse(body: bytes):
     _check_strings(value)
     return value
 
-
-def canonical(value) -> bytes:
-    """Deterministic JSON bytes (sorted keys, no spaces) for content hashes."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str).encode()

@@ -1,7 +1,7 @@
 """Prometheus metrics of the ingest process (multi-process aware under gunicorn)."""
-import os
-
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest, multiprocess
+
+from carbon_common.config import setting
 
 
 class Metrics:
@@ -19,7 +19,7 @@ class Metrics:
                                         buckets=(0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1))
 
     def exposition(self) -> bytes:
-        if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        if setting("PROMETHEUS_MULTIPROC_DIR", ""):
             registry = CollectorRegistry()
             multiprocess.MultiProcessCollector(registry)
             return generate_latest(registry)

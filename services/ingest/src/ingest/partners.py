@@ -8,6 +8,7 @@ import re
 from datetime import datetime, timedelta
 
 from carbon_common import gm
+from carbon_common.clock import iso_z
 
 from ingest import domain
 from ingest.errors import ApiError
@@ -75,9 +76,9 @@ def parse_partner(doc) -> dict:
 
 
 def key_view(key: dict) -> dict:
-    return {"key_id": key["_id"], "public_key": key["public_key"], "created_at": domain.rfc3339(key["created_at"]),
-            "not_after": domain.rfc3339(key["not_after"]) if key.get("not_after") else None,
-            "revoked_at": domain.rfc3339(key["revoked_at"]) if key.get("revoked_at") else None}
+    return {"key_id": key["_id"], "public_key": key["public_key"], "created_at": iso_z(key["created_at"], "seconds"),
+            "not_after": iso_z(key["not_after"], "seconds") if key.get("not_after") else None,
+            "revoked_at": iso_z(key["revoked_at"], "seconds") if key.get("revoked_at") else None}
 
 
 class Partners:
@@ -88,7 +89,7 @@ class Partners:
         partner = self._get(partner_id)
         return {"partner_id": partner["_id"], "name": partner["name"], "kind": partner["kind"],
                 "scenarios": partner["scenarios"], "rate_limit_per_minute": partner["rate_limit_per_minute"],
-                "status": partner["status"], "created_at": domain.rfc3339(partner["created_at"]),
+                "status": partner["status"], "created_at": iso_z(partner["created_at"], "seconds"),
                 "keys": [key_view(k) for k in self.repo.partner_keys(partner_id)]}
 
     def _get(self, partner_id: str) -> dict:
@@ -145,7 +146,7 @@ class Partners:
         created = self._insert_key(partner_id, key, now)
         if old is not None and created:
             end = now + timedelta(seconds=overlap)
-            if old.get("not_after") is None or domain._aware(old["not_after"]) > end:
+            if old.get("not_after") is None or domain.aware(old["not_after"]) > end:
                 self.repo.set_key_fields(old["_id"], {"not_after": end})
         return (201 if created else 200), self.view(partner_id)
 

@@ -27,10 +27,11 @@ import signal
 import threading
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 
 from prometheus_client import Counter, Gauge
 
+from carbon_common.clock import utc_now
 from carbon_common.config import int_setting, require, setting
 from carbon_common.events import PublishError
 from carbon_common.logs import configure_logging
@@ -70,7 +71,7 @@ class Relay:
     def housekeeping(self, now: datetime | None = None) -> None:
         """Timer work kept off the request path: list consents stored before the consent index
         existed (once), and purge expired nonces and rate slots (FerretDB has no TTL index)."""
-        now = now or datetime.now(timezone.utc)
+        now = now or utc_now()
         if not self.repo.consent_index_ready():
             log.info("consent index backfilled", extra={"consents": self.repo.backfill_consent_index()})
         if self.last_purge is None or time.monotonic() - self.last_purge >= self.purge_every:
@@ -81,7 +82,7 @@ class Relay:
 
     def run_once(self, now: datetime | None = None) -> PassResult:
         """One pass: drain every hint older than the grace period, about `batch` records at a time."""
-        now = now or datetime.now(timezone.utc)
+        now = now or utc_now()
         result = PassResult()
         while not result.failed:
             hints = self.repo.unpublished_before(now - self.grace, self.batch)
@@ -139,7 +140,7 @@ class Relay:
     def _observe(self, now: datetime) -> None:
         PENDING.set(self.repo.count_unpublished())
         oldest = self.repo.unpublished_before(now + timedelta(days=1), 1)
-        OLDEST_PENDING.set((now - _aware(oldest[0]["created_at"])).total_seconds() if oldest else 0)
+        OLDEST_PENDING.set((now - domain.aware(oldest[0]["created_at"])).total_seconds() if oldest else 0)
 
     def checks(self) -> dict:
         return {"mongo": self.repo.ping, "amqp": self.bus.ping}
@@ -150,10 +151,6 @@ class Relay:
             idle = time.monotonic() - self.last_pass_end
             return idle < stuck_after, {"seconds_since_pass": round(idle, 1)}
         return alive
-
-
-def _aware(moment: datetime) -> datetime:
-    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
 
 
 def build_relay() -> Relay:

@@ -20,9 +20,9 @@ from datetime import datetime, timedelta
 
 import pymongo
 from pymongo import ASCENDING
-from pymongo.errors import PyMongoError, DuplicateKeyError, OperationFailure
+from pymongo.errors import OperationFailure, PyMongoError
 
-from carbon_common.mongo import find_by_ids, insert_new, insert_or_get_many, is_duplicate_key
+from carbon_common.mongo import find_by_ids, insert_new, insert_or_get_many
 
 log = logging.getLogger(__name__)
 
@@ -115,14 +115,9 @@ class Repository:
 
     @staticmethod
     def _insert(coll, doc) -> None:
-        try:
-            coll.insert_one(doc)
-        except DuplicateKeyError as exc:
-            raise Duplicate(str(exc)) from None
-        except OperationFailure as exc:
-            if is_duplicate_key(exc):
-                raise Duplicate(str(exc)) from None
-            raise
+        """Insert one document; Duplicate if its unique key is taken (carbon_common.mongo)."""
+        if insert_new(coll, [doc]):
+            raise Duplicate(f"{coll.name} {doc['_id']}")
 
     # ---- partners and keys -------------------------------------------------------------
     def insert_partner(self, doc) -> None:

@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal, InvalidOperation
 
+from carbon_common.clock import iso_z
+
 from ingest.errors import RecordError
 
 MAX_FUTURE_SKEW = timedelta(seconds=300)
@@ -134,7 +136,7 @@ def parse_occurred_at(raw, now: datetime) -> str:
         raise RecordError("future_occurred_at", "occurred_at lies in the future", "occurred_at")
     if moment < now - MAX_AGE:
         raise RecordError("stale_occurred_at", f"occurred_at is older than {MAX_AGE.days} days", "occurred_at")
-    return moment.replace(microsecond=0).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return iso_z(moment, "seconds")
 
 
 def validate_record(raw, now: datetime) -> ValidRecord:

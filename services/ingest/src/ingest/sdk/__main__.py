@@ -6,10 +6,10 @@
 """
 import argparse
 import json
-import os
 import sys
 
 from carbon_common import gm
+from carbon_common.config import setting
 
 from ingest.sdk.client import IngestClient, progress_line
 
@@ -30,7 +30,7 @@ def main(argv=None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     send = sub.add_parser("send", help="send records from a JSON-lines file")
     send.add_argument("--file", required=True)
-    send.add_argument("--base-url", default=os.environ.get("INGEST_URL", "http://127.0.0.1:8080"))
+    send.add_argument("--base-url", default=setting("INGEST_URL", "http://127.0.0.1:8080"))
     send.add_argument("--partner-id", required=True)
     send.add_argument("--key-id", required=True)
     send.add_argument("--private-key-file", help="file holding the SM2 private key hex (or env PARTNER_SM2_PRIVATE_KEY)")
@@ -46,7 +46,7 @@ def main(argv=None) -> int:
         with open(args.private_key_file, encoding="ascii") as handle:
             private = handle.read().strip()
     else:
-        private = os.environ.get("PARTNER_SM2_PRIVATE_KEY") or parser.error("--private-key-file or PARTNER_SM2_PRIVATE_KEY")
+        private = setting("PARTNER_SM2_PRIVATE_KEY", "") or parser.error("--private-key-file or PARTNER_SM2_PRIVATE_KEY")
     client = IngestClient(args.base_url, args.partner_id, args.key_id, private, platform_public_key=args.encrypt_to)
     totals = client.send_records(_records(args.file), batch_size=args.batch_size, progress=progress_line())
     print(f"\naccepted {totals.accepted}  duplicate {totals.duplicate}  rejected {totals.rejected}  "

@@ -1,0 +1,121 @@
+"""In-memory stand-ins for what lies outside intake's bounded context: the store and the broker.
+
+`FakeRepository` keeps the semantics the service layer relies on from `ingest.repository`:
+unique inserts (an existing receipt with the same record key wins, a used nonce stays used
+until it expires), published markers, relay hints, rate-limit slots, consents found by
+(partner, user_pid) and not revoked. Test-only code: nothing under src/ imports it.
+"""
+from datetime import datetime, timedelta
+
+from carbon_common.events import PublishError
+
+
+class FakeRepository:
+    def __init__(self):
+        self.partners, self.keys = {}, {}
+        self.consents = {}          # consent id -> consent (with partner_id, user_pid, revoked_at)
+        self.nonces = {}            # "partner:nonce" -> expires_at
+        self.rate_slots = set()     # (partner_id, window, n)
+        self.receipts = {}          # record key -> receipt
+        self.published = {}         # record key -> at
+        self.unpublished = {}       # hint id -> {"keys", "created_at", "traceparent"}
+
+    # ---- set-up helpers for tests ---------------------------------------------------------------
+    def add_partner(self, partner_id, kind="data_partner", scenarios=("metro_ride",), rate=0, status="active"):
+        self.partners[partner_id] = {"_id": partner_id, "kind": kind, "scenarios": list(scenarios),
+                                     "rate_limit_per_minute": rate, "status": status}
+        return self.partners[partner_id]
+
+    def add_key(self, key_id, partner_id, public_key, not_after=None, revoked_at=None):
+        self.keys[key_id] = {"_id": key_id, "partner_id": partner_id, "public_key": public_key,
+                             "not_after": not_after, "revoked_at": revoked_at}
+        return self.keys[key_id]
+
+    def add_consent(self, consent_id, partner_id, user_pid, scenarios, granted_at: datetime,
+                    expires_at: datetime, revoked_at=None):
+        self.consents[consent_id] = {"_id": consent_id, "partner_id": partner_id, "user_pid": user_pid,
+                                     "scenarios": list(scenarios), "granted_at": granted_at,
+                                     "expires_at": expires_at, "revoked_at": revoked_at}
+        return self.consents[consent_id]
+
+    def written(self) -> dict:
+        """How many of each thing a request can leave behind."""
+        return {"receipts": len(self.receipts), "published": len(self.published),
+                "unpublished": len(self.unpublished), "nonces": len(self.nonces)}
+
+    # ---- partners, keys, nonces, rate limits (authentication) -----------------------------------
+    def get_partner(self, partner_id):
+        return self.partners.get(partner_id)
+
+    def get_key(self, key_id):
+        return self.keys.get(key_id)
+
+    def nonce_seen(self, partner_id, nonce, now: datetime) -> bool:
+        expires = self.nonces.get(f"{partner_id}:{nonce}")
+        return expires is not None and expires > now
+
+    def consume_nonce(self, partner_id, nonce, now: datetime, ttl: timedelta) -> bool:
+        if self.nonce_seen(partner_id, nonce, now):
+            return False
+        self.nonces[f"{partner_id}:{nonce}"] = now + ttl
+        return True
+
+    def take_rate_slot(self, partner_id, window: int, limit: int, expires_at: datetime) -> bool:
+        for n in range(limit):
+            if (partner_id, window, n) not in self.rate_slots:
+                self.rate_slots.add((partner_id, window, n))
+                return True
+        return False
+
+    # ---- consents and receipts (intake) ---------------------------------------------------------
+    def consents_for(self, partner_id, user_pids) -> list:
+        user_pids = set(user_pids)
+        return [dict(c) for c in self.consents.values() if c["partner_id"] == partner_id
+                and c["user_pid"] in user_pids and c["revoked_at"] is None]
+
+    def note_unpublished(self, record_keys, at: datetime, traceparent: str = "") -> str:
+        hint_id = f"h_{len(self.unpublished) + 1}"
+        self.unpublished[hint_id] = {"keys": list(record_keys), "created_at": at, "traceparent": traceparent}
+        return hint_id
+
+    def clear_unpublished(self, hint_ids) -> None:
+        for hint_id in hint_ids:
+            self.unpublished.pop(hint_id, None)
+
+    def store_receipts(self, docs) -> list:
+        out = []
+        for doc in docs:
+            if doc["_id"] in self.receipts:
+                out.append((self.receipts[doc["_id"]], False))
+            else:
+                self.receipts[doc["_id"]] = dict(doc)
+                out.append((doc, True))
+        return out
+
+    def published_among(self, record_keys) -> set:
+        return {key for key in record_keys if key in self.published}
+
+    def mark_published(self, record_keys, at: datetime) -> None:
+        for key in record_keys:
+            self.published.setdefault(key, at)
+
+
+class FakeBus:
+    """The broker: records what was published and confirmed; `failing` refuses to confirm."""
+
+    def __init__(self, failing=False):
+        self.failing = failing
+        self.events = []            # (event_type, data, event_id, traceparent), confirmed only
+
+    def publish_many(self, items) -> list:
+        items = list(items)
+        if self.failing:
+            raise PublishError("not confirmed")
+        self.events.extend(items)
+        return [{"event_type": t, "event_id": i} for t, _, i, _ in items]
+
+    def publish(self, event_type, data, event_id, traceparent=None):
+        return self.publish_many([(event_type, data, event_id, traceparent)])[0]
+
+    def event_ids(self) -> list:
+        return [event_id for _, _, event_id, _ in self.events]
