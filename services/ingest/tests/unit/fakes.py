@@ -19,6 +19,7 @@ class FakeRepository:
         self.receipts = {}          # record key -> receipt
         self.published = {}         # record key -> at
         self.unpublished = {}       # hint id -> {"keys", "created_at", "traceparent"}
+        self.hints_written = 0
 
     # ---- set-up helpers for tests ---------------------------------------------------------------
     def add_partner(self, partner_id, kind="data_partner", scenarios=("metro_ride",), rate=0, status="active"):
@@ -74,7 +75,8 @@ class FakeRepository:
                 and c["user_pid"] in user_pids and c["revoked_at"] is None]
 
     def note_unpublished(self, record_keys, at: datetime, traceparent: str = "") -> str:
-        hint_id = f"h_{len(self.unpublished) + 1}"
+        self.hints_written += 1
+        hint_id = f"h_{self.hints_written}"
         self.unpublished[hint_id] = {"keys": list(record_keys), "created_at": at, "traceparent": traceparent}
         return hint_id
 

@@ -1,4 +1,5 @@
 """Pure intake rules: consent choice, key validity, batch status, event payload."""
+import json
 from datetime import datetime, timedelta, timezone
 
 from ingest import domain
@@ -42,11 +43,20 @@ def test_batch_status():
 
 
 def test_event_payload_carries_no_customer_number_and_pins_the_consent():
-    receipt = {"_id": "k", "partner_id": "p", "partner_record_id": "r", "user_pid": "u", "consent_id": "c",
-               "scenario": "walking", "occurred_at": "t1", "received_at": "t2", "activity": {"steps": "10"},
-               "content_hash": "h", "created_at": NOW}
-    payload = domain.behaviour_received(receipt)
-    assert payload["consent_id"] == "c" and payload["record_key"] == "k"
+    from carbon_common import gm
+
+    from ingest.validation import validate_record
+
+    customer, key = "6222000011112222", bytes(range(32))
+    record = validate_record({"record_id": "r", "customer_ref": customer, "scenario": "utility_bill_payment",
+                              "occurred_at": "2026-11-25T08:30:00Z",
+                              "activity": {"bill_account": "EL6222000011112222", "amount_fen": 100}}, NOW)
+    assert record.customer_ref == customer  # the fixture does carry the customer number
+    receipt = domain.receipt("p", record, gm.pseudonymize(key, customer), "c", NOW, key)
+    payload = domain.behaviour_received({**receipt, "customer_ref": customer})  # even a stray copy stays out
+    assert payload["consent_id"] == "c" and payload["record_key"] == domain.record_key("p", "r")
+    assert payload["user_pid"] == gm.pseudonymize(key, customer)
+    assert customer not in json.dumps(payload) and customer not in json.dumps(receipt, default=str)
     assert set(payload) == {"record_key", "partner_id", "partner_record_id", "user_pid", "consent_id", "scenario",
                             "occurred_at", "received_at", "activity"}
 
