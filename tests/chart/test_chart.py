@@ -133,10 +133,12 @@ def test_every_container_is_hardened_and_bounded(rendered, example):
             assert security["seccompProfile"] == {"type": "RuntimeDefault"}, where
             requests, limits = container["resources"]["requests"], container["resources"]["limits"]
             assert requests.get("cpu") and requests.get("memory") and limits.get("memory"), where
+            # /tmp and the logs count against ephemeral-storage: bounded, or a pod can fill the node
+            assert requests.get("ephemeral-storage") and limits.get("ephemeral-storage"), where
             assert {"name": "tmp", "mountPath": "/tmp"} in container["volumeMounts"], where
             if workload["kind"] == "Deployment":  # a run-to-completion Job has nothing to probe
                 for probe in ("livenessProbe", "readinessProbe"):
-                    assert {"httpGet", "grpc"} & set(container.get(probe, {})), f"{where}: no {probe}"
+                    assert {"httpGet", "grpc", "tcpSocket"} & set(container.get(probe, {})), f"{where}: no {probe}"
 
 
 @pytest.mark.parametrize("example", EXAMPLES)
@@ -212,7 +214,15 @@ def test_production_example_uses_autoscaling_policies_and_pinned_images(rendered
     assert deployments["carbon-platform-account"]["spec"]["replicas"] == 3
     for name, deployment in deployments.items():
         assert re.search(r"@sha256:[0-9a-f]{64}$", deployment["spec"]["template"]["spec"]["containers"][0]["image"]), name
-    assert set(by_kind(documents, "NetworkPolicy")) == set(deployments)
+    # one per component, one for the topology Job (a hook) and one for the helm test Pods
+    policies = by_kind(documents, "NetworkPolicy")
+    assert set(policies) == set(deployments) | {"carbon-platform-topology", "carbon-platform-helm-test"}
+    for name, policy in policies.items():  # egress restricted (examples/production lists it)
+        assert policy["spec"]["policyTypes"] == ["Ingress", "Egress"] and policy["spec"]["egress"], name
+    assert policies["carbon-platform-topology"]["metadata"]["annotations"]["helm.sh/hook"] == \
+        "pre-install,pre-upgrade"
+    for task in ("carbon-platform-topology", "carbon-platform-helm-test"):  # they serve nothing
+        assert "ingress" not in policies[task]["spec"], task
     assert set(by_kind(documents, "ServiceMonitor")) == set(deployments)
     assert by_kind(documents, "Ingress")["carbon-platform-ingest"]["spec"]["tls"]
 
@@ -302,7 +312,7 @@ def test_component_values_override_defaults_including_false_and_zero(helm, tmp_p
     assert calc["spec"]["replicas"] == 0
     assert "AMQP_URI" not in {e["name"] for e in container["env"]}
     # maps merge key by key: the default memory request survives a cpu-only override
-    assert container["resources"]["requests"] == {"cpu": "7m", "memory": "192Mi"}
+    assert container["resources"]["requests"] == {"cpu": "7m", "memory": "192Mi", "ephemeral-storage": "64Mi"}
 
 
 # --- compose, images, docs -----------------------------------------------------------------

@@ -164,8 +164,49 @@ spec:
 {{- end }}
 
 {{/*
+Egress of every platform pod when networkPolicy.egress is set: pods of this release, then the
+listed rules. Arg: root. Renders the policyTypes line and, when restricted, the egress block.
+*/}}
+{{- define "carbon.networkPolicyEgress" -}}
+{{- if .Values.networkPolicy.egress }}
+policyTypes: [Ingress, Egress]
+egress:
+  - to:
+      - podSelector:
+          matchLabels:
+            app.kubernetes.io/name: {{ include "carbon.name" . }}
+            app.kubernetes.io/instance: {{ .Release.Name }}
+  {{- toYaml .Values.networkPolicy.egress | nindent 2 }}
+{{- else }}
+policyTypes: [Ingress]
+{{- end }}
+{{- end }}
+
+{{/*
+The pods that serve nothing (the topology Job, the `helm test` Pods): no ingress at all, and
+the release's egress rules. Args: root, name (the component label), annotations (optional).
+*/}}
+{{- define "carbon.taskNetworkPolicy" -}}
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata:
+  name: {{ include "carbon.componentName" . }}
+  labels:
+    {{- include "carbon.labels" . | nindent 4 }}
+  {{- with .annotations }}
+  annotations:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+spec:
+  podSelector:
+    matchLabels:
+      {{- include "carbon.selectorLabels" . | nindent 6 }}
+  {{- include "carbon.networkPolicyEgress" .root | trim | nindent 2 }}
+{{- end }}
+
+{{/*
 Ingress to a component: pods of this release, the component's own networkPolicy.from peers
-(all its ports), and metricsFrom peers on the metrics port.
+(all its ports), and metricsFrom peers on the metrics port; egress as networkPolicy.egress.
 */}}
 {{- define "carbon.networkPolicy" -}}
 {{- $root := .root }}
@@ -179,7 +220,7 @@ spec:
   podSelector:
     matchLabels:
       {{- include "carbon.selectorLabels" . | nindent 6 }}
-  policyTypes: [Ingress]
+  {{- include "carbon.networkPolicyEgress" $root | trim | nindent 2 }}
   ingress:
     - from:
         - podSelector:
