@@ -34,7 +34,7 @@ from carbon_dev.devstack import Instance
 from carbon_common.mongo import client as mongo_client
 
 from ingest.admin_cli import AdminClient
-from ingest.demo import demo_key
+from carbon_dev.ingest_demo import demo_key
 from ingest.sdk.client import IngestClient
 
 ROOT = Path(__file__).resolve().parents[2]

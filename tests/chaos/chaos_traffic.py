@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 
 import requests
 
-from ingest import demo
+from carbon_dev import ingest_demo as demo
 from ingest.admin_cli import AdminClient
 from ingest.domain import record_key
 from ingest.sdk.client import IngestClient

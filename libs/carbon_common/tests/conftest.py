@@ -3,7 +3,7 @@ import pytest
 
 from carbon_common import gm
 from carbon_common.gm import backend
-from carbon_common.gm.testing import backends
+from carbon_dev.gm_testing import backends
 
 
 @pytest.fixture(params=backends(), ids=lambda b: b.name)

@@ -4,7 +4,7 @@ import base64
 import pytest
 
 from carbon_common import gm
-from carbon_common.gm.testing import gmssl_reference
+from carbon_dev.gm_testing import gmssl_reference
 
 BODY = b'{"records": [{"customer": "6222020200112233", "km": 12}]}'
 AAD = b"POST /v1/records key=partner-a:2"

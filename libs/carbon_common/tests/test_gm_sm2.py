@@ -7,7 +7,7 @@ from hypothesis import given, settings, strategies as st
 from carbon_common import gm
 from carbon_common.gm import _reference, backend
 from carbon_common.gm.curve import GX, GY, N, point_bytes
-from carbon_common.gm.testing import backends, gmssl_reference, sm2_sign_with_k
+from carbon_dev.gm_testing import backends, gmssl_reference, sm2_sign_with_k
 
 BACKENDS = backends()
 

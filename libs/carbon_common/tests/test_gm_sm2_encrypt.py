@@ -4,7 +4,7 @@ from hypothesis import given, settings, strategies as st
 
 from carbon_common import gm
 from carbon_common.gm import backend
-from carbon_common.gm.testing import backends, gmssl_reference
+from carbon_dev.gm_testing import backends, gmssl_reference
 from carbon_common.gm.curve import N
 
 BACKENDS = backends()

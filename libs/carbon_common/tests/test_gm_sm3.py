@@ -6,7 +6,7 @@ from gmssl import sm3 as gmssl_sm3
 from hypothesis import given, settings, strategies as st
 
 from carbon_common import gm
-from carbon_common.gm.testing import backends
+from carbon_dev.gm_testing import backends
 
 BACKENDS = backends()
 assert "fast" in BACKENDS[0].name, "fast backend must be importable in this venv"

@@ -8,7 +8,7 @@ from hypothesis import given, settings, strategies as st
 
 from carbon_common import gm
 from carbon_common.gm import backend
-from carbon_common.gm.testing import backends
+from carbon_dev.gm_testing import backends
 
 BACKENDS = backends()
 KEY = bytes.fromhex("0123456789abcdeffedcba9876543210")

@@ -22,11 +22,15 @@ from carbon_dev.devstack import ROOT
 DOCKERFILE = ROOT / "deploy" / "docker" / "Dockerfile"
 SERVICES = sorted(p.parent.name for p in ROOT.glob("services/*/pyproject.toml"))
 DEV_MODULES = {"devstack", "testing", "stress", "demo"}
-# Dev modules still shipped, outside this change's files (issue 12): each is named, so a new one
-# fails below, and test_no_image_ships_any_dev_module turns green (hence red: strict) once both go.
-NOT_YET_MOVED = {
-    "carbon_common/gm/testing.py": "SM2 signing with a chosen nonce, for the published test vectors",
-    "ingest/demo.py": "the demo partner traffic of `make run`",
+# Where each dev module that used to ship now lives (issue 12): carbon_dev, which no image installs.
+MOVED = {
+    "carbon_common/devstack.py": "carbon_dev/devstack.py",
+    "carbon_common/testing.py": "carbon_dev/testing.py",
+    "carbon_common/gm/testing.py": "carbon_dev/gm_testing.py",
+    "calc/testing.py": "carbon_dev/calc_fixtures.py",
+    "account/stress.py": "carbon_dev/ledger_stress.py",
+    "exchange_bridge/demo.py": "carbon_dev/bridge_demo.py",
+    "ingest/demo.py": "carbon_dev/ingest_demo.py",
 }
 
 
@@ -91,15 +95,18 @@ def test_image_holds_the_service_and_the_shared_libraries(service, images):
 @pytest.mark.parametrize("service", SERVICES)
 def test_image_ships_no_dev_tooling(service, images):
     found = dev_modules(images[service])
-    assert not found - set(NOT_YET_MOVED), f"development tooling in the {service} image: {sorted(found)}"
-    for moved in ("carbon_common/devstack.py", "carbon_common/testing.py", "calc/testing.py",
-                  "account/stress.py", "exchange_bridge/demo.py"):
-        assert moved not in python_files(images[service])
+    assert not found, f"development tooling in the {service} image: {sorted(found)}"
+    assert not set(MOVED) & set(python_files(images[service]))
 
 
-@pytest.mark.xfail(strict=True, reason=f"still shipped, outside this change: {', '.join(NOT_YET_MOVED)}")
 def test_no_image_ships_any_dev_module(images):
     assert not set().union(*(dev_modules(site) for site in images.values()))
+
+
+def test_the_moved_dev_modules_live_in_the_dev_package():
+    for old, new in MOVED.items():
+        assert not list(ROOT.glob(f"*/*/src/{old}")), old
+        assert (ROOT / "libs" / "carbon_dev" / "src" / new).is_file(), new
 
 
 @pytest.mark.parametrize("service", SERVICES)

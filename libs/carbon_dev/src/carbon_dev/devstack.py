@@ -434,7 +434,7 @@ def demo(instance: Instance) -> None:
     secrets = instance.secrets()
     env = {"AMQP_URI": instance.amqp_uri, "MONGO_URI": instance.mongo_uri, "OTEL_SERVICE_NAME": "demo"}
     ingest = f"http://{instance.address(8080)}"
-    run_step("demo partner traffic: a day of signed records", ["-m", "ingest.demo", "--base-url", ingest,
+    run_step("demo partner traffic: a day of signed records", ["-m", "carbon_dev.ingest_demo", "--base-url", ingest,
              "--admin-token", secrets["ADMIN_TOKEN"], "--records", os.environ.get("DEMO_RECORDS", "2000")], env)
     print("\n== waiting for calc and account to process the day")
     instance.wait_drained(progress=lambda text: (sys.stdout.write(text), sys.stdout.flush()))

@@ -6,7 +6,7 @@ import pytest
 from gmssl import sm2 as gmssl_sm2
 
 from carbon_common import gm
-from carbon_common.gm.testing import sm2_sign_with_k
+from carbon_dev.gm_testing import sm2_sign_with_k
 
 from ingest import domain, signing
 from ingest.errors import ApiError

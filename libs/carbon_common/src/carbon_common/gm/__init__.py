@@ -22,7 +22,7 @@ Envelope (partners' optional body encryption)
   envelope_decrypt(platform_private_hex, envelope, aad=b"") -> bytes
 
 BACKEND names the implementation in use (env CARBON_GM_BACKEND=fast|reference; the
-reference is gmssl 3.2.2). Test vectors with a fixed nonce: carbon_common.gm.testing.
+reference is gmssl 3.2.2). Test vectors with a fixed nonce: carbon_dev.gm_testing.
 SM2 is CPU work (~1-3 ms per op fast, ~10-20 ms reference): in eventlet processes run
 bulk signing through eventlet.tpool. Decision record: docs/adr/0003-crypto-backend.md.
 """

@@ -1,12 +1,12 @@
-"""TEST-ONLY helpers. Never import from service code.
+"""TEST-ONLY helpers for the SM2/SM3/SM4 code of carbon_common.gm (dev package: in no image).
 
 `sm2_sign_with_k` signs with a caller-chosen nonce k so that fixed, reproducible test
 vectors can be published (docs/partner-api.md). Reusing a k across two messages reveals
 the private key: only ever use it with throwaway test keys.
 """
-from . import _reference
-from .curve import DEFAULT_USER_ID, N, encode_signature, parse_private_key
-from .sm2 import _public_of, message_digest
+from carbon_common.gm import _reference
+from carbon_common.gm.curve import DEFAULT_USER_ID, N, encode_signature, parse_private_key
+from carbon_common.gm.sm2 import _public_of, message_digest
 
 
 def sm2_sign_with_k(private_hex: str, message: bytes, k_hex: str,
@@ -36,6 +36,6 @@ def gmssl_reference(private_hex: str, public_hex: str, mode: int = 1):
 
 def backends() -> list:
     """[fast backend, gmssl reference]: every operation is tested under both."""
-    from . import backend
+    from carbon_common.gm import backend
 
     return [backend.load("fast"), _reference]

@@ -1,19 +1,20 @@
 """Demo traffic for `make run`: a bank app, two partners, consents, and a realistic day.
 
-    python -m ingest.demo --base-url http://127.0.0.1:8080 --admin-token … --customers 50 --records 2000
+    python -m carbon_dev.ingest_demo --base-url http://127.0.0.1:8080 --admin-token … --customers 50 --records 2000
 
 Re-runnable: demo keys are derived from fixed seeds (public demo material, never production
 keys), so registration and consents are idempotent, and the same day's records come back as
 duplicates. The day is yesterday (Asia/Shanghai), so nothing is in the future.
 """
 import argparse
-import os
 import random
 import sys
 import time
 from datetime import datetime, timedelta, timezone
 
 from carbon_common import gm
+from carbon_common.clock import iso_z, utc_now
+from carbon_common.config import setting
 from carbon_common.gm.curve import N
 
 from ingest.admin_cli import AdminClient
@@ -79,7 +80,7 @@ def day_of_records(customer_list: list[str], count: int, day: datetime) -> dict[
         partner = next(p for p, (_, allowed) in PARTNERS.items() if scenario in allowed)
         out[partner].append({
             "record_id": f"{day:%Y%m%d}-{len(customer_list)}x{count}-{n:06d}", "customer_ref": customer, "scenario": scenario,
-            "occurred_at": _moment(rng, day).astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "occurred_at": iso_z(_moment(rng, day), "seconds"),
             "activity": activity})
     for records in out.values():
         records.sort(key=lambda r: r["occurred_at"])
@@ -93,10 +94,10 @@ def _ok(response, what):
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m ingest.demo", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m carbon_dev.ingest_demo", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--base-url", default="http://127.0.0.1:8080")
-    parser.add_argument("--admin-token", default=os.environ.get("ADMIN_TOKEN"))
+    parser.add_argument("--admin-token", default=setting("ADMIN_TOKEN", ""))
     parser.add_argument("--customers", type=int, default=50)
     parser.add_argument("--records", type=int, default=2000)
     parser.add_argument("--batch-size", type=int, default=100)
@@ -143,7 +144,7 @@ def main(argv=None) -> int:
 
 def _fixed_expiry() -> str:
     """Consents run to the end of next year: fixed within a year, so re-runs send identical bodies."""
-    return f"{datetime.now(timezone.utc).year + 1}-12-31T23:59:59Z"
+    return f"{utc_now().year + 1}-12-31T23:59:59Z"
 
 
 if __name__ == "__main__":
