@@ -8,7 +8,7 @@ GRPC_PROTOS := $(shell grep -l '^service ' $(PROTOS))
 export PATH := $(CURDIR)/.deps/bin:$(PATH)
 
 .DEFAULT_GOAL := help
-.PHONY: help setup deps-up deps-down run stop status test test-unit test-int test-e2e bench chaos proto proto-check lint chart-lint lock up down clean
+.PHONY: help setup deps-up deps-down run stop status test test-unit test-int test-e2e bench chaos proto proto-check lint chart-lint chart-golden k8s-check lock up down clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  \033[1m%-12s\033[0m %s\n", $$1, $$2}'
@@ -65,6 +65,12 @@ proto-check: proto ## fail when the committed generated code differs from the pr
 
 chart-lint: setup ## helm lint + render examples + kubernetes-validate + compose config
 	@$(PY) -m pytest -q tests/chart
+
+chart-golden: setup ## re-render the chart's golden files (examples/*/rendered.yaml, tests/chart/golden/) after reviewing the diff
+	@cd tests/chart && ../../$(PY) golden.py
+
+k8s-check: setup ## the chart on a local cluster (kind) when one can be had, else says why; kube-score + tests/chart offline
+	@bash scripts/k8s-check.sh
 
 lint: setup ## ruff over every Python file (rules and why they were chosen: ruff.toml)
 	@$(PY) -m ruff check .

@@ -11,6 +11,8 @@ say() { printf '\033[1m[deps]\033[0m %s\n' "$*"; }
 FERRETDB_VERSION=v1.24.2
 JAEGER_VERSION=v1.76.0
 HELM_VERSION=v3.22.0
+KIND_VERSION=v0.33.0          # make k8s-check: a local cluster where a container engine exists
+KUBE_SCORE_VERSION=v1.20.0    # make k8s-check / tests/chart: policy checks of the rendered chart
 
 need_apt=()
 command -v rabbitmq-server >/dev/null 2>&1 || [ -x /usr/sbin/rabbitmq-server ] || need_apt+=(rabbitmq-server)
@@ -38,6 +40,8 @@ export GOBIN=$BIN GOFLAGS=-mod=mod
 # FerretDB from its module source: `go install …@v1.24.2` panics at start (tools/ferretdb/README.md).
 build_go ferretdb $FERRETDB_VERSION-idfix-in bash "$ROOT/tools/ferretdb/build.sh"
 build_go helm $HELM_VERSION go install helm.sh/helm/v3/cmd/helm@$HELM_VERSION
+build_go kind $KIND_VERSION nice -n 19 go install sigs.k8s.io/kind@$KIND_VERSION
+build_go kube-score $KUBE_SCORE_VERSION nice -n 19 go install github.com/zegl/kube-score/cmd/kube-score@$KUBE_SCORE_VERSION
 # Jaeger refuses a plain `go install …@version`; it is a tool of our small module in tools/jaeger.
 build_go jaeger $JAEGER_VERSION bash -c "cd '$ROOT/tools/jaeger' && go build -o '$BIN/jaeger' github.com/jaegertracing/jaeger/cmd/jaeger"
 
