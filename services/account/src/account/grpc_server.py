@@ -3,7 +3,9 @@
 GRPC_ADDRESS (default 127.0.0.1:50051) serves carbon.account.v1.AccountService and the
 standard grpc.health.v1.Health (service "" and "carbon.account.v1.AccountService" SERVING once
 the database answered). METRICS_ADDRESS (default 127.0.0.1:8103) serves GET /metrics
-(Prometheus) and GET /health (200 when the database answers). MONGO_URI is required.
+(Prometheus), GET /health (readiness: 200 when the database answers and the gRPC server
+serves) and GET /healthz (liveness: 200 while the gRPC server serves; never the database,
+see grpc_liveness). MONGO_URI is required.
 
 Security (docs/grpc.md): TLS from GRPC_TLS_CERT_FILE + GRPC_TLS_KEY_FILE, mutual TLS with
 GRPC_TLS_CLIENT_CA_FILE (account.grpc_tls, files re-read on change); callers and their
@@ -61,6 +63,41 @@ def check_exposure(address: str, tls: bool, authenticated: bool, allow_insecure:
     return missing
 
 
+def start_servers(servers: list[grpc.Server]) -> list[threading.Thread]:
+    """Start each server; return the threads grpcio started to serve them (one polling loop per
+    server: the `_serve` thread of grpc._server), for grpc_liveness to watch."""
+    before = set(threading.enumerate())
+    for each in servers:
+        each.start()
+    started = [t for t in threading.enumerate() if t not in before]
+    return [t for t in started if t.name.endswith("(_serve)")] or started
+
+
+def grpc_liveness(server: grpc.Server, serving_threads: list[threading.Thread]):
+    """The /healthz check: the gRPC server has not stopped and its serving loop still runs.
+
+    It makes no RPC and touches no dependency: a call through the server would wait in the one
+    handler thread pool behind calls blocked on MongoDB, so a database outage under load would
+    fail liveness and restart every pod (readiness takes the pod out of the Service instead)."""
+    def alive() -> tuple[bool, dict]:
+        if not server.wait_for_termination(timeout=0):  # False: terminated
+            return False, {"grpc": "stopped"}
+        ended = [t.name for t in serving_threads if not t.is_alive()]
+        if ended:
+            return False, {"grpc": "serving loop ended", "threads": ended}
+        return True, {"grpc": "serving"}
+    return alive
+
+
+def readiness_of(liveness):
+    """A readiness check (raises) from a liveness callable: an unready pod for a stopped server."""
+    def check():
+        ok, detail = liveness()
+        if not ok:
+            raise RuntimeError(detail.get("grpc", "not serving"))
+    return check
+
+
 def serve() -> None:
     configure_logging("account-grpc")
     setup_telemetry("account-grpc")
@@ -98,9 +135,10 @@ def serve() -> None:
         if probe_server.add_insecure_port(health_address) == 0:
             raise SystemExit(f"cannot listen on GRPC_HEALTH_ADDRESS {health_address}")
         servers.append(probe_server)
-    http = serve_ops(metrics_address, {"mongo": lambda: database.command("ping")})
-    for each in servers:
-        each.start()
+    serving_threads = start_servers(servers)
+    liveness = grpc_liveness(server, serving_threads)
+    http = serve_ops(metrics_address, {"mongo": lambda: database.command("ping"), "grpc": readiness_of(liveness)},
+                     liveness)
     database.command("ping")
     for name in ("", SERVICE_NAME):
         health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
