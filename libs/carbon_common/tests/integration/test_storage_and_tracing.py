@@ -6,7 +6,8 @@ import uuid
 import pytest
 from pymongo.errors import DuplicateKeyError
 
-from carbon_common.mongo import insert_new, insert_or_get, insert_or_get_many, is_duplicate_key
+from carbon_common.mongo import (create_query_index, insert_new, insert_or_get, insert_or_get_many, is_duplicate_key,
+                                 is_ferretdb)
 from carbon_dev.testing import jaeger_trace, wait_until
 
 
@@ -43,6 +44,23 @@ def test_insert_or_get_returns_the_document_stored_first(mongo_database):
     assert insert_new(db.items, [{"_id": "i2"}, {"_id": "i3"}, {"_id": "i1"}]) == {0, 2}
     stored = insert_or_get_many(db.items, [{"_id": "i3", "x": 1}, {"_id": "i4", "x": 2}])
     assert stored == [({"_id": "i3"}, False), ({"_id": "i4", "x": 2}, True)]
+
+
+def test_query_indexes_are_skipped_only_where_the_server_never_reads_them(mongo_database, monkeypatch):
+    """FerretDB v1 reads no index but _id's: a query index there only slows every insert."""
+    db = mongo_database("storage")
+    assert is_ferretdb(db.client)  # the suite's store; on MongoDB `auto` creates it
+    assert create_query_index(db.entries, [("account_id", 1), ("month", 1)], "account_month") is False
+    assert "account_month" not in db.entries.index_information()
+
+    monkeypatch.setenv("CARBON_QUERY_INDEXES", "always")
+    assert create_query_index(db.entries, [("account_id", 1), ("month", 1)], "account_month") is True
+    assert "account_month" in db.entries.index_information()
+
+    monkeypatch.setenv("CARBON_QUERY_INDEXES", "sometimes")
+    with pytest.raises(ValueError, match="auto, always or never"):
+        create_query_index(db.entries, [("seq", 1)], "seq")
+    assert "seq" not in db.entries.index_information()
 
 
 SPAN_SCRIPT = """

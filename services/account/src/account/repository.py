@@ -21,7 +21,7 @@ from pymongo.errors import BulkWriteError
 
 from carbon_common.canonical import canonical_json
 from carbon_common.clock import utc_now
-from carbon_common.mongo import find_by_ids, insert_new, insert_or_get_many, is_duplicate_key
+from carbon_common.mongo import create_query_index, find_by_ids, insert_new, insert_or_get_many, is_duplicate_key
 
 
 # An entry is stored as its canonical JSON (`entry`) plus copies of the fields queries filter
@@ -78,8 +78,9 @@ class Repository:
     def ensure_indexes(self) -> None:
         self.entries.create_index([("account_id", ASCENDING), ("seq", ASCENDING)], unique=True,
                                   name="account_seq_unique")
-        self.entries.create_index([("account_id", ASCENDING), ("month", ASCENDING)], name="account_month")
-        self.entries.create_index([("account_id", ASCENDING), ("cap_keys", ASCENDING)], name="account_cap_keys")
+        # statements by month and the cap re-sum of old records (queries, not guards)
+        create_query_index(self.entries, [("account_id", ASCENDING), ("month", ASCENDING)], "account_month")
+        create_query_index(self.entries, [("account_id", ASCENDING), ("cap_keys", ASCENDING)], "account_cap_keys")
         self.accounts.create_index([("owner_pid", ASCENDING)], unique=True, name="owner_unique")
 
     # accounts

@@ -19,7 +19,7 @@ from pymongo import ASCENDING
 from pymongo.database import Database
 
 from carbon_common.clock import utc_now
-from carbon_common.mongo import find_by_ids, insert_new, insert_or_get, insert_or_get_many
+from carbon_common.mongo import create_query_index, find_by_ids, insert_new, insert_or_get, insert_or_get_many
 
 
 class CalcRepository:
@@ -30,9 +30,10 @@ class CalcRepository:
         self.locks = db["locks"]
 
     def ensure_indexes(self) -> None:
-        self.outcomes.create_index([("methodology_id", ASCENDING), ("methodology_version", ASCENDING)])
-        self.outcomes.create_index([("factor_set_id", ASCENDING), ("factor_set_version", ASCENDING)])
-        self.outcomes.create_index([("record_key", ASCENDING)])
+        # recalculation by pinned version and lookups by record (queries, not guards)
+        create_query_index(self.outcomes, [("methodology_id", ASCENDING), ("methodology_version", ASCENDING)])
+        create_query_index(self.outcomes, [("factor_set_id", ASCENDING), ("factor_set_version", ASCENDING)])
+        create_query_index(self.outcomes, [("record_key", ASCENDING)])
 
     # outcomes --------------------------------------------------------------
     @staticmethod
