@@ -108,6 +108,10 @@ class LedgerOperations:
                                                     claims.get(r["reduction_id"]), reversed_ids)
                                for r in reductions]
         results = self.appender.append_many(requests)
+        # Known from now on: their opening entries are in the ledger. (Remembered before, a
+        # batch that then failed would leave them unopened for this process: every retried
+        # credit declined as account_not_open.)
+        self._accounts.update(accounts)
         for result in results:
             if isinstance(result, Exception):
                 raise result
@@ -116,7 +120,8 @@ class LedgerOperations:
 
     def _accounts_for(self, user_pids) -> tuple[dict, list[Request]]:
         """Account docs by id (opened when missing) and the opening requests of those not yet
-        seen by this process (a no-op when the opening entry exists)."""
+        seen by this process (a no-op when the opening entry exists). The caller remembers
+        the accounts once their openings are appended."""
         ids = {ledger.account_id_for(p): p for p in user_pids}
         new_here = [a for a in ids if a not in self._accounts]
         found = self.repo.accounts_by_ids(new_here)
@@ -125,11 +130,8 @@ class LedgerOperations:
         if missing:
             self.repo.insert_accounts(missing)  # a concurrent opener's document is the same
             found.update(self.repo.accounts_by_ids([d["_id"] for d in missing]))
-        openings = []
-        for a in new_here:
-            self._accounts[a] = found[a]
-            openings.append(self._opening_request(found[a]))
-        return {a: self._accounts[a] for a in ids}, openings
+        openings = [self._opening_request(found[a]) for a in new_here]
+        return {a: self._accounts.get(a) or found[a] for a in ids}, openings
 
     def _claims(self, reductions) -> dict[str, str]:
         """reduction_id -> record_key of another partner's record of the same behaviour that came first."""
@@ -184,7 +186,7 @@ class LedgerOperations:
     def _usage(self, state: dict, key: str) -> tuple[int, int]:
         if caps.is_retained(key, max(ledger.utc_now_iso(), state["posted_at"])):
             return tuple(state["usage"].get(key, (0, 0)))
-        return self.repo.cap_usage_scan(state["account_id"], key, state["seq"])
+        return self.appender.cap_usage(state["account_id"], key, state["seq"])
 
     def reverse(self, reversal: dict) -> dict:
         """Post the reversal of a ReductionReversed payload's credit (once)."""

@@ -78,6 +78,7 @@ class Appender:
         # Writers of one process queue per account instead of colliding in the database;
         # across processes the unique seq index still decides (and the loser retries).
         self._locks = [threading.Lock() for _ in range(LOCK_STRIPES)]
+        self._sealing = threading.local()  # .unstored: account -> entries a batch sealed, not yet inserted
 
     def head(self, account_id: str) -> dict:  # noqa: D401
         """The newest state (walks forward from the cached/hinted one)."""
@@ -172,6 +173,17 @@ class Appender:
         if self._heads.get(state["account_id"], {}).get("seq", -1) < state["seq"]:
             self._heads[state["account_id"]] = state
 
+    def cap_usage(self, account_id: str, key: str, max_seq: int) -> tuple[int, int]:
+        """[grams, count] used under a cap key by the account's entries up to max_seq, summed
+        from the entries (for keys the state no longer carries): the stored ones and those the
+        batch being sealed holds in memory, which are not inserted yet."""
+        grams, count = self.repo.cap_usage_scan(account_id, key, max_seq)
+        for entry in getattr(self._sealing, "unstored", {}).get(account_id, ()):
+            if entry["seq"] <= max_seq and key in entry.get("cap_keys", ()):
+                grams += entry.get("cap_grams", 0)
+                count += entry.get("cap_count", 0)
+        return grams, count
+
     # batches ------------------------------------------------------------------------------
     def heads_many(self, account_ids) -> dict[str, dict]:
         """The newest state of each account: cached or hinted, then walked forward with one
@@ -223,19 +235,24 @@ class Appender:
         heads = self.heads_many({requests[i].account_id for i in todo})
         sealed, refused = [], {}
         now = ledger.utc_now_iso()
-        for i in todo:
-            r = requests[i]
-            try:
-                draft = r.decide(heads[r.account_id])
-            except ledger.LedgerError as exc:
-                refused[i] = exc
-                continue
-            except ledger.AlreadyApplied:  # written by another writer after this batch looked
-                results[i] = (self._applied(r.account_id, r.entry_id), False)
-                continue
-            draft["_id"] = r.entry_id
-            entry, heads[r.account_id] = ledger.seal(heads[r.account_id], draft, now, self.tiers.tier_for)
-            sealed.append((i, entry, heads[r.account_id]))
+        self._sealing.unstored = unstored = {}
+        try:
+            for i in todo:
+                r = requests[i]
+                try:
+                    draft = r.decide(heads[r.account_id])
+                except ledger.LedgerError as exc:
+                    refused[i] = exc
+                    continue
+                except ledger.AlreadyApplied:  # written by another writer after this batch looked
+                    results[i] = (self._applied(r.account_id, r.entry_id), False)
+                    continue
+                draft["_id"] = r.entry_id
+                entry, heads[r.account_id] = ledger.seal(heads[r.account_id], draft, now, self.tiers.tier_for)
+                sealed.append((i, entry, heads[r.account_id]))
+                unstored.setdefault(r.account_id, []).append(entry)
+        finally:
+            self._sealing.unstored = {}
         count = self.repo.insert_entries_in_order([entry for _, entry, _ in sealed])
         done = sealed[:count]
         self.repo.insert_states([state for _, _, state in done])
