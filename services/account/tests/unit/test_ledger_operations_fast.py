@@ -158,11 +158,19 @@ def test_cap_days_are_china_standard_time_days(repo, ops):
     assert [e["type"] for e in entries] == ["credit", "credit"]
 
 
-def test_caps_hold_when_another_process_left_an_entry_without_its_state(repo, monkeypatch):
+@pytest.fixture
+def impatient(monkeypatch):
+    """Repair a missing state at the first stall, and give up after a few attempts (a broken
+    repair fails the test with Contention instead of retrying for minutes)."""
+    monkeypatch.setattr(posting, "STALL_REPAIR_SECONDS", 0.0)
+    monkeypatch.setattr(posting, "MAX_ATTEMPTS", 8)
+    monkeypatch.setattr(posting, "BACKOFF_CAP", 0.002)
+
+
+def test_caps_hold_when_another_process_left_an_entry_without_its_state(repo, impatient):
     """Process one dies between inserting its entries and their states; process two's cached
     head is then stale: its insert hits the unique seq, it rebuilds the missing state and
     decides the cap against the entries before it."""
-    monkeypatch.setattr(posting, "STALL_REPAIR_SECONDS", 0.0)
     one, two = new_ops(repo), new_ops(repo)
     two.credit_many([reduction("alice", 0, 100, caps_=[DAY_CAP])])       # two caches alice's head
     repo.fail_next("insert_states", AutoReconnect("connection lost"))
@@ -177,6 +185,20 @@ def test_caps_hold_when_another_process_left_an_entry_without_its_state(repo, mo
     # process one's message is redelivered: nothing new
     assert one.credit(reduction("alice", 1, 600, caps_=[DAY_CAP]))["seq"] == 3
     assert len(repo.account_entries(acc("alice"))) == 4
+
+
+def test_a_single_append_repairs_a_state_another_process_never_wrote(repo, impatient):
+    one, two = new_ops(repo), new_ops(repo)
+    one.credit_many([reduction("alice", 1, 500)])
+    two.redeem(acc("alice"), 100, "order-1")                          # two caches alice's head
+    repo.fail_next("insert_state", AutoReconnect("connection lost"))
+    with pytest.raises(AutoReconnect):
+        one.redeem(acc("alice"), 150, "order-2")                      # entry in, state lost
+    with pytest.raises(InsufficientBalance):                          # decided on the real balance
+        two.redeem(acc("alice"), 251, "order-3")
+    entry, _ = two.redeem(acc("alice"), 250, "order-3")
+    assert entry["balance_after"] == 0
+    assert [e["grams"] for e in assert_chain_holds(repo, "alice")] == [0, 500, -100, -150, -250]
 
 
 # a failed batch -------------------------------------------------------------------------------
@@ -241,7 +263,8 @@ def test_a_redemption_moves_the_grams_to_the_pool_once(repo, ops):
     assert repo.pending_outbox(100) == []
 
 
-def test_the_relay_completes_a_transfer_the_redeemer_did_not(repo, ops):
+@pytest.mark.parametrize("completer", ["relay", "client_retry"])
+def test_a_transfer_the_redeemer_did_not_finish_is_completed_once(repo, ops, completer):
     ops.credit_many([reduction("alice", 1, 500)])
     pool = ops.pool_account()["_id"]
     # the customer's debit goes in; the process loses the store before the pool's credit
@@ -249,6 +272,9 @@ def test_the_relay_completes_a_transfer_the_redeemer_did_not(repo, ops):
     with pytest.raises(AutoReconnect):
         ops.redeem(acc("alice"), 300, "order-1", "coupon")
     assert balance(repo, "alice") == 200 and balance(repo, account_id=pool) == 0
+    if completer == "client_retry":  # the bank system retries with the same request key
+        assert ops.redeem(acc("alice"), 300, "order-1", "coupon")[1] is True
+        assert balance(repo, account_id=pool) == 300  # completed by the retry, before any relay
     publisher = FakePublisher()
     while Relay(repo, new_ops(repo), publisher).relay_once():
         pass
