@@ -22,7 +22,7 @@ import pymongo
 from pymongo import ASCENDING
 from pymongo.errors import OperationFailure, PyMongoError
 
-from carbon_common.mongo import find_by_ids, insert_new, insert_or_get_many
+from carbon_common.mongo import create_query_index, find_by_ids, insert_new, insert_or_get_many
 
 log = logging.getLogger(__name__)
 
@@ -95,16 +95,16 @@ class Repository:
         return True
 
     def ensure_indexes(self) -> None:
-        self.receipts.create_index([("partner_id", ASCENDING), ("partner_record_id", ASCENDING)],
-                                   unique=True, name="partner_record_unique")
-        self.keys.create_index([("partner_id", ASCENDING)], name="partner")
-        self.consents.create_index([("user_pid", ASCENDING)], name="user")
-        self.unpublished.create_index([("created_at", ASCENDING)], name="created_at")
+        # Receipts need no index beyond _id: it is SM3(partner_id:partner_record_id), so the pair
+        # is unique through it (a second unique index only slowed every insert).
+        create_query_index(self.keys, [("partner_id", ASCENDING)], "partner")
+        create_query_index(self.consents, [("user_pid", ASCENDING)], "user")
+        create_query_index(self.unpublished, [("created_at", ASCENDING)], "created_at")
         for coll in (self.nonces, self.rate_slots):
             try:  # MongoDB expires them itself; purge_expired (run by the relay) covers FerretDB
                 coll.create_index([("expires_at", ASCENDING)], expireAfterSeconds=0, name="ttl")
             except OperationFailure:
-                coll.create_index([("expires_at", ASCENDING)], name="expires_at")
+                create_query_index(coll, [("expires_at", ASCENDING)], "expires_at")
         if not self.consent_index_ready() and self.consents.find_one({}, {"_id": 1}) is None:
             self.mark_consent_index_ready()  # a new database: nothing to backfill
         self._indexed = True
