@@ -8,7 +8,7 @@ GRPC_PROTOS := $(shell grep -l '^service ' $(PROTOS))
 export PATH := $(CURDIR)/.deps/bin:$(PATH)
 
 .DEFAULT_GOAL := help
-.PHONY: help setup deps-up deps-down run stop status test test-unit test-int test-e2e bench chaos proto proto-check lint chart-lint chart-golden k8s-check lock up down clean
+.PHONY: help setup deps-up deps-down run stop status test test-unit test-int test-e2e bench chaos proto proto-check lint format chart-lint chart-golden k8s-check lock up down clean
 
 help: ## list the targets
 	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  \033[1m%-12s\033[0m %s\n", $$1, $$2}'
@@ -72,8 +72,12 @@ chart-golden: setup ## re-render the chart's golden files (examples/*/rendered.y
 k8s-check: setup ## the chart on a local cluster (kind) when one can be had, else says why; kube-score + tests/chart offline
 	@bash scripts/k8s-check.sh
 
-lint: setup ## ruff over every Python file (rules and why they were chosen: ruff.toml)
+lint: setup ## ruff lint + format check over every Python file (rules and why they were chosen: ruff.toml)
 	@$(PY) -m ruff check .
+	@$(PY) -m ruff format --check . >/dev/null || { $(PY) -m ruff format --check .; echo "not formatted: run make format"; exit 1; }
+
+format: setup ## apply ruff format (the style make lint checks)
+	@$(PY) -m ruff format .
 
 lock: ## re-resolve requirements.in into requirements.lock
 	@$(PY) -m pip install -q -r requirements.in && $(PY) -m pip freeze --all | grep -vE '^(-e|pip==|carbon-|ingest|calc|account|exchange-bridge)' > requirements.lock

@@ -8,6 +8,7 @@ carbon_chaoslong_*, ports +3000), reset at the start. Restarting the servers aff
 other user of this machine's RabbitMQ/FerretDB/Jaeger: never run it next to `make test`.
 Exit status 0 only when the audit (tests/chaos/chaos_audit.py) finds no problem.
 """
+
 import argparse
 import pathlib
 import sys
@@ -51,8 +52,10 @@ class Schedule:
     def __call__(self, batches: int) -> None:
         if batches % 5 == 0:
             t = self.traffic
-            say(f"batch {batches}/~{self.total}: committed {len(t.committed)}, refused {len(t.refused)}, "
-                f"answers {t.answers}, resent {t.resends}, no answer {t.connection_errors}, http {t.http_errors}")
+            say(
+                f"batch {batches}/~{self.total}: committed {len(t.committed)}, refused {len(t.refused)}, "
+                f"answers {t.answers}, resent {t.resends}, no answer {t.connection_errors}, http {t.http_errors}"
+            )
         if self.restart_at and batches >= self.restart_at[0] and not self.servers_restarting():
             self.restart_at.pop(0)
             self.server_thread = threading.Thread(target=self.crasher.restart_servers, daemon=True)
@@ -97,8 +100,14 @@ def main(argv=None) -> int:
     schedule = Schedule(crasher, batches, args.kill_every, args.server_restarts, traffic)
     say(f"streaming {len(records)} records from {len(clients)} partners in batches of {args.batch}")
     stream_started = time.monotonic()
-    send_settled(clients, records, traffic, batch_size=args.batch, on_batch=schedule,
-                 deadline=stream_started + args.settle_timeout)
+    send_settled(
+        clients,
+        records,
+        traffic,
+        batch_size=args.batch,
+        on_batch=schedule,
+        deadline=stream_started + args.settle_timeout,
+    )
     stream_seconds = time.monotonic() - stream_started
     while schedule.restart_at:  # a short stream: the remaining restarts still happen, under the backlog
         schedule.join()
@@ -119,25 +128,34 @@ def main(argv=None) -> int:
     kills = {}
     for kill in crasher.kills:
         kills.setdefault(kill.name, []).append(kill.back_after)
-    rows = [("records planned", str(len(records))),
-            ("answers (per record)", ", ".join(f"{k} {v}" for k, v in sorted(traffic.answers.items()))),
-            ("committed / refused", f"{report.committed} / {report.refused} "
-                                    f"({', '.join(sorted(set(traffic.refused.values())))})"),
-            ("batches resent", f"{traffic.resends} (no answer {traffic.connection_errors}, "
-                               f"http {traffic.http_errors or '-'})"),
-            ("stream / settle time", f"{stream_seconds:.1f} s / {settle_seconds:.1f} s"),
-            ("SIGKILLs", f"{len(crasher.kills)}: " + ", ".join(
-                f"{n} x{len(v)} (back in {max(v):.1f} s max)" for n, v in sorted(kills.items()))),
-            ("server restarts", ", ".join(f"{what} down {s:.1f} s" for what, s in crasher.restarts) or "-"),
-            ("calc outcomes", f"{report.calc_reductions} reductions, {report.calc_rejections} rejections"),
-            ("ledger decisions", ", ".join(f"{k} {v}" for k, v in sorted(report.decisions.items()))),
-            ("credited grams", str(report.credited_grams)),
-            ("accounts (gRPC)", str(report.accounts)),
-            ("missing outcomes", str(report.pending)),
-            ("queues / DLQs left", str(report.queues or 0)),
-            ("account.verify", report.verify_output),
-            ("problems", str(len(report.problems))),
-            ("verdict", "EXACTLY-ONCE HELD" if report.ok else "FAILED")]
+    rows = [
+        ("records planned", str(len(records))),
+        ("answers (per record)", ", ".join(f"{k} {v}" for k, v in sorted(traffic.answers.items()))),
+        (
+            "committed / refused",
+            f"{report.committed} / {report.refused} ({', '.join(sorted(set(traffic.refused.values())))})",
+        ),
+        (
+            "batches resent",
+            f"{traffic.resends} (no answer {traffic.connection_errors}, http {traffic.http_errors or '-'})",
+        ),
+        ("stream / settle time", f"{stream_seconds:.1f} s / {settle_seconds:.1f} s"),
+        (
+            "SIGKILLs",
+            f"{len(crasher.kills)}: "
+            + ", ".join(f"{n} x{len(v)} (back in {max(v):.1f} s max)" for n, v in sorted(kills.items())),
+        ),
+        ("server restarts", ", ".join(f"{what} down {s:.1f} s" for what, s in crasher.restarts) or "-"),
+        ("calc outcomes", f"{report.calc_reductions} reductions, {report.calc_rejections} rejections"),
+        ("ledger decisions", ", ".join(f"{k} {v}" for k, v in sorted(report.decisions.items()))),
+        ("credited grams", str(report.credited_grams)),
+        ("accounts (gRPC)", str(report.accounts)),
+        ("missing outcomes", str(report.pending)),
+        ("queues / DLQs left", str(report.queues or 0)),
+        ("account.verify", report.verify_output),
+        ("problems", str(len(report.problems))),
+        ("verdict", "EXACTLY-ONCE HELD" if report.ok else "FAILED"),
+    ]
     print("\n" + table(rows))
     for problem in report.problems[:50]:
         print(f"  PROBLEM {problem}")

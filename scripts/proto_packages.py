@@ -1,4 +1,5 @@
 """Make generated proto folders importable packages (protoc writes no __init__.py)."""
+
 import pathlib
 import sys
 

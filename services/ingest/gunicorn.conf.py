@@ -10,6 +10,7 @@ Workers: INGEST_WORKERS, else WEB_CONCURRENCY, else the CPUs this process may us
 Threads per worker: INGEST_THREADS, else GUNICORN_THREADS, else 8. In a container limited by a
 CPU quota (not by cpuset), set WEB_CONCURRENCY to the quota: os.sched_getaffinity sees the host.
 """
+
 import os
 import shutil
 import tempfile

@@ -8,6 +8,7 @@ processes). Prints progress, then the invariants (balance = sum of entries, neve
 each idempotency key once, cap exact, pool = redeemed, SM3 chain verifies) and the figures:
 appends/s and conflicts per append. Uses a throwaway database, dropped at the end.
 """
+
 import argparse
 import os
 import sys
@@ -36,8 +37,11 @@ def progress(tally, total):
     while tally.done < total:
         time.sleep(5)
         elapsed = time.perf_counter() - started
-        print(f"  {tally.done:>6}/{total} operations  {elapsed:6.0f} s  {tally.done / elapsed:6.1f} ops/s  "
-              f"conflicts {APPEND_CONFLICTS._value.get():.0f}", flush=True)
+        print(
+            f"  {tally.done:>6}/{total} operations  {elapsed:6.0f} s  {tally.done / elapsed:6.1f} ops/s  "
+            f"conflicts {APPEND_CONFLICTS._value.get():.0f}",
+            flush=True,
+        )
 
 
 def main() -> int:
@@ -49,8 +53,11 @@ def main() -> int:
     uri = os.environ.get("MONGO_URI", "mongodb://127.0.0.1:27017/")
     name = f"bench_account_{uuid.uuid4().hex[:8]}"
     repo = Repository(client(uri)[name])
-    print(f"bench_account: {args.writers} writers x {args.ops} operations on one account, "
-          f"{args.appenders} appenders, database {name}", flush=True)
+    print(
+        f"bench_account: {args.writers} writers x {args.ops} operations on one account, "
+        f"{args.appenders} appenders, database {name}",
+        flush=True,
+    )
     try:
         tally = stress.run(repo, Tiers(), args.writers, args.ops, spawn_all, args.appenders, progress=progress)
         figures = stress.check_invariants(repo, tally)

@@ -7,6 +7,7 @@ RabbitMQ vhost and Mongo database (both removed afterwards). Needs `bash scripts
 Ratios compare with DOMAIN.md's scale: a CITIC-sized bank ≈350 records/s average, ≈2,000/s peak.
 Run: /work/main/.venv/bin/python tests/bench/bench_calc.py
 """
+
 import eventlet
 
 eventlet.monkey_patch()
@@ -14,6 +15,7 @@ eventlet.monkey_patch()
 import os  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
+
 os.environ.setdefault("LOG_LEVEL", "WARNING")  # figures, not one log line per record
 import uuid  # noqa: E402
 
@@ -75,8 +77,9 @@ def bench_end_to_end() -> float:
 
     vhost = f"bench_calc_{uuid.uuid4().hex[:8]}"
     requests.put(f"{RABBIT_API}/api/vhosts/{vhost}", timeout=10).raise_for_status()
-    requests.put(f"{RABBIT_API}/api/permissions/{vhost}/guest", json={"configure": ".*", "write": ".*", "read": ".*"},
-                 timeout=10).raise_for_status()
+    requests.put(
+        f"{RABBIT_API}/api/permissions/{vhost}/guest", json={"configure": ".*", "write": ".*", "read": ".*"}, timeout=10
+    ).raise_for_status()
     amqp_uri, db_name = f"{AMQP_BASE}/{vhost}", f"bench_calc_{uuid.uuid4().hex[:8]}"
     os.environ.setdefault("OTEL_SDK_DISABLED", "true")
     container = None
@@ -90,11 +93,20 @@ def bench_end_to_end() -> float:
             if (n + 1) % 250 == 0:
                 print(f"  e2e: published {n + 1}/{EVENTS}", flush=True)
         published = time.perf_counter() - start
-        print(f"  e2e: {EVENTS} behaviour_received published (confirmed, one publisher) at {EVENTS / published:,.0f}/s",
-              flush=True)
-        container = ServiceContainer(CalcService, {"AMQP_URI": amqp_uri, "MONGO_URI": MONGO_URI,
-                                                   "MONGO_DATABASE": db_name, "WEB_SERVER_ADDRESS": "127.0.0.1:0",
-                                                   "max_workers": 32})
+        print(
+            f"  e2e: {EVENTS} behaviour_received published (confirmed, one publisher) at {EVENTS / published:,.0f}/s",
+            flush=True,
+        )
+        container = ServiceContainer(
+            CalcService,
+            {
+                "AMQP_URI": amqp_uri,
+                "MONGO_URI": MONGO_URI,
+                "MONGO_DATABASE": db_name,
+                "WEB_SERVER_ADDRESS": "127.0.0.1:0",
+                "max_workers": 32,
+            },
+        )
         start = time.perf_counter()
         container.start()
         last = 0
@@ -109,8 +121,10 @@ def bench_end_to_end() -> float:
         elapsed = time.perf_counter() - start
         received = len(listener.received)
         rate = received / elapsed
-        print(f"end-to-end: calc drained {received} queued behaviour_received into reduction_calculated in "
-              f"{elapsed:.2f} s = {rate:,.0f} events/s (FerretDB group commit + confirmed publish, 32 workers)")
+        print(
+            f"end-to-end: calc drained {received} queued behaviour_received into reduction_calculated in "
+            f"{elapsed:.2f} s = {rate:,.0f} events/s (FerretDB group commit + confirmed publish, 32 workers)"
+        )
         listener.close()
         return rate
     finally:

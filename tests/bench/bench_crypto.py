@@ -4,6 +4,7 @@ Prints ops/s (and MB/s for bulk ops) per backend and the ratio fast/reference.
 Each measurement runs for BUDGET seconds, so the whole run stays well under 60 s.
 Run: /work/main/.venv/bin/python tests/bench/bench_crypto.py
 """
+
 import os
 import sys
 import time
@@ -67,6 +68,7 @@ def tongsuopy_sm2() -> dict:
     def verify():
         public = ec.EllipticCurvePublicNumbers(numbers.x, numbers.y, ec.SM2()).public_key()
         public.verify(signature, message, algorithm)
+
     return {"sm2_sign": rate(lambda: key.sign(message, algorithm)), "sm2_verify": rate(verify)}
 
 
@@ -79,8 +81,10 @@ def main() -> int:
     ref_results = measure(_reference)
     print("[3/3] tongsuopy 1.0.1 SM2 (alternative, not used)", flush=True)
     tongsuo = tongsuopy_sm2()
-    print(f"\n{'operation':<20} {'fast ops/s':>12} {'gmssl ops/s':>12} {'fast/gmssl':>11}"
-          f" {'fast MB/s':>10} {'tongsuopy':>10}")
+    print(
+        f"\n{'operation':<20} {'fast ops/s':>12} {'gmssl ops/s':>12} {'fast/gmssl':>11}"
+        f" {'fast MB/s':>10} {'tongsuopy':>10}"
+    )
     for name, (fast_rate, size) in fast_results.items():
         ref_rate = ref_results[name][0]
         mbps = f"{fast_rate * size / 1e6:10.1f}" if size else f"{'':>10}"

@@ -7,6 +7,7 @@ database (both removed afterwards), first with the fast crypto backend (cryptogr
 gmssl-pyx, what production runs) and then with gmssl 3.2.2's pure-Python SM2 (reference),
 so the ratio shows what SM2 costs on the hot path. Prints figures and ratios.
 """
+
 import argparse
 import json
 import os
@@ -61,7 +62,9 @@ def bench_verify(seconds: float) -> dict:
             out[name + "_sign"] = rate(lambda: gm.sm2_sign(private, message), seconds / 4)
         finally:
             backend.active = saved
-        say(f"  SM2 {name:5s}: verify {out[name]:8.0f}/s ({1000 / out[name]:.2f} ms)   sign {out[name + '_sign']:8.0f}/s")
+        say(
+            f"  SM2 {name:5s}: verify {out[name]:8.0f}/s ({1000 / out[name]:.2f} ms)   sign {out[name + '_sign']:8.0f}/s"
+        )
     return out
 
 
@@ -75,20 +78,43 @@ class Stack:
         self.base = f"http://127.0.0.1:{self.port}"
         self.admin_token = secrets.token_hex(8)
         requests.put(f"{RABBIT_API}/api/vhosts/{self.vhost}", timeout=10).raise_for_status()
-        requests.put(f"{RABBIT_API}/api/permissions/{self.vhost}/guest",
-                     json={"configure": ".*", "write": ".*", "read": ".*"}, timeout=10).raise_for_status()
+        requests.put(
+            f"{RABBIT_API}/api/permissions/{self.vhost}/guest",
+            json={"configure": ".*", "write": ".*", "read": ".*"},
+            timeout=10,
+        ).raise_for_status()
         amqp = f"pyamqp://guest:guest@127.0.0.1:5672/{self.vhost}"
         topology.declare(amqp)
         private, public = gm.generate_sm2_keypair()
-        env = {**os.environ, "AMQP_URI": amqp, "MONGO_URI": MONGO_URI, "MONGO_DATABASE": self.db,
-               "PSEUDONYM_KEY": secrets.token_hex(32), "PLATFORM_SM2_PRIVATE_KEY": private,
-               "PLATFORM_SM2_PUBLIC_KEY": public, "CONTACT_SM4_KEY": secrets.token_hex(16),
-               "ADMIN_TOKEN": self.admin_token, "INGEST_BIND": f"127.0.0.1:{self.port}",
-               "INGEST_WORKERS": str(workers), "OTEL_SDK_DISABLED": "true", "CARBON_GM_BACKEND": gm_backend}
+        env = {
+            **os.environ,
+            "AMQP_URI": amqp,
+            "MONGO_URI": MONGO_URI,
+            "MONGO_DATABASE": self.db,
+            "PSEUDONYM_KEY": secrets.token_hex(32),
+            "PLATFORM_SM2_PRIVATE_KEY": private,
+            "PLATFORM_SM2_PUBLIC_KEY": public,
+            "CONTACT_SM4_KEY": secrets.token_hex(16),
+            "ADMIN_TOKEN": self.admin_token,
+            "INGEST_BIND": f"127.0.0.1:{self.port}",
+            "INGEST_WORKERS": str(workers),
+            "OTEL_SDK_DISABLED": "true",
+            "CARBON_GM_BACKEND": gm_backend,
+        }
         env.pop("PROMETHEUS_MULTIPROC_DIR", None)
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "-c", str(ROOT / "services/ingest/gunicorn.conf.py"),
-             "ingest.app:create_app()"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            [
+                sys.executable,
+                "-m",
+                "gunicorn",
+                "-c",
+                str(ROOT / "services/ingest/gunicorn.conf.py"),
+                "ingest.app:create_app()",
+            ],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         deadline = time.monotonic() + 30
         while True:
             try:
@@ -103,14 +129,23 @@ class Stack:
     def actors(self, clients: int):
         admin = AdminClient(self.base, self.admin_token)
         bank_private, bank_public = gm.generate_sm2_keypair()
-        admin.register("bench-bank", "Bench bank", "bank_app", [], 0, [("bench-bank-k1", bank_public)]).raise_for_status()
+        admin.register(
+            "bench-bank", "Bench bank", "bank_app", [], 0, [("bench-bank-k1", bank_public)]
+        ).raise_for_status()
         private, public = gm.generate_sm2_keypair()
-        admin.register("bench-metro", "Bench metro", "data_partner", ["metro_ride"], 0,
-                       [("bench-metro-k1", public)]).raise_for_status()
+        admin.register(
+            "bench-metro", "Bench metro", "data_partner", ["metro_ride"], 0, [("bench-metro-k1", public)]
+        ).raise_for_status()
         bank = IngestClient(self.base, "bench-bank", "bench-bank-k1", bank_private)
         for n, customer in enumerate(CUSTOMERS):
-            bank.record_consent(f"c{n}", customer, "bench-metro", ["metro_ride"], "bench",
-                                (datetime.now(timezone.utc) + timedelta(days=30)).strftime("%Y-%m-%dT%H:%M:%SZ"))
+            bank.record_consent(
+                f"c{n}",
+                customer,
+                "bench-metro",
+                ["metro_ride"],
+                "bench",
+                (datetime.now(timezone.utc) + timedelta(days=30)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            )
         return [IngestClient(self.base, "bench-metro", "bench-metro-k1", private) for _ in range(clients)]
 
     def close(self) -> None:
@@ -122,8 +157,16 @@ class Stack:
 
 def records(prefix: str, count: int) -> list:
     occurred = (datetime.now(timezone.utc) - timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
-    return [{"record_id": f"{prefix}-{n}", "customer_ref": CUSTOMERS[n % len(CUSTOMERS)], "scenario": "metro_ride",
-             "occurred_at": occurred, "activity": {"distance_km": "8.5", "city": "shenzhen"}} for n in range(count)]
+    return [
+        {
+            "record_id": f"{prefix}-{n}",
+            "customer_ref": CUSTOMERS[n % len(CUSTOMERS)],
+            "scenario": "metro_ride",
+            "occurred_at": occurred,
+            "activity": {"distance_km": "8.5", "city": "shenzhen"},
+        }
+        for n in range(count)
+    ]
 
 
 def drive(clients, batch: int, seconds: float, label: str) -> tuple[float, float]:
@@ -164,11 +207,15 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     say(f"== SM2 signature cost (gm fast backend: {gm.BACKEND})")
     verify = bench_verify(args.seconds)
-    say(f"  ratio fast/gmssl: verify x{verify['fast'] / verify['gmssl']:.0f}, sign x{verify['fast_sign'] / verify['gmssl_sign']:.0f}")
+    say(
+        f"  ratio fast/gmssl: verify x{verify['fast'] / verify['gmssl']:.0f}, sign x{verify['fast_sign'] / verify['gmssl_sign']:.0f}"
+    )
     results = {}
     for gm_backend in ("fast", "reference"):
-        say(f"== signed-request throughput, gunicorn {args.workers} workers x 4 threads, {args.clients} clients, "
-            f"SM2 backend {gm_backend}")
+        say(
+            f"== signed-request throughput, gunicorn {args.workers} workers x 4 threads, {args.clients} clients, "
+            f"SM2 backend {gm_backend}"
+        )
         stack = Stack(args.workers, gm_backend)
         try:
             clients = stack.actors(args.clients)

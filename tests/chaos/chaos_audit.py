@@ -7,6 +7,7 @@ Terminal outcome of a committed record (record_key K, reduction_id R = SM3(K ":0
   calc   `outcomes` {_id: R, kind: "reduction"}  and
   account `entries` {_id: SM3("credit:" R), type: credit | capped | declined}  -> one decision
 """
+
 import json
 import os
 import subprocess
@@ -38,11 +39,11 @@ class Audit:
     refused: int = 0
     calc_reductions: int = 0
     calc_rejections: int = 0
-    decisions: dict = field(default_factory=dict)    # entry type -> count (credit/capped/declined)
+    decisions: dict = field(default_factory=dict)  # entry type -> count (credit/capped/declined)
     credited_grams: int = 0
-    pending: int = 0                                  # committed records without a terminal outcome yet
-    unpublished: int = 0                              # ledger entries whose events the outbox has not relayed
-    queues: dict = field(default_factory=dict)        # queue -> messages (non-zero only)
+    pending: int = 0  # committed records without a terminal outcome yet
+    unpublished: int = 0  # ledger entries whose events the outbox has not relayed
+    queues: dict = field(default_factory=dict)  # queue -> messages (non-zero only)
     accounts: int = 0
     verify_output: str = ""
     problems: list = field(default_factory=list)
@@ -53,11 +54,13 @@ class Audit:
 
     def summary(self) -> str:
         d = self.decisions
-        return (f"committed {self.committed} (refused at intake {self.refused}); calc: {self.calc_reductions} "
-                f"reductions, {self.calc_rejections} rejections; ledger: {d.get('credit', 0)} credits "
-                f"({self.credited_grams} g), {d.get('capped', 0)} capped, {d.get('declined', 0)} declined; "
-                f"{self.accounts} accounts; pending {self.pending}; unpublished entries {self.unpublished}; queues {self.queues or 'empty'}; "
-                f"{len(self.problems)} problems")
+        return (
+            f"committed {self.committed} (refused at intake {self.refused}); calc: {self.calc_reductions} "
+            f"reductions, {self.calc_rejections} rejections; ledger: {d.get('credit', 0)} credits "
+            f"({self.credited_grams} g), {d.get('capped', 0)} capped, {d.get('declined', 0)} declined; "
+            f"{self.accounts} accounts; pending {self.pending}; unpublished entries {self.unpublished}; queues {self.queues or 'empty'}; "
+            f"{len(self.problems)} problems"
+        )
 
 
 class Auditor:
@@ -78,8 +81,9 @@ class Auditor:
                 for queue, _ in topology.route_queues(route):
                     _, ready, _ = channel.queue_declare(queue=queue.name, passive=True)
                     depths[queue.name] = ready
-        request = urllib.request.Request(f"http://127.0.0.1:15672/api/queues/{self.instance.vhost}?columns=name,messages",
-                                         headers=RABBIT_AUTH)
+        request = urllib.request.Request(
+            f"http://127.0.0.1:15672/api/queues/{self.instance.vhost}?columns=name,messages", headers=RABBIT_AUTH
+        )
         with urllib.request.urlopen(request, timeout=10) as response:
             for queue in json.load(response):
                 if queue["name"] in depths:
@@ -93,8 +97,11 @@ class Auditor:
             if name.endswith(".dlq") and count:
                 body = json.dumps({"count": limit, "ackmode": "ack_requeue_true", "encoding": "auto"}).encode()
                 request = urllib.request.Request(
-                    f"http://127.0.0.1:15672/api/queues/{self.instance.vhost}/{name}/get", data=body, method="POST",
-                    headers={**RABBIT_AUTH, "content-type": "application/json"})
+                    f"http://127.0.0.1:15672/api/queues/{self.instance.vhost}/{name}/get",
+                    data=body,
+                    method="POST",
+                    headers={**RABBIT_AUTH, "content-type": "application/json"},
+                )
                 with urllib.request.urlopen(request, timeout=10) as response:
                     for message in json.load(response):
                         error = (message.get("properties", {}).get("headers") or {}).get("x-carbon-error", "")
@@ -133,17 +140,23 @@ class Auditor:
             if not entries:
                 report.pending += 1
             elif len(entries) > 1:
-                problems.append(f"record {key}: {len(entries)} ledger decisions "
-                                f"{[(e['type'], e['grams'], e['_id'][:12]) for e in entries]}")
+                problems.append(
+                    f"record {key}: {len(entries)} ledger decisions "
+                    f"{[(e['type'], e['grams'], e['_id'][:12]) for e in entries]}"
+                )
             elif entries[0]["_id"] != ledger.credit_entry_id(rid):
                 problems.append(f"record {key}: decision {entries[0]['_id']} is not the entry of reduction {rid}")
             elif entries[0].get("requested_grams") != int(outcome["payload"]["grams"]):
-                problems.append(f"record {key}: ledger requested {entries[0].get('requested_grams')} g, "
-                                f"calc computed {outcome['payload']['grams']} g")
+                problems.append(
+                    f"record {key}: ledger requested {entries[0].get('requested_grams')} g, "
+                    f"calc computed {outcome['payload']['grams']} g"
+                )
         for key, entries in by_key.items():
             if key not in traffic.committed:
-                problems.append(f"record {key or '?'} was never accepted yet has {len(entries)} ledger decision(s)"
-                                + (" (refused at intake: " + traffic.refused[key] + ")" if key in traffic.refused else ""))
+                problems.append(
+                    f"record {key or '?'} was never accepted yet has {len(entries)} ledger decision(s)"
+                    + (" (refused at intake: " + traffic.refused[key] + ")" if key in traffic.refused else "")
+                )
         strays = [d["record_key"] for d in outcomes.values() if d.get("record_key") not in traffic.committed]
         if strays:
             problems.append(f"{len(strays)} calc outcomes for records never accepted, e.g. {strays[:3]}")
@@ -158,15 +171,25 @@ class Auditor:
         if report.pending:
             problems.append(f"{report.pending} accepted records have no terminal outcome (silently dropped?)")
         if report.unpublished:
-            problems.append(f"{report.unpublished} outbox markers left: entries whose events were never confirmed published")
+            problems.append(
+                f"{report.unpublished} outbox markers left: entries whose events were never confirmed published"
+            )
         if report.queues:
             problems.append(f"queues not drained: {report.queues}")
             problems.extend(f"dead-lettered: {line}" for line in self.dead_letters())
         self._balances(report)
-        result = subprocess.run([f"{VENV_BIN}/python", "-m", "account.verify"], cwd=ROOT, capture_output=True,
-                                text=True, timeout=600,
-                                env={**os.environ, "MONGO_URI": self.instance.mongo_uri,
-                                     "MONGO_DATABASE": f"carbon_{self.instance.name}_account"})
+        result = subprocess.run(
+            [f"{VENV_BIN}/python", "-m", "account.verify"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=600,
+            env={
+                **os.environ,
+                "MONGO_URI": self.instance.mongo_uri,
+                "MONGO_DATABASE": f"carbon_{self.instance.name}_account",
+            },
+        )
         report.verify_output = (result.stdout.strip().splitlines() or [result.stderr.strip()])[-1]
         if result.returncode != 0:
             problems.append(f"account.verify failed: {result.stdout[-2000:]}{result.stderr[-1000:]}")
@@ -183,13 +206,18 @@ class Auditor:
         report.accounts = len(accounts)
         for account in accounts:
             if account.balance_grams != sums.get(account.account_id, 0):
-                report.problems.append(f"account {account.account_id}: gRPC balance {account.balance_grams} g, "
-                                       f"entries sum to {sums.get(account.account_id, 0)} g")
+                report.problems.append(
+                    f"account {account.account_id}: gRPC balance {account.balance_grams} g, "
+                    f"entries sum to {sums.get(account.account_id, 0)} g"
+                )
         if set(sums) - {a.account_id for a in accounts}:
-            report.problems.append(f"entries for accounts the API does not list: {sorted(set(sums) - {a.account_id for a in accounts})[:3]}")
+            report.problems.append(
+                f"entries for accounts the API does not list: {sorted(set(sums) - {a.account_id for a in accounts})[:3]}"
+            )
         if totals.credited_grams != report.credited_grams:
-            report.problems.append(f"gRPC totals credited {totals.credited_grams} g, credit entries sum to "
-                                   f"{report.credited_grams} g")
+            report.problems.append(
+                f"gRPC totals credited {totals.credited_grams} g, credit entries sum to {report.credited_grams} g"
+            )
 
     def settle(self, traffic, timeout: float, progress=lambda line: None) -> Audit:
         """Poll until every committed record has its terminal outcome and every queue is empty,
@@ -197,8 +225,10 @@ class Auditor:
         deadline, started = time.monotonic() + timeout, time.monotonic()
         while time.monotonic() < deadline:
             report = self.audit(traffic, final=False)
-            progress(f"settling: {report.committed - report.pending}/{report.committed} records have their outcome, "
-                     f"{report.unpublished} entries await the outbox, queues {report.queues or 'empty'} ({time.monotonic() - started:.0f} s)")
+            progress(
+                f"settling: {report.committed - report.pending}/{report.committed} records have their outcome, "
+                f"{report.unpublished} entries await the outbox, queues {report.queues or 'empty'} ({time.monotonic() - started:.0f} s)"
+            )
             if not report.pending and not report.queues and not report.unpublished:
                 break
             time.sleep(1)

@@ -1,5 +1,6 @@
 """Real faults: SIGKILL of a supervised process group (supervisord restarts it) and, for the
 long run only, a restart of the shared RabbitMQ and FerretDB servers."""
+
 import subprocess
 import threading
 import time
@@ -12,7 +13,7 @@ from carbon_dev.devstack import ROOT
 class Kill:
     name: str
     pid: int
-    backlog: dict           # records not yet through calc / account when the process died
+    backlog: dict  # records not yet through calc / account when the process died
     at: float
     back_after: float = -1  # seconds until the new process answered its readiness URL (-1: not waited)
 
@@ -23,7 +24,7 @@ class Crasher:
     progress: object = print
     backlog: object = dict  # () -> {"calc": n, "account": m}: work the pipeline has not finished
     kills: list = field(default_factory=list)
-    restarts: list = field(default_factory=list)   # (what, seconds down)
+    restarts: list = field(default_factory=list)  # (what, seconds down)
     watch: bool = False  # time each restart in a thread (real threads: the long run only)
 
     def crash(self, name: str) -> Kill:

@@ -4,6 +4,7 @@ A partner that gets `unavailable`, a 5xx or a broken connection sends the record
 API's contract: intake is idempotent per record id) until it gets a final answer: accepted or
 duplicate (the platform has committed to the record) or rejected (it never will).
 """
+
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -20,10 +21,10 @@ RETRY_PAUSE = 0.3  # between resends while a component is down (a partner's back
 
 @dataclass
 class Traffic:
-    committed: dict = field(default_factory=dict)   # record_key -> (partner_id, record) answered accepted/duplicate
-    refused: dict = field(default_factory=dict)     # record_key -> rejection code at intake
-    answers: dict = field(default_factory=dict)     # outcome -> count of per-record answers
-    resends: int = 0                                # batches sent again after unavailable/5xx/no answer
+    committed: dict = field(default_factory=dict)  # record_key -> (partner_id, record) answered accepted/duplicate
+    refused: dict = field(default_factory=dict)  # record_key -> rejection code at intake
+    answers: dict = field(default_factory=dict)  # outcome -> count of per-record answers
+    resends: int = 0  # batches sent again after unavailable/5xx/no answer
     connection_errors: int = 0
     http_errors: dict = field(default_factory=dict)  # status -> count of batches answered without results
 
@@ -49,20 +50,38 @@ def register(instance, consenting: int, without_consent: int):
     expiry = f"{datetime.now().year + 1}-12-31T23:59:59Z"
     for customer in people[:consenting]:
         for partner_id, (_, scenarios) in demo.PARTNERS.items():
-            _ok(bank.record_consent(f"chaos-{customer}-{partner_id}", customer, partner_id, scenarios,
-                                    "low-carbon rewards (chaos test)", expiry))
+            _ok(
+                bank.record_consent(
+                    f"chaos-{customer}-{partner_id}",
+                    customer,
+                    partner_id,
+                    scenarios,
+                    "low-carbon rewards (chaos test)",
+                    expiry,
+                )
+            )
     return clients, people
 
 
 def plan(people: list[str], count: int) -> list[tuple[str, dict]]:
     """A realistic day of records (the demo's generator, with its 1 % of implausible activity)."""
     day = (datetime.now(demo.CST) - timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
-    return [(partner_id, record) for partner_id, records in demo.day_of_records(people, count, day).items()
-            for record in records]
+    return [
+        (partner_id, record)
+        for partner_id, records in demo.day_of_records(people, count, day).items()
+        for record in records
+    ]
 
 
-def send_settled(clients: dict, records: list[tuple[str, dict]], traffic: Traffic, *, batch_size: int = 20,
-                 on_batch=None, deadline: float = float("inf")) -> None:
+def send_settled(
+    clients: dict,
+    records: list[tuple[str, dict]],
+    traffic: Traffic,
+    *,
+    batch_size: int = 20,
+    on_batch=None,
+    deadline: float = float("inf"),
+) -> None:
     """Send every record until it has a final answer; `on_batch(batches_sent)` injects faults."""
     queues = {partner_id: [] for partner_id in clients}
     for partner_id, record in records:

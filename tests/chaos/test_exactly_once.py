@@ -8,6 +8,7 @@ terminal outcome per accepted record, never two credits, none for refused record
 equal their entries, hash chains verify, every queue and dead-letter queue empty.
 RabbitMQ/FerretDB restarts are in `make chaos` only: other suites share those servers.
 """
+
 import time
 
 import pytest
@@ -53,11 +54,15 @@ def test_every_accepted_record_is_decided_exactly_once_through_crashes(instance,
     report = auditor.settle(traffic, timeout=60, progress=log.append)
 
     with capsys.disabled():
-        print(f"\n[chaos] {len(records)} records in {time.monotonic() - started:.1f} s; answers {traffic.answers}, "
-              f"resent batches {traffic.resends}, connection errors {traffic.connection_errors}")
+        print(
+            f"\n[chaos] {len(records)} records in {time.monotonic() - started:.1f} s; answers {traffic.answers}, "
+            f"resent batches {traffic.resends}, connection errors {traffic.connection_errors}"
+        )
         for kill in crasher.kills:
-            print(f"[chaos] killed {kill.name} pid {kill.pid} with backlog {kill.backlog}; "
-                  f"back after {kill.back_after:.1f} s")
+            print(
+                f"[chaos] killed {kill.name} pid {kill.pid} with backlog {kill.backlog}; "
+                f"back after {kill.back_after:.1f} s"
+            )
         print(f"[chaos] {report.summary()}; verify: {report.verify_output}")
     assert len(crasher.kills) == len(CRASHES), "every planned crash happened mid-stream"
     assert all(k.back_after > 0 for k in crasher.kills), "every crashed process came back under a new pid"

@@ -1,4 +1,5 @@
 """Rendering the chart for the offline tests: paths, `helm template`, and picking resources."""
+
 import shutil
 import subprocess
 from pathlib import Path
@@ -35,8 +36,11 @@ def docs_of(text):
 
 def workloads(documents):
     """(document, pod spec) of every Deployment, Job and (helm test) Pod."""
-    return [(d, d["spec"] if d["kind"] == "Pod" else d["spec"]["template"]["spec"])
-            for d in documents if d["kind"] in ("Deployment", "Job", "Pod")]
+    return [
+        (d, d["spec"] if d["kind"] == "Pod" else d["spec"]["template"]["spec"])
+        for d in documents
+        if d["kind"] in ("Deployment", "Job", "Pod")
+    ]
 
 
 def by_kind(documents, kind):

@@ -1,4 +1,5 @@
 """Fixtures of the offline chart tests: the helm binary and every example rendered once."""
+
 import pytest
 
 from chart_render import CHART, EXAMPLES, docs_of, find_helm, template
@@ -8,8 +9,11 @@ from chart_render import CHART, EXAMPLES, docs_of, find_helm, template
 def helm():
     found = find_helm()
     if found is None:
-        pytest.fail("helm not found in .deps/bin or PATH: run `make setup` "
-                    "(GOBIN=.deps/bin go install helm.sh/helm/v3/cmd/helm@v3.22.0)", pytrace=False)
+        pytest.fail(
+            "helm not found in .deps/bin or PATH: run `make setup` "
+            "(GOBIN=.deps/bin go install helm.sh/helm/v3/cmd/helm@v3.22.0)",
+            pytrace=False,
+        )
     return found
 
 

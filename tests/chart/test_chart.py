@@ -13,6 +13,7 @@ The committed renders (examples/*/rendered.yaml and tests/chart/golden/) are dif
 test_golden_and_policy.py; after a deliberate chart change, review the diff and run
 `make chart-golden`.
 """
+
 import ast
 import json
 import re
@@ -36,38 +37,85 @@ CRD_KINDS = {"ServiceMonitor", "PrometheusRule"}
 
 def prometheus_operator_resource(spec: dict) -> dict:
     """JSON schema of a monitoring.coreos.com/v1 resource with the given spec schema."""
-    return {"type": "object", "required": ["apiVersion", "kind", "metadata", "spec"],
-            "properties": {"apiVersion": {"const": "monitoring.coreos.com/v1"},
-                           "metadata": {"type": "object", "required": ["name", "labels"]},
-                           "spec": {"type": "object", "additionalProperties": False, **spec}}}
+    return {
+        "type": "object",
+        "required": ["apiVersion", "kind", "metadata", "spec"],
+        "properties": {
+            "apiVersion": {"const": "monitoring.coreos.com/v1"},
+            "metadata": {"type": "object", "required": ["name", "labels"]},
+            "spec": {"type": "object", "additionalProperties": False, **spec},
+        },
+    }
 
 
 CRD_SCHEMAS = {
-    "ServiceMonitor": prometheus_operator_resource({
-        "required": ["selector", "endpoints"],
-        "properties": {
-            "selector": {"type": "object", "required": ["matchLabels"]},
-            "targetLabels": {"type": "array", "items": {"type": "string"}},
-            "endpoints": {"type": "array", "minItems": 1, "items": {
-                "type": "object", "additionalProperties": False, "required": ["port", "path"],
-                "properties": {"port": {"type": "string"}, "path": {"type": "string", "pattern": "^/"},
-                               "interval": {"type": "string"}, "scrapeTimeout": {"type": "string"}}}}}}),
-    "PrometheusRule": prometheus_operator_resource({
-        "required": ["groups"],
-        "properties": {"groups": {"type": "array", "minItems": 1, "items": {
-            "type": "object", "additionalProperties": False, "required": ["name", "rules"],
-            "properties": {"name": {"type": "string"}, "interval": {"type": "string"},
-                           "rules": {"type": "array", "minItems": 1, "items": {
-                               "type": "object", "additionalProperties": False, "required": ["expr"],
-                               "properties": {"alert": {"type": "string", "pattern": "^[A-Za-z_][A-Za-z0-9_]*$"},
-                                              "record": {"type": "string"}, "expr": {"type": "string", "minLength": 1},
-                                              "for": {"type": "string", "pattern": "^[0-9]+(ms|s|m|h|d)$"},
-                                              "labels": {"type": "object"}, "annotations": {"type": "object"}},
-                               "oneOf": [{"required": ["alert"]}, {"required": ["record"]}]}}}}}}}),
+    "ServiceMonitor": prometheus_operator_resource(
+        {
+            "required": ["selector", "endpoints"],
+            "properties": {
+                "selector": {"type": "object", "required": ["matchLabels"]},
+                "targetLabels": {"type": "array", "items": {"type": "string"}},
+                "endpoints": {
+                    "type": "array",
+                    "minItems": 1,
+                    "items": {
+                        "type": "object",
+                        "additionalProperties": False,
+                        "required": ["port", "path"],
+                        "properties": {
+                            "port": {"type": "string"},
+                            "path": {"type": "string", "pattern": "^/"},
+                            "interval": {"type": "string"},
+                            "scrapeTimeout": {"type": "string"},
+                        },
+                    },
+                },
+            },
+        }
+    ),
+    "PrometheusRule": prometheus_operator_resource(
+        {
+            "required": ["groups"],
+            "properties": {
+                "groups": {
+                    "type": "array",
+                    "minItems": 1,
+                    "items": {
+                        "type": "object",
+                        "additionalProperties": False,
+                        "required": ["name", "rules"],
+                        "properties": {
+                            "name": {"type": "string"},
+                            "interval": {"type": "string"},
+                            "rules": {
+                                "type": "array",
+                                "minItems": 1,
+                                "items": {
+                                    "type": "object",
+                                    "additionalProperties": False,
+                                    "required": ["expr"],
+                                    "properties": {
+                                        "alert": {"type": "string", "pattern": "^[A-Za-z_][A-Za-z0-9_]*$"},
+                                        "record": {"type": "string"},
+                                        "expr": {"type": "string", "minLength": 1},
+                                        "for": {"type": "string", "pattern": "^[0-9]+(ms|s|m|h|d)$"},
+                                        "labels": {"type": "object"},
+                                        "annotations": {"type": "object"},
+                                    },
+                                    "oneOf": [{"required": ["alert"]}, {"required": ["record"]}],
+                                },
+                            },
+                        },
+                    },
+                }
+            },
+        }
+    ),
 }
 
 
 # --- the chart -----------------------------------------------------------------------------
+
 
 def test_examples_exist():
     assert {"minimal", "production", "dev-sandbox"} <= set(EXAMPLES)
@@ -88,8 +136,12 @@ def test_rendered_manifests_are_valid_kubernetes(rendered, example, tmp_path):
     text, documents = rendered[example]
     manifest = tmp_path / "rendered.yaml"
     manifest.write_text(text)
-    result = subprocess.run([str(KUBERNETES_VALIDATE), "--strict", "-k", KUBE_VERSION, str(manifest)],
-                            capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        [str(KUBERNETES_VALIDATE), "--strict", "-k", KUBE_VERSION, str(manifest)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     unknown = set(re.findall(r"Couldn't find schema for kind (\w+)", result.stdout + result.stderr))
     assert unknown <= CRD_KINDS, f"kinds nobody validated: {unknown - CRD_KINDS}"
@@ -137,8 +189,10 @@ def test_workloads_carry_standard_labels_and_otel_identity(rendered, example):
         for key in ("name", "instance", "component", "version", "part-of", "managed-by"):
             assert labels.get(f"app.kubernetes.io/{key}"), (workload["metadata"]["name"], key)
         env = {e["name"]: e for e in pod["containers"][0]["env"]}
-        assert env["OTEL_SERVICE_NAME"]["valueFrom"]["fieldRef"]["fieldPath"] == \
-            "metadata.labels['app.kubernetes.io/component']"
+        assert (
+            env["OTEL_SERVICE_NAME"]["valueFrom"]["fieldRef"]["fieldPath"]
+            == "metadata.labels['app.kubernetes.io/component']"
+        )
         assert "k8s.pod.name=$(K8S_POD_NAME)" in env["OTEL_RESOURCE_ATTRIBUTES"]["value"]
         # $(VAR) expansion only works for variables defined earlier in the list
         names = [e["name"] for e in pod["containers"][0]["env"]]
@@ -200,14 +254,15 @@ def test_production_example_uses_autoscaling_policies_and_pinned_images(rendered
         assert "replicas" not in deployments[name]["spec"], name
     assert deployments["carbon-platform-account"]["spec"]["replicas"] == 3
     for name, deployment in deployments.items():
-        assert re.search(r"@sha256:[0-9a-f]{64}$", deployment["spec"]["template"]["spec"]["containers"][0]["image"]), name
+        assert re.search(r"@sha256:[0-9a-f]{64}$", deployment["spec"]["template"]["spec"]["containers"][0]["image"]), (
+            name
+        )
     # one per component, one for the topology Job (a hook) and one for the helm test Pods
     policies = by_kind(documents, "NetworkPolicy")
     assert set(policies) == set(deployments) | {"carbon-platform-topology", "carbon-platform-helm-test"}
     for name, policy in policies.items():  # egress restricted (examples/production lists it)
         assert policy["spec"]["policyTypes"] == ["Ingress", "Egress"] and policy["spec"]["egress"], name
-    assert policies["carbon-platform-topology"]["metadata"]["annotations"]["helm.sh/hook"] == \
-        "pre-install,pre-upgrade"
+    assert policies["carbon-platform-topology"]["metadata"]["annotations"]["helm.sh/hook"] == "pre-install,pre-upgrade"
     for task in ("carbon-platform-topology", "carbon-platform-helm-test"):  # they serve nothing
         assert "ingress" not in policies[task]["spec"], task
     assert set(by_kind(documents, "ServiceMonitor")) == set(deployments)
@@ -218,12 +273,16 @@ def test_sandbox_example_points_the_bridge_at_the_sandbox(rendered):
     deployments = by_kind(rendered["dev-sandbox"][1], "Deployment")
     services = by_kind(rendered["dev-sandbox"][1], "Service")
     sandbox = services["carbon-platform-exchange-sandbox"]
-    bridge_env = {e["name"]: e.get("value") for e in
-                  deployments["carbon-platform-exchange-bridge"]["spec"]["template"]["spec"]["containers"][0]["env"]}
+    bridge_env = {
+        e["name"]: e.get("value")
+        for e in deployments["carbon-platform-exchange-bridge"]["spec"]["template"]["spec"]["containers"][0]["env"]
+    }
     port = sandbox["spec"]["ports"][0]["port"]
     assert bridge_env["EXCHANGE_URL"] == f"http://{sandbox['metadata']['name']}:{port}"
-    sandbox_env = {e["name"] for e in
-                   deployments["carbon-platform-exchange-sandbox"]["spec"]["template"]["spec"]["containers"][0]["env"]}
+    sandbox_env = {
+        e["name"]
+        for e in deployments["carbon-platform-exchange-sandbox"]["spec"]["template"]["spec"]["containers"][0]["env"]
+    }
     assert not {"AMQP_URI", "MONGO_URI"} & sandbox_env  # the sandbox talks to nothing of ours
 
 
@@ -249,11 +308,16 @@ BAD_VALUES = {
     "unknown top-level key": ("mongo:\n  uri: mongodb://mongo\n", "mongo"),
     "root user": ("default:\n  runAsUser: 0\n", "/default/runAsUser"),
     "negative replicas": ("components:\n  account:\n    replicas: -1\n", "/components/account/replicas"),
-    "two probe handlers": ("components:\n  calc:\n    probes:\n      liveness:\n        grpc: {port: 8000}\n",
-                           "/components/calc/probes/liveness"),
+    "two probe handlers": (
+        "components:\n  calc:\n    probes:\n      liveness:\n        grpc: {port: 8000}\n",
+        "/components/calc/probes/liveness",
+    ),
     "liveness probe removed": ("components:\n  calc:\n    probes:\n      liveness: null\n", "liveness"),
     "secret without key": ("amqp:\n  secret:\n    name: rabbit\n    key: null\n", "/amqp/secret"),
-    "malformed digest": ("components:\n  ingest:\n    image:\n      digest: latest\n", "/components/ingest/image/digest"),
+    "malformed digest": (
+        "components:\n  ingest:\n    image:\n      digest: latest\n",
+        "/components/ingest/image/digest",
+    ),
     "ingress without hosts": ("ingress:\n  enabled: true\n", "/ingress/hosts"),
     "env with a bad name": ("components:\n  calc:\n    env:\n      bad-name: x\n", "/components/calc/env"),
     "string replicas": ("components:\n  calc:\n    replicas: two\n", "/components/calc/replicas"),
@@ -272,10 +336,14 @@ def test_schema_rejects_bad_values(helm, case, tmp_path):
 
 
 TEMPLATE_REFUSALS = {  # what the schema cannot express: the templates `fail` with a message
-    "metrics port the component does not have": ("components:\n  calc:\n    metrics:\n      port: prometheus\n",
-                                                 "components.calc.metrics.port"),
-    "preStop sleep as long as the grace period": ("components:\n  ingest:\n    preStopSleepSeconds: 40\n",
-                                                  "components.ingest: preStopSleepSeconds (40) must be shorter"),
+    "metrics port the component does not have": (
+        "components:\n  calc:\n    metrics:\n      port: prometheus\n",
+        "components.calc.metrics.port",
+    ),
+    "preStop sleep as long as the grace period": (
+        "components:\n  ingest:\n    preStopSleepSeconds: 40\n",
+        "components.ingest: preStopSleepSeconds (40) must be shorter",
+    ),
 }
 
 
@@ -290,8 +358,10 @@ def test_template_refuses_values_the_schema_cannot_judge(helm, case, tmp_path):
 
 def test_component_values_override_defaults_including_false_and_zero(helm, tmp_path):
     values = tmp_path / "values.yaml"
-    values.write_text("default:\n  amqp: true\ncomponents:\n  calc:\n    amqp: false\n    replicas: 0\n"
-                      "    resources:\n      requests: {cpu: 7m}\n")
+    values.write_text(
+        "default:\n  amqp: true\ncomponents:\n  calc:\n    amqp: false\n    replicas: 0\n"
+        "    resources:\n      requests: {cpu: 7m}\n"
+    )
     result = template(helm, values)
     assert result.returncode == 0, result.stderr
     calc = by_kind(docs_of(result.stdout), "Deployment")["carbon-platform-calc"]
@@ -304,22 +374,40 @@ def test_component_values_override_defaults_including_false_and_zero(helm, tmp_p
 
 # --- compose, images, docs -----------------------------------------------------------------
 
+
 def test_compose_file_is_valid():
     compose = shutil.which("docker-compose")
     if compose is None:
         pytest.fail("docker-compose not found: `make setup` installs Debian's docker-compose", pytrace=False)
-    result = subprocess.run([compose, "-f", "docker-compose.yml", "config", "-q"], cwd=ROOT,
-                            capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [compose, "-f", "docker-compose.yml", "config", "-q"], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
     assert result.returncode == 0, result.stderr
-    resolved = yaml.safe_load(subprocess.run([compose, "-f", "docker-compose.yml", "config"], cwd=ROOT,
-                                             capture_output=True, text=True, timeout=120, check=True).stdout)
+    resolved = yaml.safe_load(
+        subprocess.run(
+            [compose, "-f", "docker-compose.yml", "config"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=True,
+        ).stdout
+    )
     services = resolved["services"]
     assert services["mongodb"]["image"].startswith("mongo:7")
     assert services["rabbitmq"]["image"].startswith("rabbitmq:3.13") and "management" in services["rabbitmq"]["image"]
     assert services["jaeger"]["image"].startswith("jaegertracing/jaeger:2.")
     ours = {name: s for name, s in services.items() if "build" in s}
-    assert set(ours) == {"topology", "ingest", "ingest-relay", "calc", "account", "account-grpc", "exchange-bridge",
-                         "exchange-sandbox"}
+    assert set(ours) == {
+        "topology",
+        "ingest",
+        "ingest-relay",
+        "calc",
+        "account",
+        "account-grpc",
+        "exchange-bridge",
+        "exchange-sandbox",
+    }
     for name, service in ours.items():
         assert (ROOT / service["build"]["dockerfile"]).is_file(), name
         assert service["read_only"] is True and service["cap_drop"] == ["ALL"], name
@@ -335,9 +423,17 @@ def test_one_dockerfile_is_multistage_non_root_and_installs_the_pinned_set():
     assert re.search(r"^ARG SERVICE$", text, re.M), "the service is a build arg"
     user = re.findall(r"^USER (\S+)", text, re.M)
     assert user and not user[-1].startswith(("root", "0")), user
-    order = [text.index(s) for s in ("COPY requirements.in requirements.lock", "runtime_deps.py --prune",
-                                     "./libs/carbon_common", "./libs/carbon_proto", "./services/${SERVICE}",
-                                     "&& pip check")]
+    order = [
+        text.index(s)
+        for s in (
+            "COPY requirements.in requirements.lock",
+            "runtime_deps.py --prune",
+            "./libs/carbon_common",
+            "./libs/carbon_proto",
+            "./services/${SERVICE}",
+            "&& pip check",
+        )
+    ]
     assert order == sorted(order), "order: requirements.lock, prune, carbon_common, carbon_proto, service, pip check"
     assert "--no-deps" in text and "--from=build /opt/venv" in text
     assert not list(ROOT.glob("services/*/Dockerfile")), "per-service Dockerfiles are back: use deploy/docker"
@@ -432,8 +528,9 @@ def _devstack_processes(monkeypatch):
     from carbon_dev import devstack
 
     # the real secrets() writes generated keys under .data/: names are all this test needs
-    monkeypatch.setattr(devstack.Instance, "secrets", lambda self: dict.fromkeys(
-        devstack.INGEST_SECRETS + devstack.BRIDGE_SECRETS, "x"))
+    monkeypatch.setattr(
+        devstack.Instance, "secrets", lambda self: dict.fromkeys(devstack.INGEST_SECRETS + devstack.BRIDGE_SECRETS, "x")
+    )
     return {p.name: p for p in devstack.Instance("chartcheck").processes()}
 
 
@@ -444,7 +541,7 @@ def _devstack_argv(command):
     argv = shlex.split(command)
     argv[0] = Path(argv[0]).name
     if "--bind" in argv:  # the chart binds gunicorn through GUNICORN_CMD_ARGS
-        del argv[argv.index("--bind"):argv.index("--bind") + 2]
+        del argv[argv.index("--bind") : argv.index("--bind") + 2]
     return argv
 
 

@@ -7,6 +7,7 @@ credential goes where it is not used; certificates are mounted so they can rotat
 before they stop; `helm test` covers every component; every alert has a runbook entry; and
 docs/deploy.md names only resources, Secrets and commands the chart really has.
 """
+
 import re
 import shlex
 
@@ -48,19 +49,20 @@ def env_of(c) -> dict:
 
 
 def component(documents, name, kind="Deployment"):
-    return next(d for d in documents if d["kind"] == kind
-                and d["metadata"]["labels"]["app.kubernetes.io/component"] == name)
+    return next(
+        d for d in documents if d["kind"] == kind and d["metadata"]["labels"]["app.kubernetes.io/component"] == name
+    )
 
 
 # --- names --------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("length", [38, 39, 40, 53])
 def test_long_release_names_render_no_duplicate_resource_names(helm, tmp_path, length):
     """38 characters used to give account and account-grpc one name, 39 ingest and ingest-relay."""
-    release = "shenzhen-bank-carbon-accounts-production-release-abcdefghij"[:length - 1] + "z"
+    release = "shenzhen-bank-carbon-accounts-production-release-abcdefghij"[: length - 1] + "z"
     assert len(release) == length and "carbon-platform" not in release  # else the chart name is not appended
-    documents = render(helm, tmp_path, "adminApi: {service: {enabled: true}}\n", example="production",
-                       release=release)
+    documents = render(helm, tmp_path, "adminApi: {service: {enabled: true}}\n", example="production", release=release)
     keys = [(d["kind"], d["metadata"]["name"]) for d in documents]
     assert len(keys) == len(set(keys)), sorted(k for k in keys if keys.count(k) > 1)
     for kind, name in keys:
@@ -81,6 +83,7 @@ def test_short_names_are_kept_as_they_were(rendered):
 
 # --- partners reach only the partner API ---------------------------------------------------
 
+
 def covers(rule: dict, path: str) -> bool:
     prefix = rule["path"]
     if rule["pathType"] == "Exact":
@@ -90,9 +93,11 @@ def covers(rule: dict, path: str) -> bool:
 
 def partner_paths() -> list[str]:
     spec = yaml.safe_load(OPENAPI.read_text())
-    return [re.sub(r"\{[^}]+\}", "x", p) for p, item in spec["paths"].items()
-            if any("security" in op for op in item.values() if isinstance(op, dict))
-            and not p.startswith("/admin/")]
+    return [
+        re.sub(r"\{[^}]+\}", "x", p)
+        for p, item in spec["paths"].items()
+        if any("security" in op for op in item.values() if isinstance(op, dict)) and not p.startswith("/admin/")
+    ]
 
 
 def test_the_partner_ingress_routes_every_partner_path_and_nothing_else(rendered):
@@ -117,30 +122,40 @@ def test_the_admin_api_has_its_own_internal_service_and_ingress(rendered):
     ingest_pods = component(documents, "ingest")["spec"]["template"]["metadata"]["labels"]
     assert service["spec"]["selector"].items() <= ingest_pods.items()
     admin = by_kind(documents, "Ingress")["carbon-platform-ingest-admin"]
-    assert admin["spec"]["ingressClassName"] != by_kind(documents, "Ingress")["carbon-platform-ingest"]["spec"][
-        "ingressClassName"]
+    assert (
+        admin["spec"]["ingressClassName"]
+        != by_kind(documents, "Ingress")["carbon-platform-ingest"]["spec"]["ingressClassName"]
+    )
     paths = [p for rule in admin["spec"]["rules"] for p in rule["http"]["paths"]]
     assert [(p["path"], p["pathType"], p["backend"]["service"]["name"]) for p in paths] == [
-        ("/admin/v1", "Prefix", "carbon-platform-ingest-admin")]
+        ("/admin/v1", "Prefix", "carbon-platform-ingest-admin")
+    ]
     assert "carbon-platform-ingest-admin" not in by_kind(rendered["minimal"][1], "Service")  # optional
 
 
-@pytest.mark.parametrize("path, path_type", [("/", "Prefix"), ("/admin/v1", "Prefix"), ("/metrics", "Exact"),
-                                             ("/v1/records", "ImplementationSpecific")])
+@pytest.mark.parametrize(
+    "path, path_type",
+    [("/", "Prefix"), ("/admin/v1", "Prefix"), ("/metrics", "Exact"), ("/v1/records", "ImplementationSpecific")],
+)
 def test_schema_refuses_ingress_paths_outside_the_partner_api(helm, tmp_path, path, path_type):
-    error = refused(helm, tmp_path, f"ingress:\n  enabled: true\n  hosts: [a.example]\n  paths:\n"
-                                    f"    - {{path: {path}, pathType: {path_type}}}\n")
+    error = refused(
+        helm,
+        tmp_path,
+        f"ingress:\n  enabled: true\n  hosts: [a.example]\n  paths:\n    - {{path: {path}, pathType: {path_type}}}\n",
+    )
     assert "/ingress/paths/0" in error, error
 
 
 # --- liveness is the process, readiness the dependencies -----------------------------------
 
+
 @pytest.mark.parametrize("example", EXAMPLES)
 def test_liveness_never_checks_what_readiness_checks(rendered, example):
     for name, deployment in by_kind(rendered[example][1], "Deployment").items():
         c = container(deployment)
-        live, ready, startup = (c[k].get("httpGet", {}).get("path") for k in
-                                ("livenessProbe", "readinessProbe", "startupProbe"))
+        live, ready, startup = (
+            c[k].get("httpGet", {}).get("path") for k in ("livenessProbe", "readinessProbe", "startupProbe")
+        )
         if deployment["metadata"]["labels"]["app.kubernetes.io/component"] == "exchange-sandbox":
             continue  # no dependency to tell apart
         assert live == "/healthz" and ready in ("/health", "/readyz"), (name, live, ready)
@@ -148,6 +163,7 @@ def test_liveness_never_checks_what_readiness_checks(rendered, example):
 
 
 # --- the topology Job ------------------------------------------------------------------------
+
 
 def test_topology_job_uses_the_charts_service_account_and_scheduling(rendered):
     documents = rendered["production"][1]
@@ -169,9 +185,13 @@ def test_topology_job_uses_the_charts_service_account_and_scheduling(rendered):
 
 
 def test_topology_job_runs_as_an_existing_service_account_when_the_chart_creates_none(helm, tmp_path):
-    documents = render(helm, tmp_path, "serviceAccount: {create: false, name: carbon-workloads}\n"
-                                       "topology: {tolerations: [{key: batch, operator: Exists}], "
-                                       "nodeSelector: {pool: batch}}\n")
+    documents = render(
+        helm,
+        tmp_path,
+        "serviceAccount: {create: false, name: carbon-workloads}\n"
+        "topology: {tolerations: [{key: batch, operator: Exists}], "
+        "nodeSelector: {pool: batch}}\n",
+    )
     pod = by_kind(documents, "Job")["carbon-platform-topology"]["spec"]["template"]["spec"]
     assert pod["serviceAccountName"] == "carbon-workloads" and not by_kind(documents, "ServiceAccount")
     assert pod["tolerations"] == [{"key": "batch", "operator": "Exists"}] and pod["nodeSelector"] == {"pool": "batch"}
@@ -188,6 +208,7 @@ def test_topology_job_ttl_is_what_the_docs_say(rendered):
 
 
 # --- credentials only where used; queue type everywhere AMQP is --------------------------------
+
 
 @pytest.mark.parametrize("example", EXAMPLES)
 def test_amqp_credentials_and_queue_type_go_only_to_amqp_processes(rendered, example):
@@ -206,6 +227,7 @@ def test_amqp_credentials_and_queue_type_go_only_to_amqp_processes(rendered, exa
 
 # --- mounted certificates and files ----------------------------------------------------------
 
+
 def mounts_of(pod) -> dict:
     """mountPath -> volume of the first container."""
     volumes = {v["name"]: v for v in pod.get("volumes", [])}
@@ -216,7 +238,7 @@ def file_source(pod, path: str):
     """The volume (and key) a file path of the container comes from, or None."""
     for mount_path, volume in mounts_of(pod).items():
         if path.startswith(mount_path.rstrip("/") + "/"):
-            return volume, path[len(mount_path.rstrip("/")) + 1:]
+            return volume, path[len(mount_path.rstrip("/")) + 1 :]
     return None
 
 
@@ -231,10 +253,12 @@ def test_grpc_tls_client_ca_and_callers_come_from_the_named_secrets(rendered):
     documents = rendered["production"][1]
     pod = component(documents, "account-grpc")["spec"]["template"]["spec"]
     env = env_of(pod["containers"][0])
-    expected = {"GRPC_TLS_CERT_FILE": ("carbon-account-grpc-tls", "tls.crt"),
-                "GRPC_TLS_KEY_FILE": ("carbon-account-grpc-tls", "tls.key"),
-                "GRPC_TLS_CLIENT_CA_FILE": ("bank-systems-client-ca", "ca.crt"),
-                "GRPC_CALLERS_FILE": ("carbon-account-grpc-callers", "callers.json")}
+    expected = {
+        "GRPC_TLS_CERT_FILE": ("carbon-account-grpc-tls", "tls.crt"),
+        "GRPC_TLS_KEY_FILE": ("carbon-account-grpc-tls", "tls.key"),
+        "GRPC_TLS_CLIENT_CA_FILE": ("bank-systems-client-ca", "ca.crt"),
+        "GRPC_CALLERS_FILE": ("carbon-account-grpc-callers", "callers.json"),
+    }
     for var, (secret, key) in expected.items():
         volume, relative = file_source(pod, env[var]["value"])
         assert volume["secret"]["secretName"] == secret and relative == key, var
@@ -246,8 +270,11 @@ def test_grpc_tls_client_ca_and_callers_come_from_the_named_secrets(rendered):
 
 
 def test_grpc_without_tls_or_callers_needs_allow_insecure(helm, tmp_path, rendered):
-    for values in ("grpc: {tls: {secretName: ''}}\n", "grpc: {callers: {secretName: ''}}\n",
-                   "grpc: {tls: {secretName: '', clientCaSecretName: ca}, allowInsecure: true}\n"):
+    for values in (
+        "grpc: {tls: {secretName: ''}}\n",
+        "grpc: {callers: {secretName: ''}}\n",
+        "grpc: {tls: {secretName: '', clientCaSecretName: ca}, allowInsecure: true}\n",
+    ):
         assert "/grpc" in refused(helm, tmp_path, values)
     env = env_of(container(component(rendered["dev-sandbox"][1], "account-grpc")))
     assert env["GRPC_ALLOW_INSECURE"]["value"] == "true"
@@ -269,14 +296,18 @@ def test_ca_bundle_is_mounted_and_trusted_by_every_process(rendered, helm, tmp_p
 
 
 def test_extra_volumes_reach_every_pod_and_component_volumes_only_theirs(helm, tmp_path):
-    documents = render(helm, tmp_path, """
+    documents = render(
+        helm,
+        tmp_path,
+        """
 extraVolumes: [{name: mongo-client, secret: {secretName: mongo-client-cert}}]
 extraVolumeMounts: [{name: mongo-client, mountPath: /etc/carbon/mongo-client, readOnly: true}]
 components:
   exchange-bridge:
     extraVolumes: [{name: exchange-client, secret: {secretName: exchange-client-cert}}]
     extraVolumeMounts: [{name: exchange-client, mountPath: /etc/carbon/exchange-client, readOnly: true}]
-""")
+""",
+    )
     for workload, pod in workloads(documents):
         if workload["kind"] == "Pod":
             continue
@@ -288,8 +319,12 @@ components:
 
 # --- secretEnv null, headless Service, preStop ------------------------------------------------
 
+
 def test_secret_env_null_drops_an_inherited_entry(helm, tmp_path):
-    documents = render(helm, tmp_path, """
+    documents = render(
+        helm,
+        tmp_path,
+        """
 default:
   secretEnv:
     SHARED_TOKEN: {name: shared, key: token}
@@ -302,7 +337,8 @@ components:
       ADMIN_TOKEN: null
   account:
     secretEnv: null
-""")
+""",
+    )
     deployments = by_kind(documents, "Deployment")
     assert "SHARED_TOKEN" not in env_of(container(deployments["carbon-platform-calc"]))
     assert "SHARED_TOKEN" in env_of(container(deployments["carbon-platform-exchange-bridge"]))
@@ -332,14 +368,19 @@ def test_client_facing_pods_drain_before_they_stop(rendered, example):
 
 # --- OpenTelemetry -------------------------------------------------------------------------
 
+
 def test_otel_grpc_is_refused_while_eventlet_components_run(helm, tmp_path):
     error = refused(helm, tmp_path, "otel: {protocol: grpc}\n")
     assert all(f"/components/{n}/enabled" in error for n in NAMEKO), error
     assert "/otel/protocol" in refused(helm, tmp_path, "otel: {protocol: http/json}\n")
-    documents = render(helm, tmp_path, "otel: {protocol: grpc, endpoint: 'http://collector:4317', "
-                                       "sampler: parentbased_traceidratio, samplerArg: '0.25'}\n"
-                                       "components: {calc: {enabled: false}, account: {enabled: false}, "
-                                       "exchange-bridge: {enabled: false}}\n")
+    documents = render(
+        helm,
+        tmp_path,
+        "otel: {protocol: grpc, endpoint: 'http://collector:4317', "
+        "sampler: parentbased_traceidratio, samplerArg: '0.25'}\n"
+        "components: {calc: {enabled: false}, account: {enabled: false}, "
+        "exchange-bridge: {enabled: false}}\n",
+    )
     env = env_of(container(component(documents, "ingest")))
     assert env["OTEL_EXPORTER_OTLP_PROTOCOL"]["value"] == "grpc"
     assert env["OTEL_TRACES_SAMPLER"]["value"] == "parentbased_traceidratio"
@@ -347,6 +388,7 @@ def test_otel_grpc_is_refused_while_eventlet_components_run(helm, tmp_path):
 
 
 # --- helm test ---------------------------------------------------------------------------------
+
 
 def test_helm_test_pods_call_the_probe_endpoints_of_every_component(rendered):
     documents = rendered["minimal"][1]
@@ -358,29 +400,38 @@ def test_helm_test_pods_call_the_probe_endpoints_of_every_component(rendered):
         pod = pods[name.replace(RELEASE + "-", RELEASE + "-test-", 1)]
         assert pod["metadata"]["annotations"]["helm.sh/hook"] == "test"
         labels = pod["metadata"]["labels"]
-        assert not any(s["spec"]["selector"].items() <= labels.items() for s in services.values()), \
+        assert not any(s["spec"]["selector"].items() <= labels.items() for s in services.values()), (
             "a Service would route traffic to a test Pod"
+        )
         c = container(deployment)
         port = {p["name"]: p["containerPort"] for p in c["ports"]}
-        expected = [f"http://{name}:{port[c[k]['httpGet']['port']]}{c[k]['httpGet']['path']}"
-                    for k in ("livenessProbe", "readinessProbe")]
+        expected = [
+            f"http://{name}:{port[c[k]['httpGet']['port']]}{c[k]['httpGet']['path']}"
+            for k in ("livenessProbe", "readinessProbe")
+        ]
         assert env_of(pod["spec"]["containers"][0])["TEST_URLS"]["value"].split() == expected
         assert pod["spec"]["restartPolicy"] == "Never"
 
 
 def test_helm_test_signed_request_uses_the_partner_sdk_and_a_secret_key(rendered, helm, tmp_path):
-    pod = next(p for p in rendered["production"][1] if p["kind"] == "Pod" and p["metadata"]["name"].endswith(
-        "test-signed-request"))
+    pod = next(
+        p
+        for p in rendered["production"][1]
+        if p["kind"] == "Pod" and p["metadata"]["name"].endswith("test-signed-request")
+    )
     c = pod["spec"]["containers"][0]
     env = env_of(c)
     assert env["INGEST_URL"]["value"] == "http://carbon-platform-ingest:8080"
-    assert env["PARTNER_SM2_PRIVATE_KEY"]["valueFrom"]["secretKeyRef"] == {"name": "carbon-helm-test-partner",
-                                                                           "key": "sm2-private-key"}
+    assert env["PARTNER_SM2_PRIVATE_KEY"]["valueFrom"]["secretKeyRef"] == {
+        "name": "carbon-helm-test-partner",
+        "key": "sm2-private-key",
+    }
     assert "from ingest.sdk.__main__ import main" in c["command"][-1] and c["image"].split("/")[-1].startswith("ingest")
     assert "/tests/signedRequest" in refused(helm, tmp_path, "tests: {signedRequest: {enabled: true}}\n")
 
 
 # --- alerts and dashboard ------------------------------------------------------------------
+
 
 def anchors(markdown: str) -> set[str]:
     out = set()
@@ -393,8 +444,12 @@ def anchors(markdown: str) -> set[str]:
 def test_every_alert_links_to_its_runbook_entry(rendered):
     rule = by_kind(rendered["production"][1], "PrometheusRule")["carbon-platform"]
     alerts = [r for group in rule["spec"]["groups"] for r in group["rules"]]
-    assert {a["alert"] for a in alerts} >= {"CarbonUnroutedQueueFilling", "CarbonDeadLetters", "CarbonQueueBacklog",
-                                           "CarbonIngestRelayStuck"}
+    assert {a["alert"] for a in alerts} >= {
+        "CarbonUnroutedQueueFilling",
+        "CarbonDeadLetters",
+        "CarbonQueueBacklog",
+        "CarbonIngestRelayStuck",
+    }
     docs = DOCS.read_text()
     for alert in alerts:
         url = alert["annotations"]["runbook_url"]
@@ -407,8 +462,9 @@ def test_every_alert_links_to_its_runbook_entry(rendered):
 def test_dashboard_shows_carbon_unrouted(rendered):
     import json
 
-    dashboard = json.loads(by_kind(rendered["minimal"][1], "ConfigMap")["carbon-platform-dashboards"]["data"][
-        "carbon-flow.json"])
+    dashboard = json.loads(
+        by_kind(rendered["minimal"][1], "ConfigMap")["carbon-platform-dashboards"]["data"]["carbon-flow.json"]
+    )
     exprs = [t["expr"] for p in dashboard["panels"] for t in p.get("targets", [])]
     assert any('kind="unrouted"' in e for e in exprs)
     assert not any('kind!="dlq"' in e for e in exprs), "the backlog panel would mix unrouted events in"
@@ -416,18 +472,27 @@ def test_dashboard_shows_carbon_unrouted(rendered):
 
 # --- docs/deploy.md agrees with the chart ---------------------------------------------------
 
+
 def helm_commands(path) -> list[str]:
     """`helm template`/`helm lint` command lines (in a Markdown file: inside code blocks only)."""
     text = path.read_text()
     if path.suffix == ".md":
         text = "\n".join(re.findall(r"```\w*\n(.*?)```", text, re.S))
     joined = text.replace("\\\n", " ")
-    return [line.strip() for line in joined.splitlines() if re.search(r"\bhelm (template|lint)\b.*charts/carbon-platform", line)]
+    return [
+        line.strip()
+        for line in joined.splitlines()
+        if re.search(r"\bhelm (template|lint)\b.*charts/carbon-platform", line)
+    ]
 
 
 def test_every_documented_render_command_names_the_kube_version():
-    sources = [DOCS, CHART / "README.md", *(CHART / "examples").glob("*/values.yaml"),
-               ROOT / "tests" / "chart" / "test_chart.py"]
+    sources = [
+        DOCS,
+        CHART / "README.md",
+        *(CHART / "examples").glob("*/values.yaml"),
+        ROOT / "tests" / "chart" / "test_chart.py",
+    ]
     commands = [(s.name, c) for s in sources for c in helm_commands(s)]
     assert commands
     for source, command in commands:
@@ -450,8 +515,12 @@ def test_every_secret_the_chart_references_is_in_the_docs(rendered):
     created = set(re.findall(r"kubectl -n \$NS create (?:secret (?:generic|tls)|configmap) ([-a-z0-9.]+)", text))
     for example in ("minimal", "production"):
         for workload, pod in workloads(rendered[example][1]):
-            refs = {e["valueFrom"]["secretKeyRef"]["name"] for c in pod["containers"] for e in c.get("env", [])
-                    if "secretKeyRef" in e.get("valueFrom", {})}
+            refs = {
+                e["valueFrom"]["secretKeyRef"]["name"]
+                for c in pod["containers"]
+                for e in c.get("env", [])
+                if "secretKeyRef" in e.get("valueFrom", {})
+            }
             refs |= {v["secret"]["secretName"] for v in pod.get("volumes", []) if "secret" in v}
             refs |= {v["configMap"]["name"] for v in pod.get("volumes", []) if "configMap" in v}
             if example == "minimal":
@@ -461,7 +530,9 @@ def test_every_secret_the_chart_references_is_in_the_docs(rendered):
 
 def test_backup_section_names_every_service_database():
     values = yaml.safe_load((CHART / "values.yaml").read_text())
-    databases = {c["env"]["MONGO_DATABASE"] for c in values["components"].values() if "MONGO_DATABASE" in c.get("env", {})}
+    databases = {
+        c["env"]["MONGO_DATABASE"] for c in values["components"].values() if "MONGO_DATABASE" in c.get("env", {})
+    }
     section = DOCS.read_text().split("## Back up and restore")[1].split("\n## ")[0]
     assert databases == {"carbon_ingest", "carbon_calc", "carbon_account", "carbon_exchange_bridge"}
     for database in databases:

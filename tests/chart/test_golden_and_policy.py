@@ -7,6 +7,7 @@
   one place that lists the checks deliberately ignored and why. The last test shows the check
   bites: a values file that drops a PodDisruptionBudget is refused.
 """
+
 import difflib
 import subprocess
 
@@ -30,10 +31,20 @@ def test_render_matches_the_committed_golden_file(helm, committed, values, relea
     current = render(helm, values, release)
     old = committed.read_text()
     if current != old:
-        diff = "".join(difflib.unified_diff(old.splitlines(True), current.splitlines(True),
-                                            f"committed {committed_name(committed)}", "helm template now", n=2))
-        pytest.fail(f"{committed_name(committed)} differs from the chart's render; {UPDATE_HINT}.\n"
-                    f"First lines of the diff:\n{diff[:4000]}", pytrace=False)
+        diff = "".join(
+            difflib.unified_diff(
+                old.splitlines(True),
+                current.splitlines(True),
+                f"committed {committed_name(committed)}",
+                "helm template now",
+                n=2,
+            )
+        )
+        pytest.fail(
+            f"{committed_name(committed)} differs from the chart's render; {UPDATE_HINT}.\n"
+            f"First lines of the diff:\n{diff[:4000]}",
+            pytrace=False,
+        )
 
 
 def test_golden_cases_cover_what_no_example_does():
@@ -50,14 +61,19 @@ def test_golden_cases_cover_what_no_example_does():
 
 def kube_score(manifest):
     if not KUBE_SCORE.is_file():
-        pytest.fail("kube-score not found in .deps/bin: run `make setup` (scripts/install-deps.sh "
-                    "builds it from the Go module proxy)", pytrace=False)
-    return subprocess.run(["bash", str(SCRIPT), "kube-score", str(manifest)], capture_output=True, text=True,
-                          cwd=ROOT, timeout=120)
+        pytest.fail(
+            "kube-score not found in .deps/bin: run `make setup` (scripts/install-deps.sh "
+            "builds it from the Go module proxy)",
+            pytrace=False,
+        )
+    return subprocess.run(
+        ["bash", str(SCRIPT), "kube-score", str(manifest)], capture_output=True, text=True, cwd=ROOT, timeout=120
+    )
 
 
-@pytest.mark.parametrize("committed", [None] + [t[0] for t in targets()],
-                         ids=lambda p: "default-values" if p is None else committed_name(p))
+@pytest.mark.parametrize(
+    "committed", [None] + [t[0] for t in targets()], ids=lambda p: "default-values" if p is None else committed_name(p)
+)
 def test_kube_score_passes(helm, tmp_path, committed):
     if committed is None:  # the chart's own defaults, as `helm install` without -f
         result = template(helm)

@@ -1,5 +1,6 @@
 """The whole platform as its users run it: every process under supervisord (instance "e2e",
 its own vhost, databases and ports +1000) on the real RabbitMQ, FerretDB and Jaeger."""
+
 import pytest
 
 from carbon_dev.devstack import Instance

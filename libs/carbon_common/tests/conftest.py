@@ -1,4 +1,5 @@
 """Fixtures shared by the gm tests: each runs under both backends, with one key pair per module."""
+
 import pytest
 
 from carbon_common import gm

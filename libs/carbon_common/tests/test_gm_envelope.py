@@ -1,4 +1,5 @@
 """Partner body envelope: SM2-wrapped SM4 key, authenticated body, context-bound."""
+
 import base64
 
 import pytest
@@ -23,8 +24,10 @@ def test_partner_using_plain_gmssl_can_wrap_the_key(keypair):
     private_hex, public_hex = keypair
     content_key = bytes(range(16))
     wrapped = gmssl_reference("", public_hex).encrypt(content_key)
-    envelope = {"wrapped_key": wrapped.hex(), "ciphertext": base64.b64encode(
-        gm.sm4_cbc_hmac_encrypt(content_key, BODY, AAD)).decode()}
+    envelope = {
+        "wrapped_key": wrapped.hex(),
+        "ciphertext": base64.b64encode(gm.sm4_cbc_hmac_encrypt(content_key, BODY, AAD)).decode(),
+    }
     assert gm.envelope_decrypt(private_hex, envelope, AAD) == BODY
 
 

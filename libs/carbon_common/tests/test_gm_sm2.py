@@ -1,4 +1,5 @@
 """SM2 signatures: GM/T 0003.5 vector, interop with gmssl 3.2.2 both ways, strict parsing."""
+
 import secrets
 
 import pytest
@@ -13,12 +14,15 @@ BACKENDS = backends()
 
 # GM/T 0003.5-2012 (GB/T 32918.5-2017) Annex A: recommended curve, default user id.
 STD_PRIVATE = "3945208f7b2144b13f36e38ac6d39f95889393692860b51a42fb81ef4df7c5b8"
-STD_PUBLIC = ("09f9df311e5421a150dd7d161e4bc5c672179fad1833fc076bb08ff356f35020"
-              "ccea490ce26775a52dc6ea718cc1aa600aed05fbf35e084a6632f6072da9ad13")
+STD_PUBLIC = (
+    "09f9df311e5421a150dd7d161e4bc5c672179fad1833fc076bb08ff356f35020"
+    "ccea490ce26775a52dc6ea718cc1aa600aed05fbf35e084a6632f6072da9ad13"
+)
 STD_K = "59276e27d506861a16680f3ad9c02dccef3cc1fa3cdbe4ce6d54b80deac1bc21"
 STD_SIGNATURE = bytes.fromhex(
     "f5a03b0648d2c4630eeac513e1bb81a15944da3827d5b74143ac7eaceee720b3"
-    "b1b6aa29df212fd8763182bc0d421ca1bb9038fd1f7f42d4840b69c485bbc1aa")
+    "b1b6aa29df212fd8763182bc0d421ca1bb9038fd1f7f42d4840b69c485bbc1aa"
+)
 
 
 def gmssl_verifier(public_hex, private_hex=""):
@@ -94,8 +98,18 @@ def test_out_of_range_and_malformed_signatures_are_rejected_without_raising(acti
     good = gm.sm2_sign(private_hex, b"m")
     r, s = int.from_bytes(good[:32], "big"), int.from_bytes(good[32:], "big")
     bad = [
-        _rs(0, s), _rs(r, 0), _rs(N, s), _rs(r, N), _rs(2**256 - 1, s),
-        _rs(N - r, N - s), good[:63], good + b"\0", b"", "not bytes", None, 12345,
+        _rs(0, s),
+        _rs(r, 0),
+        _rs(N, s),
+        _rs(r, N),
+        _rs(2**256 - 1, s),
+        _rs(N - r, N - s),
+        good[:63],
+        good + b"\0",
+        b"",
+        "not bytes",
+        None,
+        12345,
         bytes.fromhex(good.hex())[::-1],
     ]
     for signature in bad:
@@ -103,9 +117,17 @@ def test_out_of_range_and_malformed_signatures_are_rejected_without_raising(acti
     assert gm.sm2_verify(public_hex, b"m", bytearray(good)) is True
 
 
-@pytest.mark.parametrize("public_hex", [
-    "", "zz" * 64, "00" * 64, STD_PUBLIC[:-2] + "00", STD_PUBLIC[:-1], 42,
-])
+@pytest.mark.parametrize(
+    "public_hex",
+    [
+        "",
+        "zz" * 64,
+        "00" * 64,
+        STD_PUBLIC[:-2] + "00",
+        STD_PUBLIC[:-1],
+        42,
+    ],
+)
 def test_malformed_public_key_raises_value_error(active, public_hex):
     with pytest.raises(ValueError):
         gm.sm2_verify(public_hex, b"m", STD_SIGNATURE)

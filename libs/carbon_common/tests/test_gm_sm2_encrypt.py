@@ -1,4 +1,5 @@
 """SM2 encryption: C1C3C2 interop with gmssl 3.2.2, C3 verified, tampering rejected."""
+
 import pytest
 from hypothesis import given, settings, strategies as st
 
@@ -69,9 +70,14 @@ def test_wrong_key_truncation_and_garbage_are_rejected(active, keypair):
     private_hex, public_hex = keypair
     ciphertext = gm.sm2_encrypt(public_hex, b"sixteen byte key")
     other_private, _ = gm.generate_sm2_keypair()
-    for blob, key in [(ciphertext, other_private), (ciphertext[:97], private_hex),
-                      (ciphertext[:50], private_hex), (b"", private_hex),
-                      (b"\x04" + b"\x00" * 120, private_hex), ("text", private_hex)]:
+    for blob, key in [
+        (ciphertext, other_private),
+        (ciphertext[:97], private_hex),
+        (ciphertext[:50], private_hex),
+        (b"", private_hex),
+        (b"\x04" + b"\x00" * 120, private_hex),
+        ("text", private_hex),
+    ]:
         with pytest.raises(gm.DecryptionError):
             gm.sm2_decrypt(key, blob)
 

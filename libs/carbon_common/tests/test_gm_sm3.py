@@ -1,4 +1,5 @@
 """SM3 and HMAC-SM3: GM/T 0004 vectors, byte-identical to gmssl 3.2.2 on both backends."""
+
 import hmac as std_hmac
 
 import pytest
@@ -13,10 +14,13 @@ assert "fast" in BACKENDS[0].name, "fast backend must be importable in this venv
 
 
 # GM/T 0004-2012 Appendix A examples 1 and 2.
-@pytest.mark.parametrize("message, expected", [
-    (b"abc", "66c7f0f462eeedd9d1f2d46bdc10e4e24167c4875cf2f7a2297da02b8f4ba8e0"),
-    (b"abcd" * 16, "debe9ff92275b8a138604889c18e5a4d6fdb70e5387e5765293dcba39c0c5732"),
-])
+@pytest.mark.parametrize(
+    "message, expected",
+    [
+        (b"abc", "66c7f0f462eeedd9d1f2d46bdc10e4e24167c4875cf2f7a2297da02b8f4ba8e0"),
+        (b"abcd" * 16, "debe9ff92275b8a138604889c18e5a4d6fdb70e5387e5765293dcba39c0c5732"),
+    ],
+)
 def test_sm3_matches_standard_vectors(active, message, expected):
     assert gm.sm3_hex(message) == expected
     assert gm.sm3_digest(message) == bytes.fromhex(expected)
@@ -31,6 +35,7 @@ def test_fast_sm3_is_byte_identical_to_gmssl(data):
 
 class _GmsslSm3:
     """hashlib-style adapter so the standard library's hmac can drive gmssl's SM3."""
+
     digest_size, block_size = 32, 64
 
     def __init__(self, data=b""):

@@ -1,4 +1,5 @@
 """SM4-CBC + HMAC-SM3 and field encryption: gmssl-identical SM4, tampering rejected."""
+
 import base64
 import secrets
 
@@ -21,8 +22,9 @@ def test_sm4_block_matches_gb_t_32907_vector(active):
 
 
 @settings(max_examples=25, deadline=None)
-@given(key=st.binary(min_size=16, max_size=16), iv=st.binary(min_size=16, max_size=16),
-       plaintext=st.binary(max_size=100))
+@given(
+    key=st.binary(min_size=16, max_size=16), iv=st.binary(min_size=16, max_size=16), plaintext=st.binary(max_size=100)
+)
 def test_sm4_cbc_is_byte_identical_to_gmssl(key, iv, plaintext):
     reference = gmssl_sm4.CryptSM4()
     reference.set_key(key, gmssl_sm4.SM4_ENCRYPT)

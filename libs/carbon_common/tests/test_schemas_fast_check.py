@@ -4,16 +4,19 @@ For each event message, a payload filling every field is built from the descript
 field is broken in the ways producers get things wrong (unknown field, wrong JSON type, bad
 nesting, out of range); the fast check must accept exactly what json_format.ParseDict accepts.
 """
+
 import copy
 
 import pytest
 from google.protobuf.descriptor import FieldDescriptor as F
 
-from carbon_common.schemas import (_MESSAGES, InvalidEvent, check_payload, validate_payload)
+from carbon_common.schemas import _MESSAGES, InvalidEvent, check_payload, validate_payload
 
 EVENT_TYPES = sorted(
     "_".join(part.lower() for part in __import__("re").findall(r"[A-Z][a-z0-9]*", name.rsplit(".", 1)[1]))
-    for name in _MESSAGES if name.rsplit(".", 1)[1] != "Envelope")
+    for name in _MESSAGES
+    if name.rsplit(".", 1)[1] != "Envelope"
+)
 
 
 def sample(descriptor, depth=0) -> dict:
@@ -56,8 +59,17 @@ def verdict(fn, event_type, data) -> bool:
 def mutations(data: dict):
     yield "unknown field", {**data, "no_such_field": 1}
     for key, value in data.items():
-        for label, bad in (("null", None), ("int", 7), ("string", "x"), ("list", [1]), ("object", {"a": 1}),
-                           ("float", 2.5), ("bool", False), ("huge", 2 ** 70), ("negative", -1)):
+        for label, bad in (
+            ("null", None),
+            ("int", 7),
+            ("string", "x"),
+            ("list", [1]),
+            ("object", {"a": 1}),
+            ("float", 2.5),
+            ("bool", False),
+            ("huge", 2**70),
+            ("negative", -1),
+        ):
             yield f"{key}={label}", {**data, key: bad}
         if isinstance(value, dict) and value:
             inner = next(iter(value))

@@ -1,5 +1,6 @@
 """The helpers every service shares: their output is stored, hashed or signed, so it is pinned
 byte for byte (the ledger's hash chain over existing entries must keep verifying)."""
+
 import json
 import re
 from datetime import datetime, timedelta, timezone
@@ -40,11 +41,21 @@ def test_canonical_json_sorts_keys_drops_spaces_and_keeps_non_ascii():
 
 def test_canonical_bytes_of_a_ledger_entry_hash_as_before():
     """SM3 over the canonical text of a stored entry, computed before this helper existed."""
-    body = {"_id": "e1", "type": "redemption", "grams": -200, "account_id": "acc_x", "seq": 3, "reward_id": "电影票",
-            "balance_after": 300, "posted_at": "2026-11-25T01:00:00.000000Z", "prev_hash": "0" * 64}
+    body = {
+        "_id": "e1",
+        "type": "redemption",
+        "grams": -200,
+        "account_id": "acc_x",
+        "seq": 3,
+        "reward_id": "电影票",
+        "balance_after": 300,
+        "posted_at": "2026-11-25T01:00:00.000000Z",
+        "prev_hash": "0" * 64,
+    }
     assert sm3_hex(canonical_bytes(body)) == "b430dd91ef57d24bac06c096f8d095150668ff00ff0da908aa59c0f87ce8b350"
-    assert canonical_bytes(body) == json.dumps(body, sort_keys=True, separators=(",", ":"),
-                                               ensure_ascii=False).encode("utf-8")
+    assert canonical_bytes(body) == json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode(
+        "utf-8"
+    )
 
 
 def test_a_setting_comes_from_the_service_config_first_then_the_environment(monkeypatch):

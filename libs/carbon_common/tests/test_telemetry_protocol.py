@@ -3,6 +3,7 @@
 Each case runs in a fresh interpreter: this test process is eventlet-patched (root conftest),
 and the refusal depends on exactly that.
 """
+
 import importlib.util
 import os
 import subprocess
@@ -14,23 +15,31 @@ import pytest
 from carbon_common import telemetry
 
 ROOT = Path(__file__).resolve().parents[3]
-SETUP = "from carbon_common.telemetry import setup_telemetry, span_exporter; setup_telemetry('probe', False); " \
-        "print(type(span_exporter()).__module__)"
+SETUP = (
+    "from carbon_common.telemetry import setup_telemetry, span_exporter; setup_telemetry('probe', False); "
+    "print(type(span_exporter()).__module__)"
+)
 
 
 def run(code: str, **env) -> subprocess.CompletedProcess:
     clean = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
-    return subprocess.run([sys.executable, "-c", code], env={**clean, **env}, capture_output=True, text=True,
-                          timeout=60, cwd=ROOT)
+    return subprocess.run(
+        [sys.executable, "-c", code], env={**clean, **env}, capture_output=True, text=True, timeout=60, cwd=ROOT
+    )
 
 
-@pytest.mark.parametrize("env, expected", [
-    ({}, ("http/protobuf", "OTEL_EXPORTER_OTLP_PROTOCOL")),
-    ({"OTEL_EXPORTER_OTLP_PROTOCOL": "grpc"}, ("grpc", "OTEL_EXPORTER_OTLP_PROTOCOL")),
-    ({"OTEL_EXPORTER_OTLP_PROTOCOL": "grpc", "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL": "http/protobuf"},
-     ("http/protobuf", "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL")),
-    ({"OTEL_EXPORTER_OTLP_TRACES_PROTOCOL": " GRPC "}, ("grpc", "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL")),
-])
+@pytest.mark.parametrize(
+    "env, expected",
+    [
+        ({}, ("http/protobuf", "OTEL_EXPORTER_OTLP_PROTOCOL")),
+        ({"OTEL_EXPORTER_OTLP_PROTOCOL": "grpc"}, ("grpc", "OTEL_EXPORTER_OTLP_PROTOCOL")),
+        (
+            {"OTEL_EXPORTER_OTLP_PROTOCOL": "grpc", "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL": "http/protobuf"},
+            ("http/protobuf", "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL"),
+        ),
+        ({"OTEL_EXPORTER_OTLP_TRACES_PROTOCOL": " GRPC "}, ("grpc", "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL")),
+    ],
+)
 def test_protocol_follows_the_standard_variables_per_signal_first(env, expected):
     assert telemetry.otlp_protocol(env) == expected
 
@@ -66,10 +75,19 @@ def test_an_unsupported_protocol_stops_the_process_instead_of_losing_traces():
 def test_a_nameko_service_refuses_grpc_before_serving():
     """The real `nameko run` of a service: the Tracing dependency sets telemetry up first."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
-    env.update(OTEL_EXPORTER_OTLP_PROTOCOL="grpc", MONGO_URI="mongodb://127.0.0.1:1/",
-               AMQP_URI="pyamqp://guest:guest@127.0.0.1:5672/", WEB_SERVER_ADDRESS="127.0.0.1:0")
-    result = subprocess.run([str(Path(sys.executable).parent / "nameko"), "run", "--config",
-                             "services/calc/config.yml", "calc.service"], env=env, cwd=ROOT,
-                            capture_output=True, text=True, timeout=60)
+    env.update(
+        OTEL_EXPORTER_OTLP_PROTOCOL="grpc",
+        MONGO_URI="mongodb://127.0.0.1:1/",
+        AMQP_URI="pyamqp://guest:guest@127.0.0.1:5672/",
+        WEB_SERVER_ADDRESS="127.0.0.1:0",
+    )
+    result = subprocess.run(
+        [str(Path(sys.executable).parent / "nameko"), "run", "--config", "services/calc/config.yml", "calc.service"],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode != 0
     assert "runs on eventlet" in result.stderr, result.stderr[-2000:]

@@ -8,6 +8,7 @@ into wheels with the pinned build backend (setuptools from requirements.lock) an
 --no-deps into a clean virtualenv per service, `python -m venv --without-pip`: nothing of the
 development venv is in the tree that is checked. No server, no network (~10 s).
 """
+
 import ast
 import re
 import shutil
@@ -54,8 +55,22 @@ def images(tmp_path_factory) -> dict[str, Path]:
     ignore = shutil.ignore_patterns("tests", "__pycache__", "*.pyc", "*.egg-info", "build", "dist")
     copies = {d: shutil.copytree(ROOT / d, work / "context" / d, ignore=ignore) for d in dirs}
     wheels = work / "wheels"
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", "--no-index",
-                    "-w", str(wheels), *map(str, copies.values())], check=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "-q",
+            "--no-deps",
+            "--no-build-isolation",
+            "--no-index",
+            "-w",
+            str(wheels),
+            *map(str, copies.values()),
+        ],
+        check=True,
+    )
     wheel_of = {}
     for d, copy in copies.items():
         stem = re.sub(r"[-_.]+", "_", project_name(copy))
@@ -65,29 +80,50 @@ def images(tmp_path_factory) -> dict[str, Path]:
         venv = work / f"venv-{service}"
         subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
         chosen = [wheel_of[p.replace("${SERVICE}", service)] for p in packages]
-        subprocess.run([sys.executable, "-m", "pip", "--python", str(venv / "bin" / "python"), "install", "-q",
-                        "--no-deps", "--no-index", *map(str, chosen)], check=True)
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "--python",
+                str(venv / "bin" / "python"),
+                "install",
+                "-q",
+                "--no-deps",
+                "--no-index",
+                *map(str, chosen),
+            ],
+            check=True,
+        )
         built[service] = next(venv.glob("lib/python*/site-packages"))
     return built
 
 
 def python_files(site: Path) -> list[str]:
-    return sorted(str(p.relative_to(site)) for p in site.rglob("*.py")
-                  if not p.relative_to(site).parts[0].startswith(("_distutils", "__editable__")))
+    return sorted(
+        str(p.relative_to(site))
+        for p in site.rglob("*.py")
+        if not p.relative_to(site).parts[0].startswith(("_distutils", "__editable__"))
+    )
 
 
 def dev_modules(site: Path) -> set[str]:
     files = python_files(site)
-    return ({f for f in files if Path(f).stem in DEV_MODULES}
-            | {f for f in files if f.split("/")[0] == "carbon_dev"}
-            | {d.name for d in site.iterdir() if d.name.startswith("carbon_dev")})
+    return (
+        {f for f in files if Path(f).stem in DEV_MODULES}
+        | {f for f in files if f.split("/")[0] == "carbon_dev"}
+        | {d.name for d in site.iterdir() if d.name.startswith("carbon_dev")}
+    )
 
 
 @pytest.mark.parametrize("service", SERVICES)
 def test_image_holds_the_service_and_the_shared_libraries(service, images):
     top = {p.name for p in images[service].iterdir()}
-    package = next(p.name for p in (ROOT / "services" / service / "src").iterdir() if p.is_dir()
-                   and not p.name.endswith(".egg-info"))
+    package = next(
+        p.name
+        for p in (ROOT / "services" / service / "src").iterdir()
+        if p.is_dir() and not p.name.endswith(".egg-info")
+    )
     assert {package, "carbon_common", "carbon"} <= top, top
     assert f"{package}/__init__.py" in python_files(images[service])
 
@@ -113,13 +149,22 @@ def test_the_moved_dev_modules_live_in_the_dev_package():
 def test_image_code_imports_no_other_service_nor_dev_tooling(service, images):
     """A service package imports only itself, the shared libraries and third-party packages."""
     site = images[service]
-    services = {p.name for s in SERVICES for p in (ROOT / "services" / s / "src").iterdir()
-                if p.is_dir() and not p.name.endswith(".egg-info") and p.name != "__pycache__"}
+    services = {
+        p.name
+        for s in SERVICES
+        for p in (ROOT / "services" / s / "src").iterdir()
+        if p.is_dir() and not p.name.endswith(".egg-info") and p.name != "__pycache__"
+    }
     forbidden = {"carbon_dev"} | {s for s in services if not (site / s).is_dir()}
     offenders = []
     for relative in python_files(site):
         for node in ast.walk(ast.parse((site / relative).read_text())):
-            names = ([a.name for a in node.names] if isinstance(node, ast.Import)
-                     else [node.module] if isinstance(node, ast.ImportFrom) and node.level == 0 else [])
+            names = (
+                [a.name for a in node.names]
+                if isinstance(node, ast.Import)
+                else [node.module]
+                if isinstance(node, ast.ImportFrom) and node.level == 0
+                else []
+            )
             offenders += [f"{relative}: {n}" for n in names if n.split(".")[0] in forbidden]
     assert not offenders, offenders

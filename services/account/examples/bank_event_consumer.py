@@ -8,6 +8,7 @@ event_id (delivery is at-least-once). Run it:
     python services/account/examples/bank_event_consumer.py --amqp pyamqp://guest:guest@127.0.0.1:5672/ \
         --queue crm.account-events --events account_credited account_debited tier_changed
 """
+
 import argparse
 import json
 import socket
@@ -16,8 +17,15 @@ from kombu import Connection, Exchange, Queue
 
 from carbon_common.schemas import validate_envelope
 
-ALL_ACCOUNT_EVENTS = ("account_opened", "account_status_changed", "account_credited", "account_debited",
-                      "reduction_capped", "reduction_declined", "tier_changed")
+ALL_ACCOUNT_EVENTS = (
+    "account_opened",
+    "account_status_changed",
+    "account_credited",
+    "account_debited",
+    "reduction_capped",
+    "reduction_declined",
+    "tier_changed",
+)
 
 
 def bind_queue(connection, queue_name: str, event_types=ALL_ACCOUNT_EVENTS, source: str = "account") -> Queue:

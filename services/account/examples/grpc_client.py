@@ -14,6 +14,7 @@ stderr and exits 2. The token comes from --token-file or CARBON_GRPC_TOKEN and i
 Needs `grpcio` and the stubs generated from proto/carbon/account/v1/account_service.proto
 (`python -m grpc_tools.protoc …`; in this repository they are the carbon-proto package).
 """
+
 import argparse
 import json
 import os
@@ -26,12 +27,23 @@ from carbon.account.v1 import account_service_pb2 as pb
 from carbon.account.v1 import account_service_pb2_grpc as pb_grpc
 
 # Retry transient failures only; Redeem is safe to retry because it is idempotent on request_key.
-SERVICE_CONFIG = json.dumps({"methodConfig": [{
-    "name": [{"service": "carbon.account.v1.AccountService"}],
-    "retryPolicy": {"maxAttempts": 4, "initialBackoff": "0.2s", "maxBackoff": "2s", "backoffMultiplier": 2,
-                    "retryableStatusCodes": ["UNAVAILABLE"]}}]})
-OPTIONS = [("grpc.service_config", SERVICE_CONFIG), ("grpc.enable_retries", 1),
-           ("grpc.keepalive_time_ms", 60_000)]
+SERVICE_CONFIG = json.dumps(
+    {
+        "methodConfig": [
+            {
+                "name": [{"service": "carbon.account.v1.AccountService"}],
+                "retryPolicy": {
+                    "maxAttempts": 4,
+                    "initialBackoff": "0.2s",
+                    "maxBackoff": "2s",
+                    "backoffMultiplier": 2,
+                    "retryableStatusCodes": ["UNAVAILABLE"],
+                },
+            }
+        ]
+    }
+)
+OPTIONS = [("grpc.service_config", SERVICE_CONFIG), ("grpc.enable_retries", 1), ("grpc.keepalive_time_ms", 60_000)]
 
 
 def read(path: str | None) -> bytes | None:
@@ -50,8 +62,9 @@ def token_from(args) -> str | None:
 def open_channel(args) -> grpc.Channel:
     if args.insecure:
         return grpc.insecure_channel(args.address, OPTIONS)
-    credentials = grpc.ssl_channel_credentials(root_certificates=read(args.ca_file), private_key=read(args.key_file),
-                                               certificate_chain=read(args.cert_file))
+    credentials = grpc.ssl_channel_credentials(
+        root_certificates=read(args.ca_file), private_key=read(args.key_file), certificate_chain=read(args.cert_file)
+    )
     options = OPTIONS + ([("grpc.ssl_target_name_override", args.server_name)] if args.server_name else [])
     return grpc.secure_channel(args.address, credentials, options)
 
@@ -72,10 +85,16 @@ def run(args, stub: pb_grpc.AccountServiceStub, metadata: list):
     if args.command == "balance":
         return stub.GetBalance(account_ref(args), **call)
     if args.command == "entries":
-        return stub.ListEntries(pb.ListEntriesRequest(account=account_ref(args), page_size=args.page_size,
-                                                      page_token=args.page_token), **call)
-    return stub.Redeem(pb.RedeemRequest(account=account_ref(args), grams=args.grams, request_key=args.request_key,
-                                        reward_id=args.reward_id), **call)
+        return stub.ListEntries(
+            pb.ListEntriesRequest(account=account_ref(args), page_size=args.page_size, page_token=args.page_token),
+            **call,
+        )
+    return stub.Redeem(
+        pb.RedeemRequest(
+            account=account_ref(args), grams=args.grams, request_key=args.request_key, reward_id=args.reward_id
+        ),
+        **call,
+    )
 
 
 def parse(argv):

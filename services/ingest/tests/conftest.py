@@ -1,4 +1,5 @@
 """Fixtures for the ingest tests: an app on a throwaway database and vhost, signed clients."""
+
 import pytest
 
 from ingest_testkit import Platform, settings_for
@@ -68,8 +69,17 @@ def fuzz_scene(module_platform):
     bank = module_platform.register("fuzz-bank", kind="bank_app")
     partner = module_platform.register("fuzz-metro", scenarios=["metro_ride", "walking", "ev_charging"])
     expires = (datetime.now(timezone.utc) + timedelta(days=30)).strftime("%Y-%m-%dT%H:%M:%SZ")
-    response = bank.send("POST", "/v1/consents", {
-        "consent_ref": "fuzz", "customer_number": "6222000011112222", "partner_id": "fuzz-metro",
-        "scenarios": ["metro_ride", "walking", "ev_charging"], "purpose": "fuzzing", "expires_at": expires})
+    response = bank.send(
+        "POST",
+        "/v1/consents",
+        {
+            "consent_ref": "fuzz",
+            "customer_number": "6222000011112222",
+            "partner_id": "fuzz-metro",
+            "scenarios": ["metro_ride", "walking", "ev_charging"],
+            "purpose": "fuzzing",
+            "expires_at": expires,
+        },
+    )
     assert response.status_code == 201
     return module_platform, partner, bank

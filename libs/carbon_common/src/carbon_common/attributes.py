@@ -2,6 +2,7 @@
 
 Never put personal data in attributes: record keys and pseudonyms only.
 """
+
 EVENT_TYPE = "carbon.event.type"
 EVENT_ID = "carbon.event.id"
 RECORD_KEY = "carbon.record.key"
@@ -20,9 +21,15 @@ DELIVERY_ATTEMPT = "carbon.delivery.attempt"
 ALL = {v for k, v in dict(globals()).items() if k.isupper()}
 
 # Payload fields that identify a record's journey (never personal data) -> span attribute.
-_FROM_PAYLOAD = {"record_key": RECORD_KEY, "partner_id": PARTNER_ID, "scenario": SCENARIO,
-                 "reduction_id": REDUCTION_ID, "methodology_id": METHODOLOGY,
-                 "methodology_version": METHODOLOGY_VERSION, "batch_id": BATCH_ID}
+_FROM_PAYLOAD = {
+    "record_key": RECORD_KEY,
+    "partner_id": PARTNER_ID,
+    "scenario": SCENARIO,
+    "reduction_id": REDUCTION_ID,
+    "methodology_id": METHODOLOGY,
+    "methodology_version": METHODOLOGY_VERSION,
+    "batch_id": BATCH_ID,
+}
 
 
 def from_payload(data) -> dict:

@@ -18,6 +18,7 @@ Tracing: each message is processed in its own CONSUMER span, a child of the span
 published it, so a record stays one trace from the HTTP request to the ledger; the span
 covers the batch's work and carries the batch size.
 """
+
 import logging
 import socket
 import time
@@ -40,13 +41,18 @@ from carbon_common.telemetry import extract_context, tracer
 log = logging.getLogger(__name__)
 HEADER_PREFIX = "nameko."
 STANDBY_AFTER = 5.0
-BATCH_SIZE = metrics.Histogram("carbon_batch_size", "Messages handled per batch", ["service", "queue"],
-                               buckets=(1, 2, 5, 10, 25, 50, 100, 250, 500, 1000))
+BATCH_SIZE = metrics.Histogram(
+    "carbon_batch_size",
+    "Messages handled per batch",
+    ["service", "queue"],
+    buckets=(1, 2, 5, 10, 25, 50, 100, 250, 500, 1000),
+)
 
 
 @dataclass
 class Delivery:
     """One message of a batch. Set `failed` to send just this one down the retry path."""
+
     envelope: Any
     message: Any = field(repr=False)
     span: Any = field(repr=False, default=None)
@@ -81,8 +87,13 @@ class BatchEventHandler(Entrypoint):
 
     def setup(self):
         config = self.container.config
-        self.route = topology.find_route(self.source_service, self.event_type, self.container.service_name,
-                                         self.method_name, extra=config.get(TEST_ROUTES_KEY, ()))
+        self.route = topology.find_route(
+            self.source_service,
+            self.event_type,
+            self.container.service_name,
+            self.method_name,
+            extra=config.get(TEST_ROUTES_KEY, ()),
+        )
         self.queues = topology.consumed_queues(self.route)
         self.queue = self.queues[0]
         self.amqp_uri = config["AMQP_URI"]
@@ -120,8 +131,7 @@ class BatchEventHandler(Entrypoint):
             except Exception as exc:  # noqa: BLE001 - broker gone: reconnect, nothing was acked
                 if self._stopping:
                     return
-                log.warning("batch consumer reconnecting", extra={"queue": self.route.queue_name,
-                                                                   "error": repr(exc)})
+                log.warning("batch consumer reconnecting", extra={"queue": self.route.queue_name, "error": repr(exc)})
                 eventlet.sleep(1.0)
 
     def _consume(self):
@@ -170,10 +180,13 @@ class BatchEventHandler(Entrypoint):
                 d.span.end()
             return False
         metrics.HANDLER_SECONDS.labels(self.container.service_name, self.method_name).observe(
-            time.perf_counter() - started)
+            time.perf_counter() - started
+        )
         if error is not None and len(deliveries) > 1:
-            log.warning("batch failed; handling its messages one by one",
-                        extra={"queue": self.route.queue_name, "size": len(deliveries), "error": repr(error)})
+            log.warning(
+                "batch failed; handling its messages one by one",
+                extra={"queue": self.route.queue_name, "size": len(deliveries), "error": repr(error)},
+            )
             for d in deliveries:
                 d.span.end()
             return all(self._handle([(d.envelope, d.message)]) for d in deliveries)
@@ -199,16 +212,21 @@ class BatchEventHandler(Entrypoint):
 
     def _run_worker(self, deliveries):
         done = eventlet.event.Event()
-        self.container.spawn_worker(self, (deliveries,), {},
-                                    handle_result=lambda ctx, result, exc_info: done.send(exc_info) or (result, exc_info))
+        self.container.spawn_worker(
+            self,
+            (deliveries,),
+            {},
+            handle_result=lambda ctx, result, exc_info: done.send(exc_info) or (result, exc_info),
+        )
         exc_info = done.wait()
         return exc_info[1] if exc_info else None
 
     def _start_span(self, delivery: Delivery, size: int):
         headers = delivery.message.headers or {}
-        carrier = {k[len(HEADER_PREFIX):]: v for k, v in headers.items() if k.startswith(HEADER_PREFIX)}
+        carrier = {k[len(HEADER_PREFIX) :]: v for k, v in headers.items() if k.startswith(HEADER_PREFIX)}
         attrs = {
-            "messaging.system": "rabbitmq", "messaging.operation.type": "process",
+            "messaging.system": "rabbitmq",
+            "messaging.operation.type": "process",
             "messaging.destination.name": f"{self.source_service}.events",
             "messaging.rabbitmq.destination.routing_key": self.event_type,
             "messaging.consumer.group.name": self.route.queue_name,
@@ -219,8 +237,12 @@ class BatchEventHandler(Entrypoint):
         if isinstance(delivery.envelope, dict) and "event_id" in delivery.envelope:
             attrs["messaging.message.id"] = attrs[attributes.EVENT_ID] = delivery.envelope["event_id"]
             attrs.update(attributes.from_payload(delivery.envelope.get("data")))
-        return tracer().start_span(f"process {self.route.queue_name}", context=extract_context(carrier),
-                                   kind=SpanKind.CONSUMER, attributes=attrs)
+        return tracer().start_span(
+            f"process {self.route.queue_name}",
+            context=extract_context(carrier),
+            kind=SpanKind.CONSUMER,
+            attributes=attrs,
+        )
 
     def _settle(self, d: Delivery) -> None:
         service = self.container.service_name
@@ -235,8 +257,10 @@ class BatchEventHandler(Entrypoint):
         metrics.EVENTS_PROCESSED.labels(service, self.event_type, "error").inc()
         attempt = delivery_attempt(d.message)
         if attempt < topology.MAX_ATTEMPTS:
-            log.warning("handler failed, will retry", extra={
-                "queue": self.route.queue_name, "attempt": attempt, "error": repr(d.failed)})
+            log.warning(
+                "handler failed, will retry",
+                extra={"queue": self.route.queue_name, "attempt": attempt, "error": repr(d.failed)},
+            )
             d.message.reject(requeue=False)
             return
         try:
@@ -245,8 +269,11 @@ class BatchEventHandler(Entrypoint):
             log.exception("could not park message; requeueing", extra={"queue": self.route.queue_name})
             d.message.requeue()
             return
-        log.error("handler failed %d times, dead-lettered", attempt, extra={
-            "queue": self.route.queue_name, "dlq": self.route.queue_name + ".dlq", "error": repr(d.failed)})
+        log.error(
+            "handler failed %d times, dead-lettered",
+            attempt,
+            extra={"queue": self.route.queue_name, "dlq": self.route.queue_name + ".dlq", "error": repr(d.failed)},
+        )
         d.message.ack()
 
 

@@ -4,6 +4,7 @@ Sorted keys, no spaces, non-ASCII characters as themselves, UTF-8 bytes. Ledger 
 chained by the SM3 of this text and exchange batches are SM2-signed over it (the exchange
 verifies the same bytes), so its shape must never change.
 """
+
 import json
 
 

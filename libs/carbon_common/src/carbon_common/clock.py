@@ -5,6 +5,7 @@ Ledger entries and the bridge's records carry microseconds ("2026-11-29T08:00:00
 the ledger's SM3 hash chain covers that text, so its shape must never change. Event envelopes
 carry milliseconds, partner-facing times whole seconds: pass `timespec`.
 """
+
 from datetime import datetime, timezone
 
 

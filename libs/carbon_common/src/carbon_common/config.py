@@ -6,6 +6,7 @@ A missing required value stops the process with a message naming the variable
 `config`: a nameko service passes its container config (config.yml maps the environment, a
 test passes values directly); a value there wins over the environment.
 """
+
 import os
 import sys
 from typing import Mapping

@@ -4,6 +4,7 @@ One publisher for every process: Flask/CLI code uses EventPublisher directly; na
 inject it with EventDispatcher. A publish returns only once the broker confirmed the message
 to disk (persistent) — so callers may acknowledge upstream only after it returns.
 """
+
 import datetime
 import json
 import socket
@@ -54,8 +55,7 @@ class EventPublisher:
         self.exchange = topology.event_exchange(producer)
         self._declared = False
 
-    def publish(self, event_type: str, data: dict, event_id: str | None = None,
-                traceparent: str | None = None) -> dict:
+    def publish(self, event_type: str, data: dict, event_id: str | None = None, traceparent: str | None = None) -> dict:
         """`traceparent`: the W3C context the event continues, when it is published later than
         the work that produced it (an outbox relay passes the one stored with the entry)."""
         envelope = make_envelope(self.producer, event_type, data, event_id)
@@ -65,30 +65,43 @@ class EventPublisher:
     def publish_envelope(self, envelope: dict, traceparent: str | None = None) -> None:
         name = f"publish {self.exchange.name}"
         parent = extract_context({"traceparent": traceparent}) if traceparent else None
-        with tracer().start_as_current_span(name, context=parent, kind=SpanKind.PRODUCER, attributes={
-            "messaging.system": "rabbitmq",
-            "messaging.operation.type": "publish",
-            "messaging.destination.name": self.exchange.name,
-            "messaging.rabbitmq.destination.routing_key": envelope["event_type"],
-            "messaging.message.id": envelope["event_id"],
-            attributes.EVENT_TYPE: envelope["event_type"],
-            attributes.EVENT_ID: envelope["event_id"],
-            **attributes.from_payload(envelope["data"]),
-        }) as span:
+        with tracer().start_as_current_span(
+            name,
+            context=parent,
+            kind=SpanKind.PRODUCER,
+            attributes={
+                "messaging.system": "rabbitmq",
+                "messaging.operation.type": "publish",
+                "messaging.destination.name": self.exchange.name,
+                "messaging.rabbitmq.destination.routing_key": envelope["event_type"],
+                "messaging.message.id": envelope["event_id"],
+                attributes.EVENT_TYPE: envelope["event_type"],
+                attributes.EVENT_ID: envelope["event_id"],
+                **attributes.from_payload(envelope["data"]),
+            },
+        ) as span:
             headers = inject_amqp_headers(topology.partition_headers(envelope["data"]))
             try:
                 with producers[self.connection].acquire(block=True, timeout=10) as producer:
                     producer.publish(
-                        envelope, exchange=self.exchange, routing_key=envelope["event_type"],
-                        serializer="json", delivery_mode=2, mandatory=True, headers=headers,
+                        envelope,
+                        exchange=self.exchange,
+                        routing_key=envelope["event_type"],
+                        serializer="json",
+                        delivery_mode=2,
+                        mandatory=True,
+                        headers=headers,
                         declare=[] if self._declared else [self.exchange],
-                        retry=True, retry_policy={"max_retries": 3, "interval_start": 0.2, "interval_step": 0.5},
+                        retry=True,
+                        retry_policy={"max_retries": 3, "interval_start": 0.2, "interval_step": 0.5},
                     )
                 self._declared = True
             except Exception as exc:  # kombu/amqp raise many types; callers need one
                 span.record_exception(exc)
                 span.set_status(trace.Status(trace.StatusCode.ERROR, type(exc).__name__))
-                raise PublishError(f"event {envelope['event_type']} {envelope['event_id']} not confirmed: {exc}") from exc
+                raise PublishError(
+                    f"event {envelope['event_type']} {envelope['event_id']} not confirmed: {exc}"
+                ) from exc
 
     def close(self) -> None:
         # kombu keeps one producer pool per broker address for the whole process: closing it
@@ -105,10 +118,18 @@ def _batch_span(exchange: str, envelopes: list[dict], parents: list):
     consumer continues that record's trace. Per-record producer spans cost ~16% of a consumer's
     CPU in OTLP encoding alone (py-spy, 2026-11-29)."""
     links = [trace.Link(trace.get_current_span(p).get_span_context()) for p in parents[:MAX_LINKS] if p]
-    return tracer().start_span(f"publish {exchange}", kind=SpanKind.PRODUCER, links=links, attributes={
-        "messaging.system": "rabbitmq", "messaging.operation.type": "publish",
-        "messaging.destination.name": exchange, "messaging.batch.message_count": len(envelopes),
-        attributes.EVENT_TYPE: sorted({e["event_type"] for e in envelopes})})
+    return tracer().start_span(
+        f"publish {exchange}",
+        kind=SpanKind.PRODUCER,
+        links=links,
+        attributes={
+            "messaging.system": "rabbitmq",
+            "messaging.operation.type": "publish",
+            "messaging.destination.name": exchange,
+            "messaging.batch.message_count": len(envelopes),
+            attributes.EVENT_TYPE: sorted({e["event_type"] for e in envelopes}),
+        },
+    )
 
 
 class _CorkedTransport:
@@ -156,7 +177,7 @@ class BatchPublisher:
         self.exchange = topology.event_exchange(producer).name
         self._lock = threading.Lock()
         self._conn = self._channel = None
-        self._next_tag = 1           # the broker numbers a channel's publishes 1, 2, … after confirm_select
+        self._next_tag = 1  # the broker numbers a channel's publishes 1, 2, … after confirm_select
         self._pending: set[int] = set()
         self._nacked = 0
         self._returned = []
@@ -164,10 +185,16 @@ class BatchPublisher:
     def _connect(self):
         url = urlparse(self.amqp_uri)
         vhost = unquote(url.path[1:]) if url.path not in ("", "/") else "/"
-        conn = amqp.Connection(host=f"{url.hostname or 'localhost'}:{url.port or 5672}",
-                               userid=unquote(url.username or "guest"), password=unquote(url.password or "guest"),
-                               virtual_host=vhost, heartbeat=0, connect_timeout=10,
-                               ssl=url.scheme == "amqps", frame_writer=_corking_frame_writer)
+        conn = amqp.Connection(
+            host=f"{url.hostname or 'localhost'}:{url.port or 5672}",
+            userid=unquote(url.username or "guest"),
+            password=unquote(url.password or "guest"),
+            virtual_host=vhost,
+            heartbeat=0,
+            connect_timeout=10,
+            ssl=url.scheme == "amqps",
+            frame_writer=_corking_frame_writer,
+        )
         conn.connect()
         try:
             channel = conn.channel()
@@ -222,10 +249,16 @@ class BatchPublisher:
                 self._conn.cork.corked = bytearray()
                 for envelope, parent in zip(envelopes, parents):
                     headers = inject_amqp_headers(topology.partition_headers(envelope["data"]), parent or own)
-                    message = amqp.Message(json.dumps(envelope).encode("utf-8"), content_type="application/json",
-                                           content_encoding="utf-8", delivery_mode=2, application_headers=headers)
-                    self._channel.basic_publish(message, exchange=self.exchange,
-                                                routing_key=envelope["event_type"], mandatory=True)
+                    message = amqp.Message(
+                        json.dumps(envelope).encode("utf-8"),
+                        content_type="application/json",
+                        content_encoding="utf-8",
+                        delivery_mode=2,
+                        application_headers=headers,
+                    )
+                    self._channel.basic_publish(
+                        message, exchange=self.exchange, routing_key=envelope["event_type"], mandatory=True
+                    )
                 self._conn.cork.flush()
                 deadline = time.monotonic() + self.CONFIRM_TIMEOUT
                 while self._pending:

@@ -6,6 +6,7 @@ redelivery, see topology); after MAX_ATTEMPTS the message is parked in `<queue>.
 (publisher-confirmed) before the original is acked, so it is always somewhere.
 Declared business outcomes should be returned, not raised: raising means "try again".
 """
+
 import logging
 
 from functools import partial
@@ -31,17 +32,22 @@ def delivery_attempt(message) -> int:
 class ReliableEventHandler(EventHandler):
     def setup(self):
         super().setup()
-        self.route = topology.find_route(self.source_service, self.event_type,
-                                         self.container.service_name, self.method_name,
-                                         extra=self.container.config.get(TEST_ROUTES_KEY, ()))
+        self.route = topology.find_route(
+            self.source_service,
+            self.event_type,
+            self.container.service_name,
+            self.method_name,
+            extra=self.container.config.get(TEST_ROUTES_KEY, ()),
+        )
         self.queue = topology.handler_queue(self.route)
 
     def handle_message(self, body, message):
         context_data = self.unpack_message_headers(message)
         context_data[ATTEMPT_KEY] = delivery_attempt(message)
         try:
-            self.container.spawn_worker(self, (body,), {}, context_data=context_data,
-                                        handle_result=partial(self.handle_result, message))
+            self.container.spawn_worker(
+                self, (body,), {}, context_data=context_data, handle_result=partial(self.handle_result, message)
+            )
         except ContainerBeingKilled:
             self.queue_consumer.requeue_message(message)
 
@@ -51,8 +57,10 @@ class ReliableEventHandler(EventHandler):
             return
         attempt = delivery_attempt(message)
         if attempt < topology.MAX_ATTEMPTS:
-            log.warning("handler failed, will retry", extra={
-                "queue": self.route.queue_name, "attempt": attempt, "error": repr(exc_info[1])})
+            log.warning(
+                "handler failed, will retry",
+                extra={"queue": self.route.queue_name, "attempt": attempt, "error": repr(exc_info[1])},
+            )
             if message.channel.connection:
                 message.reject(requeue=False)
             return
@@ -62,8 +70,11 @@ class ReliableEventHandler(EventHandler):
             log.exception("could not park message; requeueing", extra={"queue": self.route.queue_name})
             self.queue_consumer.requeue_message(message)
             return
-        log.error("handler failed %d times, dead-lettered", attempt, extra={
-            "queue": self.route.queue_name, "dlq": self.route.queue_name + ".dlq", "error": repr(exc_info[1])})
+        log.error(
+            "handler failed %d times, dead-lettered",
+            attempt,
+            extra={"queue": self.route.queue_name, "dlq": self.route.queue_name + ".dlq", "error": repr(exc_info[1])},
+        )
         self.queue_consumer.ack_message(message)
 
 
@@ -74,9 +85,15 @@ def park_message(amqp_uri: str, route, message, error: BaseException) -> None:
     headers.pop("x-death", None)
     headers["x-carbon-error"] = f"{type(error).__name__}: {error}"[:500]
     with producers[connection].acquire(block=True, timeout=10) as producer:
-        producer.publish(message.body, exchange="", routing_key=route.queue_name + ".dlq",
-                         headers=headers, content_type=message.content_type,
-                         content_encoding=message.content_encoding, delivery_mode=2)
+        producer.publish(
+            message.body,
+            exchange="",
+            routing_key=route.queue_name + ".dlq",
+            headers=headers,
+            content_type=message.content_type,
+            content_encoding=message.content_encoding,
+            delivery_mode=2,
+        )
 
 
 event_handler = ReliableEventHandler.decorator

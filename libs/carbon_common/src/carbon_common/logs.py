@@ -2,6 +2,7 @@
 
 Never log personal data: callers log pseudonyms (user_pid) and record keys only.
 """
+
 import json
 import logging
 import sys

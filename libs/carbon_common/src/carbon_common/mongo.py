@@ -3,6 +3,7 @@
 FerretDB v1 has no transactions and non-atomic updates; callers build on inserts with unique
 keys. Retryable writes are off because FerretDB ignores their metadata.
 """
+
 from urllib.parse import urlparse, urlencode, parse_qsl, urlunparse
 
 from nameko.extensions import DependencyProvider

@@ -14,6 +14,7 @@ The three HTTP endpoints are answered in the web server's own green thread, not 
 worker: a backlog that keeps all `max_workers` busy, or handlers stuck on an outage, never
 delays a probe or a scrape, and probes produce no spans.
 """
+
 import json
 import logging
 import time
@@ -37,8 +38,12 @@ def refresh_queue_depths(amqp_uri: str, service: str) -> None:
     """Depth of this service's handler, retry and dead-letter queues, and of carbon.unrouted
     (events no queue was bound for), read at scrape time. When the broker does not answer,
     the series are dropped rather than left at stale values."""
-    series = [(queue.name, kind) for route in topology.ROUTES if route.service == service
-              for queue, kind in topology.route_queues(route)]
+    series = [
+        (queue.name, kind)
+        for route in topology.ROUTES
+        if route.service == service
+        for queue, kind in topology.route_queues(route)
+    ]
     series.append((topology.UNROUTED_QUEUE, "unrouted"))
     try:
         with Connection(amqp_uri, connect_timeout=2) as conn:
@@ -66,8 +71,11 @@ def _consumed_queues(container) -> list[str]:
 
 
 def _check_mongo(container) -> None:
-    databases = {id(p.database): p.database for p in container.dependencies
-                 if isinstance(p, MongoDatabase) and getattr(p, "database", None) is not None}
+    databases = {
+        id(p.database): p.database
+        for p in container.dependencies
+        if isinstance(p, MongoDatabase) and getattr(p, "database", None) is not None
+    }
     with pymongo.timeout(CHECK_TIMEOUT_S):
         for database in databases.values():
             database.command("ping")
@@ -95,16 +103,18 @@ def readiness(container) -> tuple[int, dict]:
         pile.spawn(_run, name, check, container)
     checks = dict(pile)
     ok = all(v == "ok" for v in checks.values())
-    return (200 if ok else 503), {"service": container.service_name, "status": "ok" if ok else "unavailable",
-                                  "checks": checks}
+    return (200 if ok else 503), {
+        "service": container.service_name,
+        "status": "ok" if ok else "unavailable",
+        "checks": checks,
+    }
 
 
 _STARTED = time.monotonic()
 
 
 def liveness(container) -> tuple[int, dict]:
-    return 200, {"service": container.service_name, "status": "ok",
-                 "uptime_s": round(time.monotonic() - _STARTED, 1)}
+    return 200, {"service": container.service_name, "status": "ok", "uptime_s": round(time.monotonic() - _STARTED, 1)}
 
 
 class DirectHttp(HttpRequestHandler):
@@ -120,8 +130,9 @@ class DirectHttp(HttpRequestHandler):
             result = self.answer(self.container)
         except Exception as exc:  # noqa: BLE001 - an operations endpoint answers 500, never hangs
             log.exception("operations endpoint failed", extra={"path": self.url})
-            return Response(json.dumps({"status": "error", "error": type(exc).__name__}), status=500,
-                            mimetype="application/json")
+            return Response(
+                json.dumps({"status": "error", "error": type(exc).__name__}), status=500, mimetype="application/json"
+            )
         if isinstance(result, Response):
             return result
         status, body = result

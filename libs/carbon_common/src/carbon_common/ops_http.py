@@ -8,6 +8,7 @@ never consults a dependency, so a database or broker outage does not restart the
 Readiness runs the checks concurrently, each bounded by CHECK_TIMEOUT_S (below the probes'
 3 s timeout), and names the failing ones in a 503.
 """
+
 import json
 import threading
 import time
@@ -17,7 +18,7 @@ from typing import Callable
 
 from carbon_common.metrics import exposition
 
-Check = Callable[[], object]          # raises when the dependency is unavailable
+Check = Callable[[], object]  # raises when the dependency is unavailable
 Liveness = Callable[[], tuple[bool, dict]]
 CHECK_TIMEOUT_S = 2.5
 
@@ -62,8 +63,10 @@ def _handler(checks: dict[str, Check], liveness: Liveness):
                 return self._json(200 if ok else 503, {"status": "ok" if ok else "unavailable", "checks": results})
             if self.path == "/healthz":
                 alive, detail = liveness()
-                return self._json(200 if alive else 503, {"status": "ok" if alive else "stuck",
-                                                          "uptime_s": round(time.monotonic() - started, 1), **detail})
+                return self._json(
+                    200 if alive else 503,
+                    {"status": "ok" if alive else "stuck", "uptime_s": round(time.monotonic() - started, 1), **detail},
+                )
             self._json(404, {"code": "not_found"})
 
         def _json(self, status, document):

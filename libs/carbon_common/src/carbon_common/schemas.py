@@ -3,6 +3,7 @@
 event_type `reduction_calculated` <-> message `carbon.events.v1.ReductionCalculated`: the
 naming rule is the registry, so a new event needs only its proto message.
 """
+
 import importlib
 import pkgutil
 
@@ -60,11 +61,27 @@ def validate_envelope(envelope: dict) -> Message:
 # producers and consumers, so the hot paths check payloads against a plan compiled once from
 # the same descriptors: field names (proto or JSON name), JSON types, nesting, repeated and
 # map fields, enum names. tests/…/test_schemas_fast_check.py holds it to ParseDict's verdicts.
-_INTS = {F.TYPE_INT32, F.TYPE_INT64, F.TYPE_UINT32, F.TYPE_UINT64, F.TYPE_SINT32, F.TYPE_SINT64,
-         F.TYPE_FIXED32, F.TYPE_FIXED64, F.TYPE_SFIXED32, F.TYPE_SFIXED64}
-_INT_RANGE = {F.TYPE_INT32: (-2**31, 2**31 - 1), F.TYPE_SINT32: (-2**31, 2**31 - 1), F.TYPE_SFIXED32: (-2**31, 2**31 - 1),
-              F.TYPE_UINT32: (0, 2**32 - 1), F.TYPE_FIXED32: (0, 2**32 - 1), F.TYPE_UINT64: (0, 2**64 - 1),
-              F.TYPE_FIXED64: (0, 2**64 - 1)}
+_INTS = {
+    F.TYPE_INT32,
+    F.TYPE_INT64,
+    F.TYPE_UINT32,
+    F.TYPE_UINT64,
+    F.TYPE_SINT32,
+    F.TYPE_SINT64,
+    F.TYPE_FIXED32,
+    F.TYPE_FIXED64,
+    F.TYPE_SFIXED32,
+    F.TYPE_SFIXED64,
+}
+_INT_RANGE = {
+    F.TYPE_INT32: (-(2**31), 2**31 - 1),
+    F.TYPE_SINT32: (-(2**31), 2**31 - 1),
+    F.TYPE_SFIXED32: (-(2**31), 2**31 - 1),
+    F.TYPE_UINT32: (0, 2**32 - 1),
+    F.TYPE_FIXED32: (0, 2**32 - 1),
+    F.TYPE_UINT64: (0, 2**64 - 1),
+    F.TYPE_FIXED64: (0, 2**64 - 1),
+}
 _plans: dict = {}
 
 
@@ -93,13 +110,18 @@ def _scalar_ok(field, value) -> bool:
             value = int(value)
         if isinstance(value, bool) or not isinstance(value, int):
             return False
-        low, high = _INT_RANGE.get(kind, (-2**63, 2**63 - 1))
+        low, high = _INT_RANGE.get(kind, (-(2**63), 2**63 - 1))
         return low <= value <= high
     if kind in (F.TYPE_DOUBLE, F.TYPE_FLOAT):
-        return (isinstance(value, (int, float)) and not isinstance(value, bool)) or value in ("NaN", "Infinity", "-Infinity")
+        return (isinstance(value, (int, float)) and not isinstance(value, bool)) or value in (
+            "NaN",
+            "Infinity",
+            "-Infinity",
+        )
     if kind == F.TYPE_ENUM:
-        return (isinstance(value, str) and value in field.enum_type.values_by_name) or \
-            (isinstance(value, int) and not isinstance(value, bool))
+        return (isinstance(value, str) and value in field.enum_type.values_by_name) or (
+            isinstance(value, int) and not isinstance(value, bool)
+        )
     if kind == F.TYPE_BYTES:
         return isinstance(value, str)
     return False
@@ -129,8 +151,7 @@ def _check_message(descriptor, data, path: str) -> None:
         field = plan.get(key)
         if field is None:
             raise InvalidEvent(f"{path}: unknown field {key!r}")
-        if field.is_repeated and not (field.type == F.TYPE_MESSAGE
-                                                     and field.message_type.GetOptions().map_entry):
+        if field.is_repeated and not (field.type == F.TYPE_MESSAGE and field.message_type.GetOptions().map_entry):
             if value is None:
                 continue
             if not isinstance(value, list):

@@ -13,6 +13,7 @@ The exporters read the other standard variables themselves (OTEL_EXPORTER_OTLP_C
 …_HEADERS, …_TIMEOUT), and the TracerProvider OTEL_TRACES_SAMPLER / OTEL_TRACES_SAMPLER_ARG.
 W3C trace context is the propagator everywhere.
 """
+
 import atexit
 import os
 import sys
@@ -57,16 +58,21 @@ def span_exporter(env=os.environ):
     protocol, variable = otlp_protocol(env)
     if protocol == "http/protobuf":
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+
         return OTLPSpanExporter()
     if protocol == "grpc":
         if eventlet_patched():
-            _refuse(f"{variable}=grpc: this process runs on eventlet (nameko), where the OTLP gRPC exporter "
-                    "hangs; use http/protobuf (the collector's port 4318)")
+            _refuse(
+                f"{variable}=grpc: this process runs on eventlet (nameko), where the OTLP gRPC exporter "
+                "hangs; use http/protobuf (the collector's port 4318)"
+            )
         try:
             from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
         except ImportError:
-            _refuse(f"{variable}=grpc needs the package opentelemetry-exporter-otlp-proto-grpc, which is not "
-                    "installed here; use http/protobuf (the collector's port 4318)")
+            _refuse(
+                f"{variable}=grpc needs the package opentelemetry-exporter-otlp-proto-grpc, which is not "
+                "installed here; use http/protobuf (the collector's port 4318)"
+            )
         return OTLPSpanExporter()
     _refuse(f"{variable}={protocol!r} is not supported: use http/protobuf or grpc")
 

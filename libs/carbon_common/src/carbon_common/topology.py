@@ -22,6 +22,7 @@ a RabbitMQ cluster (Raft-replicated); classic suits a single broker (dev, CI). E
 must run with the same value: consumers declare their queues with these arguments, and a
 queue cannot change type in place — `declare` refuses with the queue's name (docs/deploy.md).
 """
+
 import argparse
 import sys
 from dataclasses import dataclass
@@ -78,9 +79,16 @@ def _typed(arguments: dict) -> dict:
     """Arguments for a durable platform queue of the configured type."""
     if queue_type() == "quorum":
         # Dead-lettering (retry, DLQ) that cannot lose a message on node failure.
-        return {**arguments, "x-queue-type": "quorum", "x-dead-letter-strategy": "at-least-once",
-                "x-overflow": "reject-publish"} if "x-dead-letter-exchange" in arguments else \
-            {**arguments, "x-queue-type": "quorum"}
+        return (
+            {
+                **arguments,
+                "x-queue-type": "quorum",
+                "x-dead-letter-strategy": "at-least-once",
+                "x-overflow": "reject-publish",
+            }
+            if "x-dead-letter-exchange" in arguments
+            else {**arguments, "x-queue-type": "quorum"}
+        )
     return arguments
 
 
@@ -95,7 +103,10 @@ def unrouted_queue(unrouted: Exchange) -> Queue:
 
 def event_exchange(service: str) -> Exchange:
     return Exchange(
-        f"{service}.events", type="topic", durable=True, delivery_mode=2,
+        f"{service}.events",
+        type="topic",
+        durable=True,
+        delivery_mode=2,
         arguments={"alternate-exchange": UNROUTED_EXCHANGE},
     )
 
@@ -106,24 +117,32 @@ def retry_exchange() -> Exchange:
 
 def handler_queue(route: Route) -> Queue:
     return Queue(
-        route.queue_name, exchange=event_exchange(route.source), routing_key=route.event_type,
+        route.queue_name,
+        exchange=event_exchange(route.source),
+        routing_key=route.event_type,
         durable=True,
-        queue_arguments=_typed({
-            "x-dead-letter-exchange": RETRY_EXCHANGE,
-            "x-dead-letter-routing-key": route.queue_name + ".retry",
-        }),
+        queue_arguments=_typed(
+            {
+                "x-dead-letter-exchange": RETRY_EXCHANGE,
+                "x-dead-letter-routing-key": route.queue_name + ".retry",
+            }
+        ),
     )
 
 
 def retry_queue(route: Route) -> Queue:
     return Queue(
-        route.queue_name + ".retry", exchange=retry_exchange(), routing_key=route.queue_name + ".retry",
+        route.queue_name + ".retry",
+        exchange=retry_exchange(),
+        routing_key=route.queue_name + ".retry",
         durable=True,
-        queue_arguments=_typed({
-            "x-message-ttl": RETRY_DELAY_MS,
-            "x-dead-letter-exchange": "",
-            "x-dead-letter-routing-key": route.queue_name,
-        }),
+        queue_arguments=_typed(
+            {
+                "x-message-ttl": RETRY_DELAY_MS,
+                "x-dead-letter-exchange": "",
+                "x-dead-letter-routing-key": route.queue_name,
+            }
+        ),
     )
 
 
@@ -143,23 +162,42 @@ def shard_count() -> int:
 
 
 def shard_exchange(route: Route) -> Exchange:
-    return Exchange(route.queue_name + ".shards", type="x-consistent-hash", durable=True,
-                    arguments={"hash-header": PARTITION_HEADER})
+    return Exchange(
+        route.queue_name + ".shards",
+        type="x-consistent-hash",
+        durable=True,
+        arguments={"hash-header": PARTITION_HEADER},
+    )
 
 
 def shard_queue(route: Route, shard: int) -> Queue:
     name = f"{route.queue_name}.s{shard}"
-    return Queue(name, exchange=shard_exchange(route), routing_key="1", durable=True,
-                 queue_arguments=_typed({"x-single-active-consumer": True,
-                                         "x-dead-letter-exchange": RETRY_EXCHANGE,
-                                         "x-dead-letter-routing-key": name + ".retry"}))
+    return Queue(
+        name,
+        exchange=shard_exchange(route),
+        routing_key="1",
+        durable=True,
+        queue_arguments=_typed(
+            {
+                "x-single-active-consumer": True,
+                "x-dead-letter-exchange": RETRY_EXCHANGE,
+                "x-dead-letter-routing-key": name + ".retry",
+            }
+        ),
+    )
 
 
 def shard_retry_queue(route: Route, shard: int) -> Queue:
     name = f"{route.queue_name}.s{shard}"
-    return Queue(name + ".retry", exchange=retry_exchange(), routing_key=name + ".retry", durable=True,
-                 queue_arguments=_typed({"x-message-ttl": RETRY_DELAY_MS, "x-dead-letter-exchange": "",
-                                         "x-dead-letter-routing-key": name}))
+    return Queue(
+        name + ".retry",
+        exchange=retry_exchange(),
+        routing_key=name + ".retry",
+        durable=True,
+        queue_arguments=_typed(
+            {"x-message-ttl": RETRY_DELAY_MS, "x-dead-letter-exchange": "", "x-dead-letter-routing-key": name}
+        ),
+    )
 
 
 def consumed_queues(route: Route) -> list[Queue]:
@@ -186,6 +224,7 @@ def partition_headers(data: dict) -> dict:
     if not owner:
         return {}
     from carbon_common.gm import sm3_hex
+
     return {PARTITION_HEADER: sm3_hex(("partition:" + owner).encode("utf-8"))[:16]}
 
 
@@ -222,7 +261,8 @@ def declare(amqp_uri: str, routes=ROUTES) -> list[str]:
                     f"queue {queue.name} exists with other arguments than this topology "
                     f"(CARBON_QUEUE_TYPE={queue_type()}, unrouted bounds): {exc}. A queue cannot change "
                     "type or bounds in place: drain it, delete it and declare again "
-                    "(docs/deploy.md, 'Queue type')") from exc
+                    "(docs/deploy.md, 'Queue type')"
+                ) from exc
             declared.append(queue.name)
     return declared
 
@@ -234,9 +274,11 @@ def _declare_shard_exchange(channel, route: Route) -> None:
     except Exception as exc:  # the broker refuses an exchange type it does not know
         raise TopologyMismatch(
             f"cannot declare {exchange.name} ({exchange.type}): enable the {CONSISTENT_HASH_PLUGIN} plugin "
-            f"on the broker (`rabbitmq-plugins enable {CONSISTENT_HASH_PLUGIN}`; docs/deploy.md): {exc}") from exc
-    channel.exchange_bind(destination=exchange.name, source=event_exchange(route.source).name,
-                          routing_key=route.event_type)
+            f"on the broker (`rabbitmq-plugins enable {CONSISTENT_HASH_PLUGIN}`; docs/deploy.md): {exc}"
+        ) from exc
+    channel.exchange_bind(
+        destination=exchange.name, source=event_exchange(route.source).name, routing_key=route.event_type
+    )
 
 
 def dlq_depths(amqp_uri: str) -> dict[str, int]:
@@ -265,9 +307,15 @@ def replay_dlq(amqp_uri: str, queue_name: str, limit: int | None = None) -> int:
             route = next((r for r in SHARDED_ROUTES if r.queue_name == queue_name), None)
             # a sharded route's messages go back through its hash exchange (same header, same shard)
             target = (shard_exchange(route).name, "") if route else ("", queue_name)
-            producer.publish(message.body, exchange=target[0], routing_key=target[1], headers=headers,
-                             content_type=message.content_type, content_encoding=message.content_encoding,
-                             delivery_mode=2)
+            producer.publish(
+                message.body,
+                exchange=target[0],
+                routing_key=target[1],
+                headers=headers,
+                content_type=message.content_type,
+                content_encoding=message.content_encoding,
+                delivery_mode=2,
+            )
             message.ack()
             moved += 1
     return moved
@@ -276,8 +324,11 @@ def replay_dlq(amqp_uri: str, queue_name: str, limit: int | None = None) -> int:
 def main(argv=None) -> int:
     from carbon_common.config import require
 
-    parser = argparse.ArgumentParser(prog="python -m carbon_common.topology", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m carbon_common.topology",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("declare", help="declare every exchange, queue, binding and DLQ")
     sub.add_parser("dlq", help="show dead-letter queue depths")

@@ -6,6 +6,7 @@ from the HTTP request to the ledger. RPC calls are children. Timers and health/m
 no span here: the bridge's timer run, for one, starts traces of its own, not linked to the
 records' traces (account RPC does not expose the traceparent stored with each entry).
 """
+
 import time
 
 from nameko.events import EventHandler
@@ -26,6 +27,7 @@ class Tracing(DependencyProvider):
     def setup(self):
         configure_logging(self.container.service_name)
         setup_telemetry(self.container.service_name)
+
     def worker_setup(self, worker_ctx):
         entrypoint = worker_ctx.entrypoint
         service = worker_ctx.service_name
@@ -69,14 +71,16 @@ class Tracing(DependencyProvider):
             held[0].set_status(trace.Status(trace.StatusCode.ERROR, exc_info[0].__name__))
         entrypoint = worker_ctx.entrypoint
         if isinstance(entrypoint, EventHandler):
-            metrics.EVENTS_PROCESSED.labels(worker_ctx.service_name, entrypoint.event_type,
-                                            "ok" if exc_info is None else "error").inc()
+            metrics.EVENTS_PROCESSED.labels(
+                worker_ctx.service_name, entrypoint.event_type, "ok" if exc_info is None else "error"
+            ).inc()
 
     def worker_teardown(self, worker_ctx):
         held = worker_ctx.__dict__.pop("_carbon_span", None)
         if held:
             span, token, started = held
             metrics.HANDLER_SECONDS.labels(worker_ctx.service_name, worker_ctx.entrypoint.method_name).observe(
-                time.perf_counter() - started)
+                time.perf_counter() - started
+            )
             span.end()
             context.detach(token)

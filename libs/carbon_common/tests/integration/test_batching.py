@@ -1,5 +1,6 @@
 """Batch consumers against a real RabbitMQ: every message handled once and acknowledged only
 after its batch; one bad message takes the retry/DLQ path alone."""
+
 import threading
 
 import pytest
@@ -45,9 +46,21 @@ def probe_config(rabbit_config):
 
 
 def publish(uri: str, ids) -> None:
-    items = [("consent_revoked", {"consent_id": i, "user_pid": "cd" * 32, "partner_id": "p1",
-                                  "scenarios": ["metro_ride"], "revoked_at": "2026-11-25T10:00:00Z"}, None, "")
-             for i in ids]
+    items = [
+        (
+            "consent_revoked",
+            {
+                "consent_id": i,
+                "user_pid": "cd" * 32,
+                "partner_id": "p1",
+                "scenarios": ["metro_ride"],
+                "revoked_at": "2026-11-25T10:00:00Z",
+            },
+            None,
+            "",
+        )
+        for i in ids
+    ]
     publisher = BatchPublisher(uri, "ingest")
     try:
         publisher.publish_many(items)
@@ -80,8 +93,9 @@ def test_a_message_marked_failed_alone_is_retried_then_dead_lettered(container_f
     publish(uri, ids)
     container = container_factory(BatchProbe, probe_config)
     container.start()
-    wait_until(lambda: messages_in(uri, ROUTE.queue_name + ".dlq") == 1, timeout=30,
-               message="the poison message parked")
+    wait_until(
+        lambda: messages_in(uri, ROUTE.queue_name + ".dlq") == 1, timeout=30, message="the poison message parked"
+    )
     container.stop()
     assert sorted(BatchProbe.seen) == [i for i in ids if i != "c0042"]  # the others once each
     assert messages_in(uri, ROUTE.queue_name) == 0

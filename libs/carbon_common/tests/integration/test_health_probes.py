@@ -4,6 +4,7 @@ A MongoDB outage is made without touching the shared FerretDB: the processes rea
 a TCP forwarder (a child process) that the test kills and restarts on the same port. Probe
 paths are read from the Helm chart's values, so what is tested here is what the kubelet calls.
 """
+
 import json
 import os
 import shlex
@@ -31,7 +32,7 @@ from carbon_dev.testing import TEST_MONGO_URI, free_port, wait_until
 
 ROOT = Path(__file__).resolve().parents[4]
 CHART_VALUES = ROOT / "charts" / "carbon-platform" / "values.yaml"
-PROBE_TIMEOUT_S = 3.0   # the chart's probes.*.timeoutSeconds
+PROBE_TIMEOUT_S = 3.0  # the chart's probes.*.timeoutSeconds
 MONGO_TARGET = urllib.parse.urlsplit(TEST_MONGO_URI).netloc.rsplit("@", 1)[-1]
 
 FORWARDER = r"""
@@ -76,8 +77,11 @@ class MongoLink:
         return f"mongodb://127.0.0.1:{self.port}/?retryWrites=false"
 
     def up(self):
-        self.process = subprocess.Popen([sys.executable, "-c", FORWARDER, str(self.port), self.host or "127.0.0.1",
-                                         str(self.target_port)], stdout=subprocess.PIPE, text=True)
+        self.process = subprocess.Popen(
+            [sys.executable, "-c", FORWARDER, str(self.port), self.host or "127.0.0.1", str(self.target_port)],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
         assert self.process.stdout.readline().strip() == "ready"
 
     def down(self):
@@ -132,8 +136,9 @@ def nameko_service(container_factory, platform_amqp, mongo_link):
     BLOCKER["release"] = eventlet.event.Event()
     address = f"127.0.0.1:{free_port()}"
     database = f"test_probes_{uuid.uuid4().hex[:8]}"
-    config = dict(platform_amqp, WEB_SERVER_ADDRESS=address, MONGO_URI=mongo_link.uri, MONGO_DATABASE=database,
-                  max_workers=1)
+    config = dict(
+        platform_amqp, WEB_SERVER_ADDRESS=address, MONGO_URI=mongo_link.uri, MONGO_DATABASE=database, max_workers=1
+    )
     container = container_factory(ProbedService, config)
     container.start()
     yield container, f"http://{address}"
@@ -186,11 +191,11 @@ def test_nameko_probes_answer_while_every_worker_is_busy(nameko_service, platfor
 
 # --- a plain process's operations server ---------------------------------------------------
 
+
 def test_ops_http_liveness_is_the_process_and_readiness_is_bounded(mongo_link):
     database = client(mongo_link.uri)["test_probes_ops_http"]
     address = f"127.0.0.1:{free_port()}"
-    server = serve_ops(address, {"mongo": lambda: database.command("ping"),
-                                 "slow": lambda: time.sleep(30)})
+    server = serve_ops(address, {"mongo": lambda: database.command("ping"), "slow": lambda: time.sleep(30)})
     try:
         mongo_link.down()
         status, body, seconds = get(f"http://{address}/health")
@@ -205,14 +210,17 @@ def test_ops_http_liveness_is_the_process_and_readiness_is_bounded(mongo_link):
 
 # --- every component of the chart, as real processes ----------------------------------------
 
+
 def _chart_probes() -> dict:
     """component -> {"liveness": (port name, path), "readiness": …} from the chart's values."""
     components = yaml.safe_load(CHART_VALUES.read_text())["components"]
     out = {}
     for name, component in components.items():
         probes = component["probes"]
-        out[name] = {kind: (probes[kind]["httpGet"]["port"], probes[kind]["httpGet"]["path"])
-                     for kind in ("liveness", "readiness")}
+        out[name] = {
+            kind: (probes[kind]["httpGet"]["port"], probes[kind]["httpGet"]["path"])
+            for kind in ("liveness", "readiness")
+        }
     return out
 
 
@@ -222,10 +230,15 @@ def _platform_processes(amqp_uri: str, mongo_uri: str, database_prefix: str, mon
     from carbon_dev import devstack
 
     platform_key, bridge_key = gm.generate_sm2_keypair(), gm.generate_sm2_keypair()
-    keys = {"PSEUDONYM_KEY": os.urandom(32).hex(), "CONTACT_SM4_KEY": os.urandom(16).hex(),
-            "PLATFORM_SM2_PRIVATE_KEY": platform_key[0], "PLATFORM_SM2_PUBLIC_KEY": platform_key[1],
-            "ADMIN_TOKEN": os.urandom(16).hex(),
-            "BRIDGE_SM2_PRIVATE_KEY": bridge_key[0], "BRIDGE_SM2_PUBLIC_KEY": bridge_key[1]}
+    keys = {
+        "PSEUDONYM_KEY": os.urandom(32).hex(),
+        "CONTACT_SM4_KEY": os.urandom(16).hex(),
+        "PLATFORM_SM2_PRIVATE_KEY": platform_key[0],
+        "PLATFORM_SM2_PUBLIC_KEY": platform_key[1],
+        "ADMIN_TOKEN": os.urandom(16).hex(),
+        "BRIDGE_SM2_PRIVATE_KEY": bridge_key[0],
+        "BRIDGE_SM2_PUBLIC_KEY": bridge_key[1],
+    }
     monkeypatch.setattr(devstack.Instance, "secrets", lambda self: keys)
     instance = devstack.Instance("probes")
     processes = []
@@ -240,10 +253,15 @@ def _platform_processes(amqp_uri: str, mongo_uri: str, database_prefix: str, mon
             new = f"127.0.0.1:{free_port()}"
             command, process.address = command.replace(old, new), process.address.replace(old, new)
             env = {k: v.replace(old, new) for k, v in env.items()}
-        env.update(AMQP_URI=amqp_uri, MONGO_URI=mongo_uri, OTEL_SDK_DISABLED="true", LOG_LEVEL="WARNING",
-                   MONGO_DATABASE=env["MONGO_DATABASE"].replace("carbon_probes_", database_prefix),
-                   # one gunicorn worker: ready then means every worker has booted
-                   INGEST_WORKERS="1")
+        env.update(
+            AMQP_URI=amqp_uri,
+            MONGO_URI=mongo_uri,
+            OTEL_SDK_DISABLED="true",
+            LOG_LEVEL="WARNING",
+            MONGO_DATABASE=env["MONGO_DATABASE"].replace("carbon_probes_", database_prefix),
+            # one gunicorn worker: ready then means every worker has booted
+            INGEST_WORKERS="1",
+        )
         http = process.address if process.address.startswith("http") else f"http://{env['METRICS_ADDRESS']}"
         processes.append((process.name, command, env, http))
     return processes
@@ -256,11 +274,16 @@ ENVIRONMENTS = {}  # component -> environment of the process the `platform` fixt
 def platform(platform_amqp, mongo_link, monkeypatch, tmp_path):
     prefix = f"test_probes_{uuid.uuid4().hex[:6]}_"
     started = []
-    for name, command, env, http in _platform_processes(platform_amqp["AMQP_URI"], mongo_link.uri, prefix,
-                                                        monkeypatch):
+    for name, command, env, http in _platform_processes(platform_amqp["AMQP_URI"], mongo_link.uri, prefix, monkeypatch):
         with open(tmp_path / f"{name}.log", "w") as log:  # the child keeps its own copy of the descriptor
-            child = subprocess.Popen(shlex.split(command), cwd=ROOT, env={**os.environ, **env}, stdout=log,
-                                     stderr=subprocess.STDOUT, start_new_session=True)
+            child = subprocess.Popen(
+                shlex.split(command),
+                cwd=ROOT,
+                env={**os.environ, **env},
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
         started.append((name, child, http, tmp_path / f"{name}.log"))
         ENVIRONMENTS[name] = env
     yield started
@@ -279,14 +302,15 @@ def platform(platform_amqp, mongo_link, monkeypatch, tmp_path):
 
 def test_every_component_stays_live_but_unready_while_mongo_is_down(platform, mongo_link):
     probes = _chart_probes()
-    urls = {name: {kind: f"{http}{path}" for kind, (_, path) in probes[name].items()}
-            for name, _, http, _ in platform}
+    urls = {name: {kind: f"{http}{path}" for kind, (_, path) in probes[name].items()} for name, _, http, _ in platform}
 
     def ready(name):
         child, log = next((c, lg) for n, c, _, lg in platform if n == name)
-        assert child.poll() is None, (f"{name} exited (MongoDB link on port {mongo_link.port} "
-                                      f"{'up' if mongo_link.process.poll() is None else 'dead'}):\n"
-                                      f"{log.read_text()[-3000:]}")
+        assert child.poll() is None, (
+            f"{name} exited (MongoDB link on port {mongo_link.port} "
+            f"{'up' if mongo_link.process.poll() is None else 'dead'}):\n"
+            f"{log.read_text()[-3000:]}"
+        )
         return get(urls[name]["readiness"])[0] == 200
 
     def unready(url):  # 503, or no answer within the probe's timeout: both fail the kubelet's probe
@@ -297,8 +321,12 @@ def test_every_component_stays_live_but_unready_while_mongo_is_down(platform, mo
 
     mongo_link.down()
     for name in urls:  # readiness goes red…
-        wait_until(partial(unready, urls[name]["readiness"]), timeout=15, interval=0.5,
-                   message=f"{name} readiness failing with MongoDB down")
+        wait_until(
+            partial(unready, urls[name]["readiness"]),
+            timeout=15,
+            interval=0.5,
+            message=f"{name} readiness failing with MongoDB down",
+        )
     for round_ in range(3):  # …while liveness stays green, answering within the probe's timeout
         for name in urls:
             status, body, seconds = get(urls[name]["liveness"])
@@ -313,20 +341,31 @@ def test_every_component_stays_live_but_unready_while_mongo_is_down(platform, mo
         wait_until(partial(ready, name), timeout=60, interval=0.5, message=f"{name} ready again after MongoDB")
 
 
-def test_an_ingest_worker_booting_during_a_mongo_outage_does_not_take_ingest_down(platform_amqp, mongo_link,
-                                                                                monkeypatch, tmp_path):
-    [(_, command, env, http)] = [p for p in _platform_processes(platform_amqp["AMQP_URI"], mongo_link.uri,
-                                                                    f"test_probes_{uuid.uuid4().hex[:6]}_", monkeypatch)
-                                    if p[0] == "ingest"]
+def test_an_ingest_worker_booting_during_a_mongo_outage_does_not_take_ingest_down(
+    platform_amqp, mongo_link, monkeypatch, tmp_path
+):
+    [(_, command, env, http)] = [
+        p
+        for p in _platform_processes(
+            platform_amqp["AMQP_URI"], mongo_link.uri, f"test_probes_{uuid.uuid4().hex[:6]}_", monkeypatch
+        )
+        if p[0] == "ingest"
+    ]
     log = tmp_path / "ingest.log"
     with log.open("w") as out:
-        master = subprocess.Popen(shlex.split(command), cwd=ROOT, env={**os.environ, **env}, stdout=out,
-                                  stderr=subprocess.STDOUT, start_new_session=True)
+        master = subprocess.Popen(
+            shlex.split(command),
+            cwd=ROOT,
+            env={**os.environ, **env},
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     try:
         wait_until(lambda: get(f"{http}/readyz")[0] == 200, timeout=60, interval=0.5, message="ingest ready")
         mongo_link.down()
         os.kill(master.pid, signal.SIGTTIN)  # gunicorn boots one more worker, as after a worker restart
-        deadline = time.monotonic() + 12     # longer than the 5 s server selection of the new worker
+        deadline = time.monotonic() + 12  # longer than the 5 s server selection of the new worker
         while time.monotonic() < deadline:
             assert master.poll() is None, f"gunicorn exited:\n{log.read_text()[-1500:]}"
             assert get(f"{http}/healthz")[0] == 200
@@ -339,13 +378,31 @@ def test_an_ingest_worker_booting_during_a_mongo_outage_does_not_take_ingest_dow
 
 # --- the chart's `helm test` Pods, run against the real processes -------------------------------
 
+
 def _helm_test_pods(values: str) -> list[dict]:
     helm = ROOT / ".deps" / "bin" / "helm"
     if not helm.is_file():
         pytest.fail("helm not found in .deps/bin: run `make setup`", pytrace=False)
-    result = subprocess.run([str(helm), "template", "carbon-platform", str(CHART_VALUES.parent), "--namespace",
-                             "carbon", "--kube-version", "1.33.0", "--show-only", "templates/tests/tests.yaml",
-                             "--set-json", values], capture_output=True, text=True, timeout=60, check=True)
+    result = subprocess.run(
+        [
+            str(helm),
+            "template",
+            "carbon-platform",
+            str(CHART_VALUES.parent),
+            "--namespace",
+            "carbon",
+            "--kube-version",
+            "1.33.0",
+            "--show-only",
+            "templates/tests/tests.yaml",
+            "--set-json",
+            values,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
     return [d for d in yaml.safe_load_all(result.stdout) if d]
 
 
@@ -354,8 +411,14 @@ def _run_pod_script(pod: dict, env: dict) -> subprocess.CompletedProcess:
     container = pod["spec"]["containers"][0]
     assert container["command"][:2] == ["python", "-c"]
     clean = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "AMQP", "MONGO"))}
-    return subprocess.run([sys.executable, "-c", container["command"][2]], env={**clean, **env}, cwd=ROOT,
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-c", container["command"][2]],
+        env={**clean, **env},
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def test_helm_test_pods_pass_against_the_running_platform(platform):
@@ -365,26 +428,48 @@ def test_helm_test_pods_pass_against_the_running_platform(platform):
 
     for name, child, http, _ in platform:
         wait_until(partial(up, child, http), timeout=90, interval=0.5, message=f"{name} up")
-    locals_ = {f"http://carbon-platform-{name}:{port}": http for name, _, http, _ in platform
-               for port in (8000, 8080, 8081)}
+    locals_ = {
+        f"http://carbon-platform-{name}:{port}": http for name, _, http, _ in platform for port in (8000, 8080, 8081)
+    }
     partner_key = gm.generate_sm2_keypair()
-    pods = _helm_test_pods('tests.signedRequest={"enabled": true, "partnerId": "helm-test-metro", '
-                           '"keyId": "helm-test-2026"}')
+    pods = _helm_test_pods(
+        'tests.signedRequest={"enabled": true, "partnerId": "helm-test-metro", "keyId": "helm-test-2026"}'
+    )
     health = [p for p in pods if p["spec"]["containers"][0]["name"] == "health"]
     assert len(health) == len(platform)
     for pod in health:
         urls = {e["name"]: e["value"] for e in pod["spec"]["containers"][0]["env"]}["TEST_URLS"].split()
-        local = " ".join(next(local + url[len(remote):] for remote, local in locals_.items()
-                              if url.startswith(remote + "/")) for url in urls)
+        local = " ".join(
+            next(local + url[len(remote) :] for remote, local in locals_.items() if url.startswith(remote + "/"))
+            for url in urls
+        )
         result = _run_pod_script(pod, {"TEST_URLS": local})
         assert result.returncode == 0, (pod["metadata"]["name"], result.stdout, result.stderr)
         assert result.stdout.count(" 200 ") == 2, result.stdout
 
     ingest = next(http for name, _, http, _ in platform if name == "ingest")
-    register = subprocess.run([sys.executable, "-m", "ingest.admin_cli", "--base-url", ingest, "--token",
-                               ENVIRONMENTS["ingest"]["ADMIN_TOKEN"], "register", "helm-test-metro", "helm test",
-                               "--scenario", "metro_ride", "--key", f"helm-test-2026={partner_key[1]}"],
-                              capture_output=True, text=True, timeout=60, cwd=ROOT)
+    register = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "ingest.admin_cli",
+            "--base-url",
+            ingest,
+            "--token",
+            ENVIRONMENTS["ingest"]["ADMIN_TOKEN"],
+            "register",
+            "helm-test-metro",
+            "helm test",
+            "--scenario",
+            "metro_ride",
+            "--key",
+            f"helm-test-2026={partner_key[1]}",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=ROOT,
+    )
     assert register.returncode == 0, register.stdout + register.stderr
     [signed] = [p for p in pods if p["spec"]["containers"][0]["name"] == "signed-request"]
     env = {e["name"]: e.get("value") for e in signed["spec"]["containers"][0]["env"]}

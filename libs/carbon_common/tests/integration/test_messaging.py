@@ -1,4 +1,5 @@
 """The messaging foundation against a real RabbitMQ: RPC, events, topology, retries, DLQ."""
+
 import pytest
 from nameko.rpc import rpc
 from nameko.standalone.rpc import ServiceRpcProxy
@@ -49,8 +50,13 @@ def probe_config(rabbit_config):
 
 
 def revoked(consent_id):
-    return {"consent_id": consent_id, "user_pid": "cd" * 32, "partner_id": "p1", "scenarios": ["metro_ride"],
-            "revoked_at": "2026-11-25T10:00:00Z"}
+    return {
+        "consent_id": consent_id,
+        "user_pid": "cd" * 32,
+        "partner_id": "p1",
+        "scenarios": ["metro_ride"],
+        "revoked_at": "2026-11-25T10:00:00Z",
+    }
 
 
 def test_rpc_round_trip(container_factory, probe_config):
@@ -124,6 +130,7 @@ def test_handler_that_keeps_failing_dead_letters_and_replays(container_factory, 
 
     def parked():
         from kombu import Connection
+
         with Connection(uri) as conn:
             return conn.default_channel.queue_declare(queue=dlq, passive=True).message_count
 

@@ -1,4 +1,5 @@
 """FerretDB through pymongo, and spans over OTLP found again through Jaeger's query API."""
+
 import subprocess
 import sys
 import uuid
@@ -6,8 +7,14 @@ import uuid
 import pytest
 from pymongo.errors import DuplicateKeyError
 
-from carbon_common.mongo import (create_query_index, insert_new, insert_or_get, insert_or_get_many, is_duplicate_key,
-                                 is_ferretdb)
+from carbon_common.mongo import (
+    create_query_index,
+    insert_new,
+    insert_or_get,
+    insert_or_get_many,
+    is_duplicate_key,
+    is_ferretdb,
+)
 from carbon_dev.testing import jaeger_trace, wait_until
 
 
@@ -34,8 +41,10 @@ def test_insert_or_get_returns_the_document_stored_first(mongo_database):
     assert insert_or_get(db.batches, first) == (first, True)
     assert insert_or_get(db.batches, {"_id": "b1", "claim_id": "c9", "n": 2}) == (first, False)  # same _id
     # another unique key: found by it, not by the _id that was never stored
-    assert insert_or_get(db.batches, {"_id": "b2", "claim_id": "c1", "n": 3}, also_unique=("claim_id",)) == \
-        (first, False)
+    assert insert_or_get(db.batches, {"_id": "b2", "claim_id": "c1", "n": 3}, also_unique=("claim_id",)) == (
+        first,
+        False,
+    )
     with pytest.raises(LookupError):
         insert_or_get(db.batches, {"_id": "b3", "claim_id": "c1"})  # the schema must name claim_id
     assert db.batches.count_documents({}) == 1
@@ -75,8 +84,13 @@ force_flush()
 
 def test_span_exported_over_otlp_is_found_in_jaeger():
     service = f"wiring-{uuid.uuid4().hex[:6]}"
-    out = subprocess.run([sys.executable, "-c", SPAN_SCRIPT, service], capture_output=True, text=True, check=True,
-                         env={"PATH": "/usr/bin:/bin", "OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:4318"})
+    out = subprocess.run(
+        [sys.executable, "-c", SPAN_SCRIPT, service],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={"PATH": "/usr/bin:/bin", "OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:4318"},
+    )
     trace_id = out.stdout.strip()
     assert len(trace_id) == 32
     found = wait_until(lambda: jaeger_trace(trace_id), timeout=15, message="trace in Jaeger")

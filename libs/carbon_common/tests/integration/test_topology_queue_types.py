@@ -1,4 +1,5 @@
 """Queue type (classic | quorum) and the bounded `carbon.unrouted`, on the real broker."""
+
 import json
 import urllib.parse
 import urllib.request
@@ -65,10 +66,20 @@ def test_a_sharded_route_keeps_each_account_on_one_shard(rabbit_config, monkeypa
     topology.declare(uri, routes=(route,))
     publisher = BatchPublisher(uri, "calc")
     owners = [f"pid-{n}" for n in range(40)]
-    data = {"reduction_id": "r", "record_key": "k", "scenario": "metro_ride",
-            "occurred_at": "2026-11-28T00:00:00Z", "grams": 1}
-    publisher.publish_many([("reduction_calculated", {**data, "user_pid": owner}, f"{owner}-{i}", "")
-                            for i in range(3) for owner in owners])
+    data = {
+        "reduction_id": "r",
+        "record_key": "k",
+        "scenario": "metro_ride",
+        "occurred_at": "2026-11-28T00:00:00Z",
+        "grams": 1,
+    }
+    publisher.publish_many(
+        [
+            ("reduction_calculated", {**data, "user_pid": owner}, f"{owner}-{i}", "")
+            for i in range(3)
+            for owner in owners
+        ]
+    )
     publisher.close()
     found: dict[str, set[int]] = {}
     with Connection(uri) as conn:

@@ -5,6 +5,7 @@ through the gRPC API (idempotent request keys per customer and day, so a re-run 
 twice), the bank pool takes the grams back, and one bridge pass (nameko RPC
 `exchange_bridge.run_batch`, AMQP_URI) registers them at the exchange as an SM2-signed batch.
 """
+
 import argparse
 import datetime
 import sys
@@ -34,9 +35,15 @@ def redeem_for_demo_customers(stub, count: int) -> int:
     for account in chosen:
         if account.balance_grams < GRAMS:
             continue
-        response = stub.Redeem(pb.RedeemRequest(account=pb.AccountRef(account_id=account.account_id), grams=GRAMS,
-                                                request_key=f"demo-reward-{day}-{account.account_id}",
-                                                reward_id="demo-metro-pass"), timeout=10)
+        response = stub.Redeem(
+            pb.RedeemRequest(
+                account=pb.AccountRef(account_id=account.account_id),
+                grams=GRAMS,
+                request_key=f"demo-reward-{day}-{account.account_id}",
+                reward_id="demo-metro-pass",
+            ),
+            timeout=10,
+        )
         state = "already redeemed today" if response.replayed else "redeemed"
         print(f"  {account.account_id}  {state} {GRAMS} g for a metro pass")
         redeemed += 1
@@ -67,11 +74,15 @@ def main(argv=None) -> int:
                 time.sleep(0.5)
         pool = stub.GetTotals(pb.GetTotalsRequest(), timeout=10).pool_grams
     batches = requests.get(f"{args.exchange}/v1/batches", timeout=10).json()["batches"]
-    print(f"  bank pool holds {pool} g taken back from redemptions; "
-          f"this run registered {len(registered)} new batch(es), {failed} submission(s) pending")
+    print(
+        f"  bank pool holds {pool} g taken back from redemptions; "
+        f"this run registered {len(registered)} new batch(es), {failed} submission(s) pending"
+    )
     for batch in batches:
-        print(f"  exchange batch {batch['batch_id'][:16]}…  {batch.get('quantity')} g  {batch.get('status')}  "
-              f"serials {batch.get('serial_start')} … {batch.get('serial_end')}")
+        print(
+            f"  exchange batch {batch['batch_id'][:16]}…  {batch.get('quantity')} g  {batch.get('status')}  "
+            f"serials {batch.get('serial_start')} … {batch.get('serial_end')}"
+        )
     return 0 if not failed else 1
 
 

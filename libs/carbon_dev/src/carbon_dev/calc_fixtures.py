@@ -1,4 +1,5 @@
 """Test helpers (also for other services' tests): a private, publishable copy of the methodology directory."""
+
 import shutil
 from datetime import datetime
 from pathlib import Path
@@ -35,10 +36,16 @@ def record(scenario: str, occurred_at: str, user_pid: str = "u" * 64, **activity
     return Record(scenario, datetime.fromisoformat(occurred_at), activity, user_pid)
 
 
-def behaviour(n: int, scenario: str = "metro_ride", occurred_at: str = "2026-03-02T08:15:00+08:00",
-              **activity) -> dict:
+def behaviour(n: int, scenario: str = "metro_ride", occurred_at: str = "2026-03-02T08:15:00+08:00", **activity) -> dict:
     """A BehaviourReceived payload as ingest publishes it (n makes the ids unique)."""
-    return {"record_key": f"{n:064x}", "partner_id": "metro-sz", "partner_record_id": f"trip-{n}",
-            "user_pid": f"{n + 7:064x}", "consent_id": f"consent-{n}", "scenario": scenario,
-            "occurred_at": occurred_at, "received_at": "2026-03-02T08:20:00Z",
-            "activity": activity or {"distance_km": "12.4", "city": "shenzhen", "entry_station": "S01"}}
+    return {
+        "record_key": f"{n:064x}",
+        "partner_id": "metro-sz",
+        "partner_record_id": f"trip-{n}",
+        "user_pid": f"{n + 7:064x}",
+        "consent_id": f"consent-{n}",
+        "scenario": scenario,
+        "occurred_at": occurred_at,
+        "received_at": "2026-03-02T08:20:00Z",
+        "activity": activity or {"distance_km": "12.4", "city": "shenzhen", "entry_station": "S01"},
+    }

@@ -4,6 +4,7 @@ An *instance* is a named copy of the platform with its own RabbitMQ vhost, datab
 ports and supervisord, so `make run` (instance "dev") and the e2e tests (instance "e2e")
 can share the same RabbitMQ/FerretDB/Jaeger without seeing each other's data.
 """
+
 import argparse
 import json
 import os
@@ -23,8 +24,13 @@ DEPS = {"rabbitmq": "RabbitMQ", "ferretdb": "FerretDB", "jaeger": "Jaeger"}
 STOP_TIMEOUT = 30  # seconds: supervisord stops every program (stopwaitsecs=15), then SIGKILL
 RABBIT_API = "http://127.0.0.1:15672/api"
 RABBIT_AUTH = "Basic Z3Vlc3Q6Z3Vlc3Q="  # guest:guest, the loopback-only dev broker
-INGEST_SECRETS = ("PSEUDONYM_KEY", "CONTACT_SM4_KEY", "PLATFORM_SM2_PRIVATE_KEY", "PLATFORM_SM2_PUBLIC_KEY",
-                  "ADMIN_TOKEN")
+INGEST_SECRETS = (
+    "PSEUDONYM_KEY",
+    "CONTACT_SM4_KEY",
+    "PLATFORM_SM2_PRIVATE_KEY",
+    "PLATFORM_SM2_PUBLIC_KEY",
+    "ADMIN_TOKEN",
+)
 BRIDGE_SECRETS = ("BRIDGE_SM2_PRIVATE_KEY", "BRIDGE_SM2_PUBLIC_KEY")
 JAEGER_UI = "http://127.0.0.1:16686"
 
@@ -64,10 +70,15 @@ class Instance:
         missing = [name for name in (*INGEST_SECRETS, *BRIDGE_SECRETS) if name not in values]
         if missing:
             platform_key, bridge_key = gm.generate_sm2_keypair(), gm.generate_sm2_keypair()
-            fresh = {"PSEUDONYM_KEY": os.urandom(32).hex(), "CONTACT_SM4_KEY": os.urandom(16).hex(),
-                     "PLATFORM_SM2_PRIVATE_KEY": platform_key[0], "PLATFORM_SM2_PUBLIC_KEY": platform_key[1],
-                     "ADMIN_TOKEN": os.urandom(16).hex(),
-                     "BRIDGE_SM2_PRIVATE_KEY": bridge_key[0], "BRIDGE_SM2_PUBLIC_KEY": bridge_key[1]}
+            fresh = {
+                "PSEUDONYM_KEY": os.urandom(32).hex(),
+                "CONTACT_SM4_KEY": os.urandom(16).hex(),
+                "PLATFORM_SM2_PRIVATE_KEY": platform_key[0],
+                "PLATFORM_SM2_PUBLIC_KEY": platform_key[1],
+                "ADMIN_TOKEN": os.urandom(16).hex(),
+                "BRIDGE_SM2_PRIVATE_KEY": bridge_key[0],
+                "BRIDGE_SM2_PUBLIC_KEY": bridge_key[1],
+            }
             if "PLATFORM_SM2_PRIVATE_KEY" in values:  # a key pair is replaced only as a pair
                 fresh.pop("PLATFORM_SM2_PRIVATE_KEY"), fresh.pop("PLATFORM_SM2_PUBLIC_KEY")
             if "BRIDGE_SM2_PRIVATE_KEY" in values:
@@ -87,14 +98,21 @@ class Instance:
         nameko = f"{VENV_BIN}/nameko run --config"
 
         def db(service):
-            return {"AMQP_URI": self.amqp_uri, "MONGO_URI": self.mongo_uri,
-                    "OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:4318", "PYTHONUNBUFFERED": "1",
-                    "MONGO_DATABASE": f"carbon_{self.name}_{service}"}
+            return {
+                "AMQP_URI": self.amqp_uri,
+                "MONGO_URI": self.mongo_uri,
+                "OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:4318",
+                "PYTHONUNBUFFERED": "1",
+                "MONGO_DATABASE": f"carbon_{self.name}_{service}",
+            }
 
         ingest, calc, account, grpc_metrics, bridge, relay, sandbox = (
-            self.address(p) for p in (8080, 8101, 8102, 8103, 8104, 8105, 8200))
-        return [*self._base_processes(nameko, db, ingest, calc, account, grpc_metrics, bridge, relay, sandbox),
-                *self._extra_replicas(nameko, db)]
+            self.address(p) for p in (8080, 8101, 8102, 8103, 8104, 8105, 8200)
+        )
+        return [
+            *self._base_processes(nameko, db, ingest, calc, account, grpc_metrics, bridge, relay, sandbox),
+            *self._extra_replicas(nameko, db),
+        ]
 
     @staticmethod
     def _replicas() -> dict[str, int]:
@@ -118,37 +136,89 @@ class Instance:
             for k in range(2, self._replicas().get(service, 1) + 1):
                 address = self.address(base + 10 * (k - 1))
                 shards = self._preferred_shards(k) if service == "account" else {}
-                extra.append(Process(f"{service}-{k}", f"{nameko} services/{service}/config.yml {service}.service",
-                                     f"http://{address}/health",
-                                     {**db(service), **shards, "WEB_SERVER_ADDRESS": address,
-                                      "OTEL_SERVICE_NAME": service}, f"http://{address}"))
+                extra.append(
+                    Process(
+                        f"{service}-{k}",
+                        f"{nameko} services/{service}/config.yml {service}.service",
+                        f"http://{address}/health",
+                        {**db(service), **shards, "WEB_SERVER_ADDRESS": address, "OTEL_SERVICE_NAME": service},
+                        f"http://{address}",
+                    )
+                )
         return extra
 
     def _base_processes(self, nameko, db, ingest, calc, account, grpc_metrics, bridge, relay, sandbox):
         return [
-            Process("ingest", f"{VENV_BIN}/gunicorn -c services/ingest/gunicorn.conf.py --bind {ingest} "
-                    "'ingest.app:create_app()'", f"http://{ingest}/readyz",
-                    {**db("ingest"), **self.secrets_for(INGEST_SECRETS), "OTEL_SERVICE_NAME": "ingest"},
-                    f"http://{ingest}"),
-            Process("ingest-relay", f"{VENV_BIN}/python -m ingest.relay", f"http://{relay}/health",
-                    {**db("ingest"), "METRICS_ADDRESS": relay, "OTEL_SERVICE_NAME": "ingest-relay"}, f"http://{relay}"),
-            Process("calc", f"{nameko} services/calc/config.yml calc.service", f"http://{calc}/health",
-                    {**db("calc"), "WEB_SERVER_ADDRESS": calc, "OTEL_SERVICE_NAME": "calc"}, f"http://{calc}"),
-            Process("account", f"{nameko} services/account/config.yml account.service", f"http://{account}/health",
-                    {**db("account"), **self._preferred_shards(1), "WEB_SERVER_ADDRESS": account,
-                     "OTEL_SERVICE_NAME": "account"},
-                    f"http://{account}"),
-            Process("account-grpc", f"{VENV_BIN}/python -m account.grpc_server", f"http://{grpc_metrics}/health",
-                    {**db("account"), "GRPC_ADDRESS": self.address(50051), "METRICS_ADDRESS": grpc_metrics,
-                     "OTEL_SERVICE_NAME": "account-grpc"}, f"grpc://{self.address(50051)}"),
-            Process("exchange-bridge", f"{nameko} services/exchange-bridge/config.yml exchange_bridge.service",
-                    f"http://{bridge}/health",
-                    {**db("exchange_bridge"), **self.secrets_for(BRIDGE_SECRETS), "WEB_SERVER_ADDRESS": bridge,
-                     "EXCHANGE_URL": f"http://{sandbox}",
-                     "OTEL_SERVICE_NAME": "exchange-bridge"}, f"http://{bridge}"),
-            Process("exchange-sandbox", f"{VENV_BIN}/python -m exchange_bridge.sandbox", f"http://{sandbox}/health",
-                    {"SANDBOX_ADDRESS": sandbox, "OTEL_SERVICE_NAME": "exchange-sandbox", "PYTHONUNBUFFERED": "1",
-                     "OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:4318"}, f"http://{sandbox}"),
+            Process(
+                "ingest",
+                f"{VENV_BIN}/gunicorn -c services/ingest/gunicorn.conf.py --bind {ingest} 'ingest.app:create_app()'",
+                f"http://{ingest}/readyz",
+                {**db("ingest"), **self.secrets_for(INGEST_SECRETS), "OTEL_SERVICE_NAME": "ingest"},
+                f"http://{ingest}",
+            ),
+            Process(
+                "ingest-relay",
+                f"{VENV_BIN}/python -m ingest.relay",
+                f"http://{relay}/health",
+                {**db("ingest"), "METRICS_ADDRESS": relay, "OTEL_SERVICE_NAME": "ingest-relay"},
+                f"http://{relay}",
+            ),
+            Process(
+                "calc",
+                f"{nameko} services/calc/config.yml calc.service",
+                f"http://{calc}/health",
+                {**db("calc"), "WEB_SERVER_ADDRESS": calc, "OTEL_SERVICE_NAME": "calc"},
+                f"http://{calc}",
+            ),
+            Process(
+                "account",
+                f"{nameko} services/account/config.yml account.service",
+                f"http://{account}/health",
+                {
+                    **db("account"),
+                    **self._preferred_shards(1),
+                    "WEB_SERVER_ADDRESS": account,
+                    "OTEL_SERVICE_NAME": "account",
+                },
+                f"http://{account}",
+            ),
+            Process(
+                "account-grpc",
+                f"{VENV_BIN}/python -m account.grpc_server",
+                f"http://{grpc_metrics}/health",
+                {
+                    **db("account"),
+                    "GRPC_ADDRESS": self.address(50051),
+                    "METRICS_ADDRESS": grpc_metrics,
+                    "OTEL_SERVICE_NAME": "account-grpc",
+                },
+                f"grpc://{self.address(50051)}",
+            ),
+            Process(
+                "exchange-bridge",
+                f"{nameko} services/exchange-bridge/config.yml exchange_bridge.service",
+                f"http://{bridge}/health",
+                {
+                    **db("exchange_bridge"),
+                    **self.secrets_for(BRIDGE_SECRETS),
+                    "WEB_SERVER_ADDRESS": bridge,
+                    "EXCHANGE_URL": f"http://{sandbox}",
+                    "OTEL_SERVICE_NAME": "exchange-bridge",
+                },
+                f"http://{bridge}",
+            ),
+            Process(
+                "exchange-sandbox",
+                f"{VENV_BIN}/python -m exchange_bridge.sandbox",
+                f"http://{sandbox}/health",
+                {
+                    "SANDBOX_ADDRESS": sandbox,
+                    "OTEL_SERVICE_NAME": "exchange-sandbox",
+                    "PYTHONUNBUFFERED": "1",
+                    "OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:4318",
+                },
+                f"http://{sandbox}",
+            ),
         ]
 
     # --- supervisord -----------------------------------------------------------------------
@@ -160,17 +230,37 @@ class Instance:
         logs = self.dir / "logs"
         logs.mkdir(parents=True, exist_ok=True)
         lines = [
-            "[unix_http_server]", f"file={self.dir}/supervisor.sock", "",
-            "[supervisord]", f"logfile={logs}/supervisord.log", f"pidfile={self.dir}/supervisord.pid",
-            f"directory={ROOT}", "", "[rpcinterface:supervisor]",
-            "supervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface", "",
-            "[supervisorctl]", f"serverurl=unix://{self.dir}/supervisor.sock", "",
+            "[unix_http_server]",
+            f"file={self.dir}/supervisor.sock",
+            "",
+            "[supervisord]",
+            f"logfile={logs}/supervisord.log",
+            f"pidfile={self.dir}/supervisord.pid",
+            f"directory={ROOT}",
+            "",
+            "[rpcinterface:supervisor]",
+            "supervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface",
+            "",
+            "[supervisorctl]",
+            f"serverurl=unix://{self.dir}/supervisor.sock",
+            "",
         ]
         for p in processes:
             env = ",".join(f'{k}="{v}"' for k, v in {**p.env, "PATH": f"{VENV_BIN}:/usr/bin:/bin"}.items())
-            lines += [f"[program:{p.name}]", f"command={p.command}", f"directory={ROOT}", f"environment={env}",
-                      "autorestart=true", "startsecs=2", "stopasgroup=true", "killasgroup=true", "stopwaitsecs=15",
-                      f"stdout_logfile={logs}/{p.name}.log", "redirect_stderr=true", ""]
+            lines += [
+                f"[program:{p.name}]",
+                f"command={p.command}",
+                f"directory={ROOT}",
+                f"environment={env}",
+                "autorestart=true",
+                "startsecs=2",
+                "stopasgroup=true",
+                "killasgroup=true",
+                "stopwaitsecs=15",
+                f"stdout_logfile={logs}/{p.name}.log",
+                "redirect_stderr=true",
+                "",
+            ]
         self.conf.write_text("\n".join(lines))
         self.conf.chmod(0o600)
 
@@ -180,7 +270,9 @@ class Instance:
         try:
             return subprocess.run(argv, capture_output=True, text=True, check=check, timeout=timeout)
         except subprocess.TimeoutExpired:
-            return subprocess.CompletedProcess(argv, 124, "", f"supervisorctl {' '.join(args)}: no answer in {timeout:.0f}s")
+            return subprocess.CompletedProcess(
+                argv, 124, "", f"supervisorctl {' '.join(args)}: no answer in {timeout:.0f}s"
+            )
 
     def running(self) -> bool:
         return self.conf.exists() and self.ctl("pid", timeout=10).returncode == 0
@@ -226,8 +318,12 @@ class Instance:
 
     def _rabbit_api(self, method: str, path: str, body: bytes | None = None):
         """The management API's JSON answer (None for an empty one; a DELETE of nothing is fine)."""
-        request = urllib.request.Request(RABBIT_API + path, data=body, method=method,
-                                         headers={"content-type": "application/json", "authorization": RABBIT_AUTH})
+        request = urllib.request.Request(
+            RABBIT_API + path,
+            data=body,
+            method=method,
+            headers={"content-type": "application/json", "authorization": RABBIT_AUTH},
+        )
         try:
             with urllib.request.urlopen(request, timeout=10) as response:
                 raw = response.read()
@@ -306,8 +402,7 @@ class Instance:
                     progress(f"  {name:17s} healthy")
                     del pending[name]
             if pending and time.monotonic() > deadline:
-                raise SystemExit(f"not healthy after {timeout:.0f}s: {', '.join(pending)} "
-                                 f"(see {self.dir / 'logs'})")
+                raise SystemExit(f"not healthy after {timeout:.0f}s: {', '.join(pending)} (see {self.dir / 'logs'})")
             time.sleep(0.3)
 
     def started_by(self) -> str:
@@ -338,13 +433,19 @@ class Instance:
 
     def status_table(self) -> str:
         pid = self.supervisord_pid()
-        head = (f"platform instance {self.name}: supervisord pid {pid}, started by {self.started_by()}\n" if pid
-                else f"platform instance {self.name}: not running\n")
+        head = (
+            f"platform instance {self.name}: supervisord pid {pid}, started by {self.started_by()}\n"
+            if pid
+            else f"platform instance {self.name}: not running\n"
+        )
         rows = [("component", "address", "state")]
         for p in self.processes():
             rows.append((p.name, p.address, "healthy" if healthy(p.ready_url) else "DOWN"))
-        rows += [("rabbitmq", f"amqp://127.0.0.1:5672/{self.vhost}  (UI http://127.0.0.1:15672)", "-"),
-                 ("ferretdb", "mongodb://127.0.0.1:27017", "-"), ("jaeger", JAEGER_UI, "-")]
+        rows += [
+            ("rabbitmq", f"amqp://127.0.0.1:5672/{self.vhost}  (UI http://127.0.0.1:15672)", "-"),
+            ("ferretdb", "mongodb://127.0.0.1:27017", "-"),
+            ("jaeger", JAEGER_UI, "-"),
+        ]
         width = [max(len(r[i]) for r in rows) for i in range(3)]
         return head + "\n".join("  " + "  ".join(c.ljust(w) for c, w in zip(r, width)) for r in rows)
 
@@ -374,11 +475,13 @@ def _wait_gone(pid: int, timeout: float) -> bool:
 def started_by() -> str:
     """Who runs this process, for the records `make status` shows: our command line, and the
     `make` above it when there is one."""
+
     def cmdline(pid):
         try:
             return pathlib.Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode().strip()
         except OSError:
             return "?"
+
     me, parent = os.getpid(), os.getppid()
     text = f"{cmdline(me)} (pid {me})"
     return f"{cmdline(parent)} (pid {parent}) > {text}" if cmdline(parent).startswith("make") else text
@@ -434,26 +537,57 @@ def demo(instance: Instance) -> None:
     secrets = instance.secrets()
     env = {"AMQP_URI": instance.amqp_uri, "MONGO_URI": instance.mongo_uri, "OTEL_SERVICE_NAME": "demo"}
     ingest = f"http://{instance.address(8080)}"
-    run_step("demo partner traffic: a day of signed records", ["-m", "carbon_dev.ingest_demo", "--base-url", ingest,
-             "--admin-token", secrets["ADMIN_TOKEN"], "--records", os.environ.get("DEMO_RECORDS", "2000")], env)
+    run_step(
+        "demo partner traffic: a day of signed records",
+        [
+            "-m",
+            "carbon_dev.ingest_demo",
+            "--base-url",
+            ingest,
+            "--admin-token",
+            secrets["ADMIN_TOKEN"],
+            "--records",
+            os.environ.get("DEMO_RECORDS", "2000"),
+        ],
+        env,
+    )
     print("\n== waiting for calc and account to process the day")
     instance.wait_drained(progress=lambda text: (sys.stdout.write(text), sys.stdout.flush()))
-    run_step("customers redeem grams; the bank takes them back and registers them at the exchange",
-             ["-m", "carbon_dev.bridge_demo", "--grpc", instance.address(50051),
-              "--exchange", f"http://{instance.address(8200)}"], env)
-    run_step("balances and a monthly statement, read through the gRPC API",
-             ["-m", "account.report", "--grpc", instance.address(50051)],
-             {**env, "MONGO_DATABASE": f"carbon_{instance.name}_account"})
+    run_step(
+        "customers redeem grams; the bank takes them back and registers them at the exchange",
+        [
+            "-m",
+            "carbon_dev.bridge_demo",
+            "--grpc",
+            instance.address(50051),
+            "--exchange",
+            f"http://{instance.address(8200)}",
+        ],
+        env,
+    )
+    run_step(
+        "balances and a monthly statement, read through the gRPC API",
+        ["-m", "account.report", "--grpc", instance.address(50051)],
+        {**env, "MONGO_DATABASE": f"carbon_{instance.name}_account"},
+    )
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m carbon_dev.devstack")
     parser.add_argument("command", choices=("run", "start", "stop", "status"))
     parser.add_argument("--instance", default=os.environ.get("CARBON_INSTANCE", "dev"))
-    parser.add_argument("--port-offset", type=int, default=int(os.environ.get("CARBON_PORT_OFFSET", "0")),
-                        help="added to every port of the instance (a second instance beside `make run`)")
-    parser.add_argument("--detach", action="store_true", default=os.environ.get("DETACH") == "1",
-                        help="return after the demo instead of waiting for Ctrl-C")
+    parser.add_argument(
+        "--port-offset",
+        type=int,
+        default=int(os.environ.get("CARBON_PORT_OFFSET", "0")),
+        help="added to every port of the instance (a second instance beside `make run`)",
+    )
+    parser.add_argument(
+        "--detach",
+        action="store_true",
+        default=os.environ.get("DETACH") == "1",
+        help="return after the demo instead of waiting for Ctrl-C",
+    )
     args = parser.parse_args(argv)
     instance = Instance(args.instance, port_offset=args.port_offset)
     if args.command == "stop":
@@ -465,7 +599,9 @@ def main(argv=None) -> int:
         for other in others:
             pid = other.supervisord_pid()
             if pid:
-                print(f"also running: platform instance {other.name} (supervisord pid {pid}, started by {other.started_by()})")
+                print(
+                    f"also running: platform instance {other.name} (supervisord pid {pid}, started by {other.started_by()})"
+                )
         return 0
     detached = args.command == "start" or args.detach
     # Ctrl-C (the whole foreground group gets it) or SIGTERM, at any moment from here on:

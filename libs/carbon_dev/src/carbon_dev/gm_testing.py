@@ -4,13 +4,13 @@
 vectors can be published (docs/partner-api.md). Reusing a k across two messages reveals
 the private key: only ever use it with throwaway test keys.
 """
+
 from carbon_common.gm import _reference
 from carbon_common.gm.curve import DEFAULT_USER_ID, N, encode_signature, parse_private_key
 from carbon_common.gm.sm2 import _public_of, message_digest
 
 
-def sm2_sign_with_k(private_hex: str, message: bytes, k_hex: str,
-                    user_id: bytes = DEFAULT_USER_ID) -> bytes:
+def sm2_sign_with_k(private_hex: str, message: bytes, k_hex: str, user_id: bytes = DEFAULT_USER_ID) -> bytes:
     """Deterministic SM2 signature (raw r||s) with nonce k; ValueError if k is unusable."""
     d = parse_private_key(private_hex)
     k = int(k_hex, 16)

@@ -6,6 +6,7 @@ Re-runnable: demo keys are derived from fixed seeds (public demo material, never
 keys), so registration and consents are idempotent, and the same day's records come back as
 duplicates. The day is yesterday (Asia/Shanghai), so nothing is in the future.
 """
+
 import argparse
 import random
 import sys
@@ -23,10 +24,20 @@ from ingest.sdk.client import IngestClient, SendTotals, progress_line
 CST = timezone(timedelta(hours=8))
 TRAVEL = ["metro_ride", "bus_ride", "bike_ride", "walking"]
 HOME = ["utility_bill_payment", "e_statement", "ev_charging", "household_electricity"]
-PARTNERS = {"demo-maas": ("Demo city MaaS (metro, bus, bike, steps)", TRAVEL),
-            "demo-grid": ("Demo utility and e-billing", HOME)}
-WEIGHTS = {"metro_ride": 40, "bus_ride": 20, "bike_ride": 12, "walking": 8, "utility_bill_payment": 6,
-           "e_statement": 6, "ev_charging": 5, "household_electricity": 3}
+PARTNERS = {
+    "demo-maas": ("Demo city MaaS (metro, bus, bike, steps)", TRAVEL),
+    "demo-grid": ("Demo utility and e-billing", HOME),
+}
+WEIGHTS = {
+    "metro_ride": 40,
+    "bus_ride": 20,
+    "bike_ride": 12,
+    "walking": 8,
+    "utility_bill_payment": 6,
+    "e_statement": 6,
+    "ev_charging": 5,
+    "household_electricity": 3,
+}
 STATIONS = [f"S{n:02d}" for n in range(1, 40)]
 
 
@@ -76,12 +87,19 @@ def day_of_records(customer_list: list[str], count: int, day: datetime) -> dict[
         customer = rng.choice(customer_list)
         activity = _activity(rng, scenario, customer)
         if rng.random() < 0.01:  # a few bad records, as real feeds have
-            activity = {**activity, "distance_km": "500"} if "distance_km" in activity else {**activity, "reduction_g": 9}
+            activity = (
+                {**activity, "distance_km": "500"} if "distance_km" in activity else {**activity, "reduction_g": 9}
+            )
         partner = next(p for p, (_, allowed) in PARTNERS.items() if scenario in allowed)
-        out[partner].append({
-            "record_id": f"{day:%Y%m%d}-{len(customer_list)}x{count}-{n:06d}", "customer_ref": customer, "scenario": scenario,
-            "occurred_at": iso_z(_moment(rng, day), "seconds"),
-            "activity": activity})
+        out[partner].append(
+            {
+                "record_id": f"{day:%Y%m%d}-{len(customer_list)}x{count}-{n:06d}",
+                "customer_ref": customer,
+                "scenario": scenario,
+                "occurred_at": iso_z(_moment(rng, day), "seconds"),
+                "activity": activity,
+            }
+        )
     for records in out.values():
         records.sort(key=lambda r: r["occurred_at"])
     return out
@@ -94,8 +112,11 @@ def _ok(response, what):
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m carbon_dev.ingest_demo", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m carbon_dev.ingest_demo",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--base-url", default="http://127.0.0.1:8080")
     parser.add_argument("--admin-token", default=setting("ADMIN_TOKEN", ""))
     parser.add_argument("--customers", type=int, default=50)
@@ -107,20 +128,34 @@ def main(argv=None) -> int:
     admin = AdminClient(args.base_url, args.admin_token)
     print(f"[demo] registering the demo bank app and partners at {args.base_url}")
     bank_private, bank_public = demo_key("demo-bank-app")
-    _ok(admin.register("demo-bank-app", "Demo bank app", "bank_app", [], 0, [("demo-bank-app-k1", bank_public)]), "register bank app")
+    _ok(
+        admin.register("demo-bank-app", "Demo bank app", "bank_app", [], 0, [("demo-bank-app-k1", bank_public)]),
+        "register bank app",
+    )
     clients = {}
     for partner_id, (name, scenarios) in PARTNERS.items():
         private, public = demo_key(partner_id)
-        _ok(admin.register(partner_id, name, "data_partner", scenarios, 0, [(f"{partner_id}-k1", public)]), f"register {partner_id}")
+        _ok(
+            admin.register(partner_id, name, "data_partner", scenarios, 0, [(f"{partner_id}-k1", public)]),
+            f"register {partner_id}",
+        )
         clients[partner_id] = IngestClient(args.base_url, partner_id, f"{partner_id}-k1", private)
     bank = IngestClient(args.base_url, "demo-bank-app", "demo-bank-app-k1", bank_private)
     people = customers(args.customers)
     for n, customer in enumerate(people, 1):
         for partner_id, (_, scenarios) in PARTNERS.items():
             # a fixed expiry per ref keeps the consent body identical on re-runs
-            _ok(bank.record_consent(f"demo-{customer}-{partner_id}", customer, partner_id, scenarios,
-                                    "low-carbon rewards (demo)", _fixed_expiry()),
-                "record consent")
+            _ok(
+                bank.record_consent(
+                    f"demo-{customer}-{partner_id}",
+                    customer,
+                    partner_id,
+                    scenarios,
+                    "low-carbon rewards (demo)",
+                    _fixed_expiry(),
+                ),
+                "record consent",
+            )
         sys.stderr.write(f"\r[demo] consents recorded for {n}/{len(people)} customers")
     sys.stderr.write("\n")
     day = (datetime.now(CST) - timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
@@ -129,16 +164,21 @@ def main(argv=None) -> int:
     grand, started = SendTotals(), time.monotonic()
     for partner_id, records in plan.items():
         print(f"[demo] {partner_id}: {len(records)} records")
-        totals = clients[partner_id].send_records(records, batch_size=args.batch_size, progress=progress_line(len(records)))
+        totals = clients[partner_id].send_records(
+            records, batch_size=args.batch_size, progress=progress_line(len(records))
+        )
         sys.stderr.write("\n")
         for name in ("accepted", "duplicate", "rejected", "unavailable"):
             setattr(grand, name, getattr(grand, name) + getattr(totals, name))
         for code, n in totals.codes.items():
             grand.codes[code] = grand.codes.get(code, 0) + n
     elapsed = time.monotonic() - started
-    print(f"[demo] done in {elapsed:.1f} s ({grand.total / max(elapsed, 1e-6):.0f} records/s): "
-          f"accepted {grand.accepted}, duplicate {grand.duplicate}, rejected {grand.rejected}"
-          + (f" {grand.codes}" if grand.codes else "") + f", unavailable {grand.unavailable}")
+    print(
+        f"[demo] done in {elapsed:.1f} s ({grand.total / max(elapsed, 1e-6):.0f} records/s): "
+        f"accepted {grand.accepted}, duplicate {grand.duplicate}, rejected {grand.rejected}"
+        + (f" {grand.codes}" if grand.codes else "")
+        + f", unavailable {grand.unavailable}"
+    )
     return 0 if grand.unavailable == 0 else 1
 
 

@@ -4,6 +4,7 @@ Writers are spread over independent LedgerOperations (each like a separate proce
 mixes credits (half under a daily count cap), redemptions, and deliberate repeats of earlier
 idempotency keys. check_invariants() then proves what a ledger must hold.
 """
+
 import threading
 import time
 from collections import Counter
@@ -39,10 +40,18 @@ class Tally:
 
 def _reduction(writer: int, i: int, capped: bool) -> dict:
     return {
-        "reduction_id": f"stress-{writer}-{i}", "record_key": f"stress-rec-{writer}-{i}", "user_pid": OWNER,
-        "scenario": "metro_ride" if capped else "bus_ride", "occurred_at": "2026-11-25T02:00:00Z",
-        "grams": 25, "partner_id": "stress", "methodology_id": "m", "methodology_version": "1",
-        "factor_set_id": "f", "factor_set_version": "1", "caps": [CAPPED] if capped else [],
+        "reduction_id": f"stress-{writer}-{i}",
+        "record_key": f"stress-rec-{writer}-{i}",
+        "user_pid": OWNER,
+        "scenario": "metro_ride" if capped else "bus_ride",
+        "occurred_at": "2026-11-25T02:00:00Z",
+        "grams": 25,
+        "partner_id": "stress",
+        "methodology_id": "m",
+        "methodology_version": "1",
+        "factor_set_id": "f",
+        "factor_set_version": "1",
+        "caps": [CAPPED] if capped else [],
     }
 
 
@@ -67,8 +76,7 @@ def writer_job(ops: LedgerOperations, writer: int, operations: int, tally: Tally
         tally.add(done=1)
 
 
-def run(repository, tiers, writers: int, operations: int, spawn_all, appenders: int = 5,
-        progress=None) -> Tally:
+def run(repository, tiers, writers: int, operations: int, spawn_all, appenders: int = 5, progress=None) -> Tally:
     """`writers` concurrent writers spread over `appenders` independent LedgerOperations (as
     that many service processes: writers sharing one queue per account, appenders racing each
     other through the database). spawn_all(callables) runs them concurrently and waits."""
@@ -104,8 +112,14 @@ def check_invariants(repository, tally: Tally) -> dict:
     assert len(redemptions) == tally.redemptions_sent - tally.redemptions_refused
     pool = repository.account_entries(ledger.account_id_for(ledger.POOL_OWNER))
     assert sum(e["grams"] for e in pool) == -sum(e["grams"] for e in redemptions), "pool != redeemed"
-    return {"entries": len(entries), "balance": entries[-1]["balance_after"], "credits": len(credits),
-            "capped_credited": capped_credited, "redemptions": len(redemptions),
-            "refused": tally.redemptions_refused, "repeats": tally.repeats_sent,
-            "seconds": round(tally.seconds, 1),
-            "appends_per_second": round((len(entries) + len(pool)) / max(tally.seconds, 1e-9), 1)}
+    return {
+        "entries": len(entries),
+        "balance": entries[-1]["balance_after"],
+        "credits": len(credits),
+        "capped_credited": capped_credited,
+        "redemptions": len(redemptions),
+        "refused": tally.redemptions_refused,
+        "repeats": tally.repeats_sent,
+        "seconds": round(tally.seconds, 1),
+        "appends_per_second": round((len(entries) + len(pool)) / max(tally.seconds, 1e-9), 1),
+    }

@@ -4,6 +4,7 @@ Real servers only: each test gets a throwaway RabbitMQ vhost (nameko's `rabbit_c
 created through the management API) with the whole topology declared, and its own FerretDB
 /MongoDB database, dropped afterwards. Waiting is polling with a deadline, never sleeping.
 """
+
 import json
 import os
 import re
@@ -107,8 +108,15 @@ class FilterRecorder(monitoring.CommandListener):
     """pymongo command listener: the filter of every read, update and delete a client sends,
     so a test can prove a hot path asks FerretDB only for `_id` lookups (ARCHITECTURE.md §4)."""
 
-    READS = {"find": "filter", "count": "query", "delete": None, "update": None, "findAndModify": "query",
-             "aggregate": None, "distinct": "query"}
+    READS = {
+        "find": "filter",
+        "count": "query",
+        "delete": None,
+        "update": None,
+        "findAndModify": "query",
+        "aggregate": None,
+        "distinct": "query",
+    }
 
     def __init__(self):
         self.commands: list[tuple[str, str, dict]] = []  # (command, collection, filter)
@@ -138,11 +146,13 @@ class FilterRecorder(monitoring.CommandListener):
 
     def not_by_id(self) -> list[tuple[str, str, dict]]:
         """Commands whose filter is anything but {_id: value} or {_id: {$in: [...]}}."""
+
         def by_id(flt):
             if set(flt) != {"_id"}:
                 return False
             value = flt["_id"]
             return not isinstance(value, dict) or set(value) == {"$in"}
+
         return [c for c in self.commands if not by_id(c[2])]
 
 
@@ -173,8 +183,14 @@ class EventListener:
 
     def __init__(self, amqp_uri: str, source: str, event_type: str):
         self.connection = Connection(amqp_uri)
-        self.queue = Queue(f"test-listener-{uuid.uuid4().hex[:8]}", exchange=topology.event_exchange(source),
-                           routing_key=event_type, durable=False, auto_delete=False, exclusive=True)
+        self.queue = Queue(
+            f"test-listener-{uuid.uuid4().hex[:8]}",
+            exchange=topology.event_exchange(source),
+            routing_key=event_type,
+            durable=False,
+            auto_delete=False,
+            exclusive=True,
+        )
         self.channel = self.connection.channel()
         self.bound = self.queue(self.channel)
         self.bound.declare()

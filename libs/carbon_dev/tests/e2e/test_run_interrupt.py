@@ -6,6 +6,7 @@ The runs use an instance of their own ("runstop": vhost carbon_runstop, database
 carbon_runstop_*, ports +5000), reset before and after, so they disturb nobody on the shared
 servers. Ctrl-C is what a terminal sends: SIGINT to the whole foreground process group.
 """
+
 import os
 import signal
 import subprocess
@@ -16,8 +17,13 @@ import pytest
 from carbon_dev.devstack import ROOT, Instance, alive
 from carbon_dev.testing import listening, pid_on_port, wait_until
 
-SHARED_PORTS = {"RabbitMQ": 5672, "RabbitMQ management": 15672, "FerretDB": 27017, "Jaeger UI": 16686,
-                "Jaeger OTLP": 4318}
+SHARED_PORTS = {
+    "RabbitMQ": 5672,
+    "RabbitMQ management": 15672,
+    "FerretDB": 27017,
+    "Jaeger UI": 16686,
+    "Jaeger OTLP": 4318,
+}
 NAME, OFFSET = "runstop", 5000
 
 
@@ -40,10 +46,15 @@ def run_until(argv, log_path, marker: str, env: dict) -> subprocess.Popen:
     """Start `argv` in a new process group (as a terminal's foreground job) and poll its log
     until `marker` appears."""
     with open(log_path, "w") as log:
-        process = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-                                   start_new_session=True)
-    wait_until(lambda: marker in log_path.read_text() or process.poll() is not None, timeout=600,
-               interval=0.5, message=f"{marker!r} in {log_path}")
+        process = subprocess.Popen(
+            argv, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+    wait_until(
+        lambda: marker in log_path.read_text() or process.poll() is not None,
+        timeout=600,
+        interval=0.5,
+        message=f"{marker!r} in {log_path}",
+    )
     assert process.poll() is None, log_path.read_text()
     return process
 
@@ -68,8 +79,9 @@ def assert_stopped_only_the_platform(instance: Instance, pids: list[int], shared
     assert "left running, not started by this run: jaeger ferretdb rabbitmq" in log, log
     assert not [pid for pid in pids if alive(pid)], "platform processes left running"
     assert not instance.running() and not listening(instance.port(8080))
-    assert {port: pid_on_port(port) for port in SHARED_PORTS.values()} == shared_before, \
+    assert {port: pid_on_port(port) for port in SHARED_PORTS.values()} == shared_before, (
         "a shared dependency was stopped or restarted"
+    )
 
 
 def environment(**extra) -> dict:
@@ -77,11 +89,14 @@ def environment(**extra) -> dict:
     return {**env, "CARBON_INSTANCE": NAME, "CARBON_PORT_OFFSET": str(OFFSET), **extra}
 
 
-def test_ctrl_c_on_make_run_stops_its_platform_and_leaves_the_running_dependencies(instance, shared_servers,
-                                                                                   tmp_path):
+def test_ctrl_c_on_make_run_stops_its_platform_and_leaves_the_running_dependencies(instance, shared_servers, tmp_path):
     log_path = tmp_path / "make-run.log"
-    process = run_until(["make", "--no-print-directory", "run"], log_path, "Ctrl-C stops what this run started",
-                        environment(DEMO_RECORDS="20"))
+    process = run_until(
+        ["make", "--no-print-directory", "run"],
+        log_path,
+        "Ctrl-C stops what this run started",
+        environment(DEMO_RECORDS="20"),
+    )
     log = log_path.read_text()
     assert f"Ctrl-C stops what this run started: platform instance {NAME}." in log
     assert "RabbitMQ, FerretDB, Jaeger were already running (see make status): they keep running." in log
@@ -97,8 +112,12 @@ def test_ctrl_c_on_make_run_stops_its_platform_and_leaves_the_running_dependenci
 
 def test_ctrl_c_in_the_middle_of_the_demo_stops_the_platform_too(instance, shared_servers, tmp_path):
     log_path = tmp_path / "devstack-run.log"
-    process = run_until([sys.executable, "-m", "carbon_dev.devstack", "run"], log_path, "[demo] streaming",
-                        environment(DEMO_RECORDS="100000"))
+    process = run_until(
+        [sys.executable, "-m", "carbon_dev.devstack", "run"],
+        log_path,
+        "[demo] streaming",
+        environment(DEMO_RECORDS="100000"),
+    )
     pids = platform_pids(instance)
     assert all(pids), pids
 

@@ -2,6 +2,7 @@
 test's own (other ports, another node name, a data directory under tmp_path), never the shared
 servers on 5672/15672/27017/16686/4318, whose pids are checked unchanged after every test.
 Waiting is polling with a deadline."""
+
 import os
 import random
 import re
@@ -32,13 +33,19 @@ def shared_servers_untouched():
 def throwaway(tmp_path):
     """(env for deps.sh/make naming the throwaway dependencies, their ports); what is still
     running at the end is stopped by pid (found on its port)."""
-    rabbit = next(p for p in iter(lambda: random.randint(21000, 29000), None)
-                  if not listening(p) and not listening(p + 20000))  # + 20000: its distribution port
-    env = {**os.environ, "CARBON_DEPS_DATA": str(tmp_path / "data"),
-           "CARBON_FERRET_PORT": str(free_port()), "CARBON_FERRET_DEBUG_PORT": str(free_port()),
-           "CARBON_RABBIT_PORT": str(rabbit), "CARBON_RABBIT_UI_PORT": str(free_port()),
-           "CARBON_RABBIT_NODE": f"carbon-test-{uuid.uuid4().hex[:8]}",
-           "CARBON_INSTANCE": f"nothing-{uuid.uuid4().hex[:8]}"}  # `make stop`: no platform instance of that name
+    rabbit = next(
+        p for p in iter(lambda: random.randint(21000, 29000), None) if not listening(p) and not listening(p + 20000)
+    )  # + 20000: its distribution port
+    env = {
+        **os.environ,
+        "CARBON_DEPS_DATA": str(tmp_path / "data"),
+        "CARBON_FERRET_PORT": str(free_port()),
+        "CARBON_FERRET_DEBUG_PORT": str(free_port()),
+        "CARBON_RABBIT_PORT": str(rabbit),
+        "CARBON_RABBIT_UI_PORT": str(free_port()),
+        "CARBON_RABBIT_NODE": f"carbon-test-{uuid.uuid4().hex[:8]}",
+        "CARBON_INSTANCE": f"nothing-{uuid.uuid4().hex[:8]}",
+    }  # `make stop`: no platform instance of that name
     for name in ("CARBON_DEPS_OWNER", "CARBON_DEPS_STARTED_BY", "CARBON_DEPS", "MAKEFLAGS", "MAKELEVEL"):
         env.pop(name, None)
     ports = {"ferretdb": int(env["CARBON_FERRET_PORT"]), "rabbitmq": rabbit}
@@ -50,24 +57,40 @@ def throwaway(tmp_path):
 
 
 def deps(env, *args, deps_only: str, timeout: float = 120, **extra) -> subprocess.CompletedProcess:
-    return subprocess.run([*DEPS_SH, *args], env={**env, "CARBON_DEPS": deps_only, **extra}, cwd=ROOT,
-                          capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [*DEPS_SH, *args],
+        env={**env, "CARBON_DEPS": deps_only, **extra},
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 def make_stop(env, deps_only: str) -> tuple[subprocess.CompletedProcess, float]:
     started = time.monotonic()
-    result = subprocess.run(["make", "--no-print-directory", "stop"], env={**env, "CARBON_DEPS": deps_only},
-                            cwd=ROOT, capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        ["make", "--no-print-directory", "stop"],
+        env={**env, "CARBON_DEPS": deps_only},
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     return result, time.monotonic() - started
 
 
-@pytest.mark.parametrize("dep, label, pid_file, process_name", [
-    ("ferretdb", "FerretDB", "ferretdb.pid", "ferretdb"),
-    # the hang of issue 12: `rabbitmqctl stop <pid file>` waited forever for a missing pid file
-    ("rabbitmq", "RabbitMQ", "rabbitmq/rabbit.pid", "beam.smp"),
-])
-def test_make_stop_with_the_pid_file_gone_finds_the_process_by_port_within_30_s(dep, label, pid_file, process_name,
-                                                                                 throwaway):
+@pytest.mark.parametrize(
+    "dep, label, pid_file, process_name",
+    [
+        ("ferretdb", "FerretDB", "ferretdb.pid", "ferretdb"),
+        # the hang of issue 12: `rabbitmqctl stop <pid file>` waited forever for a missing pid file
+        ("rabbitmq", "RabbitMQ", "rabbitmq/rabbit.pid", "beam.smp"),
+    ],
+)
+def test_make_stop_with_the_pid_file_gone_finds_the_process_by_port_within_30_s(
+    dep, label, pid_file, process_name, throwaway
+):
     env, ports = throwaway
     started = deps(env, "start", deps_only=dep)
     assert started.returncode == 0, started.stdout + started.stderr
@@ -95,8 +118,11 @@ def test_stop_when_nothing_runs_says_so_at_once(throwaway):
 
 def test_a_foreign_process_on_the_port_is_left_alone(throwaway):
     env, ports = throwaway
-    squatter = subprocess.Popen([sys.executable, "-m", "http.server", "--bind", "127.0.0.1",
-                                 str(ports["ferretdb"])], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    squatter = subprocess.Popen(
+        [sys.executable, "-m", "http.server", "--bind", "127.0.0.1", str(ports["ferretdb"])],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         wait_until(lambda: listening(ports["ferretdb"]), timeout=10, message="the squatter listens")
         result = deps(env, "stop", deps_only="ferretdb", timeout=30)
@@ -114,7 +140,9 @@ def test_stop_owned_stops_what_its_owner_started_and_nothing_else(throwaway):
     assert started.returncode == 0
     pid = pid_on_port(ports["ferretdb"])
     status = deps(env, "status", deps_only="ferretdb").stdout
-    assert re.search(rf"FerretDB +127\.0\.0\.1:{ports['ferretdb']} +up +pid {pid} +started by: test run A at ", status), status
+    assert re.search(
+        rf"FerretDB +127\.0\.0\.1:{ports['ferretdb']} +up +pid {pid} +started by: test run A at ", status
+    ), status
     # a second start (another command) finds it running and does not take it over
     assert deps(env, "start", deps_only="ferretdb", CARBON_DEPS_OWNER="run-B").returncode == 0
 

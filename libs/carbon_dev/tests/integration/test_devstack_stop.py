@@ -1,6 +1,7 @@
 """`devstack stop` (the platform half of `make stop`) is bounded and finds a supervisord whose pid
 file and socket are gone by its command line. A real supervisord of a throwaway instance runs
 one harmless program; nothing of the shared servers is involved."""
+
 import subprocess
 import sys
 import time
@@ -33,14 +34,22 @@ def test_stop_finds_supervisord_without_pid_file_or_socket_and_stops_its_program
     assert not instance.running()
 
     started = time.monotonic()
-    result = subprocess.run([sys.executable, "-m", "carbon_dev.devstack", "stop", "--instance", instance.name],
-                            capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-m", "carbon_dev.devstack", "stop", "--instance", instance.name],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     seconds = time.monotonic() - started
 
     assert result.returncode == 0, result.stderr
     assert f"SIGTERM to supervisord pid {supervisord}" in result.stdout, result.stdout
     assert seconds < 30
     assert not alive(supervisord) and not alive(program)
-    again = subprocess.run([sys.executable, "-m", "carbon_dev.devstack", "stop", "--instance", instance.name],
-                           capture_output=True, text=True, timeout=60)
+    again = subprocess.run(
+        [sys.executable, "-m", "carbon_dev.devstack", "stop", "--instance", instance.name],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert f"platform instance {instance.name} was not running" in again.stdout

@@ -6,6 +6,7 @@ account; the account state carries [grams, count] used per key, so a cap is chec
 exactly the entries before the one being sealed — which is what makes caps hold under
 concurrency (the seq insert fails if anyone appended in between).
 """
+
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
@@ -32,8 +33,10 @@ class Cap:
     @classmethod
     def from_event(cls, doc: dict) -> "Cap":
         cap = cls(
-            period=doc.get("period", ""), max_grams=int(doc.get("max_grams") or 0),
-            max_count=int(doc.get("max_count") or 0), scope=doc.get("scope") or "user_scenario",
+            period=doc.get("period", ""),
+            max_grams=int(doc.get("max_grams") or 0),
+            max_count=int(doc.get("max_count") or 0),
+            scope=doc.get("scope") or "user_scenario",
             scope_key=doc.get("scope_key") or "",
         )
         if cap.period not in PERIODS or cap.scope not in SCOPES or cap.max_grams < 0 or cap.max_count < 0:
@@ -43,8 +46,13 @@ class Cap:
         return cap
 
     def as_doc(self) -> dict:
-        return {"period": self.period, "max_grams": self.max_grams, "max_count": self.max_count,
-                "scope": self.scope, "scope_key": self.scope_key}
+        return {
+            "period": self.period,
+            "max_grams": self.max_grams,
+            "max_count": self.max_count,
+            "scope": self.scope,
+            "scope_key": self.scope_key,
+        }
 
 
 def parse_time(value: str) -> datetime:

@@ -1,5 +1,6 @@
 """nameko DependencyProvider: one ledger (appender cache, locks, repository) per process, and
 its outbox relay loop, woken by the writer."""
+
 import logging
 from dataclasses import dataclass
 

@@ -1,4 +1,5 @@
 """carbon.account.v1.AccountService: maps the ledger's queries and redemption onto protobuf."""
+
 import grpc
 
 from carbon.account.v1 import account_service_pb2 as pb
@@ -11,10 +12,13 @@ from account.metrics import GRPC_CALLS
 from account.queries import public_entry
 
 ENTRY_FIELDS = [f.name for f in pb.Entry.DESCRIPTOR.fields]
-STATUS_OF = ((LookupError, grpc.StatusCode.NOT_FOUND), (InvalidRequest, grpc.StatusCode.INVALID_ARGUMENT),
-             (RequestKeyReused, grpc.StatusCode.ALREADY_EXISTS),
-             ((InsufficientBalance, AccountNotOpen), grpc.StatusCode.FAILED_PRECONDITION),
-             (LedgerError, grpc.StatusCode.FAILED_PRECONDITION))
+STATUS_OF = (
+    (LookupError, grpc.StatusCode.NOT_FOUND),
+    (InvalidRequest, grpc.StatusCode.INVALID_ARGUMENT),
+    (RequestKeyReused, grpc.StatusCode.ALREADY_EXISTS),
+    ((InsufficientBalance, AccountNotOpen), grpc.StatusCode.FAILED_PRECONDITION),
+    (LedgerError, grpc.StatusCode.FAILED_PRECONDITION),
+)
 
 
 def to_entry(entry: dict) -> pb.Entry:
@@ -36,6 +40,7 @@ def _handled(method):
                     context.abort(code, detail)
             GRPC_CALLS.labels(method.__name__, "INTERNAL").inc()
             raise
+
     wrapper.__name__ = method.__name__
     return wrapper
 
@@ -52,29 +57,43 @@ class AccountServicer(pb_grpc.AccountServiceServicer):
 
     @_handled
     def GetAccount(self, request, context):
-        return pb.Account(**{k: v for k, v in self.ledger.queries.account(self._account_id(request)).items()
-                             if k != "as_of_seq"})
+        return pb.Account(
+            **{k: v for k, v in self.ledger.queries.account(self._account_id(request)).items() if k != "as_of_seq"}
+        )
 
     @_handled
     def ListAccounts(self, request, context):
         page = self.ledger.queries.accounts(request.page_size, request.page_token)
         return pb.ListAccountsResponse(
             accounts=[pb.Account(**{k: v for k, v in a.items() if k != "as_of_seq"}) for a in page["accounts"]],
-            next_page_token=page["next_page_token"])
+            next_page_token=page["next_page_token"],
+        )
 
     @_handled
     def GetBalance(self, request, context):
         a = self.ledger.queries.account(self._account_id(request))
-        return pb.Balance(account_id=a["account_id"], balance_grams=a["balance_grams"], as_of_seq=a["as_of_seq"],
-                          status=a["status"], tier=a["tier"])
+        return pb.Balance(
+            account_id=a["account_id"],
+            balance_grams=a["balance_grams"],
+            as_of_seq=a["as_of_seq"],
+            status=a["status"],
+            tier=a["tier"],
+        )
 
     @_handled
     def ListEntries(self, request, context):
         page = self.ledger.queries.entries(
-            self._account_id(request.account), request.page_size, request.page_token, list(request.types),
-            request.scenario, request.posted_from, request.posted_to)
-        return pb.ListEntriesResponse(entries=[to_entry(e) for e in page["entries"]],
-                                      next_page_token=page["next_page_token"])
+            self._account_id(request.account),
+            request.page_size,
+            request.page_token,
+            list(request.types),
+            request.scenario,
+            request.posted_from,
+            request.posted_to,
+        )
+        return pb.ListEntriesResponse(
+            entries=[to_entry(e) for e in page["entries"]], next_page_token=page["next_page_token"]
+        )
 
     @_handled
     def GetStatement(self, request, context):
@@ -88,6 +107,7 @@ class AccountServicer(pb_grpc.AccountServiceServicer):
 
     @_handled
     def Redeem(self, request, context):
-        entry, replayed = self.ledger.ops.redeem(self._account_id(request.account), request.grams,
-                                                 request.request_key, request.reward_id)
+        entry, replayed = self.ledger.ops.redeem(
+            self._account_id(request.account), request.grams, request.request_key, request.reward_id
+        )
         return pb.RedeemResponse(entry=to_entry(public_entry(entry)), replayed=replayed)

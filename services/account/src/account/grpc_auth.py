@@ -25,6 +25,7 @@ attribute carbon.grpc.caller.
 `python -m account.grpc_auth token` prints a new token and its digests; `… check FILE`
 validates a callers file.
 """
+
 import argparse
 import hashlib
 import hmac
@@ -48,11 +49,19 @@ from carbon_common.gm import sm3_digest
 from account.grpc_tls import FileWatch
 
 SERVICE = "carbon.account.v1.AccountService"
-PUBLIC_SERVICES = frozenset({"grpc.health.v1.Health", "grpc.reflection.v1.ServerReflection",
-                             "grpc.reflection.v1alpha.ServerReflection"})
+PUBLIC_SERVICES = frozenset(
+    {"grpc.health.v1.Health", "grpc.reflection.v1.ServerReflection", "grpc.reflection.v1alpha.ServerReflection"}
+)
 PERMISSIONS = ("read", "redeem", "admin")
-METHOD_PERMISSIONS = {"GetAccount": "read", "ListAccounts": "read", "GetBalance": "read", "ListEntries": "read",
-                      "GetStatement": "read", "GetTotals": "read", "Redeem": "redeem"}
+METHOD_PERMISSIONS = {
+    "GetAccount": "read",
+    "ListAccounts": "read",
+    "GetBalance": "read",
+    "ListEntries": "read",
+    "GetStatement": "read",
+    "GetTotals": "read",
+    "Redeem": "redeem",
+}
 ANONYMOUS = "anonymous"
 CALLER_ATTRIBUTE = "carbon.grpc.caller"
 TOKEN_DIGESTS = {"token_sha256": lambda token: hashlib.sha256(token).digest(), "token_sm3": sm3_digest}
@@ -61,12 +70,13 @@ _CALLER_KEYS = {"methods", "cert_cn", *TOKEN_DIGESTS}
 
 audit_log = logging.getLogger("account.grpc.audit")
 log = logging.getLogger("account.grpc_auth")
-REFUSED = Counter("carbon_grpc_refused_total", "gRPC calls refused by caller authentication or authorisation",
-                  ["method", "code"])
+REFUSED = Counter(
+    "carbon_grpc_refused_total", "gRPC calls refused by caller authentication or authorisation", ["method", "code"]
+)
 
 
 def method_name(full_method: str) -> str:
-    """"/carbon.account.v1.AccountService/Redeem" -> "Redeem" (a bounded metric label)."""
+    """ "/carbon.account.v1.AccountService/Redeem" -> "Redeem" (a bounded metric label)."""
     return full_method.rsplit("/", 1)[-1]
 
 
@@ -141,8 +151,11 @@ def _bearer(metadata: Iterable[tuple[str, str]]) -> str | None:
         return None
     scheme, _, token = values[0].partition(" ")
     if len(values) > 1 or scheme.lower() != "bearer" or not token.strip():
-        raise Refused(grpc.StatusCode.UNAUTHENTICATED, "invalid_credentials",
-                      "send one 'authorization: Bearer <token>' metadata entry")
+        raise Refused(
+            grpc.StatusCode.UNAUTHENTICATED,
+            "invalid_credentials",
+            "send one 'authorization: Bearer <token>' metadata entry",
+        )
     return token.strip()
 
 
@@ -175,20 +188,34 @@ class Authoriser:
             if caller is None:
                 raise Refused(grpc.StatusCode.UNAUTHENTICATED, "invalid_credentials", "unknown token")
             if caller.cert_cn is not None and caller.cert_cn != client_cn:
-                raise Refused(grpc.StatusCode.UNAUTHENTICATED, "invalid_credentials",
-                              "this caller must also present its client certificate", caller.caller_id)
+                raise Refused(
+                    grpc.StatusCode.UNAUTHENTICATED,
+                    "invalid_credentials",
+                    "this caller must also present its client certificate",
+                    caller.caller_id,
+                )
             return caller
         if client_cn is not None:
             caller = self.by_cn.get(client_cn)
             if caller is None:
-                raise Refused(grpc.StatusCode.UNAUTHENTICATED, "invalid_credentials",
-                              "no caller is registered for this client certificate")
+                raise Refused(
+                    grpc.StatusCode.UNAUTHENTICATED,
+                    "invalid_credentials",
+                    "no caller is registered for this client certificate",
+                )
             if caller.token_digests:
-                raise Refused(grpc.StatusCode.UNAUTHENTICATED, "missing_credentials",
-                              "this caller must also send its token", caller.caller_id)
+                raise Refused(
+                    grpc.StatusCode.UNAUTHENTICATED,
+                    "missing_credentials",
+                    "this caller must also send its token",
+                    caller.caller_id,
+                )
             return caller
-        raise Refused(grpc.StatusCode.UNAUTHENTICATED, "missing_credentials",
-                      "send 'authorization: Bearer <token>' metadata or a client certificate")
+        raise Refused(
+            grpc.StatusCode.UNAUTHENTICATED,
+            "missing_credentials",
+            "send 'authorization: Bearer <token>' metadata or a client certificate",
+        )
 
     def authorise(self, full_method: str, metadata: Iterable[tuple[str, str]], client_cn: str | None = None) -> str:
         permission = permission_for(full_method)
@@ -196,8 +223,12 @@ class Authoriser:
             return ANONYMOUS
         caller = self.identify(metadata, client_cn)
         if permission not in caller.methods:
-            raise Refused(grpc.StatusCode.PERMISSION_DENIED, "method_not_allowed",
-                          f"{method_name(full_method)} needs the {permission!r} permission", caller.caller_id)
+            raise Refused(
+                grpc.StatusCode.PERMISSION_DENIED,
+                "method_not_allowed",
+                f"{method_name(full_method)} needs the {permission!r} permission",
+                caller.caller_id,
+            )
         return caller.caller_id
 
 
@@ -230,8 +261,10 @@ class CallersFile:
                     self.authoriser = Authoriser(load_callers_file(self.path, self.mutual_tls))
                     log.info("gRPC callers reloaded", extra={"callers": sorted(self.authoriser.callers)})
             except (OSError, ValueError) as exc:
-                log.error("gRPC callers file changed but is invalid; the previous callers stay in force",
-                          extra={"error": str(exc)})
+                log.error(
+                    "gRPC callers file changed but is invalid; the previous callers stay in force",
+                    extra={"error": str(exc)},
+                )
                 self.watch.seen = None  # try again at the next check
             finally:
                 self.lock.release()
@@ -246,19 +279,28 @@ def client_cn(context) -> str | None:
 
 def audit_refusal(full_method: str, refused: Refused, peer: str) -> None:
     REFUSED.labels(method_name(full_method), refused.code.name).inc()
-    audit_log.warning("grpc call refused", extra={
-        "caller_id": refused.caller_id, "grpc_method": full_method, "grpc_code": refused.code.name,
-        "reason": refused.reason, "peer": peer})
+    audit_log.warning(
+        "grpc call refused",
+        extra={
+            "caller_id": refused.caller_id,
+            "grpc_method": full_method,
+            "grpc_code": refused.code.name,
+            "reason": refused.reason,
+            "peer": peer,
+        },
+    )
 
 
 class AuthInterceptor(grpc.ServerInterceptor):
     """Checks every non-public call before its handler runs. `authoriser` returns the Authoriser
     in force (a CallersFile, or a constant)."""
 
-    _KINDS = (("unary_unary", grpc.unary_unary_rpc_method_handler),
-              ("unary_stream", grpc.unary_stream_rpc_method_handler),
-              ("stream_unary", grpc.stream_unary_rpc_method_handler),
-              ("stream_stream", grpc.stream_stream_rpc_method_handler))
+    _KINDS = (
+        ("unary_unary", grpc.unary_unary_rpc_method_handler),
+        ("unary_stream", grpc.unary_stream_rpc_method_handler),
+        ("stream_unary", grpc.stream_unary_rpc_method_handler),
+        ("stream_stream", grpc.stream_stream_rpc_method_handler),
+    )
 
     def __init__(self, authoriser: Callable[[], Authoriser]):
         self.authoriser = authoriser
@@ -271,22 +313,25 @@ class AuthInterceptor(grpc.ServerInterceptor):
         for kind, make in self._KINDS:
             behaviour = getattr(handler, kind)
             if behaviour is not None:
-                return make(self._guard(full_method, behaviour), request_deserializer=handler.request_deserializer,
-                            response_serializer=handler.response_serializer)
+                return make(
+                    self._guard(full_method, behaviour),
+                    request_deserializer=handler.request_deserializer,
+                    response_serializer=handler.response_serializer,
+                )
         return handler
 
     def _guard(self, full_method: str, behaviour):
         def guarded(request, context):
             span = trace.get_current_span()
             try:
-                caller_id = self.authoriser().authorise(full_method, context.invocation_metadata(),
-                                                        client_cn(context))
+                caller_id = self.authoriser().authorise(full_method, context.invocation_metadata(), client_cn(context))
             except Refused as refused:
                 span.set_attribute(CALLER_ATTRIBUTE, refused.caller_id)
                 audit_refusal(full_method, refused, context.peer())
                 context.abort(refused.code, str(refused))
             span.set_attribute(CALLER_ATTRIBUTE, caller_id)
             return behaviour(request, context)
+
         return guarded
 
 
@@ -302,8 +347,11 @@ def authoriser_from_env(mutual_tls: bool, env: Mapping[str, str] = os.environ) -
 
 
 def _describe(callers: Mapping[str, Caller]) -> Sequence[str]:
-    return [f"{c.caller_id}: methods={sorted(c.methods)} token={'yes' if c.token_digests else 'no'} "
-            f"cert_cn={c.cert_cn or '-'}" for c in callers.values()]
+    return [
+        f"{c.caller_id}: methods={sorted(c.methods)} token={'yes' if c.token_digests else 'no'} "
+        f"cert_cn={c.cert_cn or '-'}"
+        for c in callers.values()
+    ]
 
 
 def main(argv=None) -> int:
@@ -316,8 +364,11 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     if args.command == "token":
         token = secrets.token_urlsafe(32)
-        print(json.dumps({"token": token, **{kind: fn(token.encode()).hex() for kind, fn in TOKEN_DIGESTS.items()}},
-                         indent=2))
+        print(
+            json.dumps(
+                {"token": token, **{kind: fn(token.encode()).hex() for kind, fn in TOKEN_DIGESTS.items()}}, indent=2
+            )
+        )
         return 0
     try:
         callers = load_callers_file(args.path, args.mutual_tls)

@@ -15,6 +15,7 @@ GRPC_ALLOW_INSECURE=true; GRPC_ALLOW_INSECURE=false refuses both even on loopbac
 GRPC_HEALTH_ADDRESS (optional) serves grpc.health.v1 alone in plaintext, for probes that
 cannot speak TLS (the kubelet's gRPC probe).
 """
+
 import ipaddress
 import logging
 import signal
@@ -55,11 +56,14 @@ def check_exposure(address: str, tls: bool, authenticated: bool, allow_insecure:
     """What is missing (for the start-up warning); SystemExit when that is not allowed here."""
     if allow_insecure not in ("", "true", "false"):
         raise SystemExit(f"GRPC_ALLOW_INSECURE must be true or false, got {allow_insecure!r}")
-    missing = ([] if tls else ["TLS (GRPC_TLS_CERT_FILE, GRPC_TLS_KEY_FILE)"]) + \
-              ([] if authenticated else ["caller authentication (GRPC_CALLERS_FILE)"])
+    missing = ([] if tls else ["TLS (GRPC_TLS_CERT_FILE, GRPC_TLS_KEY_FILE)"]) + (
+        [] if authenticated else ["caller authentication (GRPC_CALLERS_FILE)"]
+    )
     if missing and (allow_insecure == "false" or (allow_insecure == "" and not is_loopback(address))):
-        raise SystemExit(f"refusing to serve gRPC on {address} without {' and '.join(missing)}; "
-                         "configure them, or set GRPC_ALLOW_INSECURE=true for a development set-up")
+        raise SystemExit(
+            f"refusing to serve gRPC on {address} without {' and '.join(missing)}; "
+            "configure them, or set GRPC_ALLOW_INSECURE=true for a development set-up"
+        )
     return missing
 
 
@@ -79,6 +83,7 @@ def grpc_liveness(server: grpc.Server, serving_threads: list[threading.Thread]):
     It makes no RPC and touches no dependency: a call through the server would wait in the one
     handler thread pool behind calls blocked on MongoDB, so a database outage under load would
     fail liveness and restart every pod (readiness takes the pod out of the Service instead)."""
+
     def alive() -> tuple[bool, dict]:
         if not server.wait_for_termination(timeout=0):  # False: terminated
             return False, {"grpc": "stopped"}
@@ -86,15 +91,18 @@ def grpc_liveness(server: grpc.Server, serving_threads: list[threading.Thread]):
         if ended:
             return False, {"grpc": "serving loop ended", "threads": ended}
         return True, {"grpc": "serving"}
+
     return alive
 
 
 def readiness_of(liveness):
     """A readiness check (raises) from a liveness callable: an unready pod for a stopped server."""
+
     def check():
         ok, detail = liveness()
         if not ok:
             raise RuntimeError(detail.get("grpc", "not serving"))
+
     return check
 
 
@@ -106,25 +114,30 @@ def serve() -> None:
     metrics_address = setting("METRICS_ADDRESS", "127.0.0.1:8103")
     tls = credentials_from_env()
     authoriser = authoriser_from_env(mutual_tls=bool(tls and tls.mutual))
-    missing = check_exposure(address, tls is not None, authoriser is not None,
-                             setting("GRPC_ALLOW_INSECURE", "").lower())
+    missing = check_exposure(
+        address, tls is not None, authoriser is not None, setting("GRPC_ALLOW_INSECURE", "").lower()
+    )
     if missing:
-        log.warning("account gRPC serving WITHOUT " + " and ".join(missing) + ": development only",
-                    extra={"grpc_address": address})
+        log.warning(
+            "account gRPC serving WITHOUT " + " and ".join(missing) + ": development only",
+            extra={"grpc_address": address},
+        )
     database = connect_database(DATABASE)
     ledger = build_ledger(database, setting("TIER_THRESHOLDS", DEFAULT_THRESHOLDS))
 
     from opentelemetry.instrumentation.grpc import server_interceptor
+
     # The tracing interceptor first: the caller check then runs inside the server span.
     open_mode = Authoriser(None)
     auth = AuthInterceptor(authoriser or (lambda: open_mode))
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=int_setting("GRPC_MAX_WORKERS", 16)),
-                         interceptors=[server_interceptor(), auth])
+    server = grpc.server(
+        futures.ThreadPoolExecutor(max_workers=int_setting("GRPC_MAX_WORKERS", 16)),
+        interceptors=[server_interceptor(), auth],
+    )
     pb_grpc.add_AccountServiceServicer_to_server(AccountServicer(ledger), server)
     health_servicer = health.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
-    bound = (server.add_secure_port(address, tls.server_credentials()) if tls
-             else server.add_insecure_port(address))
+    bound = server.add_secure_port(address, tls.server_credentials()) if tls else server.add_insecure_port(address)
     if bound == 0:
         raise SystemExit(f"cannot listen on GRPC_ADDRESS {address}")
     servers = [server]
@@ -137,15 +150,22 @@ def serve() -> None:
         servers.append(probe_server)
     serving_threads = start_servers(servers)
     liveness = grpc_liveness(server, serving_threads)
-    http = serve_ops(metrics_address, {"mongo": lambda: database.command("ping"), "grpc": readiness_of(liveness)},
-                     liveness)
+    http = serve_ops(
+        metrics_address, {"mongo": lambda: database.command("ping"), "grpc": readiness_of(liveness)}, liveness
+    )
     database.command("ping")
     for name in ("", SERVICE_NAME):
         health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
-    log.info("account gRPC serving", extra={
-        "grpc_address": address, "metrics_address": metrics_address, "health_address": health_address or None,
-        "tls": ("mutual" if tls.mutual else "server") if tls else "off",
-        "callers": sorted(authoriser().callers) if authoriser else "open"})
+    log.info(
+        "account gRPC serving",
+        extra={
+            "grpc_address": address,
+            "metrics_address": metrics_address,
+            "health_address": health_address or None,
+            "tls": ("mutual" if tls.mutual else "server") if tls else "off",
+            "callers": sorted(authoriser().callers) if authoriser else "open",
+        },
+    )
 
     stopped = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):

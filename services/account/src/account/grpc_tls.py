@@ -12,6 +12,7 @@ without a restart; established connections keep the old one until they reconnect
 that does not match (a key for another certificate, a half-written file) is refused with a log
 line and the previous pair keeps serving until the files are consistent again.
 """
+
 import logging
 import os
 import threading
@@ -78,8 +79,9 @@ def load_bundle(cert_file: str, key_file: str, client_ca_file: str | None) -> Ce
     except ValueError as exc:
         raise ValueError(f"unreadable PEM in the gRPC TLS files: {exc}") from None
     spki = serialization.PublicFormat.SubjectPublicKeyInfo
-    if (leaf.public_key().public_bytes(serialization.Encoding.DER, spki)
-            != private.public_key().public_bytes(serialization.Encoding.DER, spki)):
+    if leaf.public_key().public_bytes(serialization.Encoding.DER, spki) != private.public_key().public_bytes(
+        serialization.Encoding.DER, spki
+    ):
         raise ValueError(f"{key_file} is not the private key of the certificate in {cert_file}")
     return CertBundle(chain, key, client_ca, leaf.subject.rfc4514_string(), leaf.not_valid_after_utc.isoformat())
 
@@ -106,8 +108,10 @@ class ReloadingCredentials:
             try:
                 bundle = load_bundle(*self.files)
             except Exception as exc:  # noqa: BLE001 - gRPC core calls this: it must answer, never raise
-                log.error("gRPC TLS files changed but cannot be used; still serving the previous certificate",
-                          extra={"error": str(exc)})
+                log.error(
+                    "gRPC TLS files changed but cannot be used; still serving the previous certificate",
+                    extra={"error": str(exc)},
+                )
                 self.watch.seen = None  # look again at the next handshake
                 return None
             if bundle == self.bundle:
@@ -117,8 +121,9 @@ class ReloadingCredentials:
             return bundle.configuration()
 
     def server_credentials(self) -> grpc.ServerCredentials:
-        return grpc.dynamic_ssl_server_credentials(self.bundle.configuration(), self.fetch,
-                                                   require_client_authentication=self.mutual)
+        return grpc.dynamic_ssl_server_credentials(
+            self.bundle.configuration(), self.fetch, require_client_authentication=self.mutual
+        )
 
 
 def credentials_from_env(env=os.environ) -> ReloadingCredentials | None:

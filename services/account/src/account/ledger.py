@@ -5,6 +5,7 @@ the previous entry: the state carries the running balance, status, totals, the n
 earned per posting month (for tiers) and the cap usage per cap key. Sealing is deterministic,
 so the verifier can re-run it over the stored entries and spot any edit. No I/O here.
 """
+
 from carbon_common import accounts, clock
 from carbon_common.canonical import canonical_bytes
 from carbon_common.gm import sm3_hex
@@ -28,6 +29,7 @@ TIER_MONTHS = 12
 
 class LedgerError(Exception):
     """A business rule refused the operation; nothing was written."""
+
     code = "ledger_error"
 
     def __init__(self, message: str, code: str | None = None):
@@ -94,9 +96,20 @@ def dedup_claim_id(scenario: str, dedup_key: str) -> str:
 
 def genesis_state(account_id: str) -> dict:
     return {
-        "account_id": account_id, "seq": 0, "entry_id": "", "hash": GENESIS_HASH, "posted_at": "",
-        "balance": 0, "status": "", "tier": "", "credited": 0, "reversed": 0, "redeemed": 0,
-        "transferred_in": 0, "earned_by_month": {}, "usage": {},
+        "account_id": account_id,
+        "seq": 0,
+        "entry_id": "",
+        "hash": GENESIS_HASH,
+        "posted_at": "",
+        "balance": 0,
+        "status": "",
+        "tier": "",
+        "credited": 0,
+        "reversed": 0,
+        "redeemed": 0,
+        "transferred_in": 0,
+        "earned_by_month": {},
+        "usage": {},
     }
 
 
@@ -124,8 +137,12 @@ def seal(state: dict, draft: dict, now_iso: str, tier_for) -> tuple[dict, dict]:
     posted_at = max(now_iso, state["posted_at"])  # monotone along the chain
     month = caps.statement_month(posted_at)
     new = {
-        **state, "seq": state["seq"] + 1, "entry_id": draft["_id"], "posted_at": posted_at,
-        "balance": balance, "earned_by_month": dict(state["earned_by_month"]),
+        **state,
+        "seq": state["seq"] + 1,
+        "entry_id": draft["_id"],
+        "posted_at": posted_at,
+        "balance": balance,
+        "earned_by_month": dict(state["earned_by_month"]),
         "usage": dict(state["usage"]),
     }
     if kind in (OPENED, STATUS_CHANGED):
@@ -144,15 +161,24 @@ def seal(state: dict, draft: dict, now_iso: str, tier_for) -> tuple[dict, dict]:
     for key in draft.get("cap_keys", ()):
         used = new["usage"].get(key, [0, 0])
         new["usage"][key] = [used[0] + cap_grams, used[1] + int(draft.get("cap_count", 0))]
-    new["earned_by_month"] = {m: g for m, g in new["earned_by_month"].items()
-                              if m in caps.previous_months(month, TIER_MONTHS + 1)}
+    new["earned_by_month"] = {
+        m: g for m, g in new["earned_by_month"].items() if m in caps.previous_months(month, TIER_MONTHS + 1)
+    }
     new["usage"] = {k: u for k, u in new["usage"].items() if caps.is_retained(k, posted_at)}
     trailing = trailing_earned(new["earned_by_month"], month)
     new["tier"] = tier_for(trailing)
     entry = {
-        **draft, "account_id": state["account_id"], "seq": new["seq"], "grams": grams,
-        "balance_after": balance, "status_after": new["status"], "tier_after": new["tier"],
-        "previous_tier": state["tier"], "trailing_12m_after": trailing, "posted_at": posted_at, "month": month,
+        **draft,
+        "account_id": state["account_id"],
+        "seq": new["seq"],
+        "grams": grams,
+        "balance_after": balance,
+        "status_after": new["status"],
+        "tier_after": new["tier"],
+        "previous_tier": state["tier"],
+        "trailing_12m_after": trailing,
+        "posted_at": posted_at,
+        "month": month,
         "prev_hash": state["hash"],
     }
     entry["hash"] = entry_hash(entry)
@@ -160,8 +186,20 @@ def seal(state: dict, draft: dict, now_iso: str, tier_for) -> tuple[dict, dict]:
     return entry, new
 
 
-CHAIN_FIELDS = ("account_id", "seq", "balance_after", "status_after", "tier_after", "previous_tier",
-                "trailing_12m_after", "posted_at", "month", "prev_hash", "hash", "published")
+CHAIN_FIELDS = (
+    "account_id",
+    "seq",
+    "balance_after",
+    "status_after",
+    "tier_after",
+    "previous_tier",
+    "trailing_12m_after",
+    "posted_at",
+    "month",
+    "prev_hash",
+    "hash",
+    "published",
+)
 
 
 def draft_of(entry: dict) -> dict:

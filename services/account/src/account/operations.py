@@ -3,14 +3,31 @@
 Each operation is one append with a deterministic entry id, so repeating it (redelivery,
 client retry) returns the entry written the first time and writes nothing new.
 """
+
 from account import caps, ledger
 from account.ledger import AccountNotOpen, InvalidRequest, RequestKeyReused
 from account.posting import Appender, Request
 
-AUDIT_FIELDS = ("reduction_id", "record_key", "revision", "supersedes", "partner_id", "partner_record_id",
-                "consent_id", "scenario", "occurred_at", "methodology_id", "methodology_version",
-                "factor_set_id", "factor_set_version", "factors", "inputs", "baseline_g", "project_g",
-                "dedup_key")
+AUDIT_FIELDS = (
+    "reduction_id",
+    "record_key",
+    "revision",
+    "supersedes",
+    "partner_id",
+    "partner_record_id",
+    "consent_id",
+    "scenario",
+    "occurred_at",
+    "methodology_id",
+    "methodology_version",
+    "factor_set_id",
+    "factor_set_version",
+    "factors",
+    "inputs",
+    "baseline_g",
+    "project_g",
+    "dedup_key",
+)
 
 
 class LedgerOperations:
@@ -60,6 +77,7 @@ class LedgerOperations:
             if state["seq"] != 0:  # opened meanwhile by another writer (or a broken chain: checked)
                 raise ledger.AlreadyApplied(doc["_id"])
             return {"type": ledger.OPENED, "grams": 0, "status": "open", **_owner(doc)}
+
         return Request(doc["_id"], ledger.opened_entry_id(doc["_id"]), decide)
 
     def set_status(self, account_id: str, status: str, request_key: str, reason: str = "") -> dict:
@@ -70,8 +88,15 @@ class LedgerOperations:
         def decide(state):
             if state["status"] == "closed":
                 raise AccountNotOpen("a closed account stays closed")
-            return {"type": ledger.STATUS_CHANGED, "grams": 0, "status": status,
-                    "previous_status": state["status"], "code": reason or status, **_owner(doc)}
+            return {
+                "type": ledger.STATUS_CHANGED,
+                "grams": 0,
+                "status": status,
+                "previous_status": state["status"],
+                "code": reason or status,
+                **_owner(doc),
+            }
+
         entry, _ = self.appender.append(account_id, ledger.status_entry_id(account_id, request_key), decide)
         return entry
 
@@ -102,11 +127,13 @@ class LedgerOperations:
         accounts, dedup claims and reversals; writes: see Appender.append_many."""
         accounts, openings = self._accounts_for([r["user_pid"] for r in reductions])
         claims = self._claims(reductions)
-        reversed_ids = set(self.repo.entries_by_ids([ledger.reversal_entry_id(r["reduction_id"])
-                                                     for r in reductions]))
-        requests = openings + [self._credit_request(r, accounts[ledger.account_id_for(r["user_pid"])],
-                                                    claims.get(r["reduction_id"]), reversed_ids)
-                               for r in reductions]
+        reversed_ids = set(self.repo.entries_by_ids([ledger.reversal_entry_id(r["reduction_id"]) for r in reductions]))
+        requests = openings + [
+            self._credit_request(
+                r, accounts[ledger.account_id_for(r["user_pid"])], claims.get(r["reduction_id"]), reversed_ids
+            )
+            for r in reductions
+        ]
         results = self.appender.append_many(requests)
         # Known from now on: their opening entries are in the ledger. (Remembered before, a
         # batch that then failed would leave them unopened for this process: every retried
@@ -116,7 +143,7 @@ class LedgerOperations:
             if isinstance(result, Exception):
                 raise result
         entries = [entry for entry, _ in results]
-        return entries[len(openings):], entries[:len(openings)]
+        return entries[len(openings) :], entries[: len(openings)]
 
     def _accounts_for(self, user_pids) -> tuple[dict, list[Request]]:
         """Account docs by id (opened when missing) and the opening requests of those not yet
@@ -125,8 +152,11 @@ class LedgerOperations:
         ids = {ledger.account_id_for(p): p for p in user_pids}
         new_here = [a for a in ids if a not in self._accounts]
         found = self.repo.accounts_by_ids(new_here)
-        missing = [{"_id": a, "owner_pid": ids[a], "kind": "individual", "opened_at": ledger.utc_now_iso()}
-                   for a in new_here if a not in found]
+        missing = [
+            {"_id": a, "owner_pid": ids[a], "kind": "individual", "opened_at": ledger.utc_now_iso()}
+            for a in new_here
+            if a not in found
+        ]
         if missing:
             self.repo.insert_accounts(missing)  # a concurrent opener's document is the same
             found.update(self.repo.accounts_by_ids([d["_id"] for d in missing]))
@@ -139,8 +169,9 @@ class LedgerOperations:
         for r in reductions:
             if r.get("dedup_key"):
                 claim_id = ledger.dedup_claim_id(r["scenario"], r["dedup_key"])
-                wanted.setdefault(claim_id, {"_id": claim_id, "record_key": r["record_key"],
-                                             "reduction_id": r["reduction_id"]})
+                wanted.setdefault(
+                    claim_id, {"_id": claim_id, "record_key": r["record_key"], "reduction_id": r["reduction_id"]}
+                )
         held = self.repo.claim_many(list(wanted.values()))
         out = {}
         for r in reductions:
@@ -163,16 +194,29 @@ class LedgerOperations:
             base = {**_owner(account), **audit, "requested_grams": grams}
             declined = self._decline_code(state, reversed_first, duplicate_of)
             if declined:
-                return {**base, "type": ledger.DECLINED, "grams": 0, "code": declined,
-                        "duplicate_of_record_key": duplicate_of or ""}
+                return {
+                    **base,
+                    "type": ledger.DECLINED,
+                    "grams": 0,
+                    "code": declined,
+                    "duplicate_of_record_key": duplicate_of or "",
+                }
             usage = {cap: self._usage(state, key) for cap, key in keys.items()}
             decision = caps.evaluate(grams, cap_list, usage)
             binding = decision.binding.as_doc() if decision.binding else None
             if decision.credited == 0 and grams > 0:
                 return {**base, "type": ledger.CAPPED, "grams": 0, "capped_grams": grams, "cap": binding}
-            return {**base, "type": ledger.CREDIT, "grams": decision.credited,
-                    "capped_grams": grams - decision.credited, "cap": binding,
-                    "cap_keys": sorted(keys.values()), "cap_grams": decision.credited, "cap_count": 1}
+            return {
+                **base,
+                "type": ledger.CREDIT,
+                "grams": decision.credited,
+                "capped_grams": grams - decision.credited,
+                "cap": binding,
+                "cap_keys": sorted(keys.values()),
+                "cap_grams": decision.credited,
+                "cap_count": 1,
+            }
+
         return Request(account["_id"], ledger.credit_entry_id(rid), decide)
 
     @staticmethod
@@ -195,16 +239,30 @@ class LedgerOperations:
 
         def decide(state):
             original = self.repo.get_entry(ledger.credit_entry_id(rid))
-            base = {**_owner(account), "type": ledger.REVERSAL, "reduction_id": rid,
-                    "record_key": reversal.get("record_key", ""), "scenario": reversal.get("scenario", ""),
-                    "reason": reversal.get("reason", ""), "corrected_by_version": reversal.get("corrected_by_version", "")}
+            base = {
+                **_owner(account),
+                "type": ledger.REVERSAL,
+                "reduction_id": rid,
+                "record_key": reversal.get("record_key", ""),
+                "scenario": reversal.get("scenario", ""),
+                "reason": reversal.get("reason", ""),
+                "corrected_by_version": reversal.get("corrected_by_version", ""),
+            }
             if original is None or original["type"] != ledger.CREDIT:
                 code = "original_not_credited" if original is None else f"original_{original['type']}"
                 return {**base, "grams": 0, "code": code, "shortfall_grams": 0}
             taken = min(original["grams"], state["balance"])
-            return {**base, "grams": -taken, "reverses_entry_id": original["_id"],
-                    "occurred_at": original.get("occurred_at", ""), "shortfall_grams": original["grams"] - taken,
-                    "cap_keys": original.get("cap_keys", []), "cap_grams": -original["grams"], "cap_count": -1}
+            return {
+                **base,
+                "grams": -taken,
+                "reverses_entry_id": original["_id"],
+                "occurred_at": original.get("occurred_at", ""),
+                "shortfall_grams": original["grams"] - taken,
+                "cap_keys": original.get("cap_keys", []),
+                "cap_grams": -original["grams"],
+                "cap_count": -1,
+            }
+
         entry, _ = self.appender.append(account["_id"], ledger.reversal_entry_id(rid), decide)
         return entry
 
@@ -223,8 +281,14 @@ class LedgerOperations:
         def decide(state):
             if state["status"] != "open":
                 raise AccountNotOpen(f"account is {state['status'] or 'not open'}")
-            return {**_owner(account), "type": ledger.REDEMPTION, "grams": -grams,
-                    "request_key": request_key, "reward_id": reward_id}
+            return {
+                **_owner(account),
+                "type": ledger.REDEMPTION,
+                "grams": -grams,
+                "request_key": request_key,
+                "reward_id": reward_id,
+            }
+
         entry, created = self.appender.append(account_id, entry_id, decide)
         if -entry["grams"] != grams or entry.get("reward_id", "") != reward_id:
             raise RequestKeyReused("request_key was used for a different redemption")
@@ -235,9 +299,16 @@ class LedgerOperations:
         pool = self.pool_account()
 
         def decide(state):
-            return {**_owner(pool), "type": ledger.REDEMPTION_TRANSFER, "grams": -redemption["grams"],
-                    "source_entry_id": redemption["_id"], "source_account_id": redemption["account_id"],
-                    "request_key": redemption.get("request_key", ""), "reward_id": redemption.get("reward_id", "")}
+            return {
+                **_owner(pool),
+                "type": ledger.REDEMPTION_TRANSFER,
+                "grams": -redemption["grams"],
+                "source_entry_id": redemption["_id"],
+                "source_account_id": redemption["account_id"],
+                "request_key": redemption.get("request_key", ""),
+                "reward_id": redemption.get("reward_id", ""),
+            }
+
         entry, _ = self.appender.append(pool["_id"], ledger.transfer_entry_id(redemption["_id"]), decide)
         return entry
 

@@ -11,6 +11,7 @@ The writer wakes the relay; it also looks every few seconds for markers of other
 before acking its messages. A redemption's transfer to the bank pool is completed before its
 debit is announced.
 """
+
 import logging
 from datetime import timedelta
 
@@ -21,13 +22,28 @@ from account.metrics import EVENTS_RELAYED
 
 log = logging.getLogger(__name__)
 
-REDUCTION_FIELDS = ("reduction_id", "record_key", "partner_id", "scenario", "occurred_at", "methodology_id",
-                    "methodology_version", "factor_set_id", "factor_set_version")
+REDUCTION_FIELDS = (
+    "reduction_id",
+    "record_key",
+    "partner_id",
+    "scenario",
+    "occurred_at",
+    "methodology_id",
+    "methodology_version",
+    "factor_set_id",
+    "factor_set_version",
+)
 
 
 def entry_ref(entry: dict) -> dict:
-    return {"entry_id": entry["_id"], "account_id": entry["account_id"], "owner_pid": entry["owner_pid"],
-            "account_kind": entry["account_kind"], "seq": entry["seq"], "posted_at": entry["posted_at"]}
+    return {
+        "entry_id": entry["_id"],
+        "account_id": entry["account_id"],
+        "owner_pid": entry["owner_pid"],
+        "account_kind": entry["account_kind"],
+        "seq": entry["seq"],
+        "posted_at": entry["posted_at"],
+    }
 
 
 def _pick(entry: dict, fields) -> dict:
@@ -36,10 +52,16 @@ def _pick(entry: dict, fields) -> dict:
 
 def _capped(entry: dict) -> dict:
     cap = entry.get("cap") or {}
-    return {"entry": entry_ref(entry), **_pick(entry, ("reduction_id", "record_key", "scenario", "occurred_at")),
-            "requested_grams": entry.get("requested_grams", 0), "credited_grams": entry["grams"],
-            "cap_period": cap.get("period", ""), "cap_scope": cap.get("scope", ""),
-            "cap_max_grams": cap.get("max_grams", 0), "cap_max_count": cap.get("max_count", 0)}
+    return {
+        "entry": entry_ref(entry),
+        **_pick(entry, ("reduction_id", "record_key", "scenario", "occurred_at")),
+        "requested_grams": entry.get("requested_grams", 0),
+        "credited_grams": entry["grams"],
+        "cap_period": cap.get("period", ""),
+        "cap_scope": cap.get("scope", ""),
+        "cap_max_grams": cap.get("max_grams", 0),
+        "cap_max_count": cap.get("max_count", 0),
+    }
 
 
 def events_for(entry: dict) -> list[tuple[str, str, dict]]:
@@ -49,39 +71,110 @@ def events_for(entry: dict) -> list[tuple[str, str, dict]]:
     if kind == ledger.OPENED:
         events.append(("account_opened", eid, {"entry": ref}))
     elif kind == ledger.STATUS_CHANGED:
-        events.append(("account_status_changed", eid, {"entry": ref, "status": entry["status"],
-                       "previous_status": entry.get("previous_status", ""), "reason": entry.get("code", "")}))
+        events.append(
+            (
+                "account_status_changed",
+                eid,
+                {
+                    "entry": ref,
+                    "status": entry["status"],
+                    "previous_status": entry.get("previous_status", ""),
+                    "reason": entry.get("code", ""),
+                },
+            )
+        )
     elif kind == ledger.CREDIT:
-        events.append(("account_credited", eid, {
-            "entry": ref, "grams": entry["grams"], "balance_after": entry["balance_after"], "reason": "reduction",
-            **_pick(entry, REDUCTION_FIELDS), "requested_grams": entry.get("requested_grams", entry["grams"]),
-            "capped_grams": entry.get("capped_grams", 0)}))
+        events.append(
+            (
+                "account_credited",
+                eid,
+                {
+                    "entry": ref,
+                    "grams": entry["grams"],
+                    "balance_after": entry["balance_after"],
+                    "reason": "reduction",
+                    **_pick(entry, REDUCTION_FIELDS),
+                    "requested_grams": entry.get("requested_grams", entry["grams"]),
+                    "capped_grams": entry.get("capped_grams", 0),
+                },
+            )
+        )
         if entry.get("capped_grams"):
             events.append(("reduction_capped", f"{eid}:capped", _capped(entry)))
     elif kind == ledger.CAPPED:
         events.append(("reduction_capped", eid, _capped(entry)))
     elif kind == ledger.DECLINED:
-        events.append(("reduction_declined", eid, {
-            "entry": ref, **_pick(entry, ("reduction_id", "record_key", "scenario", "duplicate_of_record_key")),
-            "code": entry["code"], "message": entry["code"].replace("_", " ")}))
+        events.append(
+            (
+                "reduction_declined",
+                eid,
+                {
+                    "entry": ref,
+                    **_pick(entry, ("reduction_id", "record_key", "scenario", "duplicate_of_record_key")),
+                    "code": entry["code"],
+                    "message": entry["code"].replace("_", " "),
+                },
+            )
+        )
     elif kind == ledger.REVERSAL and entry.get("reverses_entry_id"):
-        events.append(("account_debited", eid, {
-            "entry": ref, "grams": -entry["grams"], "balance_after": entry["balance_after"], "reason": "reversal",
-            "reduction_id": entry["reduction_id"], "reversal_reason": entry.get("reason", ""),
-            "shortfall_grams": entry.get("shortfall_grams", 0)}))
+        events.append(
+            (
+                "account_debited",
+                eid,
+                {
+                    "entry": ref,
+                    "grams": -entry["grams"],
+                    "balance_after": entry["balance_after"],
+                    "reason": "reversal",
+                    "reduction_id": entry["reduction_id"],
+                    "reversal_reason": entry.get("reason", ""),
+                    "shortfall_grams": entry.get("shortfall_grams", 0),
+                },
+            )
+        )
     elif kind == ledger.REDEMPTION:
-        events.append(("account_debited", eid, {
-            "entry": ref, "grams": -entry["grams"], "balance_after": entry["balance_after"], "reason": "redemption",
-            "request_key": entry["request_key"], "reward_id": entry.get("reward_id", "")}))
+        events.append(
+            (
+                "account_debited",
+                eid,
+                {
+                    "entry": ref,
+                    "grams": -entry["grams"],
+                    "balance_after": entry["balance_after"],
+                    "reason": "redemption",
+                    "request_key": entry["request_key"],
+                    "reward_id": entry.get("reward_id", ""),
+                },
+            )
+        )
     elif kind == ledger.REDEMPTION_TRANSFER:
-        events.append(("account_credited", eid, {
-            "entry": ref, "grams": entry["grams"], "balance_after": entry["balance_after"],
-            "reason": "redemption_transfer", "source_entry_id": entry["source_entry_id"],
-            "source_account_id": entry["source_account_id"]}))
+        events.append(
+            (
+                "account_credited",
+                eid,
+                {
+                    "entry": ref,
+                    "grams": entry["grams"],
+                    "balance_after": entry["balance_after"],
+                    "reason": "redemption_transfer",
+                    "source_entry_id": entry["source_entry_id"],
+                    "source_account_id": entry["source_account_id"],
+                },
+            )
+        )
     if entry.get("previous_tier") and entry.get("tier_after") != entry["previous_tier"]:
-        events.append(("tier_changed", f"{eid}:tier", {
-            "entry": ref, "previous_tier": entry["previous_tier"], "tier": entry["tier_after"],
-            "trailing_12m_grams": entry.get("trailing_12m_after", 0)}))
+        events.append(
+            (
+                "tier_changed",
+                f"{eid}:tier",
+                {
+                    "entry": ref,
+                    "previous_tier": entry["previous_tier"],
+                    "tier": entry["tier_after"],
+                    "trailing_12m_grams": entry.get("trailing_12m_after", 0),
+                },
+            )
+        )
     return events
 
 

@@ -18,6 +18,7 @@ heads it does not hold, the entries sealed in memory account by account, one ord
 insert_many for the entries and one for their states. A unique-key hit stops the ordered
 insert there; what follows is sealed again against fresh heads.
 """
+
 import logging
 import random
 import threading
@@ -38,22 +39,28 @@ from account.metrics import APPEND_CONFLICTS, ENTRIES_APPENDED, GRAMS_POSTED
 
 log = logging.getLogger(__name__)
 
-STALL_REPAIR_SECONDS = 0.5   # a state missing this long after its entry: rebuild it
+STALL_REPAIR_SECONDS = 0.5  # a state missing this long after its entry: rebuild it
 MAX_ATTEMPTS = 10_000
 BACKOFF_BASE, BACKOFF_CAP = 0.003, 0.4
-HINT_EVERY = 16              # the head hint is refreshed every HINT_EVERY entries
+HINT_EVERY = 16  # the head hint is refreshed every HINT_EVERY entries
 LOCK_STRIPES = 64
 
 
 def observe_posted(entry: dict, span=None) -> None:
     GRAMS_POSTED.labels(entry["type"]).inc(abs(int(entry.get("grams", 0))))
-    (span or trace.get_current_span()).set_attributes({
-        attributes.LEDGER_ENTRY_ID: entry["_id"], attributes.ACCOUNT_ID: entry["account_id"],
-        attributes.OUTCOME: entry["type"], attributes.GRAMS: int(entry.get("grams", 0))})
+    (span or trace.get_current_span()).set_attributes(
+        {
+            attributes.LEDGER_ENTRY_ID: entry["_id"],
+            attributes.ACCOUNT_ID: entry["account_id"],
+            attributes.OUTCOME: entry["type"],
+            attributes.GRAMS: int(entry.get("grams", 0)),
+        }
+    )
     if entry["type"] == ledger.CREDIT and entry.get("occurred_at"):
         occurred = datetime.fromisoformat(entry["occurred_at"].replace("Z", "+00:00"))
         PROCESSING_LAG.labels("account", "credited").observe(
-            max((datetime.now(timezone.utc) - occurred).total_seconds(), 0))
+            max((datetime.now(timezone.utc) - occurred).total_seconds(), 0)
+        )
 
 
 class Contention(RuntimeError):
@@ -63,6 +70,7 @@ class Contention(RuntimeError):
 @dataclass
 class Request:
     """One append of a batch. decide(state) -> draft; may raise a LedgerError (nothing written)."""
+
     account_id: str
     entry_id: str
     decide: Callable[[dict], dict]

@@ -1,4 +1,5 @@
 """Read side shared by nameko RPC and the gRPC API: balance, entries, statement, totals."""
+
 import re
 
 from account import ledger
@@ -34,10 +35,17 @@ class Queries:
             raise LookupError(account_id)
         state = self.appender.head(account_id)
         trailing = ledger.trailing_earned(state["earned_by_month"], statement_month(ledger.utc_now_iso()))
-        return {"account_id": account_id, "owner_pid": doc["owner_pid"], "kind": doc["kind"],
-                "status": state["status"], "opened_at": doc["opened_at"], "balance_grams": state["balance"],
-                "as_of_seq": state["seq"],
-                "tier": self.appender.tiers.tier_for(trailing), "trailing_12m_grams": trailing}
+        return {
+            "account_id": account_id,
+            "owner_pid": doc["owner_pid"],
+            "kind": doc["kind"],
+            "status": state["status"],
+            "opened_at": doc["opened_at"],
+            "balance_grams": state["balance"],
+            "as_of_seq": state["seq"],
+            "tier": self.appender.tiers.tier_for(trailing),
+            "trailing_12m_grams": trailing,
+        }
 
     def accounts(self, page_size: int = 50, page_token: str = "") -> dict:
         if not 0 <= int(page_size) <= 500:
@@ -45,11 +53,21 @@ class Queries:
         size = int(page_size) or 50
         found = self.repo.list_accounts(after=page_token, limit=size + 1)
         page = found[:size]
-        return {"accounts": [self.account(doc["_id"]) for doc in page],
-                "next_page_token": page[-1]["_id"] if len(found) > size else ""}
+        return {
+            "accounts": [self.account(doc["_id"]) for doc in page],
+            "next_page_token": page[-1]["_id"] if len(found) > size else "",
+        }
 
-    def entries(self, account_id: str, page_size: int = 50, page_token: str = "", types=(), scenario: str = "",
-                posted_from: str = "", posted_to: str = "") -> dict:
+    def entries(
+        self,
+        account_id: str,
+        page_size: int = 50,
+        page_token: str = "",
+        types=(),
+        scenario: str = "",
+        posted_from: str = "",
+        posted_to: str = "",
+    ) -> dict:
         if not 0 <= int(page_size) <= 500:
             raise InvalidRequest("page_size must be 1..500", "invalid_page_size")
         if page_token and not page_token.isdigit():
@@ -58,9 +76,15 @@ class Queries:
         if unknown:
             raise InvalidRequest(f"unknown entry types {sorted(unknown)}", "invalid_type")
         size = int(page_size) or 50
-        found = self.repo.list_entries(account_id, before_seq=int(page_token) if page_token else None,
-                                       types=types, scenario=scenario or None, posted_from=posted_from or None,
-                                       posted_to=posted_to or None, limit=size + 1)
+        found = self.repo.list_entries(
+            account_id,
+            before_seq=int(page_token) if page_token else None,
+            types=types,
+            scenario=scenario or None,
+            posted_from=posted_from or None,
+            posted_to=posted_to or None,
+            limit=size + 1,
+        )
         page = found[:size]
         token = str(page[-1]["seq"]) if len(found) > size else ""
         return {"entries": [public_entry(e) for e in page], "next_page_token": token}
@@ -80,8 +104,10 @@ class Queries:
             seqs.append(seq)
         entries = self.repo.entries_by_ids([states[seq]["entry_id"] for seq in seqs])
         ordered = [entries[states[seq]["entry_id"]] for seq in seqs]
-        return {"entries": [public_entry(e) for e in ordered if not types or e["type"] in types],
-                "last_seq": seqs[-1] if seqs else after_seq}
+        return {
+            "entries": [public_entry(e) for e in ordered if not types or e["type"] in types],
+            "last_seq": seqs[-1] if seqs else after_seq,
+        }
 
     def statement(self, account_id: str, month: str) -> dict:
         if not MONTH.match(month or ""):
@@ -96,8 +122,14 @@ class Queries:
 
     def totals(self, account_id: str | None = None) -> dict:
         ids = [account_id] if account_id else [a["_id"] for a in self.repo.list_accounts()]
-        totals = {"accounts": 0, "credited_grams": 0, "reversed_grams": 0, "redeemed_grams": 0,
-                  "balance_grams": 0, "pool_grams": 0}
+        totals = {
+            "accounts": 0,
+            "credited_grams": 0,
+            "reversed_grams": 0,
+            "redeemed_grams": 0,
+            "balance_grams": 0,
+            "pool_grams": 0,
+        }
         pool_id = ledger.account_id_for(ledger.POOL_OWNER)
         for aid in ids:
             state = self.appender.head(aid)
@@ -121,9 +153,18 @@ def build_statement(account_id: str, month: str, opening: int, entries: list[dic
         scenario = e.get("scenario")
         if not scenario:
             continue
-        line = lines.setdefault(scenario, {"scenario": scenario, "credited_grams": 0, "credited_count": 0,
-                                           "capped_grams": 0, "capped_count": 0, "declined_count": 0,
-                                           "reversed_grams": 0})
+        line = lines.setdefault(
+            scenario,
+            {
+                "scenario": scenario,
+                "credited_grams": 0,
+                "credited_count": 0,
+                "capped_grams": 0,
+                "capped_count": 0,
+                "declined_count": 0,
+                "reversed_grams": 0,
+            },
+        )
         if e["type"] == ledger.CREDIT:
             line["credited_grams"] += e["grams"]
             line["credited_count"] += 1
@@ -135,8 +176,13 @@ def build_statement(account_id: str, month: str, opening: int, entries: list[dic
         elif e["type"] == ledger.REVERSAL:
             line["reversed_grams"] += -e["grams"]
     scenarios = sorted(lines.values(), key=lambda line: line["scenario"])
-    return {"account_id": account_id, "month": month, "opening_balance": opening,
-            "closing_balance": entries[-1]["balance_after"] if entries else opening,
-            "scenarios": scenarios, "redeemed_grams": redeemed,
-            "credited_grams": sum(line["credited_grams"] for line in scenarios),
-            "reversed_grams": sum(line["reversed_grams"] for line in scenarios)}
+    return {
+        "account_id": account_id,
+        "month": month,
+        "opening_balance": opening,
+        "closing_balance": entries[-1]["balance_after"] if entries else opening,
+        "scenarios": scenarios,
+        "redeemed_grams": redeemed,
+        "credited_grams": sum(line["credited_grams"] for line in scenarios),
+        "reversed_grams": sum(line["reversed_grams"] for line in scenarios),
+    }

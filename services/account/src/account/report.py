@@ -4,6 +4,7 @@ Reads through the gRPC API only (what another bank system sees): prints every cu
 account's balance and tier, the platform totals, and one monthly statement (the given
 owner's, else the customer with the largest balance) for the month (default: this month).
 """
+
 import argparse
 import sys
 
@@ -40,23 +41,32 @@ def main(argv=None) -> int:
             accounts = [a for a in accounts if a.owner_pid in args.owner_pid]
         print(f"{'account':38} {'owner (pseudonym)':20} {'kind':10} {'status':7} {'tier':9} {'balance g':>10}")
         for a in sorted(accounts, key=lambda a: -a.balance_grams):
-            print(f"{a.account_id:38} {a.owner_pid[:18] + '…':20} {a.kind:10} {a.status:7} {a.tier:9} {a.balance_grams:>10}")
+            print(
+                f"{a.account_id:38} {a.owner_pid[:18] + '…':20} {a.kind:10} {a.status:7} {a.tier:9} {a.balance_grams:>10}"
+            )
         totals = stub.GetTotals(pb.GetTotalsRequest(), timeout=10)
-        print(f"totals: {totals.accounts} accounts, credited {totals.credited_grams} g, reversed "
-              f"{totals.reversed_grams} g, redeemed {totals.redeemed_grams} g, balance {totals.balance_grams} g, "
-              f"bank pool {totals.pool_grams} g")
+        print(
+            f"totals: {totals.accounts} accounts, credited {totals.credited_grams} g, reversed "
+            f"{totals.reversed_grams} g, redeemed {totals.redeemed_grams} g, balance {totals.balance_grams} g, "
+            f"bank pool {totals.pool_grams} g"
+        )
         if not accounts:
             print("no customer accounts yet")
             return 0
         chosen = max(accounts, key=lambda a: a.balance_grams)
-        s = stub.GetStatement(pb.GetStatementRequest(account=pb.AccountRef(account_id=chosen.account_id),
-                                                     month=args.month), timeout=10)
-        print(f"\nstatement {s.month} for {s.account_id}: opening {s.opening_balance} g, closing {s.closing_balance} g, "
-              f"credited {s.credited_grams} g, reversed {s.reversed_grams} g, redeemed {s.redeemed_grams} g")
+        s = stub.GetStatement(
+            pb.GetStatementRequest(account=pb.AccountRef(account_id=chosen.account_id), month=args.month), timeout=10
+        )
+        print(
+            f"\nstatement {s.month} for {s.account_id}: opening {s.opening_balance} g, closing {s.closing_balance} g, "
+            f"credited {s.credited_grams} g, reversed {s.reversed_grams} g, redeemed {s.redeemed_grams} g"
+        )
         for line in s.scenarios:
-            print(f"  {line.scenario:24} credited {line.credited_grams:>7} g in {line.credited_count:>3} records"
-                  f"  capped {line.capped_count:>3} ({line.capped_grams} g)  declined {line.declined_count:>3}"
-                  f"  reversed {line.reversed_grams} g")
+            print(
+                f"  {line.scenario:24} credited {line.credited_grams:>7} g in {line.credited_count:>3} records"
+                f"  capped {line.capped_count:>3} ({line.capped_grams} g)  declined {line.declined_count:>3}"
+                f"  reversed {line.reversed_grams} g"
+            )
     return 0
 
 

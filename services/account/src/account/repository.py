@@ -14,6 +14,7 @@ FerretDB v1 answers only `_id` lookups without scanning, so the write path (appe
 caps, idempotency) uses `_id` lookups and inserts only; the read/query paths use ordinary
 indexed queries (indexed on MongoDB, scans on FerretDB).
 """
+
 import json
 
 from pymongo import ASCENDING, DESCENDING, UpdateOne
@@ -27,8 +28,19 @@ from carbon_common.mongo import create_query_index, find_by_ids, insert_new, ins
 # An entry is stored as its canonical JSON (`entry`) plus copies of the fields queries filter
 # or sort on. FerretDB stores the string ~4x faster than the same nested document (measured
 # 15,816 vs 3,727 docs/s); the string is exactly what the entry's SM3 hash covers, minus `hash`.
-ENTRY_QUERY_FIELDS = ("account_id", "seq", "type", "month", "posted_at", "scenario", "cap_keys", "record_key",
-                      "reduction_id", "owner_pid", "grams")
+ENTRY_QUERY_FIELDS = (
+    "account_id",
+    "seq",
+    "type",
+    "month",
+    "posted_at",
+    "scenario",
+    "cap_keys",
+    "record_key",
+    "reduction_id",
+    "owner_pid",
+    "grams",
+)
 
 
 def _entry_to_doc(entry: dict) -> dict:
@@ -51,8 +63,12 @@ def entry_of(doc: dict | None) -> dict | None:
 def _state_to_doc(state: dict) -> dict:
     """The state travels as one JSON string: derived data nobody queries by field, and FerretDB
     stores a string ~3x faster than the same nested document (measured: 15,371 vs 5,494 docs/s)."""
-    return {"_id": f"{state['account_id']}:{state['seq']}", "account_id": state["account_id"], "seq": state["seq"],
-            "state": canonical_json(state)}
+    return {
+        "_id": f"{state['account_id']}:{state['seq']}",
+        "account_id": state["account_id"],
+        "seq": state["seq"],
+        "state": canonical_json(state),
+    }
 
 
 def _doc_to_state(doc: dict) -> dict:
@@ -76,8 +92,9 @@ class Repository:
         self.outbox = database["outbox"]
 
     def ensure_indexes(self) -> None:
-        self.entries.create_index([("account_id", ASCENDING), ("seq", ASCENDING)], unique=True,
-                                  name="account_seq_unique")
+        self.entries.create_index(
+            [("account_id", ASCENDING), ("seq", ASCENDING)], unique=True, name="account_seq_unique"
+        )
         # statements by month and the cap re-sum of old records (queries, not guards)
         create_query_index(self.entries, [("account_id", ASCENDING), ("month", ASCENDING)], "account_month")
         create_query_index(self.entries, [("account_id", ASCENDING), ("cap_keys", ASCENDING)], "account_cap_keys")
@@ -92,8 +109,10 @@ class Repository:
         return not insert_new(self.accounts, [doc])
 
     def unlink_personal_data(self, account_id: str, deleted_at: str) -> None:
-        self.accounts.update_one({"_id": account_id}, {"$unset": {"alias": "", "contact": ""},
-                                                       "$set": {"personal_data_deleted_at": deleted_at}})
+        self.accounts.update_one(
+            {"_id": account_id},
+            {"$unset": {"alias": "", "contact": ""}, "$set": {"personal_data_deleted_at": deleted_at}},
+        )
 
     def list_accounts(self, after: str = "", limit: int = 0) -> list[dict]:
         query = {"_id": {"$gt": after}} if after else {}
@@ -167,8 +186,9 @@ class Repository:
 
     def set_head_hints(self, seqs: dict[str, int]) -> None:
         if seqs:
-            self.heads.bulk_write([UpdateOne({"_id": a}, {"$max": {"seq": s}}, upsert=True)
-                                   for a, s in seqs.items()], ordered=False)
+            self.heads.bulk_write(
+                [UpdateOne({"_id": a}, {"$max": {"seq": s}}, upsert=True) for a, s in seqs.items()], ordered=False
+            )
 
     def head_hint(self, account_id: str) -> int:
         doc = self.heads.find_one({"_id": account_id})
@@ -185,8 +205,10 @@ class Repository:
     # outbox
     def add_outbox(self, entry_id: str, account_id: str, traceparent: str = "") -> None:
         """`traceparent`: the trace that posted the entry, so its events continue that trace."""
-        insert_new(self.outbox, [{"_id": entry_id, "account_id": account_id, "traceparent": traceparent,
-                                  "created_at": utc_now()}])  # a duplicate is the same marker
+        insert_new(
+            self.outbox,
+            [{"_id": entry_id, "account_id": account_id, "traceparent": traceparent, "created_at": utc_now()}],
+        )  # a duplicate is the same marker
 
     def pending_outbox(self, limit: int) -> list[dict]:
         """Markers of entries whose events are not yet confirmed published (a small collection)."""
@@ -197,9 +219,17 @@ class Repository:
             self.outbox.delete_many({"_id": {"$in": list(entry_ids)}})
 
     # read path
-    def list_entries(self, account_id: str, *, before_seq: int | None = None, types=None,
-                     scenario: str | None = None, posted_from: str | None = None,
-                     posted_to: str | None = None, limit: int = 50) -> list[dict]:
+    def list_entries(
+        self,
+        account_id: str,
+        *,
+        before_seq: int | None = None,
+        types=None,
+        scenario: str | None = None,
+        posted_from: str | None = None,
+        posted_to: str | None = None,
+        limit: int = 50,
+    ) -> list[dict]:
         query: dict = {"account_id": account_id}
         if before_seq is not None:
             query["seq"] = {"$lt": before_seq}
@@ -208,16 +238,21 @@ class Repository:
         if scenario:
             query["scenario"] = scenario
         if posted_from or posted_to:
-            query["posted_at"] = {**({"$gte": posted_from} if posted_from else {}),
-                                  **({"$lt": posted_to} if posted_to else {})}
+            query["posted_at"] = {
+                **({"$gte": posted_from} if posted_from else {}),
+                **({"$lt": posted_to} if posted_to else {}),
+            }
         return [entry_of(d) for d in self.entries.find(query).sort("seq", DESCENDING).limit(limit)]
 
     def entries_in_month(self, account_id: str, month: str) -> list[dict]:
-        return [entry_of(d) for d in self.entries.find({"account_id": account_id, "month": month}).sort("seq", ASCENDING)]
+        return [
+            entry_of(d) for d in self.entries.find({"account_id": account_id, "month": month}).sort("seq", ASCENDING)
+        ]
 
     def last_entry_before_month(self, account_id: str, month: str) -> dict | None:
-        found = list(self.entries.find({"account_id": account_id, "month": {"$lt": month}})
-                     .sort("seq", DESCENDING).limit(1))
+        found = list(
+            self.entries.find({"account_id": account_id, "month": {"$lt": month}}).sort("seq", DESCENDING).limit(1)
+        )
         return entry_of(found[0]) if found else None
 
     def account_entries(self, account_id: str) -> list[dict]:

@@ -1,6 +1,6 @@
 """Incoming payloads: validated against their proto contracts, normalised for the domain."""
-from carbon_common.schemas import check_envelope
 
+from carbon_common.schemas import check_envelope
 
 
 def _data(envelope: dict, event_type: str) -> dict:
@@ -20,8 +20,10 @@ def reduction_calculated(envelope: dict) -> dict:
         raise ValueError("negative grams")
     data["grams"] = grams
     data["revision"] = int(data.get("revision", 0))
-    data["caps"] = [{**cap, "max_grams": int(cap.get("max_grams", 0)), "max_count": int(cap.get("max_count", 0))}
-                    for cap in data.get("caps", [])]
+    data["caps"] = [
+        {**cap, "max_grams": int(cap.get("max_grams", 0)), "max_count": int(cap.get("max_count", 0))}
+        for cap in data.get("caps", [])
+    ]
     return data
 
 

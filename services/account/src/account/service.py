@@ -1,4 +1,5 @@
 """The account nameko service: consumes reductions, relays its outbox, answers internal RPC."""
+
 import logging
 
 from nameko.rpc import rpc
@@ -73,8 +74,17 @@ class AccountService(operations.OperationsMixin):
         return {k: account[k] for k in ("account_id", "balance_grams", "as_of_seq", "status", "tier")}
 
     @rpc(expected_exceptions=EXPECTED)
-    def list_entries(self, account_id=None, owner_pid=None, page_size=50, page_token="", types=(),
-                     scenario="", posted_from="", posted_to=""):
+    def list_entries(
+        self,
+        account_id=None,
+        owner_pid=None,
+        page_size=50,
+        page_token="",
+        types=(),
+        scenario="",
+        posted_from="",
+        posted_to="",
+    ):
         aid = self.ledger.queries.account_id(account_id, owner_pid)
         return self.ledger.queries.entries(aid, page_size, page_token, types, scenario, posted_from, posted_to)
 

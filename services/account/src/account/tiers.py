@@ -3,6 +3,7 @@
 Thresholds are configurable (TIER_THRESHOLDS, e.g. "seedling:0,sprout:5000,tree:50000,
 forest:500000"): a customer is in the highest tier whose threshold they reached.
 """
+
 from bisect import bisect_right
 
 DEFAULT_THRESHOLDS = "seedling:0,sprout:5000,tree:50000,forest:500000"

@@ -4,6 +4,7 @@ For each account, entries must run seq 1..N without gaps, each must hash (SM3) t
 hash, link to its predecessor's hash, and re-sealing it against the recomputed state must give
 the stored balance, status and hash. The derived head state must agree with the entries.
 """
+
 from dataclasses import dataclass, field
 
 from account import ledger
@@ -34,8 +35,10 @@ def verify_chain(account_id: str, entries: list[dict]) -> tuple[list[Problem], d
     problems = []
     state = ledger.genesis_state(account_id)
     for entry in entries:
+
         def report(kind, detail, entry=entry):
             problems.append(Problem(account_id, entry.get("seq", -1), str(entry.get("_id")), kind, detail))
+
         if entry.get("seq") != state["seq"] + 1:
             report("sequence_gap", f"expected seq {state['seq'] + 1}, found {entry.get('seq')}")
         if entry.get("prev_hash") != state["hash"]:
@@ -46,8 +49,12 @@ def verify_chain(account_id: str, entries: list[dict]) -> tuple[list[Problem], d
             report("not_integer", f"grams is {entry.get('grams')!r}")
             break
         try:
-            rebuilt, state = ledger.seal(state, ledger.draft_of(entry), entry["posted_at"],
-                                         lambda _trailing, entry=entry: entry.get("tier_after", ""))
+            rebuilt, state = ledger.seal(
+                state,
+                ledger.draft_of(entry),
+                entry["posted_at"],
+                lambda _trailing, entry=entry: entry.get("tier_after", ""),
+            )
         except ledger.InsufficientBalance as exc:
             report("negative_balance", str(exc))
             break
@@ -62,8 +69,11 @@ def verify_account(repository, account_id: str, entries: list[dict] | None = Non
     problems, state = verify_chain(account_id, entries)
     head = repository.get_state(account_id, state["seq"]) if entries else None
     if entries and (head is None or head["balance"] != state["balance"] or head["hash"] != entries[-1].get("hash")):
-        problems.append(Problem(account_id, state["seq"], "", "state_mismatch",
-                                "the stored account state disagrees with the entries"))
+        problems.append(
+            Problem(
+                account_id, state["seq"], "", "state_mismatch", "the stored account state disagrees with the entries"
+            )
+        )
     return problems, len(entries)
 
 

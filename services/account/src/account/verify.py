@@ -3,6 +3,7 @@
 Reads MONGO_URI / MONGO_DATABASE (default carbon_account). Exit status 0 when every chain
 verifies, 1 when any problem is found (each printed with account, seq, entry id and kind).
 """
+
 import argparse
 import json
 import sys
@@ -21,13 +22,24 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     report = verify_all(Repository(connect_database("carbon_account")), args.account)
     if args.json:
-        print(json.dumps({"ok": report.ok, "accounts": report.accounts, "entries": report.entries,
-                          "problems": [asdict(p) for p in report.problems]}, indent=2))
+        print(
+            json.dumps(
+                {
+                    "ok": report.ok,
+                    "accounts": report.accounts,
+                    "entries": report.entries,
+                    "problems": [asdict(p) for p in report.problems],
+                },
+                indent=2,
+            )
+        )
     else:
         for p in report.problems:
             print(f"PROBLEM {p.kind}: account {p.account_id} seq {p.seq} entry {p.entry_id}: {p.detail}")
-        print(f"{'OK' if report.ok else 'FAILED'}: {report.accounts} accounts, {report.entries} entries, "
-              f"{len(report.problems)} problems")
+        print(
+            f"{'OK' if report.ok else 'FAILED'}: {report.accounts} accounts, {report.entries} entries, "
+            f"{len(report.problems)} problems"
+        )
     return 0 if report.ok else 1
 
 

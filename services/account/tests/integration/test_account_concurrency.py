@@ -1,4 +1,5 @@
 """50 concurrent writers on one account on real FerretDB (reduced size; full size: make bench)."""
+
 import eventlet
 
 from carbon_dev import ledger_stress as stress

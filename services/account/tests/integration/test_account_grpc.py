@@ -1,5 +1,6 @@
 """The gRPC API served by the real `python -m account.grpc_server` process (incl. health).
 Transport security and callers: test_account_grpc_security.py (which reuses `grpc_process`)."""
+
 import os
 import subprocess
 import sys
@@ -24,13 +25,20 @@ def grpc_process(repo, tmp_path):
 
     def start(**extra_env):
         grpc_port, http_port = free_port(), free_port()
-        env = {**os.environ, "MONGO_URI": "mongodb://127.0.0.1:27017/", "MONGO_DATABASE": repo.db.name,
-               "GRPC_ADDRESS": f"127.0.0.1:{grpc_port}", "METRICS_ADDRESS": f"127.0.0.1:{http_port}",
-               "OTEL_SDK_DISABLED": "true", **extra_env}
+        env = {
+            **os.environ,
+            "MONGO_URI": "mongodb://127.0.0.1:27017/",
+            "MONGO_DATABASE": repo.db.name,
+            "GRPC_ADDRESS": f"127.0.0.1:{grpc_port}",
+            "METRICS_ADDRESS": f"127.0.0.1:{http_port}",
+            "OTEL_SDK_DISABLED": "true",
+            **extra_env,
+        }
         log_path = tmp_path / f"account-grpc-{len(started)}.log"
         with open(log_path, "wb") as log_file:
-            process = subprocess.Popen([sys.executable, "-m", "account.grpc_server"], env=env,
-                                       stdout=subprocess.DEVNULL, stderr=log_file)
+            process = subprocess.Popen(
+                [sys.executable, "-m", "account.grpc_server"], env=env, stdout=subprocess.DEVNULL, stderr=log_file
+            )
         started.append(process)
 
         def healthy():
@@ -39,9 +47,15 @@ def grpc_process(repo, tmp_path):
             except requests.ConnectionError:
                 assert process.poll() is None, log_path.read_text()
                 return False
+
         wait_until(healthy, timeout=30, message="account gRPC server ready")
-        return {"grpc": f"127.0.0.1:{grpc_port}", "http": f"http://127.0.0.1:{http_port}", "log": log_path,
-                "process": process}
+        return {
+            "grpc": f"127.0.0.1:{grpc_port}",
+            "http": f"http://127.0.0.1:{http_port}",
+            "log": log_path,
+            "process": process,
+        }
+
     yield start
     for process in started:
         process.terminate()
@@ -61,16 +75,26 @@ def call(address, fn, credentials=None, options=()):
     from eventlet import tpool
 
     def run():
-        channel = (grpc.secure_channel(address, credentials, options) if credentials
-                   else grpc.insecure_channel(address, options))
+        channel = (
+            grpc.secure_channel(address, credentials, options)
+            if credentials
+            else grpc.insecure_channel(address, options)
+        )
         with channel:
             return fn(channel)
+
     return tpool.execute(run)
 
 
 def test_health_and_metrics(server):
-    status = call(server["grpc"], lambda ch: health_pb2_grpc.HealthStub(ch).Check(
-        health_pb2.HealthCheckRequest(service="carbon.account.v1.AccountService"), timeout=5).status)
+    status = call(
+        server["grpc"],
+        lambda ch: (
+            health_pb2_grpc.HealthStub(ch)
+            .Check(health_pb2.HealthCheckRequest(service="carbon.account.v1.AccountService"), timeout=5)
+            .status
+        ),
+    )
     assert status == health_pb2.HealthCheckResponse.SERVING
     assert "carbon_account_grpc_calls_total" in requests.get(server["http"] + "/metrics", timeout=5).text
     # no TLS vars, no callers file: allowed on loopback only, and said so (docs/grpc.md)
@@ -84,12 +108,18 @@ def test_balance_entries_statement_and_totals(server):
         stub = pb_grpc.AccountServiceStub(ch)
         month = ledger.utc_now_iso()[:7]
         first = stub.ListEntries(pb.ListEntriesRequest(account=ref, page_size=2), timeout=5)
-        rest = stub.ListEntries(pb.ListEntriesRequest(account=ref, page_size=2, page_token=first.next_page_token),
-                                timeout=5)
-        return (stub.GetBalance(ref, timeout=5), first, rest,
-                stub.GetStatement(pb.GetStatementRequest(account=ref, month=month), timeout=5),
-                stub.GetTotals(pb.GetTotalsRequest(), timeout=5),
-                stub.ListAccounts(pb.ListAccountsRequest(), timeout=5))
+        rest = stub.ListEntries(
+            pb.ListEntriesRequest(account=ref, page_size=2, page_token=first.next_page_token), timeout=5
+        )
+        return (
+            stub.GetBalance(ref, timeout=5),
+            first,
+            rest,
+            stub.GetStatement(pb.GetStatementRequest(account=ref, month=month), timeout=5),
+            stub.GetTotals(pb.GetTotalsRequest(), timeout=5),
+            stub.ListAccounts(pb.ListAccountsRequest(), timeout=5),
+        )
+
     balance, first, rest, statement, totals, accounts = call(server["grpc"], read)
     assert balance.balance_grams == 350 and balance.as_of_seq == 3 and balance.status == "open"
     assert [e.type for e in first.entries] == ["credit", "credit"] and first.entries[0].grams == 250
@@ -114,6 +144,7 @@ def test_redeem_over_grpc_is_idempotent_and_never_overdraws(server):
         with pytest.raises(grpc.RpcError) as bad:
             stub.Redeem(pb.RedeemRequest(account=ref, grams=0, request_key="grpc-3"), timeout=10)
         return first, again, overdraw.value, unknown.value, bad.value, stub.GetTotals(pb.GetTotalsRequest(), timeout=5)
+
     first, again, overdraw, unknown, bad, totals = call(server["grpc"], redeem)
     assert (first.entry.grams, first.entry.balance_after, first.replayed) == (-300, 50, False)
     assert again.replayed and again.entry.entry_id == first.entry.entry_id

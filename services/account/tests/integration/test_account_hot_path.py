@@ -3,6 +3,7 @@
 FerretDB v1 scans a whole collection for any other filter, so each record would cost more as
 the ledger grows (ARCHITECTURE.md §4); these tests record every command a batch sends.
 """
+
 import pytest
 
 from account import ledger
@@ -41,16 +42,18 @@ def test_a_batch_of_credits_reads_and_writes_by_id_only(recorded_ops, make_reduc
 
 def test_batch_credits_equal_one_by_one_credits(repo, ops, mongo_database, make_reduction):
     """The same reductions credited in one batch and one at a time give the same ledger."""
-    reductions = [make_reduction(user_pid=f"pid-{i % 3}", grams=70 + i, caps=DAILY_CAP, n=10_000 + i)
-                  for i in range(30)]
+    reductions = [
+        make_reduction(user_pid=f"pid-{i % 3}", grams=70 + i, caps=DAILY_CAP, n=10_000 + i) for i in range(30)
+    ]
     batch_entries, _ = ops.credit_many(reductions)
     single_repo = Repository(mongo_database("account"))
     single_repo.ensure_indexes()
     single = LedgerOperations(single_repo, Tiers(TIERS))
     single_entries = [single.credit(r) for r in reductions]
     strip = ("posted_at", "hash", "prev_hash", "month")
-    assert [{k: v for k, v in e.items() if k not in strip} for e in batch_entries] == \
-           [{k: v for k, v in e.items() if k not in strip} for e in single_entries]
+    assert [{k: v for k, v in e.items() if k not in strip} for e in batch_entries] == [
+        {k: v for k, v in e.items() if k not in strip} for e in single_entries
+    ]
     # the cap held per user and day: 250 g at most each
     for pid in ("pid-0", "pid-1", "pid-2"):
         assert sum(e["grams"] for e in batch_entries if e["owner_pid"] == pid) == 250

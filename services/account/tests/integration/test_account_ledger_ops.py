@@ -1,4 +1,5 @@
 """The ledger on real FerretDB: crediting once, caps, dedup, reversal, redemption, verifier."""
+
 import pytest
 
 from account import ledger
@@ -39,6 +40,7 @@ def test_gram_cap_credits_the_remaining_room(ops, make_reduction):
 def test_bill_account_cap_is_per_bill_account(ops, make_reduction):
     def bill(key):
         return {"period": "month", "max_grams": 0, "max_count": 1, "scope": "bill_account", "scope_key": key}
+
     results = [ops.credit(make_reduction(scenario="utility_bill_payment", caps=[bill(k)])) for k in ("b1", "b1", "b2")]
     assert [e["type"] for e in results] == ["credit", "capped", "credit"]
 
@@ -64,7 +66,9 @@ def test_reversal_takes_the_grams_back_and_frees_the_cap(ops, make_reduction):
 
 def test_reversal_before_credit_blocks_the_late_credit(ops, make_reduction):
     red = make_reduction(grams=80)
-    assert ops.reverse({"reduction_id": red["reduction_id"], "user_pid": "pid-alice"})["code"] == "original_not_credited"
+    assert (
+        ops.reverse({"reduction_id": red["reduction_id"], "user_pid": "pid-alice"})["code"] == "original_not_credited"
+    )
     late = ops.credit(red)
     assert late["type"] == "declined" and late["code"] == "reversed_before_credit"
 
@@ -118,6 +122,7 @@ def test_a_missing_state_is_rebuilt_by_the_next_writer(ops, repo, make_reduction
     account_id = ledger.account_id_for("pid-alice")
     repo.states.delete_one({"_id": f"{account_id}:2"})  # as if the writer died after its entry
     from account.operations import LedgerOperations
+
     other = LedgerOperations(repo, ops.appender.tiers)  # a fresh process: no cache
     entry = other.credit(make_reduction(grams=5))
     assert (entry["seq"], entry["balance_after"]) == (3, 15)

@@ -1,5 +1,6 @@
 """The outbox relay on real FerretDB and RabbitMQ: a redemption whose process died before its
 transfer to the bank pool is completed by the relay (transfer written, then events published)."""
+
 import pytest
 
 from account import ledger
@@ -18,14 +19,16 @@ def publisher(platform_amqp):
     publisher.close()
 
 
-def test_relay_completes_the_pool_transfer_before_announcing_the_debit(ops, repo, make_reduction, publisher,
-                                                                       event_listener, monkeypatch):
+def test_relay_completes_the_pool_transfer_before_announcing_the_debit(
+    ops, repo, make_reduction, publisher, event_listener, monkeypatch
+):
     debited = event_listener("account", "account_debited")
     credited = event_listener("account", "account_credited")
     account_id = ops.credit(make_reduction(grams=500))["account_id"]  # batch-credited: no marker
 
     def die(_redemption):
         raise Died()
+
     with monkeypatch.context() as patched:
         patched.setattr(ops, "transfer_to_pool", die)
         with pytest.raises(Died):
@@ -39,6 +42,7 @@ def test_relay_completes_the_pool_transfer_before_announcing_the_debit(ops, repo
 
     class Recording:
         """The real publisher, noting whether the transfer existed when each batch went out."""
+
         def publish_many(self, items):
             published.append(([t for t, *_ in items], repo.get_entry(transfer_id) is not None))
             return publisher.publish_many(items)
@@ -47,8 +51,11 @@ def test_relay_completes_the_pool_transfer_before_announcing_the_debit(ops, repo
     assert relay.relay_once() == 1
     assert published == [(["account_debited"], True)]
     transfer = repo.get_entry(transfer_id)
-    assert (transfer["type"], transfer["grams"], transfer["source_entry_id"]) == ("redemption_transfer", 200,
-                                                                               redemption_id)
+    assert (transfer["type"], transfer["grams"], transfer["source_entry_id"]) == (
+        "redemption_transfer",
+        200,
+        redemption_id,
+    )
     assert transfer["account_id"] == ledger.account_id_for(ledger.POOL_OWNER) and transfer["balance_after"] == 200
     [debit] = debited.wait(1)
     assert debit["event_id"] == redemption_id and debit["data"]["reason"] == "redemption"

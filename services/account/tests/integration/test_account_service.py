@@ -1,5 +1,6 @@
 """The account nameko service on the real broker and FerretDB: events in, outbox events out
 (validated against the contract), redelivery of the whole stream, RPC, the example consumer."""
+
 import importlib.util
 import pathlib
 
@@ -31,9 +32,14 @@ def example_consumer(platform_amqp):
 
 @pytest.fixture
 def service(container_factory, platform_amqp, repo):
-    config = dict(platform_amqp, MONGO_URI=TEST_MONGO_URI, MONGO_DATABASE=repo.db.name,
-                  WEB_SERVER_ADDRESS=f"127.0.0.1:{free_port()}", TIER_THRESHOLDS="seedling:0,sprout:1000",
-                  max_workers=1)  # one at a time, in order: see the replay
+    config = dict(
+        platform_amqp,
+        MONGO_URI=TEST_MONGO_URI,
+        MONGO_DATABASE=repo.db.name,
+        WEB_SERVER_ADDRESS=f"127.0.0.1:{free_port()}",
+        TIER_THRESHOLDS="seedling:0,sprout:1000",
+        max_workers=1,
+    )  # one at a time, in order: see the replay
     container = container_factory(AccountService, config)
     container.start()
     return container
@@ -47,22 +53,27 @@ def calc(platform_amqp):
 
 
 def stream(make_reduction):
-    return [make_reduction(grams=100, caps=[DAILY_1], n=1),
-            make_reduction(grams=100, caps=[DAILY_1], n=2),                       # capped
-            make_reduction(grams=40, n=3, dedup_key="trip-9", partner_id="metro"),
-            make_reduction(grams=40, n=4, dedup_key="trip-9", partner_id="unionpay"),  # same trip
-            make_reduction(grams=1200, n=5, scenario="bus_ride")]                  # crosses "sprout"
+    return [
+        make_reduction(grams=100, caps=[DAILY_1], n=1),
+        make_reduction(grams=100, caps=[DAILY_1], n=2),  # capped
+        make_reduction(grams=40, n=3, dedup_key="trip-9", partner_id="metro"),
+        make_reduction(grams=40, n=4, dedup_key="trip-9", partner_id="unionpay"),  # same trip
+        make_reduction(grams=1200, n=5, scenario="bus_ride"),
+    ]  # crosses "sprout"
 
 
 @pytest.fixture
 def listeners(event_listener):
     """Bound before the service starts: it announces the bank pool's opening at once."""
-    return {t: event_listener("account", t) for t in
-            ("account_opened", "account_credited", "reduction_capped", "reduction_declined", "tier_changed")}
+    return {
+        t: event_listener("account", t)
+        for t in ("account_opened", "account_credited", "reduction_capped", "reduction_declined", "tier_changed")
+    }
 
 
-def test_events_in_ledger_and_contract_events_out_once(listeners, service, calc, repo, example_consumer,
-                                                       make_reduction):
+def test_events_in_ledger_and_contract_events_out_once(
+    listeners, service, calc, repo, example_consumer, make_reduction
+):
     consumer, received = example_consumer
     reductions = stream(make_reduction)
     for red in reductions:
@@ -82,8 +93,11 @@ def test_events_in_ledger_and_contract_events_out_once(listeners, service, calc,
     assert declined[0]["data"]["code"] == "duplicate_behaviour"
     assert (tier[0]["data"]["previous_tier"], tier[0]["data"]["tier"]) == ("seedling", "sprout")
     assert "user_pid" not in str(credited) and "customer" not in str(credited)
-    wait_until(lambda: consumer.drain() or len({e["event_type"] for e in received}) >= 5, timeout=20,
-               message="example consumer received the account events")
+    wait_until(
+        lambda: consumer.drain() or len({e["event_type"] for e in received}) >= 5,
+        timeout=20,
+        message="example consumer received the account events",
+    )
     assert {e["event_id"] for e in credited} <= {e["event_id"] for e in received}
 
     # replay the whole stream: the ledger does not change, no new entry, no new event id
@@ -93,30 +107,39 @@ def test_events_in_ledger_and_contract_events_out_once(listeners, service, calc,
         calc.publish("reduction_calculated", red, event_id=red["reduction_id"])
     sentinel = make_reduction(user_pid="pid-sentinel", grams=1)
     calc.publish("reduction_calculated", sentinel, event_id=sentinel["reduction_id"])
+
     def credited_ids():
         return [r["body"]["data"].get("reduction_id") for r in listeners["account_credited"].drain()]
-    wait_until(lambda: sentinel["reduction_id"] in credited_ids(), timeout=30,
-               message="the sentinel, published after the replay, was credited")
+
+    wait_until(
+        lambda: sentinel["reduction_id"] in credited_ids(),
+        timeout=30,
+        message="the sentinel, published after the replay, was credited",
+    )
     assert repo.account_entries(account_id) == before
     # A replayed reduction may announce its entry again (the batch cannot tell a replay from a
     # redelivery after a crash before the confirm), but only under the original event_id.
     events = listeners["account_credited"].drain()
     assert {r["body"]["event_id"] for r in events} == {e["event_id"] for e in credited} | {
-        next(r["body"]["event_id"] for r in events if r["body"]["data"].get("reduction_id") == sentinel["reduction_id"])}
+        next(r["body"]["event_id"] for r in events if r["body"]["data"].get("reduction_id") == sentinel["reduction_id"])
+    }
 
 
-def test_rpc_reads_redeem_and_personal_data_deletion(service, platform_amqp, calc, repo, make_reduction,
-                                                     event_listener):
+def test_rpc_reads_redeem_and_personal_data_deletion(
+    service, platform_amqp, calc, repo, make_reduction, event_listener
+):
     debited = event_listener("account", "account_debited")
     pool_credit = event_listener("account", "account_credited")
     red = make_reduction(grams=500, n=7)
     calc.publish("reduction_calculated", red, event_id=red["reduction_id"])
     with ServiceRpcProxy("account", platform_amqp) as account:
+
         def balance():
             try:
                 return account.get_balance(owner_pid="pid-alice")["balance_grams"]
             except RemoteError:  # the account opens with its first credit, asynchronously
                 return None
+
         wait_until(lambda: balance() == 500, timeout=20)
         result = account.redeem(200, "rpc-req-1", "movie", owner_pid="pid-alice")
         assert result["entry"]["balance_after"] == 300 and not result["replayed"]
@@ -130,8 +153,11 @@ def test_rpc_reads_redeem_and_personal_data_deletion(service, platform_amqp, cal
         assert (statement["redeemed_grams"], statement["closing_balance"]) == (200, 300)
         [debit] = debited.wait(1)
         assert debit["data"]["reason"] == "redemption" and debit["data"]["grams"] == 200
-        wait_until(lambda: any(r["body"]["data"]["reason"] == "redemption_transfer" for r in pool_credit.drain()),
-                   timeout=20, message="the pool's account_credited")
+        wait_until(
+            lambda: any(r["body"]["data"]["reason"] == "redemption_transfer" for r in pool_credit.drain()),
+            timeout=20,
+            message="the pool's account_credited",
+        )
         assert account.get_totals()["pool_grams"] == 200
 
         account.open_account("pid-carol", "individual", "Carol C.")

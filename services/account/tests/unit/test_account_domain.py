@@ -1,4 +1,5 @@
 """Pure domain: sealing, hash chain, caps arithmetic, tiers, events mapping, verifier."""
+
 import pytest
 
 from account import caps, ledger
@@ -13,8 +14,10 @@ TIERS = Tiers("seedling:0,sprout:100")
 def chain(*grams):
     state, entries = ledger.genesis_state("acc"), []
     drafts = [{"_id": "open", "type": "opened", "grams": 0, "status": "open"}]
-    drafts += [{"_id": f"e{i}", "type": "credit" if g >= 0 else "redemption", "grams": g, "cap_grams": max(g, 0)}
-               for i, g in enumerate(grams)]
+    drafts += [
+        {"_id": f"e{i}", "type": "credit" if g >= 0 else "redemption", "grams": g, "cap_grams": max(g, 0)}
+        for i, g in enumerate(grams)
+    ]
     for draft in drafts:
         entry, state = ledger.seal(state, draft, "2026-11-25T01:00:00.000000Z", TIERS.tier_for)
         entries.append(entry)
@@ -56,8 +59,9 @@ def test_cap_evaluation_takes_the_tightest_cap():
     assert caps.evaluate(200, [day, month], {month: (900, 9)}).credited == 100
 
 
-@pytest.mark.parametrize("bad", [{"period": "week"}, {"period": "day", "max_grams": -1},
-                                 {"period": "day", "scope": "bill_account"}])
+@pytest.mark.parametrize(
+    "bad", [{"period": "week"}, {"period": "day", "max_grams": -1}, {"period": "day", "scope": "bill_account"}]
+)
 def test_invalid_caps_are_refused(bad):
     with pytest.raises(caps.InvalidCap):
         caps.Cap.from_event(bad)
@@ -73,8 +77,12 @@ def test_tiers_from_thresholds():
 def sealed(account_id: str, kind: str, drafts: list[dict]) -> list[dict]:
     state, entries = ledger.genesis_state(account_id), []
     for draft in drafts:
-        entry, state = ledger.seal(state, {"owner_pid": f"pid-{kind}", "account_kind": kind, **draft},
-                                   "2026-11-25T01:00:00.000000Z", TIERS.tier_for)
+        entry, state = ledger.seal(
+            state,
+            {"owner_pid": f"pid-{kind}", "account_kind": kind, **draft},
+            "2026-11-25T01:00:00.000000Z",
+            TIERS.tier_for,
+        )
         entries.append(entry)
     return entries
 
@@ -82,33 +90,100 @@ def sealed(account_id: str, kind: str, drafts: list[dict]) -> list[dict]:
 def every_entry_type() -> list[dict]:
     """One entry of each type, drafted as LedgerOperations drafts them: a customer's chain and
     the bank pool's (which receives the redemption transfer)."""
+
     def reduction(n: int) -> dict:
-        return {"reduction_id": f"red-{n}", "record_key": f"rec-{n}", "partner_id": "metro-sz",
-                "scenario": "metro_ride", "occurred_at": "2026-11-25T00:30:00Z", "methodology_id": "metro_ride",
-                "methodology_version": "1", "factor_set_id": "cn-transport", "factor_set_version": "2026.1"}
+        return {
+            "reduction_id": f"red-{n}",
+            "record_key": f"rec-{n}",
+            "partner_id": "metro-sz",
+            "scenario": "metro_ride",
+            "occurred_at": "2026-11-25T00:30:00Z",
+            "methodology_id": "metro_ride",
+            "methodology_version": "1",
+            "factor_set_id": "cn-transport",
+            "factor_set_version": "2026.1",
+        }
+
     cap = {"period": "day", "max_grams": 300, "max_count": 0, "scope": "user_scenario", "scope_key": ""}
     cap_key = caps.cap_key("metro_ride", caps.Cap.from_event(cap), "2026-11-25T00:30:00Z")
-    customer = sealed("acc", "individual", [
-        {"_id": "e-open", "type": "opened", "grams": 0, "status": "open"},
-        {"_id": "e-credit", "type": "credit", **reduction(1), "grams": 300, "requested_grams": 350, "capped_grams": 50,
-         "cap": cap, "cap_keys": [cap_key], "cap_grams": 300, "cap_count": 1},
-        {"_id": "e-capped", "type": "capped", **reduction(2), "grams": 0, "requested_grams": 120, "capped_grams": 120,
-         "cap": cap},
-        {"_id": "e-declined", "type": "declined", **reduction(3), "grams": 0, "requested_grams": 80,
-         "code": "duplicate_behaviour", "duplicate_of_record_key": "rec-1"},
-        {"_id": "e-reversal", "type": "reversal", "reduction_id": "red-1", "record_key": "rec-1",
-         "scenario": "metro_ride", "reason": "factor corrected", "corrected_by_version": "2", "grams": -100,
-         "reverses_entry_id": "e-credit", "occurred_at": "2026-11-25T00:30:00Z", "shortfall_grams": 0,
-         "cap_keys": [cap_key], "cap_grams": -300, "cap_count": -1},
-        {"_id": "e-redemption", "type": "redemption", "grams": -150, "request_key": "req-1", "reward_id": "coupon"},
-        {"_id": "e-status", "type": "status_changed", "grams": 0, "status": "frozen", "previous_status": "open",
-         "code": "fraud_review"},
-    ])
-    pool = sealed("pool", "pool", [
-        {"_id": "p-open", "type": "opened", "grams": 0, "status": "open"},
-        {"_id": "p-transfer", "type": "redemption_transfer", "grams": 150, "source_entry_id": "e-redemption",
-         "source_account_id": "acc", "request_key": "req-1", "reward_id": "coupon"},
-    ])
+    customer = sealed(
+        "acc",
+        "individual",
+        [
+            {"_id": "e-open", "type": "opened", "grams": 0, "status": "open"},
+            {
+                "_id": "e-credit",
+                "type": "credit",
+                **reduction(1),
+                "grams": 300,
+                "requested_grams": 350,
+                "capped_grams": 50,
+                "cap": cap,
+                "cap_keys": [cap_key],
+                "cap_grams": 300,
+                "cap_count": 1,
+            },
+            {
+                "_id": "e-capped",
+                "type": "capped",
+                **reduction(2),
+                "grams": 0,
+                "requested_grams": 120,
+                "capped_grams": 120,
+                "cap": cap,
+            },
+            {
+                "_id": "e-declined",
+                "type": "declined",
+                **reduction(3),
+                "grams": 0,
+                "requested_grams": 80,
+                "code": "duplicate_behaviour",
+                "duplicate_of_record_key": "rec-1",
+            },
+            {
+                "_id": "e-reversal",
+                "type": "reversal",
+                "reduction_id": "red-1",
+                "record_key": "rec-1",
+                "scenario": "metro_ride",
+                "reason": "factor corrected",
+                "corrected_by_version": "2",
+                "grams": -100,
+                "reverses_entry_id": "e-credit",
+                "occurred_at": "2026-11-25T00:30:00Z",
+                "shortfall_grams": 0,
+                "cap_keys": [cap_key],
+                "cap_grams": -300,
+                "cap_count": -1,
+            },
+            {"_id": "e-redemption", "type": "redemption", "grams": -150, "request_key": "req-1", "reward_id": "coupon"},
+            {
+                "_id": "e-status",
+                "type": "status_changed",
+                "grams": 0,
+                "status": "frozen",
+                "previous_status": "open",
+                "code": "fraud_review",
+            },
+        ],
+    )
+    pool = sealed(
+        "pool",
+        "pool",
+        [
+            {"_id": "p-open", "type": "opened", "grams": 0, "status": "open"},
+            {
+                "_id": "p-transfer",
+                "type": "redemption_transfer",
+                "grams": 150,
+                "source_entry_id": "e-redemption",
+                "source_account_id": "acc",
+                "request_key": "req-1",
+                "reward_id": "coupon",
+            },
+        ],
+    )
     return customer + pool
 
 
@@ -125,8 +200,11 @@ def test_every_entry_type_maps_to_valid_contract_events():
         announced[entry["_id"]] = [(t, data.get("grams"), data.get("reason")) for t, _, data in events]
     assert announced == {
         "e-open": [("account_opened", None, None)],
-        "e-credit": [("account_credited", 300, "reduction"), ("reduction_capped", None, None),
-                     ("tier_changed", None, None)],  # 300 g over 12 months: seedling -> sprout
+        "e-credit": [
+            ("account_credited", 300, "reduction"),
+            ("reduction_capped", None, None),
+            ("tier_changed", None, None),
+        ],  # 300 g over 12 months: seedling -> sprout
         "e-capped": [("reduction_capped", None, None)],
         "e-declined": [("reduction_declined", None, None)],
         "e-reversal": [("account_debited", 100, "reversal"), ("tier_changed", None, None)],

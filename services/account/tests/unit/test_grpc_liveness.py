@@ -5,6 +5,7 @@ grpc.Server with the health service, started by account.grpc_server.start_server
 ops HTTP endpoints wired as serve() wires them, with a MongoDB check that always fails. The
 test drives it over stdin ("stop" stops the gRPC server and nothing else) and polls HTTP.
 """
+
 import json
 import subprocess
 import sys
@@ -54,8 +55,13 @@ def get(url):
 @pytest.fixture
 def child():
     grpc_port, ops_port = free_port(), free_port()
-    process = subprocess.Popen([sys.executable, "-c", CHILD, f"127.0.0.1:{grpc_port}", f"127.0.0.1:{ops_port}"],
-                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen(
+        [sys.executable, "-c", CHILD, f"127.0.0.1:{grpc_port}", f"127.0.0.1:{ops_port}"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert process.stdout.readline().strip() == "started", process.stderr.read()
         yield process, f"http://127.0.0.1:{ops_port}"

@@ -2,6 +2,7 @@
 a bank cares about — exactly-once crediting, exact caps, no overdraft, reversals, no
 half-written state — in milliseconds, with no server. The same paths on FerretDB:
 tests/integration/test_account_ledger_ops.py and test_account_concurrency.py."""
+
 from datetime import datetime, timedelta
 
 import pytest
@@ -16,7 +17,7 @@ from account.tiers import Tiers
 from account.verifier import verify_chain
 from carbon_common.clock import iso_z
 
-from fakes import FakePublisher, FakeRepository
+from account_fakes import FakePublisher, FakeRepository
 
 
 def cst_noon(days_ago: int, hour: int = 12) -> str:
@@ -32,11 +33,26 @@ DAY_CAP = {"period": "day", "max_grams": 1000, "max_count": 0, "scope": "user_sc
 
 
 def reduction(user: str, n: int, grams: int, occurred_at: str = RECENT, caps_=(), **extra) -> dict:
-    return {"reduction_id": f"red-{user}-{n}", "record_key": f"rec-{user}-{n}", "revision": 0,
-            "partner_id": "metro-sz", "partner_record_id": f"trip-{n}", "user_pid": user, "consent_id": "c-1",
-            "scenario": "metro_ride", "occurred_at": occurred_at, "grams": grams, "methodology_id": "metro_ride",
-            "methodology_version": "1.0.0", "factor_set_id": "cn-transport", "factor_set_version": "2026.1",
-            "factors": {}, "inputs": {}, "caps": list(caps_), **extra}
+    return {
+        "reduction_id": f"red-{user}-{n}",
+        "record_key": f"rec-{user}-{n}",
+        "revision": 0,
+        "partner_id": "metro-sz",
+        "partner_record_id": f"trip-{n}",
+        "user_pid": user,
+        "consent_id": "c-1",
+        "scenario": "metro_ride",
+        "occurred_at": occurred_at,
+        "grams": grams,
+        "methodology_id": "metro_ride",
+        "methodology_version": "1.0.0",
+        "factor_set_id": "cn-transport",
+        "factor_set_version": "2026.1",
+        "factors": {},
+        "inputs": {},
+        "caps": list(caps_),
+        **extra,
+    }
 
 
 def acc(user: str) -> str:
@@ -67,8 +83,11 @@ def balance(repo, user: str = "", account_id: str = "") -> int:
 
 def money_events(publisher) -> list[tuple[str, str, int]]:
     """(event type, reason, grams) of the credit/debit events published, sorted."""
-    return sorted((t, d["reason"], d["grams"]) for t, d, _, _ in publisher.published
-                  if t in ("account_credited", "account_debited"))
+    return sorted(
+        (t, d["reason"], d["grams"])
+        for t, d, _, _ in publisher.published
+        if t in ("account_credited", "account_debited")
+    )
 
 
 def assert_chain_holds(repo, user: str) -> list[dict]:
@@ -83,13 +102,17 @@ def assert_chain_holds(repo, user: str) -> list[dict]:
 
 # exactly-once crediting ---------------------------------------------------------------------
 def test_a_batch_credits_each_record_once_with_gapless_seq_and_the_right_balance(repo, ops):
-    entries, openings = ops.credit_many([reduction("alice", 1, 120), reduction("bob", 1, 75),
-                                         reduction("alice", 2, 300)])
+    entries, openings = ops.credit_many(
+        [reduction("alice", 1, 120), reduction("bob", 1, 75), reduction("alice", 2, 300)]
+    )
     assert [e["type"] for e in entries] == ["credit"] * 3
     assert {o["account_id"] for o in openings} == {acc("alice"), acc("bob")}
     chain = assert_chain_holds(repo, "alice")
     assert [(e["type"], e["grams"], e["balance_after"]) for e in chain] == [
-        ("opened", 0, 0), ("credit", 120, 120), ("credit", 300, 420)]
+        ("opened", 0, 0),
+        ("credit", 120, 120),
+        ("credit", 300, 420),
+    ]
     assert balance(repo, "bob") == 75
     # audit: each entry pins the methodology and factor set it was computed with
     assert chain[1]["methodology_version"] == "1.0.0" and chain[1]["factor_set_version"] == "2026.1"
@@ -125,11 +148,16 @@ def test_a_daily_cap_is_exact(repo, ops, occurred_at, batched):
     records = [reduction("alice", n, 400, occurred_at, [DAY_CAP]) for n in range(4)]
     entries = ops.credit_many(records)[0] if batched else [ops.credit(r) for r in records]
     assert [(e["type"], e["grams"]) for e in entries] == [
-        ("credit", 400), ("credit", 400), ("credit", 200), ("capped", 0)]
+        ("credit", 400),
+        ("credit", 400),
+        ("credit", 200),
+        ("capped", 0),
+    ]
     assert entries[2]["capped_grams"] == 200 and entries[2]["cap"]["period"] == "day"
     assert balance(repo, "alice") == 1000
-    next_day = occurred_at.replace(occurred_at[:10], (datetime.fromisoformat(occurred_at[:10])
-                                                      + timedelta(days=1)).date().isoformat())
+    next_day = occurred_at.replace(
+        occurred_at[:10], (datetime.fromisoformat(occurred_at[:10]) + timedelta(days=1)).date().isoformat()
+    )
     assert ops.credit(reduction("alice", 9, 400, next_day, [DAY_CAP]))["grams"] == 400
     assert_chain_holds(repo, "alice")
 
@@ -140,11 +168,17 @@ def test_count_and_monthly_caps_bind_together(repo, ops):
     day1, day2 = cst_noon(1), cst_noon(2)
     if day1[:7] != day2[:7]:  # keep both days in one month
         day1, day2 = cst_noon(2), cst_noon(3)
-    records = [reduction("alice", n, 250, day, [two_a_day, monthly])
-               for n, day in enumerate([day1, day1, day1, day2, day2])]
+    records = [
+        reduction("alice", n, 250, day, [two_a_day, monthly]) for n, day in enumerate([day1, day1, day1, day2, day2])
+    ]
     entries, _ = ops.credit_many(records)
     assert [(e["type"], e["grams"]) for e in entries] == [
-        ("credit", 250), ("credit", 250), ("capped", 0), ("credit", 200), ("capped", 0)]
+        ("credit", 250),
+        ("credit", 250),
+        ("capped", 0),
+        ("credit", 200),
+        ("capped", 0),
+    ]
     assert entries[2]["cap"]["period"] == "day" and entries[3]["cap"]["period"] == "month"
 
 
@@ -153,8 +187,9 @@ def test_cap_days_are_china_standard_time_days(repo, ops):
     evening = cst_noon(2, hour=23)  # 15:00Z; the next CST day starts at 16:00Z the same UTC day
     after_midnight = iso_z(datetime.fromisoformat(evening.replace("Z", "+00:00")) + timedelta(hours=1), "seconds")
     assert evening[:10] == after_midnight[:10]
-    entries, _ = ops.credit_many([reduction("alice", 1, 100, evening, [once_a_day]),
-                                  reduction("alice", 2, 100, after_midnight, [once_a_day])])
+    entries, _ = ops.credit_many(
+        [reduction("alice", 1, 100, evening, [once_a_day]), reduction("alice", 2, 100, after_midnight, [once_a_day])]
+    )
     assert [e["type"] for e in entries] == ["credit", "credit"]
 
 
@@ -172,10 +207,10 @@ def test_caps_hold_when_another_process_left_an_entry_without_its_state(repo, im
     head is then stale: its insert hits the unique seq, it rebuilds the missing state and
     decides the cap against the entries before it."""
     one, two = new_ops(repo), new_ops(repo)
-    two.credit_many([reduction("alice", 0, 100, caps_=[DAY_CAP])])       # two caches alice's head
+    two.credit_many([reduction("alice", 0, 100, caps_=[DAY_CAP])])  # two caches alice's head
     repo.fail_next("insert_states", AutoReconnect("connection lost"))
     with pytest.raises(AutoReconnect):
-        one.credit_many([reduction("alice", 1, 600, caps_=[DAY_CAP])])   # entry in, state lost
+        one.credit_many([reduction("alice", 1, 600, caps_=[DAY_CAP])])  # entry in, state lost
     entries, _ = two.credit_many([reduction("alice", 2, 600, caps_=[DAY_CAP])])
     assert (entries[0]["type"], entries[0]["grams"], entries[0]["seq"]) == ("credit", 300, 4)
     chain = assert_chain_holds(repo, "alice")
@@ -190,11 +225,11 @@ def test_caps_hold_when_another_process_left_an_entry_without_its_state(repo, im
 def test_a_single_append_repairs_a_state_another_process_never_wrote(repo, impatient):
     one, two = new_ops(repo), new_ops(repo)
     one.credit_many([reduction("alice", 1, 500)])
-    two.redeem(acc("alice"), 100, "order-1")                          # two caches alice's head
+    two.redeem(acc("alice"), 100, "order-1")  # two caches alice's head
     repo.fail_next("insert_state", AutoReconnect("connection lost"))
     with pytest.raises(AutoReconnect):
-        one.redeem(acc("alice"), 150, "order-2")                      # entry in, state lost
-    with pytest.raises(InsufficientBalance):                          # decided on the real balance
+        one.redeem(acc("alice"), 150, "order-2")  # entry in, state lost
+    with pytest.raises(InsufficientBalance):  # decided on the real balance
         two.redeem(acc("alice"), 251, "order-3")
     entry, _ = two.redeem(acc("alice"), 250, "order-3")
     assert entry["balance_after"] == 0
@@ -258,8 +293,10 @@ def test_a_redemption_moves_the_grams_to_the_pool_once(repo, ops):
     publisher = FakePublisher()
     while Relay(repo, ops, publisher).relay_once():
         pass
-    assert money_events(publisher) == [("account_credited", "redemption_transfer", 300),
-                                       ("account_debited", "redemption", 300)]
+    assert money_events(publisher) == [
+        ("account_credited", "redemption_transfer", 300),
+        ("account_debited", "redemption", 300),
+    ]
     assert repo.pending_outbox(100) == []
 
 
@@ -280,8 +317,10 @@ def test_a_transfer_the_redeemer_did_not_finish_is_completed_once(repo, ops, com
         pass
     pool_entries = repo.account_entries(pool)
     assert [(e["type"], e["grams"]) for e in pool_entries] == [("opened", 0), ("redemption_transfer", 300)]
-    assert money_events(publisher) == [("account_credited", "redemption_transfer", 300),
-                                       ("account_debited", "redemption", 300)]
+    assert money_events(publisher) == [
+        ("account_credited", "redemption_transfer", 300),
+        ("account_debited", "redemption", 300),
+    ]
     assert repo.pending_outbox(100) == []
 
 
@@ -326,21 +365,29 @@ def test_a_reversal_that_arrives_first_declines_the_late_credit(repo, ops):
 # the fake itself ------------------------------------------------------------------------------
 def test_the_fake_has_the_real_repositorys_signatures():
     import inspect
+
     for name, method in inspect.getmembers(FakeRepository, inspect.isfunction):
         if name.startswith("_") or name == "fail_next":
             continue
-        assert list(inspect.signature(method).parameters) == list(inspect.signature(getattr(Repository, name)).parameters), name
+        assert list(inspect.signature(method).parameters) == list(
+            inspect.signature(getattr(Repository, name)).parameters
+        ), name
 
 
 def test_the_fake_refuses_what_the_real_unique_indexes_refuse(repo):
     from carbon_common.mongo import is_duplicate_key
+
     entry = {"_id": "e1", "account_id": "a", "seq": 1}
     repo.insert_entry(entry)
     for clash in ({**entry, "seq": 2}, {**entry, "_id": "e2"}):
         with pytest.raises(DuplicateKeyError) as caught:
             repo.insert_entry(clash)
         assert is_duplicate_key(caught.value)
-    assert repo.insert_entries_in_order([{"_id": "e3", "account_id": "a", "seq": 2}, entry,
-                                         {"_id": "e4", "account_id": "a", "seq": 3}]) == 1
+    assert (
+        repo.insert_entries_in_order(
+            [{"_id": "e3", "account_id": "a", "seq": 2}, entry, {"_id": "e4", "account_id": "a", "seq": 3}]
+        )
+        == 1
+    )
     assert repo.get_entry("e4") is None
     assert repo.insert_accounts([{"_id": "x", "owner_pid": "p"}, {"_id": "y", "owner_pid": "p"}]) == {1}

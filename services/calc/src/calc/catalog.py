@@ -4,6 +4,7 @@ A version is *selectable* when its status is not `withdrawn` and no loaded `corr
 supersedes it. Exactly one selectable version may be in force per scenario (methodologies) or
 per id (factor sets) at any instant; the loader enforces that.
 """
+
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -22,8 +23,7 @@ class Window:
 
     def overlaps(self, other: "Window") -> bool:
         a_end, b_end = self.effective_to, other.effective_to
-        return (a_end is None or other.effective_from < a_end) and (
-            b_end is None or self.effective_from < b_end)
+        return (a_end is None or other.effective_from < a_end) and (b_end is None or self.effective_from < b_end)
 
 
 @dataclass(frozen=True)
@@ -101,8 +101,8 @@ class FactorSet:
             if region in by_year[candidate]:
                 return candidate, by_year[candidate][region]
         raise GridFactorMissing(
-            f"factor set {self.id} v{self.version} has no {basis} factor for region "
-            f"{region!r} in {year} or earlier")
+            f"factor set {self.id} v{self.version} has no {basis} factor for region {region!r} in {year} or earlier"
+        )
 
 
 def _selectable(versions: Iterable) -> list:
@@ -119,25 +119,20 @@ class Catalog:
         self._selectable_f = _selectable(self.factor_sets)
 
     def methodology_for(self, scenario: str, at: datetime) -> Methodology | None:
-        return next((m for m in self._selectable_m
-                     if m.scenario == scenario and m.window.contains(at)), None)
+        return next((m for m in self._selectable_m if m.scenario == scenario and m.window.contains(at)), None)
 
     def factor_set_for(self, factor_set_id: str, at: datetime) -> FactorSet | None:
-        return next((f for f in self._selectable_f
-                     if f.id == factor_set_id and f.window.contains(at)), None)
+        return next((f for f in self._selectable_f if f.id == factor_set_id and f.window.contains(at)), None)
 
     def methodology(self, methodology_id: str, version: str) -> Methodology | None:
-        return next((m for m in self.methodologies
-                     if m.id == methodology_id and m.version == version), None)
+        return next((m for m in self.methodologies if m.id == methodology_id and m.version == version), None)
 
     def factor_set(self, factor_set_id: str, version: str) -> FactorSet | None:
-        return next((f for f in self.factor_sets
-                     if f.id == factor_set_id and f.version == version), None)
+        return next((f for f in self.factor_sets if f.id == factor_set_id and f.version == version), None)
 
     def is_superseded(self, item: Methodology | FactorSet) -> bool:
         pool = self.methodologies if isinstance(item, Methodology) else self.factor_sets
-        return any(v.id == item.id and v.status == "corrected" and v.supersedes == item.version
-                   for v in pool)
+        return any(v.id == item.id and v.status == "corrected" and v.supersedes == item.version for v in pool)
 
     def corrections(self) -> list[Methodology | FactorSet]:
         """Every `corrected` version, methodologies first: the input of recalculation."""

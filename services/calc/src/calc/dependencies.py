@@ -1,4 +1,5 @@
 """nameko DependencyProviders of the calc service."""
+
 from nameko.extensions import DependencyProvider
 
 from carbon_common.config import setting

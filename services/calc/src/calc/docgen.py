@@ -1,5 +1,6 @@
 """Generate docs/methodologies.md from the methodology files:
 `python -m calc.docgen > docs/methodologies.md` (a test fails when the committed copy is stale)."""
+
 import sys
 
 from calc.catalog import Catalog, FactorSet, Methodology
@@ -33,41 +34,93 @@ def _status(item, catalog: Catalog) -> str:
 
 def _methodology(m: Methodology, catalog: Catalog) -> list[str]:
     doc, formula = m.document, FORMULAS[m.formula]
-    rows = [("Version", f"{m.version} — {_status(m, catalog)}"), ("In force", _window(m)),
-            ("Title", doc["title"]), ("Issuer", doc["issuer"]), ("Source", doc["source"]),
-            ("Formula", f"BE = {formula.baseline}; PE = {formula.project}; ER = floor(BE − PE) g")]
-    rows += [(f"Parameter `{k}`", f"{p['value']} {p['unit']} — {p['source']}"
-              + (f" ({p['derivation']})" if p.get("derivation") else "")) for k, p in doc["parameters"].items()]
+    rows = [
+        ("Version", f"{m.version} — {_status(m, catalog)}"),
+        ("In force", _window(m)),
+        ("Title", doc["title"]),
+        ("Issuer", doc["issuer"]),
+        ("Source", doc["source"]),
+        ("Formula", f"BE = {formula.baseline}; PE = {formula.project}; ER = floor(BE − PE) g"),
+    ]
+    rows += [
+        (
+            f"Parameter `{k}`",
+            f"{p['value']} {p['unit']} — {p['source']}" + (f" ({p['derivation']})" if p.get("derivation") else ""),
+        )
+        for k, p in doc["parameters"].items()
+    ]
     if m.factor_set_id:
-        rows.append(("Grid factor", f"factor set `{m.factor_set_id}`, basis `{m.factor_basis}`, keyed by region and year"))
-    rows += [(f"Activity `{k}`", f"{a['type']}{' ' + a['unit'] if a.get('unit') else ''}, "
-              f"{'required' if a['required'] else 'optional'}") for k, a in doc["activity"].items()]
-    rows += [(f"Eligibility `{k}`", ", ".join(f"{n} {r[n]}" for n in ("min", "plausible_max") if n in r)
-              + (f" {r['unit']}" if r.get("unit") else "") + (f" — {r['why']}" if r.get("why") else ""))
-             for k, r in doc["eligibility"].items()]
-    rows += [("Cap", f"per {c['period']}, scope {c['scope']}"
-              + (f" ({c['scope_key_field']})" if c.get("scope_key_field") else "")
-              + (f", max {c['max_grams']} g" if c.get("max_grams") else "")
-              + (f", max {c['max_count']} records" if c.get("max_count") else "") + f" — {c['source']}")
-             for c in doc["caps"]]
-    rows.append(("Dedup key", f"SM3 of scenario + {', '.join(doc['dedup']['fields'])} + occurred_at "
-                 f"truncated to {doc['dedup']['time']} (Asia/Shanghai) — {doc['dedup']['rationale']}"))
+        rows.append(
+            ("Grid factor", f"factor set `{m.factor_set_id}`, basis `{m.factor_basis}`, keyed by region and year")
+        )
+    rows += [
+        (
+            f"Activity `{k}`",
+            f"{a['type']}{' ' + a['unit'] if a.get('unit') else ''}, {'required' if a['required'] else 'optional'}",
+        )
+        for k, a in doc["activity"].items()
+    ]
+    rows += [
+        (
+            f"Eligibility `{k}`",
+            ", ".join(f"{n} {r[n]}" for n in ("min", "plausible_max") if n in r)
+            + (f" {r['unit']}" if r.get("unit") else "")
+            + (f" — {r['why']}" if r.get("why") else ""),
+        )
+        for k, r in doc["eligibility"].items()
+    ]
+    rows += [
+        (
+            "Cap",
+            f"per {c['period']}, scope {c['scope']}"
+            + (f" ({c['scope_key_field']})" if c.get("scope_key_field") else "")
+            + (f", max {c['max_grams']} g" if c.get("max_grams") else "")
+            + (f", max {c['max_count']} records" if c.get("max_count") else "")
+            + f" — {c['source']}",
+        )
+        for c in doc["caps"]
+    ]
+    rows.append(
+        (
+            "Dedup key",
+            f"SM3 of scenario + {', '.join(doc['dedup']['fields'])} + occurred_at "
+            f"truncated to {doc['dedup']['time']} (Asia/Shanghai) — {doc['dedup']['rationale']}",
+        )
+    )
     rows += [("Assumption", a) for a in doc.get("assumptions", [])]
-    return [f"### `{m.id}` v{m.version}", "", "| item | value |", "|---|---|",
-            *[f"| {_cell(k)} | {_cell(v)} |" for k, v in rows], ""]
+    return [
+        f"### `{m.id}` v{m.version}",
+        "",
+        "| item | value |",
+        "|---|---|",
+        *[f"| {_cell(k)} | {_cell(v)} |" for k, v in rows],
+        "",
+    ]
 
 
 def _factor_set(f: FactorSet, catalog: Catalog) -> list[str]:
     doc = f.document
-    lines = [f"### `{f.id}` v{f.version}", "", f"- Status: {_status(f, catalog)}; in force {_window(f)}",
-             f"- Issuer: {_cell(doc['issuer'])}", f"- Source: {_cell(doc['source'])}",
-             *[f"- {_cell(n)}" for n in doc.get("notes", [])], ""]
+    lines = [
+        f"### `{f.id}` v{f.version}",
+        "",
+        f"- Status: {_status(f, catalog)}; in force {_window(f)}",
+        f"- Issuer: {_cell(doc['issuer'])}",
+        f"- Source: {_cell(doc['source'])}",
+        *[f"- {_cell(n)}" for n in doc.get("notes", [])],
+        "",
+    ]
     regions = ["national", "north", "northeast", "east", "central", "northwest", "south", "southwest"]
     for basis, years in doc["factors"].items():
-        lines += [f"Basis `{basis}` ({doc['unit']}):", "", "| year | " + " | ".join(regions) + " |",
-                  "|---" * (len(regions) + 1) + "|"]
-        lines += [f"| {year} | " + " | ".join(values.get(r, "—") for r in regions) + " |"
-                  for year, values in sorted(years.items())]
+        lines += [
+            f"Basis `{basis}` ({doc['unit']}):",
+            "",
+            "| year | " + " | ".join(regions) + " |",
+            "|---" * (len(regions) + 1) + "|",
+        ]
+        lines += [
+            f"| {year} | " + " | ".join(values.get(r, "—") for r in regions) + " |"
+            for year, values in sorted(years.items())
+        ]
         lines.append("")
     return lines
 

@@ -4,6 +4,7 @@ ER = BE − PE in Decimal, floored to whole grams, never negative. The methodolo
 set are the versions in force at the record's occurred_at; the result pins both, the factor
 values and the inputs used, so any figure can be recomputed and audited.
 """
+
 import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -24,6 +25,7 @@ _TRUNCATE = {"minute": "%Y-%m-%dT%H:%M", "day": "%Y-%m-%d", "month": "%Y-%m", "n
 @dataclass(frozen=True)
 class Record:
     """The parts of a BehaviourReceived event the calculation reads."""
+
     scenario: str
     occurred_at: datetime
     activity: Mapping[str, str]
@@ -84,11 +86,15 @@ def _parse_activity(m: Methodology, activity: Mapping[str, str]) -> tuple[dict, 
             continue
         raw = str(raw).strip()
         if spec.type == "decimal" and not _DECIMAL.match(raw):
-            return Rejection("invalid_activity", f"activity.{name} must be a non-negative decimal string", m.id, m.version)
+            return Rejection(
+                "invalid_activity", f"activity.{name} must be a non-negative decimal string", m.id, m.version
+            )
         if spec.type == "integer" and not _INTEGER.match(raw):
             return Rejection("invalid_activity", f"activity.{name} must be a non-negative integer", m.id, m.version)
         if spec.type == "region" and raw not in REGIONS:
-            return Rejection("invalid_activity", f"activity.{name} must be one of {', '.join(REGIONS)}", m.id, m.version)
+            return Rejection(
+                "invalid_activity", f"activity.{name} must be one of {', '.join(REGIONS)}", m.id, m.version
+            )
         if spec.type in ("decimal", "integer"):
             quantities[name] = Decimal(raw)
         inputs[name] = raw
@@ -99,25 +105,37 @@ def _check_eligibility(m: Methodology, quantities: Mapping[str, Decimal]) -> Rej
     for name, rule in m.eligibility.items():
         value = quantities[name]
         if rule.min is not None and value < rule.min:
-            return Rejection("below_minimum", f"{name} {plain(value)} is below the minimum {plain(rule.min)}", m.id, m.version)
+            return Rejection(
+                "below_minimum", f"{name} {plain(value)} is below the minimum {plain(rule.min)}", m.id, m.version
+            )
         if rule.plausible_max is not None and value > rule.plausible_max:
-            return Rejection("implausible", f"{name} {plain(value)} is above the plausible maximum {plain(rule.plausible_max)}", m.id, m.version)
+            return Rejection(
+                "implausible",
+                f"{name} {plain(value)} is above the plausible maximum {plain(rule.plausible_max)}",
+                m.id,
+                m.version,
+            )
     return None
 
 
 def dedup_key(m: Methodology, record: Record) -> str:
     """Same real-world behaviour reported by two partners -> same key (see the methodology file)."""
-    parts = [record.user_pid if f == "user_pid" else str(record.activity.get(f, "")).strip()
-             for f in m.dedup.fields]
+    parts = [record.user_pid if f == "user_pid" else str(record.activity.get(f, "")).strip() for f in m.dedup.fields]
     stamp = record.occurred_at.astimezone(CHINA_TZ).strftime(_TRUNCATE[m.dedup.time])
     return sm3_hex("\x1f".join(["dedup", m.scenario, *parts, stamp]).encode("utf-8"))
 
 
 def caps_for(m: Methodology, activity: Mapping[str, str]) -> tuple[dict[str, Any], ...]:
-    return tuple({"period": c.period, "max_grams": c.max_grams, "max_count": c.max_count,
-                  "scope": c.scope,
-                  "scope_key": str(activity.get(c.scope_key_field, "")) if c.scope_key_field else ""}
-                 for c in m.caps)
+    return tuple(
+        {
+            "period": c.period,
+            "max_grams": c.max_grams,
+            "max_count": c.max_count,
+            "scope": c.scope,
+            "scope_key": str(activity.get(c.scope_key_field, "")) if c.scope_key_field else "",
+        }
+        for c in m.caps
+    )
 
 
 def calculate(record: Record, catalog: Catalog) -> Calculation | Rejection:
@@ -135,8 +153,12 @@ def calculate(record: Record, catalog: Catalog) -> Calculation | Rejection:
     if formula.uses_grid:
         fs = catalog.factor_set_for(m.factor_set_id, record.occurred_at)
         if fs is None:
-            return Rejection("no_factor_set_in_force", f"no {m.factor_set_id} factor set in force at "
-                             f"{record.occurred_at.isoformat()}", m.id, m.version)
+            return Rejection(
+                "no_factor_set_in_force",
+                f"no {m.factor_set_id} factor set in force at {record.occurred_at.isoformat()}",
+                m.id,
+                m.version,
+            )
         region, year = inputs["region"], record.occurred_at.astimezone(CHINA_TZ).year
         try:
             year_used, grid = fs.grid_factor(m.factor_basis, region, year)
@@ -154,11 +176,17 @@ def calculate(record: Record, catalog: Catalog) -> Calculation | Rejection:
         baseline_g, project_g = formula.emissions(quantities, m.parameters, grid)
         grams = max(0, int((baseline_g - project_g).to_integral_value(rounding=ROUND_FLOOR)))
     if grams == 0:
-        return Rejection("no_reduction", "baseline does not exceed project emissions by a whole gram",
-                         m.id, m.version)
+        return Rejection("no_reduction", "baseline does not exceed project emissions by a whole gram", m.id, m.version)
     return Calculation(
-        grams=grams, baseline_g=baseline_g, project_g=project_g, methodology=m,
-        factor_set_id=factor_set_id, factor_set_version=factor_set_version,
-        factors=factors, inputs=inputs, quantities=quantities,
-        caps=caps_for(m, record.activity), dedup_key=dedup_key(m, record),
+        grams=grams,
+        baseline_g=baseline_g,
+        project_g=project_g,
+        methodology=m,
+        factor_set_id=factor_set_id,
+        factor_set_version=factor_set_version,
+        factors=factors,
+        inputs=inputs,
+        quantities=quantities,
+        caps=caps_for(m, record.activity),
+        dedup_key=dedup_key(m, record),
     )

@@ -4,6 +4,7 @@ Every formula yields baseline emissions (BE) and project emissions (PE) in grams
 the reduction is ER = BE − PE (rounded and floored by the domain). A formula may derive extra
 quantities (e.g. saved_kwh) that eligibility rules can refer to.
 """
+
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Callable, Mapping
@@ -35,45 +36,65 @@ FORMULAS: dict[str, Formula] = {
     f.kind: f
     for f in (
         Formula(
-            kind="per_distance", inputs=("distance_km",),
-            parameters=("baseline_g_per_pkm", "project_g_per_pkm"), derived=(), uses_grid=False,
-            baseline="distance_km × baseline_g_per_pkm", project="distance_km × project_g_per_pkm",
+            kind="per_distance",
+            inputs=("distance_km",),
+            parameters=("baseline_g_per_pkm", "project_g_per_pkm"),
+            derived=(),
+            uses_grid=False,
+            baseline="distance_km × baseline_g_per_pkm",
+            project="distance_km × project_g_per_pkm",
             derive=_no_derived,
-            emissions=lambda q, p, _g: (q["distance_km"] * p["baseline_g_per_pkm"],
-                                        q["distance_km"] * p["project_g_per_pkm"]),
+            emissions=lambda q, p, _g: (
+                q["distance_km"] * p["baseline_g_per_pkm"],
+                q["distance_km"] * p["project_g_per_pkm"],
+            ),
         ),
         Formula(
-            kind="per_step", inputs=("steps",),
-            parameters=("baseline_g_per_step", "project_g_per_step"), derived=(), uses_grid=False,
-            baseline="steps × baseline_g_per_step", project="steps × project_g_per_step",
+            kind="per_step",
+            inputs=("steps",),
+            parameters=("baseline_g_per_step", "project_g_per_step"),
+            derived=(),
+            uses_grid=False,
+            baseline="steps × baseline_g_per_step",
+            project="steps × project_g_per_step",
             derive=_no_derived,
-            emissions=lambda q, p, _g: (q["steps"] * p["baseline_g_per_step"],
-                                        q["steps"] * p["project_g_per_step"]),
+            emissions=lambda q, p, _g: (q["steps"] * p["baseline_g_per_step"], q["steps"] * p["project_g_per_step"]),
         ),
         Formula(
-            kind="per_event", inputs=(),
-            parameters=("baseline_g_per_event", "project_g_per_event"), derived=(), uses_grid=False,
-            baseline="baseline_g_per_event", project="project_g_per_event",
+            kind="per_event",
+            inputs=(),
+            parameters=("baseline_g_per_event", "project_g_per_event"),
+            derived=(),
+            uses_grid=False,
+            baseline="baseline_g_per_event",
+            project="project_g_per_event",
             derive=_no_derived,
             emissions=lambda _q, p, _g: (p["baseline_g_per_event"], p["project_g_per_event"]),
         ),
         Formula(
-            kind="ev_charging", inputs=("kwh", "region"),
-            parameters=("petrol_car_g_per_km", "ev_kwh_per_km"), derived=(), uses_grid=True,
+            kind="ev_charging",
+            inputs=("kwh", "region"),
+            parameters=("petrol_car_g_per_km", "ev_kwh_per_km"),
+            derived=(),
+            uses_grid=True,
             baseline="kwh ÷ ev_kwh_per_km × petrol_car_g_per_km",
             project="kwh × grid_kg_per_kwh × 1000",
             derive=_no_derived,
-            emissions=lambda q, p, grid: (q["kwh"] / p["ev_kwh_per_km"] * p["petrol_car_g_per_km"],
-                                          q["kwh"] * grid * G_PER_KG),
+            emissions=lambda q, p, grid: (
+                q["kwh"] / p["ev_kwh_per_km"] * p["petrol_car_g_per_km"],
+                q["kwh"] * grid * G_PER_KG,
+            ),
         ),
         Formula(
-            kind="electricity_saving", inputs=("baseline_kwh", "kwh", "region", "period_days"),
-            parameters=(), derived=("saved_kwh",), uses_grid=True,
+            kind="electricity_saving",
+            inputs=("baseline_kwh", "kwh", "region", "period_days"),
+            parameters=(),
+            derived=("saved_kwh",),
+            uses_grid=True,
             baseline="baseline_kwh × grid_kg_per_kwh × 1000",
             project="kwh × grid_kg_per_kwh × 1000",
             derive=lambda q: {"saved_kwh": q["baseline_kwh"] - q["kwh"]},
-            emissions=lambda q, _p, grid: (q["baseline_kwh"] * grid * G_PER_KG,
-                                           q["kwh"] * grid * G_PER_KG),
+            emissions=lambda q, _p, grid: (q["baseline_kwh"] * grid * G_PER_KG, q["kwh"] * grid * G_PER_KG),
         ),
     )
 }

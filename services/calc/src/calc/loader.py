@@ -1,5 +1,6 @@
 """Load methodology and factor-set files, validate them against their JSON schemas and the
 cross-file rules, and build a Catalog. Any problem stops the load with the file named."""
+
 import json
 from datetime import datetime
 from decimal import Decimal
@@ -9,8 +10,7 @@ from typing import Any
 import jsonschema
 import yaml
 
-from calc.catalog import (CapSpec, Catalog, DedupSpec, FactorSet, FieldSpec, Methodology, Rule,
-                          Window, _selectable)
+from calc.catalog import CapSpec, Catalog, DedupSpec, FactorSet, FieldSpec, Methodology, Rule, Window, _selectable
 from calc.formulas import FORMULAS
 
 PACKAGED_DIR = Path(__file__).parent / "methodologies"
@@ -55,26 +55,43 @@ def _dec(text: str | None) -> Decimal | None:
 def _methodology(doc: dict, path: Path) -> Methodology:
     factor_set = doc.get("factor_set") or {}
     return Methodology(
-        id=doc["id"], version=doc["version"], status=doc["status"], supersedes=doc.get("supersedes"),
-        scenario=doc["scenario"], window=_window(doc, path), formula=doc["formula"],
-        factor_set_id=factor_set.get("id"), factor_basis=factor_set.get("basis"),
+        id=doc["id"],
+        version=doc["version"],
+        status=doc["status"],
+        supersedes=doc.get("supersedes"),
+        scenario=doc["scenario"],
+        window=_window(doc, path),
+        formula=doc["formula"],
+        factor_set_id=factor_set.get("id"),
+        factor_basis=factor_set.get("basis"),
         activity={k: FieldSpec(v["type"], v["required"], v.get("unit", "")) for k, v in doc["activity"].items()},
         parameters={k: Decimal(v["value"]) for k, v in doc["parameters"].items()},
         eligibility={k: Rule(_dec(v.get("min")), _dec(v.get("plausible_max"))) for k, v in doc["eligibility"].items()},
-        caps=tuple(CapSpec(c["period"], c["scope"], c.get("max_grams", 0), c.get("max_count", 0),
-                           c.get("scope_key_field", "")) for c in doc["caps"]),
+        caps=tuple(
+            CapSpec(c["period"], c["scope"], c.get("max_grams", 0), c.get("max_count", 0), c.get("scope_key_field", ""))
+            for c in doc["caps"]
+        ),
         dedup=DedupSpec(tuple(doc["dedup"]["fields"]), doc["dedup"]["time"]),
-        document=doc, path=str(path),
+        document=doc,
+        path=str(path),
     )
 
 
 def _factor_set(doc: dict, path: Path) -> FactorSet:
-    factors = {basis: {int(year): {region: Decimal(v) for region, v in regions.items()}
-                       for year, regions in years.items()}
-               for basis, years in doc["factors"].items()}
-    return FactorSet(id=doc["id"], version=doc["version"], status=doc["status"],
-                     supersedes=doc.get("supersedes"), window=_window(doc, path),
-                     factors=factors, document=doc, path=str(path))
+    factors = {
+        basis: {int(year): {region: Decimal(v) for region, v in regions.items()} for year, regions in years.items()}
+        for basis, years in doc["factors"].items()
+    }
+    return FactorSet(
+        id=doc["id"],
+        version=doc["version"],
+        status=doc["status"],
+        supersedes=doc.get("supersedes"),
+        window=_window(doc, path),
+        factors=factors,
+        document=doc,
+        path=str(path),
+    )
 
 
 def _check_methodology(m: Methodology) -> None:
@@ -111,14 +128,18 @@ def _check_versions(items: list, group, what: str) -> None:
         if v.status == "corrected":
             old = by_key.get((v.id, v.supersedes))
             if old is None or old.window != v.window:
-                raise CatalogError(f"{Path(v.path).name}: a corrected version must supersede an existing "
-                                   f"version of {v.id} with the same effective window")
+                raise CatalogError(
+                    f"{Path(v.path).name}: a corrected version must supersede an existing "
+                    f"version of {v.id} with the same effective window"
+                )
     live = _selectable(items)
     for i, a in enumerate(live):
-        for b in live[i + 1:]:
+        for b in live[i + 1 :]:
             if group(a) == group(b) and a.window.overlaps(b.window):
-                raise CatalogError(f"{what} {a.id} v{a.version} and {b.id} v{b.version} are both in force "
-                                   f"at the same time for {group(a)}")
+                raise CatalogError(
+                    f"{what} {a.id} v{a.version} and {b.id} v{b.version} are both in force "
+                    f"at the same time for {group(a)}"
+                )
 
 
 def load_catalog(directory: str | Path | None = None) -> Catalog:
@@ -141,14 +162,15 @@ def load_catalog(directory: str | Path | None = None) -> Catalog:
             factor_sets.append(_factor_set(doc, path))
     for m in methodologies:
         _check_methodology(m)
-        if m.factor_set_id and not any(f.id == m.factor_set_id and m.factor_basis in f.factors
-                                       for f in factor_sets):
+        if m.factor_set_id and not any(f.id == m.factor_set_id and m.factor_basis in f.factors for f in factor_sets):
             raise CatalogError(f"{Path(m.path).name}: factor set {m.factor_set_id}/{m.factor_basis} not found")
     for a in methodologies:
         for b in methodologies:
             if a.id == b.id and (a.scenario, a.dedup) != (b.scenario, b.dedup):
-                raise CatalogError(f"versions of {a.id} must share scenario and dedup rule "
-                                   "(dedup keys must not change on recalculation)")
+                raise CatalogError(
+                    f"versions of {a.id} must share scenario and dedup rule "
+                    "(dedup keys must not change on recalculation)"
+                )
     _check_versions(methodologies, lambda m: m.scenario, "methodology")
     _check_versions(factor_sets, lambda f: f.id, "factor set")
     if not methodologies:

@@ -5,13 +5,13 @@ two steps) republishes the same payload under the same deterministic ids, which 
 dedupe. The outcome of a record never changes on redelivery, even if the catalog did: the
 first stored outcome (reduction or rejection) wins.
 """
+
 from typing import Any, Callable, Mapping
 
 from calc.catalog import Catalog
 from calc.domain import Calculation, InvalidRecord, Rejection, calculate
 from calc.repository import CalcRepository
-from calc.schemas import (record_from_event, reduction_id, reduction_payload, rejection_event_id,
-                          rejection_payload)
+from calc.schemas import record_from_event, reduction_id, reduction_payload, rejection_event_id, rejection_payload
 
 # (event_type, data, event_id) -> envelope; carbon_common's EventPublisher.publish / EventDispatcher
 Publish = Callable[..., Any]
@@ -24,18 +24,25 @@ def outcome_for(data: Mapping[str, Any], catalog: Catalog) -> Calculation | Reje
         return Rejection("invalid_record", str(exc))
 
 
-def outcome_doc(data: Mapping[str, Any], outcome: Calculation | Rejection, revision: int = 0,
-                supersedes: str = "") -> dict:
+def outcome_doc(
+    data: Mapping[str, Any], outcome: Calculation | Rejection, revision: int = 0, supersedes: str = ""
+) -> dict:
     """The document to store; its id is the reduction_id of (record_key, revision)."""
     outcome_id = reduction_id(data["record_key"], revision)
     if isinstance(outcome, Calculation):
-        return CalcRepository.outcome_doc(outcome_id, "reduction",
-                                          reduction_payload(data, outcome, revision, supersedes), data, revision)
+        return CalcRepository.outcome_doc(
+            outcome_id, "reduction", reduction_payload(data, outcome, revision, supersedes), data, revision
+        )
     return CalcRepository.outcome_doc(outcome_id, "rejection", rejection_payload(data, outcome), data, revision)
 
 
-def store_outcome(data: Mapping[str, Any], outcome: Calculation | Rejection, repo: CalcRepository,
-                  revision: int = 0, supersedes: str = "") -> tuple[dict, bool]:
+def store_outcome(
+    data: Mapping[str, Any],
+    outcome: Calculation | Rejection,
+    repo: CalcRepository,
+    revision: int = 0,
+    supersedes: str = "",
+) -> tuple[dict, bool]:
     """-> (stored document, inserted now)."""
     return repo.save_outcomes([outcome_doc(data, outcome, revision, supersedes)])[0]
 

@@ -4,6 +4,7 @@ Run after deploying a correction file (and restarting calc so new records use it
 re-run: already reversed and exchange-locked reductions are skipped. Env: AMQP_URI, MONGO_URI,
 MONGO_DATABASE (default carbon_calc), CALC_METHODOLOGY_DIR (default: the packaged files).
 """
+
 import argparse
 import sys
 
@@ -17,10 +18,14 @@ from calc.repository import CalcRepository
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m calc.recalculate", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--methodology-dir", default=setting("CALC_METHODOLOGY_DIR", ""),
-                        help="directory of methodology files (default: packaged)")
+    parser = argparse.ArgumentParser(
+        prog="python -m calc.recalculate", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--methodology-dir",
+        default=setting("CALC_METHODOLOGY_DIR", ""),
+        help="directory of methodology files (default: packaged)",
+    )
     parser.add_argument("--every", type=int, default=100, help="progress line every N reductions")
     args = parser.parse_args(argv)
     catalog = load_catalog(args.methodology_dir or None)
@@ -31,8 +36,9 @@ def main(argv=None) -> int:
     # Not closed here: EventPublisher.close() closes kombu's process-wide producer pool for this
     # broker, which would break a second run in the same process; the process ends anyway.
     publisher = EventPublisher(require("AMQP_URI"), "calc")
-    results = recalculate(catalog, repo, publisher.publish,
-                          report=lambda line: print(line, flush=True), every=args.every)
+    results = recalculate(
+        catalog, repo, publisher.publish, report=lambda line: print(line, flush=True), every=args.every
+    )
     done = sum(p.recalculated + p.now_rejected for p in results)
     print(f"done: {done} reductions reversed and recalculated")
     return 0

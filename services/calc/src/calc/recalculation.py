@@ -9,6 +9,7 @@ supersedes is, unless registered at the exchange (locked) or already reversed:
 Re-running publishes nothing new: reversed reductions are skipped, the new ones are pinned to
 the corrected version. The ledger stays append-only: nothing is updated or deleted.
 """
+
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -31,17 +32,25 @@ class Progress:
 
     def line(self) -> str:
         pct = 100 * self.checked // self.total if self.total else 100
-        return (f"{self.correction}: {self.checked}/{self.total} ({pct}%) checked, "
-                f"{self.recalculated} recalculated, {self.now_rejected} now rejected, "
-                f"{self.skipped_locked} locked at the exchange, {self.skipped_done} already done")
+        return (
+            f"{self.correction}: {self.checked}/{self.total} ({pct}%) checked, "
+            f"{self.recalculated} recalculated, {self.now_rejected} now rejected, "
+            f"{self.skipped_locked} locked at the exchange, {self.skipped_done} already done"
+        )
 
 
-def _recalculate_one(doc: dict, catalog: Catalog, repo: CalcRepository, publish: Publish,
-                     corrected_by: str, progress: Progress) -> None:
+def _recalculate_one(
+    doc: dict, catalog: Catalog, repo: CalcRepository, publish: Publish, corrected_by: str, progress: Progress
+) -> None:
     old = doc["payload"]
     publish("reduction_reversed", reversal_payload(old, corrected_by), event_id=reversal_event_id(old["reduction_id"]))
-    new, _ = store_outcome(doc["record"], outcome_for(doc["record"], catalog), repo,
-                           revision=old["revision"] + 1, supersedes=old["reduction_id"])
+    new, _ = store_outcome(
+        doc["record"],
+        outcome_for(doc["record"], catalog),
+        repo,
+        revision=old["revision"] + 1,
+        supersedes=old["reduction_id"],
+    )
     publish_stored(new, publish)
     repo.save_reversal(reversal_payload(old, corrected_by))
     if new["kind"] == "reduction":
@@ -51,13 +60,16 @@ def _recalculate_one(doc: dict, catalog: Catalog, repo: CalcRepository, publish:
         progress.now_rejected += 1
 
 
-def recalculate(catalog: Catalog, repo: CalcRepository, publish: Publish,
-                report: Callable[[str], None] = print, every: int = 100) -> list[Progress]:
+def recalculate(
+    catalog: Catalog, repo: CalcRepository, publish: Publish, report: Callable[[str], None] = print, every: int = 100
+) -> list[Progress]:
     results = []
     for correction in catalog.corrections():
         kind = "methodology" if isinstance(correction, Methodology) else "factor_set"
-        progress = Progress(f"{kind.replace('_', ' ')} {correction.id} {correction.supersedes} -> {correction.version}",
-                            total=repo.count_pinned_to(kind, correction.id, correction.supersedes))
+        progress = Progress(
+            f"{kind.replace('_', ' ')} {correction.id} {correction.supersedes} -> {correction.version}",
+            total=repo.count_pinned_to(kind, correction.id, correction.supersedes),
+        )
         report(progress.line())
         for doc in repo.pinned_to(kind, correction.id, correction.supersedes):
             progress.checked += 1

@@ -1,4 +1,5 @@
 """The calc nameko service: events in/out, RPC for previews and methodology listings."""
+
 import logging
 
 from nameko.rpc import rpc

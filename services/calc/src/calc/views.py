@@ -1,4 +1,5 @@
 """Read-only answers for the RPC entrypoints (pure: catalog in, JSON-ready dicts out)."""
+
 from typing import Any, Mapping
 
 from calc.catalog import Catalog
@@ -16,26 +17,46 @@ def preview(record: Mapping[str, Any], catalog: Catalog) -> dict[str, Any]:
     activity = record.get("activity") or {}
     if not isinstance(activity, Mapping):
         raise InvalidRecord("activity must be an object of strings")
-    result = calculate(Record(str(record["scenario"]), parse_time(str(record["occurred_at"])),
-                              {str(k): str(v) for k, v in activity.items()}, str(record.get("user_pid", ""))),
-                       catalog)
+    result = calculate(
+        Record(
+            str(record["scenario"]),
+            parse_time(str(record["occurred_at"])),
+            {str(k): str(v) for k, v in activity.items()},
+            str(record.get("user_pid", "")),
+        ),
+        catalog,
+    )
     if isinstance(result, Calculation):
         return breakdown(result)
-    return {"eligible": False, "grams": 0, "code": result.code, "message": result.message,
-            "methodology": {"id": result.methodology_id, "version": result.methodology_version}}
+    return {
+        "eligible": False,
+        "grams": 0,
+        "code": result.code,
+        "message": result.message,
+        "methodology": {"id": result.methodology_id, "version": result.methodology_version},
+    }
 
 
 def _summary(item, catalog: Catalog) -> dict[str, Any]:
     doc = item.document
-    return {"id": item.id, "version": item.version, "status": item.status,
-            "supersedes": getattr(item, "supersedes", None), "superseded": catalog.is_superseded(item),
-            "title": doc["title"], "issuer": doc["issuer"],
-            "effective_from": doc["effective_from"], "effective_to": doc["effective_to"]}
+    return {
+        "id": item.id,
+        "version": item.version,
+        "status": item.status,
+        "supersedes": getattr(item, "supersedes", None),
+        "superseded": catalog.is_superseded(item),
+        "title": doc["title"],
+        "issuer": doc["issuer"],
+        "effective_from": doc["effective_from"],
+        "effective_to": doc["effective_to"],
+    }
 
 
 def methodology_summaries(catalog: Catalog) -> list[dict[str, Any]]:
-    return [{**_summary(m, catalog), "scenario": m.scenario, "formula": m.formula,
-             "factor_set": m.factor_set_id} for m in catalog.methodologies]
+    return [
+        {**_summary(m, catalog), "scenario": m.scenario, "formula": m.formula, "factor_set": m.factor_set_id}
+        for m in catalog.methodologies
+    ]
 
 
 def factor_set_summaries(catalog: Catalog) -> list[dict[str, Any]]:

@@ -1,4 +1,3 @@
-
 import pytest
 
 from carbon_common.events import EventPublisher
@@ -14,8 +13,12 @@ def calc_db(mongo_database):
 
 @pytest.fixture
 def calc_config(platform_amqp, calc_db):
-    return dict(platform_amqp, MONGO_URI=TEST_MONGO_URI, MONGO_DATABASE=calc_db.name,
-                WEB_SERVER_ADDRESS=f"127.0.0.1:{free_port()}")
+    return dict(
+        platform_amqp,
+        MONGO_URI=TEST_MONGO_URI,
+        MONGO_DATABASE=calc_db.name,
+        WEB_SERVER_ADDRESS=f"127.0.0.1:{free_port()}",
+    )
 
 
 @pytest.fixture
@@ -24,6 +27,7 @@ def start_calc(container_factory, calc_config):
         container = container_factory(CalcService, dict(calc_config, **overrides))
         container.start()
         return container
+
     return start
 
 
@@ -33,4 +37,3 @@ def ingest(platform_amqp):
     publisher = EventPublisher(platform_amqp["AMQP_URI"], "ingest")
     yield publisher
     publisher.close()
-

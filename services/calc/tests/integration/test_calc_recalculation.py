@@ -1,5 +1,6 @@
 """A corrected factor set: recalculation reverses and recomputes each affected reduction once,
 leaves exchange-registered ones alone, and does nothing more when run again."""
+
 import pytest
 
 from carbon_common.events import EventPublisher
@@ -17,15 +18,18 @@ def methodology_dir(tmp_path):
 
 
 def test_corrected_factor_set_reverses_and_recalculates_once(
-        start_calc, ingest, event_listener, platform_amqp, calc_db, methodology_dir, monkeypatch, capsys, wait_until):
+    start_calc, ingest, event_listener, platform_amqp, calc_db, methodology_dir, monkeypatch, capsys, wait_until
+):
     calculated = event_listener("calc", "reduction_calculated")
     reversed_ = event_listener("calc", "reduction_reversed")
     start_calc(CALC_METHODOLOGY_DIR=str(methodology_dir.root))
-    records = [behaviour(10, **EV, kwh="30", region="north"),
-               behaviour(11, **EV, kwh="30", region="north"),
-               behaviour(12, **EV, kwh="30", region="north"),   # will be registered at the exchange
-               behaviour(13, **EV, kwh="30", region="south"),   # region the correction does not touch
-               behaviour(14)]                                    # metro: another methodology
+    records = [
+        behaviour(10, **EV, kwh="30", region="north"),
+        behaviour(11, **EV, kwh="30", region="north"),
+        behaviour(12, **EV, kwh="30", region="north"),  # will be registered at the exchange
+        behaviour(13, **EV, kwh="30", region="south"),  # region the correction does not touch
+        behaviour(14),
+    ]  # metro: another methodology
     for r in records:
         ingest.publish("behaviour_received", r)
     first = {e["data"]["record_key"]: e["data"] for e in calculated.wait(5)}
@@ -33,14 +37,27 @@ def test_corrected_factor_set_reverses_and_recalculates_once(
     assert first[records[0]["record_key"]]["grams"] == 21687
     locked_id = first[records[2]["record_key"]]["reduction_id"]
     bridge = EventPublisher(platform_amqp["AMQP_URI"], "exchange_bridge")
-    bridge.publish("exchange_batch_registered", {"batch_id": "B-7", "reduction_ids": [locked_id], "grams": 21687,
-                                                 "serial_start": "7", "serial_end": "7",
-                                                 "registered_at": "2026-02-03T00:00:00Z"})
+    bridge.publish(
+        "exchange_batch_registered",
+        {
+            "batch_id": "B-7",
+            "reduction_ids": [locked_id],
+            "grams": 21687,
+            "serial_start": "7",
+            "serial_end": "7",
+            "registered_at": "2026-02-03T00:00:00Z",
+        },
+    )
     wait_until(lambda: calc_db.locks.count_documents({"_id": locked_id}), message="lock stored")
 
     # Publish the correction: north 2023 was mistyped, 0.6361 -> 0.6400, same window as v2.
-    path = methodology_dir.derive("factor_sets/cn_grid_average.v2.yml", "factor_sets/cn_grid_average.v2.1.yml",
-                                  version='"2.1"', status="corrected", supersedes='"2"')
+    path = methodology_dir.derive(
+        "factor_sets/cn_grid_average.v2.yml",
+        "factor_sets/cn_grid_average.v2.1.yml",
+        version='"2.1"',
+        status="corrected",
+        supersedes='"2"',
+    )
     path.write_text(path.read_text().replace('north: "0.6361"', 'north: "0.6400"'))
     monkeypatch.setenv("AMQP_URI", platform_amqp["AMQP_URI"])
     monkeypatch.setenv("MONGO_URI", TEST_MONGO_URI)
@@ -60,8 +77,11 @@ def test_corrected_factor_set_reverses_and_recalculates_once(
     assert all(n["revision"] == 1 and n["factor_set_version"] == "2.1" for n in new)
     by_record = {n["record_key"]: n["grams"] for n in new}
     # north corrected: 40,770 − 30 × 640.0 = 40,770 − 19,200 = 21,570; south unchanged: 40,770 − 30 × 404.2 = 28,644
-    assert by_record == {records[0]["record_key"]: 21570, records[1]["record_key"]: 21570,
-                         records[3]["record_key"]: 28644}
+    assert by_record == {
+        records[0]["record_key"]: 21570,
+        records[1]["record_key"]: 21570,
+        records[3]["record_key"]: 28644,
+    }
     assert locked_id not in {r["reduction_id"] for r in reversals}
     assert "3 recalculated" in first_run and "1 locked at the exchange" in first_run
     assert "0 recalculated" in second_run and "3 already done" in second_run
@@ -80,6 +100,10 @@ def test_corrected_factor_set_reverses_and_recalculates_once(
             self.sent.extend(items)
 
     publisher = Recorder()
-    counts = handle_behaviours([Delivery({"data": records[0]}, message=None)], load_catalog(methodology_dir.root),
-                               CalcRepository(calc_db), publisher)
+    counts = handle_behaviours(
+        [Delivery({"data": records[0]}, message=None)],
+        load_catalog(methodology_dir.root),
+        CalcRepository(calc_db),
+        publisher,
+    )
     assert (counts, publisher.sent) == ({"already_reversed": 1}, [])

@@ -1,5 +1,6 @@
 """The calc service through the real broker and FerretDB: behaviour_received in,
 reduction_calculated / behaviour_rejected out; RPC preview and listings; health."""
+
 import pytest
 import requests
 from nameko.exceptions import RemoteError
@@ -26,8 +27,9 @@ def test_behaviour_received_in_reduction_calculated_out(start_calc, ingest, even
     assert (reduction["methodology_id"], reduction["methodology_version"]) == ("metro_ride", "1")
     assert reduction["consent_id"] == "consent-1" and reduction["inputs"]["distance_km"] == "12.4"
     assert reduction["baseline_g"] == "579.08" and reduction["project_g"] == "0"
-    assert reduction["caps"] == [{"period": "day", "max_grams": 0, "max_count": 5, "scope": "user_scenario",
-                                  "scope_key": ""}]
+    assert reduction["caps"] == [
+        {"period": "day", "max_grams": 0, "max_count": 5, "scope": "user_scenario", "scope_key": ""}
+    ]
     [stored] = CalcRepository(calc_db).pinned_to("methodology", "metro_ride", "1")
     assert stored["_id"] == reduction["reduction_id"] and stored["payload"] == reduction
 
@@ -56,10 +58,17 @@ def test_ineligible_record_is_rejected_with_reason_not_dropped(start_calc, inges
 
 def test_exchange_registration_locks_reductions(start_calc, platform_amqp, calc_db, wait_until):
     from carbon_common.events import EventPublisher
+
     start_calc()
     bridge = EventPublisher(platform_amqp["AMQP_URI"], "exchange_bridge")
-    batch = {"batch_id": "B-1", "reduction_ids": ["r1", "r2"], "grams": 1000, "serial_start": "1",
-             "serial_end": "1", "registered_at": "2026-03-03T00:00:00Z"}
+    batch = {
+        "batch_id": "B-1",
+        "reduction_ids": ["r1", "r2"],
+        "grams": 1000,
+        "serial_start": "1",
+        "serial_end": "1",
+        "registered_at": "2026-03-03T00:00:00Z",
+    }
     bridge.publish("exchange_batch_registered", batch, event_id="batch-B-1")
     bridge.publish("exchange_batch_registered", batch, event_id="batch-B-1")  # redelivered
     wait_until(lambda: calc_db.locks.count_documents({}) == 2, message="two locks")
@@ -69,15 +78,21 @@ def test_exchange_registration_locks_reductions(start_calc, platform_amqp, calc_
 def test_preview_and_methodology_rpc(start_calc, calc_config):
     start_calc()
     with ServiceRpcProxy("calc", calc_config) as calc:
-        answer = calc.preview({"scenario": "ev_charging", "occurred_at": "2026-02-01T20:00:00+08:00",
-                               "activity": {"kwh": "30", "region": "southwest"}})
+        answer = calc.preview(
+            {
+                "scenario": "ev_charging",
+                "occurred_at": "2026-02-01T20:00:00+08:00",
+                "activity": {"kwh": "30", "region": "southwest"},
+            }
+        )
         # BE = 30 ÷ 0.20 × 271.8 = 40,770; PE = 30 × 247.2 = 7,416 → 33,354
         assert answer["grams"] == 33354 and answer["baseline_g"] == "40770" and answer["project_g"] == "7416"
         assert answer["factors"]["grid_kg_per_kwh"] == "0.2472"
         assert answer["factor_set"] == {"id": "cn_grid_average", "version": "2"}
         assert "petrol_car_g_per_km" in answer["formula"]["baseline_g"]
-        ineligible = calc.preview({"scenario": "walking", "occurred_at": "2026-02-01T20:00:00+08:00",
-                                   "activity": {"steps": "12"}})
+        ineligible = calc.preview(
+            {"scenario": "walking", "occurred_at": "2026-02-01T20:00:00+08:00", "activity": {"steps": "12"}}
+        )
         assert ineligible["eligible"] is False and ineligible["code"] == "below_minimum"
         with pytest.raises(RemoteError) as err:
             calc.preview({"scenario": "walking", "occurred_at": "yesterday", "activity": {"steps": "9000"}})

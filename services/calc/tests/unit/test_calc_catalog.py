@@ -1,4 +1,5 @@
 """Loading methodology files: schema and cross-file rules, version selection, immutability."""
+
 from decimal import Decimal
 
 import pytest
@@ -9,8 +10,18 @@ from carbon_dev.calc_fixtures import record
 
 
 def test_packaged_catalog_covers_every_scenario(catalog):
-    assert catalog.scenarios == sorted(["metro_ride", "bus_ride", "bike_ride", "walking", "utility_bill_payment",
-                                        "e_statement", "ev_charging", "household_electricity"])
+    assert catalog.scenarios == sorted(
+        [
+            "metro_ride",
+            "bus_ride",
+            "bike_ride",
+            "walking",
+            "utility_bill_payment",
+            "e_statement",
+            "ev_charging",
+            "household_electricity",
+        ]
+    )
 
 
 def test_single_secondary_source_values_carry_the_caveat(catalog):
@@ -28,29 +39,42 @@ def test_unquoted_number_is_refused_naming_the_file(methodology_dir):
 
 def test_missing_source_is_refused(methodology_dir):
     path = methodology_dir.root / "walking.v1.yml"
-    path.write_text("\n".join(line for line in path.read_text().splitlines() if not line.startswith("source:")
-                              and not line.startswith("  Ant Forest walking")))
+    path.write_text(
+        "\n".join(
+            line
+            for line in path.read_text().splitlines()
+            if not line.startswith("source:") and not line.startswith("  Ant Forest walking")
+        )
+    )
     with pytest.raises(CatalogError, match="walking.v1.yml: .*'source' is a required property"):
         methodology_dir.catalog()
 
 
 def test_two_versions_in_force_at_once_are_refused(methodology_dir):
-    methodology_dir.derive("walking.v1.yml", "walking.v2.yml", version='"2"',
-                           effective_from='"2026-01-01T00:00:00+08:00"')
+    methodology_dir.derive(
+        "walking.v1.yml", "walking.v2.yml", version='"2"', effective_from='"2026-01-01T00:00:00+08:00"'
+    )
     with pytest.raises(CatalogError, match="both in force"):
         methodology_dir.catalog()
 
 
 def test_correction_must_keep_the_window(methodology_dir):
-    methodology_dir.derive("walking.v1.yml", "walking.v1.1.yml", version='"1.1"', status="corrected",
-                           supersedes='"1"', effective_from='"2023-01-01T00:00:00+08:00"')
+    methodology_dir.derive(
+        "walking.v1.yml",
+        "walking.v1.1.yml",
+        version='"1.1"',
+        status="corrected",
+        supersedes='"1"',
+        effective_from='"2023-01-01T00:00:00+08:00"',
+    )
     with pytest.raises(CatalogError, match="same effective window"):
         methodology_dir.catalog()
 
 
 def test_versions_must_share_the_dedup_rule(methodology_dir):
-    path = methodology_dir.derive("walking.v1.yml", "walking.v1.1.yml", version='"1.1"', status="corrected",
-                                  supersedes='"1"')
+    path = methodology_dir.derive(
+        "walking.v1.yml", "walking.v1.1.yml", version='"1.1"', status="corrected", supersedes='"1"'
+    )
     path.write_text(path.read_text().replace("time: day", "time: minute"))
     with pytest.raises(CatalogError, match="dedup"):
         methodology_dir.catalog()
@@ -65,8 +89,9 @@ def test_dedup_on_optional_field_is_refused(methodology_dir):
 
 def test_a_corrected_version_replaces_the_old_one_over_its_window(methodology_dir):
     before = calculate(record("walking", "2025-03-01T08:00:00+08:00", steps="10000"), methodology_dir.catalog())
-    path = methodology_dir.derive("walking.v1.yml", "walking.v1.1.yml", version='"1.1"', status="corrected",
-                                  supersedes='"1"')
+    path = methodology_dir.derive(
+        "walking.v1.yml", "walking.v1.1.yml", version='"1.1"', status="corrected", supersedes='"1"'
+    )
     path.write_text(path.read_text().replace('value: "0.02"', 'value: "0.0148"'))
     after = calculate(record("walking", "2025-03-01T08:00:00+08:00", steps="10000"), methodology_dir.catalog())
     # 10,000 × 0.02 = 200 before; 10,000 × 0.0148 = 148 after
@@ -78,8 +103,13 @@ def test_publishing_a_later_version_changes_nothing_before_it(methodology_dir):
     records = [record("metro_ride", f"2026-0{m}-15T08:00:00+08:00", distance_km="9.9", city="sz") for m in range(1, 10)]
     old = [calculate(r, methodology_dir.catalog()) for r in records]
     methodology_dir.derive("metro_ride.v1.yml", "metro_ride.v1.yml", effective_to='"2026-07-01T00:00:00+08:00"')
-    path = methodology_dir.derive("metro_ride.v1.yml", "metro_ride.v2.yml", version='"2"',
-                                  effective_from='"2026-07-01T00:00:00+08:00"', effective_to="null")
+    path = methodology_dir.derive(
+        "metro_ride.v1.yml",
+        "metro_ride.v2.yml",
+        version='"2"',
+        effective_from='"2026-07-01T00:00:00+08:00"',
+        effective_to="null",
+    )
     path.write_text(path.read_text().replace('value: "46.7"', 'value: "50"'))
     new = [calculate(r, methodology_dir.catalog()) for r in records]
     assert [(n.methodology.version, n.grams) for n in new[:6]] == [(o.methodology.version, o.grams) for o in old[:6]]

@@ -1,4 +1,5 @@
 """The same real-world behaviour reported by two partners gets one dedup key."""
+
 from calc.domain import calculate
 from carbon_dev.calc_fixtures import record
 
@@ -10,19 +11,29 @@ def key(catalog, scenario, at, user=ALICE, **activity):
 
 
 def test_metro_trip_from_operator_and_payment_network_is_one(catalog):
-    operator = key(catalog, "metro_ride", "2025-03-01T08:15:07+08:00", distance_km="12.4", city="sz",
-                   entry_station="S01", exit_station="S09")
-    unionpay = key(catalog, "metro_ride", "2025-03-01T00:15:52Z", distance_km="12.1", city="sz",
-                   entry_station="POS-7781")
+    operator = key(
+        catalog,
+        "metro_ride",
+        "2025-03-01T08:15:07+08:00",
+        distance_km="12.4",
+        city="sz",
+        entry_station="S01",
+        exit_station="S09",
+    )
+    unionpay = key(
+        catalog, "metro_ride", "2025-03-01T00:15:52Z", distance_km="12.1", city="sz", entry_station="POS-7781"
+    )
     assert operator == unionpay
 
 
 def test_metro_trips_in_different_minutes_cities_or_users_differ(catalog):
     base = dict(distance_km="5", city="sz")
-    keys = {key(catalog, "metro_ride", "2025-03-01T08:15:00+08:00", **base),
-            key(catalog, "metro_ride", "2025-03-01T08:16:00+08:00", **base),
-            key(catalog, "metro_ride", "2025-03-01T08:15:00+08:00", distance_km="5", city="bj"),
-            key(catalog, "metro_ride", "2025-03-01T08:15:00+08:00", user=BOB, **base)}
+    keys = {
+        key(catalog, "metro_ride", "2025-03-01T08:15:00+08:00", **base),
+        key(catalog, "metro_ride", "2025-03-01T08:16:00+08:00", **base),
+        key(catalog, "metro_ride", "2025-03-01T08:15:00+08:00", distance_km="5", city="bj"),
+        key(catalog, "metro_ride", "2025-03-01T08:15:00+08:00", user=BOB, **base),
+    }
     assert len(keys) == 4
 
 

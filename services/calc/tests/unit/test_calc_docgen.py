@@ -1,4 +1,5 @@
 """docs/methodologies.md is generated from the methodology files and must be current."""
+
 from pathlib import Path
 
 from calc.docgen import render
@@ -8,7 +9,8 @@ DOC = Path(__file__).resolve().parents[4] / "docs" / "methodologies.md"
 
 def test_committed_methodology_doc_is_up_to_date(catalog):
     assert DOC.read_text(encoding="utf-8") == render(catalog), (
-        "docs/methodologies.md is stale: run `python -m calc.docgen > docs/methodologies.md`")
+        "docs/methodologies.md is stale: run `python -m calc.docgen > docs/methodologies.md`"
+    )
 
 
 def test_doc_has_one_section_per_scenario_with_sources_and_caps(catalog):

@@ -2,6 +2,7 @@
 
 ER = BE − PE, floored to whole grams. Times are +08:00 (Asia/Shanghai) unless written in Z.
 """
+
 from decimal import Decimal
 
 import pytest
@@ -18,8 +19,15 @@ def grams(catalog, scenario, occurred_at, **activity):
 
 def test_metro_ride(catalog):
     # 12.4 km × 46.7 g/pkm = 579.08 g; PE = 12.4 × 0 = 0 → floor(579.08) = 579
-    r = grams(catalog, "metro_ride", "2025-03-01T08:00:00+08:00", distance_km="12.4", city="shenzhen",
-              entry_station="S01", exit_station="S09")
+    r = grams(
+        catalog,
+        "metro_ride",
+        "2025-03-01T08:00:00+08:00",
+        distance_km="12.4",
+        city="shenzhen",
+        entry_station="S01",
+        exit_station="S09",
+    )
     assert r.grams == 579
     assert r.baseline_g == Decimal("579.08") and r.project_g == 0
     assert (r.methodology.id, r.methodology.version) == ("metro_ride", "1")
@@ -49,7 +57,9 @@ def test_utility_bill_payment_carries_both_caps(catalog):
     r = grams(catalog, "utility_bill_payment", "2025-03-01T08:00:00+08:00", bill_account="E-3301", amount_fen="12050")
     assert r.grams == 262
     assert {(c["period"], c["scope"], c["max_count"], c["scope_key"]) for c in r.caps} == {
-        ("month", "user_scenario", 10, ""), ("month", "bill_account", 1, "E-3301")}
+        ("month", "user_scenario", 10, ""),
+        ("month", "bill_account", 1, "E-3301"),
+    }
 
 
 def test_e_statement(catalog):
@@ -83,19 +93,37 @@ def test_ev_charging_fractional_result_is_floored(catalog):
 def test_household_electricity_south(catalog):
     # v2 (2026): south 2023 = 0.4042 kg/kWh = 404.2 g/kWh
     # BE = 100 kWh × 404.2 = 40,420 g; PE = 80 kWh × 404.2 = 32,336 g; ER = 8,084 (= 20 kWh saved × 404.2)
-    r = grams(catalog, "household_electricity", "2026-03-01T00:00:00+08:00",
-              kwh="80", baseline_kwh="100", region="south", period_days="30")
+    r = grams(
+        catalog,
+        "household_electricity",
+        "2026-03-01T00:00:00+08:00",
+        kwh="80",
+        baseline_kwh="100",
+        region="south",
+        period_days="30",
+    )
     assert r.grams == 8084 and r.quantities["saved_kwh"] == Decimal("20")
 
 
 def test_household_electricity_national_2025(catalog):
     # v1 (2025): national 2022 = 0.5366 → BE = 250 × 536.6 = 134,150; PE = 237.5 × 536.6 = 127,442.5
     # ER = 6,707.5 → 6,707
-    assert grams(catalog, "household_electricity", "2025-09-30T23:00:00+08:00",
-                 kwh="237.5", baseline_kwh="250", region="national", period_days="30").grams == 6707
+    assert (
+        grams(
+            catalog,
+            "household_electricity",
+            "2025-09-30T23:00:00+08:00",
+            kwh="237.5",
+            baseline_kwh="250",
+            region="national",
+            period_days="30",
+        ).grams
+        == 6707
+    )
 
 
 # Version boundaries: a record one second before and at/after an effective-from.
+
 
 def test_grid_factor_set_boundary_one_second_either_side(catalog):
     # v1 ends / v2 starts at 2026-01-01T00:00:00+08:00 = 2025-12-31T16:00:00Z
@@ -119,21 +147,36 @@ def test_ev_charging_before_any_methodology_is_rejected_not_dropped(catalog):
     assert isinstance(r, Rejection) and r.code == "no_methodology_in_force"
 
 
-@pytest.mark.parametrize("scenario, activity, code", [
-    ("metro_ride", {"distance_km": "0.4", "city": "sz"}, "below_minimum"),
-    ("metro_ride", {"distance_km": "100.1", "city": "sz"}, "implausible"),
-    ("metro_ride", {"distance_km": "1e3", "city": "sz"}, "invalid_activity"),
-    ("metro_ride", {"distance_km": "-5", "city": "sz"}, "invalid_activity"),
-    ("metro_ride", {"distance_km": "NaN", "city": "sz"}, "invalid_activity"),
-    ("metro_ride", {"distance_km": "5"}, "invalid_activity"),
-    ("walking", {"steps": "499"}, "below_minimum"),
-    ("walking", {"steps": "1200.5"}, "invalid_activity"),
-    ("ev_charging", {"kwh": "30", "region": "mars"}, "invalid_activity"),
-    ("household_electricity", {"kwh": "100", "baseline_kwh": "100.5", "region": "east", "period_days": "7"}, "below_minimum"),
-    ("household_electricity", {"kwh": "120", "baseline_kwh": "100", "region": "east", "period_days": "7"}, "below_minimum"),
-    ("household_electricity", {"kwh": "80", "baseline_kwh": "100", "region": "east", "period_days": "45"}, "implausible"),
-    ("teleport", {}, "unknown_scenario"),
-])
+@pytest.mark.parametrize(
+    "scenario, activity, code",
+    [
+        ("metro_ride", {"distance_km": "0.4", "city": "sz"}, "below_minimum"),
+        ("metro_ride", {"distance_km": "100.1", "city": "sz"}, "implausible"),
+        ("metro_ride", {"distance_km": "1e3", "city": "sz"}, "invalid_activity"),
+        ("metro_ride", {"distance_km": "-5", "city": "sz"}, "invalid_activity"),
+        ("metro_ride", {"distance_km": "NaN", "city": "sz"}, "invalid_activity"),
+        ("metro_ride", {"distance_km": "5"}, "invalid_activity"),
+        ("walking", {"steps": "499"}, "below_minimum"),
+        ("walking", {"steps": "1200.5"}, "invalid_activity"),
+        ("ev_charging", {"kwh": "30", "region": "mars"}, "invalid_activity"),
+        (
+            "household_electricity",
+            {"kwh": "100", "baseline_kwh": "100.5", "region": "east", "period_days": "7"},
+            "below_minimum",
+        ),
+        (
+            "household_electricity",
+            {"kwh": "120", "baseline_kwh": "100", "region": "east", "period_days": "7"},
+            "below_minimum",
+        ),
+        (
+            "household_electricity",
+            {"kwh": "80", "baseline_kwh": "100", "region": "east", "period_days": "45"},
+            "implausible",
+        ),
+        ("teleport", {}, "unknown_scenario"),
+    ],
+)
 def test_ineligible_records_are_rejected_with_a_reason(catalog, scenario, activity, code):
     r = calculate(record(scenario, "2026-03-01T08:00:00+08:00", **activity), catalog)
     assert isinstance(r, Rejection) and r.code == code and r.message

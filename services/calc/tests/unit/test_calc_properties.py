@@ -1,5 +1,6 @@
 """Property tests over every methodology: integer, non-negative, deterministic, monotone in the
 activity amount, and never computed with a version that was not in force."""
+
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 
@@ -21,9 +22,16 @@ AMOUNT_SCENARIOS = {
     "bike_ride": ("distance_km", st.fixed_dictionaries({"city": st.just("sh")})),
     "walking": ("steps", st.just({})),
     "ev_charging": ("kwh", st.fixed_dictionaries({"region": st.sampled_from(REGIONS)})),
-    "household_electricity": ("baseline_kwh", st.fixed_dictionaries({
-        "kwh": st.sampled_from(["0", "12.5", "90"]), "region": st.sampled_from(REGIONS),
-        "period_days": st.sampled_from(["1", "7", "30"])})),
+    "household_electricity": (
+        "baseline_kwh",
+        st.fixed_dictionaries(
+            {
+                "kwh": st.sampled_from(["0", "12.5", "90"]),
+                "region": st.sampled_from(REGIONS),
+                "period_days": st.sampled_from(["1", "7", "30"]),
+            }
+        ),
+    ),
 }
 
 
@@ -59,16 +67,26 @@ def test_integer_non_negative_deterministic_and_monotone(catalog, scenario, at, 
 
 
 @settings(max_examples=300, deadline=None)
-@given(at=instants, tz=offsets, scenario=st.sampled_from(["metro_ride", "walking", "ev_charging", "household_electricity"]))
+@given(
+    at=instants, tz=offsets, scenario=st.sampled_from(["metro_ride", "walking", "ev_charging", "household_electricity"])
+)
 def test_only_versions_in_force_are_used(corrected_catalog, at, tz, scenario):
-    activity = {"metro_ride": {"distance_km": "5", "city": "sz"}, "walking": {"steps": "8000"},
-                "ev_charging": {"kwh": "20", "region": "east"},
-                "household_electricity": {"kwh": "50", "baseline_kwh": "60", "region": "east", "period_days": "7"}}
+    activity = {
+        "metro_ride": {"distance_km": "5", "city": "sz"},
+        "walking": {"steps": "8000"},
+        "ev_charging": {"kwh": "20", "region": "east"},
+        "household_electricity": {"kwh": "50", "baseline_kwh": "60", "region": "east", "period_days": "7"},
+    }
     result = calculate(record(scenario, at.astimezone(tz).isoformat(), **activity[scenario]), corrected_catalog)
     if not isinstance(result, Calculation):
         assert result.code in ("no_methodology_in_force", "no_factor_set_in_force")
-        assert not any(m.scenario == scenario and m.window.contains(at) and m.status != "withdrawn"
-                       and not corrected_catalog.is_superseded(m) for m in corrected_catalog.methodologies)
+        assert not any(
+            m.scenario == scenario
+            and m.window.contains(at)
+            and m.status != "withdrawn"
+            and not corrected_catalog.is_superseded(m)
+            for m in corrected_catalog.methodologies
+        )
         return
     m = result.methodology
     assert m.window.contains(at) and m.status != "withdrawn" and not corrected_catalog.is_superseded(m)

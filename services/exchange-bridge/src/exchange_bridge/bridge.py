@@ -7,6 +7,7 @@ finished by a later run, on this instance or another:
   submit    batch -> submission (exchange is idempotent by batch_id; same stored signature)
   announce  submission -> exchange_batch_registered (event_id = batch_id) -> published
 """
+
 import logging
 import uuid
 from datetime import timedelta
@@ -25,6 +26,7 @@ from exchange_bridge.exchange import SubmissionFailed
 log = logging.getLogger(__name__)
 PAGE_SIZE = 500
 # Times the bridge stores ("%Y-%m-%dT%H:%M:%S.%fZ") compare as text: claimed_at < cutoff.
+
 
 class Bridge:
     def __init__(self, account, repo, signer, exchange, dispatch, min_grams: int = 1, claim_grace_seconds: int = 300):
@@ -47,8 +49,9 @@ class Bridge:
         entries, seq = [], self.repo.watermark()
         while True:
             try:
-                page = self.account.list_entries_after(owner_pid=POOL_OWNER, after_seq=seq, limit=PAGE_SIZE,
-                                                       types=["redemption_transfer"])
+                page = self.account.list_entries_after(
+                    owner_pid=POOL_OWNER, after_seq=seq, limit=PAGE_SIZE, types=["redemption_transfer"]
+                )
             except RemoteError as exc:
                 if exc.exc_type == "LookupError":  # no redemption yet: the pool is opened lazily
                     return [], seq
@@ -86,17 +89,26 @@ class Bridge:
         if not items:  # every entry went to another claim first; the claim stays empty for ever
             return None
         batch = domain.build_batch(items, utc_now_iso())
-        return self.repo.insert_batch({
-            "_id": batch["batch_id"], "claim_id": claim_id, "batch": batch, "signature": self.signer.sign(batch),
-            "public_key": self.signer.public_hex, "entry_ids": sorted(item["entry_id"] for item in items)})
+        return self.repo.insert_batch(
+            {
+                "_id": batch["batch_id"],
+                "claim_id": claim_id,
+                "batch": batch,
+                "signature": self.signer.sign(batch),
+                "public_key": self.signer.public_hex,
+                "entry_ids": sorted(item["entry_id"] for item in items),
+            }
+        )
 
     # submit
     def submit_pending(self) -> int:
         failures = 0
         for doc in self.repo.unsubmitted_batches():
             signed = {"batch": doc["batch"], "signature": doc["signature"], "public_key": doc["public_key"]}
-            with tracer().start_as_current_span("exchange_bridge submit batch", attributes={
-                    attributes.BATCH_ID: doc["_id"], attributes.GRAMS: doc["batch"]["quantity"]}) as span:
+            with tracer().start_as_current_span(
+                "exchange_bridge submit batch",
+                attributes={attributes.BATCH_ID: doc["_id"], attributes.GRAMS: doc["batch"]["quantity"]},
+            ) as span:
                 try:
                     result = self.exchange.submit(signed)
                 except SubmissionFailed as exc:
@@ -115,16 +127,27 @@ class Bridge:
             batch = batch_doc["batch"]
             # A plain span, not links to the records' traces: account RPC does not expose the
             # traceparent stored with each entry (docs/telemetry.md plans links for batches).
-            with tracer().start_as_current_span("exchange_bridge batch registered", attributes={
-                    attributes.BATCH_ID: batch["batch_id"], attributes.GRAMS: batch["quantity"]}):
-                self.dispatch("exchange_batch_registered",
-                              domain.registered_event(batch, batch_doc["entry_ids"], submission),
-                              event_id=batch["batch_id"])
+            with tracer().start_as_current_span(
+                "exchange_bridge batch registered",
+                attributes={attributes.BATCH_ID: batch["batch_id"], attributes.GRAMS: batch["quantity"]},
+            ):
+                self.dispatch(
+                    "exchange_batch_registered",
+                    domain.registered_event(batch, batch_doc["entry_ids"], submission),
+                    event_id=batch["batch_id"],
+                )
             self.repo.mark_published(batch["batch_id"], utc_now_iso())
             metrics.BATCHES_REGISTERED.inc()
             metrics.GRAMS_REGISTERED.inc(batch["quantity"])
-            log.info("batch registered at the exchange", extra={
-                "batch_id": batch["batch_id"], "grams": batch["quantity"], "records": batch["record_count"],
-                "serial_start": submission["serial_start"], "serial_end": submission["serial_end"]})
+            log.info(
+                "batch registered at the exchange",
+                extra={
+                    "batch_id": batch["batch_id"],
+                    "grams": batch["quantity"],
+                    "records": batch["record_count"],
+                    "serial_start": submission["serial_start"],
+                    "serial_end": submission["serial_end"],
+                },
+            )
             done.append(batch["batch_id"])
         return done

@@ -3,6 +3,7 @@
 Settings come from the nameko config (config.yml maps the environment) or the environment; a
 missing SM2 key stops the container at start-up, naming the variable.
 """
+
 import logging
 from nameko.extensions import DependencyProvider
 
@@ -24,9 +25,11 @@ class BridgeProvider(DependencyProvider):
     def setup(self):
         config = self.container.config
         self.signer = Signer(*(settings.require(name, config) for name in KEY_SETTINGS))
-        self.exchange = ExchangeClient(settings.setting("EXCHANGE_URL", "http://127.0.0.1:8200", config),
-                                       attempts=settings.int_setting("BRIDGE_SUBMIT_ATTEMPTS", 5, config),
-                                       backoff=settings.float_setting("BRIDGE_SUBMIT_BACKOFF_SECONDS", 0.2, config))
+        self.exchange = ExchangeClient(
+            settings.setting("EXCHANGE_URL", "http://127.0.0.1:8200", config),
+            attempts=settings.int_setting("BRIDGE_SUBMIT_ATTEMPTS", 5, config),
+            backoff=settings.float_setting("BRIDGE_SUBMIT_BACKOFF_SECONDS", 0.2, config),
+        )
         self.min_grams = settings.int_setting("BRIDGE_MIN_GRAMS", 1, config)
         self.claim_grace = settings.int_setting("BRIDGE_CLAIM_GRACE_SECONDS", 300, config)
         db = client(settings.require("MONGO_URI", config))[settings.setting("MONGO_DATABASE", DATABASE, config)]
@@ -35,6 +38,14 @@ class BridgeProvider(DependencyProvider):
 
     def get_dependency(self, worker_ctx):
         def make(account, dispatch) -> Bridge:
-            return Bridge(account, self.repo, self.signer, self.exchange, dispatch,
-                          min_grams=self.min_grams, claim_grace_seconds=self.claim_grace)
+            return Bridge(
+                account,
+                self.repo,
+                self.signer,
+                self.exchange,
+                dispatch,
+                min_grams=self.min_grams,
+                claim_grace_seconds=self.claim_grace,
+            )
+
         return make

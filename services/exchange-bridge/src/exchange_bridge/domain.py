@@ -4,6 +4,7 @@ No I/O here. A batch is a pure function of its items (claimed ledger entries) pl
 it was first built, so any bridge instance rebuilding a batch from the same items gets the same
 batch_id, quantity and Merkle root.
 """
+
 from carbon_common.gm import sm3_hex
 
 BATCH_VERSION = 1
@@ -34,9 +35,15 @@ def merkle_root(leaf_hashes: list[str]) -> str:
 
 def item_from_entry(entry: dict, claim_id: str, claimed_at: str) -> dict:
     """The bridge's claim on one pool `redemption_transfer` entry (all a batch needs of it)."""
-    return {"_id": entry["entry_id"], "entry_id": entry["entry_id"], "claim_id": claim_id,
-            "grams": int(entry["grams"]), "entry_hash": entry["hash"], "posted_at": entry["posted_at"],
-            "claimed_at": claimed_at}
+    return {
+        "_id": entry["entry_id"],
+        "entry_id": entry["entry_id"],
+        "claim_id": claim_id,
+        "grams": int(entry["grams"]),
+        "entry_hash": entry["hash"],
+        "posted_at": entry["posted_at"],
+        "claimed_at": claimed_at,
+    }
 
 
 def build_batch(items: list[dict], created_at: str) -> dict:
@@ -60,13 +67,24 @@ def build_batch(items: list[dict], created_at: str) -> dict:
 
 def select_unclaimed(entries: list[dict], claimed_ids: set[str]) -> list[dict]:
     """Pool credits (positive redemption_transfer entries) not yet in any batch."""
-    return [e for e in entries if e["type"] == "redemption_transfer" and int(e["grams"]) > 0
-            and e["entry_id"] not in claimed_ids]
+    return [
+        e
+        for e in entries
+        if e["type"] == "redemption_transfer" and int(e["grams"]) > 0 and e["entry_id"] not in claimed_ids
+    ]
 
 
 def registered_event(batch: dict, entry_ids: list[str], result: dict) -> dict:
     """Payload of `exchange_batch_registered` (proto ExchangeBatchRegistered)."""
-    return {"batch_id": batch["batch_id"], "reduction_ids": [], "grams": batch["quantity"],
-            "serial_start": result["serial_start"], "serial_end": result["serial_end"],
-            "registered_at": result["registered_at"], "entry_ids": sorted(entry_ids),
-            "merkle_root": batch["merkle_root"], "record_count": batch["record_count"], "period": batch["period"]}
+    return {
+        "batch_id": batch["batch_id"],
+        "reduction_ids": [],
+        "grams": batch["quantity"],
+        "serial_start": result["serial_start"],
+        "serial_end": result["serial_end"],
+        "registered_at": result["registered_at"],
+        "entry_ids": sorted(entry_ids),
+        "merkle_root": batch["merkle_root"],
+        "record_count": batch["record_count"],
+        "period": batch["period"],
+    }

@@ -1,6 +1,7 @@
 """HTTP client of the exchange's batch API (the sandbox in dev/tests): SM2-signed submissions,
 retried with backoff on 503 and network errors. Safe to repeat: the exchange is idempotent by
 batch_id, so a retry after a lost answer returns the serial block already issued."""
+
 import logging
 import time
 

@@ -11,6 +11,7 @@ published    {_id: batch_id, published_at}               exchange_batch_register
 progress     {_id: "pool", seq}   the pool's seq up to which every credit is claimed: a hint
              that only saves reading (a stale value re-reads entries found claimed)
 """
+
 from pymongo import ASCENDING
 
 from carbon_common.mongo import insert_new, insert_or_get
@@ -67,8 +68,11 @@ class Repository:
         return [doc for doc in self.batches.find({}) if doc["_id"] not in done]
 
     def record_submission(self, batch_id: str, result: dict) -> dict:
-        doc = {"_id": batch_id, **{k: result[k] for k in ("serial_start", "serial_end", "status")},
-               "registered_at": result["registered_at"]}
+        doc = {
+            "_id": batch_id,
+            **{k: result[k] for k in ("serial_start", "serial_end", "status")},
+            "registered_at": result["registered_at"],
+        }
         return insert_or_get(self.submissions, doc)[0]
 
     def unpublished(self) -> list[tuple[dict, dict]]:

@@ -6,6 +6,7 @@ Idempotent by batch_id. GET /v1/batches lists them; GET /v1/batches/<id> reads o
 Fault injection: SANDBOX_FAIL_RATE (0..1) answers 503 at that rate; SANDBOX_FAIL_FIRST=N
 answers 503 to the first N submissions.
 """
+
 import random
 import threading
 
@@ -38,9 +39,15 @@ def create_app(fail_rate: float | None = None, fail_first: int | None = None) ->
             return jsonify(code="unavailable", message="injected fault"), 503
         body = request.get_json(silent=True) or {}
         batch, signature, key = body.get("batch"), body.get("signature", ""), body.get("public_key", "")
-        if not isinstance(batch, dict) or not batch.get("batch_id") or not isinstance(batch.get("quantity"), int) \
-                or batch["quantity"] <= 0:
-            return jsonify(code="invalid_batch", message="batch with batch_id and positive integer quantity (grams) required"), 400
+        if (
+            not isinstance(batch, dict)
+            or not batch.get("batch_id")
+            or not isinstance(batch.get("quantity"), int)
+            or batch["quantity"] <= 0
+        ):
+            return jsonify(
+                code="invalid_batch", message="batch with batch_id and positive integer quantity (grams) required"
+            ), 400
         try:
             valid = gm.sm2_verify(key, canonical_bytes(batch), bytes.fromhex(signature))
         except ValueError:
@@ -54,11 +61,16 @@ def create_app(fail_rate: float | None = None, fail_first: int | None = None) ->
                 # issues per tonne; the bridge then needs BRIDGE_MIN_GRAMS=1000000)
                 start = state["next_serial"]
                 state["next_serial"] += batch["quantity"]
-                known = {"batch_id": batch["batch_id"], "status": "issued", "unit": "gCO2e",
-                         "serial_start": f"CN-PCA-{start:015d}",
-                         "serial_end": f"CN-PCA-{start + batch['quantity'] - 1:015d}",
-                         "quantity": batch["quantity"], "merkle_root": batch.get("merkle_root", ""),
-                         "registered_at": utc_now_iso()}
+                known = {
+                    "batch_id": batch["batch_id"],
+                    "status": "issued",
+                    "unit": "gCO2e",
+                    "serial_start": f"CN-PCA-{start:015d}",
+                    "serial_end": f"CN-PCA-{start + batch['quantity'] - 1:015d}",
+                    "quantity": batch["quantity"],
+                    "merkle_root": batch.get("merkle_root", ""),
+                    "registered_at": utc_now_iso(),
+                }
                 state["batches"][batch["batch_id"]] = known
         return jsonify(known), 200
 

@@ -4,6 +4,7 @@ A timer (BRIDGE_INTERVAL_SECONDS, default 30) and RPC `run_batch()` run the same
 flow (exchange_bridge.bridge): claim new pool credits, form an SM2-signed batch, submit it,
 announce `exchange_batch_registered`. Two instances may run at once: claims are unique inserts.
 """
+
 import logging
 
 from nameko.rpc import RpcProxy, rpc

@@ -21,9 +21,18 @@ def sandbox_factory():
 
     def make(fail_first: int = 0) -> str:
         address = f"127.0.0.1:{free_port()}"
-        env = {**os.environ, "SANDBOX_ADDRESS": address, "SANDBOX_FAIL_FIRST": str(fail_first), "SANDBOX_FAIL_RATE": "0"}
-        proc = subprocess.Popen([sys.executable, "-m", "exchange_bridge.sandbox"], env=env,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        env = {
+            **os.environ,
+            "SANDBOX_ADDRESS": address,
+            "SANDBOX_FAIL_FIRST": str(fail_first),
+            "SANDBOX_FAIL_RATE": "0",
+        }
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "exchange_bridge.sandbox"],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         started.append(proc)
         url = f"http://{address}"
 
@@ -32,6 +41,7 @@ def sandbox_factory():
                 return requests.get(f"{url}/health", timeout=1).status_code == 200
             except requests.RequestException:
                 return False
+
         wait_until(up, 20, message="sandbox up")
         return url
 
@@ -45,7 +55,15 @@ def sandbox_factory():
 def bridge_config(platform_amqp, mongo_database, keys):
     def make(exchange_url: str) -> dict:
         private, public = keys
-        return dict(platform_amqp, MONGO_URI=TEST_MONGO_URI, MONGO_DATABASE=mongo_database("bridge").name,
-                    WEB_SERVER_ADDRESS=f"127.0.0.1:{free_port()}", EXCHANGE_URL=exchange_url,
-                    BRIDGE_SM2_PRIVATE_KEY=private, BRIDGE_SM2_PUBLIC_KEY=public, BRIDGE_SUBMIT_BACKOFF_SECONDS="0.05")
+        return dict(
+            platform_amqp,
+            MONGO_URI=TEST_MONGO_URI,
+            MONGO_DATABASE=mongo_database("bridge").name,
+            WEB_SERVER_ADDRESS=f"127.0.0.1:{free_port()}",
+            EXCHANGE_URL=exchange_url,
+            BRIDGE_SM2_PRIVATE_KEY=private,
+            BRIDGE_SM2_PUBLIC_KEY=public,
+            BRIDGE_SUBMIT_BACKOFF_SECONDS="0.05",
+        )
+
     return make

@@ -1,5 +1,6 @@
 """The bridge as a real nameko service, beside the real account service, RabbitMQ, FerretDB and
 the sandbox process: redeemed grams in the bank pool become one signed, registered batch."""
+
 from datetime import timedelta
 
 import pytest
@@ -29,19 +30,36 @@ from exchange_bridge.service import ExchangeBridgeService
 def account_config(container_factory, platform_amqp, mongo_database):
     db = mongo_database("account")
     AccountRepository(db).ensure_indexes()
-    config = dict(platform_amqp, MONGO_URI=TEST_MONGO_URI, MONGO_DATABASE=db.name,
-                  WEB_SERVER_ADDRESS=f"127.0.0.1:{free_port()}")
+    config = dict(
+        platform_amqp, MONGO_URI=TEST_MONGO_URI, MONGO_DATABASE=db.name, WEB_SERVER_ADDRESS=f"127.0.0.1:{free_port()}"
+    )
     container_factory(AccountService, config).start()
     return config
 
 
 def reduction(user_pid: str, n: int, grams: int) -> dict:
-    return {"reduction_id": f"red-{user_pid}-{n}", "record_key": f"rec-{user_pid}-{n}", "revision": 0,
-            "partner_id": "metro-sz", "partner_record_id": f"trip-{user_pid}-{n}", "user_pid": user_pid,
-            "consent_id": "consent-1", "scenario": "metro_ride", "occurred_at": "2026-11-25T02:00:00Z",
-            "grams": grams, "methodology_id": "metro_ride", "methodology_version": "1.0.0",
-            "factor_set_id": "cn-transport", "factor_set_version": "2026.1", "factors": {}, "inputs": {},
-            "baseline_g": "0", "project_g": "0", "caps": [], "dedup_key": ""}
+    return {
+        "reduction_id": f"red-{user_pid}-{n}",
+        "record_key": f"rec-{user_pid}-{n}",
+        "revision": 0,
+        "partner_id": "metro-sz",
+        "partner_record_id": f"trip-{user_pid}-{n}",
+        "user_pid": user_pid,
+        "consent_id": "consent-1",
+        "scenario": "metro_ride",
+        "occurred_at": "2026-11-25T02:00:00Z",
+        "grams": grams,
+        "methodology_id": "metro_ride",
+        "methodology_version": "1.0.0",
+        "factor_set_id": "cn-transport",
+        "factor_set_version": "2026.1",
+        "factors": {},
+        "inputs": {},
+        "baseline_g": "0",
+        "project_g": "0",
+        "caps": [],
+        "dedup_key": "",
+    }
 
 
 @pytest.fixture
@@ -71,8 +89,9 @@ def pool_entries(account_config) -> list[dict]:
         return account.list_entries(owner_pid=POOL_OWNER, types=["redemption_transfer"], page_size=500)["entries"]
 
 
-def test_redeemed_grams_become_one_signed_registered_batch(redeemed, account_config, bridge_config, keys,
-                                                           sandbox_factory, container_factory, event_listener):
+def test_redeemed_grams_become_one_signed_registered_batch(
+    redeemed, account_config, bridge_config, keys, sandbox_factory, container_factory, event_listener
+):
     exchange = sandbox_factory()
     config = bridge_config(exchange)
     container_factory(ExchangeBridgeService, config).start()
@@ -96,13 +115,15 @@ def test_redeemed_grams_become_one_signed_registered_batch(redeemed, account_con
     stored = client(TEST_MONGO_URI)[config["MONGO_DATABASE"]]["batches"].find_one({"_id": data["batch_id"]})
     assert gm.sm2_verify(keys[1], canonical_bytes(stored["batch"]), bytes.fromhex(stored["signature"]))
     registry = requests.get(f"{exchange}/v1/batches", timeout=5).json()
-    assert [(b["batch_id"], b["quantity"], b["serial_start"]) for b in registry["batches"]] == \
-        [(data["batch_id"], sum(redeemed.values()), data["serial_start"])]
+    assert [(b["batch_id"], b["quantity"], b["serial_start"]) for b in registry["batches"]] == [
+        (data["batch_id"], sum(redeemed.values()), data["serial_start"])
+    ]
     assert len(events.drain()) == 1  # the second run announced nothing
 
 
-def test_a_503_then_success_registers_exactly_once(redeemed, bridge_config, sandbox_factory, container_factory,
-                                                   event_listener):
+def test_a_503_then_success_registers_exactly_once(
+    redeemed, bridge_config, sandbox_factory, container_factory, event_listener
+):
     exchange = sandbox_factory(fail_first=1)
     config = bridge_config(exchange)
     container_factory(ExchangeBridgeService, config).start()
@@ -128,7 +149,8 @@ def test_nothing_to_batch_sends_nothing(account_config, bridge_config, sandbox_f
 
 
 def test_a_claim_abandoned_longer_than_the_grace_gets_its_batch_formed(
-        redeemed, account_config, bridge_config, keys, sandbox_factory, container_factory, event_listener):
+    redeemed, account_config, bridge_config, keys, sandbox_factory, container_factory, event_listener
+):
     config = bridge_config(sandbox_factory())
     db = client(TEST_MONGO_URI)[config["MONGO_DATABASE"]]
     repo = Repository(db)

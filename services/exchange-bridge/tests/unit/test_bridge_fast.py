@@ -2,6 +2,7 @@
 reach the exchange once — never twice, never lost — through re-reads, crashes between any two
 steps, two bridges at once and refusals; in milliseconds, with no server. The same flow over
 the real account service, RabbitMQ, FerretDB and the sandbox: tests/integration/test_bridge.py."""
+
 from datetime import timedelta
 
 import pytest
@@ -15,7 +16,7 @@ from exchange_bridge.bridge import Bridge
 from exchange_bridge.exchange import Signer
 from exchange_bridge.repository import Repository
 
-from fakes import FakeAccount, FakeDispatch, FakeExchange, FakeRepository
+from bridge_fakes import FakeAccount, FakeDispatch, FakeExchange, FakeRepository
 
 GRACE = 300
 
@@ -48,17 +49,21 @@ def dispatch():
 @pytest.fixture
 def make_bridge(account, repo, signer, exchange, dispatch):
     """A bridge instance (a process) over the shared store, account and exchange."""
+
     def make(min_grams: int = 1) -> Bridge:
         return Bridge(account, repo, signer, exchange, dispatch, min_grams=min_grams, claim_grace_seconds=GRACE)
+
     return make
 
 
 @pytest.fixture
 def later(monkeypatch):
     """Move the bridge's clock past the claim grace period (a later run, minutes after)."""
+
     def move():
         moment = utc_now() + timedelta(seconds=GRACE + 1)
         monkeypatch.setattr(bridge_module, "utc_now", lambda: moment)
+
     return move
 
 
@@ -71,8 +76,9 @@ def submitted_entry_ids(repo) -> list[str]:
     return sorted(e for b in repo.batches.values() for e in b["entry_ids"])
 
 
-def test_new_pool_credits_become_one_signed_batch_registered_and_announced_once(account, repo, exchange,
-                                                                                dispatch, make_bridge):
+def test_new_pool_credits_become_one_signed_batch_registered_and_announced_once(
+    account, repo, exchange, dispatch, make_bridge
+):
     entries = [account.post(g) for g in (300, 450, 250)]
     result = make_bridge().run()
     assert result["failed"] == 0 and len(result["registered"]) == 1
@@ -89,8 +95,9 @@ def test_new_pool_credits_become_one_signed_batch_registered_and_announced_once(
     assert exchange.attempts == [batch_id] and len(dispatch.events) == 1
 
 
-def test_only_pool_credits_after_the_watermark_are_read_and_submitted(account, repo, exchange, make_bridge,
-                                                                      monkeypatch):
+def test_only_pool_credits_after_the_watermark_are_read_and_submitted(
+    account, repo, exchange, make_bridge, monkeypatch
+):
     monkeypatch.setattr(bridge_module, "PAGE_SIZE", 2)  # several pages per run
     first = [account.post(g) for g in (100, 200, 300)]
     account.post(-50, kind="reversal")  # not a pool credit (a stray type): never batched
@@ -126,8 +133,9 @@ def test_credits_below_the_minimum_wait_for_more_and_are_not_skipped(account, re
     assert registered_grams(exchange) == 1100
 
 
-def test_a_crash_between_claim_and_submission_is_finished_once_after_the_grace(account, repo, exchange,
-                                                                             make_bridge, later):
+def test_a_crash_between_claim_and_submission_is_finished_once_after_the_grace(
+    account, repo, exchange, make_bridge, later
+):
     entries = [account.post(g) for g in (100, 200)]
     make_bridge().claim_new()  # the process dies here: claimed, no batch
     # another run soon after: the claim may still be forming elsewhere, and its entries stay its own
@@ -148,8 +156,9 @@ def test_a_batch_formed_but_not_submitted_is_submitted_by_the_next_run(account, 
     assert exchange.attempts == [batch_id] and registered_grams(exchange) == 500
 
 
-def test_a_lost_exchange_answer_is_resubmitted_and_registered_once(account, repo, exchange, dispatch,
-                                                                   make_bridge, monkeypatch):
+def test_a_lost_exchange_answer_is_resubmitted_and_registered_once(
+    account, repo, exchange, dispatch, make_bridge, monkeypatch
+):
     account.post(500)
     with monkeypatch.context() as m:  # the exchange registered it; the answer was never stored
         m.setattr(repo, "record_submission", lambda *a: (_ for _ in ()).throw(AutoReconnect("lost")))
@@ -162,8 +171,9 @@ def test_a_lost_exchange_answer_is_resubmitted_and_registered_once(account, repo
     assert dispatch.events[0][1]["serial_start"] == exchange.registered[batch_id]["serial_start"]
 
 
-def test_an_announcement_not_confirmed_is_repeated_under_the_same_event_id(account, repo, exchange,
-                                                                          dispatch, make_bridge, monkeypatch):
+def test_an_announcement_not_confirmed_is_repeated_under_the_same_event_id(
+    account, repo, exchange, dispatch, make_bridge, monkeypatch
+):
     account.post(500)
     with monkeypatch.context() as m:
         m.setattr(repo, "mark_published", lambda *a: (_ for _ in ()).throw(AutoReconnect("lost")))
@@ -176,8 +186,7 @@ def test_an_announcement_not_confirmed_is_repeated_under_the_same_event_id(accou
     assert len(exchange.registered) == 1
 
 
-def test_a_refused_batch_stays_pending_unannounced_and_is_not_rebatched(account, repo, exchange, dispatch,
-                                                                        make_bridge):
+def test_a_refused_batch_stays_pending_unannounced_and_is_not_rebatched(account, repo, exchange, dispatch, make_bridge):
     """README: a batch the exchange refuses is retried every run (no rejection record yet)."""
     account.post(500)
     exchange.refusal = "exchange refused batch: 400 invalid_batch"
@@ -190,8 +199,9 @@ def test_a_refused_batch_stays_pending_unannounced_and_is_not_rebatched(account,
     assert list(exchange.registered) == [batch_id] and registered_grams(exchange) == 500
 
 
-def test_two_bridges_claiming_the_same_entries_submit_them_once(account, repo, exchange, make_bridge,
-                                                                monkeypatch, later):
+def test_two_bridges_claiming_the_same_entries_submit_them_once(
+    account, repo, exchange, make_bridge, monkeypatch, later
+):
     entries = [account.post(g) for g in (100, 200, 300)]
     slow, fast = make_bridge(), make_bridge()
     open_claim = repo.open_claim
@@ -200,6 +210,7 @@ def test_two_bridges_claiming_the_same_entries_submit_them_once(account, repo, e
         monkeypatch.setattr(repo, "open_claim", open_claim)
         fast.run()
         open_claim(claim_id, claimed_at)
+
     monkeypatch.setattr(repo, "open_claim", race)
     assert slow.run()["registered"] == []  # its claim won no entry: no batch
     later()
@@ -209,8 +220,9 @@ def test_two_bridges_claiming_the_same_entries_submit_them_once(account, repo, e
     assert len(exchange.attempts) == 1 and registered_grams(exchange) == 600
 
 
-def test_a_claim_that_won_only_some_entries_batches_only_those(account, repo, exchange, make_bridge,
-                                                                  monkeypatch, later):
+def test_a_claim_that_won_only_some_entries_batches_only_those(
+    account, repo, exchange, make_bridge, monkeypatch, later
+):
     """Another bridge claimed two of the three entries this one read, and died before forming."""
     entries = [account.post(g) for g in (100, 200, 300)]
     open_claim = repo.open_claim
@@ -220,6 +232,7 @@ def test_a_claim_that_won_only_some_entries_batches_only_those(account, repo, ex
         open_claim("other-bridge", claimed_at)
         repo.claim_items([domain.item_from_entry(e, "other-bridge", claimed_at) for e in entries[:2]])
         open_claim(claim_id, claimed_at)
+
     monkeypatch.setattr(repo, "open_claim", race)
     (mine,) = make_bridge().run()["registered"]
     assert repo.batches[mine]["entry_ids"] == [entries[2]["entry_id"]]
@@ -237,6 +250,7 @@ def test_no_pool_account_yet_means_nothing_to_do(repo, exchange, make_bridge):
 
 def test_the_fake_has_the_real_repositorys_signatures():
     import inspect
+
     for name, method in inspect.getmembers(FakeRepository, inspect.isfunction):
         if not name.startswith("_"):
             real = getattr(Repository, name)

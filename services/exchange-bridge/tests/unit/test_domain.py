@@ -1,4 +1,5 @@
 """Batch rules: deterministic id, the documented Merkle rule, integer quantity, claims filter."""
+
 import pytest
 
 from carbon_common.gm import sm3_hex
@@ -40,7 +41,9 @@ def test_empty_batches_cannot_be_built():
 
 
 def test_only_unclaimed_pool_credits_are_selected():
-    entries = [{"entry_id": "e1", "type": "redemption_transfer", "grams": 10},
-               {"entry_id": "e2", "type": "redemption_transfer", "grams": 20},
-               {"entry_id": "e3", "type": "opened", "grams": 0}]
+    entries = [
+        {"entry_id": "e1", "type": "redemption_transfer", "grams": 10},
+        {"entry_id": "e2", "type": "redemption_transfer", "grams": 20},
+        {"entry_id": "e3", "type": "opened", "grams": 0},
+    ]
     assert [e["entry_id"] for e in domain.select_unclaimed(entries, {"e1"})] == ["e2"]

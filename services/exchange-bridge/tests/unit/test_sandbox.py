@@ -1,4 +1,5 @@
 """The sandbox enforces SM2 signatures, issues serials idempotently and injects faults."""
+
 from carbon_common import gm
 from carbon_common.canonical import canonical_bytes
 from exchange_bridge.sandbox import create_app
@@ -17,7 +18,10 @@ def test_sandbox_issues_serials_only_for_signed_batches():
     assert first.status_code == 200 and first.json["serial_start"] != first.json["serial_end"]
     assert client.post("/v1/batches", json=body).json == first.json  # idempotent
     assert client.post("/v1/batches", json=dict(body, batch=dict(batch, quantity=3_000_000))).status_code == 401
-    assert client.post("/v1/batches", json=signed(dict(batch, quantity=1.5), private, public)).json["code"] == "invalid_batch"
+    assert (
+        client.post("/v1/batches", json=signed(dict(batch, quantity=1.5), private, public)).json["code"]
+        == "invalid_batch"
+    )
     assert len(client.get("/v1/batches").json["batches"]) == 1
 
 

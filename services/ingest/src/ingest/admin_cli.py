@@ -1,13 +1,14 @@
 """Operator CLI for the admin API (bearer ADMIN_TOKEN).
 
-    python -m ingest.admin_cli list
-    python -m ingest.admin_cli register metro-sz "Shenzhen Metro" --scenario metro_ride --key k1=<pubhex> [--rate 600]
-    python -m ingest.admin_cli register bank-app "Bank app" --kind bank_app --key app1=<pubhex>
-    python -m ingest.admin_cli show metro-sz
-    python -m ingest.admin_cli rotate-key metro-sz k2=<pubhex> --replaces k1 [--overlap-seconds 86400]
-    python -m ingest.admin_cli revoke-key metro-sz k1
-    python -m ingest.admin_cli suspend metro-sz | resume metro-sz
+python -m ingest.admin_cli list
+python -m ingest.admin_cli register metro-sz "Shenzhen Metro" --scenario metro_ride --key k1=<pubhex> [--rate 600]
+python -m ingest.admin_cli register bank-app "Bank app" --kind bank_app --key app1=<pubhex>
+python -m ingest.admin_cli show metro-sz
+python -m ingest.admin_cli rotate-key metro-sz k2=<pubhex> --replaces k1 [--overlap-seconds 86400]
+python -m ingest.admin_cli revoke-key metro-sz k1
+python -m ingest.admin_cli suspend metro-sz | resume metro-sz
 """
+
 import argparse
 import json
 import sys
@@ -27,9 +28,18 @@ class AdminClient:
         return self.session.request(method, self.base_url + "/admin/v1" + path, json=document, timeout=self.timeout)
 
     def register(self, partner_id, name, kind, scenarios, rate, keys) -> requests.Response:
-        return self.call("POST", "/partners", {
-            "partner_id": partner_id, "name": name, "kind": kind, "scenarios": scenarios,
-            "rate_limit_per_minute": rate, "keys": [{"key_id": k, "public_key": v} for k, v in keys]})
+        return self.call(
+            "POST",
+            "/partners",
+            {
+                "partner_id": partner_id,
+                "name": name,
+                "kind": kind,
+                "scenarios": scenarios,
+                "rate_limit_per_minute": rate,
+                "keys": [{"key_id": k, "public_key": v} for k, v in keys],
+            },
+        )
 
 
 def _key(text: str):
@@ -40,8 +50,9 @@ def _key(text: str):
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m ingest.admin_cli", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m ingest.admin_cli", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--base-url", default=setting("INGEST_URL", "http://127.0.0.1:8080"))
     parser.add_argument("--token", default=setting("ADMIN_TOKEN", ""), help="default: env ADMIN_TOKEN")
     sub = parser.add_subparsers(dest="command", required=True)

@@ -1,4 +1,5 @@
 """Flask app factory: `gunicorn -c services/ingest/gunicorn.conf.py "ingest.app:create_app()"`."""
+
 import logging
 import time
 import uuid
@@ -54,9 +55,15 @@ def create_app(config: dict | None = None) -> Flask:
     bus = config.get("BUS") or Bus(settings.amqp_uri)
     metrics = Metrics()
     app.extensions["ingest"] = Extension(
-        settings=settings, repo=repo, bus=bus, metrics=metrics,
-        intake=Intake(repo, bus, settings, metrics), consents=Consents(repo, bus, settings),
-        partners=Partners(repo), clock=config.get("CLOCK") or time.time)
+        settings=settings,
+        repo=repo,
+        bus=bus,
+        metrics=metrics,
+        intake=Intake(repo, bus, settings, metrics),
+        consents=Consents(repo, bus, settings),
+        partners=Partners(repo),
+        clock=config.get("CLOCK") or time.time,
+    )
     if config.get("TELEMETRY", True):  # first, so its span is open when our hooks read the trace id
         from opentelemetry.instrumentation.flask import FlaskInstrumentor
 
@@ -77,8 +84,10 @@ def _install_hooks(app: Flask, metrics: Metrics) -> None:
     def _start():
         g.started = time.perf_counter()
         g.trace_id = telemetry.current_trace_id() or uuid.uuid4().hex
-        if request.path not in ("/healthz", "/readyz", "/metrics") and \
-                not app.extensions["ingest"].repo.ensure_indexes_once():
+        if (
+            request.path not in ("/healthz", "/readyz", "/metrics")
+            and not app.extensions["ingest"].repo.ensure_indexes_once()
+        ):
             return _error("unavailable", 503, "the store is not reachable yet; retry later")
 
     @app.after_request
@@ -86,7 +95,8 @@ def _install_hooks(app: Flask, metrics: Metrics) -> None:
         response.headers["X-Trace-Id"] = g.get("trace_id", "")
         endpoint = request.url_rule.rule if request.url_rule else "unmatched"
         metrics.requests.labels(endpoint=endpoint, status=str(response.status_code)).observe(
-            time.perf_counter() - g.get("started", time.perf_counter()))
+            time.perf_counter() - g.get("started", time.perf_counter())
+        )
         return response
 
     @app.errorhandler(ApiError)

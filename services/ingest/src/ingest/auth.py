@@ -3,6 +3,7 @@
 It only reads the Flask request and the app's extension and reports to metrics and tracing;
 every rule is a pure step of `ingest.authentication` (tested without Flask).
 """
+
 import hmac
 
 from flask import current_app, request
@@ -39,9 +40,14 @@ def signed_request(kind: str, precheck=None) -> Caller:
         authentication.check_content_type(request.mimetype)
     body = read_body(authentication.body_limit(request.method, ext.settings.max_body_bytes))
     return authentication.authenticate(
-        SignedRequest(request.method, request.path, request.headers, body), kind,
-        repo=ext.repo, settings=ext.settings, now_ts=ext.clock(), precheck=precheck,
-        observer=_Telemetry(ext.metrics))
+        SignedRequest(request.method, request.path, request.headers, body),
+        kind,
+        repo=ext.repo,
+        settings=ext.settings,
+        now_ts=ext.clock(),
+        precheck=precheck,
+        observer=_Telemetry(ext.metrics),
+    )
 
 
 def require_admin() -> None:

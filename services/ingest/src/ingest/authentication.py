@@ -11,6 +11,7 @@ leaves nothing behind. Each step takes plain values (and the repository, for the
 raises ApiError with the machine-readable code of docs/partner-api.md §6; `ingest.auth` is the
 thin Flask adapter that feeds them.
 """
+
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -25,6 +26,7 @@ NONCE_TTL = timedelta(seconds=2 * signing.WINDOW_SECONDS + 60)
 @dataclass(frozen=True)
 class SignedRequest:
     """What authentication needs of an HTTP request (the body already read, within its limit)."""
+
     method: str
     path: str
     headers: Mapping[str, str]
@@ -44,12 +46,13 @@ class Observer:
 @dataclass
 class Caller:
     """An authenticated request: who sent it, with which key, its document and its time."""
+
     partner: dict
     key: dict
     auth: signing.AuthHeaders
-    body: object          # the parsed JSON document (None for a GET)
+    body: object  # the parsed JSON document (None for a GET)
     now: datetime
-    repo: object          # where the nonce is consumed
+    repo: object  # where the nonce is consumed
 
     @property
     def partner_id(self) -> str:
@@ -60,6 +63,7 @@ class Caller:
 
 
 # ---- the request envelope -------------------------------------------------------------------
+
 
 def check_content_type(mimetype: str) -> None:
     if mimetype != "application/json":
@@ -96,6 +100,7 @@ def parse_document(raw: bytes, precheck: Callable | None = None):
 
 # ---- who signed it --------------------------------------------------------------------------
 
+
 def lookup(repo, auth: signing.AuthHeaders) -> tuple[dict, dict]:
     """(partner, key) named by the headers; the key must be this partner's."""
     partner = repo.get_partner(auth.partner_id)
@@ -115,8 +120,9 @@ def check_key(key: dict, now: datetime) -> None:
         raise ApiError(problem, "this key may no longer sign requests")
 
 
-def verify_signature(key: dict, request: SignedRequest, auth: signing.AuthHeaders,
-                     observer: Observer = Observer()) -> None:
+def verify_signature(
+    key: dict, request: SignedRequest, auth: signing.AuthHeaders, observer: Observer = Observer()
+) -> None:
     message = signing.string_to_sign(request.method, request.path, auth.timestamp, auth.nonce, request.body)
     started = time.perf_counter()
     valid = signing.verify(key["public_key"], message, auth.signature)
@@ -140,6 +146,7 @@ def decrypt(private_key: str, body: bytes, auth: signing.AuthHeaders, max_body_b
 
 
 # ---- rate and replay ------------------------------------------------------------------------
+
 
 def rate_limit(repo, partner: dict, now_ts: float) -> None:
     """One slot of this minute per request, exact across workers (unique inserts); 0 = unlimited."""
@@ -165,8 +172,17 @@ def consume_nonce(repo, partner_id: str, nonce: str, now: datetime) -> None:
 
 # ---- all of it, in order --------------------------------------------------------------------
 
-def authenticate(request: SignedRequest, kind: str, *, repo, settings, now_ts: float,
-                 precheck: Callable | None = None, observer: Observer = Observer()) -> Caller:
+
+def authenticate(
+    request: SignedRequest,
+    kind: str,
+    *,
+    repo,
+    settings,
+    now_ts: float,
+    precheck: Callable | None = None,
+    observer: Observer = Observer(),
+) -> Caller:
     """The request as a signed call by a partner of `kind`, or ApiError (nothing written).
 
     `settings`: max_body_bytes and platform_private_key (ingest.config.Settings)."""

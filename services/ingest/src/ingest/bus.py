@@ -6,6 +6,7 @@ publisher near 1,500 msgs/s. Each BatchPublisher holds one AMQP connection under
 Bus keeps a small pool of them: the threads of a gthread worker do not queue behind one
 another's confirm wait. The pool grows to the number of threads publishing at once.
 """
+
 import threading
 import time
 
@@ -26,7 +27,7 @@ class Bus:
         self.amqp_uri = amqp_uri
         self._lock = threading.Lock()
         self._idle: list[BatchPublisher] = []
-        self._connected: dict[int, bool] = {}   # id(publisher) -> its last publish went through
+        self._connected: dict[int, bool] = {}  # id(publisher) -> its last publish went through
         self._all: list[BatchPublisher] = []
 
     def publish_many(self, items) -> list[dict]:

@@ -3,6 +3,7 @@
 A missing secret stops the process naming it. `create_app(config)` may override any field
 (tests): keys of `config` are the environment variable names.
 """
+
 from dataclasses import dataclass
 
 from carbon_common.config import int_setting, require, setting

@@ -4,6 +4,7 @@ purpose until an expiry; revokes it; files a deletion request for the customer's
 The customer number is kept only as its keyed-SM3 pseudonym (user_pid) and SM4-encrypted
 (for the bank's back office); a deletion request erases the encrypted copy and revokes all.
 """
+
 import re
 from datetime import datetime, timedelta
 
@@ -40,8 +41,13 @@ def parse_consent(doc, now: datetime) -> dict:
     if not isinstance(doc["partner_id"], str) or not doc["partner_id"]:
         raise _bad("partner_id must be a partner id", "partner_id")
     scenarios = doc["scenarios"]
-    if not isinstance(scenarios, list) or not scenarios or len(scenarios) > len(SCENARIOS) \
-            or any(not isinstance(s, str) for s in scenarios) or len(set(scenarios)) != len(scenarios):
+    if (
+        not isinstance(scenarios, list)
+        or not scenarios
+        or len(scenarios) > len(SCENARIOS)
+        or any(not isinstance(s, str) for s in scenarios)
+        or len(set(scenarios)) != len(scenarios)
+    ):
         raise _bad("scenarios must be a non-empty list of distinct scenario ids", "scenarios")
     unknown_scenarios = [s for s in scenarios if s not in SCENARIOS]
     if unknown_scenarios:
@@ -61,10 +67,17 @@ def parse_consent(doc, now: datetime) -> dict:
 
 
 def view(consent: dict) -> dict:
-    return {"consent_id": consent["_id"], "consent_ref": consent["consent_ref"], "partner_id": consent["partner_id"],
-            "user_pid": consent["user_pid"], "scenarios": consent["scenarios"], "purpose": consent["purpose"],
-            "granted_at": iso_z(consent["granted_at"], "seconds"), "expires_at": iso_z(consent["expires_at"], "seconds"),
-            "revoked_at": iso_z(consent["revoked_at"], "seconds") if consent.get("revoked_at") else None}
+    return {
+        "consent_id": consent["_id"],
+        "consent_ref": consent["consent_ref"],
+        "partner_id": consent["partner_id"],
+        "user_pid": consent["user_pid"],
+        "scenarios": consent["scenarios"],
+        "purpose": consent["purpose"],
+        "granted_at": iso_z(consent["granted_at"], "seconds"),
+        "expires_at": iso_z(consent["expires_at"], "seconds"),
+        "revoked_at": iso_z(consent["revoked_at"], "seconds") if consent.get("revoked_at") else None,
+    }
 
 
 class Consents:
@@ -80,14 +93,25 @@ class Consents:
         if not_allowed:
             raise ApiError("scenario_not_allowed", f"partner may not send {not_allowed[0]}", field="scenarios")
         user_pid = gm.pseudonymize(self.settings.pseudonym_key, spec["customer_number"])
-        identity = {"app_id": app_id, "consent_ref": spec["consent_ref"], "user_pid": user_pid,
-                    "partner_id": spec["partner_id"], "scenarios": spec["scenarios"], "purpose": spec["purpose"],
-                    "expires_at": iso_z(spec["expires_at"], "seconds")}
+        identity = {
+            "app_id": app_id,
+            "consent_ref": spec["consent_ref"],
+            "user_pid": user_pid,
+            "partner_id": spec["partner_id"],
+            "scenarios": spec["scenarios"],
+            "purpose": spec["purpose"],
+            "expires_at": iso_z(spec["expires_at"], "seconds"),
+        }
         content_hash = domain.content_hash(identity)
-        consent = {"_id": domain.consent_id_for(app_id, spec["consent_ref"]), **identity,
-                   "expires_at": spec["expires_at"], "granted_at": now, "revoked_at": None,
-                   "customer_number_enc": gm.sm4_field_encrypt(self.settings.contact_key, spec["customer_number"]),
-                   "content_hash": content_hash}
+        consent = {
+            "_id": domain.consent_id_for(app_id, spec["consent_ref"]),
+            **identity,
+            "expires_at": spec["expires_at"],
+            "granted_at": now,
+            "revoked_at": None,
+            "customer_number_enc": gm.sm4_field_encrypt(self.settings.contact_key, spec["customer_number"]),
+            "content_hash": content_hash,
+        }
         before_write()
         try:
             self.repo.insert_consent(consent)
@@ -122,15 +146,26 @@ class Consents:
         return view(consent)
 
     def _publish_revoked(self, consent: dict) -> None:
-        self.bus.publish("consent_revoked", {
-            "consent_id": consent["_id"], "user_pid": consent["user_pid"], "partner_id": consent["partner_id"],
-            "scenarios": consent["scenarios"], "revoked_at": iso_z(consent["revoked_at"], "seconds"),
-        }, event_id=f"consent_revoked:{consent['_id']}")
+        self.bus.publish(
+            "consent_revoked",
+            {
+                "consent_id": consent["_id"],
+                "user_pid": consent["user_pid"],
+                "partner_id": consent["partner_id"],
+                "scenarios": consent["scenarios"],
+                "revoked_at": iso_z(consent["revoked_at"], "seconds"),
+            },
+            event_id=f"consent_revoked:{consent['_id']}",
+        )
         self.repo.set_consent_fields(consent["_id"], {"revocation_published": True})
 
     def delete_personal_data(self, app_id: str, doc, now: datetime, before_write) -> dict:
-        if not isinstance(doc, dict) or set(doc) != {"customer_number"} or not isinstance(doc["customer_number"], str) \
-                or not CUSTOMER_REF.fullmatch(doc["customer_number"]):
+        if (
+            not isinstance(doc, dict)
+            or set(doc) != {"customer_number"}
+            or not isinstance(doc["customer_number"], str)
+            or not CUSTOMER_REF.fullmatch(doc["customer_number"])
+        ):
             raise ApiError("invalid_request", 'the body must be {"customer_number": "<6-32 letters or digits>"}')
         user_pid = gm.pseudonymize(self.settings.pseudonym_key, doc["customer_number"])
         before_write()
@@ -147,7 +182,10 @@ class Consents:
                 self._publish_revoked(consent)
         requested_at = iso_z(deletion["requested_at"], "seconds")
         if not deletion.get("published"):
-            self.bus.publish("personal_data_deleted", {"user_pid": user_pid, "requested_at": requested_at},
-                             event_id=f"personal_data_deleted:{user_pid}")
+            self.bus.publish(
+                "personal_data_deleted",
+                {"user_pid": user_pid, "requested_at": requested_at},
+                event_id=f"personal_data_deleted:{user_pid}",
+            )
             self.repo.set_deletion_published(user_pid)
         return {"user_pid": user_pid, "requested_at": requested_at, "status": "completed"}

@@ -1,4 +1,5 @@
 """Pure rules of intake: idempotency keys, content hashes, consent matching, event payloads."""
+
 import dataclasses
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -27,8 +28,10 @@ def pseudonymize_activity(key: bytes, activity: dict) -> dict:
     separates the domains, so a pseudonym can never equal a customer's user_pid (customer
     numbers have no ':') or another field's; the same clear value from any partner gives the
     same pseudonym, which is what calc's per-bill-account cap and dedup need."""
-    return {name: gm.pseudonymize(key, f"{name}:{value}") if name in PERSONAL_ACTIVITY_FIELDS else value
-            for name, value in activity.items()}
+    return {
+        name: gm.pseudonymize(key, f"{name}:{value}") if name in PERSONAL_ACTIVITY_FIELDS else value
+        for name, value in activity.items()
+    }
 
 
 def content_hash(content: dict) -> str:
@@ -42,8 +45,11 @@ def consent_id_for(app_id: str, consent_ref: str) -> str:
 
 def active_consent(consents, scenario: str, now: datetime):
     """The consent that authorizes `scenario` now (the latest granted wins), or None."""
-    live = [c for c in consents if scenario in c["scenarios"] and c.get("revoked_at") is None
-            and aware(c["expires_at"]) > now]
+    live = [
+        c
+        for c in consents
+        if scenario in c["scenarios"] and c.get("revoked_at") is None and aware(c["expires_at"]) > now
+    ]
     return max(live, key=lambda c: aware(c["granted_at"]), default=None)
 
 
@@ -66,10 +72,19 @@ def receipt(partner_id: str, record, user_pid: str, consent_id: str, now: dateti
     """The receipt of a valid, consented record (validation.ValidRecord): only pseudonyms, never
     the customer number; personal activity fields are pseudonymised before it is hashed."""
     record = dataclasses.replace(record, activity=pseudonymize_activity(pseudonym_key, record.activity))
-    return {"_id": record_key(partner_id, record.record_id), "partner_id": partner_id,
-            "partner_record_id": record.record_id, "user_pid": user_pid, "consent_id": consent_id,
-            "scenario": record.scenario, "occurred_at": record.occurred_at, "received_at": iso_z(now, "seconds"),
-            "activity": record.activity, "content_hash": content_hash(record.content(user_pid)), "created_at": now}
+    return {
+        "_id": record_key(partner_id, record.record_id),
+        "partner_id": partner_id,
+        "partner_record_id": record.record_id,
+        "user_pid": user_pid,
+        "consent_id": consent_id,
+        "scenario": record.scenario,
+        "occurred_at": record.occurred_at,
+        "received_at": iso_z(now, "seconds"),
+        "activity": record.activity,
+        "content_hash": content_hash(record.content(user_pid)),
+        "created_at": now,
+    }
 
 
 def behaviour_received(receipt: dict) -> dict:
@@ -102,8 +117,7 @@ class Outcome:
         return OUTCOME_STATUS.get(self.outcome) or codes[self.code]
 
     def as_dict(self, codes: dict) -> dict:
-        out = {"index": self.index, "record_id": self.record_id, "outcome": self.outcome,
-               "status": self.status(codes)}
+        out = {"index": self.index, "record_id": self.record_id, "outcome": self.outcome, "status": self.status(codes)}
         for name in ("code", "message", "field", "record_key", "received_at"):
             if getattr(self, name) is not None:
                 out[name] = getattr(self, name)

@@ -8,6 +8,7 @@ by the relay (`ingest.relay`) after a grace period, or earlier by a replay of th
 Cost per request, whatever its size: every read is an `_id` lookup (`$in` for the batch), every
 write one bulk insert or delete, and the batch's events go out with one confirm wait.
 """
+
 import logging
 
 from carbon_common import gm, telemetry
@@ -62,8 +63,15 @@ def gate_on_consent(valid, pids: dict, consents, now):
         user_pid = pids[record.customer_ref]
         consent = domain.active_consent(by_user.get(user_pid, []), record.scenario, now)
         if consent is None:
-            refused.append(Outcome(index, record.record_id, REJECTED, "consent_required",
-                                   "no active consent of this customer for this partner and scenario"))
+            refused.append(
+                Outcome(
+                    index,
+                    record.record_id,
+                    REJECTED,
+                    "consent_required",
+                    "no active consent of this customer for this partner and scenario",
+                )
+            )
         else:
             passed.append((index, record, user_pid, consent))
     return refused, passed
@@ -109,9 +117,15 @@ class Intake:
         pids = {r.customer_ref: self.pseudonym(r.customer_ref) for _, r in valid}
         consents = self.repo.consents_for(partner["_id"], set(pids.values())) if valid else []
         refused, consented = gate_on_consent(valid, pids, consents, now)
-        candidates = [{"index": index, "receipt": domain.receipt(partner["_id"], record, user_pid, consent["_id"],
-                                                                 now, self.settings.pseudonym_key)}
-                      for index, record, user_pid, consent in consented]
+        candidates = [
+            {
+                "index": index,
+                "receipt": domain.receipt(
+                    partner["_id"], record, user_pid, consent["_id"], now, self.settings.pseudonym_key
+                ),
+            }
+            for index, record, user_pid, consent in consented
+        ]
         return outcomes + refused, candidates
 
     def pseudonym(self, customer_ref: str) -> str:
@@ -125,40 +139,64 @@ class Intake:
             return [], []
         receipts = [cand["receipt"] for cand, _ in to_publish]
         try:
-            self.bus.publish_many([("behaviour_received", domain.behaviour_received(r), r["_id"], None)
-                                   for r in receipts])
+            self.bus.publish_many(
+                [("behaviour_received", domain.behaviour_received(r), r["_id"], None) for r in receipts]
+            )
         except Exception:  # noqa: BLE001 - any broker failure means "not durable yet"
             log.exception("publish failed; records stay pending", extra={"records": len(receipts)})
-            return [Outcome(cand["index"], receipt["partner_record_id"], UNAVAILABLE, "unavailable",
-                            "stored but not yet forwarded (the platform retries it by itself): "
-                            "replay this record to confirm", record_key=receipt["_id"])
-                    for (cand, _), receipt in zip(to_publish, receipts)], []
+            return [
+                Outcome(
+                    cand["index"],
+                    receipt["partner_record_id"],
+                    UNAVAILABLE,
+                    "unavailable",
+                    "stored but not yet forwarded (the platform retries it by itself): replay this record to confirm",
+                    record_key=receipt["_id"],
+                )
+                for (cand, _), receipt in zip(to_publish, receipts)
+            ], []
         confirmed = [r["_id"] for r in receipts]
         self.repo.mark_published(confirmed, now)
         return [self._outcome(cand, outcome, cand["receipt"]) for cand, outcome in to_publish], confirmed
 
     @staticmethod
     def _outcome(cand, outcome, receipt):
-        return Outcome(cand["index"], receipt["partner_record_id"], outcome,
-                       record_key=receipt["_id"], received_at=receipt["received_at"])
+        return Outcome(
+            cand["index"],
+            receipt["partner_record_id"],
+            outcome,
+            record_key=receipt["_id"],
+            received_at=receipt["received_at"],
+        )
 
     @staticmethod
     def _conflict(cand):
         receipt = cand["receipt"]
-        return Outcome(cand["index"], receipt["partner_record_id"], REJECTED, "record_conflict",
-                       "this record_id was already received with different content; the original stands",
-                       record_key=receipt["_id"])
+        return Outcome(
+            cand["index"],
+            receipt["partner_record_id"],
+            REJECTED,
+            "record_conflict",
+            "this record_id was already received with different content; the original stands",
+            record_key=receipt["_id"],
+        )
 
     def _answer(self, outcomes) -> tuple[int, dict]:
         outcomes.sort(key=lambda o: o.index)
         for o in outcomes:
             self.metrics.records.labels(outcome=o.outcome, code=o.code or "").inc()
         status, code = domain.batch_status(outcomes, CODES)
-        body = {"results": [o.as_dict(CODES) for o in outcomes],
-                "summary": {k: sum(1 for o in outcomes if o.outcome == k)
-                            for k in (ACCEPTED, DUPLICATE, REJECTED, UNAVAILABLE)}}
+        body = {
+            "results": [o.as_dict(CODES) for o in outcomes],
+            "summary": {
+                k: sum(1 for o in outcomes if o.outcome == k) for k in (ACCEPTED, DUPLICATE, REJECTED, UNAVAILABLE)
+            },
+        }
         if code:
             body["code"] = code
-            body["message"] = "no record of this batch was accepted" if status < 500 else \
-                "some records are stored but not yet forwarded: replay the batch"
+            body["message"] = (
+                "no record of this batch was accepted"
+                if status < 500
+                else "some records are stored but not yet forwarded: replay the batch"
+            )
         return status, body

@@ -4,6 +4,7 @@ Rejects invalid UTF-8, NUL bytes (raw or escaped), nesting deeper than MAX_DEPTH
 byte scan before json.loads can recurse), NaN/Infinity literals, duplicate keys and keys that
 MongoDB would interpret (`$…`, dotted). Numbers are parsed as Decimal, never float.
 """
+
 import json
 from decimal import Decimal
 
@@ -84,4 +85,3 @@ def parse(body: bytes):
         raise ApiError("malformed_json", f"the body is not valid JSON: {str(exc)[:120]}")
     _check_strings(value)
     return value
-

@@ -4,6 +4,7 @@ Key ids are global (a key id names exactly one partner's key), so a request sign
 another partner's key id is told so precisely. Rotation adds the new key and lets the old one
 sign until the end of an overlap window.
 """
+
 import re
 from datetime import datetime, timedelta
 
@@ -58,7 +59,11 @@ def parse_partner(doc) -> dict:
     if kind not in KINDS:
         raise _bad(f"kind must be one of {KINDS}", "kind")
     scenarios = doc.get("scenarios", [])
-    if not isinstance(scenarios, list) or any(s not in SCENARIOS for s in scenarios) or len(set(scenarios)) != len(scenarios):
+    if (
+        not isinstance(scenarios, list)
+        or any(s not in SCENARIOS for s in scenarios)
+        or len(set(scenarios)) != len(scenarios)
+    ):
         raise _bad(f"scenarios must be distinct ids from {sorted(SCENARIOS)}", "scenarios")
     if kind == "data_partner" and not scenarios:
         raise _bad("a data partner needs at least one scenario", "scenarios")
@@ -71,14 +76,24 @@ def parse_partner(doc) -> dict:
     specs = [_key_spec(k) for k in keys]
     if len({k["key_id"] for k in specs}) != len(specs):
         raise _bad("key ids must be distinct", "keys")
-    return {"partner_id": doc["partner_id"], "name": doc["name"], "kind": kind, "scenarios": sorted(scenarios),
-            "rate_limit_per_minute": rate, "keys": specs}
+    return {
+        "partner_id": doc["partner_id"],
+        "name": doc["name"],
+        "kind": kind,
+        "scenarios": sorted(scenarios),
+        "rate_limit_per_minute": rate,
+        "keys": specs,
+    }
 
 
 def key_view(key: dict) -> dict:
-    return {"key_id": key["_id"], "public_key": key["public_key"], "created_at": iso_z(key["created_at"], "seconds"),
-            "not_after": iso_z(key["not_after"], "seconds") if key.get("not_after") else None,
-            "revoked_at": iso_z(key["revoked_at"], "seconds") if key.get("revoked_at") else None}
+    return {
+        "key_id": key["_id"],
+        "public_key": key["public_key"],
+        "created_at": iso_z(key["created_at"], "seconds"),
+        "not_after": iso_z(key["not_after"], "seconds") if key.get("not_after") else None,
+        "revoked_at": iso_z(key["revoked_at"], "seconds") if key.get("revoked_at") else None,
+    }
 
 
 class Partners:
@@ -87,10 +102,16 @@ class Partners:
 
     def view(self, partner_id: str) -> dict:
         partner = self._get(partner_id)
-        return {"partner_id": partner["_id"], "name": partner["name"], "kind": partner["kind"],
-                "scenarios": partner["scenarios"], "rate_limit_per_minute": partner["rate_limit_per_minute"],
-                "status": partner["status"], "created_at": iso_z(partner["created_at"], "seconds"),
-                "keys": [key_view(k) for k in self.repo.partner_keys(partner_id)]}
+        return {
+            "partner_id": partner["_id"],
+            "name": partner["name"],
+            "kind": partner["kind"],
+            "scenarios": partner["scenarios"],
+            "rate_limit_per_minute": partner["rate_limit_per_minute"],
+            "status": partner["status"],
+            "created_at": iso_z(partner["created_at"], "seconds"),
+            "keys": [key_view(k) for k in self.repo.partner_keys(partner_id)],
+        }
 
     def _get(self, partner_id: str) -> dict:
         partner = self.repo.get_partner(partner_id)
@@ -102,11 +123,20 @@ class Partners:
         spec = parse_partner(doc)
         for key in spec["keys"]:  # refuse before writing anything
             existing = self.repo.get_key(key["key_id"])
-            if existing and (existing["partner_id"] != spec["partner_id"] or existing["public_key"] != key["public_key"]):
+            if existing and (
+                existing["partner_id"] != spec["partner_id"] or existing["public_key"] != key["public_key"]
+            ):
                 raise ApiError("key_conflict", f"key id {key['key_id']} is already in use", field="keys")
-        partner = {"_id": spec["partner_id"], "name": spec["name"], "kind": spec["kind"], "scenarios": spec["scenarios"],
-                   "rate_limit_per_minute": spec["rate_limit_per_minute"], "status": "active", "created_at": now,
-                   "spec_hash": domain.content_hash(spec)}
+        partner = {
+            "_id": spec["partner_id"],
+            "name": spec["name"],
+            "kind": spec["kind"],
+            "scenarios": spec["scenarios"],
+            "rate_limit_per_minute": spec["rate_limit_per_minute"],
+            "status": "active",
+            "created_at": now,
+            "spec_hash": domain.content_hash(spec),
+        }
         status = 201
         try:
             self.repo.insert_partner(partner)
@@ -120,8 +150,16 @@ class Partners:
 
     def _insert_key(self, partner_id: str, key: dict, now: datetime) -> bool:
         try:
-            self.repo.insert_key({"_id": key["key_id"], "partner_id": partner_id, "public_key": key["public_key"],
-                                  "created_at": now, "not_after": None, "revoked_at": None})
+            self.repo.insert_key(
+                {
+                    "_id": key["key_id"],
+                    "partner_id": partner_id,
+                    "public_key": key["public_key"],
+                    "created_at": now,
+                    "not_after": None,
+                    "revoked_at": None,
+                }
+            )
             return True
         except Duplicate:
             existing = self.repo.get_key(key["key_id"])

@@ -20,6 +20,7 @@ answer), GET /healthz (liveness: 200 while passes keep finishing, even failed on
 GET /metrics. Plain Python (threads), not eventlet. Env: AMQP_URI, MONGO_URI (required),
 MONGO_DATABASE (carbon_ingest), RELAY_BATCH (500), RELAY_PURGE_SECONDS (300), OTEL_*.
 """
+
 import argparse
 import json
 import logging
@@ -48,21 +49,23 @@ SERVICE_NAME = "ingest-relay"
 
 REPUBLISHED = Counter("ingest_relay_republished_total", "Receipts the relay published after their request failed to")
 PENDING = Gauge("ingest_relay_pending", "Receipts waiting to be published (hints), as of the last pass")
-OLDEST_PENDING = Gauge("ingest_relay_oldest_pending_seconds",
-                       "Age of the oldest receipt still unpublished after the last pass (0 if none)")
+OLDEST_PENDING = Gauge(
+    "ingest_relay_oldest_pending_seconds", "Age of the oldest receipt still unpublished after the last pass (0 if none)"
+)
 FAILED_PASSES = Counter("ingest_relay_failed_passes_total", "Passes stopped by a broker or database error")
 
 
 @dataclass
 class PassResult:
-    republished: list = field(default_factory=list)   # record keys
-    dropped: int = 0                                   # keys of published or missing receipts
-    failed: bool = False                               # the broker refused: the rest waits
+    republished: list = field(default_factory=list)  # record keys
+    dropped: int = 0  # keys of published or missing receipts
+    failed: bool = False  # the broker refused: the rest waits
 
 
 class Relay:
-    def __init__(self, repo: Repository, bus, grace: timedelta, batch: int = 500,
-                 purge_every: timedelta = timedelta(minutes=5)):
+    def __init__(
+        self, repo: Repository, bus, grace: timedelta, batch: int = 500, purge_every: timedelta = timedelta(minutes=5)
+    ):
         self.repo, self.bus, self.grace, self.batch = repo, bus, grace, batch
         self.purge_every = purge_every.total_seconds()
         self.last_pass_end = time.monotonic()  # liveness: the loop is not stuck
@@ -125,8 +128,12 @@ class Relay:
         published = self.repo.published_among(keys)
         pending = [key for key in keys if key in receipts and key not in published]
         try:
-            self.bus.publish_many([("behaviour_received", domain.behaviour_received(receipts[key]), key,
-                                    traceparents[key]) for key in pending])
+            self.bus.publish_many(
+                [
+                    ("behaviour_received", domain.behaviour_received(receipts[key]), key, traceparents[key])
+                    for key in pending
+                ]
+            )
         except PublishError:
             log.warning("republish not confirmed; retrying next pass", extra={"records": len(pending)})
             result.failed = True
@@ -147,9 +154,11 @@ class Relay:
 
     def liveness(self, stuck_after: float):
         """Alive while passes keep finishing (a broker outage is readiness, not liveness)."""
+
         def alive() -> tuple[bool, dict]:
             idle = time.monotonic() - self.last_pass_end
             return idle < stuck_after, {"seconds_since_pass": round(idle, 1)}
+
         return alive
 
 
@@ -158,8 +167,13 @@ def build_relay() -> Relay:
     repo = Repository(connect_database("carbon_ingest", uri=mongo_uri))
     repo.ensure_indexes()
     grace = timedelta(seconds=int_setting("RELAY_GRACE_SECONDS", 90))
-    return Relay(repo, Bus(amqp_uri), grace, batch=int_setting("RELAY_BATCH", 500),
-                 purge_every=timedelta(seconds=int_setting("RELAY_PURGE_SECONDS", 300)))
+    return Relay(
+        repo,
+        Bus(amqp_uri),
+        grace,
+        batch=int_setting("RELAY_BATCH", 500),
+        purge_every=timedelta(seconds=int_setting("RELAY_PURGE_SECONDS", 300)),
+    )
 
 
 def main(argv=None) -> None:
@@ -172,14 +186,15 @@ def main(argv=None) -> None:
     if args.once:
         result = relay.run_once()
         relay.housekeeping()
-        print(json.dumps({"republished": len(result.republished), "dropped": result.dropped,
-                          "failed": result.failed}))
+        print(json.dumps({"republished": len(result.republished), "dropped": result.dropped, "failed": result.failed}))
         raise SystemExit(1 if result.failed else 0)
     interval = int_setting("RELAY_INTERVAL_SECONDS", 5)
     address = setting("METRICS_ADDRESS", "127.0.0.1:8081")
     http = serve_ops(address, relay.checks(), relay.liveness(stuck_after=max(120.0, 10.0 * interval)))
-    log.info("relay started", extra={"metrics_address": address, "interval_s": interval,
-                                     "grace_s": relay.grace.total_seconds()})
+    log.info(
+        "relay started",
+        extra={"metrics_address": address, "interval_s": interval, "grace_s": relay.grace.total_seconds()},
+    )
     stopped = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stopped.set())

@@ -11,6 +11,7 @@ reads the whole collection. So every query a signed request sends is an `_id` lo
 (tests/integration/test_ingest_hot_path_queries.py proves it); scans are left to the admin API,
 deletion requests and the relay's timer work on small collections.
 """
+
 import itertools
 import logging
 import threading
@@ -26,9 +27,9 @@ from carbon_common.mongo import create_query_index, find_by_ids, insert_new, ins
 
 log = logging.getLogger(__name__)
 
-CONSENT_SLOTS_PER_READ = 2   # index slots read per (partner, customer) and round: most have one consent
-RATE_SLOTS_PER_READ = 32     # rate-limit slots probed per `$in`
-SLOT_CACHE_SIZE = 50_000     # (partner, customer) chains of consent slots kept per process
+CONSENT_SLOTS_PER_READ = 2  # index slots read per (partner, customer) and round: most have one consent
+RATE_SLOTS_PER_READ = 32  # rate-limit slots probed per `$in`
+SLOT_CACHE_SIZE = 50_000  # (partner, customer) chains of consent slots kept per process
 CONSENT_INDEX_READY = "consent_index_ready"
 
 
@@ -77,7 +78,7 @@ class Repository:
         self.deletions = db["deletions"]
         self.published = db["published"]
         self.unpublished = db["unpublished"]
-        self._rate_hints = {}            # (partner_id, window) -> lowest slot that may be free (this process)
+        self._rate_hints = {}  # (partner_id, window) -> lowest slot that may be free (this process)
         self._rate_lock = threading.Lock()
         self._consent_index_ready = False
         self._indexed = False
@@ -179,8 +180,10 @@ class Repository:
                 if slot_id in taken:
                     continue
                 try:
-                    self._insert(self.rate_slots, {"_id": slot_id, "partner_id": partner_id,
-                                                   "window": window, "expires_at": expires_at})
+                    self._insert(
+                        self.rate_slots,
+                        {"_id": slot_id, "partner_id": partner_id, "window": window, "expires_at": expires_at},
+                    )
                 except Duplicate:
                     continue
                 self._set_rate_hint(hint_key, n + 1)
@@ -198,8 +201,9 @@ class Repository:
 
     def purge_expired(self, now: datetime) -> int:
         """Timer work for servers without TTL indexes (FerretDB): a scan, so never per request."""
-        return sum(coll.delete_many({"expires_at": {"$lt": now}}).deleted_count
-                   for coll in (self.nonces, self.rate_slots))
+        return sum(
+            coll.delete_many({"expires_at": {"$lt": now}}).deleted_count for coll in (self.nonces, self.rate_slots)
+        )
 
     # ---- consents ---------------------------------------------------------------------
     # Intake needs "the live consents of these customers for this partner". A filter on
@@ -231,8 +235,14 @@ class Repository:
                 n += CONSENT_SLOTS_PER_READ
                 continue
             try:
-                self._insert(self.consent_index, {"_id": free, "consent_id": consent_id, **{
-                    name: consent[name] for name in ("scenarios", "granted_at", "expires_at")}})
+                self._insert(
+                    self.consent_index,
+                    {
+                        "_id": free,
+                        "consent_id": consent_id,
+                        **{name: consent[name] for name in ("scenarios", "granted_at", "expires_at")},
+                    },
+                )
                 return
             except Duplicate:
                 continue  # another consent of this customer took the slot: read again
@@ -254,13 +264,19 @@ class Repository:
             return []
         if not self.consent_index_ready():
             log.warning("consent index not backfilled yet (the relay does it): scanning consents")
-            return list(self.consents.find({"partner_id": partner_id, "user_pid": {"$in": user_pids},
-                                            "revoked_at": None}))
+            return list(
+                self.consents.find({"partner_id": partner_id, "user_pid": {"$in": user_pids}, "revoked_at": None})
+            )
         chains = {pid: list(self._slot_cache.get((partner_id, pid), ())) for pid in user_pids}
         pending = user_pids
         while pending:  # rounds of `$in` until each customer's chain ends at a free slot
-            windows = {pid: [consent_slot_id(partner_id, pid, i) for i in
-                             range(len(chains[pid]), len(chains[pid]) + CONSENT_SLOTS_PER_READ)] for pid in pending}
+            windows = {
+                pid: [
+                    consent_slot_id(partner_id, pid, i)
+                    for i in range(len(chains[pid]), len(chains[pid]) + CONSENT_SLOTS_PER_READ)
+                ]
+                for pid in pending
+            }
             slots = find_by_ids(self.consent_index, [sid for window in windows.values() for sid in window])
             pending = []
             for pid, window in windows.items():
@@ -270,8 +286,11 @@ class Repository:
                     self._slot_cache.put((partner_id, pid), tuple(chains[pid]))
                 if len(new) == len(window):
                     pending.append(pid)
-        listed = [{**slot, "_id": slot["consent_id"], "user_pid": pid, "revoked_at": None}
-                  for pid, chain in chains.items() for slot in chain]
+        listed = [
+            {**slot, "_id": slot["consent_id"], "user_pid": pid, "revoked_at": None}
+            for pid, chain in chains.items()
+            for slot in chain
+        ]
         revoked = find_by_ids(self.consent_revocations, [c["_id"] for c in listed], {"_id": 1})
         return [c for c in listed if c["_id"] not in revoked]
 
@@ -290,8 +309,9 @@ class Repository:
         before the index existed), then write the marker. A scan of all consents: run by the
         relay until the marker exists, never per request. Idempotent."""
         count = 0
-        for consent in self.consents.find({}, {"partner_id": 1, "user_pid": 1, "scenarios": 1, "granted_at": 1,
-                                               "expires_at": 1, "revoked_at": 1}):
+        for consent in self.consents.find(
+            {}, {"partner_id": 1, "user_pid": 1, "scenarios": 1, "granted_at": 1, "expires_at": 1, "revoked_at": 1}
+        ):
             self.index_consent(consent)
             if consent.get("revoked_at") is not None:
                 self.note_revoked(consent["_id"], consent["revoked_at"])
@@ -353,8 +373,9 @@ class Repository:
     def note_unpublished(self, record_keys, at: datetime, traceparent: str = "") -> str:
         """One hint for the relay listing these record keys; -> its id."""
         hint_id = "h_" + uuid.uuid4().hex
-        self.unpublished.insert_one({"_id": hint_id, "keys": list(record_keys), "created_at": at,
-                                     "traceparent": traceparent})
+        self.unpublished.insert_one(
+            {"_id": hint_id, "keys": list(record_keys), "created_at": at, "traceparent": traceparent}
+        )
         return hint_id
 
     @staticmethod

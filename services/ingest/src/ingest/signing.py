@@ -7,6 +7,7 @@ Optional body encryption: the body sent (and signed) is the JSON envelope
 {"wrapped_key", "ciphertext"} of carbon_common.gm.envelope_encrypt, its AAD binding it to
 this partner, key id, timestamp and nonce. docs/partner-api.md has test vectors.
 """
+
 import json
 import re
 import secrets
@@ -77,8 +78,14 @@ def parse_headers(headers) -> AuthHeaders:
     encryption = headers.get(H_ENCRYPTION) or None
     if encryption is not None and encryption != ENCRYPTION:
         raise ApiError("unsupported_encryption", f"{H_ENCRYPTION} must be {ENCRYPTION}")
-    return AuthHeaders(values[H_PARTNER], values[H_KEY_ID], values[H_TIMESTAMP], values[H_NONCE],
-                       parse_signature(values[H_SIGNATURE]), encryption)
+    return AuthHeaders(
+        values[H_PARTNER],
+        values[H_KEY_ID],
+        values[H_TIMESTAMP],
+        values[H_NONCE],
+        parse_signature(values[H_SIGNATURE]),
+        encryption,
+    )
 
 
 def check_timestamp(timestamp: str, now: float) -> None:
@@ -87,8 +94,11 @@ def check_timestamp(timestamp: str, now: float) -> None:
     if len(timestamp) >= 12 or int(timestamp) > 10 * int(now):
         raise ApiError("invalid_timestamp", "X-Carbon-Timestamp looks like milliseconds: send seconds")
     if abs(int(timestamp) - now) > WINDOW_SECONDS:
-        raise ApiError("timestamp_out_of_window", f"X-Carbon-Timestamp is more than {WINDOW_SECONDS} s from server time",
-                       server_time=int(now))
+        raise ApiError(
+            "timestamp_out_of_window",
+            f"X-Carbon-Timestamp is more than {WINDOW_SECONDS} s from server time",
+            server_time=int(now),
+        )
 
 
 def verify(public_hex: str, message: bytes, signature: bytes) -> bool:
@@ -108,18 +118,33 @@ def decrypt_body(private_hex: str, body: bytes, auth: AuthHeaders) -> bytes:
 
 # ---- client side (partner SDK, tests, benchmark) -------------------------------------------
 
+
 def new_nonce() -> str:
     return secrets.token_urlsafe(18)
 
 
-def sign_request(private_hex: str, partner_id: str, key_id: str, method: str, path: str, body: bytes,
-                 *, timestamp: str | None = None, nonce: str | None = None,
-                 platform_public_hex: str | None = None) -> tuple[dict, bytes]:
+def sign_request(
+    private_hex: str,
+    partner_id: str,
+    key_id: str,
+    method: str,
+    path: str,
+    body: bytes,
+    *,
+    timestamp: str | None = None,
+    nonce: str | None = None,
+    platform_public_hex: str | None = None,
+) -> tuple[dict, bytes]:
     """Headers and the body to send; encrypts the body first when platform_public_hex is given."""
     timestamp = timestamp or str(int(time.time()))
     nonce = nonce or new_nonce()
-    headers = {H_PARTNER: partner_id, H_KEY_ID: key_id, H_TIMESTAMP: timestamp, H_NONCE: nonce,
-               "Content-Type": "application/json"}
+    headers = {
+        H_PARTNER: partner_id,
+        H_KEY_ID: key_id,
+        H_TIMESTAMP: timestamp,
+        H_NONCE: nonce,
+        "Content-Type": "application/json",
+    }
     if platform_public_hex:
         aad = envelope_aad(partner_id, key_id, timestamp, nonce)
         envelope = gm.envelope_encrypt(platform_public_hex, body, aad)

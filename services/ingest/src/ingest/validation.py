@@ -3,6 +3,7 @@
 Bounds here are input sanity (a 500 km metro ride is a typo or an attack); the methodology's
 eligibility rules (caps, minimum distances) live in calc. Quantities leave as decimal strings.
 """
+
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -24,17 +25,29 @@ CITY = re.compile(r"^[a-z][a-z0-9_-]{1,31}$")
 RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?(Z|[+-]\d{2}:\d{2})$")
 
 # Values the platform computes itself; a client supplying them is refused outright.
-COMPUTED_FIELDS = frozenset({
-    "reduction", "reduction_g", "reduction_grams", "factor", "emission_factor", "factor_set",
-    "balance", "balance_after", "points", "amount_g", "credited", "methodology",
-})
+COMPUTED_FIELDS = frozenset(
+    {
+        "reduction",
+        "reduction_g",
+        "reduction_grams",
+        "factor",
+        "emission_factor",
+        "factor_set",
+        "balance",
+        "balance_after",
+        "points",
+        "amount_g",
+        "credited",
+        "methodology",
+    }
+)
 RECORD_FIELDS = frozenset({"record_id", "customer_ref", "scenario", "occurred_at", "activity"})
 
 
 @dataclass(frozen=True)
 class Decimal_:
-    low: Decimal          # exclusive when low_open
-    high: Decimal         # inclusive
+    low: Decimal  # exclusive when low_open
+    high: Decimal  # inclusive
     low_open: bool = True
     integer: bool = False
 
@@ -50,17 +63,27 @@ def _q(low, high, low_open=True, integer=False):
 
 # scenario -> {field: (spec, required)}
 SCENARIOS = {
-    "metro_ride": {"distance_km": (_q(0, 100), True), "entry_station": (Text(IDENT), False),
-                   "exit_station": (Text(IDENT), False), "city": (Text(CITY), True)},
+    "metro_ride": {
+        "distance_km": (_q(0, 100), True),
+        "entry_station": (Text(IDENT), False),
+        "exit_station": (Text(IDENT), False),
+        "city": (Text(CITY), True),
+    },
     "bus_ride": {"distance_km": (_q(0, 100), True), "city": (Text(CITY), True), "line": (Text(IDENT), False)},
     "bike_ride": {"distance_km": (_q(0, 50), True), "city": (Text(CITY), True)},
     "walking": {"steps": (_q(0, 100_000, integer=True), True)},
-    "utility_bill_payment": {"bill_account": (Text(IDENT), True),
-                             "amount_fen": (_q(0, 100_000_000, integer=True), False)},
+    "utility_bill_payment": {
+        "bill_account": (Text(IDENT), True),
+        "amount_fen": (_q(0, 100_000_000, integer=True), False),
+    },
     "e_statement": {"statement_id": (Text(IDENT), True)},
     "ev_charging": {"kwh": (_q(0, 500), True), "region": (Text(REGION), True), "station_id": (Text(IDENT), False)},
-    "household_electricity": {"kwh": (_q(0, 100_000, low_open=False), True), "baseline_kwh": (_q(0, 100_000), True),
-                              "region": (Text(REGION), True), "period_days": (_q(0, 31, integer=True), True)},
+    "household_electricity": {
+        "kwh": (_q(0, 100_000, low_open=False), True),
+        "baseline_kwh": (_q(0, 100_000), True),
+        "region": (Text(REGION), True),
+        "period_days": (_q(0, 31, integer=True), True),
+    },
 }
 
 
@@ -69,13 +92,18 @@ class ValidRecord:
     record_id: str
     customer_ref: str
     scenario: str
-    occurred_at: str            # normalised RFC 3339 UTC, second precision
-    activity: dict              # field -> string
+    occurred_at: str  # normalised RFC 3339 UTC, second precision
+    activity: dict  # field -> string
 
     def content(self, user_pid: str) -> dict:
         """What identifies this record's content (customer number replaced by its pseudonym)."""
-        return {"record_id": self.record_id, "user_pid": user_pid, "scenario": self.scenario,
-                "occurred_at": self.occurred_at, "activity": self.activity}
+        return {
+            "record_id": self.record_id,
+            "user_pid": user_pid,
+            "scenario": self.scenario,
+            "occurred_at": self.occurred_at,
+            "activity": self.activity,
+        }
 
 
 def _decimal_string(field: str, raw, spec: Decimal_) -> str:
@@ -126,8 +154,9 @@ def _activity(scenario: str, raw) -> dict:
 
 def parse_occurred_at(raw, now: datetime) -> str:
     if not isinstance(raw, str) or not RFC3339.fullmatch(raw):
-        raise RecordError("invalid_value", "occurred_at must be RFC 3339 with a zone, e.g. 2026-11-25T08:30:00Z",
-                          "occurred_at")
+        raise RecordError(
+            "invalid_value", "occurred_at must be RFC 3339 with a zone, e.g. 2026-11-25T08:30:00Z", "occurred_at"
+        )
     try:
         moment = datetime.fromisoformat(raw.replace("Z", "+00:00")).astimezone(timezone.utc)
     except ValueError:
@@ -158,4 +187,6 @@ def validate_record(raw, now: datetime) -> ValidRecord:
     if not isinstance(scenario, str) or scenario not in SCENARIOS:
         raise RecordError("unknown_scenario", f"unknown scenario {str(scenario)[:40]!r}", "scenario")
     occurred_at = parse_occurred_at(raw["occurred_at"], now)
-    return ValidRecord(raw["record_id"], raw["customer_ref"], scenario, occurred_at, _activity(scenario, raw["activity"]))
+    return ValidRecord(
+        raw["record_id"], raw["customer_ref"], scenario, occurred_at, _activity(scenario, raw["activity"])
+    )

@@ -4,6 +4,7 @@
 a valid marker request sent afterwards *with the same nonce* must be accepted, and must be
 the only event on the bus (one publisher, one queue: an earlier event would arrive first).
 """
+
 import base64
 import json
 
@@ -45,8 +46,15 @@ def fresh_scene(platform, bank, event_listener):
     platform.consent(bank, CUSTOMER, "metro-sz", scenarios=["metro_ride", "walking"])
     platform.consent(bank, CUSTOMER, "marker-co")
     listener = event_listener("ingest", "behaviour_received")
-    return {"platform": platform, "partner": partner, "other": other, "bank": bank, "marker": marker,
-            "listener": listener, "baseline": platform.counts()}
+    return {
+        "platform": platform,
+        "partner": partner,
+        "other": other,
+        "bank": bank,
+        "marker": marker,
+        "listener": listener,
+        "baseline": platform.counts(),
+    }
 
 
 def assert_nothing_published(scene):
@@ -82,16 +90,18 @@ def signed(scene, raw: bytes, partner=None, **kw):
 def tamper(headers=None, body=None):
     def mutate(h, b):
         return (headers(h) if headers else h), (body(b) if body else b)
+
     return mutate
 
 
 def set_header(name, value):
-    return tamper(headers=lambda h: {**h, name: value} if value is not None else
-                  {k: v for k, v in h.items() if k != name})
+    return tamper(
+        headers=lambda h: {**h, name: value} if value is not None else {k: v for k, v in h.items() if k != name}
+    )
 
 
 def flip_bit(data: bytes, index: int) -> bytes:
-    return data[:index] + bytes([data[index] ^ 1]) + data[index + 1:]
+    return data[:index] + bytes([data[index] ^ 1]) + data[index + 1 :]
 
 
 def sig_with(r: int, s: int):
@@ -108,7 +118,9 @@ def encrypted_tampered(scene, mangle_envelope, public=PLATFORM_PUBLIC):
     aad = signing.envelope_aad(partner.partner_id, partner.key_id, ts, NONCE)
     envelope = mangle_envelope(gm.envelope_encrypt(public, good(), aad))
     raw = json.dumps(envelope).encode()
-    return signed(scene, raw, timestamp=ts, mutate=tamper(headers=lambda h: {**h, signing.H_ENCRYPTION: signing.ENCRYPTION}))
+    return signed(
+        scene, raw, timestamp=ts, mutate=tamper(headers=lambda h: {**h, signing.H_ENCRYPTION: signing.ENCRYPTION})
+    )
 
 
 def flip_ciphertext(envelope):
@@ -126,44 +138,142 @@ def record_with(**changes):
             else:
                 record[key] = value
         return body_of([record])
+
     return make
 
 
 CASES = {
     # signature headers
-    "missing signature": (lambda s: signed(s, good(), mutate=set_header(signing.H_SIGNATURE, None)), 401, "missing_auth_header"),
-    "missing key id": (lambda s: signed(s, good(), mutate=set_header(signing.H_KEY_ID, None)), 401, "missing_auth_header"),
-    "garbled partner header": (lambda s: signed(s, good(), mutate=set_header(signing.H_PARTNER, "Metro SZ!")), 401, "malformed_auth_header"),
-    "garbled nonce": (lambda s: signed(s, good(), mutate=set_header(signing.H_NONCE, "short")), 401, "malformed_auth_header"),
-    "signature not hex": (lambda s: signed(s, good(), mutate=set_header(signing.H_SIGNATURE, "zz" * 64)), 401, "signature_malformed"),
-    "signature as base64": (lambda s: signed(s, good(), mutate=tamper(headers=lambda h: {
-        **h, signing.H_SIGNATURE: base64.b64encode(bytes.fromhex(h[signing.H_SIGNATURE])).decode()})), 401, "signature_malformed"),
-    "signature too short": (lambda s: signed(s, good(), mutate=tamper(headers=lambda h: {
-        **h, signing.H_SIGNATURE: h[signing.H_SIGNATURE][:-2]})), 401, "signature_malformed"),
+    "missing signature": (
+        lambda s: signed(s, good(), mutate=set_header(signing.H_SIGNATURE, None)),
+        401,
+        "missing_auth_header",
+    ),
+    "missing key id": (
+        lambda s: signed(s, good(), mutate=set_header(signing.H_KEY_ID, None)),
+        401,
+        "missing_auth_header",
+    ),
+    "garbled partner header": (
+        lambda s: signed(s, good(), mutate=set_header(signing.H_PARTNER, "Metro SZ!")),
+        401,
+        "malformed_auth_header",
+    ),
+    "garbled nonce": (
+        lambda s: signed(s, good(), mutate=set_header(signing.H_NONCE, "short")),
+        401,
+        "malformed_auth_header",
+    ),
+    "signature not hex": (
+        lambda s: signed(s, good(), mutate=set_header(signing.H_SIGNATURE, "zz" * 64)),
+        401,
+        "signature_malformed",
+    ),
+    "signature as base64": (
+        lambda s: signed(
+            s,
+            good(),
+            mutate=tamper(
+                headers=lambda h: {
+                    **h,
+                    signing.H_SIGNATURE: base64.b64encode(bytes.fromhex(h[signing.H_SIGNATURE])).decode(),
+                }
+            ),
+        ),
+        401,
+        "signature_malformed",
+    ),
+    "signature too short": (
+        lambda s: signed(
+            s, good(), mutate=tamper(headers=lambda h: {**h, signing.H_SIGNATURE: h[signing.H_SIGNATURE][:-2]})
+        ),
+        401,
+        "signature_malformed",
+    ),
     "r is zero": (lambda s: signed(s, good(), mutate=sig_with(0, 5)), 401, "signature_out_of_range"),
     "s is n": (lambda s: signed(s, good(), mutate=sig_with(5, signing.SM2_N)), 401, "signature_out_of_range"),
-    "flipped bit in body": (lambda s: signed(s, good(), mutate=tamper(body=lambda b: b.replace(b'"12.4"', b'"13.4"'))), 401, "signature_invalid"),
-    "flipped bit in signature": (lambda s: signed(s, good(), mutate=tamper(headers=lambda h: {
-        **h, signing.H_SIGNATURE: flip_bit(bytes.fromhex(h[signing.H_SIGNATURE]), 40).hex()})), 401, "signature_invalid"),
-    "re-serialised JSON": (lambda s: signed(s, good(), mutate=tamper(
-        body=lambda b: json.dumps(json.loads(b), indent=1).encode())), 401, "signature_invalid"),
-    "timestamp too old": (lambda s: signed(s, good(), timestamp=str(int(__import__("time").time()) - 301)), 401, "timestamp_out_of_window"),
-    "timestamp in the future": (lambda s: signed(s, good(), timestamp=str(int(__import__("time").time()) + 400)), 401, "timestamp_out_of_window"),
-    "timestamp in milliseconds": (lambda s: signed(s, good(), timestamp=str(int(__import__("time").time() * 1000))), 401, "invalid_timestamp"),
+    "flipped bit in body": (
+        lambda s: signed(s, good(), mutate=tamper(body=lambda b: b.replace(b'"12.4"', b'"13.4"'))),
+        401,
+        "signature_invalid",
+    ),
+    "flipped bit in signature": (
+        lambda s: signed(
+            s,
+            good(),
+            mutate=tamper(
+                headers=lambda h: {**h, signing.H_SIGNATURE: flip_bit(bytes.fromhex(h[signing.H_SIGNATURE]), 40).hex()}
+            ),
+        ),
+        401,
+        "signature_invalid",
+    ),
+    "re-serialised JSON": (
+        lambda s: signed(s, good(), mutate=tamper(body=lambda b: json.dumps(json.loads(b), indent=1).encode())),
+        401,
+        "signature_invalid",
+    ),
+    "timestamp too old": (
+        lambda s: signed(s, good(), timestamp=str(int(__import__("time").time()) - 301)),
+        401,
+        "timestamp_out_of_window",
+    ),
+    "timestamp in the future": (
+        lambda s: signed(s, good(), timestamp=str(int(__import__("time").time()) + 400)),
+        401,
+        "timestamp_out_of_window",
+    ),
+    "timestamp in milliseconds": (
+        lambda s: signed(s, good(), timestamp=str(int(__import__("time").time() * 1000))),
+        401,
+        "invalid_timestamp",
+    ),
     "timestamp not a number": (lambda s: signed(s, good(), timestamp="2026-11-25T10:00:00Z"), 401, "invalid_timestamp"),
     # keys
-    "unknown key": (lambda s: signed(s, good(), mutate=set_header(signing.H_KEY_ID, "no-such-key")), 401, "unknown_key"),
-    "other partner's key": (lambda s: signed(s, good(), mutate=set_header(signing.H_KEY_ID, s["other"].key_id)), 401, "key_partner_mismatch"),
-    "unknown partner": (lambda s: signed(s, good(), mutate=set_header(signing.H_PARTNER, "nobody")), 401, "unknown_partner"),
-    "signed by another partner's private key": (lambda s: signed(s, good(), partner=type(s["partner"])(
-        s["partner"].http, "metro-sz", s["partner"].key_id, s["other"].private_key, None)), 401, "signature_invalid"),
+    "unknown key": (
+        lambda s: signed(s, good(), mutate=set_header(signing.H_KEY_ID, "no-such-key")),
+        401,
+        "unknown_key",
+    ),
+    "other partner's key": (
+        lambda s: signed(s, good(), mutate=set_header(signing.H_KEY_ID, s["other"].key_id)),
+        401,
+        "key_partner_mismatch",
+    ),
+    "unknown partner": (
+        lambda s: signed(s, good(), mutate=set_header(signing.H_PARTNER, "nobody")),
+        401,
+        "unknown_partner",
+    ),
+    "signed by another partner's private key": (
+        lambda s: signed(
+            s,
+            good(),
+            partner=type(s["partner"])(
+                s["partner"].http, "metro-sz", s["partner"].key_id, s["other"].private_key, None
+            ),
+        ),
+        401,
+        "signature_invalid",
+    ),
     # envelope encryption
     "tampered SM4 ciphertext": (lambda s: encrypted_tampered(s, flip_ciphertext), 400, "decryption_failed"),
-    "envelope for the wrong platform key": (lambda s: encrypted_tampered(
-        s, lambda e: e, public=gm.generate_sm2_keypair()[1]), 400, "decryption_failed"),
-    "unknown encryption scheme": (lambda s: signed(s, good(), mutate=set_header(signing.H_ENCRYPTION, "aes-gcm")), 400, "unsupported_encryption"),
+    "envelope for the wrong platform key": (
+        lambda s: encrypted_tampered(s, lambda e: e, public=gm.generate_sm2_keypair()[1]),
+        400,
+        "decryption_failed",
+    ),
+    "unknown encryption scheme": (
+        lambda s: signed(s, good(), mutate=set_header(signing.H_ENCRYPTION, "aes-gcm")),
+        400,
+        "unsupported_encryption",
+    ),
     # envelope of the body
-    "wrong content type": (lambda s: signed(s, good(), mutate=set_header("Content-Type", "text/plain")), 415, "unsupported_media_type"),
+    "wrong content type": (
+        lambda s: signed(s, good(), mutate=set_header("Content-Type", "text/plain")),
+        415,
+        "unsupported_media_type",
+    ),
     "malformed JSON": (lambda s: signed(s, b'{"records": [}'), 400, "malformed_json"),
     "deep nesting": (lambda s: signed(s, b'{"records": [' + b"[" * 50 + b"]" * 50 + b"]}"), 400, "too_deep"),
     "NUL byte escaped": (lambda s: signed(s, good().replace(b"shenzhen", b"shen\\u0000zhen")), 400, "nul_byte"),
@@ -171,7 +281,11 @@ CASES = {
     "invalid UTF-8": (lambda s: signed(s, good().replace(b"shenzhen", b"shen\xff\xfezhen")), 400, "invalid_utf8"),
     "lone surrogate": (lambda s: signed(s, good().replace(b"shenzhen", b"shen\\ud800zhen")), 400, "invalid_utf8"),
     "$-key": (lambda s: signed(s, good().replace(b'"city"', b'"$where"')), 400, "forbidden_key"),
-    "duplicate key": (lambda s: signed(s, good().replace(b'"city": "shenzhen"', b'"city": "shenzhen", "city": "x"')), 400, "duplicate_key"),
+    "duplicate key": (
+        lambda s: signed(s, good().replace(b'"city": "shenzhen"', b'"city": "shenzhen", "city": "x"')),
+        400,
+        "duplicate_key",
+    ),
     "NaN literal": (lambda s: signed(s, good().replace(b'"12.4"', b"NaN")), 400, "malformed_json"),
     "Infinity literal": (lambda s: signed(s, good().replace(b'"12.4"', b"Infinity")), 400, "malformed_json"),
     "not a batch": (lambda s: signed(s, b'[{"record_id": "x"}]'), 400, "invalid_request"),
@@ -181,18 +295,57 @@ CASES = {
     "negative distance": (lambda s: signed(s, record_with(activity={"distance_km": -3})()), 422, "out_of_range"),
     "500 km metro ride": (lambda s: signed(s, record_with(activity={"distance_km": "500"})()), 422, "out_of_range"),
     "boolean distance": (lambda s: signed(s, record_with(activity={"distance_km": True})()), 422, "invalid_value"),
-    "future occurred_at": (lambda s: signed(s, record_with(occurred_at="2999-01-01T00:00:00Z")()), 422, "future_occurred_at"),
-    "occurred_at without zone": (lambda s: signed(s, record_with(occurred_at="2026-11-25T08:00:00")()), 422, "invalid_value"),
+    "future occurred_at": (
+        lambda s: signed(s, record_with(occurred_at="2999-01-01T00:00:00Z")()),
+        422,
+        "future_occurred_at",
+    ),
+    "occurred_at without zone": (
+        lambda s: signed(s, record_with(occurred_at="2026-11-25T08:00:00")()),
+        422,
+        "invalid_value",
+    ),
     "unknown scenario": (lambda s: signed(s, record_with(scenario="teleport")()), 422, "unknown_scenario"),
     "unknown activity field": (lambda s: signed(s, record_with(activity={"speed": 3})()), 422, "unknown_field"),
-    "client-supplied reduction": (lambda s: signed(s, record_with(reduction_g=580)()), 422, "computed_field_not_allowed"),
-    "client-supplied factor": (lambda s: signed(s, record_with(activity={"factor": "46.7"})()), 422, "computed_field_not_allowed"),
+    "client-supplied reduction": (
+        lambda s: signed(s, record_with(reduction_g=580)()),
+        422,
+        "computed_field_not_allowed",
+    ),
+    "client-supplied factor": (
+        lambda s: signed(s, record_with(activity={"factor": "46.7"})()),
+        422,
+        "computed_field_not_allowed",
+    ),
     "client-supplied balance": (lambda s: signed(s, record_with(balance=10)()), 422, "computed_field_not_allowed"),
-    "too many steps": (lambda s: signed(s, body_of([{"record_id": "w1", "customer_ref": CUSTOMER, "scenario": "walking",
-                                                     "occurred_at": metro("x")["occurred_at"],
-                                                     "activity": {"steps": 100001}}])), 422, "out_of_range"),
-    "scenario the partner may not send": (lambda s: signed(s, record_with(scenario="bike_ride", activity={})() .replace(
-        b', "entry_station": "S01", "exit_station": "S17"', b"")), 403, "scenario_not_allowed"),
+    "too many steps": (
+        lambda s: signed(
+            s,
+            body_of(
+                [
+                    {
+                        "record_id": "w1",
+                        "customer_ref": CUSTOMER,
+                        "scenario": "walking",
+                        "occurred_at": metro("x")["occurred_at"],
+                        "activity": {"steps": 100001},
+                    }
+                ]
+            ),
+        ),
+        422,
+        "out_of_range",
+    ),
+    "scenario the partner may not send": (
+        lambda s: signed(
+            s,
+            record_with(scenario="bike_ride", activity={})().replace(
+                b', "entry_station": "S01", "exit_station": "S17"', b""
+            ),
+        ),
+        403,
+        "scenario_not_allowed",
+    ),
     "no consent": (lambda s: signed(s, record_with(customer_ref="6222999999999999")()), 403, "consent_required"),
 }
 
@@ -220,14 +373,18 @@ def verify_count(platform) -> float:
     return registry.get_sample_value("ingest_sm2_verify_seconds_count") or 0
 
 
-@pytest.mark.parametrize("case,status,code", [
-    ("body", 413, "body_too_large"), ("batch", 413, "batch_too_large"), ("json", 400, "malformed_json")])
+@pytest.mark.parametrize(
+    "case,status,code",
+    [("body", 413, "body_too_large"), ("batch", 413, "batch_too_large"), ("json", 400, "malformed_json")],
+)
 def test_limits_are_checked_before_any_signature_math(scene, case, status, code):
     platform = scene["platform"]
     limits = platform.app.extensions["ingest"].settings
-    raw = {"body": b'{"records": ["' + b"x" * limits.max_body_bytes + b'"]}',
-           "batch": body_of([metro(f"t{i}", CUSTOMER) for i in range(limits.max_batch + 1)]),
-           "json": b"{" * 3}[case]
+    raw = {
+        "body": b'{"records": ["' + b"x" * limits.max_body_bytes + b'"]}',
+        "batch": body_of([metro(f"t{i}", CUSTOMER) for i in range(limits.max_batch + 1)]),
+        "json": b"{" * 3,
+    }[case]
 
     verified_before = verify_count(platform)
 

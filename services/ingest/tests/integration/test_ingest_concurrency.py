@@ -1,5 +1,6 @@
 """100 concurrent identical requests against a real gunicorn (4 processes x 4 threads) on
 FerretDB: exactly one receipt, exactly one 'accepted', and one nonce consumed once."""
+
 import json
 import os
 import subprocess
@@ -25,12 +26,21 @@ def server(make_app, platform_amqp, mongo_database):
     platform = Platform(app, app.test_client())
     settings = settings_for(app.extensions["ingest"].repo.db, platform_amqp["AMQP_URI"])
     port = free_port()
-    env = {**os.environ, **{k: str(v) for k, v in settings.items() if k != "TELEMETRY"},
-           "INGEST_BIND": f"127.0.0.1:{port}", "INGEST_WORKERS": "4", "INGEST_THREADS": "4",
-           "OTEL_SDK_DISABLED": "true"}
+    env = {
+        **os.environ,
+        **{k: str(v) for k, v in settings.items() if k != "TELEMETRY"},
+        "INGEST_BIND": f"127.0.0.1:{port}",
+        "INGEST_WORKERS": "4",
+        "INGEST_THREADS": "4",
+        "OTEL_SDK_DISABLED": "true",
+    }
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)
-    proc = subprocess.Popen([sys.executable, "-m", "gunicorn", "-c", str(CONFIG), "ingest.app:create_app()"],
-                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "-c", str(CONFIG), "ingest.app:create_app()"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     base = f"http://127.0.0.1:{port}"
 
     def ready():
@@ -48,8 +58,9 @@ def server(make_app, platform_amqp, mongo_database):
 
 def fire(requests_to_send):
     pool = eventlet.GreenPool(100)
-    return list(pool.imap(lambda args: requests.post(*args[:1], data=args[1], headers=args[2], timeout=60),
-                          requests_to_send))
+    return list(
+        pool.imap(lambda args: requests.post(*args[:1], data=args[1], headers=args[2], timeout=60), requests_to_send)
+    )
 
 
 def test_100_concurrent_identical_requests_yield_one_receipt(server, event_listener):
@@ -76,7 +87,9 @@ def test_100_concurrent_copies_of_one_signed_request_use_the_nonce_once(server):
     base, platform = server
     partner, bank = platform.register("metro-sz"), platform.register("bank-app", kind="bank_app")
     platform.consent(bank, CUSTOMER, "metro-sz")
-    headers, body = partner.headers("POST", "/v1/records", json.dumps({"records": [metro("trip-2", CUSTOMER)]}).encode())
+    headers, body = partner.headers(
+        "POST", "/v1/records", json.dumps({"records": [metro("trip-2", CUSTOMER)]}).encode()
+    )
 
     responses = fire([(base + "/v1/records", body, headers)] * 100)
 

@@ -1,5 +1,6 @@
 """The OpenAPI document matches the app: same routes, same error codes, valid responses, and
 docs/ keeps an identical copy."""
+
 import re
 from pathlib import Path
 
@@ -55,9 +56,18 @@ def actors(module_platform):
 
 def test_responses_follow_the_document(actors):
     platform, bank, partner = actors
-    consent = bank.send("POST", "/v1/consents", {
-        "consent_ref": "c-1", "customer_number": "6222000011112222", "partner_id": "contract-metro",
-        "scenarios": ["metro_ride"], "purpose": "rewards", "expires_at": "2027-06-01T00:00:00Z"})
+    consent = bank.send(
+        "POST",
+        "/v1/consents",
+        {
+            "consent_ref": "c-1",
+            "customer_number": "6222000011112222",
+            "partner_id": "contract-metro",
+            "scenarios": ["metro_ride"],
+            "purpose": "rewards",
+            "expires_at": "2027-06-01T00:00:00Z",
+        },
+    )
     jsonschema.validate(consent.get_json(), schema("Consent"))
     batch = partner.post_records([metro("c-trip", "6222000011112222"), metro("c-bad", distance="900")])
     jsonschema.validate(batch.get_json(), schema("BatchResult"))

@@ -8,6 +8,7 @@ intake: new records, a published duplicate, a pending duplicate (its first publi
 content conflict, customers with several consents (index chains longer than one read), revoked
 consents, no consent, an invalid record; the partner is rate limited.
 """
+
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -15,7 +16,12 @@ import pytest
 from ingest_testkit import FailingBus, Platform, Signer, metro, settings_for
 
 C_ONE, C_MANY, C_TWO, C_REVOKED, C_NONE = (
-    "6222000000000001", "6222000000000002", "6222000000000003", "6222000000000004", "6222000000000005")
+    "6222000000000001",
+    "6222000000000002",
+    "6222000000000003",
+    "6222000000000004",
+    "6222000000000005",
+)
 
 
 @pytest.fixture
@@ -55,25 +61,50 @@ def test_a_signed_batch_sends_only_id_lookups(recorded, event_listener):
     listener = event_listener("ingest", "behaviour_received")
 
     recorder.clear()
-    response = partner.post_records([
-        metro("new-1", C_ONE), metro("new-2", C_MANY), metro("new-3", C_TWO),
-        earlier[0], metro("conflicting", C_ONE, distance="3.0"), metro("pending", C_ONE),
-        metro("revoked", C_REVOKED), metro("no-consent", C_NONE), metro("invalid", C_ONE, distance="-1"),
-    ])
+    response = partner.post_records(
+        [
+            metro("new-1", C_ONE),
+            metro("new-2", C_MANY),
+            metro("new-3", C_TWO),
+            earlier[0],
+            metro("conflicting", C_ONE, distance="3.0"),
+            metro("pending", C_ONE),
+            metro("revoked", C_REVOKED),
+            metro("no-consent", C_NONE),
+            metro("invalid", C_ONE, distance="-1"),
+        ]
+    )
     commands, offending = list(recorder.commands), recorder.not_by_id()
 
     assert response.status_code == 200, response.get_json()
     outcomes = {r["record_id"]: (r["outcome"], r.get("code")) for r in response.get_json()["results"]}
     assert outcomes.pop("invalid")[0] == "rejected"
-    assert outcomes == {"new-1": ("accepted", None), "new-2": ("accepted", None), "new-3": ("accepted", None),
-                        "published": ("duplicate", None), "conflicting": ("rejected", "record_conflict"),
-                        "pending": ("duplicate", None), "revoked": ("rejected", "consent_required"),
-                        "no-consent": ("rejected", "consent_required")}
+    assert outcomes == {
+        "new-1": ("accepted", None),
+        "new-2": ("accepted", None),
+        "new-3": ("accepted", None),
+        "published": ("duplicate", None),
+        "conflicting": ("rejected", "record_conflict"),
+        "pending": ("duplicate", None),
+        "revoked": ("rejected", "consent_required"),
+        "no-consent": ("rejected", "consent_required"),
+    }
     assert sorted(e["data"]["partner_record_id"] for e in listener.wait(4)) == ["new-1", "new-2", "new-3", "pending"]
     assert offending == [], f"filters FerretDB answers with a scan: {offending}"
     touched = {(name, coll) for name, coll, _ in commands}
-    assert {("find", c) for c in ("partners", "keys", "rate_slots", "nonces", "consent_index",
-                                  "consent_revocations", "receipts", "published")} <= touched, touched
+    assert {
+        ("find", c)
+        for c in (
+            "partners",
+            "keys",
+            "rate_slots",
+            "nonces",
+            "consent_index",
+            "consent_revocations",
+            "receipts",
+            "published",
+        )
+    } <= touched, touched
     assert ("delete", "unpublished") in touched
     assert sum(1 for name, coll, _ in commands if coll == "consent_index") == 3  # rounds of the longest chain
 
@@ -94,8 +125,9 @@ def test_a_revocation_counts_at_once_in_every_worker(make_app):
     assert after["results"][0]["code"] == "consent_required", after
 
 
-def test_consents_stored_before_the_index_are_found_and_backfilled_by_the_relay(platform, metro_partner, bank,
-                                                                                 platform_amqp):
+def test_consents_stored_before_the_index_are_found_and_backfilled_by_the_relay(
+    platform, metro_partner, bank, platform_amqp
+):
     from ingest.bus import Bus
     from ingest.relay import Relay
     from ingest.repository import CONSENT_INDEX_READY
@@ -131,8 +163,17 @@ def test_concurrent_consents_of_one_customer_all_get_a_slot(platform):
 
     repo, pid = platform.repo, "f" * 64
     now = datetime.now(timezone.utc)
-    consents = [{"_id": f"cns_race_{n}", "partner_id": "metro-sz", "user_pid": pid, "scenarios": ["metro_ride"],
-                 "granted_at": now, "expires_at": now + timedelta(days=1)} for n in range(8)]
+    consents = [
+        {
+            "_id": f"cns_race_{n}",
+            "partner_id": "metro-sz",
+            "user_pid": pid,
+            "scenarios": ["metro_ride"],
+            "granted_at": now,
+            "expires_at": now + timedelta(days=1),
+        }
+        for n in range(8)
+    ]
     threads = [threading.Thread(target=repo.index_consent, args=(c,)) for c in consents]
     for t in threads:
         t.start()
@@ -150,10 +191,18 @@ def test_a_retried_consent_request_repairs_a_missing_slot(platform, metro_partne
     refused = metro_partner.post_records([metro("before-retry", C_ONE)]).get_json()
     assert refused["results"][0]["code"] == "consent_required"
 
-    retried = bank.send("POST", "/v1/consents", {
-        **{k: v for k, v in bank.send("GET", f"/v1/consents/{consent_id}").get_json().items()
-           if k in ("consent_ref", "partner_id", "scenarios", "purpose", "expires_at")},
-        "customer_number": C_ONE})
+    retried = bank.send(
+        "POST",
+        "/v1/consents",
+        {
+            **{
+                k: v
+                for k, v in bank.send("GET", f"/v1/consents/{consent_id}").get_json().items()
+                if k in ("consent_ref", "partner_id", "scenarios", "purpose", "expires_at")
+            },
+            "customer_number": C_ONE,
+        },
+    )
 
     assert retried.status_code == 200, retried.get_json()
     accepted = metro_partner.post_records([metro("after-retry", C_ONE)]).get_json()
@@ -169,13 +218,18 @@ def test_a_consent_added_later_is_seen_by_a_worker_that_already_read_the_custome
     bank = platform.register("bank-app", kind="bank_app")
     platform.consent(bank, C_ONE, "metro-sz")
     bus_ride = {**metro("bus-1", C_ONE), "scenario": "bus_ride", "activity": {"distance_km": "5.0", "city": "shenzhen"}}
-    outcomes = [r.get("code") or r["outcome"]
-                for r in partner.post_records([metro("metro-1", C_ONE), bus_ride]).get_json()["results"]]
+    outcomes = [
+        r.get("code") or r["outcome"]
+        for r in partner.post_records([metro("metro-1", C_ONE), bus_ride]).get_json()["results"]
+    ]
     assert outcomes == ["accepted", "consent_required"]
 
     Platform(worker_b, worker_b.test_client()).consent(
         Signer(worker_b.test_client(), bank.partner_id, bank.key_id, bank.private_key, bank.public_key),
-        C_ONE, "metro-sz", scenarios=["bus_ride"])
+        C_ONE,
+        "metro-sz",
+        scenarios=["bus_ride"],
+    )
 
     again = partner.post_records([{**bus_ride, "record_id": "bus-2"}]).get_json()
     assert again["results"][0]["outcome"] == "accepted", again

@@ -1,4 +1,5 @@
 """Intake against real RabbitMQ and FerretDB: accepted records are stored and published."""
+
 from carbon_common import gm
 
 from ingest_testkit import PSEUDONYM_KEY, metro
@@ -24,14 +25,20 @@ def test_accepted_record_is_stored_and_published(platform, metro_partner, bank, 
     assert data["user_pid"] == gm.pseudonymize(bytes.fromhex(PSEUDONYM_KEY), CUSTOMER)
     assert CUSTOMER not in str(event)
     assert data["consent_id"] == consent_id
-    assert data["activity"] == {"distance_km": "12.4", "city": "shenzhen", "entry_station": "S01", "exit_station": "S17"}
+    assert data["activity"] == {
+        "distance_km": "12.4",
+        "city": "shenzhen",
+        "entry_station": "S01",
+        "exit_station": "S17",
+    }
     receipt = platform.repo.get_receipt(expected_key)
     assert platform.repo.receipt_state(expected_key) == "published" and receipt["consent_id"] == consent_id
     assert platform.repo.count_unpublished() == 0  # the relay's hint is gone once published
 
 
-def test_replay_with_same_content_returns_original_and_different_content_conflicts(platform, metro_partner, bank,
-                                                                                     event_listener):
+def test_replay_with_same_content_returns_original_and_different_content_conflicts(
+    platform, metro_partner, bank, event_listener
+):
     listener = event_listener("ingest", "behaviour_received")
     platform.consent(bank, CUSTOMER, "metro-sz")
     record = metro("trip-1", CUSTOMER)
@@ -52,15 +59,23 @@ def test_replay_with_same_content_returns_original_and_different_content_conflic
 
 def test_mixed_batch_reports_each_record(platform, metro_partner, bank):
     platform.consent(bank, CUSTOMER, "metro-sz")
-    records = [metro("ok-1", CUSTOMER), metro("bad-1", CUSTOMER, distance="-1"),
-               metro("nocon-1", "6222000099990000"), metro("ok-1", CUSTOMER)]
+    records = [
+        metro("ok-1", CUSTOMER),
+        metro("bad-1", CUSTOMER, distance="-1"),
+        metro("nocon-1", "6222000099990000"),
+        metro("ok-1", CUSTOMER),
+    ]
 
     response = metro_partner.post_records(records)
 
     assert response.status_code == 200
     outcomes = [(r["record_id"], r["outcome"], r.get("code")) for r in response.get_json()["results"]]
-    assert outcomes == [("ok-1", "accepted", None), ("bad-1", "rejected", "out_of_range"),
-                        ("nocon-1", "rejected", "consent_required"), ("ok-1", "rejected", "duplicate_in_batch")]
+    assert outcomes == [
+        ("ok-1", "accepted", None),
+        ("bad-1", "rejected", "out_of_range"),
+        ("nocon-1", "rejected", "consent_required"),
+        ("ok-1", "rejected", "duplicate_in_batch"),
+    ]
     assert response.get_json()["summary"] == {"accepted": 1, "duplicate": 0, "rejected": 3, "unavailable": 0}
 
 
@@ -117,17 +132,20 @@ def test_rotated_key_overlaps_then_expires(platform, metro_partner, bank):
 
     platform.consent(bank, CUSTOMER, "metro-sz")
     private, public = gm.generate_sm2_keypair()
-    rotated = platform.admin("POST", "/admin/v1/partners/metro-sz/keys",
-                             {"key_id": "metro-sz-k2", "public_key": public, "replaces": metro_partner.key_id,
-                              "overlap_seconds": 3600})
+    rotated = platform.admin(
+        "POST",
+        "/admin/v1/partners/metro-sz/keys",
+        {"key_id": "metro-sz-k2", "public_key": public, "replaces": metro_partner.key_id, "overlap_seconds": 3600},
+    )
     assert rotated.status_code == 201
     new = Signer(platform.http, "metro-sz", "metro-sz-k2", private, public)
     assert metro_partner.post_records([metro("old-key", CUSTOMER)]).status_code == 200
     assert new.post_records([metro("new-key", CUSTOMER)]).status_code == 200
 
     platform.app.extensions["ingest"].clock = lambda: __import__("time").time() + 3601
-    late_old = metro_partner.post_records([metro("old-late", CUSTOMER)],
-                                          timestamp=str(int(__import__("time").time()) + 3601))
+    late_old = metro_partner.post_records(
+        [metro("old-late", CUSTOMER)], timestamp=str(int(__import__("time").time()) + 3601)
+    )
     late_new = new.post_records([metro("new-late", CUSTOMER)], timestamp=str(int(__import__("time").time()) + 3601))
     assert (late_old.status_code, late_old.get_json()["code"]) == (401, "key_expired")
     assert late_new.status_code == 200
@@ -156,8 +174,14 @@ def test_deletion_request_erases_personal_data_and_is_announced(platform, metro_
 
 def test_consent_is_idempotent_per_reference(platform, metro_partner, bank):
     first = platform.consent(bank, CUSTOMER, "metro-sz", ref="ref-1")
-    body = {"consent_ref": "ref-1", "customer_number": CUSTOMER, "partner_id": "metro-sz", "scenarios": ["metro_ride"],
-            "purpose": "a different purpose", "expires_at": platform.repo.get_consent(first)["expires_at"].isoformat()}
+    body = {
+        "consent_ref": "ref-1",
+        "customer_number": CUSTOMER,
+        "partner_id": "metro-sz",
+        "scenarios": ["metro_ride"],
+        "purpose": "a different purpose",
+        "expires_at": platform.repo.get_consent(first)["expires_at"].isoformat(),
+    }
     conflicting = bank.send("POST", "/v1/consents", body)
     assert (conflicting.status_code, conflicting.get_json()["code"]) == (409, "consent_conflict")
     same = bank.send("POST", "/v1/consents", {**body, "purpose": "green travel rewards"})
@@ -173,10 +197,22 @@ def test_bill_account_and_statement_id_leave_only_as_pseudonyms(platform, bank, 
     partner = platform.register("power-bj", scenarios=["utility_bill_payment", "e_statement"])
     platform.consent(bank, CUSTOMER, "power-bj", scenarios=["utility_bill_payment", "e_statement"])
     occurred = metro("x", CUSTOMER)["occurred_at"]
-    records = [{"record_id": "bill-1", "customer_ref": CUSTOMER, "scenario": "utility_bill_payment",
-                "occurred_at": occurred, "activity": {"bill_account": "EL9987001", "amount_fen": 12050}},
-               {"record_id": "stmt-1", "customer_ref": CUSTOMER, "scenario": "e_statement",
-                "occurred_at": occurred, "activity": {"statement_id": "ST998700111"}}]
+    records = [
+        {
+            "record_id": "bill-1",
+            "customer_ref": CUSTOMER,
+            "scenario": "utility_bill_payment",
+            "occurred_at": occurred,
+            "activity": {"bill_account": "EL9987001", "amount_fen": 12050},
+        },
+        {
+            "record_id": "stmt-1",
+            "customer_ref": CUSTOMER,
+            "scenario": "e_statement",
+            "occurred_at": occurred,
+            "activity": {"statement_id": "ST998700111"},
+        },
+    ]
 
     response = partner.post_records(records)
 
@@ -184,7 +220,9 @@ def test_bill_account_and_statement_id_leave_only_as_pseudonyms(platform, bank, 
     key = bytes.fromhex(PSEUDONYM_KEY)
     events = {e["data"]["partner_record_id"]: e for e in listener.wait(2)}
     assert events["bill-1"]["data"]["activity"] == {
-        "bill_account": gm.pseudonymize(key, "bill_account:EL9987001"), "amount_fen": "12050"}
+        "bill_account": gm.pseudonymize(key, "bill_account:EL9987001"),
+        "amount_fen": "12050",
+    }
     assert events["stmt-1"]["data"]["activity"] == {"statement_id": gm.pseudonymize(key, "statement_id:ST998700111")}
     stored = str(list(platform.repo.receipts.find()))
     for clear in ("EL9987001", "ST998700111", CUSTOMER):

@@ -1,4 +1,5 @@
 """The relay publishes receipts whose publish failed, once, without waiting for a replay."""
+
 import json
 import os
 import signal
@@ -95,21 +96,25 @@ def test_hints_without_a_pending_receipt_are_dropped_without_publishing(platform
     assert platform.repo.count_unpublished() == 0 and listener.drain() == []
 
 
-def test_hints_are_grouped_by_batch_and_per_record_hints_of_earlier_versions_are_read(stuck, platform_amqp,
-                                                                                     event_listener):
+def test_hints_are_grouped_by_batch_and_per_record_hints_of_earlier_versions_are_read(
+    stuck, platform_amqp, event_listener
+):
     from ingest.relay import Relay
 
     platform, partner, _, first_key, bus = stuck
     platform.consent(platform.register("bank-2", kind="bank_app"), "6222000099990000", "metro-sz")
-    refused = [partner.post_records([metro(f"trip-{n}-a", CUSTOMER), metro(f"trip-{n}-b", "6222000099990000")])
-               for n in range(3)]
+    refused = [
+        partner.post_records([metro(f"trip-{n}-a", CUSTOMER), metro(f"trip-{n}-b", "6222000099990000")])
+        for n in range(3)
+    ]
     assert {r.status_code for r in refused} == {503}
     keys = [r["record_key"] for response in refused for r in response.get_json()["results"]]
     legacy = keys.pop()  # rewrite its request's hint as an earlier version stored it: one per record
     hint = platform.repo.unpublished.find_one({"keys": legacy})
     platform.repo.unpublished.delete_one({"_id": hint["_id"]})
-    platform.repo.unpublished.insert_many([{"_id": key, "created_at": hint["created_at"], "traceparent": ""}
-                                           for key in hint["keys"]])
+    platform.repo.unpublished.insert_many(
+        [{"_id": key, "created_at": hint["created_at"], "traceparent": ""} for key in hint["keys"]]
+    )
     listener = event_listener("ingest", "behaviour_received")
     bus.failing = False
     later = datetime.now(timezone.utc) + GRACE + timedelta(seconds=1)
@@ -136,8 +141,10 @@ def test_health_reports_mongo_and_amqp_liveness_reports_a_stuck_loop_and_metrics
     def serve(relay):
         return serve_ops("127.0.0.1:0", relay.checks(), relay.liveness(stuck_after=120))
 
-    servers = [serve(make_relay(platform, None, bus=bus))
-               for bus in (Bus(platform_amqp["AMQP_URI"]), Bus("amqp://guest:guest@127.0.0.1:1//"))]
+    servers = [
+        serve(make_relay(platform, None, bus=bus))
+        for bus in (Bus(platform_amqp["AMQP_URI"]), Bus("amqp://guest:guest@127.0.0.1:1//"))
+    ]
     try:
         base_ok, base_broken = (f"http://127.0.0.1:{s.server_address[1]}" for s in servers)
         status, body = _get(base_ok + "/health")
@@ -166,11 +173,19 @@ def test_the_relay_process_publishes_and_stops_on_sigterm(stuck, platform_amqp, 
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    env = {**os.environ, "AMQP_URI": platform_amqp["AMQP_URI"], "MONGO_URI": "mongodb://127.0.0.1:27017/",
-           "MONGO_DATABASE": platform.repo.db.name, "RELAY_GRACE_SECONDS": "0", "RELAY_INTERVAL_SECONDS": "1",
-           "METRICS_ADDRESS": f"127.0.0.1:{port}", "OTEL_SDK_DISABLED": "true"}
-    process = subprocess.Popen([sys.executable, "-m", "ingest.relay"], env=env,
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    env = {
+        **os.environ,
+        "AMQP_URI": platform_amqp["AMQP_URI"],
+        "MONGO_URI": "mongodb://127.0.0.1:27017/",
+        "MONGO_DATABASE": platform.repo.db.name,
+        "RELAY_GRACE_SECONDS": "0",
+        "RELAY_INTERVAL_SECONDS": "1",
+        "METRICS_ADDRESS": f"127.0.0.1:{port}",
+        "OTEL_SDK_DISABLED": "true",
+    }
+    process = subprocess.Popen(
+        [sys.executable, "-m", "ingest.relay"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
     try:
         [event] = listener.wait(1, timeout=20)
         assert event["event_id"] == key
@@ -193,6 +208,10 @@ def _probe(url):
 
 def test_a_missing_setting_stops_the_relay_naming_it():
     env = {k: v for k, v in os.environ.items() if k not in ("AMQP_URI", "MONGO_URI")}
-    done = subprocess.run([sys.executable, "-m", "ingest.relay", "--once"], env={**env, "OTEL_SDK_DISABLED": "true"},
-                          capture_output=True, timeout=30)
+    done = subprocess.run(
+        [sys.executable, "-m", "ingest.relay", "--once"],
+        env={**env, "OTEL_SDK_DISABLED": "true"},
+        capture_output=True,
+        timeout=30,
+    )
     assert done.returncode != 0 and b"AMQP_URI" in done.stderr

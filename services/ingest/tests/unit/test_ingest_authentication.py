@@ -1,4 +1,5 @@
 """Each pure step of request authentication, and their order, without Flask or servers."""
+
 import io
 import json
 from datetime import datetime, timedelta, timezone
@@ -12,7 +13,7 @@ from ingest import authentication, signing
 from ingest.authentication import SignedRequest
 from ingest.errors import ApiError
 
-from fakes import FakeRepository
+from ingest_fakes import FakeRepository
 
 PRIVATE, PUBLIC = gm.generate_sm2_keypair()
 PLATFORM_PRIVATE, PLATFORM_PUBLIC = gm.generate_sm2_keypair()
@@ -37,10 +38,29 @@ def repo():
     return repo
 
 
-def signed(method="POST", path="/v1/records", body=BODY, *, key_id="metro-k1", partner_id="metro-sz",
-           private=PRIVATE, encrypt=False, timestamp=str(int(NOW_TS)), nonce=None) -> SignedRequest:
-    headers, body = signing.sign_request(private, partner_id, key_id, method, path, body, timestamp=timestamp,
-                                         nonce=nonce, platform_public_hex=PLATFORM_PUBLIC if encrypt else None)
+def signed(
+    method="POST",
+    path="/v1/records",
+    body=BODY,
+    *,
+    key_id="metro-k1",
+    partner_id="metro-sz",
+    private=PRIVATE,
+    encrypt=False,
+    timestamp=str(int(NOW_TS)),
+    nonce=None,
+) -> SignedRequest:
+    headers, body = signing.sign_request(
+        private,
+        partner_id,
+        key_id,
+        method,
+        path,
+        body,
+        timestamp=timestamp,
+        nonce=nonce,
+        platform_public_hex=PLATFORM_PUBLIC if encrypt else None,
+    )
     return SignedRequest(method, path, headers, body)
 
 
@@ -61,12 +81,15 @@ class Recorder(authentication.Observer):
 
 # ---- the envelope ------------------------------------------------------------------------------
 
+
 def test_body_is_read_up_to_its_limit_and_refused_beyond_whether_declared_or_not():
     assert authentication.read_body(5, io.BytesIO(b"12345"), 5) == b"12345"
     assert code_of(authentication.read_body, 6, io.BytesIO(b"123456"), 5) == "body_too_large"
     assert code_of(authentication.read_body, None, io.BytesIO(b"123456"), 5) == "body_too_large"  # chunked
-    assert code_of(authentication.read_body, 1, io.BytesIO(b"x"), authentication.body_limit("GET", 4096)) \
+    assert (
+        code_of(authentication.read_body, 1, io.BytesIO(b"x"), authentication.body_limit("GET", 4096))
         == "body_too_large"
+    )
     assert authentication.body_limit("POST", 4096) == 4096
 
 
@@ -79,8 +102,10 @@ def test_headers_and_timestamp_are_parsed_before_anything_is_looked_up():
     request = signed()
     auth = authentication.parse_auth(request.headers, NOW_TS)
     assert (auth.partner_id, auth.key_id, auth.encryption) == ("metro-sz", "metro-k1", None)
-    assert code_of(authentication.parse_auth, {k: v for k, v in request.headers.items()
-                                               if k != signing.H_NONCE}, NOW_TS) == "missing_auth_header"
+    assert (
+        code_of(authentication.parse_auth, {k: v for k, v in request.headers.items() if k != signing.H_NONCE}, NOW_TS)
+        == "missing_auth_header"
+    )
     assert code_of(authentication.parse_auth, request.headers, NOW_TS + 301) == "timestamp_out_of_window"
     millis = signed(timestamp=str(int(NOW_TS * 1000)))
     assert code_of(authentication.parse_auth, millis.headers, NOW_TS) == "invalid_timestamp"
@@ -95,16 +120,23 @@ def test_the_document_is_parsed_strictly_and_prechecked():
 
 # ---- who signed it -----------------------------------------------------------------------------
 
+
 def test_lookup_names_what_is_unknown_or_mismatched(repo):
     auth = authentication.parse_auth(signed().headers, NOW_TS)
     partner, key = authentication.lookup(repo, auth)
     assert (partner["_id"], key["_id"]) == ("metro-sz", "metro-k1")
-    assert code_of(authentication.lookup, repo,
-                   authentication.parse_auth(signed(partner_id="nobody").headers, NOW_TS)) == "unknown_partner"
-    assert code_of(authentication.lookup, repo,
-                   authentication.parse_auth(signed(key_id="k9").headers, NOW_TS)) == "unknown_key"
-    assert code_of(authentication.lookup, repo,
-                   authentication.parse_auth(signed(partner_id="bank-app").headers, NOW_TS)) == "key_partner_mismatch"
+    assert (
+        code_of(authentication.lookup, repo, authentication.parse_auth(signed(partner_id="nobody").headers, NOW_TS))
+        == "unknown_partner"
+    )
+    assert (
+        code_of(authentication.lookup, repo, authentication.parse_auth(signed(key_id="k9").headers, NOW_TS))
+        == "unknown_key"
+    )
+    assert (
+        code_of(authentication.lookup, repo, authentication.parse_auth(signed(partner_id="bank-app").headers, NOW_TS))
+        == "key_partner_mismatch"
+    )
 
 
 def test_key_policy_refuses_revoked_and_expired_keys():
@@ -121,9 +153,11 @@ def test_signature_covers_method_path_and_body_and_is_timed():
     observer = Recorder()
     authentication.verify_signature({"public_key": PUBLIC}, request, auth, observer)
     assert len(observer.timings) == 1 and observer.timings[0] >= 0
-    for changed in (SignedRequest("POST", "/v1/consents", request.headers, request.body),
-                    SignedRequest("PUT", request.path, request.headers, request.body),
-                    SignedRequest("POST", request.path, request.headers, request.body + b" ")):
+    for changed in (
+        SignedRequest("POST", "/v1/consents", request.headers, request.body),
+        SignedRequest("PUT", request.path, request.headers, request.body),
+        SignedRequest("POST", request.path, request.headers, request.body + b" "),
+    ):
         assert code_of(authentication.verify_signature, {"public_key": PUBLIC}, changed, auth) == "signature_invalid"
     other_public = gm.generate_sm2_keypair()[1]
     assert code_of(authentication.verify_signature, {"public_key": other_public}, request, auth) == "signature_invalid"
@@ -131,10 +165,14 @@ def test_signature_covers_method_path_and_body_and_is_timed():
 
 def test_partner_policy_refuses_suspended_partners_and_the_wrong_kind():
     authentication.check_partner({"status": "active", "kind": "data_partner"}, "data_partner")
-    assert code_of(authentication.check_partner, {"status": "suspended", "kind": "data_partner"},
-                   "data_partner") == "partner_suspended"
-    assert code_of(authentication.check_partner, {"status": "active", "kind": "bank_app"},
-                   "data_partner") == "forbidden_for_partner_kind"
+    assert (
+        code_of(authentication.check_partner, {"status": "suspended", "kind": "data_partner"}, "data_partner")
+        == "partner_suspended"
+    )
+    assert (
+        code_of(authentication.check_partner, {"status": "active", "kind": "bank_app"}, "data_partner")
+        == "forbidden_for_partner_kind"
+    )
 
 
 def test_an_enveloped_body_decrypts_only_with_its_own_headers():
@@ -147,6 +185,7 @@ def test_an_enveloped_body_decrypts_only_with_its_own_headers():
 
 
 # ---- rate and replay ---------------------------------------------------------------------------
+
 
 def test_rate_limit_counts_requests_per_minute_and_says_when_to_retry(repo):
     partner = repo.add_partner("bus-sz", rate=2)
@@ -175,6 +214,7 @@ def test_a_nonce_is_checked_without_being_used_up_and_consumed_once(repo):
 
 
 # ---- all of it, in order -----------------------------------------------------------------------
+
 
 def test_a_valid_request_yields_its_caller_and_writes_nothing_until_the_nonce_is_consumed(repo):
     observer, prechecked = Recorder(), []
@@ -227,13 +267,17 @@ def test_an_encrypted_request_is_decrypted_after_verification_and_prechecked(rep
     envelope["ciphertext"] = envelope["ciphertext"][:-4] + "AAAA"
     resigned = signed(body=json.dumps(envelope).encode())  # validly signed, but not our envelope
     headers = {**resigned.headers, signing.H_ENCRYPTION: signing.ENCRYPTION}
-    assert code_of(authenticate, SignedRequest("POST", "/v1/records", headers, resigned.body), repo) \
-        == "decryption_failed"
+    assert (
+        code_of(authenticate, SignedRequest("POST", "/v1/records", headers, resigned.body), repo) == "decryption_failed"
+    )
 
 
 def test_a_get_is_signed_over_the_empty_body_and_carries_no_document(repo):
-    caller = authenticate(signed("GET", "/v1/consents/cns_1", b"", partner_id="bank-app", key_id="bank-k1",
-                                 private=PRIVATE), _with_bank_key(repo), kind="bank_app")
+    caller = authenticate(
+        signed("GET", "/v1/consents/cns_1", b"", partner_id="bank-app", key_id="bank-k1", private=PRIVATE),
+        _with_bank_key(repo),
+        kind="bank_app",
+    )
     assert caller.body is None and caller.partner_id == "bank-app"
 
 

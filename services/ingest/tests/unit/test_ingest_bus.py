@@ -1,5 +1,6 @@
 """The Bus's pool of batch publishers: one per concurrent publisher, a retry only for a
 connection that went stale while idle (it fails at once), never for a first or slow failure."""
+
 import threading
 
 import pytest

@@ -1,13 +1,20 @@
 """Start-up fails fast, naming the missing or malformed secret."""
+
 import pytest
 
 from carbon_common.config import MissingSetting
 
 from ingest.config import REQUIRED, load_settings
 
-VALID = {"AMQP_URI": "pyamqp://x", "MONGO_URI": "mongodb://x", "PSEUDONYM_KEY": "11" * 32,
-         "PLATFORM_SM2_PRIVATE_KEY": "22" * 32, "PLATFORM_SM2_PUBLIC_KEY": "33" * 64, "CONTACT_SM4_KEY": "44" * 16,
-         "ADMIN_TOKEN": "t"}
+VALID = {
+    "AMQP_URI": "pyamqp://x",
+    "MONGO_URI": "mongodb://x",
+    "PSEUDONYM_KEY": "11" * 32,
+    "PLATFORM_SM2_PRIVATE_KEY": "22" * 32,
+    "PLATFORM_SM2_PUBLIC_KEY": "33" * 64,
+    "CONTACT_SM4_KEY": "44" * 16,
+    "ADMIN_TOKEN": "t",
+}
 
 
 @pytest.mark.parametrize("name", REQUIRED)
@@ -27,11 +34,14 @@ def test_a_malformed_key_stops_start_up_naming_it():
     assert load_settings(VALID).mongo_database == "carbon_ingest"
 
 
-@pytest.mark.parametrize("env, expected", [
-    ({}, (None, 8)),  # None: one worker per usable CPU, at least 2
-    ({"WEB_CONCURRENCY": "3", "GUNICORN_THREADS": "6"}, (3, 6)),
-    ({"WEB_CONCURRENCY": "3", "INGEST_WORKERS": "5", "GUNICORN_THREADS": "6", "INGEST_THREADS": "2"}, (5, 2)),
-])
+@pytest.mark.parametrize(
+    "env, expected",
+    [
+        ({}, (None, 8)),  # None: one worker per usable CPU, at least 2
+        ({"WEB_CONCURRENCY": "3", "GUNICORN_THREADS": "6"}, (3, 6)),
+        ({"WEB_CONCURRENCY": "3", "INGEST_WORKERS": "5", "GUNICORN_THREADS": "6", "INGEST_THREADS": "2"}, (5, 2)),
+    ],
+)
 def test_gunicorn_workers_and_threads_come_from_the_environment(env, expected, monkeypatch, tmp_path):
     import os
     import runpy

@@ -1,4 +1,5 @@
 """Pure intake rules: consent choice, key validity, batch status, event payload."""
+
 import json
 from datetime import datetime, timedelta, timezone
 
@@ -10,13 +11,22 @@ NOW = datetime(2026, 11, 25, 12, 0, tzinfo=timezone.utc)
 
 
 def consent(cid, scenarios, granted_days_ago=10, expires_in_days=30, revoked=False):
-    return {"_id": cid, "scenarios": scenarios, "granted_at": NOW - timedelta(days=granted_days_ago),
-            "expires_at": NOW + timedelta(days=expires_in_days), "revoked_at": NOW if revoked else None}
+    return {
+        "_id": cid,
+        "scenarios": scenarios,
+        "granted_at": NOW - timedelta(days=granted_days_ago),
+        "expires_at": NOW + timedelta(days=expires_in_days),
+        "revoked_at": NOW if revoked else None,
+    }
 
 
 def test_the_latest_live_consent_covering_the_scenario_authorizes():
-    consents = [consent("old", ["metro_ride"], 20), consent("new", ["metro_ride", "bus_ride"], 5),
-                consent("revoked", ["metro_ride"], 1, revoked=True), consent("expired", ["metro_ride"], 1, -1)]
+    consents = [
+        consent("old", ["metro_ride"], 20),
+        consent("new", ["metro_ride", "bus_ride"], 5),
+        consent("revoked", ["metro_ride"], 1, revoked=True),
+        consent("expired", ["metro_ride"], 1, -1),
+    ]
     assert domain.active_consent(consents, "metro_ride", NOW)["_id"] == "new"
     assert domain.active_consent(consents, "walking", NOW) is None
     assert domain.active_consent([consent("x", ["metro_ride"], expires_in_days=-1)], "metro_ride", NOW) is None
@@ -36,10 +46,15 @@ def outcomes(*pairs):
 def test_batch_status():
     assert domain.batch_status(outcomes(("accepted", None), ("rejected", "out_of_range")), CODES) == (200, None)
     assert domain.batch_status(outcomes(("duplicate", None)), CODES) == (200, None)
-    assert domain.batch_status(outcomes(("accepted", None), ("unavailable", "unavailable")), CODES) == (503, "unavailable")
+    assert domain.batch_status(outcomes(("accepted", None), ("unavailable", "unavailable")), CODES) == (
+        503,
+        "unavailable",
+    )
     assert domain.batch_status(outcomes(("rejected", "consent_required")), CODES) == (403, "consent_required")
-    assert domain.batch_status(outcomes(("rejected", "consent_required"), ("rejected", "out_of_range")), CODES) == \
-        (422, "records_rejected")
+    assert domain.batch_status(outcomes(("rejected", "consent_required"), ("rejected", "out_of_range")), CODES) == (
+        422,
+        "records_rejected",
+    )
 
 
 def test_event_payload_carries_no_customer_number_and_pins_the_consent():
@@ -48,17 +63,33 @@ def test_event_payload_carries_no_customer_number_and_pins_the_consent():
     from ingest.validation import validate_record
 
     customer, key = "6222000011112222", bytes(range(32))
-    record = validate_record({"record_id": "r", "customer_ref": customer, "scenario": "utility_bill_payment",
-                              "occurred_at": "2026-11-25T08:30:00Z",
-                              "activity": {"bill_account": "EL6222000011112222", "amount_fen": 100}}, NOW)
+    record = validate_record(
+        {
+            "record_id": "r",
+            "customer_ref": customer,
+            "scenario": "utility_bill_payment",
+            "occurred_at": "2026-11-25T08:30:00Z",
+            "activity": {"bill_account": "EL6222000011112222", "amount_fen": 100},
+        },
+        NOW,
+    )
     assert record.customer_ref == customer  # the fixture does carry the customer number
     receipt = domain.receipt("p", record, gm.pseudonymize(key, customer), "c", NOW, key)
     payload = domain.behaviour_received({**receipt, "customer_ref": customer})  # even a stray copy stays out
     assert payload["consent_id"] == "c" and payload["record_key"] == domain.record_key("p", "r")
     assert payload["user_pid"] == gm.pseudonymize(key, customer)
     assert customer not in json.dumps(payload) and customer not in json.dumps(receipt, default=str)
-    assert set(payload) == {"record_key", "partner_id", "partner_record_id", "user_pid", "consent_id", "scenario",
-                            "occurred_at", "received_at", "activity"}
+    assert set(payload) == {
+        "record_key",
+        "partner_id",
+        "partner_record_id",
+        "user_pid",
+        "consent_id",
+        "scenario",
+        "occurred_at",
+        "received_at",
+        "activity",
+    }
 
 
 def test_personal_activity_fields_get_a_stable_domain_separated_pseudonym():

@@ -3,6 +3,7 @@ partner and the platform care about — accepted, duplicate, conflicting and ref
 consent first, nothing left behind by bad input, a failed publish answered 503 and recovered by
 a replay — in milliseconds, with no server. The same paths on FerretDB and RabbitMQ:
 tests/integration/test_ingest_intake.py and test_ingest_bad_input.py."""
+
 import json
 import secrets
 from datetime import datetime, timedelta, timezone
@@ -17,16 +18,25 @@ from ingest.config import Settings
 from ingest.intake import Intake, gate_on_consent, validate_batch
 from ingest.metrics import Metrics
 
-from fakes import FakeBus, FakeRepository
+from ingest_fakes import FakeBus, FakeRepository
 from ingest_testkit import metro
 
 NOW = datetime.now(timezone.utc).replace(microsecond=0)
 PSEUDONYM_KEY = bytes(range(32))
 CUSTOMER = "6222000011112222"
 OTHER_CUSTOMER = "6222000099998888"
-SETTINGS = Settings(amqp_uri="", mongo_uri="", mongo_database="", pseudonym_key=PSEUDONYM_KEY,
-                    platform_private_key="", platform_public_key="", contact_key=bytes(16), admin_token="",
-                    max_body_bytes=1 << 20, max_batch=500)
+SETTINGS = Settings(
+    amqp_uri="",
+    mongo_uri="",
+    mongo_database="",
+    pseudonym_key=PSEUDONYM_KEY,
+    platform_private_key="",
+    platform_public_key="",
+    contact_key=bytes(16),
+    admin_token="",
+    max_body_bytes=1 << 20,
+    max_batch=500,
+)
 
 
 def pid(customer):
@@ -39,14 +49,28 @@ class Scene:
         self.partner = self.repo.add_partner("metro-sz", scenarios=["metro_ride", "utility_bill_payment"])
         self.intake = Intake(self.repo, self.bus, SETTINGS, Metrics())
 
-    def consent(self, customer=CUSTOMER, scenarios=("metro_ride", "utility_bill_payment"), consent_id="cns_1",
-                revoked=False, expires_in=timedelta(days=30)):
-        self.repo.add_consent(consent_id, "metro-sz", pid(customer), scenarios, granted_at=NOW - timedelta(days=1),
-                              expires_at=NOW + expires_in, revoked_at=NOW if revoked else None)
+    def consent(
+        self,
+        customer=CUSTOMER,
+        scenarios=("metro_ride", "utility_bill_payment"),
+        consent_id="cns_1",
+        revoked=False,
+        expires_in=timedelta(days=30),
+    ):
+        self.repo.add_consent(
+            consent_id,
+            "metro-sz",
+            pid(customer),
+            scenarios,
+            granted_at=NOW - timedelta(days=1),
+            expires_at=NOW + expires_in,
+            revoked_at=NOW if revoked else None,
+        )
 
     def post(self, *records):
-        auth = signing.AuthHeaders("metro-sz", "k1", str(int(NOW.timestamp())), secrets.token_urlsafe(18),
-                                   bytes(64), None)
+        auth = signing.AuthHeaders(
+            "metro-sz", "k1", str(int(NOW.timestamp())), secrets.token_urlsafe(18), bytes(64), None
+        )
         caller = Caller(self.partner, {"_id": "k1"}, auth, {"records": list(records)}, NOW, self.repo)
         status, body = self.intake.handle(caller)
         return status, body, auth.nonce
@@ -113,31 +137,52 @@ def test_a_revoked_or_expired_consent_does_not_count(consent):
 
 
 def test_bad_input_leaves_nothing_behind(scene):
-    bad = [metro("r1", distance="500"), {**metro("r2"), "reduction_g": 9}, metro("r3", activity={"city": "X!"}),
-           "not an object", metro("r4", minutes_ago=-60)]
+    bad = [
+        metro("r1", distance="500"),
+        {**metro("r2"), "reduction_g": 9},
+        metro("r3", activity={"city": "X!"}),
+        "not an object",
+        metro("r4", minutes_ago=-60),
+    ]
     status, body, _ = scene.post(*bad)
     assert status == 422 and body["code"] == "records_rejected"
-    assert scene.outcomes(body) == [("rejected", "out_of_range"), ("rejected", "computed_field_not_allowed"),
-                                    ("rejected", "invalid_value"), ("rejected", "invalid_value"),
-                                    ("rejected", "future_occurred_at")]
+    assert scene.outcomes(body) == [
+        ("rejected", "out_of_range"),
+        ("rejected", "computed_field_not_allowed"),
+        ("rejected", "invalid_value"),
+        ("rejected", "invalid_value"),
+        ("rejected", "future_occurred_at"),
+    ]
     assert scene.repo.written() == {"receipts": 0, "published": 0, "unpublished": 0, "nonces": 0}
     assert scene.bus.events == []
 
 
 def test_in_a_mixed_batch_only_the_good_records_are_stored(scene):
-    status, body, _ = scene.post(metro("r1"), metro("r1"), metro("r2", distance="0"),
-                                 {**metro("r3"), "scenario": "bike_ride", "activity": {"distance_km": "2",
-                                                                                       "city": "shenzhen"}})
+    status, body, _ = scene.post(
+        metro("r1"),
+        metro("r1"),
+        metro("r2", distance="0"),
+        {**metro("r3"), "scenario": "bike_ride", "activity": {"distance_km": "2", "city": "shenzhen"}},
+    )
     assert status == 200
-    assert scene.outcomes(body) == [("accepted", None), ("rejected", "duplicate_in_batch"),
-                                    ("rejected", "out_of_range"), ("rejected", "scenario_not_allowed")]
+    assert scene.outcomes(body) == [
+        ("accepted", None),
+        ("rejected", "duplicate_in_batch"),
+        ("rejected", "out_of_range"),
+        ("rejected", "scenario_not_allowed"),
+    ]
     assert [r["index"] for r in body["results"]] == [0, 1, 2, 3]
     assert list(scene.repo.receipts) == [domain.record_key("metro-sz", "r1")] == scene.bus.event_ids()
 
 
 def test_personal_activity_fields_are_pseudonymised_before_storing_and_publishing(scene):
-    record = {"record_id": "u1", "customer_ref": CUSTOMER, "scenario": "utility_bill_payment",
-              "occurred_at": metro("x")["occurred_at"], "activity": {"bill_account": "EL-424242", "amount_fen": 100}}
+    record = {
+        "record_id": "u1",
+        "customer_ref": CUSTOMER,
+        "scenario": "utility_bill_payment",
+        "occurred_at": metro("x")["occurred_at"],
+        "activity": {"bill_account": "EL-424242", "amount_fen": 100},
+    }
     status, body, _ = scene.post(record)
     assert status == 200 and scene.outcomes(body) == [("accepted", None)]
     stored = scene.repo.receipts[domain.record_key("metro-sz", "u1")]
@@ -169,12 +214,16 @@ def test_a_failed_publish_answers_503_keeps_the_hint_and_a_replay_publishes_it_o
 
 # ---- the pure steps behind it ------------------------------------------------------------------
 
+
 def test_validate_batch_judges_each_record_alone_in_order():
-    outcomes, valid = validate_batch([metro("a"), metro("a"), metro("b", distance="-1"), metro("c")],
-                                     ["metro_ride"], NOW)
+    outcomes, valid = validate_batch(
+        [metro("a"), metro("a"), metro("b", distance="-1"), metro("c")], ["metro_ride"], NOW
+    )
     assert [(i, r.record_id) for i, r in valid] == [(0, "a"), (3, "c")]
     assert [(o.index, o.record_id, o.code, o.field) for o in outcomes] == [
-        (1, "a", "duplicate_in_batch", "record_id"), (2, "b", "out_of_range", "activity.distance_km")]
+        (1, "a", "duplicate_in_batch", "record_id"),
+        (2, "b", "out_of_range", "activity.distance_km"),
+    ]
     outcomes, valid = validate_batch([metro("a")], ["walking"], NOW)
     assert valid == [] and outcomes[0].code == "scenario_not_allowed"
 
@@ -182,12 +231,29 @@ def test_validate_batch_judges_each_record_alone_in_order():
 def test_gate_on_consent_picks_the_latest_live_consent_of_the_customer_for_the_scenario():
     _, valid = validate_batch([metro("a"), metro("b", customer=OTHER_CUSTOMER)], ["metro_ride"], NOW)
     pids = {CUSTOMER: pid(CUSTOMER), OTHER_CUSTOMER: pid(OTHER_CUSTOMER)}
-    consents = [{"_id": "old", "user_pid": pid(CUSTOMER), "scenarios": ["metro_ride"], "granted_at": NOW - timedelta(days=9),
-                 "expires_at": NOW + timedelta(days=1)},
-                {"_id": "new", "user_pid": pid(CUSTOMER), "scenarios": ["metro_ride"], "granted_at": NOW - timedelta(days=1),
-                 "expires_at": NOW + timedelta(days=1)},
-                {"_id": "walk", "user_pid": pid(OTHER_CUSTOMER), "scenarios": ["walking"], "granted_at": NOW,
-                 "expires_at": NOW + timedelta(days=1)}]
+    consents = [
+        {
+            "_id": "old",
+            "user_pid": pid(CUSTOMER),
+            "scenarios": ["metro_ride"],
+            "granted_at": NOW - timedelta(days=9),
+            "expires_at": NOW + timedelta(days=1),
+        },
+        {
+            "_id": "new",
+            "user_pid": pid(CUSTOMER),
+            "scenarios": ["metro_ride"],
+            "granted_at": NOW - timedelta(days=1),
+            "expires_at": NOW + timedelta(days=1),
+        },
+        {
+            "_id": "walk",
+            "user_pid": pid(OTHER_CUSTOMER),
+            "scenarios": ["walking"],
+            "granted_at": NOW,
+            "expires_at": NOW + timedelta(days=1),
+        },
+    ]
     refused, passed = gate_on_consent(valid, pids, consents, NOW)
     assert [(i, user_pid, c["_id"]) for i, _, user_pid, c in passed] == [(0, pid(CUSTOMER), "new")]
     assert [(o.index, o.code) for o in refused] == [(1, "consent_required")]

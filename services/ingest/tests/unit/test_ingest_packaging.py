@@ -1,4 +1,5 @@
 """The ingest package declares every third-party distribution its code imports."""
+
 import ast
 import re
 import sys
@@ -51,8 +52,10 @@ def providers_of(module: str) -> frozenset:
 
 
 def test_every_imported_third_party_package_is_declared():
-    declared = {canonical(re.split(r"[<>=!~ ;\[]", dep, maxsplit=1)[0])
-                for dep in tomllib.loads((SERVICE / "pyproject.toml").read_text())["project"]["dependencies"]}
+    declared = {
+        canonical(re.split(r"[<>=!~ ;\[]", dep, maxsplit=1)[0])
+        for dep in tomllib.loads((SERVICE / "pyproject.toml").read_text())["project"]["dependencies"]
+    }
     modules = imported_modules()
     assert {"flask", "kombu", "opentelemetry", "werkzeug.exceptions", "pymongo"} <= modules  # the scan sees them
     assert providers_of("opentelemetry.trace") == {"opentelemetry-api"}

@@ -4,6 +4,7 @@ A client set up to encrypt (platform_public_key) used to encrypt a GET's empty b
 server refuses a GET that carries a body (413 body_too_large), so an encrypting bank app could
 not read a consent. Only bodies are encrypted now.
 """
+
 import io
 from types import SimpleNamespace
 from urllib.parse import urlsplit
@@ -14,7 +15,7 @@ from ingest import authentication, signing
 from ingest.errors import ApiError
 from ingest.sdk import IngestClient
 
-from fakes import FakeRepository
+from ingest_fakes import FakeRepository
 
 PRIVATE, PUBLIC = gm.generate_sm2_keypair()
 PLATFORM_PRIVATE, PLATFORM_PUBLIC = gm.generate_sm2_keypair()
@@ -34,11 +35,16 @@ class ServerSteps:
         try:
             if method != "GET":
                 authentication.check_content_type(headers.get("Content-Type", ""))
-            body = authentication.read_body(len(body), io.BytesIO(body),
-                                            authentication.body_limit(method, SETTINGS.max_body_bytes))
+            body = authentication.read_body(
+                len(body), io.BytesIO(body), authentication.body_limit(method, SETTINGS.max_body_bytes)
+            )
             caller = authentication.authenticate(
-                authentication.SignedRequest(method, urlsplit(url).path, headers, body), "bank_app",
-                repo=self.repo, settings=SETTINGS, now_ts=float(headers[signing.H_TIMESTAMP]))
+                authentication.SignedRequest(method, urlsplit(url).path, headers, body),
+                "bank_app",
+                repo=self.repo,
+                settings=SETTINGS,
+                now_ts=float(headers[signing.H_TIMESTAMP]),
+            )
         except ApiError as exc:
             return SimpleNamespace(status_code=exc.status, code=exc.code, document=None)
         return SimpleNamespace(status_code=200, code=None, document=caller.body)
@@ -49,8 +55,9 @@ def bank_client():
     repo.add_partner("bank-app", kind="bank_app", scenarios=())
     repo.add_key("bank-k1", "bank-app", PUBLIC)
     server = ServerSteps(repo)
-    client = IngestClient("http://ingest.test", "bank-app", "bank-k1", PRIVATE,
-                          platform_public_key=PLATFORM_PUBLIC, session=server)
+    client = IngestClient(
+        "http://ingest.test", "bank-app", "bank-k1", PRIVATE, platform_public_key=PLATFORM_PUBLIC, session=server
+    )
     return client, server
 
 
@@ -77,7 +84,8 @@ def test_an_encrypting_client_still_encrypts_every_body():
 def test_the_server_refuses_a_get_that_carries_an_encrypted_body():
     """What the SDK did before its fix: the step that the fixed client now satisfies."""
     client, server = bank_client()
-    headers, body = signing.sign_request(PRIVATE, "bank-app", "bank-k1", "GET", "/v1/consents/cns_1", b"",
-                                         platform_public_hex=PLATFORM_PUBLIC)
+    headers, body = signing.sign_request(
+        PRIVATE, "bank-app", "bank-k1", "GET", "/v1/consents/cns_1", b"", platform_public_hex=PLATFORM_PUBLIC
+    )
     response = server.request("GET", "http://ingest.test/v1/consents/cns_1", data=body, headers=headers)
     assert (response.status_code, response.code) == (413, "body_too_large")

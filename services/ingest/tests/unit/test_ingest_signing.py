@@ -1,4 +1,5 @@
 """The signing scheme and the published test vectors (docs/partner-api.md)."""
+
 import re
 from pathlib import Path
 
@@ -21,7 +22,11 @@ def vector(item: str) -> str:
 
 def test_published_vectors_are_reproduced_and_verify_with_gmssl():
     [private], [public] = vector("private key"), vector("public key")
-    [timestamp, nonce], [body], [k] = vector("timestamp, nonce"), vector("body (one line, no newline at the end)"), vector("k")
+    [timestamp, nonce], [body], [k] = (
+        vector("timestamp, nonce"),
+        vector("body (one line, no newline at the end)"),
+        vector("k"),
+    )
     [signature], [body_hash] = vector("signature r‖s"), vector("SM3(body)")
 
     message = signing.string_to_sign("POST", "/v1/records", timestamp, nonce, body.encode())
@@ -45,9 +50,16 @@ def test_sdk_signature_verifies_and_any_change_breaks_it():
         assert not signing.verify(public, changed, auth.signature)
 
 
-@pytest.mark.parametrize("timestamp,code", [
-    ("1795595400123", "invalid_timestamp"), ("17955954.5", "invalid_timestamp"), ("-1", "invalid_timestamp"),
-    ("1795595099", "timestamp_out_of_window"), ("1795595701", "timestamp_out_of_window")])
+@pytest.mark.parametrize(
+    "timestamp,code",
+    [
+        ("1795595400123", "invalid_timestamp"),
+        ("17955954.5", "invalid_timestamp"),
+        ("-1", "invalid_timestamp"),
+        ("1795595099", "timestamp_out_of_window"),
+        ("1795595701", "timestamp_out_of_window"),
+    ],
+)
 def test_timestamps_outside_the_window_or_not_seconds_are_refused(timestamp, code):
     with pytest.raises(ApiError) as err:
         signing.check_timestamp(timestamp, now=1795595400.0)
@@ -61,12 +73,20 @@ def test_timestamps_inside_the_window_pass():
 
 def test_envelope_round_trip_is_bound_to_the_request():
     private, public = gm.generate_sm2_keypair()
-    headers, body = signing.sign_request(gm.generate_sm2_keypair()[0], "metro-sz", "k1", "POST", "/v1/records",
-                                         b'{"records":[1]}', platform_public_hex=public)
+    headers, body = signing.sign_request(
+        gm.generate_sm2_keypair()[0],
+        "metro-sz",
+        "k1",
+        "POST",
+        "/v1/records",
+        b'{"records":[1]}',
+        platform_public_hex=public,
+    )
     auth = signing.parse_headers(headers)
     assert signing.decrypt_body(private, body, auth) == b'{"records":[1]}'
-    other_nonce = signing.AuthHeaders(auth.partner_id, auth.key_id, auth.timestamp, "another-nonce-123456",
-                                      auth.signature, auth.encryption)
+    other_nonce = signing.AuthHeaders(
+        auth.partner_id, auth.key_id, auth.timestamp, "another-nonce-123456", auth.signature, auth.encryption
+    )
     with pytest.raises(ApiError) as err:
         signing.decrypt_body(private, body, other_nonce)
     assert err.value.code == "decryption_failed"

@@ -1,4 +1,5 @@
 """Per-scenario record validation and strict JSON parsing (pure, no servers)."""
+
 from datetime import datetime, timezone
 from decimal import Decimal
 
@@ -22,8 +23,14 @@ GOOD = {
 
 
 def record(scenario, activity, **extra):
-    return {"record_id": "r-1", "customer_ref": "6222000011112222", "scenario": scenario,
-            "occurred_at": "2026-11-25T08:30:00+08:00", "activity": activity, **extra}
+    return {
+        "record_id": "r-1",
+        "customer_ref": "6222000011112222",
+        "scenario": scenario,
+        "occurred_at": "2026-11-25T08:30:00+08:00",
+        "activity": activity,
+        **extra,
+    }
 
 
 def rejection(raw) -> tuple[str, str | None]:
@@ -50,63 +57,76 @@ def test_quantities_are_normalised():
     assert validate_record(record("walking", {"steps": Decimal("1E+4")}), NOW).activity["steps"] == "10000"
 
 
-@pytest.mark.parametrize("activity,code,field", [
-    ({"distance_km": "500", "city": "shenzhen"}, "out_of_range", "activity.distance_km"),
-    ({"distance_km": "100.000001", "city": "shenzhen"}, "out_of_range", "activity.distance_km"),
-    ({"distance_km": "0", "city": "shenzhen"}, "out_of_range", "activity.distance_km"),
-    ({"distance_km": -1, "city": "shenzhen"}, "out_of_range", "activity.distance_km"),
-    ({"distance_km": "NaN", "city": "shenzhen"}, "invalid_value", "activity.distance_km"),
-    ({"distance_km": "Infinity", "city": "shenzhen"}, "invalid_value", "activity.distance_km"),
-    ({"distance_km": Decimal("Infinity"), "city": "shenzhen"}, "invalid_value", "activity.distance_km"),
-    ({"distance_km": "1e2", "city": "shenzhen"}, "invalid_value", "activity.distance_km"),
-    ({"distance_km": "1.1234567", "city": "shenzhen"}, "invalid_value", "activity.distance_km"),
-    ({"distance_km": True, "city": "shenzhen"}, "invalid_value", "activity.distance_km"),
-    ({"distance_km": [1], "city": "shenzhen"}, "invalid_value", "activity.distance_km"),
-    ({"city": "shenzhen"}, "missing_field", "activity.distance_km"),
-    ({"distance_km": 3, "city": "Shen Zhen"}, "invalid_value", "activity.city"),
-    ({"distance_km": 3, "city": "shenzhen", "speed": 4}, "unknown_field", "activity.speed"),
-    ({"distance_km": 3, "city": "shenzhen", "reduction_g": 4}, "computed_field_not_allowed", "activity.reduction_g"),
-])
+@pytest.mark.parametrize(
+    "activity,code,field",
+    [
+        ({"distance_km": "500", "city": "shenzhen"}, "out_of_range", "activity.distance_km"),
+        ({"distance_km": "100.000001", "city": "shenzhen"}, "out_of_range", "activity.distance_km"),
+        ({"distance_km": "0", "city": "shenzhen"}, "out_of_range", "activity.distance_km"),
+        ({"distance_km": -1, "city": "shenzhen"}, "out_of_range", "activity.distance_km"),
+        ({"distance_km": "NaN", "city": "shenzhen"}, "invalid_value", "activity.distance_km"),
+        ({"distance_km": "Infinity", "city": "shenzhen"}, "invalid_value", "activity.distance_km"),
+        ({"distance_km": Decimal("Infinity"), "city": "shenzhen"}, "invalid_value", "activity.distance_km"),
+        ({"distance_km": "1e2", "city": "shenzhen"}, "invalid_value", "activity.distance_km"),
+        ({"distance_km": "1.1234567", "city": "shenzhen"}, "invalid_value", "activity.distance_km"),
+        ({"distance_km": True, "city": "shenzhen"}, "invalid_value", "activity.distance_km"),
+        ({"distance_km": [1], "city": "shenzhen"}, "invalid_value", "activity.distance_km"),
+        ({"city": "shenzhen"}, "missing_field", "activity.distance_km"),
+        ({"distance_km": 3, "city": "Shen Zhen"}, "invalid_value", "activity.city"),
+        ({"distance_km": 3, "city": "shenzhen", "speed": 4}, "unknown_field", "activity.speed"),
+        (
+            {"distance_km": 3, "city": "shenzhen", "reduction_g": 4},
+            "computed_field_not_allowed",
+            "activity.reduction_g",
+        ),
+    ],
+)
 def test_bad_metro_activity_is_rejected_with_a_specific_code(activity, code, field):
     assert rejection(record("metro_ride", activity)) == (code, field)
 
 
-@pytest.mark.parametrize("raw,code", [
-    (record("walking", {"steps": 100001}), "out_of_range"),
-    (record("walking", {"steps": "10.5"}), "invalid_value"),
-    (record("household_electricity", {**GOOD["household_electricity"], "period_days": 32}), "out_of_range"),
-    (record("ev_charging", {"kwh": "501", "region": "south"}), "out_of_range"),
-    (record("teleport", {}), "unknown_scenario"),
-    (record("metro_ride", GOOD["metro_ride"], balance=1), "computed_field_not_allowed"),
-    (record("metro_ride", GOOD["metro_ride"], factor="1"), "computed_field_not_allowed"),
-    (record("metro_ride", GOOD["metro_ride"], extra=1), "unknown_field"),
-    ({**record("metro_ride", GOOD["metro_ride"]), "occurred_at": "2026-11-25T12:06:00Z"}, "future_occurred_at"),
-    ({**record("metro_ride", GOOD["metro_ride"]), "occurred_at": "2026-01-01T00:00:00Z"}, "stale_occurred_at"),
-    ({**record("metro_ride", GOOD["metro_ride"]), "occurred_at": "2026-02-30T00:00:00Z"}, "invalid_value"),
-    ({**record("metro_ride", GOOD["metro_ride"]), "occurred_at": 1795595400}, "invalid_value"),
-    ({**record("metro_ride", GOOD["metro_ride"]), "record_id": "has space"}, "invalid_value"),
-    ({**record("metro_ride", GOOD["metro_ride"]), "customer_ref": "12"}, "invalid_value"),
-    ({k: v for k, v in record("metro_ride", GOOD["metro_ride"]).items() if k != "scenario"}, "missing_field"),
-    ("not an object", "invalid_value"),
-])
+@pytest.mark.parametrize(
+    "raw,code",
+    [
+        (record("walking", {"steps": 100001}), "out_of_range"),
+        (record("walking", {"steps": "10.5"}), "invalid_value"),
+        (record("household_electricity", {**GOOD["household_electricity"], "period_days": 32}), "out_of_range"),
+        (record("ev_charging", {"kwh": "501", "region": "south"}), "out_of_range"),
+        (record("teleport", {}), "unknown_scenario"),
+        (record("metro_ride", GOOD["metro_ride"], balance=1), "computed_field_not_allowed"),
+        (record("metro_ride", GOOD["metro_ride"], factor="1"), "computed_field_not_allowed"),
+        (record("metro_ride", GOOD["metro_ride"], extra=1), "unknown_field"),
+        ({**record("metro_ride", GOOD["metro_ride"]), "occurred_at": "2026-11-25T12:06:00Z"}, "future_occurred_at"),
+        ({**record("metro_ride", GOOD["metro_ride"]), "occurred_at": "2026-01-01T00:00:00Z"}, "stale_occurred_at"),
+        ({**record("metro_ride", GOOD["metro_ride"]), "occurred_at": "2026-02-30T00:00:00Z"}, "invalid_value"),
+        ({**record("metro_ride", GOOD["metro_ride"]), "occurred_at": 1795595400}, "invalid_value"),
+        ({**record("metro_ride", GOOD["metro_ride"]), "record_id": "has space"}, "invalid_value"),
+        ({**record("metro_ride", GOOD["metro_ride"]), "customer_ref": "12"}, "invalid_value"),
+        ({k: v for k, v in record("metro_ride", GOOD["metro_ride"]).items() if k != "scenario"}, "missing_field"),
+        ("not an object", "invalid_value"),
+    ],
+)
 def test_bad_records_are_rejected(raw, code):
     assert rejection(raw)[0] == code
 
 
-@pytest.mark.parametrize("body,code", [
-    (b'{"a": 1', "malformed_json"),
-    (b'{"a": NaN}', "malformed_json"),
-    (b'{"a": -Infinity}', "malformed_json"),
-    (b'{"a": "\\u0000"}', "nul_byte"),
-    (b'{"a\\u0000": 1}', "nul_byte"),
-    (b'{"a": "\xff"}', "invalid_utf8"),
-    (b'{"a": "\\udc00"}', "invalid_utf8"),
-    (b'{"$set": 1}', "forbidden_key"),
-    (b'{"a.b": 1}', "forbidden_key"),
-    (b'{"a": 1, "a": 2}', "duplicate_key"),
-    (b"[" * 9 + b"]" * 9, "too_deep"),
-    (b"[" * 100000, "too_deep"),
-])
+@pytest.mark.parametrize(
+    "body,code",
+    [
+        (b'{"a": 1', "malformed_json"),
+        (b'{"a": NaN}', "malformed_json"),
+        (b'{"a": -Infinity}', "malformed_json"),
+        (b'{"a": "\\u0000"}', "nul_byte"),
+        (b'{"a\\u0000": 1}', "nul_byte"),
+        (b'{"a": "\xff"}', "invalid_utf8"),
+        (b'{"a": "\\udc00"}', "invalid_utf8"),
+        (b'{"$set": 1}', "forbidden_key"),
+        (b'{"a.b": 1}', "forbidden_key"),
+        (b'{"a": 1, "a": 2}', "duplicate_key"),
+        (b"[" * 9 + b"]" * 9, "too_deep"),
+        (b"[" * 100000, "too_deep"),
+    ],
+)
 def test_strict_json_refuses_with_specific_codes(body, code):
     with pytest.raises(ApiError) as err:
         jsonsafe.parse(body)

@@ -6,6 +6,7 @@ hand from the doc's steps (curve parameters from gmssl's table). Every value is 
 doc's tables, so doc and test cannot drift apart, and the result must open with the platform's
 own server-side code.
 """
+
 import base64
 import json
 import re
@@ -20,7 +21,7 @@ from ingest import signing
 from ingest.errors import ApiError
 
 DOC = (Path(__file__).resolve().parents[4] / "docs" / "partner-api.md").read_text()
-SECTION = DOC[DOC.index("## 3. "):DOC.index("## 4. ")]
+SECTION = DOC[DOC.index("## 3. ") : DOC.index("## 4. ")]
 
 
 def _table() -> dict:
@@ -45,6 +46,7 @@ def hexval(label: str) -> bytes:
 
 
 # ---- primitives written from the doc's notation ------------------------------------------
+
 
 def sm3(data: bytes) -> bytes:
     return bytes.fromhex(sm3_hash(list(data)))
@@ -104,11 +106,11 @@ def sm3_kdf(z: bytes, length: int) -> bytes:
     return out[:length]
 
 
-LABELS = {kind: label.encode() for label, kind in
-          re.findall(r'HMAC-SM3\(K, "(carbon-gm/[^"]+/(enc|mac))"\)', SECTION)}
+LABELS = {kind: label.encode() for label, kind in re.findall(r'HMAC-SM3\(K, "(carbon-gm/[^"]+/(enc|mac))"\)', SECTION)}
 
 
 # ---- the recipe, step by step --------------------------------------------------------------
+
 
 def build_from_the_doc(mac_with_length_prefix: bool = True) -> dict:
     partner_id, key_id = V["partner id, key id"]
@@ -149,12 +151,21 @@ def build_from_the_doc(mac_with_length_prefix: bool = True) -> dict:
     c1 = b"\x04" + xy(ec_mul(k, G))
     c3 = sm3(shared[:32] + content_key + shared[32:])
     c2 = bytes(a ^ b for a, b in zip(content_key, t))
-    out.update({"SM2 x2 ‖ y2 = k·P": shared.hex(), "SM2 t = KDF(x2 ‖ y2, 16)": t.hex(),
-                "SM2 C1 = 04 ‖ k·G": c1.hex(), "SM2 C3 = SM3(x2 ‖ K ‖ y2)": c3.hex(),
-                "SM2 C2 = K ⊕ t": c2.hex(), "wrapped_key field (C1 ‖ C3 ‖ C2)": (c1 + c3 + c2).hex()})
+    out.update(
+        {
+            "SM2 x2 ‖ y2 = k·P": shared.hex(),
+            "SM2 t = KDF(x2 ‖ y2, 16)": t.hex(),
+            "SM2 C1 = 04 ‖ k·G": c1.hex(),
+            "SM2 C3 = SM3(x2 ‖ K ‖ y2)": c3.hex(),
+            "SM2 C2 = K ⊕ t": c2.hex(),
+            "wrapped_key field (C1 ‖ C3 ‖ C2)": (c1 + c3 + c2).hex(),
+        }
+    )
     # 10. the envelope, 11. sign it as in §2
     envelope = '{"wrapped_key":"%s","ciphertext":"%s"}' % (
-        out["wrapped_key field (C1 ‖ C3 ‖ C2)"], out["ciphertext field (base64 of IV ‖ CT ‖ TAG, 288 bytes)"])
+        out["wrapped_key field (C1 ‖ C3 ‖ C2)"],
+        out["ciphertext field (base64 of IV ‖ CT ‖ TAG, 288 bytes)"],
+    )
     out["envelope body as sent (one line, no newline at the end)"] = envelope
     out["SM3(envelope body)"] = sm3(envelope.encode()).hex()
     to_sign = "\n".join(["CARBON-SM2-SM3", method, path, timestamp, nonce, out["SM3(envelope body)"]]).encode()
@@ -163,11 +174,17 @@ def build_from_the_doc(mac_with_length_prefix: bool = True) -> dict:
     signer.public_key = xy(ec_mul(int(signing_key, 16), G)).hex()  # Z needs it; set past gmssl's lstrip("04")
     out["signing public key"] = signer.public_key
     out["X-Carbon-Signature (over the §2 string to sign of the envelope)"] = signer.sign_with_sm3(
-        to_sign, value("SM2 signing k"))
-    out["headers"] = {"X-Carbon-Partner": partner_id, "X-Carbon-Key-Id": key_id, "X-Carbon-Timestamp": timestamp,
-                      "X-Carbon-Nonce": nonce, "X-Carbon-Encryption": "sm2-sm4-cbc-hmac-sm3",
-                      "Content-Type": "application/json",
-                      "X-Carbon-Signature": out["X-Carbon-Signature (over the §2 string to sign of the envelope)"]}
+        to_sign, value("SM2 signing k")
+    )
+    out["headers"] = {
+        "X-Carbon-Partner": partner_id,
+        "X-Carbon-Key-Id": key_id,
+        "X-Carbon-Timestamp": timestamp,
+        "X-Carbon-Nonce": nonce,
+        "X-Carbon-Encryption": "sm2-sm4-cbc-hmac-sm3",
+        "Content-Type": "application/json",
+        "X-Carbon-Signature": out["X-Carbon-Signature (over the §2 string to sign of the envelope)"],
+    }
     out["string to sign"], out["plaintext"] = to_sign, body
     return out
 
@@ -179,10 +196,18 @@ DERIVED = [label for label in BUILT if label in V]
 def test_the_doc_publishes_every_derived_value():
     assert len(DERIVED) == 17
     assert set(V) - set(DERIVED) == {
-        "partner id, key id", "signing private key (the §2 test key)", "method, path",
-        "X-Carbon-Timestamp, X-Carbon-Nonce", "plaintext body B (the §2 body, 238 bytes)",
-        "platform private key (test only)", "platform public key P", "content key K", "IV",
-        "SM2 encryption k", "SM2 signing k"}
+        "partner id, key id",
+        "signing private key (the §2 test key)",
+        "method, path",
+        "X-Carbon-Timestamp, X-Carbon-Nonce",
+        "plaintext body B (the §2 body, 238 bytes)",
+        "platform private key (test only)",
+        "platform public key P",
+        "content key K",
+        "IV",
+        "SM2 encryption k",
+        "SM2 signing k",
+    }
 
 
 def test_an_independent_build_gives_the_published_ciphertext_and_mac():
@@ -242,4 +267,6 @@ def test_the_old_recipe_without_the_length_prefix_is_refused():
 
 def test_the_envelope_is_exactly_two_members():
     assert set(json.loads(value("envelope body as sent (one line, no newline at the end)"))) == {
-        "wrapped_key", "ciphertext"}
+        "wrapped_key",
+        "ciphertext",
+    }

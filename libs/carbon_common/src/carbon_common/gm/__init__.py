@@ -26,23 +26,48 @@ reference is gmssl 3.2.2). Test vectors with a fixed nonce: carbon_dev.gm_testin
 SM2 is CPU work (~1-3 ms per op fast, ~10-20 ms reference): in eventlet processes run
 bulk signing through eventlet.tpool. Decision record: docs/adr/0003-crypto-backend.md.
 """
+
 from . import backend as _backend
 from .curve import DEFAULT_USER_ID
 from .envelope import envelope_decrypt, envelope_encrypt
 from .errors import DecryptionError
 from .hashing import hmac_sm3, hmac_sm3_hex, pseudonymize, sm3_digest, sm3_hex
 from .sm2 import (
-    generate_sm2_keypair, public_key_of, sm2_decrypt, sm2_encrypt, sm2_sign, sm2_verify,
+    generate_sm2_keypair,
+    public_key_of,
+    sm2_decrypt,
+    sm2_encrypt,
+    sm2_sign,
+    sm2_verify,
 )
 from .sm4 import (
-    sm4_cbc_hmac_decrypt, sm4_cbc_hmac_encrypt, sm4_field_decrypt, sm4_field_encrypt,
+    sm4_cbc_hmac_decrypt,
+    sm4_cbc_hmac_encrypt,
+    sm4_field_decrypt,
+    sm4_field_encrypt,
 )
 
 BACKEND: str = _backend.active.name
 
 __all__ = [
-    "BACKEND", "DEFAULT_USER_ID", "DecryptionError", "envelope_decrypt", "envelope_encrypt",
-    "generate_sm2_keypair", "hmac_sm3", "hmac_sm3_hex", "pseudonymize", "public_key_of",
-    "sm2_decrypt", "sm2_encrypt", "sm2_sign", "sm2_verify", "sm3_digest", "sm3_hex",
-    "sm4_cbc_hmac_decrypt", "sm4_cbc_hmac_encrypt", "sm4_field_decrypt", "sm4_field_encrypt",
+    "BACKEND",
+    "DEFAULT_USER_ID",
+    "DecryptionError",
+    "envelope_decrypt",
+    "envelope_encrypt",
+    "generate_sm2_keypair",
+    "hmac_sm3",
+    "hmac_sm3_hex",
+    "pseudonymize",
+    "public_key_of",
+    "sm2_decrypt",
+    "sm2_encrypt",
+    "sm2_sign",
+    "sm2_verify",
+    "sm3_digest",
+    "sm3_hex",
+    "sm4_cbc_hmac_decrypt",
+    "sm4_cbc_hmac_encrypt",
+    "sm4_field_decrypt",
+    "sm4_field_encrypt",
 ]

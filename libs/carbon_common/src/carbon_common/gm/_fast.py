@@ -3,6 +3,7 @@
 
 Only validated inputs arrive here (see curve.py); this module only translates formats.
 """
+
 from cryptography.hazmat.primitives import hashes, hmac, padding
 from cryptography.hazmat.primitives.asymmetric.utils import (
     decode_dss_signature,
@@ -52,8 +53,7 @@ def sm4_cbc_decrypt(key: bytes, iv: bytes, ciphertext: bytes) -> bytes:
 
 def sm2_generate() -> tuple[int, int, int]:
     public, private = gmssl_pyx.sm2_key_generate()  # GmSSL draws from the OS CSPRNG
-    return (int.from_bytes(private, "big"),
-            int.from_bytes(public[:32], "big"), int.from_bytes(public[32:], "big"))
+    return (int.from_bytes(private, "big"), int.from_bytes(public[:32], "big"), int.from_bytes(public[32:], "big"))
 
 
 def sm2_sign_digest(d: int, e: bytes) -> tuple[int, int]:
@@ -63,8 +63,7 @@ def sm2_sign_digest(d: int, e: bytes) -> tuple[int, int]:
 
 def sm2_verify_digest(x: int, y: int, e: bytes, r: int, s: int) -> bool:
     try:
-        return bool(gmssl_pyx.sm2_verify_sm3_digest(
-            point_bytes(x, y), e, encode_dss_signature(r, s)))
+        return bool(gmssl_pyx.sm2_verify_sm3_digest(point_bytes(x, y), e, encode_dss_signature(r, s)))
     except gmssl_pyx.GmsslInnerError:
         return False
 
@@ -78,10 +77,14 @@ def sm2_encrypt(x: int, y: int, plaintext: bytes) -> tuple[bytes, bytes, bytes]:
 
 
 def sm2_decrypt(d: int, c1: bytes, c3: bytes, c2: bytes) -> bytes:
-    der = DerSequence([
-        DerInteger(int.from_bytes(c1[:32], "big")), DerInteger(int.from_bytes(c1[32:], "big")),
-        DerOctetString(c3), DerOctetString(c2),
-    ]).encode()
+    der = DerSequence(
+        [
+            DerInteger(int.from_bytes(c1[:32], "big")),
+            DerInteger(int.from_bytes(c1[32:], "big")),
+            DerOctetString(c3),
+            DerOctetString(c2),
+        ]
+    ).encode()
     try:  # GmSSL checks C3 itself; any failure is one opaque error to callers
         return gmssl_pyx.sm2_decrypt(d.to_bytes(32, "big"), der)
     except gmssl_pyx.GmsslInnerError:

@@ -5,6 +5,7 @@ come from `secrets` (gmssl's encrypt draws k from `random`), C3 is checked on de
 keys are handed over as validated 128-hex X||Y (no lstrip("04")), and the GM/T order
 C1C3C2 is built here rather than through gmssl's `mode` flag (which defaults to C1C2C3).
 """
+
 import hmac
 import secrets
 

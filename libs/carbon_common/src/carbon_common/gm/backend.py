@@ -5,6 +5,7 @@
 (e.g. no wheel for the platform) we fall back to the reference and say so in the log:
 results are identical, only slower. `active.name` tells which one is in use.
 """
+
 import importlib
 import logging
 from types import ModuleType

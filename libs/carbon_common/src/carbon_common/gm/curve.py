@@ -70,5 +70,11 @@ def z_value_input(user_id: bytes, x: int, y: int) -> bytes:
     bits = len(user_id) * 8
     if bits > 0xFFFF:
         raise ValueError("user_id longer than 8191 bytes")
-    return (bits.to_bytes(2, "big") + bytes(user_id) + A.to_bytes(32, "big")
-            + B.to_bytes(32, "big") + point_bytes(GX, GY) + point_bytes(x, y))
+    return (
+        bits.to_bytes(2, "big")
+        + bytes(user_id)
+        + A.to_bytes(32, "big")
+        + B.to_bytes(32, "big")
+        + point_bytes(GX, GY)
+        + point_bytes(x, y)
+    )

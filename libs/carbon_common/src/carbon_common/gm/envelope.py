@@ -4,6 +4,7 @@ A fresh random SM4 key encrypts the body (SM4-CBC + HMAC-SM3, see sm4.py); that 
 SM2-encrypted to the platform's public key. The partner binds context (e.g. method,
 path, key id) through `aad`; the platform must pass the same aad to decrypt.
 """
+
 import base64
 import binascii
 import secrets

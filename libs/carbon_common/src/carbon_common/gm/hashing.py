@@ -1,4 +1,5 @@
 """SM3 (GM/T 0004), HMAC-SM3 and keyed pseudonyms."""
+
 from . import backend
 
 

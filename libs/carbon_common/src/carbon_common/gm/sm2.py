@@ -4,12 +4,21 @@ Keys are hex: private 64 chars, public 128 chars X||Y *without* the 04 prefix.
 Signatures are raw 64-byte r||s. Ciphertexts are C1C3C2 (GM/T order) with C1 encoded as
 an uncompressed point 04||X||Y; decryption also accepts gmssl's 04-less C1.
 """
+
 from functools import lru_cache
 
 from . import backend
 from .curve import (
-    DEFAULT_USER_ID, GX, GY, encode_signature, is_on_curve, parse_private_key,
-    parse_public_key, parse_signature, point_bytes, z_value_input,
+    DEFAULT_USER_ID,
+    GX,
+    GY,
+    encode_signature,
+    is_on_curve,
+    parse_private_key,
+    parse_public_key,
+    parse_signature,
+    point_bytes,
+    z_value_input,
 )
 from .errors import DecryptionError
 from .hashing import sm3_digest
@@ -27,6 +36,7 @@ def generate_sm2_keypair() -> tuple[str, str]:
 def _public_of(d: int) -> tuple[int, int]:
     # d*G in pure Python costs a few ms; a process signs with very few keys, so cache.
     from . import _reference
+
     return _reference._mul(d, point_bytes(GX, GY).hex())
 
 
@@ -47,8 +57,7 @@ def sm2_sign(private_hex: str, message: bytes, user_id: bytes = DEFAULT_USER_ID)
     return encode_signature(*backend.active.sm2_sign_digest(d, e))
 
 
-def sm2_verify(public_hex: str, message: bytes, signature: bytes,
-               user_id: bytes = DEFAULT_USER_ID) -> bool:
+def sm2_verify(public_hex: str, message: bytes, signature: bytes, user_id: bytes = DEFAULT_USER_ID) -> bool:
     """False for any wrong, malformed or non-canonical signature (never raises for it);
     ValueError only for a malformed public key (a configuration error, not input)."""
     x, y = parse_public_key(public_hex)
@@ -67,11 +76,10 @@ def sm2_encrypt(public_hex: str, plaintext: bytes) -> bytes:
 
 
 def _split_ciphertext(blob: bytes) -> tuple[bytes, bytes, bytes]:
-    for start in ((1, 0) if blob[:1] == b"\x04" else (0,)):
-        c1 = blob[start:start + 64]
-        rest = blob[start + 64:]
-        if len(rest) >= 33 and is_on_curve(int.from_bytes(c1[:32], "big"),
-                                           int.from_bytes(c1[32:], "big")):
+    for start in (1, 0) if blob[:1] == b"\x04" else (0,):
+        c1 = blob[start : start + 64]
+        rest = blob[start + 64 :]
+        if len(rest) >= 33 and is_on_curve(int.from_bytes(c1[:32], "big"), int.from_bytes(c1[32:], "big")):
             return c1, rest[:32], rest[32:]
     raise DecryptionError("SM2 decryption failed")
 

@@ -5,6 +5,7 @@ from the caller's 16-byte key with HMAC-SM3 under distinct labels, so the one ke
 serves two algorithms. tag = HMAC-SM3(mac_key, len(aad) as 8 bytes || aad || iv || ct):
 the length prefix keeps aad and ciphertext from sliding into each other.
 """
+
 import base64
 import binascii
 import hmac

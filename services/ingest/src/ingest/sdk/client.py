@@ -3,6 +3,7 @@
 Every attempt is signed afresh (new timestamp and nonce); record batches are retried on 503 and
 connection errors because intake is idempotent per record id.
 """
+
 import json
 import sys
 import time
@@ -35,8 +36,17 @@ class SendTotals:
 
 
 class IngestClient:
-    def __init__(self, base_url: str, partner_id: str, key_id: str, private_key_hex: str, *,
-                 platform_public_key: str | None = None, timeout: float = 30, session=None):
+    def __init__(
+        self,
+        base_url: str,
+        partner_id: str,
+        key_id: str,
+        private_key_hex: str,
+        *,
+        platform_public_key: str | None = None,
+        timeout: float = 30,
+        session=None,
+    ):
         self.base_url = base_url.rstrip("/")
         self.partner_id, self.key_id, self.private_key = partner_id, key_id, private_key_hex
         self.platform_public_key = platform_public_key
@@ -51,8 +61,9 @@ class IngestClient:
         body = b"" if document is None else self.encode(document)
         # Only a body is encrypted: a GET has none, and ingest refuses a GET that carries one.
         encrypt_to = self.platform_public_key if document is not None else None
-        headers, body = signing.sign_request(self.private_key, self.partner_id, self.key_id, method, path, body,
-                                             platform_public_hex=encrypt_to)
+        headers, body = signing.sign_request(
+            self.private_key, self.partner_id, self.key_id, method, path, body, platform_public_hex=encrypt_to
+        )
         if document is None:
             headers.pop("Content-Type")
         return self.session.request(method, self.base_url + path, data=body, headers=headers, timeout=self.timeout)
@@ -96,9 +107,18 @@ class IngestClient:
 
     # ---- bank app calls ---------------------------------------------------------------------
     def record_consent(self, consent_ref, customer_number, partner_id, scenarios, purpose, expires_at):
-        return self.request("POST", "/v1/consents", {
-            "consent_ref": consent_ref, "customer_number": customer_number, "partner_id": partner_id,
-            "scenarios": scenarios, "purpose": purpose, "expires_at": expires_at})
+        return self.request(
+            "POST",
+            "/v1/consents",
+            {
+                "consent_ref": consent_ref,
+                "customer_number": customer_number,
+                "partner_id": partner_id,
+                "scenarios": scenarios,
+                "purpose": purpose,
+                "expires_at": expires_at,
+            },
+        )
 
     def get_consent(self, consent_id):
         return self.request("GET", f"/v1/consents/{consent_id}")
@@ -116,8 +136,10 @@ def progress_line(total_expected: int | None = None, stream=sys.stderr):
     def show(totals: SendTotals) -> None:
         rate = totals.total / max(time.monotonic() - started, 1e-6)
         of = f"/{total_expected}" if total_expected else ""
-        stream.write(f"\r  sent {totals.total}{of}  accepted {totals.accepted}  duplicate {totals.duplicate}  "
-                     f"rejected {totals.rejected}  unavailable {totals.unavailable}  ({rate:.0f} records/s)")
+        stream.write(
+            f"\r  sent {totals.total}{of}  accepted {totals.accepted}  duplicate {totals.duplicate}  "
+            f"rejected {totals.rejected}  unavailable {totals.unavailable}  ({rate:.0f} records/s)"
+        )
         stream.flush()
 
     return show

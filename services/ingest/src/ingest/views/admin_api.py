@@ -1,4 +1,5 @@
 """The admin API (bearer ADMIN_TOKEN, separate from partner signing): partners and keys."""
+
 from datetime import datetime, timezone
 
 from flask import Blueprint, current_app, jsonify

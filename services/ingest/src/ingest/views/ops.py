@@ -1,4 +1,5 @@
 """Liveness, readiness, metrics and the OpenAPI document."""
+
 from importlib import resources
 
 from flask import Blueprint, Response, current_app, jsonify

@@ -3,6 +3,7 @@
 Each handler consumes the request's nonce only once the request has proven valid, right
 before its first write (`before_write`), so refused requests leave nothing behind.
 """
+
 from flask import Blueprint, current_app, g, jsonify
 
 from ingest import auth

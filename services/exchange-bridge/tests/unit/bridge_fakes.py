@@ -11,6 +11,7 @@ FakeExchange     outside it too: the exchange as ExchangeClient.submit presents 
                  an exchange that stays unavailable is SubmissionFailed, as the client raises it.
 FakeDispatch     nameko's EventDispatcher: records (event_type, payload, event_id).
 """
+
 import copy
 
 from nameko.exceptions import RemoteError
@@ -73,13 +74,19 @@ class FakeRepository:
         return [copy.deepcopy(b) for b in self.batches.values() if b["_id"] not in self.submissions]
 
     def record_submission(self, batch_id: str, result: dict) -> dict:
-        doc = {"_id": batch_id, **{k: result[k] for k in ("serial_start", "serial_end", "status")},
-               "registered_at": result["registered_at"]}
+        doc = {
+            "_id": batch_id,
+            **{k: result[k] for k in ("serial_start", "serial_end", "status")},
+            "registered_at": result["registered_at"],
+        }
         return copy.deepcopy(self.submissions.setdefault(batch_id, doc))
 
     def unpublished(self) -> list[tuple[dict, dict]]:
-        return [(copy.deepcopy(self.batches[s["_id"]]), copy.deepcopy(s)) for s in self.submissions.values()
-                if s["_id"] not in self.published and s["_id"] in self.batches]
+        return [
+            (copy.deepcopy(self.batches[s["_id"]]), copy.deepcopy(s))
+            for s in self.submissions.values()
+            if s["_id"] not in self.published and s["_id"] in self.batches
+        ]
 
     def mark_published(self, batch_id: str, published_at: str) -> None:
         self.published.setdefault(batch_id, {"_id": batch_id, "published_at": published_at})
@@ -101,9 +108,16 @@ class FakeAccount:
 
     def _append(self, kind: str, grams: int) -> dict:
         seq = len(self.pool) + 1
-        entry = {"entry_id": sm3_hex(f"pool-entry-{seq}".encode()), "account_id": "acc_pool", "seq": seq,
-                 "type": kind, "grams": grams, "hash": sm3_hex(f"hash-{seq}".encode()),
-                 "posted_at": utc_now_iso(), "balance_after": sum(e["grams"] for e in self.pool) + grams}
+        entry = {
+            "entry_id": sm3_hex(f"pool-entry-{seq}".encode()),
+            "account_id": "acc_pool",
+            "seq": seq,
+            "type": kind,
+            "grams": grams,
+            "hash": sm3_hex(f"hash-{seq}".encode()),
+            "posted_at": utc_now_iso(),
+            "balance_after": sum(e["grams"] for e in self.pool) + grams,
+        }
         self.pool.append(entry)
         return entry
 
@@ -113,16 +127,18 @@ class FakeAccount:
         if not 0 < int(limit) <= 1000 or int(after_seq) < 0:
             raise RemoteError("InvalidRequest", "limit must be 1..1000 and after_seq >= 0")
         self.calls.append(after_seq)
-        read = self.pool[after_seq:after_seq + limit]
-        return {"entries": [dict(e) for e in read if not types or e["type"] in types],
-                "last_seq": read[-1]["seq"] if read else after_seq}
+        read = self.pool[after_seq : after_seq + limit]
+        return {
+            "entries": [dict(e) for e in read if not types or e["type"] in types],
+            "last_seq": read[-1]["seq"] if read else after_seq,
+        }
 
 
 class FakeExchange:
     def __init__(self):
         self.registered: dict[str, dict] = {}  # batch_id -> the record the exchange keeps
-        self.attempts: list[str] = []           # batch_id of every submission that reached it
-        self.refusal = ""                       # set: every submission fails with this message
+        self.attempts: list[str] = []  # batch_id of every submission that reached it
+        self.refusal = ""  # set: every submission fails with this message
         self._next_serial = 1
 
     def submit(self, signed: dict) -> dict:
@@ -136,9 +152,15 @@ class FakeExchange:
         if known is None:
             start, self._next_serial = self._next_serial, self._next_serial + batch["quantity"]
             known = self.registered[batch["batch_id"]] = {
-                "batch_id": batch["batch_id"], "status": "issued", "unit": "gCO2e", "quantity": batch["quantity"],
-                "serial_start": f"CN-PCA-{start:015d}", "serial_end": f"CN-PCA-{start + batch['quantity'] - 1:015d}",
-                "merkle_root": batch["merkle_root"], "registered_at": utc_now_iso()}
+                "batch_id": batch["batch_id"],
+                "status": "issued",
+                "unit": "gCO2e",
+                "quantity": batch["quantity"],
+                "serial_start": f"CN-PCA-{start:015d}",
+                "serial_end": f"CN-PCA-{start + batch['quantity'] - 1:015d}",
+                "merkle_root": batch["merkle_root"],
+                "registered_at": utc_now_iso(),
+            }
         return dict(known)
 
 

@@ -5,6 +5,7 @@ unique inserts (an existing receipt with the same record key wins, a used nonce 
 until it expires), published markers, relay hints, rate-limit slots, consents found by
 (partner, user_pid) and not revoked. Test-only code: nothing under src/ imports it.
 """
+
 from datetime import datetime, timedelta
 
 from carbon_common.events import PublishError
@@ -13,36 +14,57 @@ from carbon_common.events import PublishError
 class FakeRepository:
     def __init__(self):
         self.partners, self.keys = {}, {}
-        self.consents = {}          # consent id -> consent (with partner_id, user_pid, revoked_at)
-        self.nonces = {}            # "partner:nonce" -> expires_at
-        self.rate_slots = set()     # (partner_id, window, n)
-        self.receipts = {}          # record key -> receipt
-        self.published = {}         # record key -> at
-        self.unpublished = {}       # hint id -> {"keys", "created_at", "traceparent"}
+        self.consents = {}  # consent id -> consent (with partner_id, user_pid, revoked_at)
+        self.nonces = {}  # "partner:nonce" -> expires_at
+        self.rate_slots = set()  # (partner_id, window, n)
+        self.receipts = {}  # record key -> receipt
+        self.published = {}  # record key -> at
+        self.unpublished = {}  # hint id -> {"keys", "created_at", "traceparent"}
         self.hints_written = 0
 
     # ---- set-up helpers for tests ---------------------------------------------------------------
     def add_partner(self, partner_id, kind="data_partner", scenarios=("metro_ride",), rate=0, status="active"):
-        self.partners[partner_id] = {"_id": partner_id, "kind": kind, "scenarios": list(scenarios),
-                                     "rate_limit_per_minute": rate, "status": status}
+        self.partners[partner_id] = {
+            "_id": partner_id,
+            "kind": kind,
+            "scenarios": list(scenarios),
+            "rate_limit_per_minute": rate,
+            "status": status,
+        }
         return self.partners[partner_id]
 
     def add_key(self, key_id, partner_id, public_key, not_after=None, revoked_at=None):
-        self.keys[key_id] = {"_id": key_id, "partner_id": partner_id, "public_key": public_key,
-                             "not_after": not_after, "revoked_at": revoked_at}
+        self.keys[key_id] = {
+            "_id": key_id,
+            "partner_id": partner_id,
+            "public_key": public_key,
+            "not_after": not_after,
+            "revoked_at": revoked_at,
+        }
         return self.keys[key_id]
 
-    def add_consent(self, consent_id, partner_id, user_pid, scenarios, granted_at: datetime,
-                    expires_at: datetime, revoked_at=None):
-        self.consents[consent_id] = {"_id": consent_id, "partner_id": partner_id, "user_pid": user_pid,
-                                     "scenarios": list(scenarios), "granted_at": granted_at,
-                                     "expires_at": expires_at, "revoked_at": revoked_at}
+    def add_consent(
+        self, consent_id, partner_id, user_pid, scenarios, granted_at: datetime, expires_at: datetime, revoked_at=None
+    ):
+        self.consents[consent_id] = {
+            "_id": consent_id,
+            "partner_id": partner_id,
+            "user_pid": user_pid,
+            "scenarios": list(scenarios),
+            "granted_at": granted_at,
+            "expires_at": expires_at,
+            "revoked_at": revoked_at,
+        }
         return self.consents[consent_id]
 
     def written(self) -> dict:
         """How many of each thing a request can leave behind."""
-        return {"receipts": len(self.receipts), "published": len(self.published),
-                "unpublished": len(self.unpublished), "nonces": len(self.nonces)}
+        return {
+            "receipts": len(self.receipts),
+            "published": len(self.published),
+            "unpublished": len(self.unpublished),
+            "nonces": len(self.nonces),
+        }
 
     # ---- partners, keys, nonces, rate limits (authentication) -----------------------------------
     def get_partner(self, partner_id):
@@ -71,8 +93,11 @@ class FakeRepository:
     # ---- consents and receipts (intake) ---------------------------------------------------------
     def consents_for(self, partner_id, user_pids) -> list:
         user_pids = set(user_pids)
-        return [dict(c) for c in self.consents.values() if c["partner_id"] == partner_id
-                and c["user_pid"] in user_pids and c["revoked_at"] is None]
+        return [
+            dict(c)
+            for c in self.consents.values()
+            if c["partner_id"] == partner_id and c["user_pid"] in user_pids and c["revoked_at"] is None
+        ]
 
     def note_unpublished(self, record_keys, at: datetime, traceparent: str = "") -> str:
         self.hints_written += 1
@@ -107,7 +132,7 @@ class FakeBus:
 
     def __init__(self, failing=False):
         self.failing = failing
-        self.events = []            # (event_type, data, event_id, traceparent), confirmed only
+        self.events = []  # (event_type, data, event_id, traceparent), confirmed only
 
     def publish_many(self, items) -> list:
         items = list(items)

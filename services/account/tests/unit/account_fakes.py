@@ -14,6 +14,7 @@ canonical JSON by the real repository too), so the caller cannot alter what is s
 `fail_next(method, exc, after=0)` makes a later call of one method raise before it stores
 anything (a crash or a lost connection at that point); the calls after it succeed again.
 """
+
 import copy
 import json
 
@@ -35,10 +36,10 @@ def _json_copy(doc: dict) -> dict:
 class FakeRepository:
     def __init__(self):
         self._accounts: dict[str, dict] = {}
-        self._owners: dict[str, str] = {}           # unique owner_pid -> account _id
-        self._entries: dict[str, str] = {}          # _id -> canonical JSON of the entry
+        self._owners: dict[str, str] = {}  # unique owner_pid -> account _id
+        self._entries: dict[str, str] = {}  # _id -> canonical JSON of the entry
         self._seqs: dict[tuple[str, int], str] = {}  # unique (account_id, seq) -> entry _id
-        self._states: dict[str, str] = {}           # "<account_id>:<seq>" -> canonical JSON
+        self._states: dict[str, str] = {}  # "<account_id>:<seq>" -> canonical JSON
         self._heads: dict[str, int] = {}
         self._claims: dict[str, dict] = {}
         self._outbox: dict[str, dict] = {}
@@ -55,6 +56,7 @@ class FakeRepository:
                 return real(*args, **kwargs)
             del self.__dict__[method]  # the next call is the real one again
             raise exc
+
         setattr(self, method, failing)
 
     # accounts ------------------------------------------------------------------------------
@@ -168,8 +170,9 @@ class FakeRepository:
 
     # outbox ----------------------------------------------------------------------------------
     def add_outbox(self, entry_id: str, account_id: str, traceparent: str = "") -> None:
-        self._outbox.setdefault(entry_id, {"_id": entry_id, "account_id": account_id, "traceparent": traceparent,
-                                           "created_at": utc_now()})
+        self._outbox.setdefault(
+            entry_id, {"_id": entry_id, "account_id": account_id, "traceparent": traceparent, "created_at": utc_now()}
+        )
 
     def pending_outbox(self, limit: int) -> list[dict]:
         return [copy.deepcopy(m) for m in list(self._outbox.values())[:limit]]
