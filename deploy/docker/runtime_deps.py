@@ -16,6 +16,7 @@ the shipped code is kept.
     python deploy/docker/runtime_deps.py             # print the names it would remove
     python deploy/docker/runtime_deps.py --prune     # pip uninstall them (image build only)
 """
+
 import argparse
 import re
 import subprocess
