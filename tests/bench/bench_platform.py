@@ -11,7 +11,8 @@ under supervisord, exporting spans to the local Jaeger. Several client threads s
 record (account_credited / reduction_capped / reduction_declined). Per step it reports offered,
 accepted and credited records/s, the latency from the HTTP 2xx to the account event (p50, p95,
 p99) and the CPU of every process. In the same run it measures the raw FerretDB insert_many and
-RabbitMQ confirmed-publish rates and prints the ratios, then the idle CPU of the whole platform.
+RabbitMQ confirmed-publish rates and prints the ratios, then the idle CPU of the whole platform
+and what the decision queue saw of exactly-once (repeated event ids, records decided twice or never).
 Writes bench/results/platform-<label>.json and bench/results/platform-<label>.png.
 """
 
@@ -127,6 +128,7 @@ class DecisionListener(threading.Thread):
     def __init__(self, amqp_uri: str):
         super().__init__(daemon=True)
         self.arrived: dict[str, float] = {}
+        self.event_ids: dict[str, list] = {}
         self.lock = threading.Lock()
         self.stopping = False
         self.conn = Connection(amqp_uri)
@@ -147,6 +149,20 @@ class DecisionListener(threading.Thread):
             now = time.monotonic()
             with self.lock:
                 self.arrived.setdefault(key, now)
+                self.event_ids.setdefault(key, []).append(body.get("event_id"))
+
+    def exactly_once(self, accepted) -> dict:
+        """What a bank consumer saw: repeats of one event id are absorbed by event_id dedupe;
+        one record decided under two event ids, or an accepted record never decided, are not."""
+        with self.lock:
+            ids = {k: list(v) for k, v in self.event_ids.items()}
+        return {
+            "decision_events": sum(len(v) for v in ids.values()),
+            "records_decided": len(ids),
+            "repeated_event_ids": sum(len(v) - len(set(v)) for v in ids.values()),
+            "records_with_two_event_ids": sum(1 for v in ids.values() if len(set(v)) > 1),
+            "records_accepted_not_decided": sum(1 for k in accepted if k not in ids),
+        }
 
     def run(self):
         self.consumer.consume()
@@ -409,6 +425,13 @@ def main(argv=None) -> int:
         + ", ".join(f"{k} {v}" for k, v in sorted(idle.items(), key=lambda kv: -kv[1]))
     )
     listener.stopping = True
+    once = results["exactly_once"] = listener.exactly_once(load.accepted)
+    say(
+        f"== exactly once (as a bank consumer saw it): {once['decision_events']} decision events for "
+        f"{once['records_decided']} records; {once['repeated_event_ids']} repeats of an event id (absorbed by "
+        f"event_id dedupe); {once['records_with_two_event_ids']} records decided under two event ids and "
+        f"{once['records_accepted_not_decided']} accepted records never decided (both must be 0)"
+    )
 
     say("== raw rates of the dependencies (same run)")
     results["raw"] = {

@@ -229,16 +229,7 @@ def _platform_processes(amqp_uri: str, mongo_uri: str, database_prefix: str, mon
     broker vhost and Mongo link, with throwaway keys and databases, without the sandbox."""
     from carbon_dev import devstack
 
-    platform_key, bridge_key = gm.generate_sm2_keypair(), gm.generate_sm2_keypair()
-    keys = {
-        "PSEUDONYM_KEY": os.urandom(32).hex(),
-        "CONTACT_SM4_KEY": os.urandom(16).hex(),
-        "PLATFORM_SM2_PRIVATE_KEY": platform_key[0],
-        "PLATFORM_SM2_PUBLIC_KEY": platform_key[1],
-        "ADMIN_TOKEN": os.urandom(16).hex(),
-        "BRIDGE_SM2_PRIVATE_KEY": bridge_key[0],
-        "BRIDGE_SM2_PUBLIC_KEY": bridge_key[1],
-    }
+    keys = devstack.fresh_secrets()
     monkeypatch.setattr(devstack.Instance, "secrets", lambda self: keys)
     instance = devstack.Instance("probes")
     processes = []

@@ -44,6 +44,22 @@ class Process:
     address: str = ""
 
 
+def fresh_secrets() -> dict:
+    """A new set of every dev secret the platform's processes take (throwaway keys)."""
+    from carbon_common import gm
+
+    platform_key, bridge_key = gm.generate_sm2_keypair(), gm.generate_sm2_keypair()
+    return {
+        "PSEUDONYM_KEY": os.urandom(32).hex(),
+        "CONTACT_SM4_KEY": os.urandom(16).hex(),
+        "PLATFORM_SM2_PRIVATE_KEY": platform_key[0],
+        "PLATFORM_SM2_PUBLIC_KEY": platform_key[1],
+        "ADMIN_TOKEN": os.urandom(16).hex(),
+        "BRIDGE_SM2_PRIVATE_KEY": bridge_key[0],
+        "BRIDGE_SM2_PUBLIC_KEY": bridge_key[1],
+    }
+
+
 class Instance:
     def __init__(self, name: str = "dev", port_offset: int = 0):
         self.name = name
@@ -63,22 +79,11 @@ class Instance:
     def secrets(self) -> dict:
         """Dev-only secrets, generated once per instance and kept (production takes them from
         Kubernetes Secrets). A secret added later is generated alone: existing pseudonyms stay."""
-        from carbon_common import gm
-
         path = self.dir / "dev-secrets.json"
         values = json.loads(path.read_text()) if path.exists() else {}
         missing = [name for name in (*INGEST_SECRETS, *BRIDGE_SECRETS) if name not in values]
         if missing:
-            platform_key, bridge_key = gm.generate_sm2_keypair(), gm.generate_sm2_keypair()
-            fresh = {
-                "PSEUDONYM_KEY": os.urandom(32).hex(),
-                "CONTACT_SM4_KEY": os.urandom(16).hex(),
-                "PLATFORM_SM2_PRIVATE_KEY": platform_key[0],
-                "PLATFORM_SM2_PUBLIC_KEY": platform_key[1],
-                "ADMIN_TOKEN": os.urandom(16).hex(),
-                "BRIDGE_SM2_PRIVATE_KEY": bridge_key[0],
-                "BRIDGE_SM2_PUBLIC_KEY": bridge_key[1],
-            }
+            fresh = fresh_secrets()
             if "PLATFORM_SM2_PRIVATE_KEY" in values:  # a key pair is replaced only as a pair
                 fresh.pop("PLATFORM_SM2_PRIVATE_KEY"), fresh.pop("PLATFORM_SM2_PUBLIC_KEY")
             if "BRIDGE_SM2_PRIVATE_KEY" in values:

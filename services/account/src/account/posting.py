@@ -7,8 +7,9 @@ someone appended first — move to the newer state and decide again. Every decis
 balance, status, "already reversed?") is thus made against exactly the entries before it.
 
 After the insert the state is written; it is derived from the entry, so a crash in between
-is repaired: the next appender rebuilds a missing state from the entry. Events: a single
-append (RPC, reversal) writes its outbox marker *before* the entry, so the relay finds every
+is repaired: the next appender whose insert hits that seq while its head stays put rebuilds
+the missing state from the entry. Every append goes through `append_many`; a single one (RPC,
+reversal) first writes its outbox marker *before* the entry, so the relay finds every
 entry whose events may be unpublished without scanning the ledger; a batch append
 (`append_many`) writes no marker — its caller publishes the entries' events before it acks
 the messages that caused them, and a redelivery publishes them again.
@@ -28,7 +29,6 @@ from datetime import datetime, timezone
 from typing import Callable
 
 from opentelemetry import trace
-from pymongo.errors import DuplicateKeyError
 
 from carbon_common import attributes
 from carbon_common.metrics import PROCESSING_LAG
@@ -39,7 +39,6 @@ from account.metrics import APPEND_CONFLICTS, ENTRIES_APPENDED, GRAMS_POSTED
 
 log = logging.getLogger(__name__)
 
-STALL_REPAIR_SECONDS = 0.5  # a state missing this long after its entry: rebuild it
 MAX_ATTEMPTS = 10_000
 BACKOFF_BASE, BACKOFF_CAP = 0.003, 0.4
 HINT_EVERY = 16  # the head hint is refreshed every HINT_EVERY entries
@@ -125,50 +124,24 @@ class Appender:
         existing = self.repo.get_entry(entry_id)
         if existing is not None:
             return existing, False
+        # No redelivery brings an RPC/gRPC call back: its events go through the outbox, whose
+        # marker is written before the entry (a crash in between leaves a marker, never an entry
+        # without one). The append itself is the batch path with one request.
         self.repo.add_outbox(entry_id, account_id, current_traceparent())
         try:
-            return self._insert_one(account_id, entry_id, decide)
+            result = self.append_many([Request(account_id, entry_id, decide)])[0]
+            if isinstance(result, Exception):
+                raise result
         except Exception:
             if self.repo.get_entry(entry_id) is None:  # refused or failed: no entry, no marker
                 self.repo.drop_outbox([entry_id])
             raise
         finally:
             self.on_outbox()
-
-    def _insert_one(self, account_id: str, entry_id: str, decide) -> tuple[dict, bool]:
-        state = self._heads.get(account_id) or self.head(account_id)
-        stalled_at, stalled_since = -1, 0.0
-        for attempt in range(MAX_ATTEMPTS):
-            try:
-                draft = decide(state)
-            except ledger.AlreadyApplied:
-                return self._applied(account_id, entry_id), False
-            draft["_id"] = entry_id
-            entry, new_state = ledger.seal(state, draft, ledger.utc_now_iso(), self.tiers.tier_for)
-            try:
-                self.repo.insert_entry(entry)
-            except DuplicateKeyError:
-                existing = self.repo.get_entry(entry_id)
-                if existing is not None:
-                    return existing, False
-                APPEND_CONFLICTS.inc()
-                state = self._advance(account_id, state)
-                if state["seq"] != stalled_at:
-                    stalled_at, stalled_since = state["seq"], time.monotonic()
-                elif time.monotonic() - stalled_since > STALL_REPAIR_SECONDS:
-                    state = self._repair(account_id, state)
-                # Exponential backoff with full jitter: under heavy contention the losers spread out
-                # instead of all re-reading and colliding again.
-                time.sleep(random.uniform(0, min(BACKOFF_BASE * 2 ** min(attempt, 12), BACKOFF_CAP)))
-                continue
-            self.repo.insert_state(new_state)
-            if new_state["seq"] % HINT_EVERY == 0:
-                self.repo.set_head_hint(account_id, new_state["seq"])
-            self._remember(new_state)
-            ENTRIES_APPENDED.labels(entry["type"]).inc()
+        entry, created = result
+        if created:
             observe_posted(entry)
-            return entry, True
-        raise Contention(f"could not append to {account_id} after {MAX_ATTEMPTS} attempts")
+        return entry, created
 
     def _applied(self, account_id: str, entry_id: str) -> dict:
         """The entry a decide() found already in the chain (ledger.AlreadyApplied)."""

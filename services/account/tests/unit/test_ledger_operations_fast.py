@@ -16,6 +16,7 @@ from account.repository import Repository
 from account.tiers import Tiers
 from account.verifier import verify_chain
 from carbon_common.clock import iso_z
+from carbon_dev import payloads
 
 from account_fakes import FakePublisher, FakeRepository
 
@@ -33,26 +34,7 @@ DAY_CAP = {"period": "day", "max_grams": 1000, "max_count": 0, "scope": "user_sc
 
 
 def reduction(user: str, n: int, grams: int, occurred_at: str = RECENT, caps_=(), **extra) -> dict:
-    return {
-        "reduction_id": f"red-{user}-{n}",
-        "record_key": f"rec-{user}-{n}",
-        "revision": 0,
-        "partner_id": "metro-sz",
-        "partner_record_id": f"trip-{n}",
-        "user_pid": user,
-        "consent_id": "c-1",
-        "scenario": "metro_ride",
-        "occurred_at": occurred_at,
-        "grams": grams,
-        "methodology_id": "metro_ride",
-        "methodology_version": "1.0.0",
-        "factor_set_id": "cn-transport",
-        "factor_set_version": "2026.1",
-        "factors": {},
-        "inputs": {},
-        "caps": list(caps_),
-        **extra,
-    }
+    return payloads.reduction(user, n, grams, occurred_at=occurred_at, caps=list(caps_), **extra)
 
 
 def acc(user: str) -> str:
@@ -195,9 +177,8 @@ def test_cap_days_are_china_standard_time_days(repo, ops):
 
 @pytest.fixture
 def impatient(monkeypatch):
-    """Repair a missing state at the first stall, and give up after a few attempts (a broken
-    repair fails the test with Contention instead of retrying for minutes)."""
-    monkeypatch.setattr(posting, "STALL_REPAIR_SECONDS", 0.0)
+    """Give up after a few attempts (a broken repair fails the test with Contention instead of
+    retrying for minutes)."""
     monkeypatch.setattr(posting, "MAX_ATTEMPTS", 8)
     monkeypatch.setattr(posting, "BACKOFF_CAP", 0.002)
 
@@ -226,7 +207,7 @@ def test_a_single_append_repairs_a_state_another_process_never_wrote(repo, impat
     one, two = new_ops(repo), new_ops(repo)
     one.credit_many([reduction("alice", 1, 500)])
     two.redeem(acc("alice"), 100, "order-1")  # two caches alice's head
-    repo.fail_next("insert_state", AutoReconnect("connection lost"))
+    repo.fail_next("insert_states", AutoReconnect("connection lost"))
     with pytest.raises(AutoReconnect):
         one.redeem(acc("alice"), 150, "order-2")  # entry in, state lost
     with pytest.raises(InsufficientBalance):  # decided on the real balance

@@ -15,6 +15,7 @@ from carbon_common.accounts import POOL_OWNER
 from carbon_common.canonical import canonical_bytes
 from carbon_common.clock import iso_z, utc_now
 from carbon_common.events import EventPublisher
+from carbon_dev import payloads
 from carbon_common.mongo import client
 from carbon_common.schemas import validate_envelope
 from carbon_dev.testing import TEST_MONGO_URI, free_port
@@ -38,28 +39,7 @@ def account_config(container_factory, platform_amqp, mongo_database):
 
 
 def reduction(user_pid: str, n: int, grams: int) -> dict:
-    return {
-        "reduction_id": f"red-{user_pid}-{n}",
-        "record_key": f"rec-{user_pid}-{n}",
-        "revision": 0,
-        "partner_id": "metro-sz",
-        "partner_record_id": f"trip-{user_pid}-{n}",
-        "user_pid": user_pid,
-        "consent_id": "consent-1",
-        "scenario": "metro_ride",
-        "occurred_at": "2026-11-25T02:00:00Z",
-        "grams": grams,
-        "methodology_id": "metro_ride",
-        "methodology_version": "1.0.0",
-        "factor_set_id": "cn-transport",
-        "factor_set_version": "2026.1",
-        "factors": {},
-        "inputs": {},
-        "baseline_g": "0",
-        "project_g": "0",
-        "caps": [],
-        "dedup_key": "",
-    }
+    return payloads.reduction(user_pid, n, grams, factors={}, inputs={}, baseline_g="0", project_g="0")
 
 
 @pytest.fixture
