@@ -64,6 +64,13 @@ def _capped(entry: dict) -> dict:
     }
 
 
+def _moved(event_type: str, entry: dict, reason: str, **fields) -> tuple[str, str, dict]:
+    """An account_credited / account_debited event: grams signed by direction, the balance after."""
+    grams = entry["grams"] if event_type == "account_credited" else -entry["grams"]
+    payload = {"entry": entry_ref(entry), "grams": grams, "balance_after": entry["balance_after"], "reason": reason}
+    return event_type, entry["_id"], {**payload, **fields}
+
+
 def events_for(entry: dict) -> list[tuple[str, str, dict]]:
     """(event_type, event_id, payload) for one entry; the first event's id is the entry id."""
     kind, ref, eid = entry["type"], entry_ref(entry), entry["_id"]
@@ -85,18 +92,13 @@ def events_for(entry: dict) -> list[tuple[str, str, dict]]:
         )
     elif kind == ledger.CREDIT:
         events.append(
-            (
+            _moved(
                 "account_credited",
-                eid,
-                {
-                    "entry": ref,
-                    "grams": entry["grams"],
-                    "balance_after": entry["balance_after"],
-                    "reason": "reduction",
-                    **_pick(entry, REDUCTION_FIELDS),
-                    "requested_grams": entry.get("requested_grams", entry["grams"]),
-                    "capped_grams": entry.get("capped_grams", 0),
-                },
+                entry,
+                "reduction",
+                **_pick(entry, REDUCTION_FIELDS),
+                requested_grams=entry.get("requested_grams", entry["grams"]),
+                capped_grams=entry.get("capped_grams", 0),
             )
         )
         if entry.get("capped_grams"):
@@ -118,48 +120,33 @@ def events_for(entry: dict) -> list[tuple[str, str, dict]]:
         )
     elif kind == ledger.REVERSAL and entry.get("reverses_entry_id"):
         events.append(
-            (
+            _moved(
                 "account_debited",
-                eid,
-                {
-                    "entry": ref,
-                    "grams": -entry["grams"],
-                    "balance_after": entry["balance_after"],
-                    "reason": "reversal",
-                    "reduction_id": entry["reduction_id"],
-                    "reversal_reason": entry.get("reason", ""),
-                    "shortfall_grams": entry.get("shortfall_grams", 0),
-                },
+                entry,
+                "reversal",
+                reduction_id=entry["reduction_id"],
+                reversal_reason=entry.get("reason", ""),
+                shortfall_grams=entry.get("shortfall_grams", 0),
             )
         )
     elif kind == ledger.REDEMPTION:
         events.append(
-            (
+            _moved(
                 "account_debited",
-                eid,
-                {
-                    "entry": ref,
-                    "grams": -entry["grams"],
-                    "balance_after": entry["balance_after"],
-                    "reason": "redemption",
-                    "request_key": entry["request_key"],
-                    "reward_id": entry.get("reward_id", ""),
-                },
+                entry,
+                "redemption",
+                request_key=entry["request_key"],
+                reward_id=entry.get("reward_id", ""),
             )
         )
     elif kind == ledger.REDEMPTION_TRANSFER:
         events.append(
-            (
+            _moved(
                 "account_credited",
-                eid,
-                {
-                    "entry": ref,
-                    "grams": entry["grams"],
-                    "balance_after": entry["balance_after"],
-                    "reason": "redemption_transfer",
-                    "source_entry_id": entry["source_entry_id"],
-                    "source_account_id": entry["source_account_id"],
-                },
+                entry,
+                "redemption_transfer",
+                source_entry_id=entry["source_entry_id"],
+                source_account_id=entry["source_account_id"],
             )
         )
     if entry.get("previous_tier") and entry.get("tier_after") != entry["previous_tier"]:
