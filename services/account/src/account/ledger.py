@@ -12,6 +12,16 @@ from carbon_common.gm import sm3_hex
 
 from account import caps
 
+# What an entry and its events carry to trace a figure to its calculation: the behaviour, and
+# the methodology and factor versions that produced it.
+PROVENANCE_FIELDS = (
+    "scenario",
+    "occurred_at",
+    "methodology_id",
+    "methodology_version",
+    "factor_set_id",
+    "factor_set_version",
+)
 GENESIS_HASH = "0" * 64
 POOL_OWNER = accounts.POOL_OWNER
 # posted_at, "%Y-%m-%dT%H:%M:%S.%fZ": the hash chain covers this text, so its shape never changes.

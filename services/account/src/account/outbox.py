@@ -26,12 +26,7 @@ REDUCTION_FIELDS = (
     "reduction_id",
     "record_key",
     "partner_id",
-    "scenario",
-    "occurred_at",
-    "methodology_id",
-    "methodology_version",
-    "factor_set_id",
-    "factor_set_version",
+    *ledger.PROVENANCE_FIELDS,
 )
 
 
