@@ -87,25 +87,15 @@ class Appender:
         self._locks = [threading.Lock() for _ in range(LOCK_STRIPES)]
         self._sealing = threading.local()  # .unstored: account -> entries a batch sealed, not yet inserted
 
-    def head(self, account_id: str) -> dict:  # noqa: D401
+    def head(self, account_id: str) -> dict:
         """The newest state (walks forward from the cached/hinted one)."""
-        state = self._heads.get(account_id)
-        if state is None:
-            hint = self.repo.head_hint(account_id)
-            state = (self.repo.get_state(account_id, hint) if hint else None) or ledger.genesis_state(account_id)
-        return self._advance(account_id, state)
+        return self.heads_many([account_id])[account_id]
 
-    def _advance(self, account_id: str, state: dict) -> dict:
-        while (newer := self.repo.get_state(account_id, state["seq"] + 1)) is not None:
-            state = newer
-        self._heads[account_id] = state
-        return state
-
-    def _repair(self, account_id: str, state: dict) -> dict:
+    def _repair(self, account_id: str, state: dict) -> None:
         """The entry after `state` exists but its state was never written (its writer died)."""
         entry = self.repo.entry_at(account_id, state["seq"] + 1)
         if entry is None:
-            return state
+            return
         rebuilt, new_state = ledger.seal(state, ledger.draft_of(entry), entry["posted_at"], self.tiers.tier_for)
         if rebuilt["hash"] != entry["hash"]:
             raise RuntimeError(f"entry {entry['_id']} does not follow its predecessor: run the verifier")
@@ -113,7 +103,7 @@ class Appender:
         self.repo.add_outbox(entry["_id"], account_id, current_traceparent())  # its events may be unsent too
         self.on_outbox()
         log.warning("rebuilt missing ledger state", extra={"account_id": account_id, "seq": new_state["seq"]})
-        return self._advance(account_id, new_state)
+        self._remember(new_state)
 
     def append(self, account_id: str, entry_id: str, decide) -> tuple[dict, bool]:
         """(entry, created). `decide(state) -> draft` may raise a LedgerError (nothing written)."""

@@ -122,10 +122,6 @@ class Repository:
     def get_entry(self, entry_id: str) -> dict | None:
         return entry_of(self.entries.find_one({"_id": entry_id}))
 
-    def insert_entry(self, entry: dict) -> None:
-        """Raises DuplicateKeyError on a taken _id or (account_id, seq)."""
-        self.entries.insert_one(_entry_to_doc(entry))
-
     def entries_by_ids(self, entry_ids) -> dict:
         return {k: entry_of(d) for k, d in find_by_ids(self.entries, entry_ids).items()}
 
@@ -189,13 +185,6 @@ class Repository:
             self.heads.bulk_write(
                 [UpdateOne({"_id": a}, {"$max": {"seq": s}}, upsert=True) for a, s in seqs.items()], ordered=False
             )
-
-    def head_hint(self, account_id: str) -> int:
-        doc = self.heads.find_one({"_id": account_id})
-        return doc["seq"] if doc else 0
-
-    def set_head_hint(self, account_id: str, seq: int) -> None:
-        self.heads.update_one({"_id": account_id}, {"$max": {"seq": seq}}, upsert=True)
 
     # dedup claims
     def claim_many(self, claims: list[dict]) -> dict[str, dict]:

@@ -96,7 +96,7 @@ class FakeRepository:
     def entries_by_ids(self, entry_ids) -> dict:
         return {e: json.loads(self._entries[e]) for e in entry_ids if e in self._entries}
 
-    def insert_entry(self, entry: dict) -> None:
+    def _insert_entry(self, entry: dict) -> None:
         if entry["_id"] in self._entries:
             raise _taken(f"entries _id {entry['_id']}")
         key = (entry["account_id"], entry["seq"])
@@ -108,7 +108,7 @@ class FakeRepository:
     def insert_entries_in_order(self, entries: list[dict]) -> int:
         for count, entry in enumerate(entries):
             try:
-                self.insert_entry(entry)
+                self._insert_entry(entry)
             except DuplicateKeyError:
                 return count
         return len(entries)
@@ -149,18 +149,12 @@ class FakeRepository:
         found = {seq: self.get_state(account_id, seq) for seq in seqs}
         return {seq: state for seq, state in found.items() if state is not None}
 
-    def head_hint(self, account_id: str) -> int:
-        return self._heads.get(account_id, 0)
-
     def head_hints(self, account_ids) -> dict[str, int]:
         return {a: self._heads[a] for a in account_ids if a in self._heads}
 
-    def set_head_hint(self, account_id: str, seq: int) -> None:
-        self._heads[account_id] = max(self._heads.get(account_id, 0), seq)
-
     def set_head_hints(self, seqs: dict[str, int]) -> None:
         for account_id, seq in seqs.items():
-            self.set_head_hint(account_id, seq)
+            self._heads[account_id] = max(self._heads.get(account_id, 0), seq)
 
     # dedup claims ----------------------------------------------------------------------------
     def claim_many(self, claims: list[dict]) -> dict[str, dict]:

@@ -286,7 +286,7 @@ def test_a_transfer_the_redeemer_did_not_finish_is_completed_once(repo, ops, com
     ops.credit_many([reduction("alice", 1, 500)])
     pool = ops.pool_account()["_id"]
     # the customer's debit goes in; the process loses the store before the pool's credit
-    repo.fail_next("insert_entry", AutoReconnect("connection lost"), after=1)
+    repo.fail_next("insert_entries_in_order", AutoReconnect("connection lost"), after=1)
     with pytest.raises(AutoReconnect):
         ops.redeem(acc("alice"), 300, "order-1", "coupon")
     assert balance(repo, "alice") == 200 and balance(repo, account_id=pool) == 0
@@ -359,10 +359,10 @@ def test_the_fake_refuses_what_the_real_unique_indexes_refuse(repo):
     from carbon_common.mongo import is_duplicate_key
 
     entry = {"_id": "e1", "account_id": "a", "seq": 1}
-    repo.insert_entry(entry)
+    repo._insert_entry(entry)
     for clash in ({**entry, "seq": 2}, {**entry, "_id": "e2"}):
         with pytest.raises(DuplicateKeyError) as caught:
-            repo.insert_entry(clash)
+            repo._insert_entry(clash)
         assert is_duplicate_key(caught.value)
     assert (
         repo.insert_entries_in_order(
