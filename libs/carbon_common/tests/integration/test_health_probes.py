@@ -224,6 +224,19 @@ def _chart_probes() -> dict:
     return out
 
 
+def _spawn(command: str, env: dict, log_path):
+    """A platform process in its own session, its output in `log_path`."""
+    with open(log_path, "w") as log:  # the child keeps its own copy of the descriptor
+        return subprocess.Popen(
+            shlex.split(command),
+            cwd=ROOT,
+            env={**os.environ, **env},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+
 def _platform_processes(amqp_uri: str, mongo_uri: str, database_prefix: str, monkeypatch) -> list:
     """`make run`'s processes (carbon_dev.devstack), on free ports, against the given
     broker vhost and Mongo link, with throwaway keys and databases, without the sandbox."""
@@ -266,15 +279,7 @@ def platform(platform_amqp, mongo_link, monkeypatch, tmp_path):
     prefix = f"test_probes_{uuid.uuid4().hex[:6]}_"
     started = []
     for name, command, env, http in _platform_processes(platform_amqp["AMQP_URI"], mongo_link.uri, prefix, monkeypatch):
-        with open(tmp_path / f"{name}.log", "w") as log:  # the child keeps its own copy of the descriptor
-            child = subprocess.Popen(
-                shlex.split(command),
-                cwd=ROOT,
-                env={**os.environ, **env},
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
+        child = _spawn(command, env, tmp_path / f"{name}.log")
         started.append((name, child, http, tmp_path / f"{name}.log"))
         ENVIRONMENTS[name] = env
     yield started
@@ -343,15 +348,7 @@ def test_an_ingest_worker_booting_during_a_mongo_outage_does_not_take_ingest_dow
         if p[0] == "ingest"
     ]
     log = tmp_path / "ingest.log"
-    with log.open("w") as out:
-        master = subprocess.Popen(
-            shlex.split(command),
-            cwd=ROOT,
-            env={**os.environ, **env},
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+    master = _spawn(command, env, log)
     try:
         wait_until(lambda: get(f"{http}/readyz")[0] == 200, timeout=60, interval=0.5, message="ingest ready")
         mongo_link.down()
