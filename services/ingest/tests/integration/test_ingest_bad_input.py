@@ -9,6 +9,7 @@ import base64
 import json
 
 import secrets
+import time
 
 import pytest
 
@@ -433,6 +434,10 @@ def test_over_the_rate_limit_gets_429(fresh_scene):
     platform, bank = fresh_scene["platform"], fresh_scene["bank"]
     partner = platform.register("busy-bus", scenarios=["metro_ride"], rate=1)
     platform.consent(bank, CUSTOMER, "busy-bus")
+    # Both requests in one rate window (a minute), whatever second the test starts at: the
+    # server's clock is held at the middle of this minute (well inside the signing window).
+    middle_of_minute = time.time() // 60 * 60 + 30
+    platform.app.extensions["ingest"].clock = lambda: middle_of_minute
     assert partner.post_records([metro("r1", CUSTOMER)]).status_code == 200
     assert [e["data"]["partner_record_id"] for e in fresh_scene["listener"].wait(1)] == ["r1"]
     fresh_scene["listener"].received.clear()
