@@ -17,6 +17,7 @@ LEDGER_ENTRY_ID = "carbon.ledger.entry_id"
 OUTCOME = "carbon.outcome"
 BATCH_ID = "carbon.exchange.batch_id"
 DELIVERY_ATTEMPT = "carbon.delivery.attempt"
+REJECTION_CODE = "carbon.rejection.code"
 
 ALL = {v for k, v in dict(globals()).items() if k.isupper()}
 

@@ -14,9 +14,19 @@ No message is dropped (the same rules as `handlers.ReliableEventHandler`):
 - the process dies mid-batch: nothing was acked, the broker redelivers the batch; handlers
   are idempotent (deterministic ids), so the repeat writes nothing new.
 
-Tracing: each message is processed in its own CONSUMER span, a child of the span that
-published it, so a record stays one trace from the HTTP request to the ledger; the span
-covers the batch's work and carries the batch size.
+Concurrency: `consumers` loops per handler (CARBON_BATCH_CONSUMERS, default 2), each with its
+own connection, channel and prefetch, handle batches side by side in one process: while one
+waits for the database or the broker's confirms, another seals. Shard queues are split between
+the loops (each shard still has one consumer here, single-active across processes), so two
+concurrent batches never hold the same account.
+
+Tracing: each message is processed in a CONSUMER span, a child of the span that published
+it, so a record stays one trace from the HTTP request to the ledger; the span covers the
+batch's work and carries the batch size. `span_per="message"` (account: the span names the
+ledger entry) gives every message its own span; `span_per="parent"` (calc) one span per
+publishing span in the batch (ingest publishes a request's records under one span), so the
+records of one partner request share one processing span: ~100 times fewer spans to build
+and export, the same trace tree.
 """
 
 import logging
@@ -34,7 +44,7 @@ from opentelemetry import propagate, trace
 from opentelemetry.trace import SpanKind
 
 from carbon_common import attributes, metrics, topology
-from carbon_common.config import setting
+from carbon_common.config import int_setting, setting
 from carbon_common.handlers import TEST_ROUTES_KEY, delivery_attempt, park_message
 from carbon_common.telemetry import extract_context, tracer
 
@@ -57,6 +67,7 @@ class Delivery:
     message: Any = field(repr=False)
     span: Any = field(repr=False, default=None)
     failed: BaseException | None = None
+    _traceparent: str | None = field(repr=False, default=None)
 
     @property
     def data(self) -> dict:
@@ -65,10 +76,30 @@ class Delivery:
     @property
     def traceparent(self) -> str:
         """The W3C context of this message's processing span (pass it to what it publishes)."""
-        carrier = {}
-        if self.span is not None:
-            propagate.inject(carrier, context=trace.set_span_in_context(self.span))
-        return carrier.get("traceparent", "")
+        if self._traceparent is None:
+            carrier = {}
+            if self.span is not None:
+                propagate.inject(carrier, context=trace.set_span_in_context(self.span))
+            self._traceparent = carrier.get("traceparent", "")
+        return self._traceparent
+
+
+def assign_queues(queues: list, preferred: set[int], loops: int) -> list[tuple[list, list]]:
+    """(queues consumed at once, queues subscribed STANDBY_AFTER later) for each consumer loop.
+
+    Shard queues are single-active-consumer: the first subscriber of a shard writes it, later
+    ones stand by and take over if it dies. Subscribing to our preferred shards first and to
+    the rest later spreads the shards over replicas. Within a process, each shard goes to one
+    loop only, so two batches handled at once never hold the same account; a single queue is
+    shared by every loop (the broker spreads its messages).
+    """
+    loops = max(loops, 1)
+    first = [q for k, q in enumerate(queues) if k in preferred] or list(queues)
+    later = [q for q in queues if q not in first]
+    if len(queues) == 1:
+        return [(first, [])] * loops
+    assigned = [(first[k::loops], later[k::loops]) for k in range(loops)]
+    return [(f, lt) for f, lt in assigned if f or lt]
 
 
 class BatchEventHandler(Entrypoint):
@@ -78,11 +109,17 @@ class BatchEventHandler(Entrypoint):
     route in `topology.ROUTES` (declared before traffic).
     """
 
-    def __init__(self, source_service, event_type, max_batch=500, max_wait=0.05, **kwargs):
+    def __init__(
+        self, source_service, event_type, max_batch=500, max_wait=0.05, consumers=None, span_per="message", **kwargs
+    ):
+        if span_per not in ("message", "parent"):
+            raise ValueError(f"span_per must be 'message' or 'parent', not {span_per!r}")
         self.source_service, self.event_type = source_service, event_type
         self.max_batch, self.max_wait = max_batch, max_wait
+        self.span_per = span_per
+        self.consumers = consumers
         self._stopping = False
-        self._thread = None
+        self._threads = []
         super().__init__(**kwargs)
 
     def setup(self):
@@ -99,42 +136,48 @@ class BatchEventHandler(Entrypoint):
         self.amqp_uri = config["AMQP_URI"]
         preferred = setting("CARBON_PREFERRED_SHARDS", "", config)
         wanted = {int(k) for k in preferred.split(",") if k.strip()} if preferred else set(range(len(self.queues)))
-        # Shard queues are single-active-consumer: the first subscriber of a shard writes it,
-        # later ones stand by and take over if it dies. Subscribing to our preferred shards
-        # first, and to the rest STANDBY_AFTER later, spreads the shards over replicas.
-        self.first = [q for k, q in enumerate(self.queues) if k in wanted] or self.queues
-        self.later = [q for q in self.queues if q not in self.first]
+        count = self.consumers or int_setting("CARBON_BATCH_CONSUMERS", 2, config)
+        self.loops = assign_queues(self.queues, wanted, count)
 
     def start(self):
-        """Returns once the consumer is registered (as nameko's own consumers do), so work
-        published after the container started is consumed."""
-        self._consuming = eventlet.event.Event()
-        self._thread = self.container.spawn_managed_thread(self._run, identifier=f"batch:{self.route.queue_name}")
+        """Returns once every loop's consumer is registered (as nameko's own consumers do), so
+        work published after the container started is consumed."""
+        ready = []
+        for k, (first, later) in enumerate(self.loops):
+            registered = eventlet.event.Event()
+            ready.append(registered)
+            self._threads.append(
+                self.container.spawn_managed_thread(
+                    lambda f=first, lt=later, r=registered: self._run(f, lt, r),
+                    identifier=f"batch:{self.route.queue_name}:{k}",
+                )
+            )
         with eventlet.Timeout(30, False):
-            self._consuming.wait()
+            for registered in ready:
+                registered.wait()
 
     def stop(self):
         self._stopping = True
-        if self._thread is not None:
-            self._thread.wait()
+        for thread in self._threads:
+            thread.wait()
 
     def kill(self):
         self._stopping = True
-        if self._thread is not None:
-            self._thread.kill()
+        for thread in self._threads:
+            thread.kill()
 
     # consuming ----------------------------------------------------------------
-    def _run(self):
+    def _run(self, first, later, registered):
         while not self._stopping:
             try:
-                self._consume()
+                self._consume(first, later, registered)
             except Exception as exc:  # noqa: BLE001 - broker gone: reconnect, nothing was acked
                 if self._stopping:
                     return
                 log.warning("batch consumer reconnecting", extra={"queue": self.route.queue_name, "error": repr(exc)})
                 eventlet.sleep(1.0)
 
-    def _consume(self):
+    def _consume(self, first, later, registered):
         pending: list = []
         with Connection(self.amqp_uri, heartbeat=30) as conn:
             channel = conn.channel()
@@ -142,11 +185,12 @@ class BatchEventHandler(Entrypoint):
             # in while this one is handled, instead of after its ack.
             channel.basic_qos(0, 2 * self.max_batch, True)
             collect = [lambda body, message: pending.append((body, message))]
-            Consumer(channel, queues=self.first, accept=["json"], callbacks=collect).consume()
-            standby = Consumer(channel, queues=self.later, accept=["json"], callbacks=collect) if self.later else None
+            if first:
+                Consumer(channel, queues=first, accept=["json"], callbacks=collect).consume()
+            standby = Consumer(channel, queues=later, accept=["json"], callbacks=collect) if later else None
             standby_at = time.monotonic() + STANDBY_AFTER
-            if not self._consuming.ready():
-                self._consuming.send(True)
+            if not registered.ready():
+                registered.send(True)
             first_at = None
             while not self._stopping:
                 if standby is not None and time.monotonic() >= standby_at:
@@ -170,14 +214,12 @@ class BatchEventHandler(Entrypoint):
     def _handle(self, batch) -> bool:
         deliveries = [Delivery(body, message) for body, message in batch]
         BATCH_SIZE.labels(self.container.service_name, self.route.queue_name).observe(len(deliveries))
-        for d in deliveries:
-            d.span = self._start_span(d, len(deliveries))
+        self._start_spans(deliveries)
         started = time.perf_counter()
         try:
             error = self._run_worker(deliveries)
         except ContainerBeingKilled:
-            for d in deliveries:
-                d.span.end()
+            _end_spans(deliveries)
             return False
         metrics.HANDLER_SECONDS.labels(self.container.service_name, self.method_name).observe(
             time.perf_counter() - started
@@ -187,8 +229,7 @@ class BatchEventHandler(Entrypoint):
                 "batch failed; handling its messages one by one",
                 extra={"queue": self.route.queue_name, "size": len(deliveries), "error": repr(error)},
             )
-            for d in deliveries:
-                d.span.end()
+            _end_spans(deliveries)
             return all(self._handle([(d.envelope, d.message)]) for d in deliveries)
         for d in deliveries:
             d.failed = d.failed or error
@@ -197,6 +238,7 @@ class BatchEventHandler(Entrypoint):
             return True
         for d in deliveries:
             self._settle(d)
+        _end_spans(deliveries)
         return True
 
     def _ack_all(self, deliveries) -> None:
@@ -207,8 +249,7 @@ class BatchEventHandler(Entrypoint):
         last = max(deliveries, key=lambda d: d.message.delivery_tag).message
         last.channel.basic_ack(last.delivery_tag, multiple=True)
         metrics.EVENTS_PROCESSED.labels(self.container.service_name, self.event_type, "ok").inc(len(deliveries))
-        for d in deliveries:
-            d.span.end()
+        _end_spans(deliveries)
 
     def _run_worker(self, deliveries):
         done = eventlet.event.Event()
@@ -221,9 +262,23 @@ class BatchEventHandler(Entrypoint):
         exc_info = done.wait()
         return exc_info[1] if exc_info else None
 
-    def _start_span(self, delivery: Delivery, size: int):
-        headers = delivery.message.headers or {}
-        carrier = {k[len(HEADER_PREFIX) :]: v for k, v in headers.items() if k.startswith(HEADER_PREFIX)}
+    def _start_spans(self, deliveries: list[Delivery]) -> None:
+        if self.span_per == "message":
+            for d in deliveries:
+                d.span = self._start_span(d, len(deliveries), _carrier(d))
+            return
+        groups: dict[tuple, list[Delivery]] = {}
+        for d in deliveries:
+            carrier = _carrier(d)
+            groups.setdefault(tuple(sorted(carrier.items())), []).append(d)
+        for key, members in groups.items():
+            attempt = max(delivery_attempt(d.message) for d in members)
+            span = self._start_span(members[0], len(members), dict(key), per_message=len(members) == 1, attempt=attempt)
+            for d in members:
+                d.span = span
+
+    def _start_span(self, delivery: Delivery, size: int, carrier: dict, per_message: bool = True, attempt=None):
+        attempt = attempt or delivery_attempt(delivery.message)
         attrs = {
             "messaging.system": "rabbitmq",
             "messaging.operation.type": "process",
@@ -232,9 +287,9 @@ class BatchEventHandler(Entrypoint):
             "messaging.consumer.group.name": self.route.queue_name,
             "messaging.batch.message_count": size,
             attributes.EVENT_TYPE: self.event_type,
-            attributes.DELIVERY_ATTEMPT: delivery_attempt(delivery.message),
+            attributes.DELIVERY_ATTEMPT: attempt,
         }
-        if isinstance(delivery.envelope, dict) and "event_id" in delivery.envelope:
+        if per_message and isinstance(delivery.envelope, dict) and "event_id" in delivery.envelope:
             attrs["messaging.message.id"] = attrs[attributes.EVENT_ID] = delivery.envelope["event_id"]
             attrs.update(attributes.from_payload(delivery.envelope.get("data")))
         return tracer().start_span(
@@ -249,11 +304,9 @@ class BatchEventHandler(Entrypoint):
         if d.failed is None:
             d.message.ack()
             metrics.EVENTS_PROCESSED.labels(service, self.event_type, "ok").inc()
-            d.span.end()
             return
         d.span.record_exception(d.failed)
         d.span.set_status(trace.Status(trace.StatusCode.ERROR, type(d.failed).__name__))
-        d.span.end()
         metrics.EVENTS_PROCESSED.labels(service, self.event_type, "error").inc()
         attempt = delivery_attempt(d.message)
         if attempt < topology.MAX_ATTEMPTS:
@@ -275,6 +328,17 @@ class BatchEventHandler(Entrypoint):
             extra={"queue": self.route.queue_name, "dlq": self.route.queue_name + ".dlq", "error": repr(d.failed)},
         )
         d.message.ack()
+
+
+def _carrier(delivery: Delivery) -> dict:
+    headers = delivery.message.headers or {}
+    return {k[len(HEADER_PREFIX) :]: v for k, v in headers.items() if k.startswith(HEADER_PREFIX)}
+
+
+def _end_spans(deliveries) -> None:
+    """Each distinct span once (messages of one parent share theirs)."""
+    for span in {id(d.span): d.span for d in deliveries if d.span is not None}.values():
+        span.end()
 
 
 def in_span(delivery: Delivery):

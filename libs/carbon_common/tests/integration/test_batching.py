@@ -5,8 +5,11 @@ import threading
 
 import pytest
 from kombu import Connection
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from carbon_common import topology
+from carbon_common import attributes, batching, topology
 from carbon_common.batching import batch_event_handler
 from carbon_common.events import BatchPublisher
 from carbon_common.handlers import TEST_ROUTES_KEY
@@ -45,7 +48,21 @@ def probe_config(rabbit_config):
     return dict(rabbit_config, **{TEST_ROUTES_KEY: (ROUTE,)})
 
 
-def publish(uri: str, ids) -> None:
+class GroupedProbe:
+    """The same route, one processing span per publishing span (as calc)."""
+
+    name = "batch_probe"
+    traceparents: list = []
+
+    @batch_event_handler("ingest", "consent_revoked", max_batch=50, span_per="parent")
+    def handle(self, deliveries):
+        with BatchProbe.lock:
+            for d in deliveries:
+                BatchProbe.seen.append(d.data["consent_id"])
+                GroupedProbe.traceparents.append(d.traceparent)
+
+
+def publish(uri: str, ids, traceparent: str = "") -> None:
     items = [
         (
             "consent_revoked",
@@ -57,7 +74,7 @@ def publish(uri: str, ids) -> None:
                 "revoked_at": "2026-11-25T10:00:00Z",
             },
             None,
-            "",
+            traceparent,
         )
         for i in ids
     ]
@@ -113,3 +130,33 @@ def test_a_batch_that_raises_is_handled_again_message_by_message(container_facto
     assert sorted(BatchProbe.seen) == ids
     assert BatchProbe.raise_once["left"] == 0 and 1 in BatchProbe.batch_sizes  # the re-run was one by one
     assert messages_in(uri, ROUTE.queue_name) == 0
+
+
+def test_messages_of_one_publishing_span_share_one_processing_span(container_factory, probe_config, monkeypatch):
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    monkeypatch.setattr(batching, "tracer", lambda: provider.get_tracer("test"))
+    uri = probe_config["AMQP_URI"]
+    parents = {f"{n:032x}": f"{n:016x}" for n in (0xA1, 0xB2, 0xC3)}  # trace id -> publishing span id
+    for n, (trace_id, span_id) in enumerate(parents.items()):
+        publish(uri, [f"r{n}-{i:02d}" for i in range(20)], f"00-{trace_id}-{span_id}-01")
+    GroupedProbe.traceparents = []
+    container = container_factory(GroupedProbe, probe_config)
+    container.start()
+    wait_until(lambda: len(BatchProbe.seen) >= 60, timeout=30, message="60 messages handled")
+    container.stop()
+
+    spans = [s for s in exporter.get_finished_spans() if s.name.startswith("process ")]
+    # one span per publishing span and batch (two consumer loops may split a parent's messages)
+    assert 3 <= len(spans) <= 6
+    assert {(format(s.context.trace_id, "032x"), format(s.parent.span_id, "016x")) for s in spans} == set(
+        parents.items()
+    )
+    assert sum(s.attributes["messaging.batch.message_count"] for s in spans) == 60
+    shared = [s for s in spans if s.attributes["messaging.batch.message_count"] > 1]
+    assert shared and all(attributes.EVENT_ID not in s.attributes for s in shared)  # no one record's id
+    # what a handler publishes continues its message's trace, under the shared span
+    by_span = {format(s.context.span_id, "016x"): format(s.context.trace_id, "032x") for s in spans}
+    assert len(GroupedProbe.traceparents) == 60
+    assert all(by_span[tp.split("-")[2]] == tp.split("-")[1] for tp in GroupedProbe.traceparents)

@@ -6,7 +6,7 @@ from nameko.standalone.rpc import ServiceRpcProxy
 from nameko.testing.services import entrypoint_waiter
 
 from carbon_common import topology
-from carbon_common.events import EventDispatcher, EventPublisher, PublishError
+from carbon_common.events import EventDispatcher, EventPublisher, PublisherPool, PublishError
 from carbon_common.handlers import TEST_ROUTES_KEY, event_handler
 from carbon_common.schemas import InvalidEvent
 from carbon_dev.testing import wait_until
@@ -103,6 +103,27 @@ def test_invalid_payload_is_refused_before_publishing(probe_config, event_listen
     with pytest.raises(InvalidEvent):
         EventPublisher(probe_config["AMQP_URI"], "ingest").publish("no_such_event", {})
     assert listener.drain() == []
+
+
+def test_batches_published_side_by_side_wait_for_their_confirms_side_by_side(probe_config, event_listener):
+    import eventlet
+
+    listener = event_listener("ingest", "personal_data_deleted")
+    pool = PublisherPool(probe_config["AMQP_URI"], "ingest")
+    batches = [
+        [("personal_data_deleted", {"user_pid": f"{b}{i}" * 32}, f"e{b}{i}", "") for i in range(5)] for b in "ab"
+    ]
+    try:
+        results = [t.wait() for t in [eventlet.spawn(pool.publish_many, batch) for batch in batches]]
+        assert len(pool._all) == 2  # the second batch did not queue behind the first's confirms
+        pool.publish_many([("personal_data_deleted", {"user_pid": "c" * 64}, "ec", "")])
+        assert len(pool._all) == 2  # an idle publisher is reused
+    finally:
+        pool.close()
+    assert [len(r) for r in results] == [5, 5]
+    assert sorted(e["event_id"] for e in listener.wait(11)) == sorted(
+        [f"e{b}{i}" for b in "ab" for i in range(5)] + ["ec"]
+    )
 
 
 def test_publish_to_unreachable_broker_raises():

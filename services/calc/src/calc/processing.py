@@ -8,6 +8,11 @@ first stored outcome (reduction or rejection) wins.
 
 from typing import Any, Callable, Mapping
 
+from opentelemetry import trace
+
+from carbon_common import attributes
+from carbon_common.telemetry import tracer
+
 from calc.catalog import Catalog
 from calc.domain import Calculation, InvalidRecord, Rejection, calculate
 from calc.repository import CalcRepository
@@ -59,6 +64,17 @@ def publish_stored(doc: Mapping[str, Any], publish: Publish) -> None:
     publish(event_type, payload, event_id=event_id)
 
 
+def trace_rejection(delivery, payload: Mapping[str, Any]) -> None:
+    """A span of its own for a rejected record, under the request's processing span (shared by
+    the request's records): the SRE finds it by `carbon.record.key` and reads the code."""
+    span = tracer().start_span(
+        "reject record",
+        context=trace.set_span_in_context(delivery.span) if delivery.span is not None else None,
+        attributes={**attributes.from_payload(payload), attributes.REJECTION_CODE: str(payload.get("code", ""))},
+    )
+    span.end()
+
+
 def handle_behaviours(deliveries, catalog: Catalog, repo: CalcRepository, publisher) -> dict:
     """A batch of BehaviourReceived deliveries: one insert_many of their outcomes, one `$in`
     for those stored before, one confirm wait for all events. -> counts per outcome."""
@@ -79,6 +95,8 @@ def handle_behaviours(deliveries, catalog: Catalog, repo: CalcRepository, publis
             counts["already_reversed"] = counts.get("already_reversed", 0) + 1
             continue
         event_type, payload, event_id = event_of(doc)
+        if event_type == "behaviour_rejected":
+            trace_rejection(d, payload)
         events.append((event_type, payload, event_id, d.traceparent))
         counts[event_type] = counts.get(event_type, 0) + 1
     publisher.publish_many(events)

@@ -39,7 +39,7 @@ class CalcService(ops.OperationsMixin):
     catalog = MethodologyCatalog()
     publisher = BatchDispatcher()
 
-    @batch_event_handler("ingest", "behaviour_received", max_batch=500)
+    @batch_event_handler("ingest", "behaviour_received", max_batch=500, span_per="parent")
     def handle_behaviour_received(self, deliveries):
         counts = handle_behaviours(deliveries, self.catalog, self.repo, self.publisher)
         log.info("records processed", extra={"records": len(deliveries), **counts})

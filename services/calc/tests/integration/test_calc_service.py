@@ -44,7 +44,18 @@ def test_redelivered_record_yields_the_same_reduction_once(start_calc, ingest, e
     assert calc_db.outcomes.count_documents({}) == 1
 
 
-def test_ineligible_record_is_rejected_with_reason_not_dropped(start_calc, ingest, event_listener, calc_db):
+def test_ineligible_record_is_rejected_with_reason_not_dropped(
+    start_calc, ingest, event_listener, calc_db, monkeypatch
+):
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    from calc import processing
+
+    spans, provider = InMemorySpanExporter(), TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(spans))
+    monkeypatch.setattr(processing, "tracer", lambda: provider.get_tracer("test"))
     rejected = event_listener("calc", "behaviour_rejected")
     calculated = event_listener("calc", "reduction_calculated")
     start_calc()
@@ -54,6 +65,12 @@ def test_ineligible_record_is_rejected_with_reason_not_dropped(start_calc, inges
     assert envelope["data"]["record_key"] == f"{3:064x}" and "plausible maximum" in envelope["data"]["message"]
     assert calc_db.outcomes.count_documents({"record_key": f"{3:064x}", "kind": "rejection"}) == 1
     assert calculated.drain() == []
+    # processing spans are shared by a request's records: the rejected one has a span of its own
+    [span] = [s for s in spans.get_finished_spans() if s.name == "reject record"]
+    assert (
+        span.attributes["carbon.record.key"] == f"{3:064x}"
+        and span.attributes["carbon.rejection.code"] == "implausible"
+    )
 
 
 def test_exchange_registration_locks_reductions(start_calc, platform_amqp, calc_db, wait_until):
