@@ -2,7 +2,7 @@
 
     .venv/bin/python tests/bench/bench_platform.py [--steps 250:20,500:30,1000:60,1500:30]
         [--replicas calc=2,account=2] [--ingest-workers 2] [--customers 1000] [--clients 4]
-        [--label NAME] [--keep]
+        [--label NAME] [--sample 0.1] [--keep]
 
 A fresh platform instance ("bench", its own vhost, databases and ports) runs every process
 under supervisord, exporting spans to the local Jaeger. Several client threads stream signed
@@ -254,6 +254,9 @@ class Load:
                 continue
             with self.lock:
                 self.sent += len(batch)
+                if "results" not in body:  # the whole request refused, e.g. 503 overloaded after the SDK's retries
+                    code = body.get("code", str(response.status_code))
+                    self.errors[code] = self.errors.get(code, 0) + len(batch)
                 for result in body.get("results", []):
                     if result.get("outcome") == "accepted":
                         self.accepted[result["record_key"]] = done
@@ -338,6 +341,12 @@ def main(argv=None) -> int:
     parser.add_argument("--clients", type=int, default=4)
     parser.add_argument("--label", default=os.environ.get("BENCH_LABEL", "single"))
     parser.add_argument("--idle-seconds", type=float, default=20)
+    parser.add_argument(
+        "--sample",
+        type=float,
+        default=float(os.environ.get("BENCH_SAMPLE", "1")),
+        help="fraction of journeys traced (1: every one; else parentbased_traceidratio, decided at ingest)",
+    )
     parser.add_argument("--keep", action="store_true", help="leave the bench instance running")
     parser.add_argument("--compare-with", default="", help="label of an earlier run: print the scale-out ratio")
     args = parser.parse_args(argv)
@@ -346,10 +355,13 @@ def main(argv=None) -> int:
     os.environ["CARBON_REPLICAS"] = args.replicas
     os.environ["INGEST_WORKERS"] = str(args.ingest_workers)
     os.environ.setdefault("LOG_LEVEL", "WARNING")
+    if args.sample < 1:  # the standard variables, as an operator would set them on every process
+        os.environ["OTEL_TRACES_SAMPLER"] = "parentbased_traceidratio"
+        os.environ["OTEL_TRACES_SAMPLER_ARG"] = str(args.sample)
     instance = Instance("bench", port_offset=3000)
     say(
         f"== platform load bench ({args.label}): fresh instance, replicas [{args.replicas or 'none'}], "
-        f"{args.ingest_workers} ingest workers, tracing on (Jaeger)"
+        f"{args.ingest_workers} ingest workers, tracing on (Jaeger), {args.sample:.0%} of journeys sampled"
     )
     instance.reset()
     processes = instance.start(progress=lambda line: say("   " + line))
@@ -368,12 +380,14 @@ def main(argv=None) -> int:
         "ingest_workers": args.ingest_workers,
         "customers": args.customers,
         "clients": args.clients,
+        "traces_sampled": args.sample,
         "steps": [],
         "machine": {"cpus": os.cpu_count()},
         "at": datetime.now(timezone.utc).isoformat(),
     }
     for rate, seconds in steps:
         before_keys = set(load.accepted)
+        errors_before = dict(load.errors)
         cpu0 = meter.snapshot()
         start, end = load.step(rate, seconds)
         cpu1 = meter.snapshot()
@@ -400,12 +414,15 @@ def main(argv=None) -> int:
                 "p99": round(percentile(latencies, 0.99), 3),
             },
             "cpu_percent": CpuMeter.percent(cpu0, cpu1),
+            "refused": {k: v - errors_before.get(k, 0) for k, v in load.errors.items() if v > errors_before.get(k, 0)},
         }
         results["steps"].append(row)
         say(
             f"   offered {rate:6.0f}/s  accepted {row['accepted_per_s']:7.1f}/s  credited {row['credited_per_s']:7.1f}/s  "
             f"latency p50 {row['latency_s']['p50']:.2f} s p95 {row['latency_s']['p95']:.2f} s p99 {row['latency_s']['p99']:.2f} s"
         )
+        if row["refused"]:
+            say("   refused records: " + ", ".join(f"{k} {v}" for k, v in sorted(row["refused"].items())))
         say("   cpu %: " + ", ".join(f"{k} {v}" for k, v in sorted(row["cpu_percent"].items(), key=lambda kv: -kv[1])))
     results["errors"] = load.errors
     entries = mongo_client(instance.mongo_uri)[f"carbon_{instance.name}_account"]["entries"].estimated_document_count()

@@ -14,6 +14,7 @@ from carbon_common.events import PublishError
 from carbon_common.logs import configure_logging
 from carbon_common.mongo import connect_database
 
+from ingest.backpressure import Backlog
 from ingest.bus import Bus
 from ingest.config import load_settings
 from ingest.consents import Consents
@@ -38,6 +39,7 @@ class Extension:
     consents: Consents
     partners: Partners
     clock: object
+    backlog: Backlog
 
 
 def create_app(config: dict | None = None) -> Flask:
@@ -63,6 +65,7 @@ def create_app(config: dict | None = None) -> Flask:
         consents=Consents(repo, bus, settings),
         partners=Partners(repo),
         clock=config.get("CLOCK") or time.time,
+        backlog=Backlog(settings.amqp_uri, settings.max_backlog, settings.backlog_poll_seconds, metrics.backlog),
     )
     if config.get("TELEMETRY", True):  # first, so its span is open when our hooks read the trace id
         from opentelemetry.instrumentation.flask import FlaskInstrumentor
@@ -103,7 +106,7 @@ def _install_hooks(app: Flask, metrics: Metrics) -> None:
     def _api_error(exc: ApiError):
         metrics.rejections.labels(code=exc.code).inc()
         response = _error(exc.code, exc.status, exc.message, **exc.details)
-        if exc.code == "rate_limited":
+        if exc.code in ("rate_limited", "overloaded"):
             response[0].headers["Retry-After"] = str(exc.details.get("retry_after", 60))
         return response
 

@@ -24,6 +24,8 @@ class Settings:
     admin_token: str
     max_body_bytes: int
     max_batch: int
+    max_backlog: int = 0  # ingest.backpressure; load_settings reads INGEST_MAX_BACKLOG
+    backlog_poll_seconds: float = 1.0
 
 
 def _hex_bytes(name: str, value: str, minimum: int, exact: int | None = None) -> bytes:
@@ -54,4 +56,7 @@ def load_settings(overrides: dict | None = None) -> Settings:
         admin_token=get("ADMIN_TOKEN"),
         max_body_bytes=int_setting("INGEST_MAX_BODY_BYTES", 1024 * 1024, config),
         max_batch=int_setting("INGEST_MAX_BATCH", 500, config),
+        # 0: never shed load (ingest.backpressure)
+        max_backlog=int_setting("INGEST_MAX_BACKLOG", 20000, config),
+        backlog_poll_seconds=float(setting("INGEST_BACKLOG_POLL_SECONDS", "1", config)),
     )

@@ -34,6 +34,7 @@ CODES = {
     "partner_suspended": 403,
     "forbidden_for_partner_kind": 403,
     "rate_limited": 429,
+    "overloaded": 503,
     "admin_unauthorized": 401,
     # records
     "unknown_scenario": 422,

@@ -1,6 +1,6 @@
 """Prometheus metrics of the ingest process (multi-process aware under gunicorn)."""
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest, multiprocess
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest, multiprocess
 
 from carbon_common.config import setting
 
@@ -20,6 +20,12 @@ class Metrics:
         )
         self.rejections = Counter(
             "ingest_request_rejections_total", "Whole requests refused, by code", ["code"], registry=self.registry
+        )
+        self.backlog = Gauge(
+            "ingest_pipeline_backlog_messages",
+            "Messages waiting between ingest and the ledger (calc and account queues), as last read",
+            registry=self.registry,
+            multiprocess_mode="max",
         )
         self.verify_seconds = Histogram(
             "ingest_sm2_verify_seconds",

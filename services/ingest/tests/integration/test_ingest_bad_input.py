@@ -454,3 +454,31 @@ def test_admin_api_needs_the_admin_token(platform, metro_partner):
     assert (response.status_code, response.get_json()["code"]) == (401, "admin_unauthorized")
     signed_by_partner = metro_partner.send("GET", "/admin/v1/partners")
     assert signed_by_partner.status_code == 401
+
+
+def test_records_are_refused_while_the_pipeline_is_far_behind(fresh_scene, platform_amqp):
+    from kombu import Connection
+
+    from carbon_dev.testing import wait_until
+    from ingest.backpressure import Backlog, pipeline_queues
+
+    platform = fresh_scene["platform"]
+    uri = platform_amqp["AMQP_URI"]
+    backlog = platform.app.extensions["ingest"].backlog = Backlog(uri, limit=5, interval=0.1)
+    calc_queue = pipeline_queues()[0]  # nothing consumes it in this test: a backlog stands still
+    with Connection(uri) as conn:
+        producer = conn.Producer()
+        for n in range(6):
+            producer.publish({"n": n}, exchange="", routing_key=calc_queue, serializer="json")
+        assert not backlog.overloaded()  # starts polling
+        wait_until(backlog.overloaded, timeout=10, message="6 waiting messages read as overload")
+
+        response = fresh_scene["partner"].post_records([metro("r-late", CUSTOMER)])
+        assert (response.status_code, response.get_json()["code"]) == (503, "overloaded")
+        assert 1 <= int(response.headers["Retry-After"]) <= 30
+        assert platform.counts() == fresh_scene["baseline"]  # no receipt, no nonce, no hint
+
+        conn.default_channel.queue_purge(calc_queue)  # the pipeline caught up
+        wait_until(lambda: not backlog.overloaded(), timeout=10, message="the backlog read as drained")
+    assert_nothing_published(fresh_scene)  # the refused record was never forwarded
+    assert fresh_scene["partner"].post_records([metro("r-late", CUSTOMER)]).status_code == 200

@@ -20,6 +20,13 @@ def _ext():
 @bp.post("/v1/records")
 def post_records():
     ext = _ext()
+    if ext.backlog.overloaded():  # before any signature math: shedding must be cheap
+        wait = ext.backlog.retry_after()
+        raise ApiError(
+            "overloaded",
+            f"the platform is catching up with earlier records; retry in {wait} s (nothing was stored)",
+            retry_after=wait,
+        )
     caller = auth.signed_request("data_partner", precheck=lambda doc: precheck(doc, ext.settings.max_batch))
     status, body = ext.intake.handle(caller)
     return jsonify({**body, "trace_id": g.trace_id}), status
