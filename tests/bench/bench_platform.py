@@ -265,6 +265,11 @@ class Load:
                         self.errors[code] = self.errors.get(code, 0) + 1
 
 
+def cpu_ms_per_credited(row: dict) -> float:
+    platform = sum(v for k, v in row["cpu_percent"].items() if k != "bench-clients")  # % of one core
+    return round(platform * 10 / max(row["credited_per_s"], 1e-9), 2)
+
+
 def percentile(values: list[float], q: float) -> float:
     if not values:
         return float("nan")
@@ -334,7 +339,9 @@ def main(argv=None) -> int:
         prog="bench_platform.py", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     # the last step repeats an earlier rate on a ledger that has grown by the whole ramp
-    parser.add_argument("--steps", default=os.environ.get("BENCH_STEPS", "250:20,500:30,1000:60,1500:20,1000:30"))
+    parser.add_argument(
+        "--steps", default=os.environ.get("BENCH_STEPS", "250:20,500:30,1000:60,1500:20,1000:30,500:30")
+    )
     parser.add_argument("--replicas", default=os.environ.get("BENCH_REPLICAS", ""))
     parser.add_argument("--ingest-workers", type=int, default=int(os.environ.get("BENCH_INGEST_WORKERS", "2")))
     parser.add_argument("--customers", type=int, default=1000)
@@ -472,14 +479,28 @@ def main(argv=None) -> int:
         f"{results['ratios']['credited_vs_rabbitmq_publish']:.1%} of the broker's"
     )
 
-    same_rate = [r for r in results["steps"] if r["offered_per_s"] == results["steps"][-1]["offered_per_s"]]
-    if len(same_rate) > 1:  # cost as data grows: the same offered rate, early and on the grown ledger
-        results["ratios"]["credited_late_vs_early_same_rate"] = round(
-            same_rate[-1]["credited_per_s"] / max(same_rate[0]["credited_per_s"], 1e-9), 3
-        )
+    # Cost as data grows: each offered rate that was repeated, early and on the grown ledger. Above
+    # saturation the credited rate also reflects the backlog the earlier steps left; the platform's
+    # CPU per credited record (clients excluded) is the cost itself.
+    results["ratios"]["same_rate_late_vs_early"] = {}
+    for rate in sorted({r["offered_per_s"] for r in results["steps"]}):
+        same_rate = [r for r in results["steps"] if r["offered_per_s"] == rate]
+        if len(same_rate) < 2:
+            continue
+        early, late = same_rate[0], same_rate[-1]
+        cost = [cpu_ms_per_credited(r) for r in (early, late)]
+        ratio = {
+            "credited": round(late["credited_per_s"] / max(early["credited_per_s"], 1e-9), 3),
+            "cpu_ms_per_credited_record": cost,
+            "cost": round(cost[1] / max(cost[0], 1e-9), 3),
+        }
+        results["ratios"]["same_rate_late_vs_early"][str(int(rate))] = ratio
+        if rate == results["steps"][-1]["offered_per_s"]:
+            results["ratios"]["credited_late_vs_early_same_rate"] = ratio["credited"]
         say(
-            f"   same offered rate early vs after {entries} entries: credited {same_rate[0]['credited_per_s']}/s "
-            f"-> {same_rate[-1]['credited_per_s']}/s (ratio {results['ratios']['credited_late_vs_early_same_rate']})"
+            f"   {rate:.0f}/s offered, early vs after {entries} entries: credited {early['credited_per_s']}/s -> "
+            f"{late['credited_per_s']}/s (ratio {ratio['credited']}); platform CPU per credited record "
+            f"{cost[0]} -> {cost[1]} ms (ratio {ratio['cost']})"
         )
     if args.compare_with and (RESULTS / f"platform-{args.compare_with}.json").exists():
         other = json.loads((RESULTS / f"platform-{args.compare_with}.json").read_text())
