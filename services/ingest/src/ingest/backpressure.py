@@ -9,8 +9,8 @@ backlog, hence the delay to the ledger, stays below about INGEST_MAX_BACKLOG / c
 
 The backlog is the ready messages of calc's `behaviour_received` queue and account's
 `reduction_calculated` shard queues (their retry and parking queues are not work waiting),
-read every INGEST_BACKLOG_POLL_SECONDS by a background thread of each worker with passive
-queue declarations. If the broker cannot be asked, nothing is shed on that account (a publish
+read at most every INGEST_BACKLOG_POLL_SECONDS per worker (by the request that finds the last
+reading older) with passive queue declarations on one connection. If the broker cannot be asked, nothing is shed on that account (a publish
 would then fail and answer 503 `unavailable` anyway).
 """
 
@@ -40,39 +40,39 @@ class Backlog:
         self.amqp_uri, self.limit, self.interval, self.gauge = amqp_uri, limit, interval, gauge
         self.queues = pipeline_queues()
         self.depth = 0
-        self._thread = None
+        self._read_at = float("-inf")
+        self._conn = None
         self._lock = threading.Lock()
 
     def overloaded(self) -> bool:
+        """The last reading against the bound; one request per interval refreshes it (the
+        others go on with the last reading instead of waiting)."""
         if self.limit <= 0:
             return False
-        self._ensure_polling()  # started on first use: after gunicorn forked the worker
+        now = time.monotonic()
+        if now - self._read_at >= self.interval and self._lock.acquire(blocking=False):
+            try:
+                self._read_at = now
+                self.depth = self._read()
+            finally:
+                self._lock.release()
         return self.depth >= self.limit
 
     def retry_after(self) -> int:
         return max(1, min(30, round(self.interval * 5)))
 
-    def _ensure_polling(self) -> None:
-        if self._thread is None:
-            with self._lock:
-                if self._thread is None:
-                    self._thread = threading.Thread(target=self._poll_forever, name="backlog-poll", daemon=True)
-                    self._thread.start()
-
-    def read(self, conn) -> int:
-        channel = conn.default_channel
-        return sum(channel.queue_declare(queue=name, passive=True).message_count for name in self.queues)
-
-    def _poll_forever(self) -> None:
-        while True:
-            try:
-                with Connection(self.amqp_uri, connect_timeout=5) as conn:
-                    while True:
-                        self.depth = self.read(conn)
-                        if self.gauge is not None:
-                            self.gauge.set(self.depth)
-                        time.sleep(self.interval)
-            except Exception as exc:  # noqa: BLE001 - broker away: shed nothing, ask again later
-                self.depth = 0
-                log.warning("pipeline backlog unknown", extra={"error": repr(exc)})
-                time.sleep(max(self.interval, 1.0))
+    def _read(self) -> int:
+        try:
+            if self._conn is None:  # opened on first use: after gunicorn forked the worker
+                self._conn = Connection(self.amqp_uri, connect_timeout=2)
+            channel = self._conn.default_channel
+            depth = sum(channel.queue_declare(queue=name, passive=True).message_count for name in self.queues)
+        except Exception as exc:  # noqa: BLE001 - broker away: shed nothing, ask again next interval
+            conn, self._conn = self._conn, None
+            if conn is not None:
+                conn.collect()
+            log.warning("pipeline backlog unknown", extra={"error": repr(exc)})
+            return 0
+        if self.gauge is not None:
+            self.gauge.set(depth)
+        return depth
