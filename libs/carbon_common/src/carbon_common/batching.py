@@ -46,10 +46,9 @@ from opentelemetry.trace import SpanKind
 from carbon_common import attributes, metrics, topology
 from carbon_common.config import int_setting, setting
 from carbon_common.handlers import TEST_ROUTES_KEY, delivery_attempt, park_message
-from carbon_common.telemetry import extract_context, tracer
+from carbon_common.telemetry import HEADER_PREFIX, extract_context, tracer
 
 log = logging.getLogger(__name__)
-HEADER_PREFIX = "nameko."
 STANDBY_AFTER = 5.0
 BATCH_SIZE = metrics.Histogram(
     "carbon_batch_size",

@@ -106,8 +106,8 @@ def _install_hooks(app: Flask, metrics: Metrics) -> None:
     def _api_error(exc: ApiError):
         metrics.rejections.labels(code=exc.code).inc()
         response = _error(exc.code, exc.status, exc.message, **exc.details)
-        if exc.code in ("rate_limited", "overloaded"):
-            response[0].headers["Retry-After"] = str(exc.details.get("retry_after", 60))
+        if "retry_after" in exc.details:  # rate_limited, overloaded
+            response[0].headers["Retry-After"] = str(exc.details["retry_after"])
         return response
 
     @app.errorhandler(HTTPException)
