@@ -17,7 +17,7 @@ from carbon_common import telemetry
 ROOT = Path(__file__).resolve().parents[3]
 SETUP = (
     "from carbon_common.telemetry import setup_telemetry, span_exporter; setup_telemetry('probe', False); "
-    "print(type(span_exporter()).__module__)"
+    "exporter = span_exporter(); print(type(exporter).__module__, type(exporter).__mro__[1].__module__)"
 )
 
 
@@ -47,7 +47,7 @@ def test_protocol_follows_the_standard_variables_per_signal_first(env, expected)
 def test_http_protobuf_uses_the_http_exporter():
     result = run(SETUP, OTEL_EXPORTER_OTLP_PROTOCOL="http/protobuf")
     assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == "opentelemetry.exporter.otlp.proto.http.trace_exporter"
+    assert result.stdout.split() == ["carbon_common.otlp_wire", "opentelemetry.exporter.otlp.proto.http.trace_exporter"]
 
 
 def test_grpc_in_an_eventlet_process_is_refused_at_start_up():
@@ -63,7 +63,7 @@ def test_grpc_in_a_plain_process_uses_the_grpc_exporter_or_names_the_missing_pac
         assert "needs the package opentelemetry-exporter-otlp-proto-grpc" in result.stderr, result.stderr
     else:
         assert result.returncode == 0, result.stderr
-        assert result.stdout.strip() == "opentelemetry.exporter.otlp.proto.grpc.trace_exporter"
+        assert result.stdout.split()[0] == "opentelemetry.exporter.otlp.proto.grpc.trace_exporter"
 
 
 def test_an_unsupported_protocol_stops_the_process_instead_of_losing_traces():

@@ -57,9 +57,9 @@ def span_exporter(env=os.environ):
     """The OTLP span exporter the environment asks for, or UnsupportedExporter (a SystemExit)."""
     protocol, variable = otlp_protocol(env)
     if protocol == "http/protobuf":
-        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+        from carbon_common.otlp_wire import WireSpanExporter  # the stock one, with a faster encoder
 
-        return OTLPSpanExporter()
+        return WireSpanExporter()
     if protocol == "grpc":
         if eventlet_patched():
             _refuse(

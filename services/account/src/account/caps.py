@@ -9,6 +9,7 @@ concurrency (the seq insert fails if anyone appended in between).
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
+from functools import lru_cache
 
 CST = timezone(timedelta(hours=8))
 PERIODS = ("day", "month")
@@ -63,7 +64,17 @@ def parse_time(value: str) -> datetime:
 
 
 def local_period(period: str, occurred_at: str) -> str:
+    # CST is a whole-hour offset: the local day/month follows from the UTC hour alone
+    if occurred_at.endswith("Z") and len(occurred_at) >= 13:
+        return _local_period_of_hour(period, occurred_at[:13])
     local = parse_time(occurred_at).astimezone(CST)
+    return local.strftime("%Y-%m-%d") if period == "day" else local.strftime("%Y-%m")
+
+
+@lru_cache(maxsize=4096)
+def _local_period_of_hour(period: str, utc_hour: str) -> str:
+    """utc_hour: "YYYY-MM-DDTHH" of a UTC time (sealing runs this per entry: cached)."""
+    local = datetime.strptime(utc_hour, "%Y-%m-%dT%H").replace(tzinfo=timezone.utc).astimezone(CST)
     return local.strftime("%Y-%m-%d") if period == "day" else local.strftime("%Y-%m")
 
 
@@ -77,19 +88,38 @@ def statement_month(occurred_at: str) -> str:
 
 
 def is_retained(key: str, posted_at: str) -> bool:
-    period_value = key.rsplit(":", 1)[1]
+    return is_retained_after(key, retention_cutoff(posted_at))
+
+
+def retention_cutoff(posted_at: str) -> tuple[str, str]:
+    """(day, month) in CST below which cap usage is dropped from a state posted at posted_at."""
+    if posted_at.endswith("Z") and len(posted_at) >= 13:
+        return _cutoff_of_hour(posted_at[:13])
     cutoff = (parse_time(posted_at) - timedelta(days=RETENTION_DAYS)).astimezone(CST)
-    return period_value >= cutoff.strftime("%Y-%m-%d" if len(period_value) == 10 else "%Y-%m")
+    return cutoff.strftime("%Y-%m-%d"), cutoff.strftime("%Y-%m")
 
 
-def previous_months(month: str, count: int) -> list[str]:
-    """`month` ("YYYY-MM") and the count-1 months before it."""
+@lru_cache(maxsize=1024)
+def _cutoff_of_hour(utc_hour: str) -> tuple[str, str]:
+    moment = datetime.strptime(utc_hour, "%Y-%m-%dT%H").replace(tzinfo=timezone.utc)
+    cutoff = (moment - timedelta(days=RETENTION_DAYS)).astimezone(CST)
+    return cutoff.strftime("%Y-%m-%d"), cutoff.strftime("%Y-%m")
+
+
+def is_retained_after(key: str, cutoff: tuple[str, str]) -> bool:
+    period_value = key.rsplit(":", 1)[1]
+    return period_value >= (cutoff[0] if len(period_value) == 10 else cutoff[1])
+
+
+@lru_cache(maxsize=256)
+def previous_months(month: str, count: int) -> tuple[str, ...]:
+    """`month` ("YYYY-MM") and the count-1 months before it (cached: pure, called per entry)."""
     year, mon = int(month[:4]), int(month[5:7])
     out = []
     for _ in range(count):
         out.append(f"{year:04d}-{mon:02d}")
         year, mon = (year - 1, 12) if mon == 1 else (year, mon - 1)
-    return out
+    return tuple(out)
 
 
 @dataclass(frozen=True)

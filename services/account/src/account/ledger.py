@@ -171,10 +171,10 @@ def seal(state: dict, draft: dict, now_iso: str, tier_for) -> tuple[dict, dict]:
     for key in draft.get("cap_keys", ()):
         used = new["usage"].get(key, [0, 0])
         new["usage"][key] = [used[0] + cap_grams, used[1] + int(draft.get("cap_count", 0))]
-    new["earned_by_month"] = {
-        m: g for m, g in new["earned_by_month"].items() if m in caps.previous_months(month, TIER_MONTHS + 1)
-    }
-    new["usage"] = {k: u for k, u in new["usage"].items() if caps.is_retained(k, posted_at)}
+    kept_months = caps.previous_months(month, TIER_MONTHS + 1)
+    new["earned_by_month"] = {m: g for m, g in new["earned_by_month"].items() if m in kept_months}
+    cutoff = caps.retention_cutoff(posted_at)
+    new["usage"] = {k: u for k, u in new["usage"].items() if caps.is_retained_after(k, cutoff)}
     trailing = trailing_earned(new["earned_by_month"], month)
     new["tier"] = tier_for(trailing)
     entry = {

@@ -52,6 +52,25 @@ def test_cap_periods_are_china_standard_time():
     assert caps.cap_key("metro", caps.Cap("month", 0, 5), "2026-11-30T16:30:00Z").endswith("month:2026-12")
 
 
+def test_cached_cap_periods_and_retention_match_the_calendar_at_every_hour():
+    """Sealing takes periods and the retention cutoff from the UTC hour (cached); the same
+    answers as converting each full timestamp, across day, month and year ends."""
+    from datetime import datetime, timedelta, timezone
+
+    start = datetime(2025, 12, 30, tzinfo=timezone.utc)
+    for hour in range(24 * 66):
+        moment = start + timedelta(hours=hour, minutes=59, seconds=59, microseconds=999_999)
+        stamp = moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        local = moment.astimezone(caps.CST)
+        assert caps.local_period("day", stamp) == local.strftime("%Y-%m-%d")
+        assert caps.local_period("month", stamp) == local.strftime("%Y-%m")
+        assert caps.local_period("day", moment.astimezone(caps.CST).isoformat()) == local.strftime("%Y-%m-%d")
+        cutoff = (moment - timedelta(days=caps.RETENTION_DAYS)).astimezone(caps.CST)
+        assert caps.retention_cutoff(stamp) == (cutoff.strftime("%Y-%m-%d"), cutoff.strftime("%Y-%m"))
+        assert caps.is_retained(f"metro_ride|user|day:{cutoff:%Y-%m-%d}", stamp)
+        assert not caps.is_retained(f"metro_ride|user|day:{cutoff - timedelta(days=1):%Y-%m-%d}", stamp)
+
+
 def test_cap_evaluation_takes_the_tightest_cap():
     day, month = caps.Cap("day", 300, 5), caps.Cap("month", 1000, 0)
     assert caps.evaluate(200, [day, month], {day: (250, 2), month: (0, 0)}).credited == 50

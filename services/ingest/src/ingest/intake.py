@@ -1,9 +1,11 @@
 """Intake of one signed batch: validate, gate on consent, store receipts, publish, answer.
 
-Durability: a relay hint and the receipt (state "pending") are stored before its event is
-published with a publisher confirm, and marked "published" after; only then is the record
-acknowledged. A record whose publish failed answers 503; it is republished (same event id)
-by the relay (`ingest.relay`) after a grace period, or earlier by a replay of the partner.
+Durability: a relay hint listing the batch's record keys is stored first, then the receipts,
+each carrying the hint's id (pending while that hint exists); the batch's events are published
+with a publisher confirm, and only then is the hint deleted (the receipts are published) and
+each record acknowledged. No per-record "published" document is written. A record whose publish
+failed answers 503; it is republished (same event id) by the relay (`ingest.relay`) after a
+grace period, or earlier by a replay of the partner.
 
 Cost per request, whatever its size: every read is an `_id` lookup (`$in` for the batch), every
 write one bulk insert or delete, and the batch's events go out with one confirm wait.
@@ -89,25 +91,46 @@ class Intake:
         keys = [c["receipt"]["_id"] for c in candidates]
         # The relay's hint goes first: a receipt never exists without one until it is published.
         hint = self.repo.note_unpublished(keys, caller.now, telemetry.current_traceparent())
-        stored = self.repo.store_receipts([c["receipt"] for c in candidates])
-        published = self.repo.published_among([receipt["_id"] for receipt, new in stored if not new])
+        stored = self.repo.store_receipts([c["receipt"] for c in candidates], hint)
+        same = [
+            r
+            for (r, new), c in zip(stored, candidates)
+            if not new and r["content_hash"] == c["receipt"]["content_hash"]
+        ]
+        pending, live = self.repo.pending_among(same)
         to_publish = []
         for cand, (receipt, new) in zip(candidates, stored):
             if new:
+                cand["receipt"] = receipt  # as stored: with its hint
                 to_publish.append((cand, ACCEPTED))
             elif receipt["content_hash"] != cand["receipt"]["content_hash"]:
-                outcomes.append(self._conflict(cand))  # the original, if pending, stays in our hint
-            elif receipt["_id"] not in published:
+                outcomes.append(self._conflict(cand))  # the original, if pending, is tracked by its own hint
+            elif receipt["_id"] in pending:
                 cand["receipt"] = receipt  # stored by an earlier attempt whose publish failed
                 to_publish.append((cand, DUPLICATE))
             else:
                 outcomes.append(self._outcome(cand, DUPLICATE, receipt))
         published_outcomes, confirmed = self._publish(to_publish, caller.now)
         outcomes.extend(published_outcomes)
-        if set(keys) <= published.union(confirmed):
-            self.repo.clear_unpublished([hint])
+        self.repo.clear_unpublished(self._done_hints(hint, stored, live, set(confirmed)))
         log.info("batch handled", extra={"partner_id": caller.partner_id, "records": len(outcomes)})
         return self._answer(outcomes)
+
+    @staticmethod
+    def _done_hints(hint, stored, live, confirmed: set) -> list:
+        """Hints whose receipts are all published now. Ours once the receipts stored under it
+        are confirmed (keys stored by others are tracked by their own hints). An earlier
+        request's live hint once every key it lists is in this batch and either confirmed now
+        or stored under another hint (a replay of a whole failed batch): it would otherwise
+        keep its receipts pending, and make the relay publish them again, until its grace ends."""
+        stored_under = {receipt["_id"]: receipt.get("hint") for receipt, _ in stored}
+        done = [hint] if all(r["_id"] in confirmed for r, new in stored if new) else []
+        done += [
+            hint_id
+            for hint_id, hint_keys in live.items()
+            if all(k in stored_under and (k in confirmed or stored_under[k] != hint_id) for k in hint_keys)
+        ]
+        return done
 
     def _candidates(self, caller):
         """Validate the batch, gate each valid record on its customer's consent, and build the
@@ -156,7 +179,7 @@ class Intake:
                 for (cand, _), receipt in zip(to_publish, receipts)
             ], []
         confirmed = [r["_id"] for r in receipts]
-        self.repo.mark_published(confirmed, now)
+        self.repo.mark_published(receipts, now)  # only receipts stored before hints get a marker
         return [self._outcome(cand, outcome, cand["receipt"]) for cand, outcome in to_publish], confirmed
 
     @staticmethod

@@ -5,11 +5,14 @@
 Every RELAY_INTERVAL_SECONDS (5) it reads the `unpublished` hints (one per request, listing its
 record keys) older than RELAY_GRACE_SECONDS (90: longer than a request may live under gunicorn's
 60 s timeout, so it does not race the request that is publishing them right now), republishes
-each pending receipt as `behaviour_received` with its deterministic event_id (the record key;
-consumers dedupe on it anyway), marks it published and drops the hint. A key without a receipt
-(the request died between the two inserts) or of an already published receipt is simply
-dropped. Hints are taken in groups of about RELAY_BATCH (500) records: two `$in` reads and one
-confirm wait (BatchPublisher) per group.
+each receipt stored under those hints as `behaviour_received` with its deterministic event_id
+(the record key; consumers dedupe on it anyway) and deletes the hints, which makes the receipts
+published. A key without a receipt (the request died between the two inserts) or whose receipt
+was stored under another hint (that hint tracks it) is simply dropped. Receipts stored before
+hints carried no `hint` field: they are republished unless they have a legacy `published`
+marker, which they then get. Hints are taken in groups of about RELAY_BATCH (500) records: one
+`$in` read of the receipts (two if some predate hints) and one confirm wait (BatchPublisher)
+per group.
 
 Timer work that must stay off the request path also runs here: expired nonces and rate slots
 are purged every RELAY_PURGE_SECONDS (300; FerretDB has no TTL index), and consents stored
@@ -94,9 +97,9 @@ class Relay:
                 confirmed = self._relay(group, result)
                 if result.failed:
                     break
-                self.repo.mark_published(confirmed, now)
+                self.repo.mark_published(confirmed, now)  # only receipts stored before hints get a marker
                 self.repo.clear_unpublished([hint["_id"] for hint in group])
-                result.republished.extend(confirmed)
+                result.republished.extend(r["_id"] for r in confirmed)
                 REPUBLISHED.inc(len(confirmed))
                 progressed = True
             if len(hints) < self.batch or not progressed:
@@ -117,16 +120,25 @@ class Relay:
         if group:
             yield group
 
-    def _relay(self, hints, result: PassResult):
-        """Republish the pending receipts these hints list, with one confirm wait."""
+    def _relay(self, hints, result: PassResult) -> list:
+        """Republish the pending receipts these hints list, with one confirm wait: -> those receipts.
+
+        A receipt is pending while the hint it was stored under exists: here, one of `hints`
+        (read just now). One stored under another hint is that hint's business."""
         traceparents = {}
         for hint in hints:
             for key in self.repo.hint_keys(hint):
                 traceparents.setdefault(key, hint.get("traceparent") or None)
         keys = list(traceparents)
+        ours = {hint["_id"] for hint in hints}
         receipts = self.repo.get_receipts(keys)
-        published = self.repo.published_among(keys)
-        pending = [key for key in keys if key in receipts and key not in published]
+        legacy_published = self.repo.published_among([k for k, r in receipts.items() if "hint" not in r])
+        pending = [
+            key
+            for key in keys
+            if key in receipts
+            and (receipts[key]["hint"] in ours if "hint" in receipts[key] else key not in legacy_published)
+        ]
         try:
             self.bus.publish_many(
                 [
@@ -142,7 +154,7 @@ class Relay:
         for key in pending:
             log.info("receipt republished", extra={"record_key": key, "partner_id": receipts[key]["partner_id"]})
         result.dropped += len(keys) - len(pending)
-        return pending
+        return [receipts[key] for key in pending]
 
     def _observe(self, now: datetime) -> None:
         PENDING.set(self.repo.count_unpublished())

@@ -339,19 +339,21 @@ class Repository:
         self.deletions.update_one({"_id": user_pid}, {"$set": {"published": True}})
 
     # ---- receipts ---------------------------------------------------------------------
-    # A receipt is "published" once a marker with its _id exists in `published`: inserting
-    # markers in bulk is ~100x cheaper on FerretDB than updating receipts one by one.
     # `unpublished` holds hints of receipts that may still need publishing: one per request,
-    # listing its record keys, written *before* the receipts and removed once all of them are
-    # published. The relay reads this small collection instead of scanning every receipt
-    # (FerretDB v1 would scan the whole collection). One document per request, not per record:
-    # a 100-document insert and a 100-id delete cost FerretDB ~13 ms of CPU, one document ~3 ms.
-    # Hints written by earlier versions (one per record, `_id` = record key, no `keys`) still work.
-    def store_receipts(self, docs) -> list:
+    # listing its record keys, written *before* the receipts and deleted once the request's
+    # publish is confirmed. Each receipt carries the id of the hint it was stored under
+    # (`hint`): it is pending while that hint exists, published once it is gone, so publishing
+    # writes no per-record marker (a hint is one document per request; a 100-document insert
+    # costs FerretDB ~13 ms of CPU, one document ~3 ms). The relay reads this small collection
+    # instead of scanning every receipt (FerretDB v1 would scan the whole collection).
+    # Receipts stored by earlier versions have no `hint`: a marker in `published` (`_id` =
+    # record key) says they are published; only such receipts still get one. Hints written by
+    # earlier versions (one per record, `_id` = record key, no `keys`) are still read.
+    def store_receipts(self, docs, hint_id: str) -> list:
         """[(stored receipt, inserted now)] in order: an existing one (same record key) wins.
-        The record key is SM3(partner_id:partner_record_id), so the second unique index is
-        only ever hit together with `_id`."""
-        return insert_or_get_many(self.receipts, docs)
+        New ones are stored under `hint_id`. The record key is SM3(partner_id:partner_record_id),
+        so the second unique index is only ever hit together with `_id`."""
+        return insert_or_get_many(self.receipts, [{**doc, "hint": hint_id} for doc in docs])
 
     def get_receipt(self, record_key):
         return self.receipts.find_one({"_id": record_key})
@@ -359,16 +361,36 @@ class Repository:
     def get_receipts(self, record_keys) -> dict:
         return find_by_ids(self.receipts, record_keys)
 
-    def mark_published(self, record_keys, at: datetime) -> None:
-        insert_new(self.published, [{"_id": key, "at": at} for key in record_keys])
+    def pending_among(self, receipts) -> tuple[set, dict]:
+        """Which of these stored receipts still await a confirmed publish: (their record keys,
+        {id: record keys} of the live hints tracking them). `_id` lookups only: one `$in` over
+        their hints (mostly misses, which FerretDB answers almost for free), and one over the
+        legacy markers only if a receipt predates hints."""
+        live = {
+            doc["_id"]: self.hint_keys(doc)
+            for doc in find_by_ids(self.unpublished, [r["hint"] for r in receipts if "hint" in r], {"keys": 1}).values()
+        }
+        legacy_published = self.published_among([r["_id"] for r in receipts if "hint" not in r])
+        pending = {
+            r["_id"] for r in receipts if (r["hint"] in live if "hint" in r else r["_id"] not in legacy_published)
+        }
+        return pending, live
+
+    def mark_published(self, receipts, at: datetime) -> None:
+        """Legacy markers, for receipts stored before hints (no `hint`) once their publish is
+        confirmed; receipts with a hint need none."""
+        insert_new(self.published, [{"_id": r["_id"], "at": at} for r in receipts if "hint" not in r])
 
     def published_among(self, record_keys) -> set:
+        """Record keys with a legacy marker (receipts stored before hints)."""
         return set(find_by_ids(self.published, record_keys, {"_id": 1}))
 
     def receipt_state(self, record_key) -> str | None:
-        if self.get_receipt(record_key) is None:
+        """The record status: "published", "pending" (stored, publish not yet confirmed) or None."""
+        receipt = self.get_receipt(record_key)
+        if receipt is None:
             return None
-        return "published" if self.published_among([record_key]) else "pending"
+        return "pending" if self.pending_among([receipt])[0] else "published"
 
     def note_unpublished(self, record_keys, at: datetime, traceparent: str = "") -> str:
         """One hint for the relay listing these record keys; -> its id."""

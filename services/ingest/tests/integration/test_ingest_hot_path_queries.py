@@ -4,14 +4,19 @@ filter reads and decodes the whole collection, so a record would cost more as da
 Every find/update/delete/count/aggregate the app sends while it handles one realistic signed
 batch is recorded with pymongo command monitoring (carbon_dev.testing.FilterRecorder) and
 must filter on `{_id: value}` or `{_id: {$in: [...]}}` only. The batch mixes every branch of
-intake: new records, a published duplicate, a pending duplicate (its first publish failed), a
+intake: new records, a published duplicate, a pending duplicate (its first publish failed),
+duplicates of receipts stored before hints (published by a legacy marker, and pending), a
 content conflict, customers with several consents (index chains longer than one read), revoked
 consents, no consent, an invalid record; the partner is rate limited.
+
+Also counted: what a 100-record request writes (one document per record, no per-record marker)
+and how many commands it sends.
 """
 
 from datetime import datetime, timedelta, timezone
 
 import pytest
+from pymongo import monitoring
 
 from ingest_testkit import FailingBus, Platform, Signer, metro, settings_for
 
@@ -57,7 +62,13 @@ def test_a_signed_batch_sends_only_id_lookups(recorded, event_listener):
     assert partner.post_records(earlier).status_code == 200
     bus.failing = True
     assert partner.post_records([metro("pending", C_ONE)]).status_code == 503
+    legacy = partner.post_records([metro("legacy-published", C_ONE), metro("legacy-pending", C_ONE)])
     bus.failing = False
+    legacy_keys = [r["record_key"] for r in legacy.get_json()["results"]]
+    repo = platform.repo  # as an earlier version stored them: no hint, a marker once published
+    repo.receipts.update_many({"_id": {"$in": legacy_keys}}, {"$unset": {"hint": ""}})
+    repo.published.insert_one({"_id": legacy_keys[0], "at": datetime.now(timezone.utc)})
+    repo.unpublished.delete_many({"keys": legacy_keys})
     listener = event_listener("ingest", "behaviour_received")
 
     recorder.clear()
@@ -69,6 +80,8 @@ def test_a_signed_batch_sends_only_id_lookups(recorded, event_listener):
             earlier[0],
             metro("conflicting", C_ONE, distance="3.0"),
             metro("pending", C_ONE),
+            metro("legacy-published", C_ONE),
+            metro("legacy-pending", C_ONE),
             metro("revoked", C_REVOKED),
             metro("no-consent", C_NONE),
             metro("invalid", C_ONE, distance="-1"),
@@ -86,11 +99,23 @@ def test_a_signed_batch_sends_only_id_lookups(recorded, event_listener):
         "published": ("duplicate", None),
         "conflicting": ("rejected", "record_conflict"),
         "pending": ("duplicate", None),
+        "legacy-published": ("duplicate", None),
+        "legacy-pending": ("duplicate", None),
         "revoked": ("rejected", "consent_required"),
         "no-consent": ("rejected", "consent_required"),
     }
-    assert sorted(e["data"]["partner_record_id"] for e in listener.wait(4)) == ["new-1", "new-2", "new-3", "pending"]
+    assert sorted(e["data"]["partner_record_id"] for e in listener.wait(5)) == [
+        "legacy-pending",
+        "new-1",
+        "new-2",
+        "new-3",
+        "pending",
+    ]
     assert offending == [], f"filters FerretDB answers with a scan: {offending}"
+    # every hint is gone ("pending"'s too: the batch republished its only record) and only the
+    # receipts stored before hints have a marker
+    assert repo.count_unpublished() == 0
+    assert {d["_id"] for d in repo.published.find()} == set(legacy_keys)
     touched = {(name, coll) for name, coll, _ in commands}
     assert {
         ("find", c)
@@ -102,11 +127,80 @@ def test_a_signed_batch_sends_only_id_lookups(recorded, event_listener):
             "consent_index",
             "consent_revocations",
             "receipts",
+            "unpublished",
             "published",
         )
     } <= touched, touched
     assert ("delete", "unpublished") in touched
     assert sum(1 for name, coll, _ in commands if coll == "consent_index") == 3  # rounds of the longest chain
+
+
+class CommandLog(monitoring.CommandListener):
+    """Every command a client sends: (name, collection, documents inserted)."""
+
+    def __init__(self):
+        self.commands = []
+
+    def started(self, event):
+        docs = event.command.get("documents", []) if event.command_name == "insert" else []
+        self.commands.append((event.command_name, event.command.get(event.command_name), len(docs)))
+
+    def succeeded(self, event):
+        pass
+
+    def failed(self, event):
+        pass
+
+
+@pytest.fixture
+def counted(platform_amqp, monkeypatch):
+    """(platform on a throwaway database whose client logs every command, the log)."""
+    import uuid
+
+    from pymongo import MongoClient
+
+    from carbon_common.mongo import _with_defaults
+    from carbon_dev.testing import TEST_MONGO_URI
+
+    from ingest import app as app_module
+
+    log = CommandLog()
+    client = MongoClient(_with_defaults(TEST_MONGO_URI), tz_aware=True, event_listeners=[log])
+    db = client[f"test_ingest_{uuid.uuid4().hex[:10]}"]
+    monkeypatch.setattr(app_module, "connect_database", lambda *args, **kwargs: db)
+    app = app_module.create_app(settings_for(db, platform_amqp["AMQP_URI"]))
+    yield Platform(app, app.test_client()), log
+    client.drop_database(db.name)
+    client.close()
+
+
+def test_a_100_record_request_writes_one_document_per_record(counted, event_listener):
+    """Receipts, plus one nonce and one hint per request: no per-record marker of the publish."""
+    platform, log = counted
+    partner = platform.register("metro-sz")
+    bank = platform.register("bank-app", kind="bank_app")
+    customers = [f"62220000000{n:05d}" for n in range(10)]
+    for customer in customers:
+        platform.consent(bank, customer, "metro-sz")
+    listener = event_listener("ingest", "behaviour_received")
+    records = [metro(f"trip-{n}", customers[n % 10]) for n in range(100)]
+
+    log.commands.clear()
+    response = partner.post_records(records)
+    commands = list(log.commands)
+
+    assert response.status_code == 200 and response.get_json()["summary"]["accepted"] == 100
+    assert len(listener.wait(100)) == 100
+    written = {}
+    for name, coll, docs in commands:
+        if name == "insert":
+            written[coll] = written.get(coll, 0) + docs
+    assert written == {"nonces": 1, "unpublished": 1, "receipts": 100}, written
+    # partner, key, nonce, consent slots and revocations, the three writes, the hint's delete
+    assert len(commands) <= 9, commands
+    keys = [r["record_key"] for r in response.get_json()["results"]]
+    assert {platform.repo.receipt_state(k) for k in keys} == {"published"}
+    assert platform.repo.published.count_documents({}) == 0 and platform.repo.count_unpublished() == 0
 
 
 def test_a_revocation_counts_at_once_in_every_worker(make_app):

@@ -34,6 +34,7 @@ def test_accepted_record_is_stored_and_published(platform, metro_partner, bank, 
     receipt = platform.repo.get_receipt(expected_key)
     assert platform.repo.receipt_state(expected_key) == "published" and receipt["consent_id"] == consent_id
     assert platform.repo.count_unpublished() == 0  # the relay's hint is gone once published
+    assert platform.repo.published.count_documents({}) == 0  # no marker per record
 
 
 def test_replay_with_same_content_returns_original_and_different_content_conflicts(
@@ -80,7 +81,10 @@ def test_mixed_batch_reports_each_record(platform, metro_partner, bank):
 
 
 def test_unconfirmed_publish_answers_503_and_a_replay_republishes(make_app, platform_amqp, event_listener):
+    from datetime import datetime, timedelta, timezone
+
     from ingest.bus import Bus
+    from ingest.relay import Relay
     from ingest_testkit import FailingBus, Platform
 
     bus = FailingBus(Bus(platform_amqp["AMQP_URI"]))
@@ -89,30 +93,28 @@ def test_unconfirmed_publish_answers_503_and_a_replay_republishes(make_app, plat
     partner, bank = platform.register("metro-sz"), platform.register("bank-app", kind="bank_app")
     platform.consent(bank, CUSTOMER, "metro-sz")
     listener = event_listener("ingest", "behaviour_received")
-    record = metro("trip-9", CUSTOMER)
+    records = [metro("trip-9", CUSTOMER), metro("trip-10", CUSTOMER)]
 
-    refused = partner.post_records([record])
+    refused = partner.post_records(records)
 
     assert refused.status_code == 503
-    assert refused.get_json()["results"][0]["outcome"] == "unavailable"
-    key = refused.get_json()["results"][0]["record_key"]
-    assert platform.repo.receipt_state(key) == "pending"
+    assert [r["outcome"] for r in refused.get_json()["results"]] == ["unavailable"] * 2
+    keys = [r["record_key"] for r in refused.get_json()["results"]]
+    assert [platform.repo.receipt_state(key) for key in keys] == ["pending"] * 2
     bus.failing = False
-    replay = partner.post_records([record])
-    assert replay.status_code == 200 and replay.get_json()["results"][0]["outcome"] == "duplicate"
-    [event] = listener.wait(1)
-    assert event["event_id"] == key
-    assert platform.repo.receipt_state(key) == "published"
-    # The failed request's hint stays until the relay's pass after the grace period, which
-    # finds its record published and drops it without publishing it again.
-    from datetime import datetime, timedelta, timezone
-
-    from ingest.relay import Relay
-
+    partial = partner.post_records(records[:1])  # the other receipt still needs the first hint
+    assert partial.status_code == 200 and partial.get_json()["results"][0]["outcome"] == "duplicate"
+    assert [platform.repo.receipt_state(key) for key in keys] == ["pending"] * 2
+    replay = partner.post_records(records)
+    assert replay.status_code == 200 and [r["outcome"] for r in replay.get_json()["results"]] == ["duplicate"] * 2
+    assert sorted(e["event_id"] for e in listener.wait(3)) == sorted([keys[0], *keys])
+    # The replay of the whole batch also deleted the failed request's hint: both are published
+    # at once, and the relay has nothing to publish again.
+    assert [platform.repo.receipt_state(key) for key in keys] == ["published"] * 2
+    assert platform.repo.count_unpublished() == 0 and platform.repo.published.count_documents({}) == 0
     later = datetime.now(timezone.utc) + timedelta(seconds=91)
     result = Relay(platform.repo, bus, timedelta(seconds=90)).run_once(later)
-    assert (result.republished, result.dropped) == ([], 1)
-    assert platform.repo.count_unpublished() == 0 and len(listener.drain()) == 1  # the replay's event only
+    assert (result.republished, result.dropped) == ([], 0) and len(listener.drain()) == 3  # no new event
 
 
 def test_encrypted_body_is_accepted(platform, metro_partner, bank, event_listener):

@@ -60,6 +60,7 @@ def test_one_pass_publishes_a_stuck_receipt_exactly_once(stuck, platform_amqp, e
     [event] = listener.wait(1)
     assert event["event_id"] == key and event["data"]["partner_record_id"] == "trip-stuck"
     assert platform.repo.receipt_state(key) == "published"
+    assert platform.repo.count_unpublished() == 0 and platform.repo.published.count_documents({}) == 0
     assert relay.run_once(later).republished == []
     assert len(listener.drain()) == 1  # a confirmed publish is queued before it returns
     assert REPUBLISHED._value.get() - before == 1
@@ -109,12 +110,13 @@ def test_hints_are_grouped_by_batch_and_per_record_hints_of_earlier_versions_are
     ]
     assert {r.status_code for r in refused} == {503}
     keys = [r["record_key"] for response in refused for r in response.get_json()["results"]]
-    legacy = keys.pop()  # rewrite its request's hint as an earlier version stored it: one per record
+    legacy = keys.pop()  # rewrite its request's hint and receipts as an earlier version stored them
     hint = platform.repo.unpublished.find_one({"keys": legacy})
     platform.repo.unpublished.delete_one({"_id": hint["_id"]})
     platform.repo.unpublished.insert_many(
         [{"_id": key, "created_at": hint["created_at"], "traceparent": ""} for key in hint["keys"]]
     )
+    platform.repo.receipts.update_many({"_id": {"$in": hint["keys"]}}, {"$unset": {"hint": ""}})
     listener = event_listener("ingest", "behaviour_received")
     bus.failing = False
     later = datetime.now(timezone.utc) + GRACE + timedelta(seconds=1)
@@ -124,6 +126,59 @@ def test_hints_are_grouped_by_batch_and_per_record_hints_of_earlier_versions_are
     assert sorted(result.republished) == sorted(keys + [legacy, first_key]) and result.dropped == 0
     assert sorted(e["event_id"] for e in listener.wait(7)) == sorted(keys + [legacy, first_key])
     assert platform.repo.count_unpublished() == 0
+    # receipts of earlier versions still get their marker; the others need none
+    assert {d["_id"] for d in platform.repo.published.find()} == set(hint["keys"])
+    assert {platform.repo.receipt_state(k) for k in keys + [legacy, first_key]} == {"published"}
+
+
+def test_each_receipt_is_republished_under_the_hint_it_was_stored_with(stuck, platform_amqp, event_listener):
+    """A replay that fails again lists the first request's record in its own hint too: the
+    relay publishes that record for the hint it was stored under, not once per hint."""
+    from ingest.relay import Relay
+
+    platform, partner, record, first_key, bus = stuck
+    again = partner.post_records([record, metro("trip-new", CUSTOMER)])
+    assert again.status_code == 503
+    new_key = again.get_json()["results"][1]["record_key"]
+    assert platform.repo.count_unpublished() == 3
+    assert {platform.repo.receipt_state(k) for k in (first_key, new_key)} == {"pending"}
+    listener = event_listener("ingest", "behaviour_received")
+    bus.failing = False
+    later = datetime.now(timezone.utc) + GRACE + timedelta(seconds=1)
+
+    result = Relay(platform.repo, bus, GRACE, batch=1).run_once(later)  # one hint per group
+
+    assert sorted(result.republished) == sorted([first_key, new_key]) and result.dropped == 1
+    assert sorted(e["event_id"] for e in listener.wait(2)) == sorted([first_key, new_key])
+    assert {platform.repo.receipt_state(k) for k in (first_key, new_key)} == {"published"}
+    assert platform.repo.count_unpublished() == 0 and platform.repo.published.count_documents({}) == 0
+
+
+def test_receipts_stored_before_hints_are_read_from_their_legacy_markers(stuck, platform_amqp, event_listener):
+    """Receipts of earlier versions have no `hint`: a `published` marker says they are published."""
+    from ingest.relay import Relay
+
+    platform, partner, _, pending_key, bus = stuck
+    bus.failing = False
+    done = partner.post_records([metro("trip-done", CUSTOMER)])
+    done_key = done.get_json()["results"][0]["record_key"]
+    # as an earlier version left them: neither has a hint, only the published one a marker, and
+    # the pending one's request left a hint
+    repo = platform.repo
+    repo.receipts.update_many({"_id": {"$in": [pending_key, done_key]}}, {"$unset": {"hint": ""}})
+    repo.published.insert_one({"_id": done_key, "at": datetime.now(timezone.utc)})
+    repo.unpublished.delete_many({})
+    repo.note_unpublished([pending_key, done_key], datetime.now(timezone.utc) - timedelta(hours=1))
+    assert (repo.receipt_state(done_key), repo.receipt_state(pending_key)) == ("published", "pending")
+    listener = event_listener("ingest", "behaviour_received")
+
+    result = Relay(repo, bus, GRACE).run_once()
+
+    assert (result.republished, result.dropped) == ([pending_key], 1)
+    assert [e["event_id"] for e in listener.wait(1)] == [pending_key]
+    assert repo.receipt_state(pending_key) == "published" and repo.count_unpublished() == 0
+    replay = partner.post_records([metro("trip-done", CUSTOMER)])
+    assert replay.get_json()["results"][0]["outcome"] == "duplicate" and len(listener.drain()) == 1
 
 
 def _get(url):

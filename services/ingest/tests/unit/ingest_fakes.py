@@ -2,7 +2,8 @@
 
 `FakeRepository` keeps the semantics the service layer relies on from `ingest.repository`:
 unique inserts (an existing receipt with the same record key wins, a used nonce stays used
-until it expires), published markers, relay hints, rate-limit slots, consents found by
+until it expires), relay hints (a receipt is pending while the hint it was stored under
+exists) and legacy published markers, rate-limit slots, consents found by
 (partner, user_pid) and not revoked. Test-only code: nothing under src/ imports it.
 """
 
@@ -18,7 +19,7 @@ class FakeRepository:
         self.nonces = {}  # "partner:nonce" -> expires_at
         self.rate_slots = set()  # (partner_id, window, n)
         self.receipts = {}  # record key -> receipt
-        self.published = {}  # record key -> at
+        self.published = {}  # record key -> at (legacy markers: receipts stored without a hint)
         self.unpublished = {}  # hint id -> {"keys", "created_at", "traceparent"}
         self.hints_written = 0
 
@@ -109,22 +110,30 @@ class FakeRepository:
         for hint_id in hint_ids:
             self.unpublished.pop(hint_id, None)
 
-    def store_receipts(self, docs) -> list:
+    def store_receipts(self, docs, hint_id: str) -> list:
         out = []
         for doc in docs:
             if doc["_id"] in self.receipts:
                 out.append((self.receipts[doc["_id"]], False))
             else:
-                self.receipts[doc["_id"]] = dict(doc)
-                out.append((doc, True))
+                self.receipts[doc["_id"]] = {**doc, "hint": hint_id}
+                out.append((self.receipts[doc["_id"]], True))
         return out
 
-    def published_among(self, record_keys) -> set:
-        return {key for key in record_keys if key in self.published}
+    def pending_among(self, receipts) -> tuple[set, dict]:
+        live = {r["hint"]: self.unpublished[r["hint"]]["keys"] for r in receipts if r.get("hint") in self.unpublished}
+        pending = {r["_id"] for r in receipts if (r["hint"] in live if "hint" in r else r["_id"] not in self.published)}
+        return pending, live
 
-    def mark_published(self, record_keys, at: datetime) -> None:
-        for key in record_keys:
-            self.published.setdefault(key, at)
+    def mark_published(self, receipts, at: datetime) -> None:
+        for receipt in receipts:
+            if "hint" not in receipt:  # legacy markers only
+                self.published.setdefault(receipt["_id"], at)
+
+    def receipt_state(self, record_key):
+        if record_key not in self.receipts:
+            return None
+        return "pending" if self.pending_among([self.receipts[record_key]])[0] else "published"
 
 
 class FakeBus:

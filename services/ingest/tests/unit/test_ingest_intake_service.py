@@ -93,8 +93,10 @@ def test_an_accepted_batch_is_stored_published_and_acknowledged(scene):
     keys = [domain.record_key("metro-sz", r) for r in ("r1", "r2")]
     assert [r["record_key"] for r in body["results"]] == keys
     assert scene.bus.event_ids() == keys  # event id = record key, one event each
-    assert set(scene.repo.receipts) == set(scene.repo.published) == set(keys)
+    assert set(scene.repo.receipts) == set(keys)
+    assert [scene.repo.receipt_state(key) for key in keys] == ["published"] * 2
     assert scene.repo.unpublished == {}  # the relay has nothing left to do
+    assert scene.repo.published == {}  # and no marker per record
     assert f"metro-sz:{nonce}" in scene.repo.nonces
     event = scene.bus.events[0][1]
     assert event["user_pid"] == pid(CUSTOMER) and event["consent_id"] == "cns_1"
@@ -193,23 +195,55 @@ def test_personal_activity_fields_are_pseudonymised_before_storing_and_publishin
 def test_a_failed_publish_answers_503_keeps_the_hint_and_a_replay_publishes_it_once():
     scene = Scene(bus_failing=True)
     scene.consent()
-    status, body, _ = scene.post(metro("r1"))
-    key = domain.record_key("metro-sz", "r1")
+    status, body, _ = scene.post(metro("r1"), metro("r2"))
+    keys = [domain.record_key("metro-sz", r) for r in ("r1", "r2")]
     assert status == 503 and body["code"] == "unavailable"
-    assert scene.outcomes(body) == [("unavailable", "unavailable")] and body["results"][0]["record_key"] == key
-    assert list(scene.repo.receipts) == [key] and scene.repo.published == {}
+    assert scene.outcomes(body) == [("unavailable", "unavailable")] * 2 and body["results"][0]["record_key"] == keys[0]
+    assert list(scene.repo.receipts) == keys and scene.repo.published == {}
     [(first_hint, hint)] = scene.repo.unpublished.items()
-    assert hint["keys"] == [key]  # for the relay
+    assert hint["keys"] == keys  # for the relay
+    assert [scene.repo.receipt_state(key) for key in keys] == ["pending"] * 2
 
     scene.bus.failing = False
+    status, body, _ = scene.post(metro("r1"))  # a partial replay: r2's receipt still needs the hint
+    assert status == 200 and scene.outcomes(body) == [("duplicate", None)]
+    assert scene.bus.event_ids() == [keys[0]] and list(scene.repo.unpublished) == [first_hint]
+
+    status, body, _ = scene.post(metro("r1"), metro("r2"))  # the whole batch: the hint is done
+    assert status == 200 and scene.outcomes(body) == [("duplicate", None)] * 2
+    assert scene.bus.event_ids() == [keys[0], keys[0], keys[1]]
+    assert scene.repo.unpublished == {} and scene.repo.published == {}
+    assert [scene.repo.receipt_state(key) for key in keys] == ["published"] * 2
+    scene.post(metro("r1"), metro("r2"))
+    assert len(scene.bus.events) == 3
+
+
+def test_a_conflicting_replay_of_a_pending_record_leaves_its_hint_to_the_relay():
+    scene = Scene(bus_failing=True)
+    scene.consent()
+    scene.post(metro("r1"), metro("r2"))
+    [first_hint] = scene.repo.unpublished
+    scene.bus.failing = False
+
+    status, body, _ = scene.post(metro("r1"), metro("r2", distance="3.5"))
+
+    assert status == 200 and scene.outcomes(body) == [("duplicate", None), ("rejected", "record_conflict")]
+    assert list(scene.repo.unpublished) == [first_hint]  # r2 is still unpublished
+    assert scene.repo.receipt_state(domain.record_key("metro-sz", "r2")) == "pending"
+
+
+def test_a_receipt_stored_before_hints_is_published_by_its_legacy_marker():
+    scene = Scene()
+    scene.consent()
+    scene.post(metro("r1"))
+    key = domain.record_key("metro-sz", "r1")
+    scene.repo.receipts[key].pop("hint")  # as an earlier version stored it
+    assert scene.repo.receipt_state(key) == "pending"  # no marker: its publish was not confirmed
     status, body, _ = scene.post(metro("r1"))
     assert status == 200 and scene.outcomes(body) == [("duplicate", None)]
-    assert scene.bus.event_ids() == [key] and list(scene.repo.published) == [key]
-    # the replay's own hint is cleared; the failed request's stays for the relay, which finds
-    # its record published and only drops it
-    assert list(scene.repo.unpublished) == [first_hint]
+    assert list(scene.repo.published) == [key] and scene.repo.receipt_state(key) == "published"
     scene.post(metro("r1"))
-    assert scene.bus.event_ids() == [key]
+    assert scene.bus.event_ids() == [key, key]  # its replay republished it once, then no more
 
 
 # ---- the pure steps behind it ------------------------------------------------------------------
