@@ -4,6 +4,7 @@ event_type `reduction_calculated` <-> message `carbon.events.v1.ReductionCalcula
 naming rule is the registry, so a new event needs only its proto message.
 """
 
+import functools
 import importlib
 import pkgutil
 
@@ -32,6 +33,7 @@ def _load_messages() -> dict[str, type[Message]]:
 _MESSAGES = _load_messages()
 
 
+@functools.lru_cache(maxsize=256)
 def schema_name(event_type: str) -> str:
     return f"{EVENTS_PACKAGE}." + "".join(part.capitalize() for part in event_type.split("_"))
 
@@ -83,14 +85,21 @@ _INT_RANGE = {
     F.TYPE_FIXED64: (0, 2**64 - 1),
 }
 _plans: dict = {}
+_ONE, _LIST, _MAP = "one", "list", "map"
+_STRING = F.TYPE_STRING
 
 
 def _plan(descriptor) -> dict:
+    """field name (proto or JSON) -> (field, how it nests, the map's value field)."""
     plan = _plans.get(descriptor.full_name)
     if plan is None:
         plan = _plans[descriptor.full_name] = {}
         for field in descriptor.fields:
-            plan[field.name] = plan[field.json_name] = field
+            if field.type == F.TYPE_MESSAGE and field.message_type.GetOptions().map_entry:
+                entry = (field, _MAP, field.message_type.fields_by_name["value"])
+            else:
+                entry = (field, _LIST if field.is_repeated else _ONE, None)
+            plan[field.name] = plan[field.json_name] = entry
     return plan
 
 
@@ -127,20 +136,14 @@ def _scalar_ok(field, value) -> bool:
     return False
 
 
-def _check_value(field, value, path: str) -> None:
+def _check_value(field, value, path: str, key) -> None:
+    """`path` + `key`: where the value sits, put together only for a message or an error."""
     if value is None:
         return  # JSON null: the field's default, as ParseDict reads it
     if field.type == F.TYPE_MESSAGE:
-        if field.message_type.GetOptions().map_entry:
-            if not isinstance(value, dict):
-                raise InvalidEvent(f"{path}: expected an object")
-            value_field = field.message_type.fields_by_name["value"]
-            for key, item in value.items():
-                _check_value(value_field, item, f"{path}.{key}")
-            return
-        _check_message(field.message_type, value, path)
+        _check_message(field.message_type, value, f"{path}.{key}")
     elif not _scalar_ok(field, value):
-        raise InvalidEvent(f"{path}: {value!r} is not a valid {field.type} value")
+        raise InvalidEvent(f"{path}.{key}: {value!r} is not a valid {field.type} value")
 
 
 def _check_message(descriptor, data, path: str) -> None:
@@ -148,18 +151,27 @@ def _check_message(descriptor, data, path: str) -> None:
         raise InvalidEvent(f"{path}: expected an object")
     plan = _plan(descriptor)
     for key, value in data.items():
-        field = plan.get(key)
-        if field is None:
+        entry = plan.get(key)
+        if entry is None:
             raise InvalidEvent(f"{path}: unknown field {key!r}")
-        if field.is_repeated and not (field.type == F.TYPE_MESSAGE and field.message_type.GetOptions().map_entry):
-            if value is None:
+        field, nesting, value_field = entry
+        if value is None:
+            continue
+        if nesting is _ONE:
+            if not (field.type == _STRING and value.__class__ is str):  # most fields: no call
+                _check_value(field, value, path, key)
+        elif nesting is _MAP:
+            if not isinstance(value, dict):
+                raise InvalidEvent(f"{path}.{key}: expected an object")
+            if value_field.type == _STRING and all(item.__class__ is str for item in value.values()):
                 continue
+            for name, item in value.items():
+                _check_value(value_field, item, f"{path}.{key}", name)
+        else:
             if not isinstance(value, list):
                 raise InvalidEvent(f"{path}.{key}: expected a list")
             for i, item in enumerate(value):
-                _check_value(field, item, f"{path}.{key}[{i}]")
-        else:
-            _check_value(field, value, f"{path}.{key}")
+                _check_value(field, item, path, f"{key}[{i}]")
 
 
 def check_payload(event_type: str, data: dict) -> None:
