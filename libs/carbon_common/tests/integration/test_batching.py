@@ -118,6 +118,28 @@ def test_a_message_marked_failed_alone_is_retried_then_dead_lettered(container_f
     assert messages_in(uri, ROUTE.queue_name) == 0
 
 
+def test_a_body_that_is_not_json_is_parked_and_the_rest_handled(container_factory, probe_config):
+    """A message no handler can read must neither stop the consumer nor be lost: it takes the
+    retry path, is parked in the DLQ, and the batch around it is handled."""
+    uri = probe_config["AMQP_URI"]
+    ids = [f"c{i:04d}" for i in range(60)]
+    publish(uri, ids[:30])
+    with Connection(uri) as conn:
+        producer = conn.Producer()
+        exchange = topology.event_exchange(ROUTE.source)
+        producer.publish(b"{not json", exchange=exchange, routing_key=ROUTE.event_type, content_type="application/json")
+    publish(uri, ids[30:])
+    container = container_factory(BatchProbe, probe_config)
+    container.start()
+    wait_until(
+        lambda: messages_in(uri, ROUTE.queue_name + ".dlq") == 1, timeout=30, message="the unreadable message parked"
+    )
+    wait_until(lambda: len(BatchProbe.seen) >= len(ids), timeout=30, message="the others handled")
+    container.stop()
+    assert sorted(BatchProbe.seen) == ids
+    assert messages_in(uri, ROUTE.queue_name) == 0
+
+
 def test_a_batch_that_raises_is_handled_again_message_by_message(container_factory, probe_config):
     uri = probe_config["AMQP_URI"]
     ids = [f"c{i:04d}" for i in range(100)]
