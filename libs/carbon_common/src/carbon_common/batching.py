@@ -272,21 +272,29 @@ class BatchEventHandler(Entrypoint):
         return exc_info[1] if exc_info else None
 
     def _start_spans(self, deliveries: list[Delivery]) -> None:
+        contexts: dict[tuple, Any] = {}  # carrier -> parent context: messages of one request share it
+
+        def parent(key: tuple):
+            if key not in contexts:
+                contexts[key] = extract_context(dict(key))
+            return contexts[key]
+
         if self.span_per == "message":
             for d in deliveries:
-                d.span = self._start_span(d, len(deliveries), _carrier(d))
+                d.span = self._start_span(d, len(deliveries), parent(tuple(sorted(_carrier(d).items()))))
             return
         groups: dict[tuple, list[Delivery]] = {}
         for d in deliveries:
-            carrier = _carrier(d)
-            groups.setdefault(tuple(sorted(carrier.items())), []).append(d)
+            groups.setdefault(tuple(sorted(_carrier(d).items())), []).append(d)
         for key, members in groups.items():
             attempt = max(delivery_attempt(d.message) for d in members)
-            span = self._start_span(members[0], len(members), dict(key), per_message=len(members) == 1, attempt=attempt)
+            span = self._start_span(
+                members[0], len(members), parent(key), per_message=len(members) == 1, attempt=attempt
+            )
             for d in members:
                 d.span = span
 
-    def _start_span(self, delivery: Delivery, size: int, carrier: dict, per_message: bool = True, attempt=None):
+    def _start_span(self, delivery: Delivery, size: int, context, per_message: bool = True, attempt=None):
         attempt = attempt or delivery_attempt(delivery.message)
         attrs = {
             "messaging.system": "rabbitmq",
@@ -302,10 +310,7 @@ class BatchEventHandler(Entrypoint):
             attrs["messaging.message.id"] = attrs[attributes.EVENT_ID] = delivery.envelope["event_id"]
             attrs.update(attributes.from_payload(delivery.envelope.get("data")))
         return tracer().start_span(
-            f"process {self.route.queue_name}",
-            context=extract_context(carrier),
-            kind=SpanKind.CONSUMER,
-            attributes=attrs,
+            f"process {self.route.queue_name}", context=context, kind=SpanKind.CONSUMER, attributes=attrs
         )
 
     def _settle(self, d: Delivery) -> None:

@@ -6,6 +6,8 @@ earned per posting month (for tiers) and the cap usage per cap key. Sealing is d
 so the verifier can re-run it over the stored entries and spot any edit. No I/O here.
 """
 
+import functools
+
 from carbon_common import accounts, clock
 from carbon_common.canonical import canonical_bytes
 from carbon_common.gm import sm3_hex
@@ -71,6 +73,7 @@ def _id(*parts: str) -> str:
     return sm3_hex(":".join(parts).encode("utf-8"))
 
 
+@functools.lru_cache(maxsize=65536)  # asked per record of a batch; an SM3 each time otherwise
 def account_id_for(owner_pid: str) -> str:
     return "acc_" + _id("account", owner_pid)[:32]
 

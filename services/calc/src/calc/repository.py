@@ -16,11 +16,21 @@ the same nested document (measured 15,816 vs 3,727 docs/s). Queried fields stay 
 import json
 from typing import Any, Iterable, Iterator, Mapping
 
+import orjson
 from pymongo import ASCENDING
 from pymongo.database import Database
 
 from carbon_common.clock import utc_now
 from carbon_common.mongo import create_query_index, find_by_ids, insert_new, insert_or_get, insert_or_get_many
+
+
+def _json_text(value) -> str:
+    """Stored JSON text (not hashed: any valid JSON of the value will do). orjson is ~10x faster;
+    json.dumps takes what it refuses (e.g. integers over 64 bits)."""
+    try:
+        return orjson.dumps(value).decode("utf-8")
+    except TypeError:
+        return json.dumps(value, separators=(",", ":"))
 
 
 class CalcRepository:
@@ -40,8 +50,8 @@ class CalcRepository:
     @staticmethod
     def _encode(doc: dict) -> dict:
         out = {k: v for k, v in doc.items() if k not in ("payload", "record")}
-        out["payload_json"] = json.dumps(doc["payload"], separators=(",", ":"))
-        out["record_json"] = json.dumps(doc["record"], separators=(",", ":"))
+        out["payload_json"] = _json_text(doc["payload"])
+        out["record_json"] = _json_text(doc["record"])
         return out
 
     @staticmethod
@@ -49,7 +59,7 @@ class CalcRepository:
         if doc is None or "payload_json" not in doc:
             return doc  # None, or written before 2026-11-29 (nested documents)
         out = {k: v for k, v in doc.items() if k not in ("payload_json", "record_json")}
-        out["payload"], out["record"] = json.loads(doc["payload_json"]), json.loads(doc["record_json"])
+        out["payload"], out["record"] = orjson.loads(doc["payload_json"]), orjson.loads(doc["record_json"])
         return out
 
     @staticmethod

@@ -1,10 +1,10 @@
-"""Fast backend: `cryptography` (pyca, OpenSSL) for SM3/HMAC-SM3/SM4 and `gmssl-pyx`
-(binding of the GmSSL C library) for SM2. Choice and measurements: docs/adr/0003.
+"""Fast backend: `cryptography` (pyca, OpenSSL) for SM4 and `gmssl-pyx` (binding of the
+GmSSL C library) for SM3/HMAC-SM3 and SM2. Choice and measurements: docs/adr/0003.
 
 Only validated inputs arrive here (see curve.py); this module only translates formats.
 """
 
-from cryptography.hazmat.primitives import hashes, hmac, padding
+from cryptography.hazmat.primitives import padding
 from cryptography.hazmat.primitives.asymmetric.utils import (
     decode_dss_signature,
     encode_dss_signature,
@@ -20,15 +20,13 @@ name = f"fast(cryptography+gmssl-pyx-{gmssl_pyx.version})"
 
 
 def sm3(data: bytes) -> bytes:
-    digest = hashes.Hash(hashes.SM3())
-    digest.update(data)
-    return digest.finalize()
+    # GmSSL's one call: ~2 µs, against ~9 µs for a `cryptography` Hash object (entry ids,
+    # partition keys and chain hashes take several per record)
+    return gmssl_pyx.sm3_hash(data)
 
 
 def hmac_sm3(key: bytes, data: bytes) -> bytes:
-    mac = hmac.HMAC(key, hashes.SM3())
-    mac.update(data)
-    return mac.finalize()
+    return gmssl_pyx.sm3_hmac(key, data)  # ~5 µs against ~10 µs
 
 
 def sm4_cbc_encrypt(key: bytes, iv: bytes, plaintext: bytes) -> bytes:
