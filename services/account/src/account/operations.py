@@ -119,17 +119,22 @@ class LedgerOperations:
     def credit_many(self, reductions: list[dict]) -> tuple[list[dict], list[dict]]:
         """Credit a batch of ReductionCalculated payloads, each once. -> (the entry of each
         reduction, opening entries of accounts first seen here). Reads: one `$in` each for
-        accounts, dedup claims and reversals; writes: see Appender.append_many."""
+        accounts, dedup claims, and the reversals and earlier entries together; writes: see
+        Appender.append_many."""
         accounts, openings = self._accounts_for([r["user_pid"] for r in reductions])
         claims = self._claims(reductions)
-        reversed_ids = set(self.repo.entries_by_ids([ledger.reversal_entry_id(r["reduction_id"]) for r in reductions]))
+        reversal_ids = [ledger.reversal_entry_id(r["reduction_id"]) for r in reductions]
+        credit_ids = [ledger.credit_entry_id(r["reduction_id"]) for r in reductions]
+        # one `$in` for the reversals and for the entries this batch may have written before
+        found = self.repo.entries_by_ids(reversal_ids + credit_ids + [o.entry_id for o in openings])
+        reversed_ids = {i for i in reversal_ids if i in found}
         requests = openings + [
             self._credit_request(
                 r, accounts[ledger.account_id_for(r["user_pid"])], claims.get(r["reduction_id"]), reversed_ids
             )
             for r in reductions
         ]
-        results = self.appender.append_many(requests)
+        results = self.appender.append_many(requests, stored=found)
         # Known from now on: their opening entries are in the ledger. (Remembered before, a
         # batch that then failed would leave them unopened for this process: every retried
         # credit declined as account_not_open.)

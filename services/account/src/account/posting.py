@@ -174,12 +174,14 @@ class Appender:
             self._remember(state)
         return states
 
-    def append_many(self, requests: list[Request]) -> list:
+    def append_many(self, requests: list[Request], stored: dict | None = None) -> list:
         """Per request, in order: (entry, created) or the LedgerError its decide raised.
         Requests of one account are applied in their order; a repeated entry id (already in
-        the ledger, or twice in the batch) returns the stored entry, created=False."""
+        the ledger, or twice in the batch) returns the stored entry, created=False.
+        `stored`: the caller's lookup of (at least) these entry ids, read just before."""
         results: list = [None] * len(requests)
-        stored = self.repo.entries_by_ids([r.entry_id for r in requests])
+        if stored is None:
+            stored = self.repo.entries_by_ids([r.entry_id for r in requests])
         todo, first = [], {}
         for i, r in enumerate(requests):
             if r.entry_id in stored:
