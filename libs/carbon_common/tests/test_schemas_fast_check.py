@@ -94,3 +94,26 @@ def test_fast_check_agrees_with_parse_dict(event_type):
             disagreements.append((label, "ParseDict accepts" if expected else "ParseDict refuses"))
     assert checked > 10
     assert disagreements == []
+
+
+def test_a_plan_is_visible_to_other_threads_only_when_complete(monkeypatch):
+    """Threads checking their first payloads at once once saw a half-built plan ("unknown field
+    'activity'", the batch's publish refused, the partner answered 503)."""
+    from carbon_common import schemas
+
+    real = _MESSAGES["carbon.events.v1.BehaviourReceived"].DESCRIPTOR
+    seen_while_building = []
+
+    class Watching:
+        full_name = real.full_name
+
+        @property
+        def fields(self):
+            for field in real.fields:
+                seen_while_building.append(schemas._plans.get(real.full_name))
+                yield field
+
+    monkeypatch.setattr(schemas, "_plans", {})
+    plan = schemas._plan(Watching())
+    assert seen_while_building and all(p is None for p in seen_while_building)
+    assert schemas._plans[real.full_name] is plan and "activity" in plan

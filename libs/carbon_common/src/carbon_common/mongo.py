@@ -4,8 +4,10 @@ FerretDB v1 has no transactions and non-atomic updates; callers build on inserts
 keys. Retryable writes are off because FerretDB ignores their metadata.
 """
 
+import json
 from urllib.parse import urlparse, urlencode, parse_qsl, urlunparse
 
+import orjson
 from nameko.extensions import DependencyProvider
 from pymongo import MongoClient
 from pymongo.errors import DuplicateKeyError, BulkWriteError
@@ -130,3 +132,13 @@ def insert_or_get_many(collection, docs: list[dict]) -> list[tuple[dict, bool]]:
         else:  # another unique key than _id was hit: the caller's schema must say which
             raise LookupError(f"duplicate {doc['_id']} not found by _id")
     return out
+
+
+def json_text(value) -> str:
+    """JSON text of a value stored as one string field (read back by key, never hashed: any valid
+    JSON of it will do). orjson is ~10x faster than json.dumps; json.dumps takes what orjson
+    refuses (e.g. integers over 64 bits)."""
+    try:
+        return orjson.dumps(value).decode("utf-8")
+    except TypeError:
+        return json.dumps(value, separators=(",", ":"))

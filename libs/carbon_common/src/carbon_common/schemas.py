@@ -93,13 +93,16 @@ def _plan(descriptor) -> dict:
     """field name (proto or JSON) -> (field, how it nests, the map's value field)."""
     plan = _plans.get(descriptor.full_name)
     if plan is None:
-        plan = _plans[descriptor.full_name] = {}
+        # built aside, then published whole: threads checking their first payloads at once
+        # must never see half a plan ("unknown field", a publish refused, a 503)
+        plan = {}
         for field in descriptor.fields:
             if field.type == F.TYPE_MESSAGE and field.message_type.GetOptions().map_entry:
                 entry = (field, _MAP, field.message_type.fields_by_name["value"])
             else:
                 entry = (field, _LIST if field.is_repeated else _ONE, None)
             plan[field.name] = plan[field.json_name] = entry
+        _plans[descriptor.full_name] = plan
     return plan
 
 

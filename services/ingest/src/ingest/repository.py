@@ -19,11 +19,12 @@ import uuid
 from collections import OrderedDict
 from datetime import datetime, timedelta
 
+import orjson
 import pymongo
 from pymongo import ASCENDING
 from pymongo.errors import OperationFailure, PyMongoError
 
-from carbon_common.mongo import create_query_index, find_by_ids, insert_new, insert_or_get_many
+from carbon_common.mongo import create_query_index, find_by_ids, insert_new, insert_or_get_many, json_text
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +32,26 @@ CONSENT_SLOTS_PER_READ = 2  # index slots read per (partner, customer) and round
 RATE_SLOTS_PER_READ = 32  # rate-limit slots probed per `$in`
 SLOT_CACHE_SIZE = 50_000  # (partner, customer) chains of consent slots kept per process
 CONSENT_INDEX_READY = "consent_index_ready"
+
+
+# A receipt is read only by `_id`, so it is stored as these fields plus one JSON string (`body`)
+# with the rest: FerretDB pays per stored field, nested documents most (the receipt's
+# `activity`); receipts written before 2026-11-30 are whole documents and are read as they are.
+RECEIPT_FIELDS = ("_id", "hint", "created_at")
+
+
+def _receipt_to_doc(receipt: dict) -> dict:
+    doc = {k: receipt[k] for k in RECEIPT_FIELDS if k in receipt}
+    doc["body"] = json_text({k: v for k, v in receipt.items() if k not in RECEIPT_FIELDS})
+    return doc
+
+
+def _doc_to_receipt(doc: dict | None) -> dict | None:
+    if doc is None or "body" not in doc:
+        return doc
+    receipt = orjson.loads(doc["body"])
+    receipt.update({k: doc[k] for k in RECEIPT_FIELDS if k in doc})
+    return receipt
 
 
 class Duplicate(Exception):
@@ -353,13 +374,14 @@ class Repository:
         """[(stored receipt, inserted now)] in order: an existing one (same record key) wins.
         New ones are stored under `hint_id`. The record key is SM3(partner_id:partner_record_id),
         so the second unique index is only ever hit together with `_id`."""
-        return insert_or_get_many(self.receipts, [{**doc, "hint": hint_id} for doc in docs])
+        stored = insert_or_get_many(self.receipts, [_receipt_to_doc({**doc, "hint": hint_id}) for doc in docs])
+        return [(_doc_to_receipt(doc), new) for doc, new in stored]
 
     def get_receipt(self, record_key):
-        return self.receipts.find_one({"_id": record_key})
+        return _doc_to_receipt(self.receipts.find_one({"_id": record_key}))
 
     def get_receipts(self, record_keys) -> dict:
-        return find_by_ids(self.receipts, record_keys)
+        return {k: _doc_to_receipt(d) for k, d in find_by_ids(self.receipts, record_keys).items()}
 
     def pending_among(self, receipts) -> tuple[set, dict]:
         """Which of these stored receipts still await a confirmed publish: (their record keys,

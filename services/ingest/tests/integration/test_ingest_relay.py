@@ -160,7 +160,8 @@ def test_receipts_stored_before_hints_are_read_from_their_legacy_markers(stuck, 
 
     platform, partner, _, pending_key, bus = stuck
     bus.failing = False
-    done = partner.post_records([metro("trip-done", CUSTOMER)])
+    trip = metro("trip-done", CUSTOMER)  # the same record later replayed (occurred_at is "now - 30 min")
+    done = partner.post_records([trip])
     done_key = done.get_json()["results"][0]["record_key"]
     # as an earlier version left them: neither has a hint, only the published one a marker, and
     # the pending one's request left a hint
@@ -177,7 +178,7 @@ def test_receipts_stored_before_hints_are_read_from_their_legacy_markers(stuck, 
     assert (result.republished, result.dropped) == ([pending_key], 1)
     assert [e["event_id"] for e in listener.wait(1)] == [pending_key]
     assert repo.receipt_state(pending_key) == "published" and repo.count_unpublished() == 0
-    replay = partner.post_records([metro("trip-done", CUSTOMER)])
+    replay = partner.post_records([trip])
     assert replay.get_json()["results"][0]["outcome"] == "duplicate" and len(listener.drain()) == 1
 
 
