@@ -35,7 +35,10 @@ def pseudonymize_activity(key: bytes, activity: dict) -> dict:
 
 
 def content_hash(content: dict) -> str:
-    return gm.sm3_hex(canonical_bytes(content, default=str))
+    try:  # validated content is JSON-native: the fast canonical path (default= forces the slow one)
+        return gm.sm3_hex(canonical_bytes(content))
+    except TypeError:  # the same bytes as always for anything json.dumps needs str() for
+        return gm.sm3_hex(canonical_bytes(content, default=str))
 
 
 def consent_id_for(app_id: str, consent_ref: str) -> str:

@@ -111,3 +111,26 @@ def test_personal_activity_fields_get_a_stable_domain_separated_pseudonym():
 def test_public_places_stay_in_clear():
     activity = {"kwh": "20", "region": "guangdong", "station_id": "SZ-CHG-001"}
     assert domain.pseudonymize_activity(bytes(range(32)), activity) == activity
+
+
+def test_content_hash_is_the_sm3_of_the_canonical_text_stored_receipts_were_hashed_with():
+    """Receipts stored earlier carry hashes of json.dumps(..., default=str): a replay must keep
+    matching them whether the content is JSON-native or not."""
+    from decimal import Decimal
+
+    from carbon_common import gm
+
+    def reference(content):
+        text = json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+        return gm.sm3_hex(text.encode("utf-8"))
+
+    native = {
+        "record_id": "trip-1",
+        "user_pid": "ab" * 32,
+        "scenario": "metro_ride",
+        "occurred_at": "2026-11-30T01:00:00Z",
+        "activity": {"distance_km": "12.4", "city": "深圳", "entry_station": "S01"},
+    }
+    assert domain.content_hash(native) == reference(native)
+    with_decimal = {**native, "activity": {"distance_km": Decimal("12.40")}}
+    assert domain.content_hash(with_decimal) == reference(with_decimal)
