@@ -432,6 +432,8 @@ def main(argv=None) -> int:
         if row["refused"]:
             say("   refused records: " + ", ".join(f"{k} {v}" for k, v in sorted(row["refused"].items())))
         say("   cpu %: " + ", ".join(f"{k} {v}" for k, v in sorted(row["cpu_percent"].items(), key=lambda kv: -kv[1])))
+        row["cpu_ms_per_credited"] = cpu_ms_per_credited(row)  # the figure that varies least between runs
+        say(f"   platform CPU per credited record {row['cpu_ms_per_credited']} ms (all processes but the clients)")
     results["errors"] = load.errors
     entries = mongo_client(instance.mongo_uri)[f"carbon_{instance.name}_account"]["entries"].estimated_document_count()
     results["ledger_entries"] = entries
