@@ -18,6 +18,7 @@ import time
 
 import orjson
 from account import caps, ledger
+from account.operations import AUDIT_FIELDS
 from carbon_common.canonical import canonical_bytes, canonical_json
 from carbon_dev import payloads
 from exchange_bridge import domain as exchange
@@ -61,7 +62,7 @@ def credit(state: dict, user: str, n: int, grams: int, capped: bool) -> tuple[di
     """A credit sealed as account.operations does it: draft = owner + audit fields + decision."""
     cap_doc = {"period": "day", "max_grams": 300, "max_count": 0, "scope": "user_scenario", "scope_key": ""}
     reduction = payloads.reduction(user, n, grams, occurred_at=moment(25), caps=[cap_doc])
-    audit = {k: reduction[k] for k in REDUCTION_AUDIT if reduction.get(k) not in (None, "", {})}
+    audit = {k: reduction[k] for k in AUDIT_FIELDS if reduction.get(k) not in (None, "", {})}
     cap_list = [caps.Cap.from_event(c) for c in reduction["caps"]]
     audit["caps"] = [c.as_doc() for c in cap_list]
     draft = {
@@ -79,23 +80,6 @@ def credit(state: dict, user: str, n: int, grams: int, capped: bool) -> tuple[di
         "cap_count": 1,
     }
     return ledger.seal(state, draft, moment(25), lambda trailing: "seed" if trailing < 10_000 else "sprout")
-
-
-REDUCTION_AUDIT = (
-    "reduction_id",
-    "record_key",
-    "revision",
-    "supersedes",
-    "partner_id",
-    "partner_record_id",
-    "consent_id",
-    *ledger.PROVENANCE_FIELDS,
-    "factors",
-    "inputs",
-    "baseline_g",
-    "project_g",
-    "dedup_key",
-)
 
 
 def documents() -> tuple[list[tuple[str, dict]], tuple[dict, dict, dict]]:

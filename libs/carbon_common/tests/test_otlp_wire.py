@@ -10,24 +10,16 @@ from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import SpanLimits, TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter, SpanExportResult
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import Link, NonRecordingSpan, SpanContext, SpanKind, Status, StatusCode, TraceFlags
 from opentelemetry.trace.span import TraceState
 
 from carbon_common.otlp_wire import encode_request
 
 
-class Collect(SpanExporter):
-    def __init__(self):
-        self.spans = []
-
-    def export(self, spans):
-        self.spans.extend(spans)
-        return SpanExportResult.SUCCESS
-
-
 def provider(**kwargs):
-    collected = Collect()
+    collected = InMemorySpanExporter()
     tp = TracerProvider(resource=Resource.create({"service.name": "account", "replica": 2}), **kwargs)
     tp.add_span_processor(SimpleSpanProcessor(collected))
     return tp, collected
@@ -76,9 +68,9 @@ def test_a_consumer_span_with_every_kind_of_field_encodes_as_the_stock_encoder()
     child.end()
     root = tracer.start_span("root")
     root.end()
-    request = assert_same_request(collected.spans)
+    request = assert_same_request(collected.get_finished_spans())
     assert [len(r.scope_spans) for r in request.resource_spans] == [2]
-    assert collected.spans[0].dropped_attributes == 1  # the limit was exercised
+    assert collected.get_finished_spans()[0].dropped_attributes == 1  # the limit was exercised
 
 
 def test_random_spans_encode_as_the_stock_encoder():
@@ -115,5 +107,5 @@ def test_random_spans_encode_as_the_stock_encoder():
             span.set_status(Status(rng.choice(list(StatusCode)), "why" if n % 10 == 0 else None))
         span.end()
         parents.append(span)
-    assert_same_request(collected.spans)
-    assert len(collected.spans) == 400
+    assert_same_request(collected.get_finished_spans())
+    assert len(collected.get_finished_spans()) == 400
