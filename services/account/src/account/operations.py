@@ -127,12 +127,15 @@ class LedgerOperations:
         credit_ids = [ledger.credit_entry_id(r["reduction_id"]) for r in reductions]
         # one `$in` for the reversals and for the entries this batch may have written before
         found = self.repo.entries_by_ids(reversal_ids + credit_ids + [o.entry_id for o in openings])
-        reversed_ids = {i for i in reversal_ids if i in found}
         requests = openings + [
             self._credit_request(
-                r, accounts[ledger.account_id_for(r["user_pid"])], claims.get(r["reduction_id"]), reversed_ids
+                r,
+                accounts[ledger.account_id_for(r["user_pid"])],
+                claims.get(r["reduction_id"]),
+                entry_id=credit_id,
+                reversed_first=reversal_id in found,
             )
-            for r in reductions
+            for r, credit_id, reversal_id in zip(reductions, credit_ids, reversal_ids)
         ]
         results = self.appender.append_many(requests, stored=found)
         # Known from now on: their opening entries are in the ledger. (Remembered before, a
@@ -181,14 +184,16 @@ class LedgerOperations:
                     out[r["reduction_id"]] = holder["record_key"]
         return out
 
-    def _credit_request(self, reduction: dict, account: dict, duplicate_of: str | None, reversed_ids) -> Request:
-        rid, scenario = reduction["reduction_id"], reduction["scenario"]
+    def _credit_request(
+        self, reduction: dict, account: dict, duplicate_of: str | None, *, entry_id: str, reversed_first: bool
+    ) -> Request:
+        """entry_id: the reduction's credit entry id; reversed_first: its reversal is in the ledger."""
+        scenario = reduction["scenario"]
         grams = int(reduction["grams"])
         cap_list = [caps.Cap.from_event(c) for c in reduction.get("caps", [])]
         keys = {cap: caps.cap_key(scenario, cap, reduction["occurred_at"]) for cap in cap_list}
         audit = {k: reduction[k] for k in AUDIT_FIELDS if reduction.get(k) not in (None, "", {})}
         audit["caps"] = [cap.as_doc() for cap in cap_list]
-        reversed_first = ledger.reversal_entry_id(rid) in reversed_ids
 
         def decide(state):
             base = {**_owner(account), **audit, "requested_grams": grams}
@@ -217,7 +222,7 @@ class LedgerOperations:
                 "cap_count": 1,
             }
 
-        return Request(account["_id"], ledger.credit_entry_id(rid), decide)
+        return Request(account["_id"], entry_id, decide)
 
     @staticmethod
     def _decline_code(state: dict, reversed_first: bool, duplicate_of: str | None) -> str | None:
