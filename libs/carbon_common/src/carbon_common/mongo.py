@@ -120,12 +120,21 @@ def find_by_ids(collection, ids, projection=None) -> dict:
 
 def insert_or_get_many(collection, docs: list[dict]) -> list[tuple[dict, bool]]:
     """Insert-only collections: [(stored document, inserted now)] in the order of `docs`.
-    A duplicate _id returns the document stored first (it wins)."""
-    taken = insert_new(collection, docs)
-    stored = find_by_ids(collection, [docs[i]["_id"] for i in taken])
+    A duplicate _id returns the document stored first (it wins).
+
+    Reads before it writes: FerretDB inserts a batch in one transaction per 100 documents and,
+    when one of them is a duplicate, inserts that chunk again document by document, a commit
+    each (measured: 22% of FerretDB's CPU under load went there, for ~3% duplicate dedup
+    claims). A `$in` that finds nothing costs a few µs per id."""
+    stored = find_by_ids(collection, [d["_id"] for d in docs])
+    fresh = [i for i, d in enumerate(docs) if d["_id"] not in stored]
+    taken = insert_new(collection, [docs[i] for i in fresh])  # a duplicate now: written meanwhile
+    if taken:
+        stored.update(find_by_ids(collection, [docs[fresh[j]]["_id"] for j in taken]))
+    inserted = {fresh[j] for j in range(len(fresh)) if j not in taken}
     out = []
     for i, doc in enumerate(docs):
-        if i not in taken:
+        if i in inserted:
             out.append((doc, True))
         elif doc["_id"] in stored:
             out.append((stored[doc["_id"]], False))
