@@ -7,6 +7,7 @@ import uuid
 import pytest
 from pymongo.errors import DuplicateKeyError
 
+from carbon_common import mongo
 from carbon_common.mongo import (
     create_query_index,
     insert_new,
@@ -53,6 +54,56 @@ def test_insert_or_get_returns_the_document_stored_first(mongo_database):
     assert insert_new(db.items, [{"_id": "i2"}, {"_id": "i3"}, {"_id": "i1"}]) == {0, 2}
     stored = insert_or_get_many(db.items, [{"_id": "i3", "x": 1}, {"_id": "i4", "x": 2}])
     assert stored == [({"_id": "i3"}, False), ({"_id": "i4", "x": 2}, True)]
+
+
+class _RecordingInserts:
+    """A collection that remembers the _ids of every insert_many sent through it."""
+
+    def __init__(self, collection):
+        self._collection, self.sent = collection, []
+
+    def insert_many(self, docs, **kwargs):
+        self.sent.append([d["_id"] for d in docs])
+        return self._collection.insert_many(docs, **kwargs)
+
+    def __getattr__(self, name):
+        return getattr(self._collection, name)
+
+
+def test_insert_or_get_many_never_sends_a_stored_document_again(mongo_database, monkeypatch):
+    """FerretDB re-inserts a whole chunk document by document, a commit each, when one of its
+    documents is a duplicate: the documents already stored are read, not written again."""
+    db = mongo_database("storage")
+    db.claims.insert_many([{"_id": "k1", "by": "first"}, {"_id": "k3", "by": "first"}])
+    claims = _RecordingInserts(db.claims)
+
+    stored = insert_or_get_many(claims, [{"_id": k, "by": "second"} for k in ("k1", "k2", "k3", "k4")])
+
+    assert claims.sent == [["k2", "k4"]]
+    assert [(d["_id"], d["by"], new) for d, new in stored] == [
+        ("k1", "first", False),
+        ("k2", "second", True),
+        ("k3", "first", False),
+        ("k4", "second", True),
+    ]
+
+    # written by another process between the read and the insert: still the first one wins
+    db.claims.insert_one({"_id": "k5", "by": "racer"})
+    monkeypatch.setattr(mongo, "find_by_ids", _first_call_blind(mongo.find_by_ids))  # read before the racer
+    assert [(d["by"], new) for d, new in insert_or_get_many(db.claims, [{"_id": "k5", "by": "late"}])] == [
+        ("racer", False)
+    ]
+    assert db.claims.count_documents({}) == 5
+
+
+def _first_call_blind(find):
+    calls = []
+
+    def blind(coll, ids, *args):
+        calls.append(ids)
+        return {} if len(calls) == 1 else find(coll, ids, *args)
+
+    return blind
 
 
 def test_query_indexes_are_skipped_only_where_the_server_never_reads_them(mongo_database, monkeypatch):
