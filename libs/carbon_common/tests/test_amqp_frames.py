@@ -1,10 +1,17 @@
-"""The publisher's own frames are byte for byte those py-amqp writes for the same publish."""
+"""The publisher's own frames are byte for byte those py-amqp writes for the same publish, and
+the consumer's chunked frame reader returns what py-amqp's reader returns."""
+
+import random
+import socket
+import struct
 
 import amqp
 import pytest
+from amqp.exceptions import UnexpectedFrame
 from amqp.method_framing import frame_writer
+from amqp.transport import TCPTransport
 
-from carbon_common.amqp_frames import PublishFrames
+from carbon_common.amqp_frames import PublishFrames, buffer_reads
 
 
 class Capture:
@@ -56,3 +63,72 @@ def test_what_it_cannot_write_is_refused():
         PublishFrames(1, 131072, "e").publish("k", b"x", {"n": 1})
     with pytest.raises(ValueError):
         PublishFrames(1, 131072, "e").publish("k" * 256, b"x", {})
+
+
+# --- reading --------------------------------------------------------------------------------------
+class ChoppySocket:
+    """Hands out a byte stream in random pieces (never more than asked), with timeouts between."""
+
+    def __init__(self, stream: bytes, seed: int):
+        self.stream, self.at, self.rng = stream, 0, random.Random(seed)
+
+    def recv(self, n):
+        if self.rng.random() < 0.2:
+            raise socket.timeout()
+        piece = self.stream[self.at : self.at + min(n, self.rng.choice([1, 3, 7, 50, 4096, 70000]))]
+        self.at += len(piece)
+        return piece
+
+
+def transport_over(sock: ChoppySocket, buffered: bool) -> TCPTransport:
+    transport = TCPTransport.__new__(TCPTransport)  # no connect: the socket is ours
+    transport._read_buffer, transport._quick_recv = b"", sock.recv
+    transport.raise_on_initial_eintr, transport.connected = True, True
+    transport.sock = None
+    if buffered:
+        assert buffer_reads(type("Conn", (), {"transport": transport})())
+    return transport
+
+
+def frames_read(transport, count):
+    out, timeouts = [], 0
+    while len(out) < count:
+        try:
+            out.append(transport.read_frame())
+        except socket.timeout:
+            timeouts += 1
+    return out, timeouts
+
+
+def frame(kind, channel, payload) -> bytes:
+    return struct.pack(">BHI", kind, channel, len(payload)) + payload + b"\xce"
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_the_chunked_reader_returns_py_amqps_frames_through_timeouts(seed):
+    rng = random.Random(seed)
+    sizes = [0, 1, 6, 7, 8, 500, 4096, 65535, 65536, 131072] + [rng.randint(0, 3000) for _ in range(300)]
+    rng.shuffle(sizes)
+    frames = [(rng.choice([1, 2, 3, 8]), rng.randint(0, 3), rng.randbytes(n)) for n in sizes]
+    stream = b"".join(frame(*f) for f in frames)
+
+    stock, stock_timeouts = frames_read(transport_over(ChoppySocket(stream, seed), buffered=False), len(frames))
+    ours, our_timeouts = frames_read(transport_over(ChoppySocket(stream, seed), buffered=True), len(frames))
+
+    assert stock == ours == frames
+    assert stock_timeouts > 0 and our_timeouts > 0  # timeouts mid-frame lost nothing
+
+
+def test_the_chunked_reader_fails_as_py_amqp_does():
+    bad_end = struct.pack(">BHI", 1, 0, 2) + b"ab" + b"\x00"
+    transport = transport_over(ChoppySocket(bad_end, 1), buffered=True)
+    with pytest.raises(UnexpectedFrame):
+        frames_read(transport, 1)
+
+    closed = transport_over(ChoppySocket(frame(1, 0, b"x")[:5], 2), buffered=True)
+    with pytest.raises(OSError, match="unexpectedly closed"):
+        frames_read(closed, 1)
+    assert closed.connected is False
+
+    tls_like = type("Conn", (), {"transport": object()})()
+    assert buffer_reads(tls_like) is False  # anything but plain TCP keeps py-amqp's reader

@@ -44,7 +44,7 @@ from nameko.extensions import Entrypoint
 from opentelemetry import propagate, trace
 from opentelemetry.trace import SpanKind
 
-from carbon_common import attributes, metrics, topology
+from carbon_common import amqp_frames, attributes, metrics, topology
 from carbon_common.config import float_setting, int_setting, setting
 from carbon_common.handlers import TEST_ROUTES_KEY, delivery_attempt, park_message
 from carbon_common.telemetry import HEADER_PREFIX, extract_context, tracer
@@ -182,6 +182,7 @@ class BatchEventHandler(Entrypoint):
         pending: list = []
         with Connection(self.amqp_uri, heartbeat=30) as conn:
             channel = conn.channel()
+            amqp_frames.buffer_reads(conn.connection)  # many frames per recv
             # For the channel (all shards together). Two batches' worth: the next batch streams
             # in while this one is handled, instead of after its ack.
             channel.basic_qos(0, 2 * self.max_batch, True)
