@@ -212,8 +212,10 @@ class BatchPublisher:
         if not envelopes:
             return []
         traceparents = [tp for *_, tp in items]
-        # one link per distinct parent: the records of one request share calc's span
-        parents = [extract_context({"traceparent": tp}) for tp in dict.fromkeys(tp for tp in traceparents if tp)]
+        # one link per distinct parent (the records of one request share calc's span), at most
+        # MAX_LINKS: extracted only for those (account's records each have their own span)
+        distinct = list(dict.fromkeys(tp for tp in traceparents if tp))[:MAX_LINKS]
+        parents = [extract_context({"traceparent": tp}) for tp in distinct]
         span = _batch_span(self.exchange, envelopes, parents)
         with self._lock:
             try:
