@@ -1,6 +1,6 @@
 """End-to-end load: the whole platform as `make run` runs it, tracing on, under a ramp of load.
 
-    .venv/bin/python tests/bench/bench_platform.py [--steps 250:20,500:30,1000:60,1500:30]
+    .venv/bin/python tests/bench/bench_platform.py [--steps 250:20,500:30,1000:60,1200:60,1000:60,500:30]
         [--replicas calc=2,account=2] [--ingest-workers 2] [--customers 1000] [--clients 4]
         [--label NAME] [--sample 0.1] [--keep]
 
@@ -346,7 +346,7 @@ def main(argv=None) -> int:
     # the last step repeats an earlier rate on a ledger that has grown by the whole ramp (~200k
     # entries before it when the platform keeps up with 1,000/s)
     parser.add_argument(
-        "--steps", default=os.environ.get("BENCH_STEPS", "250:20,500:30,1000:60,1500:30,1000:90,500:30")
+        "--steps", default=os.environ.get("BENCH_STEPS", "250:20,500:30,1000:60,1200:60,1000:60,500:30")
     )
     parser.add_argument("--replicas", default=os.environ.get("BENCH_REPLICAS", ""))
     parser.add_argument("--ingest-workers", type=int, default=int(os.environ.get("BENCH_INGEST_WORKERS", "2")))
