@@ -83,7 +83,7 @@ def main(argv=None) -> int:
     parser.add_argument("--records", type=int, default=20000)
     parser.add_argument("--batch", type=int, default=100)
     parser.add_argument("--customers", type=int, default=300)
-    parser.add_argument("--kill-every", type=int, default=8, help="SIGKILL one process every N batches")
+    parser.add_argument("--kill-every", type=int, default=4, help="SIGKILL one process every N batches")
     parser.add_argument("--server-restarts", type=int, default=2, help="RabbitMQ+FerretDB restarts mid-stream")
     parser.add_argument("--settle-timeout", type=float, default=900)
     args = parser.parse_args(argv)
