@@ -1,6 +1,6 @@
-"""Account ledger under contention on real FerretDB: 50 writers x 1,000 credits/debits, one account.
+"""Account ledger under contention on real FerretDB: 50 writers x 100 credits/debits, one account.
 
-    MONGO_URI=mongodb://127.0.0.1:27017/ python tests/bench/bench_account.py [--writers 50] [--ops 1000]
+    MONGO_URI=mongodb://127.0.0.1:27017/ python tests/bench/bench_account.py [--writers 50] [--ops 100]
         [--appenders 5]
 
 Writers are real threads spread over `--appenders` independent ledgers (as that many service
@@ -47,7 +47,7 @@ def progress(tally, total):
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--writers", type=int, default=50)
-    parser.add_argument("--ops", type=int, default=1000)
+    parser.add_argument("--ops", type=int, default=100)
     parser.add_argument("--appenders", type=int, default=5)
     args = parser.parse_args()
     uri = os.environ.get("MONGO_URI", "mongodb://127.0.0.1:27017/")
