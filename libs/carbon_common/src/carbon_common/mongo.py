@@ -151,3 +151,14 @@ def json_text(value) -> str:
         return orjson.dumps(value).decode("utf-8")
     except TypeError:
         return json.dumps(value, separators=(",", ":"))
+
+
+def from_json_body(doc: dict | None, body_key: str, copied: tuple[str, ...], loads=orjson.loads) -> dict | None:
+    """A value stored as one JSON string (`body_key`) beside top-level copies of some of its
+    fields (`copied`, those the store filters on) -> the value, the copies winning. A document
+    without the string (written in an older form) is returned as it is."""
+    if doc is None or body_key not in doc:
+        return doc
+    value = loads(doc[body_key])
+    value.update({k: doc[k] for k in copied if k in doc})
+    return value

@@ -22,7 +22,14 @@ from pymongo.errors import BulkWriteError
 
 from carbon_common.canonical import canonical_json
 from carbon_common.clock import utc_now
-from carbon_common.mongo import create_query_index, find_by_ids, insert_new, insert_or_get_many, is_duplicate_key
+from carbon_common.mongo import (
+    create_query_index,
+    find_by_ids,
+    from_json_body,
+    insert_new,
+    insert_or_get_many,
+    is_duplicate_key,
+)
 
 
 # An entry is stored as its canonical JSON (`entry`) plus copies of the fields queries filter
@@ -51,12 +58,8 @@ def _entry_to_doc(entry: dict) -> dict:
 
 def entry_of(doc: dict | None) -> dict | None:
     """A stored entry document -> the entry (documents written before 2026-11-29 are the entry)."""
-    if doc is None or "entry" not in doc:
-        return doc
-    entry = json.loads(doc["entry"])
     # The copies win: an edit to either the string or a copy then breaks the entry's hash.
-    entry.update({k: doc[k] for k in ENTRY_QUERY_FIELDS if k in doc})
-    return entry
+    return from_json_body(doc, "entry", ENTRY_QUERY_FIELDS, loads=json.loads)
 
 
 def _state_to_doc(state: dict) -> dict:

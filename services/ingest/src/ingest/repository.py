@@ -19,12 +19,18 @@ import uuid
 from collections import OrderedDict
 from datetime import datetime, timedelta
 
-import orjson
 import pymongo
 from pymongo import ASCENDING
 from pymongo.errors import OperationFailure, PyMongoError
 
-from carbon_common.mongo import create_query_index, find_by_ids, insert_new, insert_or_get_many, json_text
+from carbon_common.mongo import (
+    create_query_index,
+    find_by_ids,
+    from_json_body,
+    insert_new,
+    insert_or_get_many,
+    json_text,
+)
 
 log = logging.getLogger(__name__)
 
@@ -47,11 +53,7 @@ def _receipt_to_doc(receipt: dict) -> dict:
 
 
 def _doc_to_receipt(doc: dict | None) -> dict | None:
-    if doc is None or "body" not in doc:
-        return doc
-    receipt = orjson.loads(doc["body"])
-    receipt.update({k: doc[k] for k in RECEIPT_FIELDS if k in doc})
-    return receipt
+    return from_json_body(doc, "body", RECEIPT_FIELDS)
 
 
 class Duplicate(Exception):
@@ -374,8 +376,10 @@ class Repository:
         """[(stored receipt, inserted now)] in order: an existing one (same record key) wins.
         New ones are stored under `hint_id`. The record key is SM3(partner_id:partner_record_id),
         so the second unique index is only ever hit together with `_id`."""
-        stored = insert_or_get_many(self.receipts, [_receipt_to_doc({**doc, "hint": hint_id}) for doc in docs])
-        return [(_doc_to_receipt(doc), new) for doc, new in stored]
+        receipts = [{**doc, "hint": hint_id} for doc in docs]
+        stored = insert_or_get_many(self.receipts, [_receipt_to_doc(r) for r in receipts])
+        # a new one is the receipt itself: only those stored before are decoded
+        return [(r, True) if new else (_doc_to_receipt(doc), False) for r, (doc, new) in zip(receipts, stored)]
 
     def get_receipt(self, record_key):
         return _doc_to_receipt(self.receipts.find_one({"_id": record_key}))
