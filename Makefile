@@ -1,8 +1,8 @@
 # The front door. `make help` lists the targets.
 SHELL := /bin/bash
 PY := .venv/bin/python
-# stop/status work even from a .venv made before libs/carbon_dev existed (run installs it: setup)
-DEVSTACK := PYTHONPATH=libs/carbon_dev/src $(PY) -m carbon_dev.devstack
+# stop/status work even from a .venv made before tools/carbon_dev existed (run installs it: setup)
+DEVSTACK := PYTHONPATH=tools/carbon_dev/src $(PY) -m carbon_dev.devstack
 PROTOS := $(shell find proto -name '*.proto' | sort)
 GRPC_PROTOS := $(shell grep -l '^service ' $(PROTOS))
 export PATH := $(CURDIR)/.deps/bin:$(PATH)

@@ -6,23 +6,18 @@ and over and RabbitMQ + FerretDB are restarted mid-stream; then an exactly-once 
 Runs its own platform instance "chaoslong" (vhost carbon_chaoslong, databases
 carbon_chaoslong_*, ports +3000), reset at the start. Restarting the servers affects every
 other user of this machine's RabbitMQ/FerretDB/Jaeger: never run it next to `make test`.
-Exit status 0 only when the audit (tests/chaos/chaos_audit.py) finds no problem.
+Exit status 0 only when the audit (carbon_dev.chaos.audit) finds no problem.
 """
 
 import argparse
-import pathlib
 import sys
 import threading
 import time
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests" / "chaos"))
-
-from carbon_dev.devstack import Instance  # noqa: E402
-
-from chaos_audit import Auditor  # noqa: E402
-from chaos_faults import Crasher  # noqa: E402
-from chaos_traffic import Traffic, plan, register, send_settled  # noqa: E402
+from carbon_dev.chaos.audit import Auditor
+from carbon_dev.chaos.faults import Crasher
+from carbon_dev.chaos.traffic import Traffic, plan, register, send_settled
+from carbon_dev.devstack import Instance
 
 FIRST = ("calc", "account", "ingest", "ingest-relay")  # the record path first, then every other process
 STARTED = time.monotonic()

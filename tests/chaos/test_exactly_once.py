@@ -13,11 +13,10 @@ import time
 
 import pytest
 
+from carbon_dev.chaos.audit import Auditor
+from carbon_dev.chaos.faults import Crasher
+from carbon_dev.chaos.traffic import Traffic, plan, register, send_settled
 from carbon_dev.devstack import Instance
-
-from chaos_audit import Auditor
-from chaos_faults import Crasher
-from chaos_traffic import Traffic, plan, register, send_settled
 
 pytestmark = pytest.mark.e2e
 

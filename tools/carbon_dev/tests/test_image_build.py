@@ -142,7 +142,7 @@ def test_no_image_ships_any_dev_module(images):
 def test_the_moved_dev_modules_live_in_the_dev_package():
     for old, new in MOVED.items():
         assert not list(ROOT.glob(f"*/*/src/{old}")), old
-        assert (ROOT / "libs" / "carbon_dev" / "src" / new).is_file(), new
+        assert (ROOT / "tools" / "carbon_dev" / "src" / new).is_file(), new
 
 
 @pytest.mark.parametrize("service", SERVICES)
