@@ -4,8 +4,8 @@
 Bounded: BENCH_CALC_RECORDS domain calculations (default 20,000) and BENCH_CALC_EVENTS events
 (default 1,000) end to end, each with a deadline; progress lines while it runs. Uses a throwaway
 RabbitMQ vhost and Mongo database (both removed afterwards). Needs `bash scripts/deps.sh start`.
-Ratios compare with DOMAIN.md's scale: a CITIC-sized bank ≈350 records/s average, ≈2,000/s peak.
-Run: /work/main/.venv/bin/python tests/bench/bench_calc.py
+Ratios compare with a bank's scale: a CITIC-sized bank ≈350 records/s average, ≈2,000/s peak.
+Run: .venv/bin/python tests/bench/bench_calc.py
 """
 
 import eventlet

@@ -7,7 +7,7 @@ one credit (hash the entry, store the entry and the state). Asserts both write t
 "orjson/old" is bare orjson.dumps, unchecked: the ceiling, the rest is the cost of the checks.
 Each figure is the best of ROUNDS runs of BUDGET seconds (BENCH_CANONICAL_SECONDS, default
 0.15), old and new alternating, so a busy machine skews both alike: ~10 s in all.
-Run: /work/main/.venv/bin/python tests/bench/bench_canonical.py
+Run: .venv/bin/python tests/bench/bench_canonical.py
 """
 
 import json

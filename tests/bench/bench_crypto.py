@@ -2,7 +2,7 @@
 
 Prints ops/s (and MB/s for bulk ops) per backend and the ratio fast/reference.
 Each measurement runs for BUDGET seconds, so the whole run stays well under 60 s.
-Run: /work/main/.venv/bin/python tests/bench/bench_crypto.py
+Run: .venv/bin/python tests/bench/bench_crypto.py
 """
 
 import os

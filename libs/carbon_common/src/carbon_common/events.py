@@ -143,7 +143,7 @@ class BatchPublisher:
     """Publishes many events and waits once for the broker's confirms of all of them.
 
     Confirming each message synchronously caps a publisher near 1,500 msgs/s; one wait per
-    batch runs at the broker's raw persistent rate (ARCHITECTURE.md §5). `publish_many`
+    batch runs at the broker's raw persistent rate (docs/adr/0004-batch-consumers-and-id-only-hot-paths.md). `publish_many`
     returns only when every message is confirmed and routed, else raises PublishError (then
     acknowledge nothing upstream: a repeat is deduped by event_id downstream).
     One AMQP connection per instance, shared under a lock (threads or green threads).

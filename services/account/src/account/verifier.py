@@ -80,7 +80,7 @@ def verify_account(repository, account_id: str, entries: list[dict] | None = Non
 def verify_all(repository, account_ids: list[str] | None = None) -> Report:
     report = Report()
     # One pass over the ledger, grouped here: a query per account would read the whole
-    # collection once per account on FerretDB (ARCHITECTURE.md §4).
+    # collection once per account on FerretDB (docs/adr/0002-insert-only-storage-on-ferretdb.md).
     by_account = repository.entries_by_account() if not account_ids else {}
     for account_id in account_ids or sorted(by_account):
         problems, count = verify_account(repository, account_id, by_account.get(account_id))

@@ -1,7 +1,7 @@
 """The crediting hot path asks the store only for `_id` lookups, and stays exact in batches.
 
 FerretDB v1 scans a whole collection for any other filter, so each record would cost more as
-the ledger grows (ARCHITECTURE.md §4); these tests record every command a batch sends.
+the ledger grows (docs/adr/0002-insert-only-storage-on-ferretdb.md); these tests record every command a batch sends.
 """
 
 import pytest

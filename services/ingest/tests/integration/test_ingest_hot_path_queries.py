@@ -1,4 +1,4 @@
-"""The intake hot path asks FerretDB only for `_id` lookups (ARCHITECTURE.md §4: any other
+"""The intake hot path asks FerretDB only for `_id` lookups (docs/adr/0002: any other
 filter reads and decodes the whole collection, so a record would cost more as data grows).
 
 Every find/update/delete/count/aggregate the app sends while it handles one realistic signed

@@ -106,7 +106,7 @@ def mongo_database():
 
 class FilterRecorder(monitoring.CommandListener):
     """pymongo command listener: the filter of every read, update and delete a client sends,
-    so a test can prove a hot path asks FerretDB only for `_id` lookups (ARCHITECTURE.md §4)."""
+    so a test can prove a hot path asks FerretDB only for `_id` lookups (docs/adr/0002-insert-only-storage-on-ferretdb.md)."""
 
     READS = {
         "find": "filter",

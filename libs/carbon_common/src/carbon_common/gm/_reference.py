@@ -1,6 +1,6 @@
 """Reference backend: gmssl 3.2.2 (pure Python, slow, the project's required package).
 
-Wraps gmssl's primitives so its pitfalls cannot leak (see ARCHITECTURE.md §6): nonces
+Wraps gmssl's primitives so its pitfalls cannot leak (docs/adr/0003-crypto-backend.md): nonces
 come from `secrets` (gmssl's encrypt draws k from `random`), C3 is checked on decrypt,
 keys are handed over as validated 128-hex X||Y (no lstrip("04")), and the GM/T order
 C1C3C2 is built here rather than through gmssl's `mode` flag (which defaults to C1C2C3).
