@@ -28,7 +28,7 @@ from carbon_common.mongo import client as mongo_client
 from carbon_dev.testing import free_port
 
 from ingest import signing
-from ingest.admin_cli import AdminClient
+from ingest.cli.admin import AdminClient
 from ingest.sdk.client import IngestClient
 
 ROOT = Path(__file__).resolve().parents[2]

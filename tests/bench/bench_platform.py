@@ -36,7 +36,7 @@ from carbon_common import amqp_frames, topology
 from carbon_dev.devstack import Instance
 from carbon_common.mongo import client as mongo_client
 
-from ingest.admin_cli import AdminClient
+from ingest.cli.admin import AdminClient
 from carbon_dev.ingest_demo import demo_key
 from ingest.sdk.client import IngestClient
 

@@ -13,7 +13,7 @@ import pytest
 
 from carbon_common import gm
 from carbon_dev.testing import EventListener, jaeger, jaeger_trace, wait_until
-from ingest.admin_cli import AdminClient
+from ingest.cli.admin import AdminClient
 from ingest.sdk.client import IngestClient
 
 CUSTOMER = "6222020200112233"  # a bank customer number: must never leave ingest in clear

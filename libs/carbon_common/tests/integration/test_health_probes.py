@@ -440,7 +440,7 @@ def test_helm_test_pods_pass_against_the_running_platform(platform):
         [
             sys.executable,
             "-m",
-            "ingest.admin_cli",
+            "ingest.cli.admin",
             "--base-url",
             ingest,
             "--token",

@@ -18,7 +18,7 @@ from carbon_common.clock import iso_z, utc_now
 from carbon_common.config import setting
 from carbon_common.gm.curve import N
 
-from ingest.admin_cli import AdminClient
+from ingest.cli.admin import AdminClient
 from ingest.sdk.client import IngestClient, SendTotals, progress_line
 
 CST = timezone(timedelta(hours=8))

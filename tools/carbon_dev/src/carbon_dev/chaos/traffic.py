@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 import requests
 
 from carbon_dev import ingest_demo as demo
-from ingest.admin_cli import AdminClient
+from ingest.cli.admin import AdminClient
 from ingest.domain import record_key
 from ingest.sdk.client import IngestClient
 

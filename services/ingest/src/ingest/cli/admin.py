@@ -1,12 +1,12 @@
 """Operator CLI for the admin API (bearer ADMIN_TOKEN).
 
-python -m ingest.admin_cli list
-python -m ingest.admin_cli register metro-sz "Shenzhen Metro" --scenario metro_ride --key k1=<pubhex> [--rate 600]
-python -m ingest.admin_cli register bank-app "Bank app" --kind bank_app --key app1=<pubhex>
-python -m ingest.admin_cli show metro-sz
-python -m ingest.admin_cli rotate-key metro-sz k2=<pubhex> --replaces k1 [--overlap-seconds 86400]
-python -m ingest.admin_cli revoke-key metro-sz k1
-python -m ingest.admin_cli suspend metro-sz | resume metro-sz
+python -m ingest.cli.admin list
+python -m ingest.cli.admin register metro-sz "Shenzhen Metro" --scenario metro_ride --key k1=<pubhex> [--rate 600]
+python -m ingest.cli.admin register bank-app "Bank app" --kind bank_app --key app1=<pubhex>
+python -m ingest.cli.admin show metro-sz
+python -m ingest.cli.admin rotate-key metro-sz k2=<pubhex> --replaces k1 [--overlap-seconds 86400]
+python -m ingest.cli.admin revoke-key metro-sz k1
+python -m ingest.cli.admin suspend metro-sz | resume metro-sz
 """
 
 import argparse
@@ -51,7 +51,7 @@ def _key(text: str):
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m ingest.admin_cli", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+        prog="python -m ingest.cli.admin", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--base-url", default=setting("INGEST_URL", "http://127.0.0.1:8080"))
     parser.add_argument("--token", default=setting("ADMIN_TOKEN", ""), help="default: env ADMIN_TOKEN")
