@@ -8,8 +8,8 @@ Order matters: cheap checks first (size, headers, timestamp, JSON shape, batch s
 input is refused before any signature math. The nonce is only *checked* here: the caller
 consumes it (`Caller.consume_nonce`) once the whole request has proven valid, so bad input
 leaves nothing behind. Each step takes plain values (and the repository, for the lookups) and
-raises ApiError with the machine-readable code of docs/partner-api.md §6; `ingest.auth` is the
-thin Flask adapter that feeds them.
+raises ApiError with the machine-readable code of docs/partner-api.md §6; `ingest.views.auth`
+is the thin Flask adapter that feeds them.
 """
 
 import time

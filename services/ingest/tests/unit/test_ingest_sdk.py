@@ -24,7 +24,7 @@ SETTINGS = SimpleNamespace(max_body_bytes=1 << 20, platform_private_key=PLATFORM
 
 class ServerSteps:
     """A requests.Session stand-in that hands each request to ingest's authentication steps, as
-    the Flask adapter (ingest.auth.signed_request) does, and answers with the outcome."""
+    the Flask adapter (ingest.views.auth.signed_request) does, and answers with the outcome."""
 
     def __init__(self, repo):
         self.repo, self.seen = repo, []

@@ -4,7 +4,8 @@ from datetime import datetime, timezone
 
 from flask import Blueprint, current_app, jsonify
 
-from ingest import auth, jsonsafe
+from ingest import jsonsafe
+from ingest.views import auth
 
 bp = Blueprint("admin_api", __name__, url_prefix="/admin/v1")
 

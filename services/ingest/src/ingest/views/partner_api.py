@@ -6,9 +6,9 @@ before its first write (`before_write`), so refused requests leave nothing behin
 
 from flask import Blueprint, current_app, g, jsonify
 
-from ingest import auth
 from ingest.errors import ApiError
 from ingest.intake import precheck
+from ingest.views import auth
 
 bp = Blueprint("partner_api", __name__)
 
