@@ -1,0 +1,695 @@
+/*
+ * Verification of a carbon retirement certificate (docs/certificate.md), format
+ * "carbon-retirement-certificate/1". The one implementation behind both index.html (inlined by
+ * assemble.js) and the command line (verify.js).
+ *
+ * It trusts nothing but the two public keys it is given (the bank's and the registry's) and the
+ * SM2/SM3 code of sm-crypto 0.5.8 (vendor/). It computes everything else itself: its own strict
+ * JSON parser (so that an integer is told from a float and a duplicate key is refused), its own
+ * canonical JSON (Python's json.dumps(sort_keys=True, separators=(",", ":"),
+ * ensure_ascii=False)), UTF-8 bytes from TextEncoder, and the Merkle arithmetic.
+ *
+ * Usage: const api = factory(sm2, sm3)      (factory = this module's export)
+ *        api.verifyText(certificateText, {bankKey, registryKey}) -> report
+ *        report.verdict is "VALID" or "INVALID"; report.checks lists every check made
+ *        ({step, code, ok, batch, leaf, message}); report.failures the failed ones.
+ * A malformed trusted key is not a property of the certificate: it throws KeyError.
+ */
+(function (root, factory) {
+  if (typeof module === 'object' && module.exports) module.exports = factory;
+  else root.CarbonCertificate = factory;
+})(typeof self !== 'undefined' ? self : this, function makeCertificateVerifier(sm2, sm3) {
+  'use strict';
+
+  var CERTIFICATE_FORMAT = 'carbon-retirement-certificate/1';
+  var BATCH_FORMAT = 'carbon-reduction-batch/1';
+  var USER_ID = '1234567812345678'; // GM/T 0003 default user id, as carbon_common.gm
+  var GRAMS_PER_UNIT = 1000000; // one unit = 1 t CO2e (ADR 0005 §5)
+  var MAX_DEPTH = 32;
+  var MAX_PROOF = 64;
+  var HEX64 = /^[0-9a-f]{64}$/;
+  var SIGNATURE = /^[0-9a-fA-F]{128}$/;
+  var RFC3339 = /^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$/;
+  var hasOwn = Object.prototype.hasOwnProperty;
+  var utf8 = new TextEncoder();
+
+  function KeyError(message) {
+    this.name = 'KeyError';
+    this.message = message;
+    this.stack = new Error(message).stack;
+  }
+  KeyError.prototype = Object.create(Error.prototype);
+  KeyError.prototype.constructor = KeyError;
+
+  function JsonError(message, offset) {
+    this.name = 'JsonError';
+    this.message = message + ' (at character ' + offset + ')';
+    this.offset = offset;
+  }
+  JsonError.prototype = Object.create(Error.prototype);
+  JsonError.prototype.constructor = JsonError;
+
+  /* A number the documents may not hold, kept as its text so a reason can quote it. */
+  function JsonFloat(text) {
+    this.text = text;
+  }
+  function JsonBigInteger(text) {
+    this.text = text;
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // Strict JSON (RFC 8259). Unlike JSON.parse it keeps "1.0" apart from "1" (Python reads the
+  // first as a float, which canonical JSON writes back as "1.0"), refuses duplicate keys (which
+  // copy of the key would the bank have signed?) and refuses a \u escape that leaves a lone
+  // surrogate (no UTF-8 bytes exist for it). Objects have no prototype: "__proto__" is a key.
+  function parseJson(text) {
+    var i = 0;
+    var n = text.length;
+
+    function fail(message) {
+      throw new JsonError(message, i);
+    }
+    function ws() {
+      while (i < n) {
+        var c = text.charCodeAt(i);
+        if (c === 0x20 || c === 0x09 || c === 0x0a || c === 0x0d) i++;
+        else break;
+      }
+    }
+    function value(depth) {
+      if (depth > MAX_DEPTH) fail('nested deeper than ' + MAX_DEPTH);
+      ws();
+      if (i >= n) fail('unexpected end of the text');
+      var c = text[i];
+      if (c === '{') return object(depth);
+      if (c === '[') return array(depth);
+      if (c === '"') return string();
+      if (c === '-' || (c >= '0' && c <= '9')) return number();
+      if (text.startsWith('true', i)) return (i += 4), true;
+      if (text.startsWith('false', i)) return (i += 5), false;
+      if (text.startsWith('null', i)) return (i += 4), null;
+      fail('unexpected character ' + JSON.stringify(c));
+    }
+    function object(depth) {
+      var out = Object.create(null);
+      i++;
+      ws();
+      if (text[i] === '}') return i++, out;
+      for (;;) {
+        ws();
+        if (text[i] !== '"') fail('expected a key in double quotes');
+        var keyAt = i;
+        var key = string();
+        if (hasOwn.call(out, key)) {
+          i = keyAt;
+          fail('duplicate key ' + JSON.stringify(key));
+        }
+        ws();
+        if (text[i] !== ':') fail('expected ":"');
+        i++;
+        out[key] = value(depth + 1);
+        ws();
+        if (text[i] === ',') i++;
+        else if (text[i] === '}') return i++, out;
+        else fail('expected "," or "}"');
+      }
+    }
+    function array(depth) {
+      var out = [];
+      i++;
+      ws();
+      if (text[i] === ']') return i++, out;
+      for (;;) {
+        out.push(value(depth + 1));
+        ws();
+        if (text[i] === ',') i++;
+        else if (text[i] === ']') return i++, out;
+        else fail('expected "," or "]"');
+      }
+    }
+    function string() {
+      var out = '';
+      i++;
+      for (;;) {
+        if (i >= n) fail('unterminated string');
+        var c = text.charCodeAt(i);
+        if (c === 0x22) {
+          i++;
+          break;
+        }
+        if (c < 0x20) fail('raw control character in a string');
+        if (c === 0x5c) {
+          var e = text[i + 1];
+          var simple = {'"': '"', '\\': '\\', '/': '/', b: '\b', f: '\f', n: '\n', r: '\r', t: '\t'};
+          if (hasOwn.call(simple, e)) {
+            out += simple[e];
+            i += 2;
+          } else if (e === 'u') {
+            var hex = text.substr(i + 2, 4);
+            if (!/^[0-9a-fA-F]{4}$/.test(hex)) fail('bad \\u escape');
+            out += String.fromCharCode(parseInt(hex, 16));
+            i += 6;
+          } else fail('bad escape');
+        } else {
+          out += text[i];
+          i++;
+        }
+      }
+      if (!wellFormed(out)) fail('string holds a lone surrogate (no UTF-8 encoding exists)');
+      return out;
+    }
+    function number() {
+      var m = /^-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?/.exec(text.slice(i, i + 400));
+      if (!m) fail('bad number');
+      i += m[0].length;
+      if (m[2] || m[3]) return new JsonFloat(m[0]);
+      var v = Number(m[0]);
+      return Number.isSafeInteger(v) ? v : new JsonBigInteger(m[0]);
+    }
+
+    var result = value(0);
+    ws();
+    if (i < n) fail('text after the JSON value');
+    return result;
+  }
+
+  function wellFormed(s) {
+    for (var k = 0; k < s.length; k++) {
+      var c = s.charCodeAt(k);
+      if (c >= 0xd800 && c <= 0xdbff) {
+        var d = s.charCodeAt(k + 1);
+        if (!(d >= 0xdc00 && d <= 0xdfff)) return false;
+        k++;
+      } else if (c >= 0xdc00 && c <= 0xdfff) return false;
+    }
+    return true;
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // Canonical JSON: the text of Python's
+  //   json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+  // for documents of strings, integers, arrays and objects, and nothing else. Keys sort by code
+  // point (Python's str order; JavaScript's default sort compares UTF-16 units, which differs
+  // above U+FFFF). Strings: '"' and '\' escaped with a backslash, \b \f \n \r \t as such, the
+  // other characters below U+0020 as \u00xx (lower-case hex), every other character as itself.
+  function CanonicalError(path, message) {
+    this.name = 'CanonicalError';
+    this.path = path;
+    this.message = path + ': ' + message;
+  }
+  CanonicalError.prototype = Object.create(Error.prototype);
+  CanonicalError.prototype.constructor = CanonicalError;
+
+  function compareCodePoints(a, b) {
+    var i = 0;
+    var j = 0;
+    while (i < a.length && j < b.length) {
+      var x = a.codePointAt(i);
+      var y = b.codePointAt(j);
+      if (x !== y) return x < y ? -1 : 1;
+      i += x > 0xffff ? 2 : 1;
+      j += y > 0xffff ? 2 : 1;
+    }
+    return i < a.length ? 1 : j < b.length ? -1 : 0;
+  }
+
+  var SHORT_ESCAPES = {'"': '\\"', '\\': '\\\\', '\b': '\\b', '\f': '\\f', '\n': '\\n', '\r': '\\r', '\t': '\\t'};
+
+  function quote(s, path) {
+    if (!wellFormed(s)) throw new CanonicalError(path, 'a lone surrogate has no UTF-8 encoding');
+    var out = '"';
+    for (var k = 0; k < s.length; k++) {
+      var ch = s[k];
+      var c = s.charCodeAt(k);
+      if (hasOwn.call(SHORT_ESCAPES, ch)) out += SHORT_ESCAPES[ch];
+      else if (c < 0x20) out += '\\u' + ('000' + c.toString(16)).slice(-4);
+      else out += ch;
+    }
+    return out + '"';
+  }
+
+  function describe(v) {
+    if (v === null) return 'null';
+    if (v instanceof JsonFloat) return 'the float ' + v.text;
+    if (v instanceof JsonBigInteger) return 'the integer ' + v.text + ', beyond 2^53-1';
+    if (Array.isArray(v)) return 'an array';
+    if (typeof v === 'object') return 'an object';
+    if (typeof v === 'string') return 'the string ' + JSON.stringify(v.length > 40 ? v.slice(0, 40) + '…' : v);
+    return typeof v + ' ' + String(v);
+  }
+
+  function canonicalJson(v, path) {
+    path = path || '$';
+    if (typeof v === 'string') return quote(v, path);
+    if (typeof v === 'number') {
+      if (!Number.isSafeInteger(v)) throw new CanonicalError(path, 'only integers up to 2^53-1 are allowed, found ' + v);
+      return String(v);
+    }
+    if (Array.isArray(v)) {
+      return '[' + v.map(function (x, k) { return canonicalJson(x, path + '[' + k + ']'); }).join(',') + ']';
+    }
+    if (v !== null && typeof v === 'object' && !(v instanceof JsonFloat) && !(v instanceof JsonBigInteger)) {
+      var keys = Object.keys(v).sort(compareCodePoints);
+      return '{' + keys.map(function (key) {
+        return quote(key, path) + ':' + canonicalJson(v[key], path + '.' + key);
+      }).join(',') + '}';
+    }
+    throw new CanonicalError(path, 'signed documents hold only strings, integers, arrays and objects; found ' + describe(v));
+  }
+
+  function utf8Bytes(s) {
+    return Array.from(utf8.encode(s)); // sm-crypto normalises to a plain array anyway
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // Hashes, Merkle tree and signatures
+  function sm3Hex(text) {
+    return sm3(utf8Bytes(text));
+  }
+  function leafHash(leaf) {
+    return sm3Hex('leaf:' + canonicalJson(leaf, 'leaf'));
+  }
+  function nodeHash(left, right) {
+    return sm3Hex('node:' + left + right);
+  }
+  /* Root over the hashes sorted ascending; an odd last node is promoted unchanged. */
+  function merkleRoot(hashes) {
+    if (!hashes.length) throw new Error('no leaves');
+    var level = hashes.slice().sort();
+    while (level.length > 1) {
+      var next = [];
+      for (var k = 0; k < level.length; k += 2) {
+        next.push(k + 1 < level.length ? nodeHash(level[k], level[k + 1]) : level[k]);
+      }
+      level = next;
+    }
+    return level[0];
+  }
+  /* The inclusion proof of `hash` in the tree of `hashes` (what the bank computes). */
+  function merkleProof(hashes, hash) {
+    var level = hashes.slice().sort();
+    var at = level.indexOf(hash);
+    if (at < 0) throw new Error('not a leaf of this tree');
+    var proof = [];
+    while (level.length > 1) {
+      var sibling = at % 2 ? at - 1 : at + 1;
+      if (sibling < level.length) proof.push({side: at % 2 ? 'left' : 'right', hash: level[sibling]});
+      var next = [];
+      for (var k = 0; k < level.length; k += 2) {
+        next.push(k + 1 < level.length ? nodeHash(level[k], level[k + 1]) : level[k]);
+      }
+      level = next;
+      at = Math.floor(at / 2);
+    }
+    return proof;
+  }
+  function rootFromProof(hash, proof) {
+    return proof.reduce(function (current, step) {
+      return step.side === 'left' ? nodeHash(step.hash, current) : nodeHash(current, step.hash);
+    }, hash);
+  }
+
+  /* A trusted key: 128 hex X||Y (a leading 04 is accepted and removed), on the SM2 curve. */
+  function normalizeKey(text, name) {
+    var key = String(text || '').replace(/\s+/g, '').toLowerCase();
+    if (key.length === 130 && key.slice(0, 2) === '04') key = key.slice(2);
+    if (!/^[0-9a-f]{128}$/.test(key)) {
+      throw new KeyError(name + ' must be 128 hex characters X||Y (optionally after 04), got ' + key.length + ' characters');
+    }
+    if (!sm2.verifyPublicKey('04' + key)) throw new KeyError(name + ' is not a point of the SM2 curve');
+    return key;
+  }
+
+  function sm2Verify(publicKey, text, signatureHex) {
+    if (typeof signatureHex !== 'string' || !SIGNATURE.test(signatureHex)) return false;
+    try {
+      return sm2.doVerifySignature(utf8Bytes(text), signatureHex.toLowerCase(), '04' + publicKey, {hash: true, userId: USER_ID}) === true;
+    } catch (e) {
+      return false;
+    }
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // Document shapes. Every object of the format has exactly these members (a member the
+  // verifier does not know could be shown to a reader as if it had been verified).
+  var T = {
+    str: function (v) { return typeof v === 'string' ? null : 'must be a string, found ' + describe(v); },
+    text: function (v) { return typeof v === 'string' && v.length ? null : 'must be a non-empty string, found ' + describe(v); },
+    hex64: function (v) { return typeof v === 'string' && HEX64.test(v) ? null : 'must be 64 lower-case hex characters, found ' + describe(v); },
+    sig: function (v) { return typeof v === 'string' && SIGNATURE.test(v) ? null : 'must be 128 hex characters r||s, found ' + describe(v); },
+    time: function (v) { return typeof v === 'string' && RFC3339.test(v) ? null : 'must be an RFC 3339 date-time, found ' + describe(v); },
+    array: function (v) { return Array.isArray(v) ? null : 'must be an array, found ' + describe(v); },
+    object: function (v) { return isObject(v) ? null : 'must be an object, found ' + describe(v); },
+  };
+  function int(min) {
+    return function (v) {
+      if (typeof v !== 'number' || !Number.isSafeInteger(v)) return 'must be an integer, found ' + describe(v);
+      return v >= min ? null : 'must be at least ' + min + ', found ' + v;
+    };
+  }
+  function oneOf(value) {
+    return function (v) { return v === value ? null : 'must be ' + JSON.stringify(value) + ', found ' + describe(v); };
+  }
+  function isObject(v) {
+    return v !== null && typeof v === 'object' && !Array.isArray(v) && !(v instanceof JsonFloat) && !(v instanceof JsonBigInteger);
+  }
+
+  var SHAPES = {
+    certificate: {format: T.str, owner_pid: T.text, issued_at: T.time, total_grams: int(0), batches: T.array},
+    entry: {batch: T.object, bank_signature: T.sig, issuance: T.object, retirements: T.array, leaves: T.array},
+    batch: {
+      format: T.str, batch_id: T.text, methodology_id: T.text, methodology_version: T.text, vintage: int(0),
+      record_count: int(1), quantity_grams: int(0), carried_in_grams: int(0), carried_from: T.str,
+      merkle_root: T.hex64, consent_root: T.hex64, period: T.str, created_at: T.str,
+    },
+    signed: {record: T.object, registry_signature: T.sig},
+    issue: {
+      type: oneOf('issue'), batch_id: T.text, serial_start: T.text, serial_end: T.text, start: int(1), end: int(1),
+      units: int(1), carried_out_grams: int(0), holder: T.str, at: T.str, transaction_id: T.str,
+    },
+    retire: {
+      type: oneOf('retire'), batch_id: T.text, serial_start: T.text, serial_end: T.text, start: int(1), end: int(1),
+      units: int(1), beneficiary: T.str, reason: T.str, at: T.str, transaction_id: T.str,
+    },
+    leafEntry: {leaf: T.object, proof: T.array},
+    leaf: {
+      reduction_id: T.text, grams: int(1), owner_pid: T.text, methodology_id: T.text, methodology_version: T.text,
+      factor_set_id: T.str, factor_set_version: T.str, vintage: int(0), occurred_at: T.str,
+    },
+    step: {side: function (v) { return v === 'left' || v === 'right' ? null : 'must be "left" or "right", found ' + describe(v); }, hash: T.hex64},
+  };
+
+  /* Problems of `value` against `shape`, each "path: reason"; [] when it fits. */
+  function shapeProblems(value, shape, path) {
+    if (!isObject(value)) return [path + ' must be an object, found ' + describe(value)];
+    var problems = [];
+    Object.keys(shape).forEach(function (key) {
+      if (!hasOwn.call(value, key)) problems.push(path + '.' + key + ' is missing');
+      else {
+        var why = shape[key](value[key]);
+        if (why) problems.push(path + '.' + key + ' ' + why);
+      }
+    });
+    Object.keys(value).forEach(function (key) {
+      if (!hasOwn.call(shape, key)) problems.push(path + ' has the unknown member ' + JSON.stringify(key));
+    });
+    return problems;
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // Verification
+  function Report() {
+    this.checks = [];
+  }
+  Report.prototype.add = function (step, code, ok, where, message) {
+    this.checks.push({
+      step: step, code: code, ok: !!ok,
+      batch: where && where.batch !== undefined ? where.batch : null,
+      leaf: where && where.leaf !== undefined ? where.leaf : null,
+      message: message,
+    });
+    return !!ok;
+  };
+
+  function short(hex) {
+    return typeof hex === 'string' && hex.length > 16 ? hex.slice(0, 12) + '…' : String(hex);
+  }
+
+  function finish(report, summary) {
+    var failures = report.checks.filter(function (c) { return !c.ok; });
+    return {
+      verdict: failures.length ? 'INVALID' : 'VALID',
+      format: summary.format === undefined ? null : summary.format,
+      owner_pid: summary.owner_pid === undefined ? null : summary.owner_pid,
+      issued_at: summary.issued_at === undefined ? null : summary.issued_at,
+      total_grams: summary.total_grams === undefined ? null : summary.total_grams,
+      batches: summary.batches || [],
+      checks: report.checks,
+      failures: failures,
+    };
+  }
+
+  function verifyText(text, keys) {
+    var bankKey = normalizeKey(keys && keys.bankKey, 'the bank key');
+    var registryKey = normalizeKey(keys && keys.registryKey, 'the registry key');
+    var doc;
+    try {
+      doc = parseJson(String(text));
+    } catch (e) {
+      if (!(e instanceof JsonError)) throw e;
+      var report = new Report();
+      report.add(1, 'json', false, null, 'the certificate is not strict JSON: ' + e.message);
+      return finish(report, {});
+    }
+    return verifyDocument(doc, {bankKey: bankKey, registryKey: registryKey});
+  }
+
+  /* `doc` as returned by parseJson (JSON.parse output works too but cannot tell 1.0 from 1). */
+  function verifyDocument(doc, keys) {
+    var bankKey = normalizeKey(keys && keys.bankKey, 'the bank key');
+    var registryKey = normalizeKey(keys && keys.registryKey, 'the registry key');
+    var report = new Report();
+    var summary = {};
+
+    // (1) a known format, and the shape of the certificate itself
+    if (!isObject(doc)) {
+      report.add(1, 'structure', false, null, 'the certificate must be a JSON object, found ' + describe(doc));
+      return finish(report, summary);
+    }
+    if (doc.format !== CERTIFICATE_FORMAT) {
+      report.add(1, 'format', false, null, 'unknown certificate format ' + describe(doc.format) + ' (this verifier knows ' + CERTIFICATE_FORMAT + ')');
+      return finish(report, summary);
+    }
+    summary.format = doc.format;
+    var top = shapeProblems(doc, SHAPES.certificate, '$');
+    if (top.length) {
+      top.forEach(function (p) { report.add(1, 'structure', false, null, p); });
+      return finish(report, summary);
+    }
+    summary.owner_pid = doc.owner_pid;
+    summary.issued_at = doc.issued_at;
+    summary.total_grams = doc.total_grams;
+    if (!report.add(1, 'structure', doc.batches.length > 0, null,
+      doc.batches.length ? 'certificate of format ' + CERTIFICATE_FORMAT + ' with ' + doc.batches.length + ' batch(es)' : 'the certificate lists no batch')) {
+      return finish(report, summary);
+    }
+
+    var owner = doc.owner_pid;
+    var sum = 0;
+    var sumComplete = true;
+    var seenReductions = Object.create(null);
+    var seenBatches = Object.create(null);
+    summary.batches = doc.batches.map(function (entry, b) {
+      var r = verifyBatch(entry, b, owner, bankKey, registryKey, report);
+      if (r.gramsComplete) sum += r.grams;
+      else sumComplete = false;
+      r.reductionIds.forEach(function (id) {
+        if (seenReductions[id] !== undefined) {
+          report.add(7, 'duplicate_reduction', false, {batch: r.summary.batch_id, leaf: id},
+            'reduction ' + id + ' appears twice (first in batch ' + seenReductions[id] + ')');
+        } else seenReductions[id] = r.summary.batch_id;
+      });
+      if (r.summary.batch_id !== null) {
+        if (seenBatches[r.summary.batch_id]) {
+          report.add(7, 'duplicate_batch', false, {batch: r.summary.batch_id}, 'batch ' + r.summary.batch_id + ' appears twice');
+        }
+        seenBatches[r.summary.batch_id] = true;
+      }
+      return r.summary;
+    });
+
+    // (6) the total is the sum of the leaves' grams
+    if (!sumComplete) {
+      report.add(6, 'total_grams', false, null, 'total_grams cannot be checked: some leaf has no valid grams (see above)');
+    } else {
+      report.add(6, 'total_grams', sum === doc.total_grams, null, sum === doc.total_grams
+        ? 'total_grams ' + doc.total_grams + ' is the sum of the leaves\' grams'
+        : 'total_grams says ' + doc.total_grams + ' but the leaves add up to ' + sum);
+    }
+    // (7) no reduction twice
+    if (!report.checks.some(function (c) { return c.step === 7; })) {
+      report.add(7, 'duplicate_reduction', true, null, 'no reduction and no batch appears twice');
+    }
+    return finish(report, summary);
+  }
+
+  function verifyBatch(entry, b, owner, bankKey, registryKey, report) {
+    var label = '#' + (b + 1);
+    var out = {grams: 0, gramsComplete: true, reductionIds: [], summary: {index: b, batch_id: null, leaves: [], retirements: []}};
+    var where = {batch: label};
+
+    // (1) shape of this entry and of its batch
+    var problems = shapeProblems(entry, SHAPES.entry, 'batches[' + b + ']');
+    if (problems.length) {
+      problems.forEach(function (p) { report.add(1, 'structure', false, where, p); });
+      out.gramsComplete = false;
+      return out;
+    }
+    var batch = entry.batch;
+    if (typeof batch.batch_id === 'string' && batch.batch_id) label = batch.batch_id;
+    where = {batch: label};
+    out.summary.batch_id = label;
+    if (batch.format !== BATCH_FORMAT) {
+      report.add(1, 'batch_format', false, where, 'unknown batch format ' + describe(batch.format) + ' (this verifier knows ' + BATCH_FORMAT + ')');
+      out.gramsComplete = false;
+      return out;
+    }
+    problems = shapeProblems(batch, SHAPES.batch, 'batches[' + b + '].batch');
+    if (problems.length) {
+      problems.forEach(function (p) { report.add(1, 'structure', false, where, p); });
+      out.gramsComplete = false;
+      return out;
+    }
+    report.add(1, 'structure', true, where, 'batch of format ' + BATCH_FORMAT);
+    ['methodology_id', 'methodology_version', 'vintage', 'merkle_root', 'record_count', 'quantity_grams', 'period'].forEach(function (k) {
+      out.summary[k] = batch[k];
+    });
+
+    // (2) the bank's signature over canonical_json(batch)
+    var signed = sm2Verify(bankKey, canonicalJson(batch, 'batch'), entry.bank_signature);
+    report.add(2, 'bank_signature', signed, where, signed
+      ? 'the bank\'s signature over the batch verifies with the trusted bank key'
+      : 'the bank\'s signature over canonical_json(batch) does not verify with the trusted bank key (another key signed it, or the batch was changed)');
+
+    // (3) every leaf: this owner, this batch's methodology and vintage, included under merkle_root
+    if (!report.add(3, 'leaves', entry.leaves.length > 0, where,
+      entry.leaves.length ? entry.leaves.length + ' leaf(s) of the owner in this batch' : 'the batch lists no leaf')) {
+      out.gramsComplete = false;
+    }
+    entry.leaves.forEach(function (le, k) {
+      var path = 'batches[' + b + '].leaves[' + k + ']';
+      var lp = shapeProblems(le, SHAPES.leafEntry, path);
+      if (!lp.length) lp = shapeProblems(le.leaf, SHAPES.leaf, path + '.leaf');
+      if (!lp.length && le.proof.length > MAX_PROOF) lp = [path + '.proof has more than ' + MAX_PROOF + ' steps'];
+      if (!lp.length) {
+        le.proof.forEach(function (st, s) { lp = lp.concat(shapeProblems(st, SHAPES.step, path + '.proof[' + s + ']')); });
+      }
+      var leafWhere = {batch: label, leaf: isObject(le) && isObject(le.leaf) && typeof le.leaf.reduction_id === 'string' ? le.leaf.reduction_id : '#' + (k + 1)};
+      if (lp.length) {
+        lp.forEach(function (p) { report.add(1, 'structure', false, leafWhere, p); });
+        out.gramsComplete = false;
+        return;
+      }
+      var leaf = le.leaf;
+      out.grams += leaf.grams;
+      out.reductionIds.push(leaf.reduction_id);
+      var ok = report.add(3, 'leaf_owner', leaf.owner_pid === owner, leafWhere, leaf.owner_pid === owner
+        ? 'leaf of the certificate\'s owner'
+        : 'leaf of owner ' + leaf.owner_pid + ', not of the certificate\'s owner ' + owner);
+      var sameMethod = leaf.methodology_id === batch.methodology_id && leaf.methodology_version === batch.methodology_version;
+      ok = report.add(3, 'leaf_methodology', sameMethod, leafWhere, sameMethod
+        ? 'methodology ' + leaf.methodology_id + ' v' + leaf.methodology_version + ' as the batch'
+        : 'methodology ' + leaf.methodology_id + ' v' + leaf.methodology_version + ', the batch is ' + batch.methodology_id + ' v' + batch.methodology_version) && ok;
+      ok = report.add(3, 'leaf_vintage', leaf.vintage === batch.vintage, leafWhere, leaf.vintage === batch.vintage
+        ? 'vintage ' + leaf.vintage + ' as the batch'
+        : 'vintage ' + leaf.vintage + ', the batch is ' + batch.vintage) && ok;
+      var hash = leafHash(leaf);
+      var root = rootFromProof(hash, le.proof);
+      ok = report.add(3, 'merkle_proof', root === batch.merkle_root, leafWhere, root === batch.merkle_root
+        ? 'leaf hash ' + short(hash) + ' with its ' + le.proof.length + '-step proof reproduces the batch\'s merkle_root'
+        : 'leaf hash ' + short(hash) + ' with its proof gives root ' + short(root) + ', not the batch\'s merkle_root ' + short(batch.merkle_root) +
+          ' (a field of the leaf or a proof hash was changed, or the leaf is not in this batch)') && ok;
+      out.summary.leaves.push({reduction_id: leaf.reduction_id, grams: leaf.grams, occurred_at: leaf.occurred_at, hash: hash, ok: ok});
+    });
+
+    // (4) the registry's issuance record
+    var issuance = null;
+    problems = shapeProblems(entry.issuance, SHAPES.signed, 'batches[' + b + '].issuance');
+    if (!problems.length) problems = shapeProblems(entry.issuance.record, SHAPES.issue, 'batches[' + b + '].issuance.record');
+    if (problems.length) {
+      problems.forEach(function (p) { report.add(1, 'structure', false, where, p); });
+    } else {
+      issuance = entry.issuance.record;
+      var iok = sm2Verify(registryKey, canonicalJson(issuance, 'issuance.record'), entry.issuance.registry_signature);
+      report.add(4, 'issuance_signature', iok, where, iok
+        ? 'the registry\'s signature over the issuance record verifies with the trusted registry key'
+        : 'the registry\'s signature over canonical_json(issuance.record) does not verify with the trusted registry key');
+      report.add(4, 'issuance_batch', issuance.batch_id === batch.batch_id, where, issuance.batch_id === batch.batch_id
+        ? 'the issuance is of this batch'
+        : 'the issuance is of batch ' + issuance.batch_id + ', not ' + batch.batch_id);
+      var span = issuance.end - issuance.start + 1;
+      report.add(4, 'issuance_range', issuance.start <= issuance.end && issuance.units === span, where, issuance.start <= issuance.end && issuance.units === span
+        ? 'serials ' + issuance.start + '–' + issuance.end + ' are its ' + issuance.units + ' unit(s)'
+        : 'serials ' + issuance.start + '–' + issuance.end + ' are not ' + issuance.units + ' unit(s)');
+      var pooled = batch.carried_in_grams + batch.quantity_grams;
+      var units = Math.floor(pooled / GRAMS_PER_UNIT);
+      var rest = pooled - units * GRAMS_PER_UNIT;
+      var whole = issuance.units === units && issuance.carried_out_grams === rest;
+      report.add(4, 'issuance_units', whole, where, whole
+        ? issuance.units + ' whole tonne(s) of ' + pooled + ' g, ' + rest + ' g carried out'
+        : 'carried_in_grams + quantity_grams = ' + pooled + ' g makes ' + units + ' unit(s) and ' + rest + ' g carried out, the issuance says ' +
+          issuance.units + ' unit(s) and ' + issuance.carried_out_grams + ' g');
+      out.summary.issuance = pick(issuance, ['serial_start', 'serial_end', 'start', 'end', 'units', 'holder', 'at', 'transaction_id']);
+    }
+
+    // (5) the registry's retirement records, inside the issued range
+    if (!entry.retirements.length) report.add(5, 'no_retirement', false, where, 'the batch lists no retirement');
+    var ranges = [];
+    entry.retirements.forEach(function (ret, k) {
+      var path = 'batches[' + b + '].retirements[' + k + ']';
+      var rp = shapeProblems(ret, SHAPES.signed, path);
+      if (!rp.length) rp = shapeProblems(ret.record, SHAPES.retire, path + '.record');
+      if (rp.length) {
+        rp.forEach(function (p) { report.add(1, 'structure', false, where, p); });
+        return;
+      }
+      var rec = ret.record;
+      var name = 'retirement ' + (k + 1) + ' (' + rec.start + '–' + rec.end + ')';
+      var rok = sm2Verify(registryKey, canonicalJson(rec, 'retirement.record'), ret.registry_signature);
+      report.add(5, 'retirement_signature', rok, where, rok
+        ? name + ': the registry\'s signature verifies with the trusted registry key'
+        : name + ': the registry\'s signature over canonical_json(record) does not verify with the trusted registry key');
+      report.add(5, 'retirement_batch', rec.batch_id === batch.batch_id, where, rec.batch_id === batch.batch_id
+        ? name + ': of this batch'
+        : name + ': of batch ' + rec.batch_id + ', not ' + batch.batch_id);
+      var rspan = rec.end - rec.start + 1;
+      report.add(5, 'retirement_units', rec.start <= rec.end && rec.units === rspan, where, rec.start <= rec.end && rec.units === rspan
+        ? name + ': ' + rec.units + ' unit(s)'
+        : name + ': serials ' + rec.start + '–' + rec.end + ' are not ' + rec.units + ' unit(s)');
+      if (issuance) {
+        var inside = issuance.start <= rec.start && rec.start <= rec.end && rec.end <= issuance.end;
+        report.add(5, 'retirement_range', inside, where, inside
+          ? name + ': inside the issued serials ' + issuance.start + '–' + issuance.end
+          : name + ': serials ' + rec.start + '–' + rec.end + ' are not inside the issued ' + issuance.start + '–' + issuance.end);
+      }
+      ranges.push({start: rec.start, end: rec.end, name: name});
+      out.summary.retirements.push(pick(rec, ['serial_start', 'serial_end', 'start', 'end', 'units', 'beneficiary', 'reason', 'at', 'transaction_id']));
+    });
+    ranges.sort(function (x, y) { return x.start - y.start; });
+    for (var k = 1; k < ranges.length; k++) {
+      if (ranges[k].start <= ranges[k - 1].end) {
+        report.add(5, 'retirement_overlap', false, where, ranges[k - 1].name + ' and ' + ranges[k].name + ' retire the same serials');
+      }
+    }
+    return out;
+  }
+
+  function pick(obj, keys) {
+    var out = {};
+    keys.forEach(function (k) { out[k] = obj[k]; });
+    return out;
+  }
+
+  return {
+    CERTIFICATE_FORMAT: CERTIFICATE_FORMAT,
+    BATCH_FORMAT: BATCH_FORMAT,
+    USER_ID: USER_ID,
+    KeyError: KeyError,
+    JsonError: JsonError,
+    CanonicalError: CanonicalError,
+    parseJson: parseJson,
+    canonicalJson: canonicalJson,
+    sm3Hex: sm3Hex,
+    leafHash: leafHash,
+    nodeHash: nodeHash,
+    merkleRoot: merkleRoot,
+    merkleProof: merkleProof,
+    rootFromProof: rootFromProof,
+    normalizeKey: normalizeKey,
+    sm2Verify: function (publicKey, text, signatureHex) {
+      return sm2Verify(normalizeKey(publicKey, 'the key'), text, signatureHex);
+    },
+    verifyText: verifyText,
+    verifyDocument: verifyDocument,
+  };
+});
