@@ -1,0 +1,117 @@
+"""The scenario contract (scenarios.yml beside this module): the activity fields of each scenario.
+
+One packaged file that ingest validates partner records against and calc takes each
+methodology's activity fields from, so the two cannot disagree about a field:
+
+    from carbon_common.scenarios import scenarios
+    scenarios()["metro_ride"]["distance_km"]
+    # FieldSpec(name='distance_km', type='decimal', required=True, unit='km', low=Decimal('0'),
+    #           high=Decimal('100'), low_open=True, ...)
+
+A malformed contract raises ContractError naming the scenario and field.
+"""
+
+import re
+from dataclasses import dataclass
+from decimal import Decimal
+from functools import cache
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any, Mapping
+
+import yaml
+
+CONTRACT = Path(__file__).with_name("scenarios.yml")
+TYPES = ("decimal", "integer", "string", "region")
+NUMERIC = ("decimal", "integer")
+_IDENTIFIER = re.compile(r"^[a-z][a-z0-9_]*$")
+_RANGE = re.compile(r"^([(\[])\s*(-?[0-9]+(?:\.[0-9]+)?)\s*,\s*(-?[0-9]+(?:\.[0-9]+)?)\s*\]$")
+_KEYS = {"type", "required", "unit", "description", "range", "pattern"}
+
+# scenario -> field name -> spec, in the contract's order
+Contract = Mapping[str, Mapping[str, "FieldSpec"]]
+
+
+class ContractError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class FieldSpec:
+    name: str
+    type: str  # decimal | integer | string | region
+    required: bool
+    unit: str = ""
+    description: str = ""
+    low: Decimal | None = None  # numbers: the lowest accepted value, excluded when low_open
+    high: Decimal | None = None  # numbers: the highest accepted value (included)
+    low_open: bool = True
+    pattern: re.Pattern | None = None  # strings and regions: what a value must match in full
+
+    @property
+    def numeric(self) -> bool:
+        return self.type in NUMERIC
+
+    @property
+    def range(self) -> str:
+        """The accepted range as written in the contract, e.g. "(0, 100]"; "" for text."""
+        return f"{'(' if self.low_open else '['}{self.low}, {self.high}]" if self.numeric else ""
+
+    def document(self) -> dict[str, Any]:
+        """{type, required, unit?, description?}: the field as a methodology document shows it."""
+        doc: dict[str, Any] = {"type": self.type, "required": self.required}
+        doc.update({k: v for k, v in (("unit", self.unit), ("description", self.description)) if v})
+        return doc
+
+
+def _field(scenario: str, name: str, raw: Any, patterns: Mapping[str, re.Pattern]) -> FieldSpec:
+    where = f"{scenario}.{name}"
+    if not _IDENTIFIER.match(name) or not isinstance(raw, dict):
+        raise ContractError(f"{where}: a field is a lower-case identifier mapped to its spec")
+    if set(raw) - _KEYS:
+        raise ContractError(f"{where}: unknown keys {sorted(set(raw) - _KEYS)}")
+    kind, required = raw.get("type"), raw.get("required")
+    if kind not in TYPES or not isinstance(required, bool):
+        raise ContractError(f"{where}: needs type ({', '.join(TYPES)}) and required (true or false)")
+    for key in ("unit", "description"):
+        if not isinstance(raw.get(key, ""), str):
+            raise ContractError(f"{where}: {key} must be a string")
+    spec = dict(name=name, type=kind, required=required, unit=raw.get("unit", ""))
+    spec["description"] = raw.get("description", "")
+    if kind in NUMERIC:
+        bounds = _RANGE.match(raw.get("range", "")) if isinstance(raw.get("range"), str) else None
+        if bounds is None or "pattern" in raw:
+            raise ContractError(f'{where}: a {kind} needs a range like "(0, 100]" and no pattern')
+        low, high = Decimal(bounds.group(2)), Decimal(bounds.group(3))
+        if low >= high:
+            raise ContractError(f"{where}: the range is empty")
+        return FieldSpec(**spec, low=low, high=high, low_open=bounds.group(1) == "(")
+    if raw.get("pattern") not in patterns or "range" in raw:
+        raise ContractError(f"{where}: a {kind} needs a pattern, one of {sorted(patterns)}, and no range")
+    return FieldSpec(**spec, pattern=patterns[raw["pattern"]])
+
+
+def load_scenarios(path: str | Path = CONTRACT) -> Contract:
+    """Read and check a contract file: scenario -> field name -> FieldSpec, in the file's order
+    (read-only mappings: every reader shares them)."""
+    doc = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    if not isinstance(doc, dict) or set(doc) != {"patterns", "scenarios"}:
+        raise ContractError(f"{Path(path).name}: needs exactly `patterns:` and `scenarios:`")
+    try:
+        patterns = {name: re.compile(text) for name, text in doc["patterns"].items()}
+    except (AttributeError, TypeError, re.error) as exc:
+        raise ContractError(f"{Path(path).name}: patterns: {exc}") from None
+    if not isinstance(doc["scenarios"], dict) or not doc["scenarios"]:
+        raise ContractError(f"{Path(path).name}: scenarios: a mapping of scenario -> fields")
+    contract = {}
+    for scenario, fields in doc["scenarios"].items():
+        if not _IDENTIFIER.match(str(scenario)) or not isinstance(fields, dict) or not fields:
+            raise ContractError(f"{scenario}: a scenario is a lower-case identifier with at least one field")
+        contract[scenario] = MappingProxyType({n: _field(scenario, n, raw, patterns) for n, raw in fields.items()})
+    return MappingProxyType(contract)
+
+
+@cache
+def scenarios() -> Contract:
+    """The packaged contract, read once per process."""
+    return load_scenarios()
