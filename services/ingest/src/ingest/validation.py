@@ -1,7 +1,9 @@
 """Strict per-scenario validation of one behaviour record (pure, no I/O).
 
-Bounds here are input sanity (a 500 km metro ride is a typo or an attack); the methodology's
-eligibility rules (caps, minimum distances) live in calc. Quantities leave as decimal strings.
+Each scenario's activity fields, their types, bounds and patterns are the scenario contract
+(carbon_common/scenarios.yml), which calc's methodologies read too. Bounds are input sanity (a
+500 km metro ride is a typo or an attack); the methodology's eligibility rules (caps, minimum
+distances) live in calc. Quantities leave as decimal strings.
 """
 
 import re
@@ -10,6 +12,7 @@ from datetime import datetime, timedelta, timezone
 from decimal import Decimal, InvalidOperation
 
 from carbon_common.clock import iso_z
+from carbon_common.scenarios import FieldSpec, scenarios
 
 from ingest.errors import RecordError
 
@@ -20,8 +23,6 @@ MAX_FRACTION_DIGITS = 6
 RECORD_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$")
 CUSTOMER_REF = re.compile(r"^[0-9A-Za-z]{6,32}$")
 IDENT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
-REGION = re.compile(r"^[a-z][a-z0-9_]{1,31}$")
-CITY = re.compile(r"^[a-z][a-z0-9_-]{1,31}$")
 RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?(Z|[+-]\d{2}:\d{2})$")
 
 # Values the platform computes itself; a client supplying them is refused outright.
@@ -44,47 +45,8 @@ COMPUTED_FIELDS = frozenset(
 RECORD_FIELDS = frozenset({"record_id", "customer_ref", "scenario", "occurred_at", "activity"})
 
 
-@dataclass(frozen=True)
-class Decimal_:
-    low: Decimal  # exclusive when low_open
-    high: Decimal  # inclusive
-    low_open: bool = True
-    integer: bool = False
-
-
-@dataclass(frozen=True)
-class Text:
-    pattern: re.Pattern
-
-
-def _q(low, high, low_open=True, integer=False):
-    return Decimal_(Decimal(low), Decimal(high), low_open, integer)
-
-
-# scenario -> {field: (spec, required)}
-SCENARIOS = {
-    "metro_ride": {
-        "distance_km": (_q(0, 100), True),
-        "entry_station": (Text(IDENT), False),
-        "exit_station": (Text(IDENT), False),
-        "city": (Text(CITY), True),
-    },
-    "bus_ride": {"distance_km": (_q(0, 100), True), "city": (Text(CITY), True), "line": (Text(IDENT), False)},
-    "bike_ride": {"distance_km": (_q(0, 50), True), "city": (Text(CITY), True)},
-    "walking": {"steps": (_q(0, 100_000, integer=True), True)},
-    "utility_bill_payment": {
-        "bill_account": (Text(IDENT), True),
-        "amount_fen": (_q(0, 100_000_000, integer=True), False),
-    },
-    "e_statement": {"statement_id": (Text(IDENT), True)},
-    "ev_charging": {"kwh": (_q(0, 500), True), "region": (Text(REGION), True), "station_id": (Text(IDENT), False)},
-    "household_electricity": {
-        "kwh": (_q(0, 100_000, low_open=False), True),
-        "baseline_kwh": (_q(0, 100_000), True),
-        "region": (Text(REGION), True),
-        "period_days": (_q(0, 31, integer=True), True),
-    },
-}
+# scenario -> {field: FieldSpec}, in the order the fields are checked: the scenario contract
+SCENARIOS = scenarios()
 
 
 @dataclass(frozen=True)
@@ -106,7 +68,7 @@ class ValidRecord:
         }
 
 
-def _decimal_string(field: str, raw, spec: Decimal_) -> str:
+def _decimal_string(field: str, raw, spec: FieldSpec) -> str:
     if isinstance(raw, bool) or not isinstance(raw, (int, Decimal, str)):
         raise RecordError("invalid_value", f"{field} must be a number or a decimal string", field)
     try:
@@ -115,7 +77,7 @@ def _decimal_string(field: str, raw, spec: Decimal_) -> str:
         value = None
     if value is None or not value.is_finite():
         raise RecordError("invalid_value", f"{field} must be a finite decimal number", field)
-    if spec.integer and value != value.to_integral_value():
+    if spec.type == "integer" and value != value.to_integral_value():
         raise RecordError("invalid_value", f"{field} must be a whole number", field)
     if value.as_tuple().exponent < -MAX_FRACTION_DIGITS:
         raise RecordError("invalid_value", f"{field} has more than {MAX_FRACTION_DIGITS} decimal places", field)
@@ -137,12 +99,12 @@ def _activity(scenario: str, raw) -> dict:
             raise RecordError("computed_field_not_allowed", f"{key} is computed by the platform", f"activity.{key}")
         if key not in fields:
             raise RecordError("unknown_field", f"{scenario} has no field {key[:40]!r}", f"activity.{key[:40]}")
-    for key, (spec, required) in fields.items():
+    for key, spec in fields.items():
         if key not in raw or raw[key] is None:
-            if required:
+            if spec.required:
                 raise RecordError("missing_field", f"{scenario} needs {key}", f"activity.{key}")
             continue
-        if isinstance(spec, Text):
+        if not spec.numeric:
             value = raw[key]
             if not isinstance(value, str) or not spec.pattern.fullmatch(value):
                 raise RecordError("invalid_value", f"{key} must match {spec.pattern.pattern}", f"activity.{key}")
