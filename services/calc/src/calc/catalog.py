@@ -10,6 +10,8 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, Iterable, Mapping
 
+from carbon_common.scenarios import FieldSpec
+
 REGIONS = ("north", "northeast", "east", "central", "northwest", "south", "southwest", "national")
 
 
@@ -24,13 +26,6 @@ class Window:
     def overlaps(self, other: "Window") -> bool:
         a_end, b_end = self.effective_to, other.effective_to
         return (a_end is None or other.effective_from < a_end) and (b_end is None or self.effective_from < b_end)
-
-
-@dataclass(frozen=True)
-class FieldSpec:
-    type: str  # decimal | integer | string | region
-    required: bool
-    unit: str = ""
 
 
 @dataclass(frozen=True)
@@ -65,7 +60,7 @@ class Methodology:
     formula: str
     factor_set_id: str | None
     factor_basis: str | None
-    activity: Mapping[str, FieldSpec]
+    activity: Mapping[str, FieldSpec]  # the scenario's fields in the scenario contract
     parameters: Mapping[str, Decimal]
     eligibility: Mapping[str, Rule]
     caps: tuple[CapSpec, ...]

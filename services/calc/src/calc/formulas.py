@@ -16,7 +16,7 @@ Quantities = Mapping[str, Decimal]
 @dataclass(frozen=True)
 class Formula:
     kind: str
-    # Activity fields the formula reads (must be declared in the methodology's activity block).
+    # Activity fields the formula reads (must be fields of the scenario in the scenario contract).
     inputs: tuple[str, ...]
     parameters: tuple[str, ...]
     derived: tuple[str, ...]

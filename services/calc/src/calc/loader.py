@@ -1,5 +1,8 @@
 """Load methodology and factor-set files, validate them against their JSON schemas and the
-cross-file rules, and build a Catalog. Any problem stops the load with the file named."""
+cross-file rules, and build a Catalog. Any problem stops the load with the file named.
+
+A methodology's activity fields are those of its `scenario:` in the scenario contract
+(carbon_common/scenarios.yml), the same that ingest validates partner records against."""
 
 import json
 from datetime import datetime
@@ -10,7 +13,9 @@ from typing import Any
 import jsonschema
 import yaml
 
-from calc.catalog import CapSpec, Catalog, DedupSpec, FactorSet, FieldSpec, Methodology, Rule, Window, _selectable
+from carbon_common.scenarios import Contract, scenarios
+
+from calc.catalog import CapSpec, Catalog, DedupSpec, FactorSet, Methodology, Rule, Window, _selectable
 from calc.formulas import FORMULAS
 
 PACKAGED_DIR = Path(__file__).parent / "methodologies"
@@ -52,8 +57,11 @@ def _dec(text: str | None) -> Decimal | None:
     return None if text is None else Decimal(text)
 
 
-def _methodology(doc: dict, path: Path) -> Methodology:
+def _methodology(doc: dict, path: Path, contract: Contract) -> Methodology:
     factor_set = doc.get("factor_set") or {}
+    if doc["scenario"] not in contract:
+        raise CatalogError(f"{path.name}: scenario {doc['scenario']!r} is not in the scenario contract")
+    activity = contract[doc["scenario"]]
     return Methodology(
         id=doc["id"],
         version=doc["version"],
@@ -64,7 +72,7 @@ def _methodology(doc: dict, path: Path) -> Methodology:
         formula=doc["formula"],
         factor_set_id=factor_set.get("id"),
         factor_basis=factor_set.get("basis"),
-        activity={k: FieldSpec(v["type"], v["required"], v.get("unit", "")) for k, v in doc["activity"].items()},
+        activity=activity,
         parameters={k: Decimal(v["value"]) for k, v in doc["parameters"].items()},
         eligibility={k: Rule(_dec(v.get("min")), _dec(v.get("plausible_max"))) for k, v in doc["eligibility"].items()},
         caps=tuple(
@@ -72,7 +80,8 @@ def _methodology(doc: dict, path: Path) -> Methodology:
             for c in doc["caps"]
         ),
         dedup=DedupSpec(tuple(doc["dedup"]["fields"]), doc["dedup"]["time"]),
-        document=doc,
+        # the file as published, with its scenario's activity fields (get_methodology shows them)
+        document={**doc, "activity": {name: spec.document() for name, spec in activity.items()}},
         path=str(path),
     )
 
@@ -142,9 +151,11 @@ def _check_versions(items: list, group, what: str) -> None:
                 )
 
 
-def load_catalog(directory: str | Path | None = None) -> Catalog:
-    """Load every *.yml under `directory` (default: the packaged methodologies)."""
+def load_catalog(directory: str | Path | None = None, contract: Contract | None = None) -> Catalog:
+    """Load every *.yml under `directory` (default: the packaged methodologies); activity fields
+    from `contract` (default: the packaged scenario contract)."""
     root = Path(directory) if directory else PACKAGED_DIR
+    contract = scenarios() if contract is None else contract
     validators = {"methodology": _validator("methodology"), "factor_set": _validator("factor_set")}
     methodologies, factor_sets = [], []
     for path in sorted(root.rglob("*.yml")):
@@ -152,12 +163,17 @@ def load_catalog(directory: str | Path | None = None) -> Catalog:
         kind = doc.get("kind") if isinstance(doc, dict) else None
         if kind not in validators:
             raise CatalogError(f"{path.name}: kind must be methodology or factor_set")
+        if kind == "methodology" and "activity" in doc:
+            raise CatalogError(
+                f"{path.name}: activity fields come from the scenario contract (carbon_common/scenarios.yml), "
+                "not from a methodology file"
+            )
         errors = sorted(validators[kind].iter_errors(doc), key=lambda e: list(e.path))
         if errors:
             e = errors[0]
             raise CatalogError(f"{path.name}: {'/'.join(map(str, e.path)) or '(root)'}: {e.message}")
         if kind == "methodology":
-            methodologies.append(_methodology(doc, path))
+            methodologies.append(_methodology(doc, path, contract))
         else:
             factor_sets.append(_factor_set(doc, path))
     for m in methodologies:

@@ -2,14 +2,14 @@
 
 from pathlib import Path
 
-from calc.docgen import render
+from calc.cli.docgen import render
 
 DOC = Path(__file__).resolve().parents[4] / "docs" / "methodologies.md"
 
 
 def test_committed_methodology_doc_is_up_to_date(catalog):
     assert DOC.read_text(encoding="utf-8") == render(catalog), (
-        "docs/methodologies.md is stale: run `python -m calc.docgen > docs/methodologies.md`"
+        "docs/methodologies.md is stale: run `python -m calc.cli.docgen > docs/methodologies.md`"
     )
 
 

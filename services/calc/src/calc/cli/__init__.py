@@ -1,0 +1,1 @@
+"""Command-line tools of the calc service, run as `python -m calc.cli.<name>`."""
