@@ -12,11 +12,13 @@ import random
 import sys
 import time
 from datetime import datetime, timedelta, timezone
+from decimal import Decimal
 
 from carbon_common import gm
 from carbon_common.clock import iso_z, utc_now
 from carbon_common.config import setting
 from carbon_common.gm.curve import N
+from carbon_common.scenarios import FieldSpec, scenarios as scenario_contract
 
 from ingest.cli.admin import AdminClient
 from ingest.sdk.client import IngestClient, SendTotals, progress_line
@@ -39,6 +41,32 @@ WEIGHTS = {
     "household_electricity": 3,
 }
 STATIONS = [f"S{n:02d}" for n in range(1, 40)]
+# Which fields a scenario has, which are required and what ranges ingest accepts are the scenario
+# contract's (carbon_common.scenarios); the demo only chooses realistic values inside it, and
+# tools/carbon_dev/tests/test_ingest_demo.py proves that ingest accepts every record it generates.
+# (scenario, field) -> (low, high, decimal places) narrower than the contract's range:
+NUMBERS = {
+    ("metro_ride", "distance_km"): ("2", "35", 1),
+    ("bus_ride", "distance_km"): ("1", "18", 1),
+    ("bike_ride", "distance_km"): ("0.5", "8", 2),
+    ("walking", "steps"): ("2000", "18000"),
+    ("utility_bill_payment", "amount_fen"): ("3000", "40000"),
+    ("ev_charging", "kwh"): ("8", "60", 2),
+    ("household_electricity", "kwh"): ("150", "320", 1),
+    ("household_electricity", "baseline_kwh"): ("300", "300", 0),
+    ("household_electricity", "period_days"): ("30", "30"),
+}
+# field -> (rng, customer number) -> a value matching the contract's pattern
+TEXTS = {
+    "city": lambda rng, customer: "shenzhen",
+    "region": lambda rng, customer: "south",
+    "entry_station": lambda rng, customer: rng.choice(STATIONS),
+    "exit_station": lambda rng, customer: rng.choice(STATIONS),
+    "line": lambda rng, customer: f"B{rng.randint(1, 380)}",
+    "bill_account": lambda rng, customer: f"EL{customer[-6:]}",
+    "statement_id": lambda rng, customer: f"ST{customer[-6:]}{rng.randint(1, 12):02d}",
+    "station_id": lambda rng, customer: f"EV{rng.randint(1, 300)}",
+}
 
 
 def demo_key(name: str) -> tuple[str, str]:
@@ -58,23 +86,37 @@ def _moment(rng: random.Random, day_start: datetime) -> datetime:
     return day_start + timedelta(hours=min(max(hour, 0.0), 23.99))
 
 
+def _number(rng: random.Random, spec: FieldSpec, low: str | None = None, high: str | None = None, places: int = 2):
+    """A value in [low, high] (default: the contract's range) with `places` decimals; integers
+    as JSON numbers, decimals as decimal strings, as partners send them."""
+    places = 0 if spec.type == "integer" else places
+    step = Decimal(1).scaleb(-places)
+    lowest = Decimal(low) if low is not None else spec.low + (step if spec.low_open else 0)
+    highest = Decimal(high) if high is not None else spec.high
+    value = Decimal(rng.randint(int(lowest / step), int(highest / step))) * step
+    return int(value) if spec.type == "integer" else f"{value:.{places}f}"
+
+
 def _activity(rng: random.Random, scenario: str, customer: str) -> dict:
-    if scenario == "metro_ride":
-        a, b = rng.sample(STATIONS, 2)
-        return {"distance_km": f"{rng.uniform(2, 35):.1f}", "city": "shenzhen", "entry_station": a, "exit_station": b}
-    if scenario == "bus_ride":
-        return {"distance_km": f"{rng.uniform(1, 18):.1f}", "city": "shenzhen", "line": f"B{rng.randint(1, 380)}"}
-    if scenario == "bike_ride":
-        return {"distance_km": f"{rng.uniform(0.5, 8):.2f}", "city": "shenzhen"}
-    if scenario == "walking":
-        return {"steps": rng.randint(2000, 18000)}
-    if scenario == "utility_bill_payment":
-        return {"bill_account": f"EL{customer[-6:]}", "amount_fen": rng.randint(3000, 40000)}
-    if scenario == "e_statement":
-        return {"statement_id": f"ST{customer[-6:]}{rng.randint(1, 12):02d}"}
-    if scenario == "ev_charging":
-        return {"kwh": f"{rng.uniform(8, 60):.2f}", "region": "south", "station_id": f"EV{rng.randint(1, 300)}"}
-    return {"kwh": f"{rng.uniform(150, 320):.1f}", "baseline_kwh": "300", "region": "south", "period_days": 30}
+    """Every field of the scenario in the contract (optional ones too): a realistic value where
+    the demo has one (NUMBERS, TEXTS), else a number in the contract's range."""
+    activity = {}
+    for name, spec in scenario_contract()[scenario].items():
+        if spec.numeric:
+            activity[name] = _number(rng, spec, *NUMBERS.get((scenario, name), ()))
+        elif name in TEXTS:
+            activity[name] = TEXTS[name](rng, customer)
+        else:
+            raise LookupError(f"the demo has no value for {scenario}.{name}: add one to TEXTS")
+    return activity
+
+
+def _bad(activity: dict, scenario: str) -> dict:
+    """A record as real feeds sometimes send: a quantity far out of range, or a computed value."""
+    numbers = [spec for spec in scenario_contract()[scenario].values() if spec.numeric]
+    if numbers:
+        return {**activity, numbers[0].name: str(numbers[0].high * 5)}
+    return {**activity, "reduction_g": 9}
 
 
 def day_of_records(customer_list: list[str], count: int, day: datetime) -> dict[str, list[dict]]:
@@ -87,9 +129,7 @@ def day_of_records(customer_list: list[str], count: int, day: datetime) -> dict[
         customer = rng.choice(customer_list)
         activity = _activity(rng, scenario, customer)
         if rng.random() < 0.01:  # a few bad records, as real feeds have
-            activity = (
-                {**activity, "distance_km": "500"} if "distance_km" in activity else {**activity, "reduction_g": 9}
-            )
+            activity = _bad(activity, scenario)
         partner = next(p for p, (_, allowed) in PARTNERS.items() if scenario in allowed)
         out[partner].append(
             {

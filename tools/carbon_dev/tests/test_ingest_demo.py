@@ -1,0 +1,52 @@
+"""The demo generator stays inside the scenario contract: ingest's validator accepts every record
+it means to be good and refuses the few it spoils on purpose (no servers)."""
+
+import random
+from datetime import datetime, timedelta
+
+import pytest
+
+from carbon_common.scenarios import scenarios
+from carbon_dev import ingest_demo
+from ingest.errors import RecordError
+from ingest.validation import validate_record
+
+DAY = datetime(2026, 11, 24, tzinfo=ingest_demo.CST)
+NOW = DAY + timedelta(days=1, hours=1)
+
+
+def as_partner_sends(scenario: str, activity: dict) -> dict:
+    return {
+        "record_id": "demo-1",
+        "customer_ref": "6222000000000001",
+        "scenario": scenario,
+        "occurred_at": "2026-11-24T08:00:00+08:00",
+        "activity": activity,
+    }
+
+
+def test_the_demo_sends_every_scenario_of_the_contract():
+    assert set(ingest_demo.WEIGHTS) == set(scenarios())
+    assert sorted(s for _, allowed in ingest_demo.PARTNERS.values() for s in allowed) == sorted(scenarios())
+    assert {s for s, _ in ingest_demo.NUMBERS} <= set(scenarios())
+
+
+@pytest.mark.parametrize("scenario", sorted(scenarios()))
+def test_every_generated_activity_is_valid_for_ingest(scenario):
+    rng = random.Random(scenario)
+    for _ in range(300):
+        activity = ingest_demo._activity(rng, scenario, "6222000000000042")
+        assert list(activity) == list(scenarios()[scenario])  # every field, optional ones too
+        validate_record(as_partner_sends(scenario, activity), NOW)
+
+
+def test_a_demo_day_is_valid_but_for_the_records_spoiled_on_purpose():
+    plan = ingest_demo.day_of_records(ingest_demo.customers(20), 3000, DAY)
+    refused = []
+    for record in (r for records in plan.values() for r in records):
+        try:
+            validate_record(record, NOW)
+        except RecordError as err:
+            refused.append(err.code)
+    assert 0 < len(refused) < 3000 * 0.03
+    assert set(refused) <= {"out_of_range", "computed_field_not_allowed"}
