@@ -6,7 +6,7 @@ import pytest
 from carbon_common.events import EventPublisher
 from carbon_dev.testing import TEST_MONGO_URI
 
-from calc import recalculate
+from calc.cli import recalculate
 from carbon_dev.calc_fixtures import MethodologyDir, behaviour
 
 EV = dict(scenario="ev_charging", occurred_at="2026-02-01T20:00:00+08:00")
@@ -18,7 +18,16 @@ def methodology_dir(tmp_path):
 
 
 def test_corrected_factor_set_reverses_and_recalculates_once(
-    start_calc, ingest, event_listener, platform_amqp, calc_db, methodology_dir, monkeypatch, capsys, wait_until
+    start_calc,
+    ingest,
+    event_listener,
+    platform_amqp,
+    calc_db,
+    methodology_dir,
+    publish_grid_correction,
+    monkeypatch,
+    capsys,
+    wait_until,
 ):
     calculated = event_listener("calc", "reduction_calculated")
     reversed_ = event_listener("calc", "reduction_reversed")
@@ -51,14 +60,7 @@ def test_corrected_factor_set_reverses_and_recalculates_once(
     wait_until(lambda: calc_db.locks.count_documents({"_id": locked_id}), message="lock stored")
 
     # Publish the correction: north 2023 was mistyped, 0.6361 -> 0.6400, same window as v2.
-    path = methodology_dir.derive(
-        "factor_sets/cn_grid_average.v2.yml",
-        "factor_sets/cn_grid_average.v2.1.yml",
-        version='"2.1"',
-        status="corrected",
-        supersedes='"2"',
-    )
-    path.write_text(path.read_text().replace('north: "0.6361"', 'north: "0.6400"'))
+    publish_grid_correction(methodology_dir)
     monkeypatch.setenv("AMQP_URI", platform_amqp["AMQP_URI"])
     monkeypatch.setenv("MONGO_URI", TEST_MONGO_URI)
     monkeypatch.setenv("MONGO_DATABASE", calc_db.name)

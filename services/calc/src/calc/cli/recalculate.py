@@ -1,4 +1,4 @@
-"""CLI: python -m calc.recalculate — apply every `corrected` methodology/factor-set version.
+"""CLI: python -m calc.cli.recalculate — apply every `corrected` methodology/factor-set version.
 
 Run after deploying a correction file (and restarting calc so new records use it). Safe to
 re-run: already reversed and exchange-locked reductions are skipped. Env: AMQP_URI, MONGO_URI,
@@ -19,7 +19,7 @@ from calc.repository import CalcRepository
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m calc.recalculate", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+        prog="python -m calc.cli.recalculate", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument(
         "--methodology-dir",
