@@ -11,7 +11,7 @@ from carbon_common.mongo import MongoDatabase
 from carbon_common import ops  # the module: `nameko run` would take an imported mixin class for a service
 from carbon_common.tracing import Tracing
 
-from calc import views
+from calc import queries
 from calc.dependencies import MethodologyCatalog, Repository
 from calc.domain import InvalidRecord
 from calc.processing import handle_behaviours
@@ -53,20 +53,20 @@ class CalcService(ops.OperationsMixin):
     @rpc(expected_exceptions=(InvalidRecord,))
     def preview(self, record):
         """What would this record earn? {eligible, grams, breakdown…} or {eligible: false, code, message}."""
-        return views.preview(record, self.catalog)
+        return queries.preview(record, self.catalog)
 
     @rpc
     def list_methodologies(self):
-        return views.methodology_summaries(self.catalog)
+        return queries.methodology_summaries(self.catalog)
 
     @rpc(expected_exceptions=(UnknownVersion,))
     def get_methodology(self, id, version):
-        return _found(views.methodology_document(self.catalog, id, version), f"no methodology {id} version {version}")
+        return _found(queries.methodology_document(self.catalog, id, version), f"no methodology {id} version {version}")
 
     @rpc
     def list_factor_sets(self):
-        return views.factor_set_summaries(self.catalog)
+        return queries.factor_set_summaries(self.catalog)
 
     @rpc(expected_exceptions=(UnknownVersion,))
     def get_factor_set(self, id, version):
-        return _found(views.factor_set_document(self.catalog, id, version), f"no factor set {id} version {version}")
+        return _found(queries.factor_set_document(self.catalog, id, version), f"no factor set {id} version {version}")

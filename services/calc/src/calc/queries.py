@@ -1,4 +1,5 @@
-"""Read-only answers for the RPC entrypoints (pure: catalog in, JSON-ready dicts out)."""
+"""Read side of the RPC entrypoints (pure: catalog in, JSON-ready dicts out): previews, the
+methodology and factor-set listings and documents."""
 
 from typing import Any, Mapping
 
