@@ -52,9 +52,7 @@ class CalcRepository:
         return out
 
     @staticmethod
-    def _decode(doc: dict | None) -> dict | None:
-        if doc is None or "payload_json" not in doc:
-            return doc  # None, or written before 2026-11-29 (nested documents)
+    def _decode(doc: dict) -> dict:
         out = {k: v for k, v in doc.items() if k not in ("payload_json", "record_json")}
         out["payload"], out["record"] = orjson.loads(doc["payload_json"]), orjson.loads(doc["record_json"])
         return out
