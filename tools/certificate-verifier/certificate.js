@@ -67,7 +67,7 @@
     var n = text.length;
 
     function fail(message) {
-      throw new JsonError(message, i);
+      throw new JsonError(i >= n ? 'unexpected end of the text' : message, i);
     }
     function ws() {
       while (i < n) {
@@ -129,6 +129,7 @@
     }
     function string() {
       var out = '';
+      var at = i;
       i++;
       for (;;) {
         if (i >= n) fail('unterminated string');
@@ -155,7 +156,7 @@
           i++;
         }
       }
-      if (!wellFormed(out)) fail('string holds a lone surrogate (no UTF-8 encoding exists)');
+      if (!wellFormed(out)) throw new JsonError('string holds a lone surrogate (no UTF-8 encoding exists)', at);
       return out;
     }
     function number() {
