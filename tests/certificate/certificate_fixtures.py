@@ -1,0 +1,436 @@
+"""Retirement certificates (docs/certificate.md) for the verifier's tests, and the doc's test vector.
+
+They are PRODUCED with the platform's own code (carbon_common.gm for SM2/SM3, canonical_json),
+as the bank and the registry would; the verifier under test (tools/certificate-verifier) shares
+none of it. `sample_certificate` draws fresh keys; `doc_vector` uses fixed keys and fixed
+signing nonces so that every byte of it can be published and reproduced. A fixed nonce is
+only ever acceptable with throwaway keys like these.
+"""
+
+import copy
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+
+from carbon_common.canonical import canonical_bytes
+from carbon_common.gm import generate_sm2_keypair, public_key_of, sm2_sign, sm3_hex
+from carbon_common.gm.curve import N
+
+CERTIFICATE_FORMAT = "carbon-retirement-certificate/1"
+BATCH_FORMAT = "carbon-reduction-batch/1"
+GRAMS_PER_UNIT = 1_000_000
+CST = timezone(timedelta(hours=8))
+
+
+@dataclass(frozen=True)
+class Keys:
+    bank_private: str
+    bank_public: str
+    registry_private: str
+    registry_public: str
+
+
+def new_keys() -> Keys:
+    bank_private, bank_public = generate_sm2_keypair()
+    registry_private, registry_public = generate_sm2_keypair()
+    return Keys(bank_private, bank_public, registry_private, registry_public)
+
+
+def fixed_keys() -> Keys:
+    """The doc's throwaway keys: private key = SM3 of a label (reduced into [1, n-1])."""
+
+    def private(label: str) -> str:
+        return f"{int(sm3_hex(label.encode()), 16) % (N - 1) + 1:064x}"
+
+    bank_private = private("carbon-retirement-certificate/1 test vector: bank key")
+    registry_private = private("carbon-retirement-certificate/1 test vector: registry key")
+    return Keys(bank_private, public_key_of(bank_private), registry_private, public_key_of(registry_private))
+
+
+# ---- the bank's arithmetic (docs/certificate.md §3) ------------------------------------------
+
+
+def leaf_hash(leaf: dict) -> str:
+    return sm3_hex(b"leaf:" + canonical_bytes(leaf))
+
+
+def node_hash(left: str, right: str) -> str:
+    return sm3_hex(f"node:{left}{right}".encode("ascii"))
+
+
+def merkle_levels(hashes: list[str]) -> list[list[str]]:
+    """Level 0 = the hashes sorted ascending; an odd last node is promoted unchanged."""
+    levels = [sorted(hashes)]
+    while len(levels[-1]) > 1:
+        level = levels[-1]
+        levels.append(
+            [node_hash(level[i], level[i + 1]) if i + 1 < len(level) else level[i] for i in range(0, len(level), 2)]
+        )
+    return levels
+
+
+def merkle_root(hashes: list[str]) -> str:
+    return merkle_levels(hashes)[-1][0]
+
+
+def merkle_proof(hashes: list[str], target: str) -> list[dict]:
+    levels = merkle_levels(hashes)
+    at = levels[0].index(target)
+    proof = []
+    for level in levels[:-1]:
+        sibling = at - 1 if at % 2 else at + 1
+        if sibling < len(level):
+            proof.append({"side": "left" if at % 2 else "right", "hash": level[sibling]})
+        at //= 2
+    return proof
+
+
+def consent_root(leaves: list[dict], consent_ids: dict[str, str]) -> str:
+    return merkle_root(
+        [sm3_hex(f"consent:{leaf['reduction_id']}:{consent_ids[leaf['reduction_id']]}".encode()) for leaf in leaves]
+    )
+
+
+def vintage_of(occurred_at: str) -> int:
+    """The calendar year of occurred_at in China Standard Time (ADR 0005 §2)."""
+    return datetime.fromisoformat(occurred_at.replace("Z", "+00:00")).astimezone(CST).year
+
+
+def make_leaf(
+    reduction_id, grams, owner_pid, occurred_at, methodology=("metro-ride", "1.0.0"), factor_set=("cn-grid", "2026.1")
+):
+    return {
+        "reduction_id": reduction_id,
+        "grams": grams,
+        "owner_pid": owner_pid,
+        "methodology_id": methodology[0],
+        "methodology_version": methodology[1],
+        "factor_set_id": factor_set[0],
+        "factor_set_version": factor_set[1],
+        "vintage": vintage_of(occurred_at),
+        "occurred_at": occurred_at,
+    }
+
+
+def serial(methodology_id: str, version: str, vintage: int, unit: int) -> str:
+    """One unit as a one-unit block `CN-PCA-<METHODOLOGY>-V<version>-<vintage>-<start>-<end>`."""
+    return f"CN-PCA-{methodology_id.upper()}-V{version}-{vintage}-{unit:09d}-{unit:09d}"
+
+
+# ---- signing --------------------------------------------------------------------------------
+
+
+class Signer:
+    """SM2 over canonical_json(document): CSPRNG nonces, or (doc vector) a fixed nonce per label."""
+
+    def __init__(self, keys: Keys, fixed_nonces: bool = False):
+        self.keys = keys
+        self.fixed = fixed_nonces
+
+    def _sign(self, private: str, document: dict, label: str) -> str:
+        message = canonical_bytes(document)
+        if not self.fixed:
+            return sm2_sign(private, message).hex()
+        from carbon_dev.gm_testing import sm2_sign_with_k
+
+        return sm2_sign_with_k(private, message, nonce_for(label)).hex()
+
+    def bank(self, document: dict, label: str = "") -> str:
+        return self._sign(self.keys.bank_private, document, "bank " + label)
+
+    def registry(self, document: dict, label: str = "") -> str:
+        return self._sign(self.keys.registry_private, document, "registry " + label)
+
+
+def nonce_for(label: str) -> str:
+    """A distinct fixed nonce per signed document (never one k for two messages)."""
+    return f"{int(sm3_hex(('carbon-retirement-certificate/1 test vector nonce: ' + label).encode()), 16) % (N - 1) + 1:064x}"
+
+
+# ---- batches and certificates ------------------------------------------------------------------
+
+
+def build_entry(
+    signer: Signer,
+    *,
+    batch_id: str,
+    leaves: list[dict],
+    owner_pid: str,
+    first_serial: int,
+    retirements: list[tuple[int, int, str, str]],
+    carried_in_grams: int = 0,
+    carried_from: str = "",
+    created_at: str = "2027-01-05T02:00:00Z",
+    at: str = "2027-01-06T03:00:00Z",
+) -> dict:
+    """One `batches[]` entry: the whole batch (every owner's leaves) signed by the bank, issued and
+    partly retired by the registry; only `owner_pid`'s leaves are disclosed, with their proofs.
+    retirements: (first unit offset from first_serial, unit count, beneficiary, reason)."""
+    methodology_id, version, vintage = (
+        leaves[0]["methodology_id"],
+        leaves[0]["methodology_version"],
+        leaves[0]["vintage"],
+    )
+    hashes = [leaf_hash(leaf) for leaf in leaves]
+    quantity = sum(leaf["grams"] for leaf in leaves)
+    occurred = sorted(leaf["occurred_at"] for leaf in leaves)
+    batch = {
+        "format": BATCH_FORMAT,
+        "batch_id": batch_id,
+        "methodology_id": methodology_id,
+        "methodology_version": version,
+        "vintage": vintage,
+        "record_count": len(leaves),
+        "quantity_grams": quantity,
+        "carried_in_grams": carried_in_grams,
+        "carried_from": carried_from,
+        "merkle_root": merkle_root(hashes),
+        "consent_root": consent_root(
+            leaves, {leaf["reduction_id"]: "consent-" + leaf["owner_pid"][:8] for leaf in leaves}
+        ),
+        "period": f"{occurred[0]}/{occurred[-1]}",
+        "created_at": created_at,
+    }
+    units, carried_out = divmod(carried_in_grams + quantity, GRAMS_PER_UNIT)
+    assert units >= 1, "a fixture batch must make at least one whole tonne"
+    start, end = first_serial, first_serial + units - 1
+    issue = {
+        "type": "issue",
+        "batch_id": batch_id,
+        "serial_start": serial(methodology_id, version, vintage, start),
+        "serial_end": serial(methodology_id, version, vintage, end),
+        "start": start,
+        "end": end,
+        "units": units,
+        "carried_out_grams": carried_out,
+        "holder": "bank-pool",
+        "at": at,
+        "transaction_id": f"tx-issue-{batch_id}",
+    }
+    retire_entries = []
+    for k, (offset, count, beneficiary, reason) in enumerate(retirements):
+        r_start = start + offset
+        record = {
+            "type": "retire",
+            "batch_id": batch_id,
+            "serial_start": serial(methodology_id, version, vintage, r_start),
+            "serial_end": serial(methodology_id, version, vintage, r_start + count - 1),
+            "start": r_start,
+            "end": r_start + count - 1,
+            "units": count,
+            "beneficiary": beneficiary,
+            "reason": reason,
+            "at": at,
+            "transaction_id": f"tx-retire-{batch_id}-{k + 1}",
+        }
+        retire_entries.append(
+            {"record": record, "registry_signature": signer.registry(record, f"{batch_id} retire {k + 1}")}
+        )
+    return {
+        "batch": batch,
+        "bank_signature": signer.bank(batch, batch_id),
+        "issuance": {"record": issue, "registry_signature": signer.registry(issue, f"{batch_id} issue")},
+        "retirements": retire_entries,
+        "leaves": [
+            {"leaf": leaf, "proof": merkle_proof(hashes, h)}
+            for leaf, h in zip(leaves, hashes)
+            if leaf["owner_pid"] == owner_pid
+        ],
+    }
+
+
+def build_certificate(owner_pid: str, entries: list[dict], issued_at: str = "2027-01-07T08:00:00+08:00") -> dict:
+    return {
+        "format": CERTIFICATE_FORMAT,
+        "owner_pid": owner_pid,
+        "issued_at": issued_at,
+        "total_grams": sum(le["leaf"]["grams"] for entry in entries for le in entry["leaves"]),
+        "batches": entries,
+    }
+
+
+OWNER = sm3_hex(b"owner: customer 6222000011112222")
+OTHERS = [sm3_hex(f"owner: customer {n}".encode()) for n in range(1, 6)]
+BENEFICIARY = "深圳市民 张三 🌱"
+
+
+def _leaves(prefix, owners_grams, when, methodology=("metro-ride", "1.0.0"), factor_set=("cn-grid-华南", "2026.1")):
+    return [
+        make_leaf(
+            f"{prefix}-{k + 1:03d}",
+            grams,
+            owner,
+            (when + timedelta(hours=k)).isoformat().replace("+00:00", "Z"),
+            methodology,
+            factor_set,
+        )
+        for k, (owner, grams) in enumerate(owners_grams)
+    ]
+
+
+@dataclass
+class Sample:
+    """A valid certificate of OWNER over three batches (5, 3 and 7 leaves in all; 3, 1 and 3 of
+    the owner), plus material to tamper with: leaves of others with valid proofs."""
+
+    keys: Keys
+    certificate: dict
+    other_owner_leaf: dict  # {"leaf", "proof"} of another owner in batch 0: a valid inclusion
+    batch_of_other_vintage_leaf: dict  # {"leaf", "proof"} of OWNER in batch 2 (vintage 2027)
+
+    def copy(self) -> dict:
+        return copy.deepcopy(self.certificate)
+
+
+def sample_certificate(keys: Keys | None = None) -> Sample:
+    keys = keys or new_keys()
+    signer = Signer(keys)
+    t2026 = datetime(2026, 3, 1, 1, 0, tzinfo=timezone.utc)
+    a = _leaves(
+        "red-a", [(OWNER, 812_345), (OTHERS[0], 1_000_001), (OWNER, 45_600), (OTHERS[1], 333_333), (OWNER, 7)], t2026
+    )
+    b = _leaves("red-b", [(OTHERS[2], 640_000), (OWNER, 910_000), (OTHERS[3], 455_555)], t2026 + timedelta(days=40))
+    c = _leaves(
+        "red-c",
+        [
+            (OWNER, 300_000),
+            (OTHERS[0], 999_999),
+            (OTHERS[4], 120_000),
+            (OWNER, 1_250_000),
+            (OTHERS[2], 80_808),
+            (OWNER, 61),
+            (OTHERS[3], 5),
+        ],
+        datetime(2027, 2, 1, 1, 0, tzinfo=timezone.utc),
+        methodology=("bike-share", "2.1"),
+    )
+    entry_a = build_entry(
+        signer,
+        batch_id="batch-2026-metro-0001",
+        leaves=a,
+        owner_pid=OWNER,
+        first_serial=1,
+        retirements=[(0, 1, BENEFICIARY, "个人碳中和 2026")],
+    )
+    carried = entry_a["issuance"]["record"]["carried_out_grams"]
+    entry_b = build_entry(
+        signer,
+        batch_id="batch-2026-metro-0002",
+        leaves=b,
+        owner_pid=OWNER,
+        first_serial=entry_a["issuance"]["record"]["end"] + 1,
+        carried_in_grams=carried,
+        carried_from="batch-2026-metro-0001",
+        retirements=[(0, 1, BENEFICIARY, "offset"), (1, 1, "Shenzhen Metro Green Fund", "offset")],
+    )
+    entry_c = build_entry(
+        signer,
+        batch_id="batch-2027-bike-0001",
+        leaves=c,
+        owner_pid=OWNER,
+        first_serial=1,
+        retirements=[(0, 2, BENEFICIARY, "gift")],
+    )
+    certificate = build_certificate(OWNER, [entry_a, entry_b, entry_c])
+    hashes_a = [leaf_hash(leaf) for leaf in a]
+    other = a[1]
+    return Sample(
+        keys=keys,
+        certificate=certificate,
+        other_owner_leaf={"leaf": other, "proof": merkle_proof(hashes_a, leaf_hash(other))},
+        batch_of_other_vintage_leaf=copy.deepcopy(entry_c["leaves"][0]),
+    )
+
+
+def resign_retirement(certificate: dict, keys: Keys, batch: int, index: int) -> None:
+    """After editing a retirement record: the registry's signature over it again, so only the
+    edit itself (not the signature) is what a verifier can object to."""
+    entry = certificate["batches"][batch]["retirements"][index]
+    entry["registry_signature"] = Signer(keys).registry(entry["record"])
+
+
+# ---- the test vector of docs/certificate.md ------------------------------------------------------
+
+VECTOR_OWNER = sm3_hex(b"owner: test vector customer")
+VECTOR_OTHER = sm3_hex(b"owner: test vector someone else")
+
+
+def doc_vector() -> tuple[Keys, dict]:
+    """One batch of three leaves (two of the owner), one issuance, one retirement; every byte fixed."""
+    keys = fixed_keys()
+    leaves = [
+        make_leaf("tv-red-0001", 812_345, VECTOR_OWNER, "2026-11-25T00:30:00Z", factor_set=("cn-grid-华南", "2026.1")),
+        make_leaf(
+            "tv-red-0002", 1_200_000, VECTOR_OTHER, "2026-11-25T09:10:00Z", factor_set=("cn-grid-华南", "2026.1")
+        ),
+        make_leaf("tv-red-0003", 45_678, VECTOR_OWNER, "2026-12-31T15:59:59Z", factor_set=("cn-grid-华南", "2026.1")),
+    ]
+    entry = build_entry(
+        Signer(keys, fixed_nonces=True),
+        batch_id="tv-batch-0001",
+        leaves=leaves,
+        owner_pid=VECTOR_OWNER,
+        first_serial=1,
+        retirements=[(1, 1, "张三", "个人碳中和")],
+        created_at="2027-01-05T02:00:00Z",
+        at="2027-01-06T03:00:00Z",
+    )
+    return keys, build_certificate(VECTOR_OWNER, [entry], issued_at="2027-01-07T08:00:00+08:00")
+
+
+def doc_vector_rows() -> list[tuple[str, str]]:
+    """(name, value) rows of the test-vector tables of docs/certificate.md §9."""
+    keys, cert = doc_vector()
+    entry = cert["batches"][0]
+    batch, issue, retire = entry["batch"], entry["issuance"]["record"], entry["retirements"][0]["record"]
+    by_id = {le["leaf"]["reduction_id"]: le for le in entry["leaves"]}
+    leaves = [
+        make_leaf("tv-red-0001", 812_345, VECTOR_OWNER, "2026-11-25T00:30:00Z", factor_set=("cn-grid-华南", "2026.1")),
+        make_leaf(
+            "tv-red-0002", 1_200_000, VECTOR_OTHER, "2026-11-25T09:10:00Z", factor_set=("cn-grid-华南", "2026.1")
+        ),
+        make_leaf("tv-red-0003", 45_678, VECTOR_OWNER, "2026-12-31T15:59:59Z", factor_set=("cn-grid-华南", "2026.1")),
+    ]
+    assert [by_id[r]["leaf"] for r in ("tv-red-0001", "tv-red-0003")] == [leaves[0], leaves[2]]
+    hashes = [leaf_hash(leaf) for leaf in leaves]
+    levels = merkle_levels(hashes)
+    canonical = lambda doc: canonical_bytes(doc).decode("utf-8")  # noqa: E731
+    return [
+        ("bank private key", keys.bank_private),
+        ("bank public key", keys.bank_public),
+        ("registry private key", keys.registry_private),
+        ("registry public key", keys.registry_public),
+        *[(f"leaf {k + 1}", canonical(leaf)) for k, leaf in enumerate(leaves)],
+        *[(f"leaf hash {k + 1}", h) for k, h in enumerate(hashes)],
+        ("sorted leaf hashes", ",".join(levels[0])),
+        ("level 1, node 1", levels[1][0]),
+        ("merkle_root", batch["merkle_root"]),
+        ("proof of leaf 1", canonical(by_id["tv-red-0001"]["proof"])),
+        ("proof of leaf 3", canonical(by_id["tv-red-0003"]["proof"])),
+        ("canonical_json(batch)", canonical(batch)),
+        ("k of bank_signature", nonce_for("bank tv-batch-0001")),
+        ("bank_signature", entry["bank_signature"]),
+        ("canonical_json(issuance record)", canonical(issue)),
+        ("k of issuance registry_signature", nonce_for("registry tv-batch-0001 issue")),
+        ("issuance registry_signature", entry["issuance"]["registry_signature"]),
+        ("canonical_json(retirement record)", canonical(retire)),
+        ("k of retirement registry_signature", nonce_for("registry tv-batch-0001 retire 1")),
+        ("retirement registry_signature", entry["retirements"][0]["registry_signature"]),
+    ]
+
+
+if __name__ == "__main__":
+    # Regenerate the doc's test vector: the example file, and the table rows to paste into §9.
+    import json
+    import sys
+    from pathlib import Path
+
+    example = (
+        Path(__file__).resolve().parents[2]
+        / "tools"
+        / "certificate-verifier"
+        / "examples"
+        / "certificate-v1-test-vector.json"
+    )
+    example.parent.mkdir(exist_ok=True)
+    example.write_text(json.dumps(doc_vector()[1], ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+    sys.stdout.write("".join(f"| {name} | `{value}` |\n" for name, value in doc_vector_rows()))
