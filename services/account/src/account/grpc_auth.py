@@ -1,73 +1,35 @@
-"""Who may call the account gRPC API, and what: per-system credentials, per-method permissions.
+"""The account gRPC server's caller check: every non-public call is identified and authorised
+before its handler runs.
 
-Callers are bank systems listed in GRPC_CALLERS_FILE (JSON, re-read when it changes):
-
-    {"callers": {
-        "rewards-mall": {"token_sha256": "<64 hex>", "methods": ["read", "redeem"]},
-        "core-banking": {"cert_cn": "core-banking.bank.example", "methods": ["read"]},
-        "ops-console":  {"token_sm3": ["<new>", "<old>"], "cert_cn": "ops.bank.example",
-                         "methods": ["read", "admin"]}}}
-
-A caller presents every credential its entry lists: the bearer token (`authorization: Bearer
-<token>` metadata; only its SHA-256 or SM3 digest is stored, compared in constant time; a list
-holds several during a rotation) and/or a client certificate (mutual TLS) whose subject CN is
-`cert_cn`. Permissions (METHOD_PERMISSIONS): "read" for the queries, "redeem" for Redeem,
-"admin" for every other AccountService method (none today; a method added to the proto without
-an entry here needs "admin" until classified — fail closed). grpc.health.v1 and server
-reflection need no credential.
+Who the callers are and what they may call comes from the callers file (account.grpc_callers,
+GRPC_CALLERS_FILE, re-read when it changes). A caller sends its bearer token as
+`authorization: Bearer <token>` metadata (compared by digest, in constant time) and/or presents
+a client certificate (mutual TLS, account.grpc_tls).
 
 A refused call gets UNAUTHENTICATED (no or invalid credential) or PERMISSION_DENIED (method not
 granted) before any handler runs, is counted in carbon_grpc_refused_total{method,code} and
 written as one JSON line on logger "account.grpc.audit" (caller id or "anonymous", method,
 code, reason, peer address; never the token). Allowed calls put the caller id in the span
 attribute carbon.grpc.caller.
-
-`python -m account.grpc_auth token` prints a new token and its digests; `… check FILE`
-validates a callers file.
 """
 
-import argparse
-import hashlib
 import hmac
-import json
 import logging
-import os
-import re
-import secrets
-import sys
 import threading
 import time
-from dataclasses import dataclass
-from typing import Callable, Iterable, Mapping, Sequence
+from typing import Callable, Iterable, Mapping
 
 import grpc
 from opentelemetry import trace
 from prometheus_client import Counter
 
-from carbon_common.gm import sm3_digest
+from carbon_common.config import setting
 
+from account.grpc_callers import TOKEN_DIGESTS, Caller, load_callers_file, permission_for
 from account.grpc_tls import FileWatch
 
-SERVICE = "carbon.account.v1.AccountService"
-PUBLIC_SERVICES = frozenset(
-    {"grpc.health.v1.Health", "grpc.reflection.v1.ServerReflection", "grpc.reflection.v1alpha.ServerReflection"}
-)
-PERMISSIONS = ("read", "redeem", "admin")
-METHOD_PERMISSIONS = {
-    "GetAccount": "read",
-    "ListAccounts": "read",
-    "GetBalance": "read",
-    "ListEntries": "read",
-    "GetStatement": "read",
-    "GetTotals": "read",
-    "Redeem": "redeem",
-}
 ANONYMOUS = "anonymous"
 CALLER_ATTRIBUTE = "carbon.grpc.caller"
-TOKEN_DIGESTS = {"token_sha256": lambda token: hashlib.sha256(token).digest(), "token_sm3": sm3_digest}
-_CALLER_ID = re.compile(r"^[a-z0-9][a-z0-9._-]{0,62}$")
-_CALLER_KEYS = {"methods", "cert_cn", *TOKEN_DIGESTS}
-
 audit_log = logging.getLogger("account.grpc.audit")
 log = logging.getLogger("account.grpc_auth")
 REFUSED = Counter(
@@ -80,69 +42,10 @@ def method_name(full_method: str) -> str:
     return full_method.rsplit("/", 1)[-1]
 
 
-def permission_for(full_method: str) -> str | None:
-    """None for the public services (health, reflection), else the permission the method needs."""
-    service, _, method = full_method.lstrip("/").partition("/")
-    if service in PUBLIC_SERVICES:
-        return None
-    if service == SERVICE and method in METHOD_PERMISSIONS:
-        return METHOD_PERMISSIONS[method]
-    return "admin"
-
-
-@dataclass(frozen=True)
-class Caller:
-    caller_id: str
-    methods: frozenset
-    token_digests: tuple = ()  # ((kind, digest bytes), …)
-    cert_cn: str | None = None
-
-
 class Refused(Exception):
     def __init__(self, code: grpc.StatusCode, reason: str, detail: str, caller_id: str = ANONYMOUS):
         super().__init__(f"{reason}: {detail}")
         self.code, self.reason, self.caller_id = code, reason, caller_id
-
-
-def _digests(caller_id: str, kind: str, value) -> list[tuple[str, bytes]]:
-    values = [value] if isinstance(value, str) else value
-    if not isinstance(values, list) or not values:
-        raise ValueError(f"caller {caller_id}: {kind} must be a hex digest or a non-empty list of them")
-    out = []
-    for hexdigest in values:
-        if not isinstance(hexdigest, str) or not re.fullmatch(r"[0-9a-fA-F]{64}", hexdigest):
-            raise ValueError(f"caller {caller_id}: {kind} entries must be 64 hex characters")
-        out.append((kind, bytes.fromhex(hexdigest)))
-    return out
-
-
-def parse_callers(document: object, mutual_tls: bool) -> dict[str, Caller]:
-    """Validates a callers document strictly (an unknown key is a typo, not something to ignore)."""
-    if not isinstance(document, dict) or set(document) != {"callers"} or not isinstance(document["callers"], dict):
-        raise ValueError('a callers file is {"callers": {"<caller id>": {…}, …}}')
-    callers, seen_digests, seen_cns = {}, set(), set()
-    for caller_id, entry in document["callers"].items():
-        if not _CALLER_ID.match(caller_id):
-            raise ValueError(f"caller id {caller_id!r}: lower-case letters, digits, '.', '_', '-', at most 63")
-        if not isinstance(entry, dict) or set(entry) - _CALLER_KEYS:
-            raise ValueError(f"caller {caller_id}: allowed keys are {sorted(_CALLER_KEYS)}")
-        methods = entry.get("methods")
-        if not isinstance(methods, list) or not methods or set(methods) - set(PERMISSIONS):
-            raise ValueError(f"caller {caller_id}: methods is a non-empty list of {list(PERMISSIONS)}")
-        digests = [d for kind in TOKEN_DIGESTS if kind in entry for d in _digests(caller_id, kind, entry[kind])]
-        cert_cn = entry.get("cert_cn")
-        if cert_cn is not None and (not isinstance(cert_cn, str) or not cert_cn):
-            raise ValueError(f"caller {caller_id}: cert_cn must be a non-empty string")
-        if not digests and cert_cn is None:
-            raise ValueError(f"caller {caller_id}: needs a token digest (token_sha256/token_sm3) or cert_cn")
-        if cert_cn is not None and not mutual_tls:
-            raise ValueError(f"caller {caller_id}: cert_cn needs mutual TLS (GRPC_TLS_CLIENT_CA_FILE)")
-        if seen_digests & set(digests) or (cert_cn is not None and cert_cn in seen_cns):
-            raise ValueError(f"caller {caller_id}: shares a token digest or cert_cn with another caller")
-        seen_digests |= set(digests)
-        seen_cns |= {cert_cn} - {None}
-        callers[caller_id] = Caller(caller_id, frozenset(methods), tuple(digests), cert_cn)
-    return callers
 
 
 def _bearer(metadata: Iterable[tuple[str, str]]) -> str | None:
@@ -230,15 +133,6 @@ class Authoriser:
                 caller.caller_id,
             )
         return caller.caller_id
-
-
-def load_callers_file(path: str, mutual_tls: bool) -> dict[str, Caller]:
-    with open(path, encoding="utf-8") as f:
-        try:
-            document = json.load(f)
-        except json.JSONDecodeError as exc:
-            raise ValueError(f"{path} is not JSON: {exc}") from None
-    return parse_callers(document, mutual_tls)
 
 
 class CallersFile:
@@ -335,49 +229,13 @@ class AuthInterceptor(grpc.ServerInterceptor):
         return guarded
 
 
-def authoriser_from_env(mutual_tls: bool, env: Mapping[str, str] = os.environ) -> Callable[[], Authoriser] | None:
-    """The callers in force, or None when GRPC_CALLERS_FILE is unset (open mode)."""
-    path = env.get("GRPC_CALLERS_FILE", "").strip()
+def authoriser_from_env(mutual_tls: bool, config: Mapping | None = None) -> Callable[[], Authoriser] | None:
+    """The callers in force, or None when GRPC_CALLERS_FILE is unset (open mode).
+    A value in `config` wins over the environment (carbon_common.config)."""
+    path = setting("GRPC_CALLERS_FILE", "", config)
     if not path:
         return None
     try:
         return CallersFile(path, mutual_tls)
     except (OSError, ValueError) as exc:
         raise SystemExit(f"GRPC_CALLERS_FILE: {exc}")
-
-
-def _describe(callers: Mapping[str, Caller]) -> Sequence[str]:
-    return [
-        f"{c.caller_id}: methods={sorted(c.methods)} token={'yes' if c.token_digests else 'no'} "
-        f"cert_cn={c.cert_cn or '-'}"
-        for c in callers.values()
-    ]
-
-
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m account.grpc_auth")
-    sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("token", help="print a new random token and the digests to put in the callers file")
-    check = sub.add_parser("check", help="validate a callers file")
-    check.add_argument("path")
-    check.add_argument("--mutual-tls", action="store_true", help="the server runs with GRPC_TLS_CLIENT_CA_FILE")
-    args = parser.parse_args(argv)
-    if args.command == "token":
-        token = secrets.token_urlsafe(32)
-        print(
-            json.dumps(
-                {"token": token, **{kind: fn(token.encode()).hex() for kind, fn in TOKEN_DIGESTS.items()}}, indent=2
-            )
-        )
-        return 0
-    try:
-        callers = load_callers_file(args.path, args.mutual_tls)
-    except (OSError, ValueError) as exc:
-        print(f"invalid: {exc}", file=sys.stderr)
-        return 1
-    print("\n".join(_describe(callers)))
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

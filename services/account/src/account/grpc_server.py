@@ -9,9 +9,10 @@ see grpc_liveness). MONGO_URI is required.
 
 Security (docs/grpc.md): TLS from GRPC_TLS_CERT_FILE + GRPC_TLS_KEY_FILE, mutual TLS with
 GRPC_TLS_CLIENT_CA_FILE (account.grpc_tls, files re-read on change); callers and their
-permissions from GRPC_CALLERS_FILE (account.grpc_auth). Without TLS or without a callers file
-the server only starts when it listens on loopback (a warning is logged) or when
-GRPC_ALLOW_INSECURE=true; GRPC_ALLOW_INSECURE=false refuses both even on loopback.
+permissions from GRPC_CALLERS_FILE (account.grpc_callers), checked on every call
+(account.grpc_auth). Without TLS or without a callers file the server only starts when it
+listens on loopback (a warning is logged) or when GRPC_ALLOW_INSECURE=true;
+GRPC_ALLOW_INSECURE=false refuses both even on loopback.
 GRPC_HEALTH_ADDRESS (optional) serves grpc.health.v1 alone in plaintext, for probes that
 cannot speak TLS (the kubelet's gRPC probe).
 """

@@ -17,10 +17,13 @@ import logging
 import os
 import threading
 from dataclasses import dataclass
+from typing import Mapping
 
 import grpc
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
+
+from carbon_common.config import setting
 
 log = logging.getLogger("account.grpc_tls")
 
@@ -126,10 +129,11 @@ class ReloadingCredentials:
         )
 
 
-def credentials_from_env(env=os.environ) -> ReloadingCredentials | None:
-    """None when no TLS is configured; SystemExit when it is configured by halves or unreadable."""
-    cert, key = env.get("GRPC_TLS_CERT_FILE", "").strip(), env.get("GRPC_TLS_KEY_FILE", "").strip()
-    client_ca = env.get("GRPC_TLS_CLIENT_CA_FILE", "").strip() or None
+def credentials_from_env(config: Mapping | None = None) -> ReloadingCredentials | None:
+    """None when no TLS is configured; SystemExit when it is configured by halves or unreadable.
+    A value in `config` wins over the environment (carbon_common.config)."""
+    cert, key = setting("GRPC_TLS_CERT_FILE", "", config), setting("GRPC_TLS_KEY_FILE", "", config)
+    client_ca = setting("GRPC_TLS_CLIENT_CA_FILE", "", config) or None
     if not cert and not key:
         if client_ca:
             raise SystemExit("GRPC_TLS_CLIENT_CA_FILE needs GRPC_TLS_CERT_FILE and GRPC_TLS_KEY_FILE")

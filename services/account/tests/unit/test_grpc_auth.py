@@ -1,6 +1,6 @@
-"""The gRPC caller check without a server: callers file validation, identification, per-method
-permissions, the interceptor's refusal path (audit line, counter, span attribute) and the
-start-up exposure rule."""
+"""The gRPC caller check without a server: callers file validation (account.grpc_callers),
+identification, per-method permissions, the interceptor's refusal path (audit line, counter,
+span attribute; account.grpc_auth), the start-up exposure rule and the callers-file CLI."""
 
 import hashlib
 import json
@@ -15,17 +15,10 @@ from prometheus_client import REGISTRY
 
 from carbon_common.gm import sm3_hex
 
-from account import grpc_auth
-from account.grpc_auth import (
-    ANONYMOUS,
-    AuthInterceptor,
-    Authoriser,
-    CallersFile,
-    Refused,
-    main,
-    parse_callers,
-    permission_for,
-)
+from account import grpc_auth, grpc_callers
+from account.cli.grpc_callers import main
+from account.grpc_auth import ANONYMOUS, AuthInterceptor, Authoriser, CallersFile, Refused
+from account.grpc_callers import parse_callers, permission_for
 from account.grpc_server import check_exposure, is_loopback
 
 SVC = "/carbon.account.v1.AccountService/"
@@ -69,7 +62,7 @@ def test_method_permission_table_covers_the_proto_and_fails_closed():
     from carbon.account.v1 import account_service_pb2 as pb
 
     methods = pb.DESCRIPTOR.services_by_name["AccountService"].methods_by_name
-    assert set(methods) == set(grpc_auth.METHOD_PERMISSIONS), "classify every new method in METHOD_PERMISSIONS"
+    assert set(methods) == set(grpc_callers.METHOD_PERMISSIONS), "classify every new method in METHOD_PERMISSIONS"
     assert {permission_for(SVC + m) for m in methods if m != "Redeem"} == {"read"}
     assert permission_for(SVC + "Redeem") == "redeem"
     assert permission_for(SVC + "SetStatus") == "admin"  # not classified yet: admin only

@@ -1,0 +1,1 @@
+"""Command-line tools of the account service, run as `python -m account.cli.<name>`."""
