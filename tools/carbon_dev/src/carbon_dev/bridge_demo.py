@@ -18,7 +18,7 @@ import grpc
 import requests
 from nameko.standalone.rpc import ClusterRpcProxy
 
-from account.report import all_accounts  # the account API's own pager (dev tooling: every service installed)
+from account.grpc_paging import all_accounts  # the account API's own pager (dev tooling: every service installed)
 from carbon.account.v1 import account_service_pb2 as pb
 from carbon.account.v1 import account_service_pb2_grpc as pb_grpc
 from carbon_common.config import require

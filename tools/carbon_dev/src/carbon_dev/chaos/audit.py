@@ -19,7 +19,7 @@ import grpc
 from kombu import Connection
 
 from account import ledger
-from account.report import all_accounts
+from account.grpc_paging import all_accounts
 from account.repository import entry_of
 from calc.repository import CalcRepository
 from calc.schemas import reduction_id
@@ -179,7 +179,7 @@ class Auditor:
             problems.extend(f"dead-lettered: {line}" for line in self.dead_letters())
         self._balances(report)
         result = subprocess.run(
-            [f"{VENV_BIN}/python", "-m", "account.verify"],
+            [f"{VENV_BIN}/python", "-m", "account.cli.verify"],
             cwd=ROOT,
             capture_output=True,
             text=True,

@@ -1,7 +1,8 @@
-"""Operator CLI: `python -m account.verify [--account ID ...] [--json]`.
+"""Operator CLI: `python -m account.cli.verify [--account ID ...] [--json]`.
 
 Reads MONGO_URI / MONGO_DATABASE (default carbon_account). Exit status 0 when every chain
 verifies, 1 when any problem is found (each printed with account, seq, entry id and kind).
+The checks themselves are account.verifier (pure, also used by the tests).
 """
 
 import argparse

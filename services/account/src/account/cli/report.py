@@ -1,4 +1,4 @@
-"""`python -m account.report --grpc 127.0.0.1:50051 [--month YYYY-MM] [--owner-pid PID ...]`
+"""`python -m account.cli.report --grpc 127.0.0.1:50051 [--month YYYY-MM] [--owner-pid PID ...]`
 
 Reads through the gRPC API only (what another bank system sees): prints every customer
 account's balance and tier, the platform totals, and one monthly statement (the given
@@ -16,16 +16,7 @@ from carbon.account.v1 import account_service_pb2_grpc as pb_grpc
 from carbon_common.clock import utc_now_iso
 
 from account.caps import statement_month
-
-
-def all_accounts(stub, timeout: float = 10) -> list:
-    accounts, token = [], ""
-    while True:
-        page = stub.ListAccounts(pb.ListAccountsRequest(page_size=200, page_token=token), timeout=timeout)
-        accounts.extend(page.accounts)
-        token = page.next_page_token
-        if not token:
-            return accounts
+from account.grpc_paging import all_accounts
 
 
 def main(argv=None) -> int:
