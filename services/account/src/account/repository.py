@@ -254,6 +254,3 @@ class Repository:
         for entries in grouped.values():
             entries.sort(key=lambda e: e["seq"])
         return grouped
-
-    def account_ids_with_entries(self) -> list[str]:
-        return sorted(self.entries.distinct("account_id"))
