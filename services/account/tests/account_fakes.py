@@ -2,10 +2,10 @@
 
 FakeRepository keeps the contract of `account.repository.Repository` that the service layer
 (operations, posting, outbox) relies on, including its unique keys, which are what makes the
-ledger exactly-once on a database without transactions:
-  entries   unique _id and unique (account_id, seq): `insert_entry` raises pymongo's
-            DuplicateKeyError (code 11000), `insert_entries_in_order` stops at the first hit
-            and says how many went in, as an ordered insert_many does
+ledger exactly-once on a database without transactions (integration/
+test_account_repository_contract.py holds both to the same assertions):
+  entries   unique _id and unique (account_id, seq): `insert_entries_in_order` stops at the
+            first hit and says how many went in, as an ordered insert_many does
   accounts  unique _id and unique owner_pid
   states, claims, outbox   unique _id; the document stored first wins
 Everything read back is a fresh copy that went through JSON (entries and states are stored as
