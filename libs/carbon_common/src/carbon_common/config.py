@@ -1,4 +1,7 @@
-"""Configuration from the environment, read once at start-up: the one place that reads it.
+"""Configuration from the environment, read once at start-up: the one reader of the
+platform's own settings. Two exceptions, on purpose: `telemetry.py` reads the standard `OTEL_*`
+variables the way the OpenTelemetry SDK specifies them (and sets defaults the SDK then reads),
+and ingest's `gunicorn.conf.py` sets `PROMETHEUS_MULTIPROC_DIR` for prometheus_client's workers.
 
 A missing required value stops the process with a message naming the variable
 (Online Boutique's mustMapEnv), so a mis-deployed pod fails loudly at start, not at first use.
