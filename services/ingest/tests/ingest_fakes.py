@@ -1,23 +1,31 @@
 """In-memory stand-ins for what lies outside intake's bounded context: the store and the broker.
 
-`FakeRepository` keeps the semantics the service layer relies on from `ingest.repository`:
-unique inserts (an existing receipt with the same record key wins, a used nonce stays used
-until it expires), relay hints (a receipt is pending while the hint it was stored under
-exists) and legacy published markers, rate-limit slots, consents found by
-(partner, user_pid) and not revoked. Test-only code: nothing under src/ imports it.
+`FakeRepository` keeps the semantics the service layer relies on from `ingest.repository`,
+aggregate by aggregate: unique inserts of partners, keys and consents (Duplicate, the first
+one stays), a used nonce stays used until it expires, rate-limit slots, consents found by
+(partner, user_pid) once listed in the index and until revoked, receipts stored once (an
+existing one with the same record key wins), relay hints (a receipt is pending while the hint
+it was stored under exists) and legacy published markers.
+tests/integration/test_ingest_repository_contract.py runs the same assertions against this
+fake and the real repository on FerretDB, so the two cannot drift apart unnoticed.
+Test-only code: nothing under src/ imports it.
 """
 
 from datetime import datetime, timedelta
 
 from carbon_common.events import PublishError
 
+from ingest.repository import Duplicate
+
 
 class FakeRepository:
     def __init__(self):
         self.partners, self.keys = {}, {}
-        self.consents = {}  # consent id -> consent (with partner_id, user_pid, revoked_at)
         self.nonces = {}  # "partner:nonce" -> expires_at
         self.rate_slots = set()  # (partner_id, window, n)
+        self.consents = {}  # consent id -> consent (with partner_id, user_pid)
+        self.consent_index = {}  # (partner_id, user_pid) -> [consent id], in the order listed
+        self.consent_revocations = {}  # consent id -> revoked_at
         self.receipts = {}  # record key -> receipt
         self.published = {}  # record key -> at (legacy markers: receipts stored without a hint)
         self.unpublished = {}  # hint id -> {"keys", "created_at", "traceparent"}
@@ -25,29 +33,34 @@ class FakeRepository:
 
     # ---- set-up helpers for tests ---------------------------------------------------------------
     def add_partner(self, partner_id, kind="data_partner", scenarios=("metro_ride",), rate=0, status="active"):
-        self.partners[partner_id] = {
-            "_id": partner_id,
-            "kind": kind,
-            "scenarios": list(scenarios),
-            "rate_limit_per_minute": rate,
-            "status": status,
-        }
+        self.insert_partner(
+            {
+                "_id": partner_id,
+                "kind": kind,
+                "scenarios": list(scenarios),
+                "rate_limit_per_minute": rate,
+                "status": status,
+            }
+        )
         return self.partners[partner_id]
 
     def add_key(self, key_id, partner_id, public_key, not_after=None, revoked_at=None):
-        self.keys[key_id] = {
-            "_id": key_id,
-            "partner_id": partner_id,
-            "public_key": public_key,
-            "not_after": not_after,
-            "revoked_at": revoked_at,
-        }
+        self.insert_key(
+            {
+                "_id": key_id,
+                "partner_id": partner_id,
+                "public_key": public_key,
+                "not_after": not_after,
+                "revoked_at": revoked_at,
+            }
+        )
         return self.keys[key_id]
 
     def add_consent(
         self, consent_id, partner_id, user_pid, scenarios, granted_at: datetime, expires_at: datetime, revoked_at=None
     ):
-        self.consents[consent_id] = {
+        """As the consents service records (and revokes) one: the consent, then its index slot."""
+        consent = {
             "_id": consent_id,
             "partner_id": partner_id,
             "user_pid": user_pid,
@@ -56,6 +69,10 @@ class FakeRepository:
             "expires_at": expires_at,
             "revoked_at": revoked_at,
         }
+        self.insert_consent(consent)
+        self.index_consent(consent)
+        if revoked_at is not None:
+            self.note_revoked(consent_id, revoked_at)
         return self.consents[consent_id]
 
     def written(self) -> dict:
@@ -67,13 +84,26 @@ class FakeRepository:
             "nonces": len(self.nonces),
         }
 
-    # ---- partners, keys, nonces, rate limits (authentication) -----------------------------------
+    @staticmethod
+    def _insert(collection: dict, doc: dict) -> None:
+        if doc["_id"] in collection:
+            raise Duplicate(doc["_id"])
+        collection[doc["_id"]] = dict(doc)
+
+    # ---- partners and keys ----------------------------------------------------------------------
+    def insert_partner(self, doc) -> None:
+        self._insert(self.partners, doc)
+
     def get_partner(self, partner_id):
         return self.partners.get(partner_id)
+
+    def insert_key(self, doc) -> None:
+        self._insert(self.keys, doc)
 
     def get_key(self, key_id):
         return self.keys.get(key_id)
 
+    # ---- request guards: nonces and rate limits -------------------------------------------------
     def nonce_seen(self, partner_id, nonce, now: datetime) -> bool:
         expires = self.nonces.get(f"{partner_id}:{nonce}")
         return expires is not None and expires > now
@@ -91,15 +121,37 @@ class FakeRepository:
                 return True
         return False
 
-    # ---- consents and receipts (intake) ---------------------------------------------------------
+    # ---- consents -------------------------------------------------------------------------------
+    def insert_consent(self, doc) -> None:
+        self._insert(self.consents, doc)
+
+    def get_consent(self, consent_id):
+        return self.consents.get(consent_id)
+
+    def index_consent(self, consent: dict) -> None:
+        chain = self.consent_index.setdefault((consent["partner_id"], consent["user_pid"]), [])
+        if consent["_id"] not in chain:
+            chain.append(consent["_id"])
+
+    def note_revoked(self, consent_id: str, at: datetime) -> None:
+        self.consent_revocations.setdefault(consent_id, at)
+
     def consents_for(self, partner_id, user_pids) -> list:
-        user_pids = set(user_pids)
+        """What the real one reads from the index slots: each listed, unrevoked consent's terms."""
         return [
-            dict(c)
-            for c in self.consents.values()
-            if c["partner_id"] == partner_id and c["user_pid"] in user_pids and c["revoked_at"] is None
+            {
+                "_id": consent_id,
+                "consent_id": consent_id,
+                "user_pid": user_pid,
+                **{name: self.consents[consent_id][name] for name in ("scenarios", "granted_at", "expires_at")},
+                "revoked_at": None,
+            }
+            for user_pid in set(user_pids)
+            for consent_id in self.consent_index.get((partner_id, user_pid), [])
+            if consent_id not in self.consent_revocations
         ]
 
+    # ---- receipts and relay hints ---------------------------------------------------------------
     def note_unpublished(self, record_keys, at: datetime, traceparent: str = "") -> str:
         self.hints_written += 1
         hint_id = f"h_{self.hints_written}"
