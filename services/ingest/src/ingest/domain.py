@@ -1,4 +1,6 @@
-"""Pure rules of intake: idempotency keys, content hashes, consent matching, event payloads."""
+"""Pure rules of intake: idempotency keys, content hashes, consent matching, event payloads,
+each record's outcome and the code that names a batch's answer (their HTTP statuses are the
+adapter's: ingest.views.batch_answer)."""
 
 import dataclasses
 from dataclasses import dataclass
@@ -9,7 +11,6 @@ from carbon_common.canonical import canonical_bytes
 from carbon_common.clock import iso_z
 
 ACCEPTED, DUPLICATE, REJECTED, UNAVAILABLE = "accepted", "duplicate", "rejected", "unavailable"
-OUTCOME_STATUS = {ACCEPTED: 201, DUPLICATE: 200, UNAVAILABLE: 503}
 
 # Activity fields that name a person or their contract: a utility bill account number, a bank
 # statement id (issued per customer account). They are replaced by a keyed pseudonym before
@@ -107,6 +108,8 @@ def behaviour_received(receipt: dict) -> dict:
 
 @dataclass
 class Outcome:
+    """What became of one record of a batch; `code` (errors.CODES) says why when not accepted."""
+
     index: int
     record_id: str | None
     outcome: str
@@ -116,31 +119,20 @@ class Outcome:
     record_key: str | None = None
     received_at: str | None = None
 
-    def status(self, codes: dict) -> int:
-        return OUTCOME_STATUS.get(self.outcome) or codes[self.code]
 
-    def as_dict(self, codes: dict) -> dict:
-        out = {"index": self.index, "record_id": self.record_id, "outcome": self.outcome, "status": self.status(codes)}
-        for name in ("code", "message", "field", "record_key", "received_at"):
-            if getattr(self, name) is not None:
-                out[name] = getattr(self, name)
-        return out
+def batch_code(outcomes) -> str | None:
+    """The code of a batch answer, None when it is not an error.
 
-
-def batch_status(outcomes, codes: dict) -> tuple[int, str | None]:
-    """HTTP status and top-level code of a batch answer.
-
-    Any record that could not be made durable -> 503 (the whole batch may be replayed safely);
-    otherwise 200 if anything was accepted or already known; if every record was rejected the
-    request is an error: that code's status when they share one, else 422 records_rejected.
+    Any record that could not be made durable -> "unavailable" (the whole batch may be replayed
+    safely); otherwise None if anything was accepted or already known; if every record was
+    rejected the request is an error: their code when they share one, else records_rejected.
     """
     kinds = {o.outcome for o in outcomes}
     if UNAVAILABLE in kinds:
-        return 503, "unavailable"
+        return "unavailable"
     if kinds & {ACCEPTED, DUPLICATE}:
-        return 200, None
+        return None
     codes_seen = {o.code for o in outcomes}
     if len(codes_seen) == 1:
-        code = codes_seen.pop()
-        return codes[code], code
-    return codes["records_rejected"], "records_rejected"
+        return codes_seen.pop()
+    return "records_rejected"

@@ -1,4 +1,4 @@
-"""Intake of one signed batch: validate, gate on consent, store receipts, publish, answer.
+"""Intake of one signed batch: validate, gate on consent, store receipts, publish, one outcome per record.
 
 Durability: a relay hint listing the batch's record keys is stored first, then the receipts,
 each carrying the hint's id (pending while that hint exists); the batch's events are published
@@ -17,7 +17,7 @@ from carbon_common import gm, telemetry
 
 from ingest import domain
 from ingest.domain import ACCEPTED, DUPLICATE, REJECTED, UNAVAILABLE, Outcome
-from ingest.errors import CODES, ApiError, RecordError
+from ingest.errors import ApiError, RecordError
 from ingest.validation import validate_record
 
 log = logging.getLogger(__name__)
@@ -83,10 +83,11 @@ class Intake:
     def __init__(self, repo, bus, settings, metrics):
         self.repo, self.bus, self.settings, self.metrics = repo, bus, settings, metrics
 
-    def handle(self, caller) -> tuple[int, dict]:
+    def handle(self, caller) -> list:
+        """[Outcome] of each record of the caller's batch, in order."""
         outcomes, candidates = self._candidates(caller)
         if not candidates:  # every record refused: nothing stored, the nonce stays unused
-            return self._answer(outcomes)
+            return self._counted(outcomes)
         caller.consume_nonce()
         keys = [c["receipt"]["_id"] for c in candidates]
         # The relay's hint goes first: a receipt never exists without one until it is published.
@@ -114,7 +115,7 @@ class Intake:
         outcomes.extend(published_outcomes)
         self.repo.clear_unpublished(self._done_hints(hint, stored, live, set(confirmed)))
         log.info("batch handled", extra={"partner_id": caller.partner_id, "records": len(outcomes)})
-        return self._answer(outcomes)
+        return self._counted(outcomes)
 
     @staticmethod
     def _done_hints(hint, stored, live, confirmed: set) -> list:
@@ -204,22 +205,10 @@ class Intake:
             record_key=receipt["_id"],
         )
 
-    def _answer(self, outcomes) -> tuple[int, dict]:
+    def _counted(self, outcomes) -> list:
+        """The batch's outcomes in record order, counted; the HTTP answer is the view's
+        (ingest.views.batch_answer)."""
         outcomes.sort(key=lambda o: o.index)
         for o in outcomes:
             self.metrics.records.labels(outcome=o.outcome, code=o.code or "").inc()
-        status, code = domain.batch_status(outcomes, CODES)
-        body = {
-            "results": [o.as_dict(CODES) for o in outcomes],
-            "summary": {
-                k: sum(1 for o in outcomes if o.outcome == k) for k in (ACCEPTED, DUPLICATE, REJECTED, UNAVAILABLE)
-            },
-        }
-        if code:
-            body["code"] = code
-            body["message"] = (
-                "no record of this batch was accepted"
-                if status < 500
-                else "some records are stored but not yet forwarded: replay the batch"
-            )
-        return status, body
+        return outcomes

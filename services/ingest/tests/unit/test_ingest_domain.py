@@ -1,11 +1,10 @@
-"""Pure intake rules: consent choice, key validity, batch status, event payload."""
+"""Pure intake rules: consent choice, key validity, a batch's code, event payload."""
 
 import json
 from datetime import datetime, timedelta, timezone
 
 from ingest import domain
 from ingest.domain import Outcome
-from ingest.errors import CODES
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=timezone.utc)
 
@@ -43,17 +42,13 @@ def outcomes(*pairs):
     return [Outcome(i, f"r{i}", kind, code) for i, (kind, code) in enumerate(pairs)]
 
 
-def test_batch_status():
-    assert domain.batch_status(outcomes(("accepted", None), ("rejected", "out_of_range")), CODES) == (200, None)
-    assert domain.batch_status(outcomes(("duplicate", None)), CODES) == (200, None)
-    assert domain.batch_status(outcomes(("accepted", None), ("unavailable", "unavailable")), CODES) == (
-        503,
-        "unavailable",
-    )
-    assert domain.batch_status(outcomes(("rejected", "consent_required")), CODES) == (403, "consent_required")
-    assert domain.batch_status(outcomes(("rejected", "consent_required"), ("rejected", "out_of_range")), CODES) == (
-        422,
-        "records_rejected",
+def test_batch_code():
+    assert domain.batch_code(outcomes(("accepted", None), ("rejected", "out_of_range"))) is None
+    assert domain.batch_code(outcomes(("duplicate", None))) is None
+    assert domain.batch_code(outcomes(("accepted", None), ("unavailable", "unavailable"))) == "unavailable"
+    assert domain.batch_code(outcomes(("rejected", "consent_required"))) == "consent_required"
+    assert domain.batch_code(outcomes(("rejected", "consent_required"), ("rejected", "out_of_range"))) == (
+        "records_rejected"
     )
 
 

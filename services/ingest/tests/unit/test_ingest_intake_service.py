@@ -17,6 +17,7 @@ from ingest.authentication import Caller
 from ingest.config import Settings
 from ingest.intake import Intake, gate_on_consent, validate_batch
 from ingest.metrics import Metrics
+from ingest.views.batch_answer import batch_answer
 
 from ingest_fakes import FakeBus, FakeRepository
 from ingest_testkit import metro
@@ -72,7 +73,7 @@ class Scene:
             "metro-sz", "k1", str(int(NOW.timestamp())), secrets.token_urlsafe(18), bytes(64), None
         )
         caller = Caller(self.partner, {"_id": "k1"}, auth, {"records": list(records)}, NOW, self.repo)
-        status, body = self.intake.handle(caller)
+        status, body = batch_answer(self.intake.handle(caller))  # as POST /v1/records answers
         return status, body, auth.nonce
 
     def outcomes(self, body):

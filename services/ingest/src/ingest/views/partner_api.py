@@ -9,6 +9,7 @@ from flask import Blueprint, current_app, g, jsonify
 from ingest.errors import ApiError
 from ingest.intake import precheck
 from ingest.views import auth
+from ingest.views.batch_answer import batch_answer
 
 bp = Blueprint("partner_api", __name__)
 
@@ -28,7 +29,7 @@ def post_records():
             retry_after=wait,
         )
     caller = auth.signed_request("data_partner", precheck=lambda doc: precheck(doc, ext.settings.max_batch))
-    status, body = ext.intake.handle(caller)
+    status, body = batch_answer(ext.intake.handle(caller))
     return jsonify({**body, "trace_id": g.trace_id}), status
 
 
