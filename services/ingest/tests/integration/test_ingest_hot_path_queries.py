@@ -58,11 +58,14 @@ def test_a_signed_batch_sends_only_id_lookups(recorded, event_listener):
         revoked = platform.consent(bank, C_REVOKED, "metro-sz", scenarios=scenarios)
         assert bank.send("POST", f"/v1/consents/{revoked}/revoke", {}).status_code == 200
 
+    # each built once: a replay must carry the same occurred_at (now - 30 min, in whole seconds)
     earlier = [metro("published", C_ONE), metro("conflicting", C_ONE)]
+    pending = metro("pending", C_ONE)
+    stored_before_hints = [metro("legacy-published", C_ONE), metro("legacy-pending", C_ONE)]
     assert partner.post_records(earlier).status_code == 200
     bus.failing = True
-    assert partner.post_records([metro("pending", C_ONE)]).status_code == 503
-    legacy = partner.post_records([metro("legacy-published", C_ONE), metro("legacy-pending", C_ONE)])
+    assert partner.post_records([pending]).status_code == 503
+    legacy = partner.post_records(stored_before_hints)
     bus.failing = False
     legacy_keys = [r["record_key"] for r in legacy.get_json()["results"]]
     repo = platform.repo  # as an earlier version stored them: no hint, a marker once published
@@ -79,9 +82,8 @@ def test_a_signed_batch_sends_only_id_lookups(recorded, event_listener):
             metro("new-3", C_TWO),
             earlier[0],
             metro("conflicting", C_ONE, distance="3.0"),
-            metro("pending", C_ONE),
-            metro("legacy-published", C_ONE),
-            metro("legacy-pending", C_ONE),
+            pending,
+            *stored_before_hints,
             metro("revoked", C_REVOKED),
             metro("no-consent", C_NONE),
             metro("invalid", C_ONE, distance="-1"),
@@ -205,7 +207,7 @@ def test_a_100_record_request_writes_one_document_per_record(counted, event_list
 
 
 def test_a_revocation_counts_at_once_in_every_worker(make_app):
-    """Two apps on one database stand for two gunicorn workers: nothing is cached."""
+    """Two apps on one database stand for two gunicorn workers: revocation markers are never cached."""
     worker_a, worker_b = make_app(), make_app()
     platform = Platform(worker_a, worker_a.test_client())
     partner = platform.register("metro-sz")
