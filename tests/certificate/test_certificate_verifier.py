@@ -376,6 +376,15 @@ def test_page_refuses_a_malformed_key(chromium, sample):
     assert dom.verdict == "ERROR" and "the bank key must be 128 hex characters" in dom.verdict_text
 
 
+@pytest.mark.chromium
+def test_page_on_the_doc_test_vector(chromium):
+    keys = doc_table()
+    verdict_and_failures = page_verdict(
+        chromium, EXAMPLE.read_bytes(), keys["bank public key"], keys["registry public key"]
+    )
+    assert verdict_and_failures == ("VALID", set())
+
+
 def _scripts(page: str) -> dict:
     return dict(re.findall(r'<script id="([^"]+)">(.*?)</script>', page, re.S))
 

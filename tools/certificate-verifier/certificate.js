@@ -502,6 +502,8 @@
     // (6) the total is the sum of the leaves' grams
     if (!sumComplete) {
       report.add(6, 'total_grams', false, null, 'total_grams cannot be checked: some leaf has no valid grams (see above)');
+    } else if (!Number.isSafeInteger(sum)) {
+      report.add(6, 'total_grams', false, null, 'the leaves add up to more than 2^53-1 grams, which cannot be checked exactly');
     } else {
       report.add(6, 'total_grams', sum === doc.total_grams, null, sum === doc.total_grams
         ? 'total_grams ' + doc.total_grams + ' is the sum of the leaves\' grams'
