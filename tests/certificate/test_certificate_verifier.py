@@ -503,7 +503,12 @@ def test_canonical_json_of_js_is_pythons(node):
         '{"a":1,"a":2}',
         '"\\udc00"',
     ]
-    out = run_js(node, {"canonical": texts + refused, "leaves": [], "hashes": ["00" * 32], "signed": []})
+    # sm-crypto's own UTF-8 encoder gets U+40000..U+FFFFF wrong; the verifier hands it TextEncoder's bytes
+    astral = {"reduction_id": "\U00050000 \U000fffff 🌱 碳", "grams": 1}
+    out = run_js(
+        node, {"canonical": texts + refused, "leaves": [json.dumps(astral)], "hashes": ["00" * 32], "signed": []}
+    )
+    assert out["leaf_hash"] == [py_sm3(b"leaf:" + py_canonical(astral).encode("utf-8"))]
     expected = [py_canonical(doc) for doc in EDGE_DOCUMENTS] * 2
     assert [c.get("ok") for c in out["canonical"][: len(texts)]] == expected
     reasons = [c.get("error", "") for c in out["canonical"][len(texts) :]]
