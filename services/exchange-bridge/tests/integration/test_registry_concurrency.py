@@ -6,6 +6,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from carbon_common.mongo import find_by_ids
+from exchange_bridge.registry import blocks
 from registry_support import RegistryApi, make_leaves, submission
 
 pytestmark = pytest.mark.integration
@@ -96,3 +97,15 @@ def test_many_groups_at_once_get_their_own_serials_and_one_history(api):
     assert {a.json["serial_start"] for a in answers} == {1}
     links = find_by_ids(api.db.sequence, list(range(1, 7)))
     assert sorted(links) == list(range(1, 7)) and api.db.sequence.count_documents({}) == 6
+
+
+def test_an_operation_that_keeps_losing_races_answers_contention(api, monkeypatch):
+    bank, other = api.onboard(), api.onboard()
+    issued = api.submit(bank, submission(bank, make_leaves(3, grams=1_000_000))).json
+    stale = api.app.extensions["registry"].ledger.walk(issued["batch_id"])  # the view before any transfer
+    body = {"transfer_id": "first", "batch_id": issued["batch_id"], "units": 1, "to_holder": other.participant}
+    assert api.call(bank, "POST", "/v1/transfers", body).status_code == 201
+    monkeypatch.setattr(blocks.Ledger, "walk", lambda self, batch_id: stale)  # always sees the spent block
+    late = api.call(bank, "POST", "/v1/transfers", dict(body, transfer_id="late"))
+    assert late.status_code == 503 and late.json["code"] == "contention"
+    assert api.db.fates.count_documents({}) == 1 and api.db.records.count_documents({}) == 2

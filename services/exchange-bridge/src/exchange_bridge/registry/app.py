@@ -55,7 +55,7 @@ def create_app(
     if private_key is None:
         private_key, public_key = gm.generate_sm2_keypair()
     catalogue = set(methodologies) if methodologies is not None else catalogues.configured()
-    app = Flask(__name__)
+    app = Flask(__name__, static_folder=None)
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY
     app.extensions["registry"] = Registry(
         db, faults or Faults(), catalogue, private_key, public_key, admin_token, clock, max_leaves
