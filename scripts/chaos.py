@@ -17,7 +17,7 @@ import time
 from carbon_dev.chaos.audit import Auditor
 from carbon_dev.chaos.faults import Crasher
 from carbon_dev.chaos.traffic import Traffic, plan, register, send_settled
-from carbon_dev.devstack import Instance
+from carbon_dev.instance import Instance
 
 FIRST = ("calc", "account", "ingest", "ingest-relay")  # the record path first, then every other process
 STARTED = time.monotonic()

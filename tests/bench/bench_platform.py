@@ -33,7 +33,7 @@ import orjson
 from kombu import Connection, Queue, binding
 
 from carbon_common import amqp_frames, topology
-from carbon_dev.devstack import Instance
+from carbon_dev.instance import Instance
 from carbon_common.mongo import client as mongo_client
 
 from ingest.cli.admin import AdminClient

@@ -16,7 +16,7 @@ import pytest
 from carbon_dev.chaos.audit import Auditor
 from carbon_dev.chaos.faults import Crasher
 from carbon_dev.chaos.traffic import Traffic, plan, register, send_settled
-from carbon_dev.devstack import Instance
+from carbon_dev.instance import Instance
 
 pytestmark = pytest.mark.e2e
 

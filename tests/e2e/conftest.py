@@ -3,7 +3,7 @@ its own vhost, databases and ports +1000) on the real RabbitMQ, FerretDB and Jae
 
 import pytest
 
-from carbon_dev.devstack import Instance
+from carbon_dev.instance import Instance
 
 
 @pytest.fixture(scope="session")

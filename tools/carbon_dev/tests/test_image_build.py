@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from carbon_dev.devstack import ROOT
+from carbon_dev.processes import ROOT
 
 DOCKERFILE = ROOT / "deploy" / "docker" / "Dockerfile"
 SERVICES = sorted(p.parent.name for p in ROOT.glob("services/*/pyproject.toml"))

@@ -14,7 +14,9 @@ import sys
 
 import pytest
 
-from carbon_dev.devstack import ROOT, Instance, alive
+from carbon_dev.instance import Instance
+from carbon_dev.processes import ROOT
+from carbon_dev.supervision import alive
 from carbon_dev.testing import listening, pid_on_port, wait_until
 
 SHARED_PORTS = {

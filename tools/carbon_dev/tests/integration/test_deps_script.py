@@ -14,7 +14,8 @@ import uuid
 
 import pytest
 
-from carbon_dev.devstack import ROOT, alive
+from carbon_dev.processes import ROOT
+from carbon_dev.supervision import alive
 from carbon_dev.testing import free_port, listening, pid_on_port, wait_until
 
 SHARED_PORTS = (5672, 15672, 27017, 16686, 4318)

@@ -9,7 +9,9 @@ import uuid
 
 import pytest
 
-from carbon_dev.devstack import VENV_BIN, Instance, Process, alive
+from carbon_dev.instance import Instance
+from carbon_dev.processes import VENV_BIN, Process
+from carbon_dev.supervision import alive
 from carbon_dev.testing import wait_until
 
 

@@ -6,7 +6,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-from carbon_dev.devstack import ROOT
+from carbon_dev.processes import ROOT
 
 
 @dataclass
