@@ -100,6 +100,7 @@ CASES = {
     "quantity_mismatch": lambda c: c.submit(c.edited(leaf_edit(grams=400_001))),
     "merkle_root_mismatch": lambda c: c.submit(c.edited(leaf_edit(owner_pid="pid-mallory"))),
     "consent_mismatch/missing": lambda c: c.submit(c.edited(lambda b: b["consents"].pop())),
+    "consent_mismatch/number as id": lambda c: c.submit(c.edited(lambda b: b["consents"][0].update(reduction_id=5))),
     "consent_mismatch/hash count": lambda c: c.submit(consent_hashes(c.fresh(), drop=1)),
     "consent_root_mismatch": lambda c: c.submit(c.edited(lambda b: b["consents"][0].update(consent_id="forged"))),
     "batch_id_mismatch": lambda c: c.submit(c.edited(batch_edit(batch_id="ab" * 32))),

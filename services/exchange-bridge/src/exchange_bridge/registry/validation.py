@@ -135,10 +135,14 @@ def _consent_hashes(body: dict, leaves: list) -> list:
     if "consents" in body:
         pairs = body["consents"]
         if not isinstance(pairs, list) or not all(
-            isinstance(p, dict) and set(p) == {"reduction_id", "consent_id"} and _text(p["consent_id"]) for p in pairs
+            isinstance(p, dict)
+            and set(p) == {"reduction_id", "consent_id"}
+            and _text(p["reduction_id"])
+            and _text(p["consent_id"])
+            for p in pairs
         ):
             raise ApiError("consent_mismatch", "consents must be [{reduction_id, consent_id}] (strings)")
-        if sorted(str(p["reduction_id"]) for p in pairs) != ids:
+        if sorted(p["reduction_id"] for p in pairs) != ids:
             raise ApiError("consent_mismatch", "consents must name each leaf's reduction id exactly once")
         return [bf.consent_leaf_hash(p["reduction_id"], p["consent_id"]) for p in pairs]
     hashes = body["consent_leaves"]
