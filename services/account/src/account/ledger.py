@@ -123,6 +123,7 @@ def genesis_state(account_id: str) -> dict:
         "transferred_in": 0,
         "earned_by_month": {},
         "usage": {},
+        "fifo": [1, 0],  # provenance cursor: oldest entry not fully redeemed, grams used (account.provenance)
     }
 
 
@@ -166,6 +167,8 @@ def seal(state: dict, draft: dict, now_iso: str, tier_for) -> tuple[dict, dict]:
         new["reversed"] -= grams
     elif kind == REDEMPTION:
         new["redeemed"] -= grams
+        if "provenance" in draft:
+            new["fifo"] = list(draft["provenance"]["to"])
     elif kind == REDEMPTION_TRANSFER:
         new["transferred_in"] += grams
     cap_grams = int(draft.get("cap_grams", 0))

@@ -4,8 +4,8 @@ Each operation is one append with a deterministic entry id, so repeating it (red
 client retry) returns the entry written the first time and writes nothing new.
 """
 
-from account import caps, ledger
-from account.ledger import AccountNotOpen, InvalidRequest, RequestKeyReused
+from account import caps, ledger, provenance
+from account.ledger import AccountNotOpen, InsufficientBalance, InvalidRequest, RequestKeyReused
 from account.posting import Appender, Request
 
 AUDIT_FIELDS = (
@@ -125,18 +125,34 @@ class LedgerOperations:
         claims = self._claims(reductions)
         reversal_ids = [ledger.reversal_entry_id(r["reduction_id"]) for r in reductions]
         credit_ids = [ledger.credit_entry_id(r["reduction_id"]) for r in reductions]
-        # one `$in` for the reversals and for the entries this batch may have written before
-        found = self.repo.entries_by_ids(reversal_ids + credit_ids + [o.entry_id for o in openings])
-        requests = openings + [
-            self._credit_request(
-                r,
-                accounts[ledger.account_id_for(r["user_pid"])],
-                claims.get(r["reduction_id"]),
-                entry_id=credit_id,
-                reversed_first=reversal_id in found,
+        superseded = [r["supersedes"] for r in reductions if r.get("supersedes")]
+        # one `$in` for the reversals, the entries this batch may have written before, and the
+        # credits and reversals of the reductions that corrections supersede
+        found = self.repo.entries_by_ids(
+            reversal_ids
+            + credit_ids
+            + [o.entry_id for o in openings]
+            + [ledger.credit_entry_id(rid) for rid in superseded]
+            + [ledger.reversal_entry_id(rid) for rid in superseded]
+        )
+        requests = list(openings)
+        for r, credit_id, reversal_id in zip(reductions, credit_ids, reversal_ids):
+            account = accounts[ledger.account_id_for(r["user_pid"])]
+            old_credit = found.get(ledger.credit_entry_id(r["supersedes"])) if r.get("supersedes") else None
+            if old_credit is not None:
+                # A correction reverses what it supersedes first, in the same chain, so the new
+                # credit and the old one are never both spendable (ADR 0005 §2).
+                requests.append(self._reversal_request(self._supersede_reversal(r), account))
+            requests.append(
+                self._credit_request(
+                    r,
+                    account,
+                    claims.get(r["reduction_id"]),
+                    entry_id=credit_id,
+                    reversed_first=reversal_id in found,
+                    superseded_credit=old_credit,
+                )
             )
-            for r, credit_id, reversal_id in zip(reductions, credit_ids, reversal_ids)
-        ]
         results = self.appender.append_many(requests, stored=found)
         # Known from now on: their opening entries are in the ledger. (Remembered before, a
         # batch that then failed would leave them unopened for this process: every retried
@@ -145,8 +161,20 @@ class LedgerOperations:
         for result in results:
             if isinstance(result, Exception):
                 raise result
-        entries = [entry for entry, _ in results]
-        return entries[len(openings) :], entries[: len(openings)]
+        by_id = {entry["_id"]: entry for entry, _ in results}
+        return [by_id[c] for c in credit_ids], [by_id[o.entry_id] for o in openings]
+
+    @staticmethod
+    def _supersede_reversal(reduction: dict) -> dict:
+        """The ReductionReversed payload a superseding credit implies for what it supersedes."""
+        return {
+            "reduction_id": reduction["supersedes"],
+            "record_key": reduction.get("record_key", ""),
+            "user_pid": reduction["user_pid"],
+            "scenario": reduction.get("scenario", ""),
+            "reason": "factor_corrected",
+            "corrected_by_version": reduction.get("methodology_version", ""),
+        }
 
     def _accounts_for(self, user_pids) -> tuple[dict, list[Request]]:
         """Account docs by id (opened when missing) and the opening requests of those not yet
@@ -185,9 +213,17 @@ class LedgerOperations:
         return out
 
     def _credit_request(
-        self, reduction: dict, account: dict, duplicate_of: str | None, *, entry_id: str, reversed_first: bool
+        self,
+        reduction: dict,
+        account: dict,
+        duplicate_of: str | None,
+        *,
+        entry_id: str,
+        reversed_first: bool,
+        superseded_credit: dict | None = None,
     ) -> Request:
-        """entry_id: the reduction's credit entry id; reversed_first: its reversal is in the ledger."""
+        """entry_id: the reduction's credit entry id; reversed_first: its reversal is in the
+        ledger; superseded_credit: the credit entry of the reduction this one corrects."""
         scenario = reduction["scenario"]
         grams = int(reduction["grams"])
         cap_list = [caps.Cap.from_event(c) for c in reduction.get("caps", [])]
@@ -198,6 +234,8 @@ class LedgerOperations:
         def decide(state):
             base = {**_owner(account), **audit, "requested_grams": grams}
             declined = self._decline_code(state, reversed_first, duplicate_of)
+            if not declined and superseded_credit is not None and self._consumed(state, superseded_credit):
+                declined = "supersedes_locked"  # the corrected reduction was redeemed: it stands
             if declined:
                 return {
                     **base,
@@ -237,10 +275,25 @@ class LedgerOperations:
             return tuple(state["usage"].get(key, (0, 0)))
         return self.appender.cap_usage(state["account_id"], key, state["seq"])
 
+    def _consumed(self, state: dict, credit: dict) -> bool:
+        """Whether a credit of this account has given grams to a redemption (it is then locked)."""
+        if credit.get("account_id") != state["account_id"] or credit["type"] != ledger.CREDIT:
+            return False
+        reader = provenance.ChainReader(self.repo, state["account_id"], state["seq"])
+        return provenance.is_consumed(provenance.cursor_of(state, reader), credit["seq"])
+
     def reverse(self, reversal: dict) -> dict:
         """Post the reversal of a ReductionReversed payload's credit (once)."""
-        rid = reversal["reduction_id"]
         account = self.account_for(reversal["user_pid"])
+        request = self._reversal_request(reversal, account)
+        entry, _ = self.appender.append(account["_id"], request.entry_id, request.decide)
+        return entry
+
+    def _reversal_request(self, reversal: dict, account: dict) -> Request:
+        """A reversal takes back only grams nobody redeemed: a credit that gave grams to a
+        redemption is locked (the customer keeps the reward; ADR 0005 §2), and the refusal
+        is a zero-gram entry with code `locked_redeemed`."""
+        rid = reversal["reduction_id"]
 
         def decide(state):
             original = self.repo.get_entry(ledger.credit_entry_id(rid))
@@ -256,6 +309,8 @@ class LedgerOperations:
             if original is None or original["type"] != ledger.CREDIT:
                 code = "original_not_credited" if original is None else f"original_{original['type']}"
                 return {**base, "grams": 0, "code": code, "shortfall_grams": 0}
+            if self._consumed(state, original):
+                return {**base, "grams": 0, "code": "locked_redeemed", "refused_entry_id": original["_id"]}
             taken = min(original["grams"], state["balance"])
             return {
                 **base,
@@ -268,8 +323,7 @@ class LedgerOperations:
                 "cap_count": -1,
             }
 
-        entry, _ = self.appender.append(account["_id"], ledger.reversal_entry_id(rid), decide)
-        return entry
+        return Request(account["_id"], ledger.reversal_entry_id(rid), decide)
 
     # redemption
     def redeem(self, account_id: str, grams: int, request_key: str, reward_id: str = "") -> tuple[dict, bool]:
@@ -286,12 +340,18 @@ class LedgerOperations:
         def decide(state):
             if state["status"] != "open":
                 raise AccountNotOpen(f"account is {state['status'] or 'not open'}")
+            if state["balance"] < grams:
+                raise InsufficientBalance(f"balance {state['balance']} g cannot cover {grams} g")
+            reader = provenance.ChainReader(self.repo, account_id, state["seq"])
+            start = provenance.cursor_of(state, reader)
+            walked = provenance.walk(reader, start, grams)
             return {
                 **_owner(account),
                 "type": ledger.REDEMPTION,
                 "grams": -grams,
                 "request_key": request_key,
                 "reward_id": reward_id,
+                "provenance": {"from": list(start), "to": list(walked.cursor), "completed": len(walked.completed)},
             }
 
         entry, created = self.appender.append(account_id, entry_id, decide)
@@ -310,6 +370,7 @@ class LedgerOperations:
                 "grams": -redemption["grams"],
                 "source_entry_id": redemption["_id"],
                 "source_account_id": redemption["account_id"],
+                **({"provenance": redemption["provenance"]} if "provenance" in redemption else {}),
                 "request_key": redemption.get("request_key", ""),
                 "reward_id": redemption.get("reward_id", ""),
             }

@@ -2,12 +2,28 @@
 
 import re
 
-from account import ledger
+from account import ledger, provenance
 from account.caps import statement_month
 from account.ledger import InvalidRequest
 
 MONTH = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
 HIDDEN = ("published",)
+
+
+def contribution(credit: dict, transfer: dict) -> dict:
+    """One reduction a pool transfer carries: what an exchange batch needs of it (ADR 0005 §4)."""
+    return {
+        "reduction_id": credit["reduction_id"],
+        "grams": credit["available_grams"],
+        "owner_pid": credit["owner_pid"],
+        "account_id": credit["account_id"],
+        "credit_entry_id": credit["_id"],
+        "consent_id": credit.get("consent_id", ""),
+        "record_key": credit.get("record_key", ""),
+        **{k: credit.get(k, "") for k in ledger.PROVENANCE_FIELDS},
+        "transfer_entry_id": transfer["_id"],
+        "redemption_entry_id": transfer["source_entry_id"],
+    }
 
 
 def public_entry(entry: dict) -> dict:
@@ -108,6 +124,25 @@ class Queries:
             "entries": [public_entry(e) for e in ordered if not types or e["type"] in types],
             "last_seq": seqs[-1] if seqs else after_seq,
         }
+
+    def contributions(self, transfer_entry_ids) -> dict:
+        """The reductions each pool transfer completed, by the FIFO rule (account.provenance):
+        transfer entry id -> [contribution], `_id` reads only. A transfer made before
+        provenance existed has none (it maps to [])."""
+        if len(transfer_entry_ids) > 500:
+            raise InvalidRequest("at most 500 transfers per call", "invalid_page_size")
+        out = {}
+        for entry_id, transfer in self.repo.entries_by_ids(list(transfer_entry_ids)).items():
+            if transfer["type"] != ledger.REDEMPTION_TRANSFER or "provenance" not in transfer:
+                out[entry_id] = []
+                continue
+            span = transfer["provenance"]
+            source = self.repo.get_entry(transfer["source_entry_id"])
+            reader = provenance.ChainReader(self.repo, transfer["source_account_id"], source["seq"])
+            out[entry_id] = [
+                contribution(c, transfer) for c in provenance.completed_between(reader, span["from"], span["to"])
+            ]
+        return out
 
     def statement(self, account_id: str, month: str) -> dict:
         if not MONTH.match(month or ""):

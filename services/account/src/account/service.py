@@ -95,6 +95,11 @@ class AccountService(operations.OperationsMixin):
         return self.ledger.queries.entries_after(aid, after_seq, limit, types)
 
     @rpc(expected_exceptions=EXPECTED)
+    def contributions(self, transfer_entry_ids):
+        """Pool transfer entry id -> the reductions it carries (FIFO provenance, ADR 0005)."""
+        return self.ledger.queries.contributions(transfer_entry_ids)
+
+    @rpc(expected_exceptions=EXPECTED)
     def get_statement(self, month, account_id=None, owner_pid=None):
         return self.ledger.queries.statement(self.ledger.queries.account_id(account_id, owner_pid), month)
 

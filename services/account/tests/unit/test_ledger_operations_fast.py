@@ -328,11 +328,17 @@ def test_a_reversal_takes_the_credit_back_once_and_gives_the_cap_room_back(repo,
     assert_chain_holds(repo, "alice")
 
 
-def test_reversing_spent_grams_records_the_shortfall_and_never_overdraws(repo, ops):
+def test_a_reversal_of_redeemed_grams_is_refused_and_recorded_never_overdrawn(repo, ops):
     ops.credit_many([reduction("alice", 1, 400)])
     ops.redeem(acc("alice"), 300, "order-1")
     entry = ops.reverse({"reduction_id": "red-alice-1", "user_pid": "alice"})
-    assert (entry["grams"], entry["shortfall_grams"], entry["balance_after"]) == (-100, 300, 0)
+    assert (entry["type"], entry["grams"], entry["code"], entry["balance_after"]) == (
+        "reversal",
+        0,
+        "locked_redeemed",
+        100,
+    )
+    assert verify_chain(acc("alice"), repo.account_entries(acc("alice")))[0] == []
 
 
 def test_a_reversal_that_arrives_first_declines_the_late_credit(repo, ops):

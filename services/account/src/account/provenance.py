@@ -1,0 +1,111 @@
+"""Which credited reductions a redemption's grams came from (ADR 0005 §2).
+
+Rule: a redemption consumes the account's credits oldest first, by entry seq. The account state
+carries a cursor `fifo = [seq, used]`: the oldest entry not yet fully consumed and the grams
+already used from it — a fixed-size pair, never a list. A redemption records the range it
+consumed, `provenance = {from: [seq, used], to: [seq, used]}`; the credits with
+`from.seq <= seq < to.seq` were *completed* by it (their last gram went into it), and each
+completed reduction joins an exchange batch whole, once. Anyone can expand a range again by
+re-reading the chain between the two seqs.
+
+A credit's available grams are its grams less what its reversal took (a reversal can only
+take grams not yet consumed: a consumed credit is locked, see `is_consumed`).
+"""
+
+from dataclasses import dataclass
+
+from account import ledger
+
+CHUNK = 200  # seqs read per `_id` round trip while walking the chain
+START = (1, 0)  # seq 1 is the account's opening entry: the walk steps over it
+
+
+class ProvenanceError(RuntimeError):
+    """The chain has fewer available grams than the state's balance says (run the verifier)."""
+
+
+def is_consumed(cursor, credit_seq: int) -> bool:
+    """Whether a credit at credit_seq has given grams to a redemption (then it is locked)."""
+    seq, used = cursor
+    return credit_seq < seq or (credit_seq == seq and used > 0)
+
+
+def available(entry: dict, reversal: dict | None) -> int:
+    """Grams of a credit entry that a redemption may consume (0 for any other entry)."""
+    if entry["type"] != ledger.CREDIT or int(entry["grams"]) <= 0:
+        return 0
+    taken = -int(reversal["grams"]) if reversal and int(reversal.get("grams", 0)) < 0 else 0
+    return int(entry["grams"]) - taken
+
+
+@dataclass
+class Walk:
+    cursor: tuple[int, int]
+    completed: list[dict]  # credit entries whose last gram this walk consumed, in seq order
+
+
+class ChainReader:
+    """Reads an account's entries by seq through `_id` lookups only (state `account:seq` names
+    its entry), with each credit's reversal, CHUNK seqs per round trip."""
+
+    def __init__(self, repo, account_id: str, head_seq: int):
+        self.repo, self.account_id, self.head_seq = repo, account_id, head_seq
+
+    def chunk(self, first: int) -> list[tuple[dict, int]]:
+        """[(entry, available grams)] for seqs first.. (up to CHUNK, never past the head)."""
+        seqs = range(first, min(first + CHUNK, self.head_seq + 1))
+        states = self.repo.states_by_seq(self.account_id, seqs)
+        entries = self.repo.entries_by_ids([states[s]["entry_id"] for s in seqs if s in states])
+        ordered = []
+        for s in seqs:
+            if s not in states:
+                raise ProvenanceError(f"{self.account_id}: no state at seq {s}")
+            ordered.append(entries[states[s]["entry_id"]])
+        credits = [e["reduction_id"] for e in ordered if e["type"] == ledger.CREDIT and e.get("reduction_id")]
+        reversals = self.repo.entries_by_ids([ledger.reversal_entry_id(r) for r in credits])
+        return [(e, available(e, reversals.get(ledger.reversal_entry_id(e.get("reduction_id", ""))))) for e in ordered]
+
+
+def walk(reader: ChainReader, cursor, grams: int) -> Walk:
+    """Consume `grams` from `cursor` forward -> the new cursor and the credits completed."""
+    seq, used = cursor
+    need, completed = int(grams), []
+    while need > 0:
+        if seq > reader.head_seq:
+            raise ProvenanceError(f"{reader.account_id}: credits end {need} g short")
+        for entry, avail in reader.chunk(seq):
+            left = avail - used
+            if left > 0:
+                take = min(left, need)
+                need, used = need - take, used + take
+            if used >= avail:  # fully consumed (or nothing to consume): the cursor moves on
+                if avail > 0:
+                    completed.append(entry)
+                seq, used = seq + 1, 0
+            if need == 0:
+                break
+    return Walk((seq, used), completed)
+
+
+def cursor_of(state: dict, reader: ChainReader) -> tuple[int, int]:
+    """The state's cursor. States written before provenance existed have none: their redeemed
+    total is walked once from the start (the same FIFO rule, so the result is the same)."""
+    if "fifo" in state:
+        return tuple(state["fifo"])
+    if not state.get("redeemed"):
+        return START
+    return walk(reader, START, state["redeemed"]).cursor
+
+
+def completed_between(reader: ChainReader, start, end) -> list[dict]:
+    """Credit entries completed by the redemption whose provenance is start -> end, each with
+    `available_grams` (what it gave): the available credits with start.seq <= seq < end.seq."""
+    out, seq = [], start[0]
+    while seq < end[0]:
+        for entry, avail in reader.chunk(seq):
+            if entry["seq"] >= end[0]:
+                break
+            if avail > 0:
+                out.append({**entry, "available_grams": avail})
+        seq += CHUNK
+    return out

@@ -1,0 +1,136 @@
+"""Provenance of redeemed grams (ADR 0005 §2) on the fake repository: which credited reductions
+a redemption consumed (FIFO by entry seq), what the pool transfer carries, and what a factor
+correction may still take back. What an auditor cares about: every redeemed gram traces to
+exactly one reduction, no reduction is handed to the exchange twice, and a correction never
+overdraws or double-counts."""
+
+import json
+
+import pytest
+
+from account import ledger
+from account.operations import LedgerOperations
+from account.queries import Queries
+from account.tiers import Tiers
+from account.verifier import verify_chain
+from carbon_common.canonical import canonical_json
+from carbon_dev import payloads
+
+from account_fakes import FakeRepository
+
+
+def acc(user: str) -> str:
+    return ledger.account_id_for(user)
+
+
+@pytest.fixture
+def repo():
+    return FakeRepository()
+
+
+@pytest.fixture
+def ops(repo):
+    ops = LedgerOperations(repo, Tiers())
+    ops.pool_account()
+    return ops
+
+
+@pytest.fixture
+def queries(repo, ops):
+    return Queries(repo, ops.appender)
+
+
+def credit(ops, user: str, *grams: int, first: int = 1, **extra) -> None:
+    ops.credit_many([payloads.reduction(user, n, g, **extra) for n, g in enumerate(grams, start=first)])
+
+
+def carried(queries, repo, redemption: dict) -> list[tuple[str, int]]:
+    transfer_id = ledger.transfer_entry_id(redemption["_id"])
+    return [(c["reduction_id"], c["grams"]) for c in queries.contributions([transfer_id])[transfer_id]]
+
+
+def test_a_redemption_consumes_credits_oldest_first_and_completes_each_reduction_once(ops, queries, repo):
+    credit(ops, "alice", 100, 200, 300)
+    first, _ = ops.redeem(acc("alice"), 250, "order-1")
+    second, _ = ops.redeem(acc("alice"), 100, "order-2")
+    third, _ = ops.redeem(acc("alice"), 250, "order-3")
+    # credit seqs: opened = 1, then 2, 3, 4; 250 g = all of seq 2 + 150 g of seq 3
+    assert first["provenance"] == {"from": [1, 0], "to": [3, 150], "completed": 1}
+    assert second["provenance"] == {"from": [3, 150], "to": [4, 50], "completed": 1}
+    # a reduction joins the exchange whole, with the redemption that spent its last gram
+    assert carried(queries, repo, first) == [("red-alice-1", 100)]
+    assert carried(queries, repo, second) == [("red-alice-2", 200)]
+    assert carried(queries, repo, third) == [("red-alice-3", 300)]
+    assert verify_chain(acc("alice"), repo.account_entries(acc("alice")))[0] == []
+
+
+def test_the_pool_transfer_carries_the_redemptions_range_and_every_figures_versions(ops, queries, repo):
+    credit(ops, "bob", 500, consent_id="consent-9", methodology_version="2")
+    redemption, _ = ops.redeem(acc("bob"), 500, "order-1")
+    transfer = repo.get_entry(ledger.transfer_entry_id(redemption["_id"]))
+    assert transfer["provenance"] == redemption["provenance"]
+    assert transfer["source_account_id"] == acc("bob")
+    transfer_id = transfer["_id"]
+    (only,) = queries.contributions([transfer_id])[transfer_id]
+    assert {k: only[k] for k in ("reduction_id", "grams", "owner_pid", "consent_id", "methodology_version")} == {
+        "reduction_id": "red-bob-1",
+        "grams": 500,
+        "owner_pid": "bob",
+        "consent_id": "consent-9",
+        "methodology_version": "2",
+    }
+    assert (
+        only["occurred_at"]
+        and only["factor_set_version"]
+        and only["credit_entry_id"] == ledger.credit_entry_id("red-bob-1")
+    )
+
+
+def test_reversed_credits_are_skipped_and_never_reach_the_pool(ops, queries, repo):
+    credit(ops, "carol", 100, 200)
+    reversal = ops.reverse({"reduction_id": "red-carol-1", "user_pid": "carol"})
+    assert reversal["grams"] == -100
+    redemption, _ = ops.redeem(acc("carol"), 200, "order-1")
+    assert carried(queries, repo, redemption) == [("red-carol-2", 200)]
+
+
+def test_a_correction_of_a_redeemed_reduction_is_refused_recorded_and_its_successor_declined(ops, repo):
+    credit(ops, "dave", 400)
+    ops.redeem(acc("dave"), 100, "order-1")  # 100 of the 400 g are spent: the reduction is locked
+    corrected = payloads.reduction("dave", 1, 300, reduction_id="red-dave-1-r1", revision=1, supersedes="red-dave-1")
+    entries, _ = ops.credit_many([corrected])
+    chain = repo.account_entries(acc("dave"))
+    refusal = next(e for e in chain if e["_id"] == ledger.reversal_entry_id("red-dave-1"))
+    assert (refusal["grams"], refusal["code"]) == (0, "locked_redeemed")
+    assert (entries[0]["type"], entries[0]["code"], entries[0]["grams"]) == ("declined", "supersedes_locked", 0)
+    assert chain[-1]["balance_after"] == 300  # 400 credited - 100 redeemed, nothing else moved
+    # the correction's own reversal event, arriving after, finds the refusal already recorded
+    late = ops.reverse({"reduction_id": "red-dave-1", "user_pid": "dave"})
+    assert late["_id"] == refusal["_id"] and late["grams"] == 0
+    assert verify_chain(acc("dave"), repo.account_entries(acc("dave")))[0] == []
+
+
+def test_a_correction_of_an_unredeemed_reduction_reverses_it_before_crediting_the_new_one(ops, repo):
+    credit(ops, "erin", 400)
+    corrected = payloads.reduction("erin", 1, 300, reduction_id="red-erin-1-r1", revision=1, supersedes="red-erin-1")
+    entries, _ = ops.credit_many([corrected])
+    chain = repo.account_entries(acc("erin"))
+    assert [(e["type"], e["grams"]) for e in chain[-2:]] == [("reversal", -400), ("credit", 300)]
+    assert entries[0]["type"] == "credit" and chain[-1]["balance_after"] == 300
+    # the reversal event calc also published is then a replay: nothing is taken twice
+    assert ops.reverse({"reduction_id": "red-erin-1", "user_pid": "erin"})["_id"] == chain[-2]["_id"]
+    assert repo.account_entries(acc("erin"))[-1]["balance_after"] == 300
+
+
+def test_a_ledger_written_before_provenance_gets_its_cursor_from_its_redeemed_total(ops, queries, repo):
+    credit(ops, "fay", 100, 200)
+    ops.redeem(acc("fay"), 150, "order-1")
+    # states as stored before this change: no cursor (the walk of the redeemed total restores it)
+    for key, text in list(repo._states.items()):
+        state = json.loads(text)
+        state.pop("fifo", None)
+        repo._states[key] = canonical_json(state)
+    legacy = LedgerOperations(repo, Tiers())
+    redemption, _ = legacy.redeem(acc("fay"), 150, "order-2")
+    assert redemption["provenance"]["from"] == [3, 50]
+    assert carried(queries, repo, redemption) == [("red-fay-2", 200)]
