@@ -84,6 +84,10 @@ class FakeCalcRepository:
     def is_locked(self, reduction_id: str) -> bool:
         return reduction_id in self._locks
 
+    def lock_of(self, reduction_id: str) -> dict | None:
+        found = self._locks.get(reduction_id)
+        return dict(found) if found else None
+
 
 class FakePublisher:
     """What calc publishes through: `publish_many` (a confirmed batch, as the service's

@@ -58,6 +58,7 @@ ROUTES = (
     Route("exchange_bridge", "exchange_batch_registered", "calc", "handle_exchange_batch_registered"),
     Route("calc", "reduction_calculated", "account", "handle_reduction_calculated"),
     Route("calc", "reduction_reversed", "account", "handle_reduction_reversed"),
+    Route("calc", "reduction_reversal_refused", "account", "handle_reduction_reversal_refused"),
     Route("ingest", "personal_data_deleted", "account", "handle_personal_data_deleted"),
 )
 

@@ -289,6 +289,31 @@ class LedgerOperations:
         entry, _ = self.appender.append(account["_id"], request.entry_id, request.decide)
         return entry
 
+    def record_refusal(self, refusal: dict) -> dict:
+        """calc refused to reverse a reduction an exchange batch holds: a zero-gram reversal
+        entry with the refusal's code, so the ledger says why the grams stayed (once)."""
+        rid = refusal["reduction_id"]
+        account = self.account_for(refusal["user_pid"])
+
+        def decide(state):
+            original = self.repo.get_entry(ledger.credit_entry_id(rid))
+            return {
+                **_owner(account),
+                "type": ledger.REVERSAL,
+                "grams": 0,
+                "reduction_id": rid,
+                "record_key": refusal.get("record_key", ""),
+                "scenario": refusal.get("scenario", ""),
+                "code": refusal["code"],
+                "batch_id": refusal.get("batch_id", ""),
+                "corrected_by_version": refusal.get("corrected_by_version", ""),
+                "corrected_grams": int(refusal.get("corrected_grams", 0)),
+                "refused_entry_id": original["_id"] if original else "",
+            }
+
+        entry, _ = self.appender.append(account["_id"], ledger.reversal_entry_id(rid), decide)
+        return entry
+
     def _reversal_request(self, reversal: dict, account: dict) -> Request:
         """A reversal takes back only grams nobody redeemed: a credit that gave grams to a
         redemption is locked (the customer keeps the reward; ADR 0005 §2), and the refusal

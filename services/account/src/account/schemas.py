@@ -34,6 +34,14 @@ def reduction_reversed(envelope: dict) -> dict:
     return data
 
 
+def reduction_reversal_refused(envelope: dict) -> dict:
+    data = _data(envelope, "reduction_reversal_refused")
+    if not data.get("reduction_id") or not data.get("user_pid") or not data.get("code"):
+        raise ValueError("reduction_reversal_refused needs reduction_id, user_pid and code")
+    data["corrected_grams"] = int(data.get("corrected_grams", 0))
+    return data
+
+
 def personal_data_deleted(envelope: dict) -> dict:
     data = _data(envelope, "personal_data_deleted")
     if not data.get("user_pid"):

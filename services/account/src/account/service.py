@@ -54,6 +54,11 @@ class AccountService(operations.OperationsMixin):
         entry = self.ledger.ops.reverse(schemas.reduction_reversed(envelope))
         log.info("reversal posted", extra={"reduction_id": entry["reduction_id"], "grams": entry["grams"]})
 
+    @event_handler("calc", "reduction_reversal_refused")
+    def handle_reduction_reversal_refused(self, envelope):
+        entry = self.ledger.ops.record_refusal(schemas.reduction_reversal_refused(envelope))
+        log.info("reversal refusal recorded", extra={"reduction_id": entry["reduction_id"], "code": entry["code"]})
+
     @event_handler("ingest", "personal_data_deleted")
     def handle_personal_data_deleted(self, envelope):
         found = self.ledger.ops.forget_person(schemas.personal_data_deleted(envelope)["user_pid"])

@@ -134,3 +134,29 @@ def test_a_ledger_written_before_provenance_gets_its_cursor_from_its_redeemed_to
     redemption, _ = legacy.redeem(acc("fay"), 150, "order-2")
     assert redemption["provenance"]["from"] == [3, 50]
     assert carried(queries, repo, redemption) == [("red-fay-2", 200)]
+
+
+def test_a_refusal_from_calc_is_a_zero_gram_entry_and_the_late_reversal_changes_nothing(ops, repo):
+    credit(ops, "gus", 700)
+    ops.redeem(acc("gus"), 700, "order-1")
+    refusal = ops.record_refusal(
+        {
+            "reduction_id": "red-gus-1",
+            "user_pid": "gus",
+            "code": "locked_at_exchange",
+            "batch_id": "B-1",
+            "corrected_grams": 650,
+        }
+    )
+    assert (refusal["type"], refusal["grams"], refusal["code"], refusal["batch_id"]) == (
+        "reversal",
+        0,
+        "locked_at_exchange",
+        "B-1",
+    )
+    assert refusal["refused_entry_id"] == ledger.credit_entry_id("red-gus-1")
+    again = ops.reverse({"reduction_id": "red-gus-1", "user_pid": "gus"})
+    assert again["_id"] == refusal["_id"]
+    chain = repo.account_entries(acc("gus"))
+    assert chain[-1]["balance_after"] == 0 and sum(e["grams"] for e in chain) == 0
+    assert verify_chain(acc("gus"), chain)[0] == []

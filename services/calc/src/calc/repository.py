@@ -118,3 +118,7 @@ class CalcRepository:
 
     def is_locked(self, reduction_id: str) -> bool:
         return self.locks.count_documents({"_id": reduction_id}, limit=1) > 0
+
+    def lock_of(self, reduction_id: str) -> dict | None:
+        """The lock of a reduction registered at the exchange ({batch_id, locked_at}), or None."""
+        return self.locks.find_one({"_id": reduction_id})

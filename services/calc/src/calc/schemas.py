@@ -19,6 +19,10 @@ def reversal_event_id(reduction_id_: str) -> str:
     return sm3_hex(f"reduction_reversed:{reduction_id_}".encode("utf-8"))
 
 
+def refusal_event_id(reduction_id_: str) -> str:
+    return sm3_hex(f"reduction_reversal_refused:{reduction_id_}".encode("utf-8"))
+
+
 def rejection_event_id(record_key: str, revision: int = 0) -> str:
     return sm3_hex(f"behaviour_rejected:{record_key}:{revision}".encode("utf-8"))
 

@@ -1,5 +1,6 @@
 """A corrected factor set: recalculation reverses and recomputes each affected reduction once,
-leaves exchange-registered ones alone, and does nothing more when run again."""
+refuses (and says so in an event) for exchange-registered ones, and does nothing more when run
+again."""
 
 import pytest
 
@@ -31,6 +32,7 @@ def test_corrected_factor_set_reverses_and_recalculates_once(
 ):
     calculated = event_listener("calc", "reduction_calculated")
     reversed_ = event_listener("calc", "reduction_reversed")
+    refused = event_listener("calc", "reduction_reversal_refused")
     start_calc(CALC_METHODOLOGY_DIR=str(methodology_dir.root))
     records = [
         behaviour(10, **EV, kwh="30", region="north"),
@@ -85,8 +87,12 @@ def test_corrected_factor_set_reverses_and_recalculates_once(
         records[3]["record_key"]: 28644,
     }
     assert locked_id not in {r["reduction_id"] for r in reversals}
-    assert "3 recalculated" in first_run and "1 locked at the exchange" in first_run
-    assert "0 recalculated" in second_run and "3 already done" in second_run
+    assert locked_id not in {n["supersedes"] for n in new}
+    [refusal] = [e["body"]["data"] for e in refused.drain()]
+    assert (refusal["reduction_id"], refusal["code"], refusal["batch_id"]) == (locked_id, "locked_at_exchange", "B-7")
+    assert (int(refusal["original_grams"]), int(refusal["corrected_grams"])) == (21687, 21570)
+    assert "3 recalculated" in first_run and "1 refused (locked at the exchange)" in first_run
+    assert "0 recalculated" in second_run and "4 already done" in second_run
 
     # A late redelivery of a recalculated record publishes nothing: its revision 0 is reversed.
     from calc.loader import load_catalog

@@ -96,3 +96,5 @@ def test_locks_are_idempotent_and_counted_once(repo):
     assert repo.lock(["r2", "r3"], "B-2") == 1
     assert repo.lock([], "B-3") == 0
     assert [repo.is_locked(r) for r in ("r1", "r2", "r3", "r4")] == [True, True, True, False]
+    # the first batch that locked a reduction is the one a refusal names
+    assert [(repo.lock_of(r) or {}).get("batch_id") for r in ("r1", "r2", "r3", "r4")] == ["B-1", "B-1", "B-2", None]

@@ -10,7 +10,7 @@ from carbon_common.gm import sm3_hex
 
 from calc.processing import handle_behaviours
 from calc.recalculation import recalculate
-from calc.schemas import rejection_event_id, reversal_event_id
+from calc.schemas import refusal_event_id, rejection_event_id, reversal_event_id
 from calc_fakes import FakeCalcRepository, FakePublisher
 from carbon_dev.calc_fixtures import behaviour
 
@@ -125,9 +125,17 @@ def test_a_corrected_factor_reverses_and_recalculates_each_unlocked_reduction_on
     lines = []
     [progress] = recalculate(catalog, repo, publisher.publish, report=lines.append)
     affected = [first[records[i]["record_key"]] for i in (0, 1, 3)]
+    # the locked one: refused, said so in an event, with what the correction would have given
+    refusals = [p for p in publisher.published if p[0] == "reduction_reversal_refused"]
+    assert [(r["reduction_id"], r["code"], r["batch_id"]) for _, r, _ in refusals] == [
+        (locked, "locked_at_exchange", "B-7")
+    ]
+    assert refusals[0][1]["original_grams"] > 0 and refusals[0][1]["corrected_by_version"] == "2.1"
+    assert refusals[0][2] == refusal_event_id(locked)
     # per affected reduction, in _id order: its reversal, then the new reduction that supersedes it
-    pairs = list(zip(publisher.published[::2], publisher.published[1::2]))
-    assert len(publisher.published) == 6
+    rest = [p for p in publisher.published if p[0] != "reduction_reversal_refused"]
+    pairs = list(zip(rest[::2], rest[1::2]))
+    assert len(rest) == 6
     for (rev_type, reversal, rev_id), (new_type, new, new_id) in pairs:
         assert (rev_type, new_type) == ("reduction_reversed", "reduction_calculated")
         assert rev_id == reversal_event_id(reversal["reduction_id"]) and new["supersedes"] == reversal["reduction_id"]
@@ -140,14 +148,14 @@ def test_a_corrected_factor_reverses_and_recalculates_each_unlocked_reduction_on
         records[1]["record_key"]: 21570,
         records[3]["record_key"]: 28644,
     }
-    assert (progress.total, progress.recalculated, progress.skipped_locked) == (4, 3, 1)
+    assert (progress.total, progress.recalculated, progress.refused_locked) == (4, 3, 1)
     assert sorted(progress.reductions) == sorted(rid(records[i], 1) for i in (0, 1, 3))
-    assert "3 recalculated" in lines[-1] and "1 locked at the exchange" in lines[-1]
+    assert "3 recalculated" in lines[-1] and "1 refused (locked at the exchange)" in lines[-1]
 
     # run again: nothing new
     publisher.published.clear()
     [again] = recalculate(catalog, repo, publisher.publish, report=lines.append)
-    assert publisher.published == [] and (again.recalculated, again.skipped_done, again.skipped_locked) == (0, 3, 1)
+    assert publisher.published == [] and (again.recalculated, again.skipped_done, again.refused_locked) == (0, 4, 0)
 
     # a late redelivery of a recalculated record publishes nothing: its revision 0 is reversed
     counts, _ = process([records[0]], catalog, repo, publisher)

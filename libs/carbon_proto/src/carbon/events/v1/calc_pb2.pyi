@@ -96,6 +96,28 @@ class ReductionReversed(_message.Message):
     corrected_by_version: str
     def __init__(self, reduction_id: _Optional[str] = ..., record_key: _Optional[str] = ..., user_pid: _Optional[str] = ..., scenario: _Optional[str] = ..., reason: _Optional[str] = ..., corrected_by_version: _Optional[str] = ...) -> None: ...
 
+class ReductionReversalRefused(_message.Message):
+    __slots__ = ("reduction_id", "record_key", "user_pid", "scenario", "code", "batch_id", "corrected_by_version", "original_grams", "corrected_grams")
+    REDUCTION_ID_FIELD_NUMBER: _ClassVar[int]
+    RECORD_KEY_FIELD_NUMBER: _ClassVar[int]
+    USER_PID_FIELD_NUMBER: _ClassVar[int]
+    SCENARIO_FIELD_NUMBER: _ClassVar[int]
+    CODE_FIELD_NUMBER: _ClassVar[int]
+    BATCH_ID_FIELD_NUMBER: _ClassVar[int]
+    CORRECTED_BY_VERSION_FIELD_NUMBER: _ClassVar[int]
+    ORIGINAL_GRAMS_FIELD_NUMBER: _ClassVar[int]
+    CORRECTED_GRAMS_FIELD_NUMBER: _ClassVar[int]
+    reduction_id: str
+    record_key: str
+    user_pid: str
+    scenario: str
+    code: str
+    batch_id: str
+    corrected_by_version: str
+    original_grams: int
+    corrected_grams: int
+    def __init__(self, reduction_id: _Optional[str] = ..., record_key: _Optional[str] = ..., user_pid: _Optional[str] = ..., scenario: _Optional[str] = ..., code: _Optional[str] = ..., batch_id: _Optional[str] = ..., corrected_by_version: _Optional[str] = ..., original_grams: _Optional[int] = ..., corrected_grams: _Optional[int] = ...) -> None: ...
+
 class BehaviourRejected(_message.Message):
     __slots__ = ("record_key", "partner_id", "partner_record_id", "user_pid", "scenario", "code", "message", "methodology_id", "methodology_version")
     RECORD_KEY_FIELD_NUMBER: _ClassVar[int]
