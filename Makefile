@@ -8,13 +8,30 @@ GRPC_PROTOS := $(shell grep -l '^service ' $(PROTOS))
 export PATH := $(CURDIR)/.deps/bin:$(PATH)
 
 .DEFAULT_GOAL := help
-.PHONY: help setup deps-up deps-down run stop status test test-unit test-int test-e2e bench chaos proto proto-check lint format chart-lint chart-golden k8s-check lock up down clean
+.PHONY: help setup deps-up deps-down run stop status test test-unit test-int test-e2e bench chaos proto proto-check lint format chart-lint chart-golden compose k8s-check lock up down clean
+
+# What each goal needs installed: `setup` runs scripts/install-deps.sh once with what the goals
+# given on the command line need together, so a first `make run` builds only FerretDB and Jaeger
+# (sets and tools: scripts/install-deps.sh; `make setup` alone installs everything).
+NEEDS_setup := all
+NEEDS_run := run
+NEEDS_deps-up := run
+NEEDS_test := test
+NEEDS_test-unit := chart
+NEEDS_test-int := run helm
+NEEDS_test-e2e := run
+NEEDS_bench := run
+NEEDS_chaos := run
+NEEDS_chart-lint := chart
+NEEDS_chart-golden := chart
+NEEDS_k8s-check := k8s
+SETUP_SETS := $(sort $(foreach goal,$(MAKECMDGOALS),$(NEEDS_$(goal))))
 
 help: ## list the targets
 	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  \033[1m%-12s\033[0m %s\n", $$1, $$2}'
 
-setup: ## install everything missing: Debian packages, FerretDB/Jaeger/helm (go), the Python venv
-	@bash scripts/install-deps.sh
+setup: ## install what is missing: alone everything (Debian packages, Go tools, the venv); before another goal, what that goal needs
+	@bash scripts/install-deps.sh $(or $(SETUP_SETS),python)
 
 deps-up: setup ## start RabbitMQ, FerretDB and Jaeger on loopback (idempotent)
 	@bash scripts/deps.sh start
@@ -66,8 +83,12 @@ proto-check: proto ## fail when the committed generated code differs from the pr
 chart-lint: setup ## helm lint + render examples + kubernetes-validate + compose config
 	@$(PY) -m pytest -q tests/chart
 
-chart-golden: setup ## re-render the chart's golden files (examples/*/rendered.yaml, tests/chart/golden/) after reviewing the diff
+chart-golden: setup ## re-render the chart's golden files (examples/*/rendered.yaml, tests/chart/golden/) and docker-compose.yml after reviewing the diff
 	@cd tests/chart && ../../$(PY) golden.py
+	@$(PY) -m carbon_dev.compose
+
+compose: setup ## regenerate docker-compose.yml from the chart's values (committed; tests/chart fails when it is stale)
+	@$(PY) -m carbon_dev.compose
 
 k8s-check: setup ## the chart on a local cluster (kind) when one can be had, else says why; kube-score + tests/chart offline
 	@bash scripts/k8s-check.sh
