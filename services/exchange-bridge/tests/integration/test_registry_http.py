@@ -149,6 +149,7 @@ def test_every_submission_lands_exactly_once_under_faults(registry_process):
     assert not errors, errors
     snapshot = admin(url, "PUT", "/v1/admin/faults", {"rates": ""})  # a quiet channel to audit
     assert snapshot["injected_total"] >= TARGET and all(snapshot["injected"].values()), snapshot
+    print(f"fault run: {len(issued)} batches issued, {snapshot['requests']} requests, {snapshot['injected']}")
     audit = RegistryClient(url, bank.participant, "k1", bank.private)
     records, after = [], 0
     while True:
