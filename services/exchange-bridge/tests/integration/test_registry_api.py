@@ -32,6 +32,10 @@ def test_a_batch_is_verified_and_issued_in_whole_tonnes(api):
     assert again.status_code == 200 and again.json["issuance"] == record["issuance"]
     other = submission(bank, [dict(leaf) for leaf in body["leaves"]])  # same leaves, new created_at
     assert api.submit(bank, other).json["code"] == "batch_conflict"
+    stranger = api.onboard()
+    assert api.submit(stranger, body).json["code"] == "batch_conflict"  # another bank's batch
+    times = [h["at"] for h in record["history"]]
+    assert times == sorted(times)
 
 
 def test_the_remainder_chains_batches_of_a_group_and_serials_are_contiguous(api):

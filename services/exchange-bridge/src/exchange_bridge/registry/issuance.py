@@ -34,7 +34,7 @@ class Issuance:
         sub = validation.parse(body, self.catalogue, self.max_leaves)
         stored = self.db.batches.find_one({"_id": sub.batch_id})
         if stored is not None:
-            if stored["digest"] != sub.digest:
+            if stored["digest"] != sub.digest or stored["participant"] != caller.participant:
                 raise ApiError("batch_conflict", f"another batch was submitted as {sub.batch_id}")
             self.finish(stored)
             return False
