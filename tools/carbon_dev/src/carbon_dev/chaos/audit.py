@@ -26,7 +26,7 @@ from calc.schemas import reduction_id
 from carbon.account.v1 import account_service_pb2 as pb
 from carbon.account.v1 import account_service_pb2_grpc as pb_grpc
 from carbon_common import topology
-from carbon_dev.devstack import ROOT, VENV_BIN
+from carbon_dev.processes import ROOT, VENV_BIN
 from carbon_common.mongo import client as mongo_client
 
 DECISIONS = (ledger.CREDIT, ledger.CAPPED, ledger.DECLINED)
