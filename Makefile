@@ -30,7 +30,7 @@ SETUP_SETS := $(sort $(foreach goal,$(MAKECMDGOALS),$(NEEDS_$(goal))))
 help: ## list the targets
 	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  \033[1m%-12s\033[0m %s\n", $$1, $$2}'
 
-setup: ## install what is missing: alone everything (Debian packages, Go tools, the venv); before another goal, what that goal needs
+setup: ## install everything missing: Debian packages, Go tools (FerretDB, Jaeger, helm, kube-score, kind), the venv; other goals install only what they need
 	@bash scripts/install-deps.sh $(or $(SETUP_SETS),python)
 
 deps-up: setup ## start RabbitMQ, FerretDB and Jaeger on loopback (idempotent)
