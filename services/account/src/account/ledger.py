@@ -34,8 +34,9 @@ CREDIT, CAPPED, DECLINED, REVERSAL = "credit", "capped", "declined", "reversal"
 OPENED, STATUS_CHANGED = "opened", "status_changed"
 REDEMPTION, REDEMPTION_TRANSFER = "redemption", "redemption_transfer"
 ENTRY_TYPES = (OPENED, CREDIT, CAPPED, DECLINED, REVERSAL, REDEMPTION, REDEMPTION_TRANSFER, STATUS_CHANGED)
-# Fields of a stored entry that are not part of its hash: outbox bookkeeping only.
-UNHASHED = ("hash", "published")
+# Fields of a stored entry that are not part of its hash: outbox bookkeeping, and the trace
+# that posted a credit (so an exchange batch can link to its records' traces; not a figure).
+UNHASHED = ("hash", "published", "traceparent")
 TIER_MONTHS = 12
 
 

@@ -116,7 +116,9 @@ class LedgerOperations:
         entries, _ = self.credit_many([reduction])
         return entries[0]
 
-    def credit_many(self, reductions: list[dict]) -> tuple[list[dict], list[dict]]:
+    def credit_many(
+        self, reductions: list[dict], traceparents: list[str] | None = None
+    ) -> tuple[list[dict], list[dict]]:
         """Credit a batch of ReductionCalculated payloads, each once. -> (the entry of each
         reduction, opening entries of accounts first seen here). Reads: one `$in` each for
         accounts, dedup claims, and the reversals and earlier entries together; writes: see
@@ -136,7 +138,8 @@ class LedgerOperations:
             + [ledger.reversal_entry_id(rid) for rid in superseded]
         )
         requests = list(openings)
-        for r, credit_id, reversal_id in zip(reductions, credit_ids, reversal_ids):
+        traces = traceparents or [""] * len(reductions)
+        for r, credit_id, reversal_id, traceparent in zip(reductions, credit_ids, reversal_ids, traces):
             account = accounts[ledger.account_id_for(r["user_pid"])]
             old_credit = found.get(ledger.credit_entry_id(r["supersedes"])) if r.get("supersedes") else None
             if old_credit is not None:
@@ -151,6 +154,7 @@ class LedgerOperations:
                     entry_id=credit_id,
                     reversed_first=reversal_id in found,
                     superseded_credit=old_credit,
+                    traceparent=traceparent,
                 )
             )
         results = self.appender.append_many(requests, stored=found)
@@ -221,6 +225,7 @@ class LedgerOperations:
         entry_id: str,
         reversed_first: bool,
         superseded_credit: dict | None = None,
+        traceparent: str = "",
     ) -> Request:
         """entry_id: the reduction's credit entry id; reversed_first: its reversal is in the
         ledger; superseded_credit: the credit entry of the reduction this one corrects."""
@@ -251,6 +256,7 @@ class LedgerOperations:
                 return {**base, "type": ledger.CAPPED, "grams": 0, "capped_grams": grams, "cap": binding}
             return {
                 **base,
+                **({"traceparent": traceparent} if traceparent else {}),
                 "type": ledger.CREDIT,
                 "grams": decision.credited,
                 "capped_grams": grams - decision.credited,

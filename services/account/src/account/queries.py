@@ -7,7 +7,7 @@ from account.caps import statement_month
 from account.ledger import InvalidRequest
 
 MONTH = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
-HIDDEN = ("published",)
+HIDDEN = ("published", "traceparent")
 
 
 def contribution(credit: dict, transfer: dict) -> dict:
@@ -21,6 +21,7 @@ def contribution(credit: dict, transfer: dict) -> dict:
         "consent_id": credit.get("consent_id", ""),
         "record_key": credit.get("record_key", ""),
         **{k: credit.get(k, "") for k in ledger.PROVENANCE_FIELDS},
+        "traceparent": credit.get("traceparent", ""),
         "transfer_entry_id": transfer["_id"],
         "redemption_entry_id": transfer["source_entry_id"],
     }

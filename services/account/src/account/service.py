@@ -41,7 +41,7 @@ class AccountService(operations.OperationsMixin):
                 valid.append((d, schemas.reduction_calculated(d.envelope)))
             except ValueError as exc:  # a contract violation: retried, then dead-lettered
                 d.failed = exc
-        entries, openings = self.ledger.ops.credit_many([r for _, r in valid])
+        entries, openings = self.ledger.ops.credit_many([r for _, r in valid], [d.traceparent for d, _ in valid])
         items = [item for entry in openings for item in event_items(entry)]
         for (d, _), entry in zip(valid, entries):
             observe_posted(entry, d.span)

@@ -160,3 +160,14 @@ def test_a_refusal_from_calc_is_a_zero_gram_entry_and_the_late_reversal_changes_
     chain = repo.account_entries(acc("gus"))
     assert chain[-1]["balance_after"] == 0 and sum(e["grams"] for e in chain) == 0
     assert verify_chain(acc("gus"), chain)[0] == []
+
+
+def test_each_contribution_names_the_trace_that_credited_it_and_the_hash_ignores_it(ops, queries, repo):
+    traceparent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+    ops.credit_many([payloads.reduction("hal", 1, 900)], [traceparent])
+    redemption, _ = ops.redeem(acc("hal"), 900, "order-1")
+    transfer_id = ledger.transfer_entry_id(redemption["_id"])
+    assert [c["traceparent"] for c in queries.contributions([transfer_id])[transfer_id]] == [traceparent]
+    credit_entry = repo.get_entry(ledger.credit_entry_id("red-hal-1"))
+    assert credit_entry["hash"] == ledger.entry_hash({**credit_entry, "traceparent": "00-other"})
+    assert verify_chain(acc("hal"), repo.account_entries(acc("hal")))[0] == []
