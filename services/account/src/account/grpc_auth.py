@@ -10,7 +10,10 @@ A refused call gets UNAUTHENTICATED (no or invalid credential) or PERMISSION_DEN
 granted) before any handler runs, is counted in carbon_grpc_refused_total{method,code} and
 written as one JSON line on logger "account.grpc.audit" (caller id or "anonymous", method,
 code, reason, peer address; never the token). Allowed calls put the caller id in the span
-attribute carbon.grpc.caller.
+attribute carbon.grpc.caller. Allowed calls that need the "admin" permission (OpenAccount,
+SetStatus: they change accounts) are audited too, once they ended: one line "grpc admin call"
+on the same logger (level info) with the caller id, method, the status code they ended with and
+the peer; never the request.
 """
 
 import hmac
@@ -29,6 +32,7 @@ from account.grpc_callers import TOKEN_DIGESTS, Caller, load_callers_file, permi
 from account.grpc_tls import FileWatch
 
 ANONYMOUS = "anonymous"
+AUDITED_PERMISSIONS = frozenset({"admin"})  # allowed calls needing these are audited as well
 CALLER_ATTRIBUTE = "carbon.grpc.caller"
 audit_log = logging.getLogger("account.grpc.audit")
 log = logging.getLogger("account.grpc_auth")
@@ -185,6 +189,23 @@ def audit_refusal(full_method: str, refused: Refused, peer: str) -> None:
     )
 
 
+def audit_call(full_method: str, caller_id: str, code: str, peer: str) -> None:
+    """The audit line of an allowed call that needs an AUDITED_PERMISSIONS permission."""
+    audit_log.info(
+        "grpc admin call",
+        extra={"caller_id": caller_id, "grpc_method": full_method, "grpc_code": code, "peer": peer},
+    )
+
+
+def _ended_with(context) -> str:
+    """The status a handler ended with when it raised (context.abort sets it first)."""
+    try:
+        code = context.code()
+    except RuntimeError:  # a grpcio without ServicerContext.code()
+        code = None
+    return code.name if isinstance(code, grpc.StatusCode) else "UNKNOWN"
+
+
 class AuthInterceptor(grpc.ServerInterceptor):
     """Checks every non-public call before its handler runs. `authoriser` returns the Authoriser
     in force (a CallersFile, or a constant)."""
@@ -215,6 +236,8 @@ class AuthInterceptor(grpc.ServerInterceptor):
         return handler
 
     def _guard(self, full_method: str, behaviour):
+        audited = permission_for(full_method) in AUDITED_PERMISSIONS
+
         def guarded(request, context):
             span = trace.get_current_span()
             try:
@@ -224,7 +247,15 @@ class AuthInterceptor(grpc.ServerInterceptor):
                 audit_refusal(full_method, refused, context.peer())
                 context.abort(refused.code, str(refused))
             span.set_attribute(CALLER_ATTRIBUTE, caller_id)
-            return behaviour(request, context)
+            if not audited:
+                return behaviour(request, context)
+            try:
+                response = behaviour(request, context)
+            except Exception:
+                audit_call(full_method, caller_id, _ended_with(context), context.peer())
+                raise
+            audit_call(full_method, caller_id, "OK", context.peer())
+            return response
 
         return guarded
 

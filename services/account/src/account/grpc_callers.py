@@ -11,8 +11,9 @@ Callers are bank systems, listed as JSON:
 A caller presents every credential its entry lists: the bearer token (only its SHA-256 or SM3
 digest is stored; a list holds several during a rotation) and/or a client certificate (mutual
 TLS) whose subject CN is `cert_cn`. Permissions (METHOD_PERMISSIONS): "read" for the queries,
-"redeem" for Redeem, "admin" for every other AccountService method (none today; a method added
-to the proto without an entry here needs "admin" until classified — fail closed).
+"redeem" for Redeem, "admin" for OpenAccount and SetStatus and for every other AccountService
+method (a method added to the proto without an entry here needs "admin" until classified — fail
+closed). Calls that need "admin" are audited whatever their outcome (account.grpc_auth).
 grpc.health.v1 and server reflection need no credential.
 
 Pure: parsing, validation and the permission table. The server's check of each call is
@@ -39,6 +40,8 @@ METHOD_PERMISSIONS = {
     "GetStatement": "read",
     "GetTotals": "read",
     "Redeem": "redeem",
+    "OpenAccount": "admin",
+    "SetStatus": "admin",
 }
 TOKEN_DIGESTS = {"token_sha256": lambda token: hashlib.sha256(token).digest(), "token_sm3": sm3_digest}
 _CALLER_ID = re.compile(r"^[a-z0-9][a-z0-9._-]{0,62}$")

@@ -221,3 +221,39 @@ class RedeemResponse(_message.Message):
     entry: Entry
     replayed: bool
     def __init__(self, entry: _Optional[_Union[Entry, _Mapping]] = ..., replayed: _Optional[bool] = ...) -> None: ...
+
+class OpenAccountRequest(_message.Message):
+    __slots__ = ("owner_pid", "kind", "alias")
+    OWNER_PID_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    ALIAS_FIELD_NUMBER: _ClassVar[int]
+    owner_pid: str
+    kind: str
+    alias: str
+    def __init__(self, owner_pid: _Optional[str] = ..., kind: _Optional[str] = ..., alias: _Optional[str] = ...) -> None: ...
+
+class OpenAccountResponse(_message.Message):
+    __slots__ = ("account",)
+    ACCOUNT_FIELD_NUMBER: _ClassVar[int]
+    account: Account
+    def __init__(self, account: _Optional[_Union[Account, _Mapping]] = ...) -> None: ...
+
+class SetStatusRequest(_message.Message):
+    __slots__ = ("account", "status", "request_key", "reason")
+    ACCOUNT_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_KEY_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    account: AccountRef
+    status: str
+    request_key: str
+    reason: str
+    def __init__(self, account: _Optional[_Union[AccountRef, _Mapping]] = ..., status: _Optional[str] = ..., request_key: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...
+
+class SetStatusResponse(_message.Message):
+    __slots__ = ("entry", "replayed")
+    ENTRY_FIELD_NUMBER: _ClassVar[int]
+    REPLAYED_FIELD_NUMBER: _ClassVar[int]
+    entry: Entry
+    replayed: bool
+    def __init__(self, entry: _Optional[_Union[Entry, _Mapping]] = ..., replayed: _Optional[bool] = ...) -> None: ...

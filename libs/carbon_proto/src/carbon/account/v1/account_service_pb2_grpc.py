@@ -69,6 +69,16 @@ class AccountServiceStub:
                 request_serializer=carbon_dot_account_dot_v1_dot_account__service__pb2.RedeemRequest.SerializeToString,
                 response_deserializer=carbon_dot_account_dot_v1_dot_account__service__pb2.RedeemResponse.FromString,
                 _registered_method=True)
+        self.OpenAccount = channel.unary_unary(
+                '/carbon.account.v1.AccountService/OpenAccount',
+                request_serializer=carbon_dot_account_dot_v1_dot_account__service__pb2.OpenAccountRequest.SerializeToString,
+                response_deserializer=carbon_dot_account_dot_v1_dot_account__service__pb2.OpenAccountResponse.FromString,
+                _registered_method=True)
+        self.SetStatus = channel.unary_unary(
+                '/carbon.account.v1.AccountService/SetStatus',
+                request_serializer=carbon_dot_account_dot_v1_dot_account__service__pb2.SetStatusRequest.SerializeToString,
+                response_deserializer=carbon_dot_account_dot_v1_dot_account__service__pb2.SetStatusResponse.FromString,
+                _registered_method=True)
 
 
 class AccountServiceServicer:
@@ -118,6 +128,25 @@ class AccountServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def OpenAccount(self, request, context):
+        """Open the account of an owner (permission "admin"). Idempotent on owner_pid: an existing
+        account of the same kind is returned as it is (nothing written); of another kind,
+        INVALID_ARGUMENT "kind_mismatch". The pool account cannot be opened through the API.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SetStatus(self, request, context):
+        """Freeze ("frozen"), unfreeze ("open") or close ("closed") an account (permission "admin"):
+        one "status_changed" entry. Idempotent on request_key like Redeem. A closed account stays
+        closed (FAILED_PRECONDITION "account_not_open"); the pool account's status is not changed
+        through the API (INVALID_ARGUMENT "invalid_account").
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AccountServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -155,6 +184,16 @@ def add_AccountServiceServicer_to_server(servicer, server):
                     servicer.Redeem,
                     request_deserializer=carbon_dot_account_dot_v1_dot_account__service__pb2.RedeemRequest.FromString,
                     response_serializer=carbon_dot_account_dot_v1_dot_account__service__pb2.RedeemResponse.SerializeToString,
+            ),
+            'OpenAccount': grpc.unary_unary_rpc_method_handler(
+                    servicer.OpenAccount,
+                    request_deserializer=carbon_dot_account_dot_v1_dot_account__service__pb2.OpenAccountRequest.FromString,
+                    response_serializer=carbon_dot_account_dot_v1_dot_account__service__pb2.OpenAccountResponse.SerializeToString,
+            ),
+            'SetStatus': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetStatus,
+                    request_deserializer=carbon_dot_account_dot_v1_dot_account__service__pb2.SetStatusRequest.FromString,
+                    response_serializer=carbon_dot_account_dot_v1_dot_account__service__pb2.SetStatusResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -346,6 +385,60 @@ class AccountService:
             '/carbon.account.v1.AccountService/Redeem',
             carbon_dot_account_dot_v1_dot_account__service__pb2.RedeemRequest.SerializeToString,
             carbon_dot_account_dot_v1_dot_account__service__pb2.RedeemResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def OpenAccount(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/carbon.account.v1.AccountService/OpenAccount',
+            carbon_dot_account_dot_v1_dot_account__service__pb2.OpenAccountRequest.SerializeToString,
+            carbon_dot_account_dot_v1_dot_account__service__pb2.OpenAccountResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetStatus(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/carbon.account.v1.AccountService/SetStatus',
+            carbon_dot_account_dot_v1_dot_account__service__pb2.SetStatusRequest.SerializeToString,
+            carbon_dot_account_dot_v1_dot_account__service__pb2.SetStatusResponse.FromString,
             options,
             channel_credentials,
             insecure,
