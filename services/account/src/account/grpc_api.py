@@ -22,6 +22,7 @@ from account.metrics import GRPC_CALLS
 from account.queries import public_entry
 
 log = logging.getLogger("account.grpc_api")
+SERVICE = pb.DESCRIPTOR.services_by_name["AccountService"].full_name
 ENTRY_FIELDS = [f.name for f in pb.Entry.DESCRIPTOR.fields]
 MAX_DETAILS = 256
 STATUS_OF = (
@@ -72,6 +73,46 @@ def _handled(method):
 
     wrapper.__name__ = name
     return wrapper
+
+
+UNDECODABLE = object()  # a request whose bytes do not parse
+
+
+class UndecodableRequests(grpc.ServerInterceptor):
+    """A request that does not parse (a string field that is not UTF-8, a truncated message) is
+    INVALID_ARGUMENT "invalid_request", not grpcio's INTERNAL "Exception deserializing request!":
+    it is the caller's error. Innermost interceptor: the caller check still runs first."""
+
+    def intercept_service(self, continuation, handler_call_details):
+        handler = continuation(handler_call_details)
+        if (
+            handler is None
+            or handler.unary_unary is None
+            or handler.request_deserializer is None
+            or not handler_call_details.method.startswith(f"/{SERVICE}/")
+        ):
+            return handler
+        deserialize, behaviour = handler.request_deserializer, handler.unary_unary
+        name = handler_call_details.method.rsplit("/", 1)[-1]
+
+        def lenient(raw: bytes):
+            try:
+                return deserialize(raw)
+            except Exception:  # noqa: BLE001 - DecodeError and whatever a parser raises
+                return UNDECODABLE
+
+        def checked(request, context):
+            if request is UNDECODABLE:
+                GRPC_CALLS.labels(name, grpc.StatusCode.INVALID_ARGUMENT.name).inc()
+                context.abort(
+                    grpc.StatusCode.INVALID_ARGUMENT,
+                    "invalid_request: the request does not parse as its message (string fields must be UTF-8)",
+                )
+            return behaviour(request, context)
+
+        return grpc.unary_unary_rpc_method_handler(
+            checked, request_deserializer=lenient, response_serializer=handler.response_serializer
+        )
 
 
 class AccountServicer(pb_grpc.AccountServiceServicer):

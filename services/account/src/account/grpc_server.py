@@ -34,7 +34,7 @@ from carbon_common.mongo import connect_database
 from carbon_common.telemetry import setup_telemetry
 
 from account.dependencies import DATABASE, build_ledger
-from account.grpc_api import AccountServicer
+from account.grpc_api import AccountServicer, UndecodableRequests
 from account.grpc_auth import AuthInterceptor, Authoriser, authoriser_from_env
 from account.grpc_tls import credentials_from_env
 from account.tiers import DEFAULT_THRESHOLDS
@@ -128,12 +128,13 @@ def serve() -> None:
 
     from opentelemetry.instrumentation.grpc import server_interceptor
 
-    # The tracing interceptor first: the caller check then runs inside the server span.
+    # The tracing interceptor first: the caller check then runs inside the server span; a
+    # request that does not parse is refused (INVALID_ARGUMENT) after the caller check.
     open_mode = Authoriser(None)
     auth = AuthInterceptor(authoriser or (lambda: open_mode))
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=int_setting("GRPC_MAX_WORKERS", 16)),
-        interceptors=[server_interceptor(), auth],
+        interceptors=[server_interceptor(), auth, UndecodableRequests()],
     )
     pb_grpc.add_AccountServiceServicer_to_server(AccountServicer(ledger), server)
     health_servicer = health.HealthServicer()
