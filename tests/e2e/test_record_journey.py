@@ -7,7 +7,7 @@ import re
 import urllib.parse
 import urllib.request
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 
 import pytest
 
@@ -56,7 +56,7 @@ def journey(platform):
     account_metrics = f"http://{platform.address(8102)}/metrics"
     before = metric_value(calc_metrics, "carbon_events_processed_total", event_type="behaviour_received", outcome="ok")
     grams_before = metric_value(account_metrics, "carbon_account_grams_total", type="credit")
-    occurred = (datetime.now(timezone.utc) - timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    occurred = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")  # after the consent, inside it
     record = {
         "record_id": f"trip-{suffix}",
         "customer_ref": CUSTOMER,

@@ -103,6 +103,9 @@ class FakeRepository:
     def get_key(self, key_id):
         return self.keys.get(key_id)
 
+    def partner_ids(self) -> list:
+        return sorted(self.partners)
+
     # ---- request guards: nonces and rate limits -------------------------------------------------
     def nonce_seen(self, partner_id, nonce, now: datetime) -> bool:
         expires = self.nonces.get(f"{partner_id}:{nonce}")
@@ -149,6 +152,15 @@ class FakeRepository:
             for user_pid in set(user_pids)
             for consent_id in self.consent_index.get((partner_id, user_pid), [])
             if consent_id not in self.consent_revocations
+        ]
+
+    def customer_consents(self, user_pid: str, partner_ids) -> list:
+        """What the real one reads through the index: every listed consent of the customer
+        with these partners, revoked or not, as stored."""
+        return [
+            dict(self.consents[consent_id])
+            for partner_id in dict.fromkeys(partner_ids)
+            for consent_id in self.consent_index.get((partner_id, user_pid), [])
         ]
 
     # ---- receipts and relay hints ---------------------------------------------------------------

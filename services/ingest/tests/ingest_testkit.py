@@ -33,7 +33,7 @@ def rfc3339(moment):
     return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def metro(record_id, customer="6222000011112222", distance="12.4", minutes_ago=30, **extra):
+def metro(record_id, customer="6222000011112222", distance="12.4", minutes_ago=0, **extra):
     occurred = datetime.now(timezone.utc) - timedelta(minutes=minutes_ago)
     activity = {"distance_km": distance, "city": "shenzhen", "entry_station": "S01", "exit_station": "S17"}
     activity.update(extra.pop("activity", {}))

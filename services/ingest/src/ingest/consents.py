@@ -19,6 +19,10 @@ from ingest.validation import CUSTOMER_REF, IDENT, RFC3339, SCENARIOS
 MAX_TERM = timedelta(days=5 * 366)
 PURPOSE = re.compile(r"^[^\x00-\x1f\x7f]{1,200}$")
 FIELDS = {"consent_ref", "customer_number", "partner_id", "scenarios", "purpose", "expires_at"}
+LIST_PARAMS = {"user_pid", "page_size", "page_token"}
+DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE = 20, 100
+USER_PID = re.compile(r"^[0-9a-f]{64}$")
+CONSENT_ID = re.compile(r"^cns_[0-9a-f]{32}$")
 
 
 def _bad(message, field):
@@ -64,6 +68,35 @@ def parse_consent(doc, now: datetime) -> dict:
     if not now < expires_at <= now + MAX_TERM:
         raise _bad("expires_at must lie in the future, at most 5 years ahead", "expires_at")
     return {**doc, "scenarios": sorted(scenarios), "expires_at": expires_at.replace(microsecond=0)}
+
+
+def status(consent: dict, now: datetime) -> str:
+    """active, revoked (by the customer, or by a deletion request) or expired."""
+    if consent.get("revoked_at") is not None:
+        return "revoked"
+    return "expired" if domain.aware(consent["expires_at"]) <= now else "active"
+
+
+def parse_list_query(args) -> dict:
+    """The query of GET /v1/consents: user_pid (required), page_size, page_token."""
+    unknown = sorted(set(args) - LIST_PARAMS)
+    if unknown:
+        raise ApiError("invalid_request", f"unknown query parameter {unknown[0][:40]!r}", field=unknown[0][:40])
+    for name in args:
+        if len(args.getlist(name)) != 1:
+            raise _bad(f"{name} is given more than once", name)
+    user_pid = args.get("user_pid")
+    if user_pid is None:
+        raise ApiError("invalid_request", "user_pid is required", field="user_pid")
+    if not USER_PID.fullmatch(user_pid):
+        raise _bad("user_pid must be 64 lower-case hex characters (as in every consent answer)", "user_pid")
+    size = args.get("page_size", str(DEFAULT_PAGE_SIZE))
+    if not re.fullmatch(r"[0-9]{1,3}", size) or not 1 <= int(size) <= MAX_PAGE_SIZE:
+        raise _bad(f"page_size must be a whole number from 1 to {MAX_PAGE_SIZE}", "page_size")
+    token = args.get("page_token", "")
+    if token and not CONSENT_ID.fullmatch(token):
+        raise _bad("page_token must be a next_page_token of an earlier answer", "page_token")
+    return {"user_pid": user_pid, "page_size": int(size), "page_token": token}
 
 
 def view(consent: dict) -> dict:
@@ -133,6 +166,31 @@ class Consents:
 
     def get(self, app_id: str, consent_id: str) -> dict:
         return view(self._owned(app_id, consent_id))
+
+    def of_customer(self, app_id: str, args, now: datetime) -> dict:
+        """One page of a customer's consents recorded by this bank app, active and past, newest
+        grant first: each with its status. Reads by `_id` only (the partner list aside, a
+        small collection): the customer's index chain with every partner, then the consents.
+        The next page starts after `page_token` (the last consent of the page before); grants
+        are immutable, so a consent recorded meanwhile shows up on the first page, never twice."""
+        query = parse_list_query(args)
+        found = self.repo.customer_consents(query["user_pid"], self.repo.partner_ids())
+        mine = sorted(
+            (c for c in found if c["app_id"] == app_id and c["user_pid"] == query["user_pid"]),
+            key=lambda c: (-domain.aware(c["granted_at"]).timestamp(), c["_id"]),
+        )
+        start = 0
+        if query["page_token"]:
+            position = next((i for i, c in enumerate(mine) if c["_id"] == query["page_token"]), None)
+            if position is None:
+                raise _bad("page_token names no consent of this customer and bank app", "page_token")
+            start = position + 1
+        page = mine[start : start + query["page_size"]]
+        more = start + len(page) < len(mine)
+        return {
+            "consents": [{**view(c), "status": status(c, now)} for c in page],
+            "next_page_token": page[-1]["_id"] if more else None,
+        }
 
     def revoke(self, app_id: str, consent_id: str, now: datetime, before_write) -> dict:
         consent = self._owned(app_id, consent_id)

@@ -47,14 +47,45 @@ def consent_id_for(app_id: str, consent_ref: str) -> str:
     return "cns_" + gm.sm3_hex(f"{app_id}:{consent_ref}".encode())[:32]
 
 
-def active_consent(consents, scenario: str, now: datetime):
-    """The consent that authorizes `scenario` now (the latest granted wins), or None."""
-    live = [
+def _live(consents, scenario: str, now: datetime) -> list:
+    """The consents that authorize `scenario` now: not revoked, not expired."""
+    return [
         c
         for c in consents
         if scenario in c["scenarios"] and c.get("revoked_at") is None and aware(c["expires_at"]) > now
     ]
-    return max(live, key=lambda c: aware(c["granted_at"]), default=None)
+
+
+def _latest(consents):
+    return max(consents, key=lambda c: aware(c["granted_at"]), default=None)
+
+
+def active_consent(consents, scenario: str, now: datetime):
+    """The consent that authorizes `scenario` now (the latest granted wins), or None."""
+    return _latest(_live(consents, scenario, now))
+
+
+def within_consent(consent: dict, occurred_at: datetime) -> bool:
+    """Whether a behaviour at `occurred_at` lies inside the consent's validity: from its grant
+    (to the second: records carry whole seconds, and the API shows granted_at in whole seconds)
+    up to, not including, its expiry. Revocation ends it too, but a revoked consent is never
+    live at receipt (`active_consent`), so it refuses every record, whenever it happened."""
+    granted = aware(consent["granted_at"]).replace(microsecond=0)
+    return granted <= occurred_at < aware(consent["expires_at"])
+
+
+def consent_for_record(consents, scenario: str, occurred_at: datetime, now: datetime):
+    """(consent, None) for the live consent whose validity holds `occurred_at` (the latest
+    granted wins), else (None, code): `consent_required` when no consent for `scenario` is live
+    now, `outside_consent` when one is but the behaviour happened outside its validity (before
+    it was granted, or at or after its expiry)."""
+    live = _live(consents, scenario, now)
+    if not live:
+        return None, "consent_required"
+    covering = [c for c in live if within_consent(c, occurred_at)]
+    if not covering:
+        return None, "outside_consent"
+    return _latest(covering), None
 
 
 def aware(moment: datetime) -> datetime:

@@ -48,6 +48,7 @@ CODES = {
     "duplicate_in_batch": 422,
     "scenario_not_allowed": 403,
     "consent_required": 403,
+    "outside_consent": 403,
     "record_conflict": 409,
     "records_rejected": 422,
     # consents / admin

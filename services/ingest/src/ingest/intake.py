@@ -12,6 +12,7 @@ write one bulk insert or delete, and the batch's events go out with one confirm 
 """
 
 import logging
+from datetime import datetime
 
 from carbon_common import gm, telemetry
 
@@ -53,9 +54,20 @@ def validate_batch(raw_records, allowed_scenarios, now):
     return outcomes, valid
 
 
+CONSENT_REFUSALS = {
+    "consent_required": ("no active consent of this customer for this partner and scenario", None),
+    "outside_consent": (
+        "occurred_at lies outside the customer's consent for this partner and scenario "
+        "(before it was granted, or at or after its expiry): the record can never count",
+        "occurred_at",
+    ),
+}
+
+
 def gate_on_consent(valid, pids: dict, consents, now):
-    """Valid records whose customer has an active consent for this scenario (`pids`: customer
-    number -> user_pid; `consents`: the partner's live consents of those customers):
+    """Valid records whose customer has an active consent for this scenario whose validity
+    holds the record's occurred_at (`pids`: customer number -> user_pid; `consents`: the
+    partner's live consents of those customers):
     ([Outcome of each refused record], [(index, record, user_pid, consent)])."""
     by_user = {}
     for consent in consents:
@@ -63,17 +75,11 @@ def gate_on_consent(valid, pids: dict, consents, now):
     refused, passed = [], []
     for index, record in valid:
         user_pid = pids[record.customer_ref]
-        consent = domain.active_consent(by_user.get(user_pid, []), record.scenario, now)
+        occurred_at = datetime.fromisoformat(record.occurred_at.replace("Z", "+00:00"))
+        consent, code = domain.consent_for_record(by_user.get(user_pid, []), record.scenario, occurred_at, now)
         if consent is None:
-            refused.append(
-                Outcome(
-                    index,
-                    record.record_id,
-                    REJECTED,
-                    "consent_required",
-                    "no active consent of this customer for this partner and scenario",
-                )
-            )
+            message, field = CONSENT_REFUSALS[code]
+            refused.append(Outcome(index, record.record_id, REJECTED, code, message, field))
         else:
             passed.append((index, record, user_pid, consent))
     return refused, passed

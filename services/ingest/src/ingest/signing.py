@@ -1,6 +1,6 @@
 """The request-signing scheme shared by the server (verify) and the partner SDK (sign).
 
-string_to_sign = "CARBON-SM2-SM3\n" METHOD "\n" PATH "\n" TIMESTAMP "\n" NONCE "\n" hex(SM3(raw body))
+string_to_sign = "CARBON-SM2-SM3\n" METHOD "\n" PATH[?QUERY] "\n" TIMESTAMP "\n" NONCE "\n" hex(SM3(raw body))
 signature      = SM2 (GM/T 0003, default user id 1234567812345678) over string_to_sign,
                  sent as 128 hex characters r||s (each 32 bytes, big-endian).
 Optional body encryption: the body sent (and signed) is the JSON envelope
@@ -45,6 +45,13 @@ class AuthHeaders:
     nonce: str
     signature: bytes
     encryption: str | None
+
+
+def request_target(path: str, query: str = "") -> str:
+    """The URL as signed: the path, then `?` and the raw query string when there is one
+    (e.g. GET /v1/consents?user_pid=…&page_size=20). A request without a query signs its path
+    alone, as before queries were signed."""
+    return f"{path}?{query}" if query else path
 
 
 def string_to_sign(method: str, path: str, timestamp: str, nonce: str, body: bytes) -> bytes:

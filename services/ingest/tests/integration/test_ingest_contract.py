@@ -69,6 +69,9 @@ def test_responses_follow_the_document(actors):
         },
     )
     jsonschema.validate(consent.get_json(), schema("Consent"))
+    listing = bank.send("GET", f"/v1/consents?user_pid={consent.get_json()['user_pid']}")
+    assert listing.status_code == 200 and len(listing.get_json()["consents"]) == 1
+    jsonschema.validate(listing.get_json(), schema("ConsentList"))
     batch = partner.post_records([metro("c-trip", "6222000011112222"), metro("c-bad", distance="900")])
     jsonschema.validate(batch.get_json(), schema("BatchResult"))
     error = partner.post_records([metro("c-bad", distance="900")])

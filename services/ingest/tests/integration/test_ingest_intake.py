@@ -37,6 +37,16 @@ def test_accepted_record_is_stored_and_published(platform, metro_partner, bank, 
     assert platform.repo.published.count_documents({}) == 0  # no marker per record
 
 
+def test_a_record_from_before_the_consent_is_refused_with_its_reason(platform, metro_partner, bank):
+    platform.consent(bank, CUSTOMER, "metro-sz")
+    before = metro_partner.post_records([metro("before-consent", CUSTOMER, minutes_ago=60)])
+    assert (before.status_code, before.get_json()["code"]) == (403, "outside_consent")
+    result = before.get_json()["results"][0]
+    assert (result["outcome"], result["code"], result["field"]) == ("rejected", "outside_consent", "occurred_at")
+    assert platform.counts()["receipts"] == 0
+    assert metro_partner.post_records([metro("after-consent", CUSTOMER)]).status_code == 200
+
+
 def test_replay_with_same_content_returns_original_and_different_content_conflicts(
     platform, metro_partner, bank, event_listener
 ):

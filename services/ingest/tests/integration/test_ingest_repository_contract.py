@@ -167,6 +167,26 @@ def test_a_revoked_consent_is_no_longer_found(repo):
     assert set(found(repo, "metro-sz", [PID_A])) == {"cns_2"}
 
 
+def test_a_customer_s_consents_with_every_partner_are_listed_revoked_or_not(repo):
+    for doc in (
+        consent("cns_1"),
+        consent("cns_2"),
+        consent("cns_3"),  # a chain longer than one read
+        consent("cns_4", user_pid=PID_B),
+        consent("cns_5", partner_id="bus-sz"),
+        consent("cns_6", partner_id="walk-sz"),
+    ):
+        record_consent(repo, doc)
+    repo.note_revoked("cns_2", NOW)
+    repo.insert_consent(consent("cns_7"))  # the request died before its slot: not listed yet
+
+    listed = repo.customer_consents(PID_A, ["metro-sz", "bus-sz", "bike-sz"])
+    assert sorted(c["_id"] for c in listed) == ["cns_1", "cns_2", "cns_3", "cns_5"]
+    assert {c["_id"]: c["user_pid"] for c in listed} == dict.fromkeys(["cns_1", "cns_2", "cns_3", "cns_5"], PID_A)
+    assert repo.customer_consents(PID_B, ["metro-sz", "bus-sz"])[0]["_id"] == "cns_4"
+    assert repo.customer_consents("c" * 64, ["metro-sz"]) == [] and repo.customer_consents(PID_A, []) == []
+
+
 def test_a_consent_counts_once_listed_in_the_index_and_listing_it_again_changes_nothing(repo):
     repo.insert_consent(consent("cns_1"))  # the request died before its slot
     assert found(repo, "metro-sz", [PID_A]) == {}

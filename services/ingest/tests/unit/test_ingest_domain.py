@@ -31,6 +31,33 @@ def test_the_latest_live_consent_covering_the_scenario_authorizes():
     assert domain.active_consent([consent("x", ["metro_ride"], expires_in_days=-1)], "metro_ride", NOW) is None
 
 
+def test_a_record_counts_only_inside_its_consent_s_validity():
+    granted = NOW.replace(microsecond=700_000)  # stored to the microsecond; records are whole seconds
+    terms = {"_id": "c", "scenarios": ["metro_ride"], "granted_at": granted, "expires_at": NOW + timedelta(days=1)}
+    assert domain.within_consent(terms, NOW)  # the second of the grant counts
+    assert not domain.within_consent(terms, NOW - timedelta(seconds=1))
+    assert domain.within_consent(terms, NOW + timedelta(days=1) - timedelta(seconds=1))
+    assert not domain.within_consent(terms, NOW + timedelta(days=1))  # expiry is exclusive
+
+
+def test_the_latest_consent_whose_validity_holds_the_behaviour_authorizes_it():
+    consents = [consent("old", ["metro_ride"], 20), consent("new", ["metro_ride"], 5)]
+    pick = domain.consent_for_record
+    assert pick(consents, "metro_ride", NOW - timedelta(days=1), NOW)[0]["_id"] == "new"
+    assert pick(consents, "metro_ride", NOW - timedelta(days=10), NOW)[0]["_id"] == "old"
+    assert pick(consents, "metro_ride", NOW - timedelta(days=30), NOW) == (None, "outside_consent")
+    assert pick(consents, "walking", NOW - timedelta(days=1), NOW) == (None, "consent_required")
+    revoked = [consent("r", ["metro_ride"], 20, revoked=True)]  # stops every record, whenever it happened
+    assert pick(revoked, "metro_ride", NOW - timedelta(days=1), NOW) == (None, "consent_required")
+    expired = [consent("e", ["metro_ride"], 20, expires_in_days=-1)]
+    assert pick(expired, "metro_ride", NOW - timedelta(days=3), NOW) == (None, "consent_required")
+    short = [consent("s", ["metro_ride"], 1, expires_in_days=0)]  # expires now: a record 5 min ahead
+    assert pick(short, "metro_ride", NOW + timedelta(minutes=5), NOW - timedelta(minutes=1)) == (
+        None,
+        "outside_consent",
+    )
+
+
 def test_key_state():
     assert domain.key_state({"revoked_at": None, "not_after": None}, NOW) is None
     assert domain.key_state({"revoked_at": NOW, "not_after": None}, NOW) == "key_revoked"

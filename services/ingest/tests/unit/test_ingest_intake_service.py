@@ -57,13 +57,14 @@ class Scene:
         consent_id="cns_1",
         revoked=False,
         expires_in=timedelta(days=30),
+        granted_ago=timedelta(days=1),
     ):
         self.repo.add_consent(
             consent_id,
             "metro-sz",
             pid(customer),
             scenarios,
-            granted_at=NOW - timedelta(days=1),
+            granted_at=NOW - granted_ago,
             expires_at=NOW + expires_in,
             revoked_at=NOW if revoked else None,
         )
@@ -137,6 +138,29 @@ def test_a_revoked_or_expired_consent_does_not_count(consent):
     status, body, _ = scene.post(metro("r1"))
     assert status == 403 and scene.outcomes(body) == [("rejected", "consent_required")]
     assert scene.repo.receipts == {} and scene.bus.events == []
+
+
+def test_a_record_from_before_its_consent_was_granted_is_refused_and_leaves_nothing_behind():
+    scene = Scene()
+    scene.consent(granted_ago=timedelta(hours=2))
+    status, body, nonce = scene.post(metro("before", minutes_ago=180), metro("after", minutes_ago=60))
+    assert status == 200 and scene.outcomes(body) == [("rejected", "outside_consent"), ("accepted", None)]
+    assert body["results"][0]["status"] == 403 and body["results"][0]["field"] == "occurred_at"
+    assert list(scene.repo.receipts) == [domain.record_key("metro-sz", "after")]
+
+    status, body, nonce = scene.post(metro("before-2", minutes_ago=121))
+    assert status == 403 and body["code"] == "outside_consent"
+    assert f"metro-sz:{nonce}" not in scene.repo.nonces and len(scene.repo.receipts) == 1
+    assert [e[1]["partner_record_id"] for e in scene.bus.events] == ["after"]
+
+
+def test_a_record_is_pinned_to_the_latest_consent_whose_validity_holds_it():
+    scene = Scene()
+    scene.consent(consent_id="cns_old", granted_ago=timedelta(days=5))
+    scene.consent(consent_id="cns_new", granted_ago=timedelta(hours=1))
+    status, body, _ = scene.post(metro("earlier", minutes_ago=120), metro("later", minutes_ago=30))
+    assert status == 200 and scene.outcomes(body) == [("accepted", None)] * 2
+    assert [e[1]["consent_id"] for e in scene.bus.events] == ["cns_old", "cns_new"]
 
 
 def test_bad_input_leaves_nothing_behind(scene):

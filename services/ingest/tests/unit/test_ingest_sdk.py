@@ -22,6 +22,12 @@ PLATFORM_PRIVATE, PLATFORM_PUBLIC = gm.generate_sm2_keypair()
 SETTINGS = SimpleNamespace(max_body_bytes=1 << 20, platform_private_key=PLATFORM_PRIVATE)
 
 
+def signed_target(url: str) -> str:
+    """What the Flask adapter hands to authentication: the path and the query as sent."""
+    parts = urlsplit(url)
+    return signing.request_target(parts.path, parts.query)
+
+
 class ServerSteps:
     """A requests.Session stand-in that hands each request to ingest's authentication steps, as
     the Flask adapter (ingest.views.auth.signed_request) does, and answers with the outcome."""
@@ -39,7 +45,7 @@ class ServerSteps:
                 len(body), io.BytesIO(body), authentication.body_limit(method, SETTINGS.max_body_bytes)
             )
             caller = authentication.authenticate(
-                authentication.SignedRequest(method, urlsplit(url).path, headers, body),
+                authentication.SignedRequest(method, signed_target(url), headers, body),
                 "bank_app",
                 repo=self.repo,
                 settings=SETTINGS,
@@ -89,3 +95,13 @@ def test_the_server_refuses_a_get_that_carries_an_encrypted_body():
     )
     response = server.request("GET", "http://ingest.test/v1/consents/cns_1", data=body, headers=headers)
     assert (response.status_code, response.code) == (413, "body_too_large")
+
+
+def test_a_consent_listing_signs_its_query_string():
+    client, server = bank_client()
+    response = client.list_consents("a" * 64, page_size=5, page_token="cns_" + "0" * 32)
+    assert (response.status_code, response.code) == (200, None)
+    url = "http://ingest.test/v1/consents?user_pid=" + "b" * 64 + "&page_size=5"  # another customer
+    method, headers, body = server.seen[-1]
+    answer = server.request(method, url, body, headers)
+    assert (answer.status_code, answer.code) == (401, "signature_invalid")

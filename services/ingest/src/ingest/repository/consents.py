@@ -101,32 +101,48 @@ class ConsentStore:
             return list(
                 self.consents.find({"partner_id": partner_id, "user_pid": {"$in": user_pids}, "revoked_at": None})
             )
-        chains = {pid: list(self._slot_cache.get((partner_id, pid), ())) for pid in user_pids}
-        pending = user_pids
-        while pending:  # rounds of `$in` until each customer's chain ends at a free slot
-            windows = {
-                pid: [
-                    consent_slot_id(partner_id, pid, i)
-                    for i in range(len(chains[pid]), len(chains[pid]) + CONSENT_SLOTS_PER_READ)
-                ]
-                for pid in pending
-            }
-            slots = find_by_ids(self.consent_index, [sid for window in windows.values() for sid in window])
-            pending = []
-            for pid, window in windows.items():
-                new = list(itertools.takewhile(slots.__contains__, window))
-                if new:
-                    chains[pid].extend(slots[sid] for sid in new)
-                    self._slot_cache.put((partner_id, pid), tuple(chains[pid]))
-                if len(new) == len(window):
-                    pending.append(pid)
+        chains = self._chains([(partner_id, pid) for pid in user_pids])
         listed = [
             {**slot, "_id": slot["consent_id"], "user_pid": pid, "revoked_at": None}
-            for pid, chain in chains.items()
+            for (_, pid), chain in chains.items()
             for slot in chain
         ]
         revoked = find_by_ids(self.consent_revocations, [c["_id"] for c in listed], {"_id": 1})
         return [c for c in listed if c["_id"] not in revoked]
+
+    def _chains(self, keys) -> dict:
+        """(partner_id, user_pid) -> every slot of its index chain, in order: rounds of one `$in`
+        until each chain ends at a free slot, starting after the slots this process has read."""
+        chains = {key: list(self._slot_cache.get(key, ())) for key in keys}
+        pending = list(chains)
+        while pending:  # rounds of `$in` until each customer's chain ends at a free slot
+            windows = {
+                key: [
+                    consent_slot_id(*key, i) for i in range(len(chains[key]), len(chains[key]) + CONSENT_SLOTS_PER_READ)
+                ]
+                for key in pending
+            }
+            slots = find_by_ids(self.consent_index, [sid for window in windows.values() for sid in window])
+            pending = []
+            for key, window in windows.items():
+                new = list(itertools.takewhile(slots.__contains__, window))
+                if new:
+                    chains[key].extend(slots[sid] for sid in new)
+                    self._slot_cache.put(key, tuple(chains[key]))
+                if len(new) == len(window):
+                    pending.append(key)
+        return chains
+
+    def customer_consents(self, user_pid: str, partner_ids) -> list:
+        """Every consent of this customer with any of these partners, revoked or not (full
+        documents, in no particular order): the index chains of (partner, customer) and the
+        consents they list, read by `_id` only. Before the index is backfilled, a scan."""
+        if not self.consent_index_ready():
+            log.warning("consent index not backfilled yet (the relay does it): scanning consents")
+            return self.user_consents(user_pid)
+        chains = self._chains([(partner_id, user_pid) for partner_id in partner_ids])
+        ids = [slot["consent_id"] for chain in chains.values() for slot in chain]
+        return list(find_by_ids(self.consents, ids).values())
 
     def consent_index_ready(self) -> bool:
         """Every consent is listed in the index (a marker, written once by the backfill)."""

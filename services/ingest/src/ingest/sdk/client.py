@@ -8,6 +8,7 @@ import json
 import sys
 import time
 from dataclasses import dataclass, field
+from urllib.parse import urlencode
 
 import requests
 
@@ -122,6 +123,11 @@ class IngestClient:
 
     def get_consent(self, consent_id):
         return self.request("GET", f"/v1/consents/{consent_id}")
+
+    def list_consents(self, user_pid, page_size=None, page_token=None):
+        """One page of a customer's consents (the query string is signed with the path)."""
+        query = {"user_pid": user_pid, "page_size": page_size, "page_token": page_token}
+        return self.request("GET", "/v1/consents?" + urlencode({k: v for k, v in query.items() if v is not None}))
 
     def revoke_consent(self, consent_id):
         return self.request("POST", f"/v1/consents/{consent_id}/revoke", {})

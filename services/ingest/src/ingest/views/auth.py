@@ -11,7 +11,7 @@ from opentelemetry import trace
 
 from carbon_common import attributes
 
-from ingest import authentication
+from ingest import authentication, signing
 from ingest.authentication import Caller, SignedRequest
 from ingest.errors import ApiError
 
@@ -33,6 +33,12 @@ def read_body(limit: int) -> bytes:
     return authentication.read_body(request.content_length, request.stream, limit)
 
 
+def signed_target() -> str:
+    """What the signature covers of the URL: the path, and `?` with the query string exactly
+    as sent when there is one (signing.request_target)."""
+    return signing.request_target(request.path, request.query_string.decode("latin-1"))
+
+
 def signed_request(kind: str, precheck=None) -> Caller:
     """Authenticate the current request as a signed call by a partner of `kind`."""
     ext = current_app.extensions["ingest"]
@@ -40,7 +46,7 @@ def signed_request(kind: str, precheck=None) -> Caller:
         authentication.check_content_type(request.mimetype)
     body = read_body(authentication.body_limit(request.method, ext.settings.max_body_bytes))
     return authentication.authenticate(
-        SignedRequest(request.method, request.path, request.headers, body),
+        SignedRequest(request.method, signed_target(), request.headers, body),
         kind,
         repo=ext.repo,
         settings=ext.settings,

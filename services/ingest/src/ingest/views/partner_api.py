@@ -4,7 +4,7 @@ Each handler consumes the request's nonce only once the request has proven valid
 before its first write (`before_write`), so refused requests leave nothing behind.
 """
 
-from flask import Blueprint, current_app, g, jsonify
+from flask import Blueprint, current_app, g, jsonify, request
 
 from ingest.errors import ApiError
 from ingest.intake import precheck
@@ -38,6 +38,14 @@ def record_consent():
     caller = auth.signed_request("bank_app")
     status, body = _ext().consents.record(caller.partner_id, caller.body, caller.now, caller.consume_nonce)
     return jsonify(body), status
+
+
+@bp.get("/v1/consents")
+def list_consents():
+    caller = auth.signed_request("bank_app")
+    body = _ext().consents.of_customer(caller.partner_id, request.args, caller.now)
+    caller.consume_nonce()
+    return jsonify(body), 200
 
 
 @bp.get("/v1/consents/<consent_id>")
