@@ -24,13 +24,37 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1f\x63\x61rbon/events/v1/exchange.proto\x12\x10\x63\x61rbon.events.v1\"\xe0\x01\n\x17\x45xchangeBatchRegistered\x12\x10\n\x08\x62\x61tch_id\x18\x01 \x01(\t\x12\x15\n\rreduction_ids\x18\x02 \x03(\t\x12\r\n\x05grams\x18\x03 \x01(\x03\x12\x14\n\x0cserial_start\x18\x04 \x01(\t\x12\x12\n\nserial_end\x18\x05 \x01(\t\x12\x15\n\rregistered_at\x18\x06 \x01(\t\x12\x11\n\tentry_ids\x18\x07 \x03(\t\x12\x13\n\x0bmerkle_root\x18\x08 \x01(\t\x12\x14\n\x0crecord_count\x18\t \x01(\x03\x12\x0e\n\x06period\x18\n \x01(\tb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1f\x63\x61rbon/events/v1/exchange.proto\x12\x10\x63\x61rbon.events.v1\"\xa9\x01\n\x10\x45xchangeBatchRef\x12\x10\n\x08\x62\x61tch_id\x18\x01 \x01(\t\x12\x16\n\x0emethodology_id\x18\x02 \x01(\t\x12\x1b\n\x13methodology_version\x18\x03 \x01(\t\x12\x0f\n\x07vintage\x18\x04 \x01(\x03\x12\x0f\n\x07\x61ttempt\x18\x05 \x01(\x03\x12\x14\n\x0crecord_count\x18\x06 \x01(\x03\x12\x16\n\x0equantity_grams\x18\x07 \x01(\x03\"\xe8\x03\n\x17\x45xchangeBatchRegistered\x12\x10\n\x08\x62\x61tch_id\x18\x01 \x01(\t\x12\x15\n\rreduction_ids\x18\x02 \x03(\t\x12\r\n\x05grams\x18\x03 \x01(\x03\x12\x14\n\x0cserial_start\x18\x04 \x01(\t\x12\x12\n\nserial_end\x18\x05 \x01(\t\x12\x15\n\rregistered_at\x18\x06 \x01(\t\x12\x11\n\tentry_ids\x18\x07 \x03(\t\x12\x13\n\x0bmerkle_root\x18\x08 \x01(\t\x12\x14\n\x0crecord_count\x18\t \x01(\x03\x12\x0e\n\x06period\x18\n \x01(\t\x12\x16\n\x0emethodology_id\x18\x0b \x01(\t\x12\x1b\n\x13methodology_version\x18\x0c \x01(\t\x12\x0f\n\x07vintage\x18\r \x01(\x03\x12\r\n\x05units\x18\x0e \x01(\x03\x12\x18\n\x10\x63\x61rried_in_grams\x18\x0f \x01(\x03\x12\x14\n\x0c\x63\x61rried_from\x18\x10 \x01(\t\x12\x19\n\x11\x63\x61rried_out_grams\x18\x11 \x01(\x03\x12\x14\n\x0c\x63onsent_root\x18\x12 \x01(\t\x12\x14\n\x0cserial_block\x18\x13 \x01(\t\x12\x14\n\x0cserial_first\x18\x14 \x01(\x03\x12\x13\n\x0bserial_last\x18\x15 \x01(\x03\x12\x0f\n\x07\x61ttempt\x18\x16 \x01(\x03\"\xd8\x01\n\x13\x45xchangeBatchFormed\x12\x31\n\x05\x62\x61tch\x18\x01 \x01(\x0b\x32\".carbon.events.v1.ExchangeBatchRef\x12\x18\n\x10\x63\x61rried_in_grams\x18\x02 \x01(\x03\x12\x14\n\x0c\x63\x61rried_from\x18\x03 \x01(\t\x12\x13\n\x0bmerkle_root\x18\x04 \x01(\t\x12\x14\n\x0c\x63onsent_root\x18\x05 \x01(\t\x12\x0e\n\x06period\x18\x06 \x01(\t\x12\x11\n\tformed_at\x18\x07 \x01(\t\x12\x10\n\x08retry_of\x18\x08 \x01(\t\"a\n\x16\x45xchangeBatchSubmitted\x12\x31\n\x05\x62\x61tch\x18\x01 \x01(\x0b\x32\".carbon.events.v1.ExchangeBatchRef\x12\x14\n\x0csubmitted_at\x18\x02 \x01(\t\"_\n\x15\x45xchangeBatchVerified\x12\x31\n\x05\x62\x61tch\x18\x01 \x01(\x0b\x32\".carbon.events.v1.ExchangeBatchRef\x12\x13\n\x0bverified_at\x18\x02 \x01(\t\"}\n\x15\x45xchangeBatchRejected\x12\x31\n\x05\x62\x61tch\x18\x01 \x01(\x0b\x32\".carbon.events.v1.ExchangeBatchRef\x12\x0c\n\x04\x63ode\x18\x02 \x01(\t\x12\x0e\n\x06reason\x18\x03 \x01(\t\x12\x13\n\x0brejected_at\x18\x04 \x01(\t\"\x89\x02\n\x13\x45xchangeBatchIssued\x12\x31\n\x05\x62\x61tch\x18\x01 \x01(\x0b\x32\".carbon.events.v1.ExchangeBatchRef\x12\r\n\x05units\x18\x02 \x01(\x03\x12\x14\n\x0cserial_block\x18\x03 \x01(\t\x12\x14\n\x0cserial_first\x18\x04 \x01(\x03\x12\x13\n\x0bserial_last\x18\x05 \x01(\x03\x12\x18\n\x10\x63\x61rried_in_grams\x18\x06 \x01(\x03\x12\x14\n\x0c\x63\x61rried_from\x18\x07 \x01(\t\x12\x19\n\x11\x63\x61rried_out_grams\x18\x08 \x01(\x03\x12\x11\n\tissued_at\x18\t \x01(\t\x12\x11\n\trecord_id\x18\n \x01(\t\"\x9b\x01\n\x15\x45xchangeBatchReleased\x12\x31\n\x05\x62\x61tch\x18\x01 \x01(\x0b\x32\".carbon.events.v1.ExchangeBatchRef\x12\x15\n\rreduction_ids\x18\x02 \x03(\t\x12\x0c\n\x04\x63ode\x18\x03 \x01(\t\x12\x13\n\x0breleased_at\x18\x04 \x01(\t\x12\x15\n\rnext_batch_id\x18\x05 \x01(\t\"\xb0\x01\n\x17\x45xchangeBatchWrittenOff\x12\x31\n\x05\x62\x61tch\x18\x01 \x01(\x0b\x32\".carbon.events.v1.ExchangeBatchRef\x12\x15\n\rreduction_ids\x18\x02 \x03(\t\x12\r\n\x05grams\x18\x03 \x01(\x03\x12\x0c\n\x04\x63ode\x18\x04 \x01(\t\x12\x16\n\x0ewritten_off_at\x18\x05 \x01(\t\x12\x16\n\x0e\x66irst_batch_id\x18\x06 \x01(\t\"\xf3\x01\n\x12\x45xchangeUnitsMoved\x12\x31\n\x05\x62\x61tch\x18\x01 \x01(\x0b\x32\".carbon.events.v1.ExchangeBatchRef\x12\x13\n\x0brequest_key\x18\x02 \x01(\t\x12\x11\n\trecord_id\x18\x03 \x01(\t\x12\r\n\x05units\x18\x04 \x01(\x03\x12\x14\n\x0cserial_block\x18\x05 \x01(\t\x12\x14\n\x0cserial_first\x18\x06 \x01(\x03\x12\x13\n\x0bserial_last\x18\x07 \x01(\x03\x12\x13\n\x0b\x66rom_holder\x18\x08 \x01(\t\x12\x11\n\tto_holder\x18\t \x01(\t\x12\n\n\x02\x61t\x18\n \x01(\t\"O\n\x18\x45xchangeBatchTransferred\x12\x33\n\x05units\x18\x01 \x01(\x0b\x32$.carbon.events.v1.ExchangeUnitsMoved\"p\n\x14\x45xchangeBatchRetired\x12\x33\n\x05units\x18\x01 \x01(\x0b\x32$.carbon.events.v1.ExchangeUnitsMoved\x12\x13\n\x0b\x62\x65neficiary\x18\x02 \x01(\t\x12\x0e\n\x06reason\x18\x03 \x01(\t\"]\n\x16\x45xchangeBatchCancelled\x12\x33\n\x05units\x18\x01 \x01(\x0b\x32$.carbon.events.v1.ExchangeUnitsMoved\x12\x0e\n\x06reason\x18\x02 \x01(\tb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'carbon.events.v1.exchange_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_EXCHANGEBATCHREGISTERED']._serialized_start=54
-  _globals['_EXCHANGEBATCHREGISTERED']._serialized_end=278
+  _globals['_EXCHANGEBATCHREF']._serialized_start=54
+  _globals['_EXCHANGEBATCHREF']._serialized_end=223
+  _globals['_EXCHANGEBATCHREGISTERED']._serialized_start=226
+  _globals['_EXCHANGEBATCHREGISTERED']._serialized_end=714
+  _globals['_EXCHANGEBATCHFORMED']._serialized_start=717
+  _globals['_EXCHANGEBATCHFORMED']._serialized_end=933
+  _globals['_EXCHANGEBATCHSUBMITTED']._serialized_start=935
+  _globals['_EXCHANGEBATCHSUBMITTED']._serialized_end=1032
+  _globals['_EXCHANGEBATCHVERIFIED']._serialized_start=1034
+  _globals['_EXCHANGEBATCHVERIFIED']._serialized_end=1129
+  _globals['_EXCHANGEBATCHREJECTED']._serialized_start=1131
+  _globals['_EXCHANGEBATCHREJECTED']._serialized_end=1256
+  _globals['_EXCHANGEBATCHISSUED']._serialized_start=1259
+  _globals['_EXCHANGEBATCHISSUED']._serialized_end=1524
+  _globals['_EXCHANGEBATCHRELEASED']._serialized_start=1527
+  _globals['_EXCHANGEBATCHRELEASED']._serialized_end=1682
+  _globals['_EXCHANGEBATCHWRITTENOFF']._serialized_start=1685
+  _globals['_EXCHANGEBATCHWRITTENOFF']._serialized_end=1861
+  _globals['_EXCHANGEUNITSMOVED']._serialized_start=1864
+  _globals['_EXCHANGEUNITSMOVED']._serialized_end=2107
+  _globals['_EXCHANGEBATCHTRANSFERRED']._serialized_start=2109
+  _globals['_EXCHANGEBATCHTRANSFERRED']._serialized_end=2188
+  _globals['_EXCHANGEBATCHRETIRED']._serialized_start=2190
+  _globals['_EXCHANGEBATCHRETIRED']._serialized_end=2302
+  _globals['_EXCHANGEBATCHCANCELLED']._serialized_start=2304
+  _globals['_EXCHANGEBATCHCANCELLED']._serialized_end=2397
 # @@protoc_insertion_point(module_scope)
