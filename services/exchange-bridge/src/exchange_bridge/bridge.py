@@ -1,153 +1,134 @@
-"""One bridge run: claim new pool credits, form batches, submit them, announce registrations.
+"""One bridge pass, and the bridge's calls on issued units.
 
-Every step is resumable (insert-only state in the repository), so a run that dies anywhere is
-finished by a later run, on this instance or another:
-  claim     entries -> items (unique entry_id: an entry joins at most one claim, ever)
-  form      claim -> batch (unique claim_id: one batch per claim, built from its own items)
-  submit    batch -> submission (exchange is idempotent by batch_id; same stored signature)
-  announce  submission -> exchange_batch_registered (event_id = batch_id) -> published
+A pass (timer every BRIDGE_INTERVAL_SECONDS, or RPC `run_batch`):
+  1. intake     new pool transfers -> their reductions queued per group (exchange_bridge.intake)
+  2. lifecycle  per group: drive the head batch through the registry's lifecycle, and form the
+                group's next batch when its queued grams and carried remainder reach
+                BRIDGE_MIN_GRAMS (exchange_bridge.lifecycle)
+Every step is an insert with a deterministic `_id`, so two bridge instances may run passes at
+the same time and a pass that dies anywhere is finished by the next one.
 """
 
-import logging
-import uuid
-from datetime import timedelta
+from carbon_common.accounts import POOL_OWNERS
+from carbon_common.clock import utc_now_iso
 
-from nameko.exceptions import RemoteError
-from opentelemetry import trace
+from exchange_bridge import certificate, rules
+from exchange_bridge.announce import Announcer
+from exchange_bridge.errors import InvalidRequest
+from exchange_bridge.intake import Intake, marks_of, tails_of
+from exchange_bridge.lifecycle import Lifecycle
+from exchange_bridge.units import Units
 
-from carbon_common import attributes
-from carbon_common.accounts import POOL_OWNER
-from carbon_common.clock import iso_z, utc_now, utc_now_iso
-from carbon_common.telemetry import tracer
-
-from exchange_bridge import domain, metrics
-from exchange_bridge.exchange import SubmissionFailed
-
-log = logging.getLogger(__name__)
-PAGE_SIZE = 500
-# Times the bridge stores ("%Y-%m-%dT%H:%M:%S.%fZ") compare as text: claimed_at < cutoff.
+DEFAULT_MIN_GRAMS = 1_000_000  # one tonne
+DEFAULT_MAX_LEAVES = 10_000  # half the registry's REGISTRY_MAX_LEAVES
 
 
 class Bridge:
-    def __init__(self, account, repo, signer, exchange, dispatch, min_grams: int = 1, claim_grace_seconds: int = 300):
-        self.account, self.repo, self.signer, self.exchange, self.dispatch = account, repo, signer, exchange, dispatch
-        self.min_grams, self.claim_grace = min_grams, timedelta(seconds=claim_grace_seconds)
+    def __init__(
+        self,
+        account,
+        repo,
+        registry,
+        signer,
+        dispatch,
+        participant: str = "",
+        min_grams: int = DEFAULT_MIN_GRAMS,
+        max_leaves: int = DEFAULT_MAX_LEAVES,
+        pool_owners=POOL_OWNERS,
+    ):
+        self.repo = repo
+        self.announcer = Announcer(dispatch, repo)
+        self.intake = Intake(account, repo, pool_owners)
+        self.lifecycle = Lifecycle(repo, registry, signer, self.announcer, min_grams, max_leaves)
+        self.units = Units(repo, registry, self.announcer, participant)
 
     def run(self) -> dict:
-        self.recover_claims()
-        claimed = self.claim_new()
-        if claimed:
-            self.form(claimed)
-        failures = self.submit_pending()
-        announced = self.announce()
-        return {"registered": announced, "failed": failures}
+        """One pass -> {registered: batches issued by this pass, failed: batches left waiting on
+        an unknown outcome or a holding refusal (+ groups that failed), formed, rejected,
+        released, written_off, intake: {links, reductions}}."""
+        head, added = self.intake.run()
+        result = self.lifecycle.run(tails_of(head))
+        return {
+            "registered": result["registered"],
+            "failed": len(result["waiting"]) + result["errors"],
+            "formed": result["formed"],
+            "rejected": result["rejected"],
+            "released": result["released"],
+            "written_off": result["written_off"],
+            "waiting": result["waiting"],
+            "intake": added,
+        }
 
-    # claim
-    def pool_credits(self) -> tuple[list[dict], int]:
-        """The bank pool's redemption_transfer entries after the bridge's watermark (paged by
-        seq through account RPC, `_id` reads only) -> (entries, newest seq read)."""
-        entries, seq = [], self.repo.watermark()
-        while True:
-            try:
-                page = self.account.list_entries_after(
-                    owner_pid=POOL_OWNER, after_seq=seq, limit=PAGE_SIZE, types=["redemption_transfer"]
-                )
-            except RemoteError as exc:
-                if exc.exc_type == "LookupError":  # no redemption yet: the pool is opened lazily
-                    return [], seq
-                raise
-            entries.extend(page["entries"])
-            if page["last_seq"] == seq:
-                return entries, seq
-            seq = page["last_seq"]
-
-    def claim_new(self) -> str | None:
-        entries, last_seq = self.pool_credits()
-        fresh = domain.select_unclaimed(entries, self.repo.claimed_ids([e["entry_id"] for e in entries]))
-        grams = sum(int(e["grams"]) for e in fresh)
-        if not fresh or grams < self.min_grams:
-            log.info("nothing to batch", extra={"unclaimed_entries": len(fresh), "grams": grams})
-            if not fresh:
-                self.repo.advance_watermark(last_seq)  # everything up to here is claimed
-            return None
-        claim_id, now = uuid.uuid4().hex, utc_now_iso()
-        self.repo.open_claim(claim_id, now)
-        self.repo.claim_items([domain.item_from_entry(e, claim_id, now) for e in fresh])
-        # Only after the claim: a crash before this re-reads entries that are then found claimed.
-        self.repo.advance_watermark(last_seq)
-        return claim_id
-
-    # form
-    def recover_claims(self) -> None:
-        cutoff = iso_z(utc_now() - self.claim_grace)
-        for claim_id in self.repo.claims_without_batch(cutoff):
-            log.warning("forming the batch of an abandoned claim", extra={"claim_id": claim_id})
-            self.form(claim_id)
-
-    def form(self, claim_id: str) -> dict | None:
-        items = self.repo.items_of_claim(claim_id)
-        if not items:  # every entry went to another claim first; the claim stays empty for ever
-            return None
-        batch = domain.build_batch(items, utc_now_iso())
-        return self.repo.insert_batch(
-            {
-                "_id": batch["batch_id"],
-                "claim_id": claim_id,
-                "batch": batch,
-                "signature": self.signer.sign(batch),
-                "public_key": self.signer.public_hex,
-                "entry_ids": sorted(item["entry_id"] for item in items),
-            }
-        )
-
-    # submit
-    def submit_pending(self) -> int:
-        failures = 0
-        for doc in self.repo.unsubmitted_batches():
-            signed = {"batch": doc["batch"], "signature": doc["signature"], "public_key": doc["public_key"]}
-            with tracer().start_as_current_span(
-                "exchange_bridge submit batch",
-                attributes={attributes.BATCH_ID: doc["_id"], attributes.GRAMS: doc["batch"]["quantity"]},
-            ) as span:
-                try:
-                    result = self.exchange.submit(signed)
-                except SubmissionFailed as exc:
-                    failures += 1
-                    span.set_status(trace.Status(trace.StatusCode.ERROR, "submission failed"))
-                    log.error("batch not registered yet", extra={"batch_id": doc["_id"], "error": str(exc)})
-                    continue
-            result.setdefault("registered_at", utc_now_iso())
-            self.repo.record_submission(doc["_id"], result)
-        return failures
-
-    # announce
-    def announce(self) -> list[str]:
-        done = []
-        for batch_doc, submission in self.repo.unpublished():
-            batch = batch_doc["batch"]
-            # A plain span, not links to the records' traces: account RPC does not expose the
-            # traceparent stored with each entry (docs/telemetry.md plans links for batches).
-            with tracer().start_as_current_span(
-                "exchange_bridge batch registered",
-                attributes={attributes.BATCH_ID: batch["batch_id"], attributes.GRAMS: batch["quantity"]},
-            ):
-                self.dispatch(
-                    "exchange_batch_registered",
-                    domain.registered_event(batch, batch_doc["entry_ids"], submission),
-                    event_id=batch["batch_id"],
-                )
-            self.repo.mark_published(batch["batch_id"], utc_now_iso())
-            metrics.BATCHES_REGISTERED.inc()
-            metrics.GRAMS_REGISTERED.inc(batch["quantity"])
-            log.info(
-                "batch registered at the exchange",
-                extra={
-                    "batch_id": batch["batch_id"],
-                    "grams": batch["quantity"],
-                    "records": batch["record_count"],
-                    "serial_start": submission["serial_start"],
-                    "serial_end": submission["serial_end"],
-                },
+    # -- reads ---------------------------------------------------------------------------
+    def overview(self) -> dict:
+        """Where the bridge stands: the intake watermark and, per group, the queue and the head
+        batch (what `python -m exchange_bridge.cli.status` prints)."""
+        n, head = self.repo.intake_head()
+        tails = tails_of(head)
+        heads = self.repo.slot_heads(sorted(tails)) if tails else {}
+        batch_ids = [slot["batch_id"] for _, slot in heads.values() if slot]
+        states = self.repo.transitions_of(batch_ids) if batch_ids else {}
+        groups = []
+        for group in sorted(tails):
+            slices, queued = tails[group]
+            count, slot = heads[group]
+            slot_states = states.get(slot["batch_id"], {}) if slot else {}
+            _, span = rules.next_range(slot, slot_states)
+            carried_from, carried_in = rules.carry_after(slot, slot_states)
+            latest = next((s for s in reversed(rules.LIFECYCLE) if s in slot_states), "") if slot else ""
+            groups.append(
+                {
+                    "group": group,
+                    "queued_grams": queued,
+                    "pending_grams": queued - span["cum_from"],
+                    "carried_in_grams": carried_in,
+                    "carried_from": carried_from,
+                    "batches": count,
+                    "head_batch_id": slot["batch_id"] if slot else "",
+                    "head_attempt": slot["attempt"] if slot else 0,
+                    "head_state": latest,
+                }
             )
-            done.append(batch["batch_id"])
-        return done
+        return {"intake_links": n, "watermarks": marks_of(head), "groups": groups}
+
+    def batch_status(self, batch_id: str) -> dict | None:
+        batch = self.repo.batch(batch_id)
+        if batch is None:
+            return None
+        states = self.repo.transitions_of([batch_id])[batch_id]
+        operations = self.repo.unit_ops_of(batch_id)
+        return {
+            "batch_id": batch_id,
+            "slot": batch["slot"],
+            "batch": batch["batch"],
+            "states": {s: {k: v for k, v in t.items() if k not in ("_id", "batch_id")} for s, t in states.items()},
+            "state": next((s for s in reversed(rules.LIFECYCLE) if s in states), ""),
+            "reduction_ids": sorted(leaf["reduction_id"] for leaf in batch["leaves"]),
+            "operations": [op["op_id"] for op in operations],
+        }
+
+    def certificate_material(self, batch_id: str) -> dict | None:
+        """What a certificate needs of one batch, as stored."""
+        batch = self.repo.batch(batch_id)
+        if batch is None:
+            return None
+        ops = [op["op_id"] for op in self.repo.unit_ops_of(batch_id)]
+        records = self.repo.records_of(["issue:" + batch_id, *ops])
+        return {
+            "batch": batch["batch"],
+            "bank_signature": batch["signature"],
+            "leaves": batch["leaves"],
+            "issuance": records.get("issue:" + batch_id),
+            "retirements": [records[op] for op in ops if op in records and records[op]["type"] == "retire"],
+        }
+
+    def certificate(self, owner_pid: str, reduction_ids: list[str]) -> dict:
+        """The owner's retirement certificate over the batches that issued these reductions."""
+        if not isinstance(owner_pid, str) or not owner_pid:
+            raise InvalidRequest("owner_pid is required")
+        if not isinstance(reduction_ids, list) or not 0 < len(reduction_ids) <= 10_000:
+            raise InvalidRequest("give 1-10000 reduction ids")
+        issued = self.repo.issued_of([str(r) for r in reduction_ids])
+        batch_ids = sorted({doc["batch_id"] for doc in issued.values() if doc["owner_pid"] == owner_pid})
+        materials = [m for b in batch_ids if (m := self.certificate_material(b)) is not None]
+        return certificate.build(owner_pid, materials, utc_now_iso())

@@ -1,4 +1,8 @@
-"""Pure batch rules: batch id, SM3 Merkle root, the ReductionBatch document.
+"""The bridge's former batch rules (pooled ledger entries, unprefixed Merkle tree): no longer
+used by the bridge, which builds batches with exchange_bridge.batch_format. Kept only while
+tests/bench/bench_canonical.py imports `build_batch`; delete with that import.
+
+Pure batch rules: batch id, SM3 Merkle root, the ReductionBatch document.
 
 No I/O here. A batch is a pure function of its items (claimed ledger entries) plus the time
 it was first built, so any bridge instance rebuilding a batch from the same items gets the same

@@ -1,5 +1,9 @@
 """A stand-in for the emissions exchange's registry API, for dev and tests.
 
+Deprecated: the bridge talks to the faithful registry (`python -m exchange_bridge.registry`)
+and no longer to this sandbox. It stays only while the chart, the devstack and
+docker-compose still start it; delete it (and tests/unit/test_sandbox.py) when they switch.
+
 POST /v1/batches  {batch: {...}, signature: hex, public_key: hex} — verifies the SM2 signature
 over the canonical JSON of `batch` (integer `quantity` in grams), and issues a serial block.
 Idempotent by batch_id. GET /v1/batches lists them; GET /v1/batches/<id> reads one.

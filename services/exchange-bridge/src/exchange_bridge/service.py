@@ -1,8 +1,8 @@
-"""nameko service `exchange_bridge`: batches the bank pool's redeemed grams for the exchange.
+"""nameko service `exchange_bridge`: batches the reductions behind the bank pool's redeemed
+grams for the exchange registry, and moves the units issued for them.
 
 A timer (BRIDGE_INTERVAL_SECONDS, default 30) and RPC `run_batch()` run the same resumable
-flow (exchange_bridge.bridge): claim new pool credits, form an SM2-signed batch, submit it,
-announce `exchange_batch_registered`. Two instances may run at once: claims are unique inserts.
+pass (exchange_bridge.bridge). Two instances may run at once: every step is a unique insert.
 """
 
 import logging
@@ -17,6 +17,7 @@ from carbon_common.mongo import MongoDatabase
 from carbon_common.tracing import Tracing
 
 from exchange_bridge.dependencies import DATABASE, BridgeProvider
+from exchange_bridge.errors import EXPECTED
 
 log = logging.getLogger(__name__)
 INTERVAL_SECONDS = int_setting("BRIDGE_INTERVAL_SECONDS", 30)
@@ -37,9 +38,40 @@ class ExchangeBridgeService(ops.OperationsMixin):
         try:
             self.run_batch()
         except Exception:  # the next tick resumes where this one stopped
-            log.exception("bridge run failed")
+            log.exception("bridge pass failed")
+
+    def _bridge(self):
+        return self.bridge(self.account, self.dispatch)
 
     @rpc
     def run_batch(self):
-        """Run one bridge pass now: {"registered": [batch ids announced], "failed": submissions left pending}."""
-        return self.bridge(self.account, self.dispatch).run()
+        """One pass now: {registered: batch ids issued, failed: batches waiting, formed, rejected,
+        released, written_off, waiting, intake: {links, reductions}}."""
+        return self._bridge().run()
+
+    @rpc(expected_exceptions=EXPECTED)
+    def transfer_units(self, batch_id, units, to_holder, request_key):
+        return self._bridge().units.transfer(batch_id, units, to_holder, request_key)
+
+    @rpc(expected_exceptions=EXPECTED)
+    def retire_units(self, batch_id, units, beneficiary, reason, request_key):
+        return self._bridge().units.retire(batch_id, units, beneficiary, reason, request_key)
+
+    @rpc(expected_exceptions=EXPECTED)
+    def cancel_units(self, batch_id, units, reason, request_key):
+        return self._bridge().units.cancel(batch_id, units, reason, request_key)
+
+    @rpc
+    def batch_status(self, batch_id):
+        """The batch as the bridge stores it (states, reductions, unit operations), or None."""
+        return self._bridge().batch_status(batch_id)
+
+    @rpc
+    def overview(self):
+        return self._bridge().overview()
+
+    @rpc(expected_exceptions=EXPECTED)
+    def certificate(self, owner_pid, reduction_ids):
+        """The owner's retirement certificate (docs/certificate.md) over the batches that issued
+        these reductions and whose units were retired."""
+        return self._bridge().certificate(owner_pid, reduction_ids)

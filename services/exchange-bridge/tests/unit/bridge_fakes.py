@@ -1,172 +1,417 @@
-"""In-memory stand-ins for what the bridge's service layer (exchange_bridge.bridge.Bridge) uses.
+"""In-memory stand-ins for what the bridge (exchange_bridge.bridge.Bridge) talks to.
 
-FakeRepository   the bridge's own store (exchange_bridge.repository.Repository), with the same
-                 unique keys: items by _id = entry_id (an entry joins one claim, ever), batches
-                 by _id and by claim_id (one batch per claim), claims, submissions and published
-                 by _id; an insert that hits one keeps the document stored first.
-FakeAccount      outside the bridge's bounded context: account's RPC `list_entries_after` over
-                 the bank pool's ledger, as the account service answers it.
-FakeExchange     outside it too: the exchange as ExchangeClient.submit presents it — verifies
-                 the SM2 signature, idempotent by batch_id, one serial per gram; a refusal or
-                 an exchange that stays unavailable is SubmissionFailed, as the client raises it.
-FakeDispatch     nameko's EventDispatcher: records (event_type, payload, event_id).
+FakeDatabase   pymongo's Database as the bridge's Repository uses it: collections keyed by
+               `_id` (a duplicate insert is E11000, reported per document as pymongo does),
+               `_id` and `$in` reads, `$max`/`$set` upserts by `_id`. It records every command's
+               filter (like carbon_dev.testing.FilterRecorder) and can *crash*: with
+               `crash_at = k` the k-th write raises Crash before it is applied — a process
+               dying between two writes. The real Repository runs on it, unchanged.
+FakeAccount    account's RPCs `list_entries_after` (the bank pool chains, LookupError until a
+               chain exists) and `contributions` (transfer entry id -> its reductions).
+FakeRegistry   the registry as RegistryClient presents it: `submit` re-checks every batch with
+               the registry's own validation (exchange_bridge.registry.validation) and the
+               bank's signature, links the group's carried chain, issues whole tonnes with
+               contiguous serials and signs records in the registry's shape; transfer, retire
+               and cancel split blocks. Faults: `reject` (store the next batches as rejected),
+               `refuse` (the next submissions refused with a code), `lose` (do the work, lose
+               the answer: Unknown), `down` (no answer, nothing done: Unknown).
+FakeDispatch   nameko's EventDispatcher: records (event_type, payload, event_id), validated
+               against the proto contracts.
 """
 
 import copy
+import itertools
 
 from nameko.exceptions import RemoteError
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from carbon_common import gm
 from carbon_common.canonical import canonical_bytes
 from carbon_common.clock import utc_now_iso
 from carbon_common.gm import sm3_hex
 from carbon_common.mongo import DUPLICATE_KEY
+from carbon_common.schemas import validate_payload
 
-from exchange_bridge.exchange import SubmissionFailed
+from exchange_bridge import batch_format as bf
+from exchange_bridge.registry import validation
+from exchange_bridge.registry.records import signed_bytes
+from exchange_bridge.registry_client import Rejected, Unknown
+
+REGISTRY_KEYS = gm.generate_sm2_keypair()
+CATALOGUE = {("metro_ride", "1"), ("bus_ride", "1"), ("walking", "1")}
 
 
-class FakeRepository:
+class Crash(BaseException):
+    """The process died here (BaseException: no `except Exception` of the bridge catches it)."""
+
+
+# -- the database ----------------------------------------------------------------------------
+class FakeCollection:
+    def __init__(self, db, name):
+        self.db, self.name, self.docs = db, name, {}
+
+    def _write(self):
+        self.db.writes += 1
+        if self.db.crash_at and self.db.writes >= self.db.crash_at:
+            self.db.crash_at = 0
+            raise Crash(f"crashed before write {self.db.writes} ({self.name})")
+
+    def _matches(self, flt) -> list:
+        self.db.commands.append(("find", self.name, copy.deepcopy(flt)))
+        if not flt:
+            return list(self.docs.values())
+        if set(flt) != {"_id"}:
+            raise AssertionError(f"{self.name}: a filter on {sorted(flt)}: the bridge reads by _id only")
+        value = flt["_id"]
+        if isinstance(value, dict):
+            return [self.docs[v] for v in dict.fromkeys(value["$in"]) if v in self.docs]
+        return [self.docs[value]] if value in self.docs else []
+
+    def insert_one(self, doc):
+        self._write()
+        if doc["_id"] in self.docs:
+            raise DuplicateKeyError(f"E11000 duplicate key {self.name} {doc['_id']}", DUPLICATE_KEY)
+        self.docs[doc["_id"]] = copy.deepcopy(doc)
+
+    def insert_many(self, docs, ordered=True):
+        self._write()
+        errors = []
+        for index, doc in enumerate(docs):
+            if doc["_id"] in self.docs:
+                errors.append({"index": index, "code": DUPLICATE_KEY, "errmsg": "E11000"})
+            else:
+                self.docs[doc["_id"]] = copy.deepcopy(doc)
+        if errors:
+            raise BulkWriteError({"writeErrors": errors, "nInserted": len(docs) - len(errors)})
+
+    def find(self, flt=None, projection=None):
+        found = self._matches(flt or {})
+        if projection:
+            keep = [k for k, v in projection.items() if v]
+            return [{k: d[k] for k in ["_id", *keep] if k in d} for d in found]
+        return [copy.deepcopy(d) for d in found]
+
+    def find_one(self, flt=None, projection=None):
+        found = self.find(flt, projection)
+        return found[0] if found else None
+
+    def update_one(self, flt, update, upsert=False):
+        self.db.commands.append(("update", self.name, copy.deepcopy(flt)))
+        assert set(flt) == {"_id"}, f"{self.name}: updates by _id only"
+        self._write()
+        doc = self.docs.get(flt["_id"])
+        if doc is None:
+            if not upsert:
+                return
+            doc = self.docs[flt["_id"]] = {"_id": flt["_id"]}
+        for field, value in update.get("$max", {}).items():
+            doc[field] = max(doc.get(field, value), value)
+        doc.update(update.get("$set", {}))
+
+    def count_documents(self, flt):
+        return len(self._matches(flt))
+
+    def estimated_document_count(self):
+        return len(self.docs)
+
+    def create_index(self, *args, **kwargs):
+        pass
+
+
+class FakeDatabase:
+    name = "fake"
+
     def __init__(self):
-        self.claims: dict[str, dict] = {}
-        self.items: dict[str, dict] = {}
-        self.batches: dict[str, dict] = {}
-        self.submissions: dict[str, dict] = {}
-        self.published: dict[str, dict] = {}
-        self.progress: dict[str, int] = {}
+        self.collections: dict[str, FakeCollection] = {}
+        self.commands: list[tuple[str, str, dict]] = []
+        self.writes = 0
+        self.crash_at = 0  # >0: the write with this number raises Crash (counted from now)
 
-    # watermark
-    def watermark(self) -> int:
-        return self.progress.get("pool", 0)
+    def __getitem__(self, name) -> FakeCollection:
+        return self.collections.setdefault(name, FakeCollection(self, name))
 
-    def advance_watermark(self, seq: int) -> None:
-        self.progress["pool"] = max(self.progress.get("pool", 0), int(seq))
+    def crash_before_write(self, k: int) -> None:
+        self.writes, self.crash_at = 0, k
 
-    # claiming
-    def claimed_ids(self, entry_ids: list[str]) -> set[str]:
-        return {e for e in entry_ids if e in self.items}
+    def not_by_id(self) -> list:
+        def by_id(flt):
+            if set(flt) != {"_id"}:
+                return False
+            return not isinstance(flt["_id"], dict) or set(flt["_id"]) == {"$in"}
 
-    def open_claim(self, claim_id: str, claimed_at: str) -> None:
-        if claim_id in self.claims:
-            raise DuplicateKeyError(f"E11000 duplicate key error: claims _id {claim_id}", DUPLICATE_KEY)
-        self.claims[claim_id] = {"_id": claim_id, "claimed_at": claimed_at}
+        return [c for c in self.commands if not by_id(c[2])]
 
-    def claim_items(self, items: list[dict]) -> None:
-        for item in items:  # an entry another claim holds stays with it
-            self.items.setdefault(item["_id"], copy.deepcopy(item))
+    def snapshot(self) -> dict:
+        return {name: copy.deepcopy(c.docs) for name, c in self.collections.items()}
 
-    def items_of_claim(self, claim_id: str) -> list[dict]:
-        return [copy.deepcopy(i) for i in self.items.values() if i["claim_id"] == claim_id]
 
-    def claims_without_batch(self, claimed_before: str) -> list[str]:
-        formed = {b["claim_id"] for b in self.batches.values()}
-        return [c["_id"] for c in self.claims.values() if c["claimed_at"] < claimed_before and c["_id"] not in formed]
+# -- the account service ---------------------------------------------------------------------
+_ids = itertools.count(1)
 
-    # batches and their fate
-    def insert_batch(self, doc: dict) -> dict:
-        for stored in self.batches.values():
-            if stored["claim_id"] == doc["claim_id"] or stored["_id"] == doc["_id"]:
-                return copy.deepcopy(stored)
-        self.batches[doc["_id"]] = copy.deepcopy(doc)
-        return doc
 
-    def unsubmitted_batches(self) -> list[dict]:
-        return [copy.deepcopy(b) for b in self.batches.values() if b["_id"] not in self.submissions]
-
-    def record_submission(self, batch_id: str, result: dict) -> dict:
-        doc = {
-            "_id": batch_id,
-            **{k: result[k] for k in ("serial_start", "serial_end", "status")},
-            "registered_at": result["registered_at"],
-        }
-        return copy.deepcopy(self.submissions.setdefault(batch_id, doc))
-
-    def unpublished(self) -> list[tuple[dict, dict]]:
-        return [
-            (copy.deepcopy(self.batches[s["_id"]]), copy.deepcopy(s))
-            for s in self.submissions.values()
-            if s["_id"] not in self.published and s["_id"] in self.batches
-        ]
-
-    def mark_published(self, batch_id: str, published_at: str) -> None:
-        self.published.setdefault(batch_id, {"_id": batch_id, "published_at": published_at})
+def contribution(owner="pid-alice", grams=400_000, methodology="metro_ride", version="1", year=2026, **extra) -> dict:
+    """One reduction as account.contributions returns it (transfer fields set by FakeAccount)."""
+    n = next(_ids)
+    doc = {
+        "reduction_id": f"red-{n:06d}",
+        "grams": grams,
+        "owner_pid": owner,
+        "account_id": f"acc-{owner}",
+        "credit_entry_id": f"credit-{n}",
+        "consent_id": f"consent-{owner}",
+        "record_key": f"rec-{n}",
+        "scenario": methodology,
+        "occurred_at": f"{year}-06-{1 + n % 28:02d}T10:00:00+08:00",
+        "methodology_id": methodology,
+        "methodology_version": version,
+        "factor_set_id": "cn-transport",
+        "factor_set_version": "2026.1",
+        "traceparent": f"00-{n:032x}-{n:016x}-01",
+    }
+    doc.update(extra)
+    return doc
 
 
 class FakeAccount:
-    """The pool's ledger as account's `list_entries_after` serves it: entries with seq > after_seq
-    in seq order, at most `limit` read, then filtered by `types`; last_seq is the newest seq read.
-    Until the first redemption opens the pool, the pool account is a LookupError."""
+    """The bank pool chains (POOL_OWNERS) as account's RPCs serve them."""
 
     def __init__(self):
-        self.pool: list[dict] = []
-        self.calls: list[int] = []  # after_seq of each call
+        self.chains: dict[str, list[dict]] = {}
+        self.provenance: dict[str, list[dict]] = {}
+        self.calls: list[tuple] = []
 
-    def post(self, grams: int, kind: str = "redemption_transfer") -> dict:
-        if not self.pool:
-            self._append("opened", 0)
-        return self._append(kind, grams)
+    def redeem(self, reductions: list[dict], pool: str = "bank-pool", grams: int | None = None) -> dict:
+        """A redemption whose pool transfer completed `reductions` (its grams by default)."""
+        chain = self.chains.setdefault(pool, [])
+        if not chain:
+            self._append(pool, "opened", 0)
+        entry = self._append(
+            pool, "redemption_transfer", grams if grams is not None else sum(r["grams"] for r in reductions)
+        )
+        self.provenance[entry["entry_id"]] = [
+            dict(r, transfer_entry_id=entry["entry_id"], redemption_entry_id=f"redemption-{entry['entry_id'][:8]}")
+            for r in reductions
+        ]
+        return entry
 
-    def _append(self, kind: str, grams: int) -> dict:
-        seq = len(self.pool) + 1
+    def other_entry(self, pool: str = "bank-pool", kind: str = "correction_write_off", grams: int = -5):
+        return self._append(pool, kind, grams)
+
+    def _append(self, pool: str, kind: str, grams: int) -> dict:
+        chain = self.chains[pool]
+        seq = len(chain) + 1
         entry = {
-            "entry_id": sm3_hex(f"pool-entry-{seq}".encode()),
-            "account_id": "acc_pool",
+            "entry_id": sm3_hex(f"{pool}-{seq}".encode()),
             "seq": seq,
             "type": kind,
             "grams": grams,
-            "hash": sm3_hex(f"hash-{seq}".encode()),
+            "owner_pid": pool,
             "posted_at": utc_now_iso(),
-            "balance_after": sum(e["grams"] for e in self.pool) + grams,
         }
-        self.pool.append(entry)
+        chain.append(entry)
         return entry
 
     def list_entries_after(self, after_seq=0, limit=500, types=(), account_id=None, owner_pid=None):
-        if not self.pool:
-            raise RemoteError("LookupError", "no account for bank-pool")
+        self.calls.append(("list_entries_after", owner_pid, after_seq))
+        chain = self.chains.get(owner_pid)
+        if not chain:
+            raise RemoteError("LookupError", f"no account for {owner_pid}")
         if not 0 < int(limit) <= 1000 or int(after_seq) < 0:
             raise RemoteError("InvalidRequest", "limit must be 1..1000 and after_seq >= 0")
-        self.calls.append(after_seq)
-        read = self.pool[after_seq : after_seq + limit]
+        read = chain[after_seq : after_seq + limit]
         return {
             "entries": [dict(e) for e in read if not types or e["type"] in types],
             "last_seq": read[-1]["seq"] if read else after_seq,
         }
 
+    def contributions(self, transfer_entry_ids):
+        self.calls.append(("contributions", len(transfer_entry_ids)))
+        assert len(transfer_entry_ids) <= 500
+        return {i: copy.deepcopy(self.provenance.get(i, [])) for i in transfer_entry_ids}
 
-class FakeExchange:
-    def __init__(self):
-        self.registered: dict[str, dict] = {}  # batch_id -> the record the exchange keeps
-        self.attempts: list[str] = []  # batch_id of every submission that reached it
-        self.refusal = ""  # set: every submission fails with this message
-        self._next_serial = 1
 
-    def submit(self, signed: dict) -> dict:
-        batch = signed["batch"]
-        self.attempts.append(batch["batch_id"])
-        if self.refusal:
-            raise SubmissionFailed(self.refusal)
-        if not gm.sm2_verify(signed["public_key"], canonical_bytes(batch), bytes.fromhex(signed["signature"])):
-            raise SubmissionFailed("exchange refused batch: 401 bad_signature")
-        known = self.registered.get(batch["batch_id"])
-        if known is None:
-            start, self._next_serial = self._next_serial, self._next_serial + batch["quantity"]
-            known = self.registered[batch["batch_id"]] = {
-                "batch_id": batch["batch_id"],
-                "status": "issued",
-                "unit": "gCO2e",
-                "quantity": batch["quantity"],
-                "serial_start": f"CN-PCA-{start:015d}",
-                "serial_end": f"CN-PCA-{start + batch['quantity'] - 1:015d}",
-                "merkle_root": batch["merkle_root"],
-                "registered_at": utc_now_iso(),
+# -- the registry ----------------------------------------------------------------------------
+class FakeRegistry:
+    def __init__(self, participant: str, public_key: str, catalogue=CATALOGUE):
+        self.participant, self.bank_key, self.catalogue = participant, public_key, catalogue
+        self.private_key, self.public_key = REGISTRY_KEYS
+        self.batches: dict[str, dict] = {}  # batch id -> status record
+        self.heads: dict[str, tuple[str, int, int]] = {}  # group -> (last issued batch, carried out, next serial)
+        self.reductions: dict[str, str] = {}  # reduction id -> batch id
+        self.blocks: dict[str, list[dict]] = {}  # batch id -> current blocks
+        self.records: dict[str, dict] = {}
+        self.calls: list[tuple[str, str]] = []
+        self.reject = 0  # the next n new batches are stored as rejected ("injected")
+        self.reject_ids: set[str] = set()  # these batch ids are stored as rejected
+        self.refuse: list[str] = []  # codes for the next submissions, refused (nothing stored)
+        self.lose = 0  # the next n calls do their work and lose the answer (Unknown)
+        self.down = 0  # the next n calls do nothing and get no answer (Unknown)
+
+    def _sign(self, body: dict) -> dict:
+        body = {"format": "carbon-registry-record/1", **body}
+        return {**body, "signature": gm.sm2_sign(self.private_key, signed_bytes(body)).hex()}
+
+    def _fault_before(self, call: str, key: str) -> None:
+        self.calls.append((call, key))
+        if self.down:
+            self.down -= 1
+            raise Unknown(f"{call} {key}: no answer")
+
+    def _answer(self, value):
+        if self.lose:
+            self.lose -= 1
+            raise Unknown("the answer was lost")
+        return copy.deepcopy(value)
+
+    def submit(self, body: dict) -> dict:
+        batch_id = body["batch"]["batch_id"]
+        self._fault_before("submit", batch_id)
+        if self.refuse:
+            code = self.refuse.pop(0)
+            raise Rejected(code, f"refused: {code}", 409)
+        try:
+            sub = validation.parse(body, self.catalogue, 20_000)
+        except Exception as error:  # ApiError
+            raise Rejected(getattr(error, "code", "invalid_request"), str(error), 422)
+        if not gm.sm2_verify(self.bank_key, canonical_bytes(sub.batch), bytes.fromhex(sub.signature)):
+            raise Rejected("batch_signature_invalid", "bad signature", 422)
+        if batch_id in self.batches:
+            return self._outcome(self.batches[batch_id])
+        if self.reject or batch_id in self.reject_ids:
+            self.reject = max(0, self.reject - 1)
+            self.batches[batch_id] = self._status(sub, "rejected", "injected")
+            return self._outcome(self.batches[batch_id])
+        head_id, carried, next_serial = self.heads.get(sub.group, ("", 0, 1))
+        if (sub.batch["carried_from"], sub.batch["carried_in_grams"]) != (head_id, carried):
+            raise Rejected("carried_mismatch", f"continue from {head_id!r} carrying {carried}", 409)
+        taken = [leaf["reduction_id"] for leaf in sub.leaves if leaf["reduction_id"] in self.reductions]
+        if taken:
+            raise Rejected("duplicate_reduction", f"{taken[0]} is in another batch", 409)
+        units, out = bf.tonnes(sub.batch["carried_in_grams"], sub.batch["quantity_grams"])
+        start, end = (next_serial, next_serial + units - 1) if units else (None, None)
+        self.heads[sub.group] = (batch_id, out, next_serial + units)
+        for leaf in sub.leaves:
+            self.reductions[leaf["reduction_id"]] = batch_id
+        b = sub.batch
+        serial = bf.serial(b["methodology_id"], b["methodology_version"], b["vintage"], start, end) if units else ""
+        issue = self._sign(
+            {
+                "op_id": "issue:" + batch_id,
+                "type": "issue",
+                "batch_id": batch_id,
+                "methodology_id": b["methodology_id"],
+                "methodology_version": b["methodology_version"],
+                "vintage": b["vintage"],
+                "units": units,
+                "serial": serial,
+                "start": start,
+                "end": end,
+                "from_holder": "",
+                "to_holder": self.participant,
+                "beneficiary": "",
+                "reason": "",
+                "at": utc_now_iso(),
+                "carried_out_grams": out,
             }
-        return dict(known)
+        )
+        self.records[issue["op_id"]] = issue
+        self.blocks[batch_id] = [{"start": start, "end": end, "holder": self.participant}] if units else []
+        status = self._status(sub, "issued", "")
+        status.update(issuance=issue, units=units, carried_out_grams=out, serial=serial)
+        self.batches[batch_id] = status
+        return self._outcome(status)
+
+    def _status(self, sub, state: str, reason: str) -> dict:
+        at = utc_now_iso()
+        states = ["submitted", "rejected"] if state == "rejected" else ["submitted", "verified", "issued"]
+        return {
+            "batch_id": sub.batch_id,
+            "status": state,
+            "reason": reason,
+            "history": [{"state": s, "reason": reason if s == "rejected" else "", "at": at} for s in states],
+            "batch": sub.batch,
+            "issuance": None,
+            "units": 0,
+        }
+
+    def _outcome(self, status: dict) -> dict:
+        answer = self._answer(status)
+        if answer["status"] == "rejected":
+            raise Rejected("rejected", answer["reason"])
+        return answer
+
+    def status(self, batch_id: str) -> dict | None:
+        self._fault_before("status", batch_id)
+        found = self.batches.get(batch_id)
+        return None if found is None else self._answer(found)
+
+    def _operate(self, kind: str, client_id: str, batch_id: str, units: int, **fields) -> dict:
+        self._fault_before(kind, client_id)
+        op_id = f"{kind}:{self.participant}:{client_id}"
+        if op_id in self.records:
+            return self._answer(self.records[op_id])
+        if batch_id not in self.blocks:
+            raise Rejected("batch_not_issued", batch_id, 409)
+        mine = [
+            b for b in self.blocks[batch_id] if b["holder"] == self.participant and b["end"] - b["start"] + 1 >= units
+        ]
+        if not mine:
+            raise Rejected("insufficient_units", f"no block of {units}", 409)
+        block = min(mine, key=lambda b: b["start"])
+        self.blocks[batch_id].remove(block)
+        start, end = block["start"], block["start"] + units - 1
+        if end < block["end"]:
+            self.blocks[batch_id].append({"start": end + 1, "end": block["end"], "holder": self.participant})
+        to_holder = fields.get("to_holder", self.participant)
+        if kind == "transfer":
+            self.blocks[batch_id].append({"start": start, "end": end, "holder": to_holder})
+        b = self.batches[batch_id]["batch"]
+        record = self._sign(
+            {
+                "op_id": op_id,
+                "type": kind,
+                "batch_id": batch_id,
+                "methodology_id": b["methodology_id"],
+                "methodology_version": b["methodology_version"],
+                "vintage": b["vintage"],
+                "units": units,
+                "serial": bf.serial(b["methodology_id"], b["methodology_version"], b["vintage"], start, end),
+                "start": start,
+                "end": end,
+                "from_holder": self.participant,
+                "to_holder": to_holder,
+                "beneficiary": fields.get("beneficiary", ""),
+                "reason": fields.get("reason", ""),
+                "at": utc_now_iso(),
+            }
+        )
+        self.records[op_id] = record
+        return self._answer(record)
+
+    def transfer(self, transfer_id, batch_id, units, to_holder):
+        return self._operate("transfer", transfer_id, batch_id, units, to_holder=to_holder)
+
+    def retire(self, retirement_id, batch_id, units, beneficiary, reason):
+        return self._operate("retire", retirement_id, batch_id, units, beneficiary=beneficiary, reason=reason)
+
+    def cancel(self, cancellation_id, batch_id, units, reason):
+        return self._operate("cancel", cancellation_id, batch_id, units, reason=reason)
+
+    def issued(self) -> dict[str, dict]:
+        return {k: v for k, v in self.batches.items() if v["status"] == "issued"}
 
 
 class FakeDispatch:
     def __init__(self):
         self.events: list[tuple[str, dict, str]] = []
+        self.fail = 0  # the next n publishes raise (the broker did not confirm)
 
     def __call__(self, event_type: str, payload: dict, event_id: str = "") -> None:
+        validate_payload(event_type, payload)
+        if self.fail:
+            self.fail -= 1
+            raise RuntimeError("broker did not confirm")
         self.events.append((event_type, copy.deepcopy(payload), event_id))
+
+    def of(self, event_type: str) -> list[tuple[dict, str]]:
+        return [(p, i) for t, p, i in self.events if t == event_type]

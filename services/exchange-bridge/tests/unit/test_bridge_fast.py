@@ -1,257 +1,528 @@
-"""The bridge's service layer (exchange_bridge.bridge.Bridge) against fakes: the pool's grams
-reach the exchange once — never twice, never lost — through re-reads, crashes between any two
-steps, two bridges at once and refusals; in milliseconds, with no server. The same flow over
-the real account service, RabbitMQ, FerretDB and the sandbox: tests/integration/test_bridge.py."""
-
-from datetime import timedelta
+"""The bridge's state machine (exchange_bridge.bridge.Bridge, its real Repository) over fakes:
+redeemed reductions become batches per (methodology, version, vintage), issued as whole tonnes
+with the remainder carried exactly once — through crashes between any two writes, two bridges
+at once, lost answers, rejections (release, re-batch, write-off) and refusals; in seconds, with
+no server. The same over the real registry, FerretDB and account: tests/integration/."""
 
 import pytest
-from pymongo.errors import AutoReconnect
 
 from carbon_common import gm
-from carbon_common.clock import utc_now
-from exchange_bridge import bridge as bridge_module
-from exchange_bridge import domain
+from exchange_bridge import batch_format as bf
+from exchange_bridge import intake as intake_module
+from exchange_bridge import rules
 from exchange_bridge.bridge import Bridge
-from exchange_bridge.exchange import Signer
 from exchange_bridge.repository import Repository
+from exchange_bridge.signer import Signer
 
-from bridge_fakes import FakeAccount, FakeDispatch, FakeExchange, FakeRepository
+from bridge_fakes import Crash, FakeAccount, FakeDatabase, FakeDispatch, FakeRegistry, contribution
 
-GRACE = 300
-
-
-@pytest.fixture(scope="module")
-def signer():
-    return Signer(*gm.generate_sm2_keypair())
+TONNE = 1_000_000
+PARTICIPANT = "bank-a"
+KEYS = gm.generate_sm2_keypair()
 
 
-@pytest.fixture
-def account():
-    return FakeAccount()
+class World:
+    """One store, one account, one registry, one event bus; `bridge()` is a new process."""
 
+    def __init__(self, min_grams=TONNE, max_leaves=10_000, pool_owners=("bank-pool",)):
+        self.db, self.account, self.dispatch = FakeDatabase(), FakeAccount(), FakeDispatch()
+        self.registry = FakeRegistry(PARTICIPANT, KEYS[1])
+        self.signer = Signer(*KEYS, key_id="k1")
+        self.options = dict(min_grams=min_grams, max_leaves=max_leaves, pool_owners=pool_owners)
 
-@pytest.fixture
-def repo():
-    return FakeRepository()
+    def bridge(self) -> Bridge:
+        return Bridge(
+            self.account, Repository(self.db), self.registry, self.signer, self.dispatch, PARTICIPANT, **self.options
+        )
 
+    def run(self) -> dict:
+        return self.bridge().run()
 
-@pytest.fixture
-def exchange():
-    return FakeExchange()
+    def docs(self, collection: str) -> dict:
+        return self.db[collection].docs
 
-
-@pytest.fixture
-def dispatch():
-    return FakeDispatch()
-
-
-@pytest.fixture
-def make_bridge(account, repo, signer, exchange, dispatch):
-    """A bridge instance (a process) over the shared store, account and exchange."""
-
-    def make(min_grams: int = 1) -> Bridge:
-        return Bridge(account, repo, signer, exchange, dispatch, min_grams=min_grams, claim_grace_seconds=GRACE)
-
-    return make
+    def event_ids(self, event_type: str) -> list[str]:
+        return [i for p, i in self.dispatch.of(event_type)]
 
 
 @pytest.fixture
-def later(monkeypatch):
-    """Move the bridge's clock past the claim grace period (a later run, minutes after)."""
-
-    def move():
-        moment = utc_now() + timedelta(seconds=GRACE + 1)
-        monkeypatch.setattr(bridge_module, "utc_now", lambda: moment)
-
-    return move
+def world():
+    return World()
 
 
-def registered_grams(exchange) -> int:
-    return sum(r["quantity"] for r in exchange.registered.values())
+def issued_reductions(registry) -> list[str]:
+    """Every reduction in an issued batch at the registry, with repeats."""
+    return sorted(leaf for b, status in registry.issued().items() for leaf in _leaf_ids(registry, b))
 
 
-def submitted_entry_ids(repo) -> list[str]:
-    """Every entry id in a stored batch, with repeats (an entry in two batches shows twice)."""
-    return sorted(e for b in repo.batches.values() for e in b["entry_ids"])
+def _leaf_ids(registry, batch_id):
+    return [rid for rid, owner in registry.reductions.items() if owner == batch_id]
 
 
-def test_new_pool_credits_become_one_signed_batch_registered_and_announced_once(
-    account, repo, exchange, dispatch, make_bridge
-):
-    entries = [account.post(g) for g in (300, 450, 250)]
-    result = make_bridge().run()
-    assert result["failed"] == 0 and len(result["registered"]) == 1
-    batch_id = result["registered"][0]
-    assert list(exchange.registered) == [batch_id] and registered_grams(exchange) == 1000
-    [(event_type, payload, event_id)] = dispatch.events
-    assert (event_type, event_id) == ("exchange_batch_registered", batch_id)
-    assert payload["entry_ids"] == sorted(e["entry_id"] for e in entries) and payload["grams"] == 1000
-    ordered = sorted(entries, key=lambda e: e["entry_id"])
-    assert payload["merkle_root"] == domain.merkle_root([e["hash"] for e in ordered])
-    assert (payload["serial_start"], payload["serial_end"]) == ("CN-PCA-000000000000001", "CN-PCA-000000000001000")
-    # the next run finds nothing new: nothing is submitted or announced again
-    assert make_bridge().run() == {"registered": [], "failed": 0}
-    assert exchange.attempts == [batch_id] and len(dispatch.events) == 1
+def group_chain(registry, group_batches: list[str]) -> list[tuple[str, int, int]]:
+    return [
+        (
+            registry.batches[b]["batch"]["carried_from"],
+            registry.batches[b]["batch"]["carried_in_grams"],
+            registry.batches[b]["units"],
+        )
+        for b in group_batches
+    ]
 
 
-def test_only_pool_credits_after_the_watermark_are_read_and_submitted(
-    account, repo, exchange, make_bridge, monkeypatch
-):
-    monkeypatch.setattr(bridge_module, "PAGE_SIZE", 2)  # several pages per run
-    first = [account.post(g) for g in (100, 200, 300)]
-    account.post(-50, kind="reversal")  # not a pool credit (a stray type): never batched
-    make_bridge().run()
-    seen = account.pool[-1]["seq"]
-    assert repo.watermark() == seen
-    account.calls.clear()
-    second = [account.post(g) for g in (40, 60)]
-    (batch_id,) = make_bridge().run()["registered"]
-    assert account.calls[0] == seen  # the old entries are not read again
-    assert repo.batches[batch_id]["entry_ids"] == sorted(e["entry_id"] for e in second)
-    assert submitted_entry_ids(repo) == sorted(e["entry_id"] for e in first + second)
-    assert registered_grams(exchange) == 700
+# -- batches per group, whole tonnes, the carried remainder ------------------------------------
+def test_several_groups_become_batches_of_their_own_issued_as_whole_tonnes(world):
+    metro = [contribution("pid-a", 700_000), contribution("pid-b", 450_000)]
+    metro_2025 = [contribution("pid-a", 1_200_000, year=2025)]
+    bus = [contribution("pid-c", 300_000, methodology="bus_ride")]  # below a tonne: waits
+    world.account.redeem(metro[:1] + metro_2025)
+    world.account.redeem(metro[1:] + bus)
+
+    result = world.run()
+
+    assert len(result["registered"]) == 2 and result["failed"] == 0
+    batches = {world.registry.batches[b]["batch"]["vintage"]: world.registry.batches[b] for b in result["registered"]}
+    assert batches[2026]["batch"]["methodology_id"] == "metro_ride"
+    assert (batches[2026]["units"], batches[2026]["carried_out_grams"]) == (1, 150_000)
+    assert (batches[2025]["units"], batches[2025]["carried_out_grams"]) == (1, 200_000)
+    assert issued_reductions(world.registry) == sorted(c["reduction_id"] for c in metro + metro_2025)
+    # the registered event names exactly the batch's reductions, its units and serial block
+    registered = {p["vintage"]: p for p, _ in world.dispatch.of("exchange_batch_registered")}
+    assert sorted(registered[2026]["reduction_ids"]) == sorted(c["reduction_id"] for c in metro)
+    assert registered[2026]["units"] == 1 and registered[2026]["serial_block"].endswith("2026-000000001-000000001")
+    assert registered[2026]["serial_start"] == registered[2026]["serial_end"] == registered[2026]["serial_block"]
+    assert registered[2026]["grams"] == 1_150_000 and registered[2026]["carried_out_grams"] == 150_000
+    # each issued batch went through every state, one event each
+    for batch_id in result["registered"]:
+        assert [t for t, p, i in world.dispatch.events if batch_id in i] == [
+            "exchange_batch_formed",
+            "exchange_batch_submitted",
+            "exchange_batch_verified",
+            "exchange_batch_issued",
+            "exchange_batch_registered",
+        ]
+    assert world.bridge().overview()["groups"][0] == {
+        "group": "bus_ride:1:2026",
+        "queued_grams": 300_000,
+        "pending_grams": 300_000,
+        "carried_in_grams": 0,
+        "carried_from": "",
+        "batches": 0,
+        "head_batch_id": "",
+        "head_attempt": 0,
+        "head_state": "",
+    }
+    # a second pass: nothing new, nothing sent, nothing announced
+    events = len(world.dispatch.events)
+    assert world.run()["registered"] == [] and len(world.dispatch.events) == events
+    assert [c for c in world.registry.calls if c[0] == "submit"] == [("submit", b) for b in result["registered"]]
 
 
-def test_entries_read_again_are_not_submitted_twice(account, repo, exchange, make_bridge):
-    for grams in (100, 200):
-        account.post(grams)
-    make_bridge().run()
-    repo.progress.clear()  # the watermark is only a hint: lost or stale, the entries are re-read
-    assert make_bridge().run() == {"registered": [], "failed": 0}
-    assert len(exchange.attempts) == 1 and registered_grams(exchange) == 300
-    assert len(repo.claims) == 1  # entries found claimed open no new claim
+def test_the_remainder_is_carried_across_three_batches_of_one_group(world):
+    grams = [(700_000, 600_000), (900_000,), (500_000, 400_000, 350_000)]
+    issued = []
+    for wave in grams:
+        world.account.redeem([contribution(f"pid-{g}", g) for g in wave])
+        issued += world.run()["registered"]
+    assert len(issued) == 3
+    chain = group_chain(world.registry, issued)
+    # 1.3 t -> 1 unit, 300 kg out; 0.3 + 0.9 = 1.2 t -> 1 unit, 200 kg out; 0.2 + 1.25 = 1.45 t -> 1 unit
+    assert chain == [("", 0, 1), (issued[0], 300_000, 1), (issued[1], 200_000, 1)]
+    assert world.registry.batches[issued[2]]["carried_out_grams"] == 450_000
+    total = sum(sum(w) for w in grams)
+    units = sum(world.registry.batches[b]["units"] for b in issued)
+    assert units == total // TONNE and world.registry.heads["metro_ride:1:2026"][1] == total % TONNE
+    starts = [world.registry.batches[b]["issuance"]["start"] for b in issued]
+    assert starts == [1, 2, 3]  # contiguous serials in the group
 
 
-def test_credits_below_the_minimum_wait_for_more_and_are_not_skipped(account, repo, exchange, make_bridge):
-    early = account.post(300)
-    assert make_bridge(min_grams=1000).run() == {"registered": [], "failed": 0}
-    assert exchange.attempts == [] and repo.claims == {}
-    late = account.post(800)
-    (batch_id,) = make_bridge(min_grams=1000).run()["registered"]
-    assert repo.batches[batch_id]["entry_ids"] == sorted([early["entry_id"], late["entry_id"]])
-    assert registered_grams(exchange) == 1100
+def test_a_group_below_the_threshold_waits_until_carry_and_queue_reach_it():
+    world = World(min_grams=TONNE)
+    world.account.redeem([contribution("pid-a", 1_400_000)])
+    [first] = world.run()["registered"]  # 1 unit, 400 kg carried out
+    world.account.redeem([contribution("pid-a", 500_000)])
+    assert world.run()["formed"] == []  # 400 kg + 500 kg < 1 t
+    world.account.redeem([contribution("pid-a", 100_000)])
+    [second] = world.run()["registered"]  # 400 + 600 = 1 t exactly
+    assert group_chain(world.registry, [second]) == [(first, 400_000, 1)]
+    assert world.registry.batches[second]["batch"]["record_count"] == 2
+    assert world.registry.batches[second]["carried_out_grams"] == 0
 
 
-def test_a_crash_between_claim_and_submission_is_finished_once_after_the_grace(
-    account, repo, exchange, make_bridge, later
-):
-    entries = [account.post(g) for g in (100, 200)]
-    make_bridge().claim_new()  # the process dies here: claimed, no batch
-    # another run soon after: the claim may still be forming elsewhere, and its entries stay its own
-    assert make_bridge().run() == {"registered": [], "failed": 0}
-    assert exchange.attempts == [] and len(repo.claims) == 1
-    later()
-    (batch_id,) = make_bridge().run()["registered"]
-    assert repo.batches[batch_id]["entry_ids"] == sorted(e["entry_id"] for e in entries)
-    assert make_bridge().run()["registered"] == []
-    assert exchange.attempts == [batch_id] and registered_grams(exchange) == 300
+def test_a_batch_holds_at_most_max_leaves_and_the_rest_follows():
+    world = World(min_grams=1, max_leaves=3)
+    world.account.redeem([contribution("pid-a", 100_000) for _ in range(7)])
+    result = world.run()
+    counts = [world.registry.batches[b]["batch"]["record_count"] for b in result["registered"]]
+    assert counts == [3, 3, 1] and len(set(issued_reductions(world.registry))) == 7
+    assert [u for _, _, u in group_chain(world.registry, result["registered"])] == [0, 0, 0]  # 700 kg: no unit yet
 
 
-def test_a_batch_formed_but_not_submitted_is_submitted_by_the_next_run(account, repo, exchange, make_bridge):
-    account.post(500)
-    crashed = make_bridge()
-    crashed.form(crashed.claim_new())  # dies before submitting
-    (batch_id,) = make_bridge().run()["registered"]
-    assert exchange.attempts == [batch_id] and registered_grams(exchange) == 500
+# -- intake: watermarks, pool chains, legacy and unbatchable transfers ------------------------
+def test_a_pass_reads_only_what_is_new_in_each_pool_chain(monkeypatch):
+    monkeypatch.setattr(intake_module, "PAGE_SIZE", 2)
+    world = World(min_grams=1, pool_owners=("bank-pool/0", "bank-pool/1"))
+    for i in range(5):
+        world.account.redeem([contribution("pid-a", 10_000 + i)], pool=f"bank-pool/{i % 2}")
+    world.account.other_entry("bank-pool/0")  # not a transfer: read past, never batched
+    world.run()
+    marks = world.bridge().overview()["watermarks"]
+    assert marks == {"bank-pool/0": 5, "bank-pool/1": 3}  # opened + transfers (+ the other entry)
+    world.account.calls.clear()
+    world.account.redeem([contribution("pid-b", 1)], pool="bank-pool/1")
+    world.run()
+    reads = [c for c in world.account.calls if c[0] == "list_entries_after"]
+    assert reads == [
+        ("list_entries_after", "bank-pool/0", 5),
+        ("list_entries_after", "bank-pool/1", 3),
+        ("list_entries_after", "bank-pool/1", 4),
+    ]
+    assert len(world.registry.reductions) == 6
 
 
-def test_a_lost_exchange_answer_is_resubmitted_and_registered_once(
-    account, repo, exchange, dispatch, make_bridge, monkeypatch
-):
-    account.post(500)
-    with monkeypatch.context() as m:  # the exchange registered it; the answer was never stored
-        m.setattr(repo, "record_submission", lambda *a: (_ for _ in ()).throw(AutoReconnect("lost")))
-        with pytest.raises(AutoReconnect):
-            make_bridge().run()
-    assert dispatch.events == []
-    (batch_id,) = make_bridge().run()["registered"]
-    assert exchange.attempts == [batch_id, batch_id]  # the same batch, same id: idempotent
-    assert registered_grams(exchange) == 500 and len(dispatch.events) == 1
-    assert dispatch.events[0][1]["serial_start"] == exchange.registered[batch_id]["serial_start"]
+def test_a_pool_chain_that_does_not_exist_yet_is_skipped(world):
+    assert world.run()["intake"] == {"links": 0, "reductions": 0}
+    assert world.account.calls == [("list_entries_after", "bank-pool", 0)]
 
 
-def test_an_announcement_not_confirmed_is_repeated_under_the_same_event_id(
-    account, repo, exchange, dispatch, make_bridge, monkeypatch
-):
-    account.post(500)
-    with monkeypatch.context() as m:
-        m.setattr(repo, "mark_published", lambda *a: (_ for _ in ()).throw(AutoReconnect("lost")))
-        with pytest.raises(AutoReconnect):
-            make_bridge().run()
-    make_bridge().run()
-    assert make_bridge().run()["registered"] == []
-    (first, again) = dispatch.events
-    assert first[2] == again[2] == first[1]["batch_id"] and first[1] == again[1]  # consumers dedupe on it
-    assert len(exchange.registered) == 1
+def test_transfers_without_provenance_and_unbatchable_reductions_are_never_queued():
+    world = World(min_grams=1)
+    world.account.redeem([], grams=5_000)  # a transfer made before provenance existed: stays in the pool
+    bad = contribution("pid-a", 2_000, occurred_at="2026-06-01T10:00:00")  # no offset: no vintage
+    empty = contribution("pid-a", 3_000, methodology_id="")
+    good = contribution("pid-a", 4_000)
+    world.account.redeem([bad, empty, good])
+    result = world.run()
+    assert result["intake"]["reductions"] == 1 and issued_reductions(world.registry) == [good["reduction_id"]]
+    offs = world.docs("write_offs")
+    assert set(offs) == {bad["reduction_id"], empty["reduction_id"]}
+    assert offs[bad["reduction_id"]]["reason"].startswith("unbatchable: occurred_at")
+    assert offs[empty["reduction_id"]]["code"] == "unbatchable" and offs[empty["reduction_id"]]["grams"] == 3_000
 
 
-def test_a_refused_batch_stays_pending_unannounced_and_is_not_rebatched(account, repo, exchange, dispatch, make_bridge):
-    """README: a batch the exchange refuses is retried every run (no rejection record yet)."""
-    account.post(500)
-    exchange.refusal = "exchange refused batch: 400 invalid_batch"
-    assert make_bridge().run() == {"registered": [], "failed": 1}
-    assert make_bridge().run() == {"registered": [], "failed": 1}
-    assert repo.submissions == {} and dispatch.events == [] and exchange.registered == {}
-    assert len(repo.batches) == 1 and len(set(exchange.attempts)) == 1  # the same batch each time
-    exchange.refusal = ""
-    (batch_id,) = make_bridge().run()["registered"]
-    assert list(exchange.registered) == [batch_id] and registered_grams(exchange) == 500
+# -- crashes, races, lost answers ------------------------------------------------------------
+def scenario(world):
+    """Two groups, a carried remainder and a second batch, with fixed ids: the reference history."""
+    world.account.redeem(
+        [
+            contribution("pid-a", 700_000, reduction_id="s-1"),
+            contribution("pid-b", 500_000, methodology="bus_ride", reduction_id="s-2"),
+        ]
+    )
+    world.account.redeem(
+        [
+            contribution("pid-b", 600_000, reduction_id="s-3"),
+            contribution("pid-c", 600_000, methodology="bus_ride", reduction_id="s-4"),
+        ]
+    )
 
 
-def test_two_bridges_claiming_the_same_entries_submit_them_once(
-    account, repo, exchange, make_bridge, monkeypatch, later
-):
-    entries = [account.post(g) for g in (100, 200, 300)]
-    slow, fast = make_bridge(), make_bridge()
-    open_claim = repo.open_claim
-
-    def race(claim_id, claimed_at):  # `slow` read the entries as unclaimed; `fast` runs first
-        monkeypatch.setattr(repo, "open_claim", open_claim)
-        fast.run()
-        open_claim(claim_id, claimed_at)
-
-    monkeypatch.setattr(repo, "open_claim", race)
-    assert slow.run()["registered"] == []  # its claim won no entry: no batch
-    later()
-    make_bridge().run()  # the empty claim is not "recovered" into anything
-    assert len(repo.claims) == 2 and len(repo.batches) == 1
-    assert submitted_entry_ids(repo) == sorted(e["entry_id"] for e in entries)
-    assert len(exchange.attempts) == 1 and registered_grams(exchange) == 600
+def outcome(world) -> dict:
+    """What must come out the same however the passes went: issued batches and their chain,
+    every reduction issued once, every event id announced."""
+    issued = world.registry.issued()
+    return {
+        "batches": sorted(
+            (s["batch"]["batch_id"], s["batch"]["carried_from"], s["batch"]["carried_in_grams"], s["units"])
+            for s in issued.values()
+        ),
+        "reductions": issued_reductions(world.registry),
+        "event_ids": sorted({i for _, _, i in world.dispatch.events}),
+    }
 
 
-def test_a_claim_that_won_only_some_entries_batches_only_those(
-    account, repo, exchange, make_bridge, monkeypatch, later
-):
-    """Another bridge claimed two of the three entries this one read, and died before forming."""
-    entries = [account.post(g) for g in (100, 200, 300)]
-    open_claim = repo.open_claim
-
-    def race(claim_id, claimed_at):
-        monkeypatch.setattr(repo, "open_claim", open_claim)
-        open_claim("other-bridge", claimed_at)
-        repo.claim_items([domain.item_from_entry(e, "other-bridge", claimed_at) for e in entries[:2]])
-        open_claim(claim_id, claimed_at)
-
-    monkeypatch.setattr(repo, "open_claim", race)
-    (mine,) = make_bridge().run()["registered"]
-    assert repo.batches[mine]["entry_ids"] == [entries[2]["entry_id"]]
-    later()
-    (recovered,) = make_bridge().run()["registered"]
-    assert repo.batches[recovered]["entry_ids"] == sorted(e["entry_id"] for e in entries[:2])
-    assert submitted_entry_ids(repo) == sorted(e["entry_id"] for e in entries)
-    assert registered_grams(exchange) == 600
+def writes_of_a_pass() -> int:
+    world = World()
+    scenario(world)
+    world.db.crash_before_write(10_000)
+    world.run()
+    return world.db.writes
 
 
-def test_no_pool_account_yet_means_nothing_to_do(repo, exchange, make_bridge):
-    assert make_bridge().run() == {"registered": [], "failed": 0}
-    assert repo.claims == {} and exchange.attempts == []
+WRITES = writes_of_a_pass()
 
 
-def test_the_fake_has_the_real_repositorys_signatures():
-    import inspect
+def test_the_reference_pass():
+    world = World()
+    scenario(world)
+    world.run()
+    got = outcome(world)
+    assert got["reductions"] == ["s-1", "s-2", "s-3", "s-4"]
+    assert [units for *_, units in got["batches"]] == [1, 1]
+    assert len(got["event_ids"]) == 2 * 5 and WRITES > 20
 
-    for name, method in inspect.getmembers(FakeRepository, inspect.isfunction):
-        if not name.startswith("_"):
-            real = getattr(Repository, name)
-            assert list(inspect.signature(method).parameters) == list(inspect.signature(real).parameters), name
+
+@pytest.mark.parametrize("k", range(1, WRITES + 1))
+def test_a_crash_before_any_write_is_finished_by_the_next_pass(k):
+    world = World()
+    scenario(world)
+    world.db.crash_before_write(k)
+    with pytest.raises(Crash):
+        world.run()
+    world.run()  # another process, with no memory of the first
+    got = outcome(world)
+    assert got["reductions"] == ["s-1", "s-2", "s-3", "s-4"]
+    assert [units for *_, units in got["batches"]] == [1, 1]
+    assert len(got["event_ids"]) == 2 * 5
+    # a batch whose outcome the crash hid was looked up, never sent twice
+    submits = [b for call, b in world.registry.calls if call == "submit"]
+    assert sorted(submits) == [b for b, *_ in got["batches"]]
+    calls = len(world.registry.calls)
+    assert world.run()["formed"] == [] and len(world.registry.calls) == calls  # settled: nothing more to do
+
+
+def rejection_scenario(world):
+    world.account.redeem(
+        [contribution("pid-a", 800_000, reduction_id="j-1"), contribution("pid-b", 400_000, reduction_id="j-2")]
+    )
+    world.registry.reject_ids = {bf.batch_id("metro_ride", "1", 2026, ["j-1", "j-2"], attempt) for attempt in (1, 2)}
+
+
+def rejection_writes() -> int:
+    world = World()
+    rejection_scenario(world)
+    world.db.crash_before_write(10_000)
+    world.run()
+    return world.db.writes
+
+
+@pytest.mark.parametrize("k", range(1, rejection_writes() + 1))
+def test_a_crash_anywhere_in_a_rejection_ends_written_off_once(k):
+    world = World()
+    rejection_scenario(world)
+    world.db.crash_before_write(k)
+    with pytest.raises(Crash):
+        world.run()
+    world.run()
+    assert set(world.docs("write_offs")) == {"j-1", "j-2"} and set(world.docs("releases")) == {"j-1", "j-2"}
+    events = {(t, i) for t, _, i in world.dispatch.events}
+    assert sorted(t for t, _ in events) == sorted(
+        ["exchange_batch_formed"] * 2
+        + ["exchange_batch_submitted"] * 2
+        + ["exchange_batch_rejected"] * 2
+        + ["exchange_batch_released", "exchange_batch_written_off"]
+    )
+    submits = [b for call, b in world.registry.calls if call == "submit"]
+    assert sorted(submits) == sorted(world.registry.reject_ids)
+    assert world.run()["formed"] == []
+
+
+@pytest.mark.parametrize("k", range(1, WRITES + 1, 2))
+def test_two_bridges_interleaved_at_a_write_issue_each_reduction_once(k):
+    world = World()
+    scenario(world)
+    a, b = world.bridge(), world.bridge()
+    world.db.crash_before_write(k)
+    with pytest.raises(Crash):
+        a.run()  # a stops before write k …
+    b.run()  # … b runs a whole pass meanwhile …
+    a.run()  # … and a (the same process, its memory intact) goes on
+    got = outcome(world)
+    assert got["reductions"] == ["s-1", "s-2", "s-3", "s-4"]
+    assert [units for *_, units in got["batches"]] == [1, 1]
+    slots = world.docs("slots")
+    assert len(slots) == 2 and {s["batch_id"] for s in slots.values()} == {x[0] for x in got["batches"]}
+
+
+def test_two_bridges_forming_the_same_slot_from_different_queues_agree_on_one():
+    world = World(min_grams=1)
+    world.account.redeem([contribution("pid-a", 100_000, reduction_id="r-1")])
+    a, b = world.bridge(), world.bridge()
+    head, _ = a.intake.run()
+    behind = {g: (k, grams) for g, k, grams in head["tails"]}  # a's view: r-1 queued
+    world.account.redeem([contribution("pid-a", 100_000, reduction_id="r-2")])
+    head, _ = b.intake.run()
+    ahead = {g: (k, grams) for g, k, grams in head["tails"]}  # b's view: r-1 and r-2
+    [group] = ahead
+    result = {"formed": []}
+    b_slot = b.lifecycle.form_next(group, 0, None, {}, ahead[group], result)
+    a_slot = a.lifecycle.form_next(group, 0, None, {}, behind[group], result)  # too late: b's slot wins
+    assert a_slot == b_slot and a_slot["record_count"] == 2 and result["formed"] == [b_slot["batch_id"]]
+    assert list(world.docs("batches")) == [b_slot["batch_id"]]
+    a.run()
+    b.run()
+    [issued] = world.registry.issued().values()
+    assert issued["batch"]["record_count"] == 2 and list(world.docs("slots")) == [b_slot["_id"]]
+
+
+def test_a_lost_answer_is_looked_up_not_sent_again(world):
+    world.account.redeem([contribution("pid-a", TONNE)])
+    world.registry.lose = 1  # issued at the registry, the answer lost
+    first = world.run()
+    assert first["registered"] == [] and first["failed"] == 1
+    second = world.run()
+    assert len(second["registered"]) == 1
+    assert [call for call, _ in world.registry.calls] == ["submit", "status"]
+
+
+def test_a_registry_that_does_not_answer_gets_the_batch_once_it_does(world):
+    world.account.redeem([contribution("pid-a", TONNE)])
+    world.registry.down = 2  # the submission and the next pass's status query get no answer
+    assert world.run()["failed"] == 1 and world.run()["failed"] == 1
+    assert len(world.run()["registered"]) == 1
+    assert [call for call, _ in world.registry.calls] == ["submit", "status", "status", "submit"]
+
+
+def test_an_event_not_confirmed_is_published_on_the_next_pass(world):
+    world.account.redeem([contribution("pid-a", TONNE)])
+    world.dispatch.fail = 1  # `formed` is stored, its event not confirmed
+    assert world.run()["failed"] == 1
+    world.run()
+    assert len(world.dispatch.of("exchange_batch_registered")) == 1
+    assert [t for t, *_ in world.dispatch.events][0] == "exchange_batch_formed"
+
+
+# -- rejection, release, re-batch, write-off (rule R2) -----------------------------------------
+def test_a_rejected_batch_is_released_re_batched_once_then_written_off(world):
+    reductions = [contribution("pid-a", 800_000), contribution("pid-b", 400_000)]
+    world.account.redeem(reductions)
+    world.registry.reject = 2
+    result = world.run()
+    assert len(result["rejected"]) == 2 and len(result["released"]) == 1 and len(result["written_off"]) == 1
+    first, second = result["rejected"]
+    ids = sorted(r["reduction_id"] for r in reductions)
+    assert second == bf.batch_id("metro_ride", "1", 2026, ids, attempt=2)
+    assert world.registry.batches[second]["batch"]["attempt"] == 2
+    assert world.registry.batches[second]["batch"]["carried_from"] == ""  # nothing was issued in the group
+    assert set(world.docs("releases")) == set(ids)
+    offs = world.docs("write_offs")
+    assert set(offs) == set(ids) and {o["first_batch_id"] for o in offs.values()} == {first}
+    [(released, _)] = world.dispatch.of("exchange_batch_released")
+    assert released["next_batch_id"] == second and sorted(released["reduction_ids"]) == ids
+    [(written, _)] = world.dispatch.of("exchange_batch_written_off")
+    assert written["grams"] == 1_200_000 and written["first_batch_id"] == first
+    # written-off reductions are never queued again; new ones form a new batch (attempt 1)
+    fresh = contribution("pid-c", TONNE)
+    world.account.redeem([fresh])
+    [third] = world.run()["registered"]
+    assert world.registry.batches[third]["batch"].get("attempt") is None
+    assert issued_reductions(world.registry) == [fresh["reduction_id"]]
+    assert world.run()["formed"] == []
+
+
+def test_a_released_batch_issued_at_its_second_attempt_keeps_the_group_chain(world):
+    world.account.redeem([contribution("pid-a", 1_300_000)])
+    [first] = world.run()["registered"]
+    world.account.redeem([contribution("pid-b", 900_000)])
+    world.registry.reject = 1
+    result = world.run()
+    assert len(result["rejected"]) == 1 and len(result["registered"]) == 1
+    [retry] = result["registered"]
+    assert world.registry.batches[retry]["batch"]["attempt"] == 2
+    # the rejected batch linked nothing: the retry continues from the last issued batch
+    assert group_chain(world.registry, [retry]) == [(first, 300_000, 1)]
+    assert world.docs("write_offs") == {}
+
+
+@pytest.mark.parametrize("code", ["invalid_leaf", "duplicate_reduction"])
+def test_a_refusal_of_the_content_counts_as_a_rejection(world, code):
+    world.account.redeem([contribution("pid-a", TONNE)])
+    world.registry.refuse = [code]
+    result = world.run()
+    assert len(result["rejected"]) == 1 and len(result["registered"]) == 1
+    [(rejected, _)] = world.dispatch.of("exchange_batch_rejected")
+    assert rejected["code"] == code
+
+
+@pytest.mark.parametrize("code", ["carried_mismatch", "unknown_participant", "key_revoked", "unknown_methodology"])
+def test_any_other_refusal_holds_the_batch_and_sends_it_again(world, code):
+    world.account.redeem([contribution("pid-a", TONNE)])
+    world.registry.refuse = [code, code]
+    for _ in range(2):
+        result = world.run()
+        assert result["failed"] == 1 and result["rejected"] == []
+    batch_id = world.bridge().overview()["groups"][0]["head_batch_id"]
+    assert f"{batch_id}:{code}" in world.docs("refusals")
+    assert len(world.run()["registered"]) == 1  # the operator fixed it: the same batch goes through
+    assert world.docs("releases") == {}
+
+
+def test_a_reduction_queued_twice_is_batched_once(world):
+    twice = contribution("pid-a", 600_000)
+    world.account.redeem([twice, dict(twice)])
+    world.account.redeem([contribution("pid-b", 500_000)])
+    [batch_id] = world.run()["registered"]
+    assert world.registry.batches[batch_id]["batch"]["record_count"] == 2
+
+
+# -- units after issuance --------------------------------------------------------------------
+def issued_batch(world, grams=3 * TONNE) -> str:
+    world.account.redeem([contribution("pid-a", grams)])
+    [batch_id] = world.run()["registered"]
+    return batch_id
+
+
+def test_units_are_transferred_retired_and_cancelled_once_per_request_key(world):
+    from exchange_bridge.errors import NotIssued, OperationRefused, RequestKeyReused
+
+    batch_id = issued_batch(world)
+    units = world.bridge().units
+    moved = units.transfer(batch_id, 1, "bank-b", "move-1")
+    assert (moved["start"], moved["end"], moved["state"]) == (1, 1, "transferred")
+    assert units.transfer(batch_id, 1, "bank-b", "move-1")["record_id"] == moved["record_id"]  # repeated: same
+    retired = units.retire(batch_id, 1, "Alice", "personal offset", "retire-1")
+    assert (retired["start"], retired["end"]) == (2, 2)
+    cancelled = units.cancel(batch_id, 1, "error", "cancel-1")
+    assert (cancelled["start"], cancelled["end"]) == (3, 3)
+    assert [c for c, _ in world.registry.calls if c != "submit"] == ["transfer", "retire", "cancel"]
+    with pytest.raises(RequestKeyReused):
+        units.retire(batch_id, 1, "Bob", "other", "retire-1")
+    with pytest.raises(OperationRefused) as refused:
+        units.retire(batch_id, 1, "Bob", "nothing left", "retire-2")
+    assert refused.value.code == "insufficient_units"
+    with pytest.raises(NotIssued):
+        units.retire("ab" * 32, 1, "Bob", "x", "retire-3")
+    moves = ["exchange_batch_transferred", "exchange_batch_retired", "exchange_batch_cancelled"]
+    assert [t for t, _, _ in world.dispatch.events if t in moves] == moves
+    status = world.bridge().batch_status(batch_id)
+    assert status["state"] == "issued" and len(status["operations"]) == 3
+
+
+def test_a_unit_operation_whose_answer_was_lost_is_finished_by_calling_again(world):
+    from exchange_bridge.errors import OutcomeUnknown
+
+    batch_id = issued_batch(world)
+    world.registry.lose = 1
+    with pytest.raises(OutcomeUnknown):
+        world.bridge().units.retire(batch_id, 2, "Alice", "offset", "r-1")
+    again = world.bridge().units.retire(batch_id, 2, "Alice", "offset", "r-1")
+    assert (again["start"], again["end"]) == (1, 2)
+    assert len(world.dispatch.of("exchange_batch_retired")) == 1
+    world.bridge().units.retire(batch_id, 1, "Alice", "offset", "r-2")
+    assert [op["op_id"] for op in world.bridge().repo.unit_ops_of(batch_id)] == [
+        again["record_id"],
+        f"retire:{PARTICIPANT}:{rules.client_id('retire', 'r-2')}",
+    ]
+
+
+# -- what a pass costs -----------------------------------------------------------------------
+def test_a_pass_after_many_batches_reads_by_id_only_and_costs_the_same(world):
+    bridge = world.bridge()  # one process: its chain hints live as long as it does
+
+    def pass_commands(new_groups: int) -> list:
+        """(command, collection, ids asked for) of one pass."""
+        for i in range(new_groups):
+            world.account.redeem([contribution("pid-a", TONNE, year=2000 + i % 3)])
+        world.db.commands.clear()
+        bridge.run()
+        return [
+            (c, coll, len(f["_id"]["$in"]) if isinstance(f["_id"], dict) else 1) for c, coll, f in world.db.commands
+        ]
+
+    for _ in range(10):
+        pass_commands(3)
+    quiet_early = pass_commands(0)
+    for _ in range(30):
+        pass_commands(3)
+    quiet_late = pass_commands(0)
+    busy = pass_commands(3)
+    assert len(world.registry.issued()) == 123
+    assert world.db.not_by_id() == []
+    # a quiet pass: the intake head and every group's head slot, in two `$in` reads, whatever the history
+    assert quiet_late == quiet_early and quiet_late == [("find", "intake", 2), ("find", "slots", 6)]
+    assert len(busy) == len(pass_commands(3)) < 80
+    # a new process starts from the stored hints: a few more reads, once
+    fresh = world.bridge()
+    world.db.commands.clear()
+    fresh.run()
+    assert world.db.not_by_id() == [] and len(world.db.commands) < 20
