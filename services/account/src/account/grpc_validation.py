@@ -1,5 +1,5 @@
-"""The bounds of every field of every account gRPC request, in one place (docs/grpc.md,
-"Errors and bounds").
+"""The bounds of every field of every account gRPC request, in one place (docs/grpc.md §3,
+"Bounds of the request fields").
 
 `check_request(request)` runs before every AccountService handler (grpc_api's `_handled`): it
 walks the request message and the messages it nests (AccountRef) and applies the rule that
@@ -11,12 +11,12 @@ before any pattern, so a megabyte string costs one `len`.
 
 A bad field raises ledger.InvalidRequest(message, code) (INVALID_ARGUMENT with the details
 "<code>: <message>"). The message names the field and its bound and NEVER contains the value
-received: details stay short whatever was sent, and no request text is echoed into errors,
-logs or metrics.
+received: details stay short whatever was sent, and a refusal puts no request text in an
+error, a log line or a metric label.
 
 For a new method (a rewards catalogue, enterprise accounts, …): give each field of its request a
 rule below, reusing the shared rules (ACCOUNT_ID, OWNER_PID, REQUEST_KEY, IDENTIFIER,
-page_size…) or building one from Text / Choice / Repeated / Int / Message; put checks that need
+PAGE_SIZE, …) or building one from Text / Choice / Repeated / Int / Message; put checks that need
 more than one field (a time range) or a normalised value in a function here (`time_range`)
 called by the handler. Everything a handler gets past `check_request` is bounded.
 """
