@@ -7,7 +7,7 @@ test_account_repository_contract.py holds both to the same assertions):
   entries   unique _id and unique (account_id, seq): `insert_entries_in_order` stops at the
             first hit and says how many went in, as an ordered insert_many does
   accounts  unique _id and unique owner_pid
-  states, claims, outbox   unique _id; the document stored first wins
+  states, claims, outbox, revoked_consents   unique _id; the document stored first wins
 Everything read back is a fresh copy that went through JSON (entries and states are stored as
 canonical JSON by the real repository too), so the caller cannot alter what is stored.
 
@@ -43,6 +43,7 @@ class FakeRepository:
         self._heads: dict[str, int] = {}
         self._claims: dict[str, dict] = {}
         self._outbox: dict[str, dict] = {}
+        self._revoked_consents: dict[str, dict] = {}
 
     # fault injection ----------------------------------------------------------------------
     def fail_next(self, method: str, exc: Exception, after: int = 0) -> None:
@@ -161,6 +162,16 @@ class FakeRepository:
         for claim in claims:
             self._claims.setdefault(claim["_id"], _json_copy(claim))
         return {c["_id"]: copy.deepcopy(self._claims[c["_id"]]) for c in claims}
+
+    # revoked consents ------------------------------------------------------------------------
+    def insert_revoked_consent(self, doc: dict) -> bool:
+        if doc["_id"] in self._revoked_consents:
+            return False
+        self._revoked_consents[doc["_id"]] = _json_copy(doc)
+        return True
+
+    def revoked_consents_among(self, consent_ids) -> dict[str, dict]:
+        return {c: copy.deepcopy(self._revoked_consents[c]) for c in consent_ids if c in self._revoked_consents}
 
     # outbox ----------------------------------------------------------------------------------
     def add_outbox(self, entry_id: str, account_id: str, traceparent: str = "") -> None:

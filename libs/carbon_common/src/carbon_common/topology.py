@@ -60,6 +60,7 @@ ROUTES = (
     Route("calc", "reduction_reversed", "account", "handle_reduction_reversed"),
     Route("calc", "reduction_reversal_refused", "account", "handle_reduction_reversal_refused"),
     Route("ingest", "personal_data_deleted", "account", "handle_personal_data_deleted"),
+    Route("ingest", "consent_revoked", "account", "handle_consent_revoked"),
 )
 
 

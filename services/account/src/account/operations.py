@@ -104,6 +104,19 @@ class LedgerOperations:
         self._accounts.pop(account_id, None)
         return True
 
+    def record_revocation(self, revocation: dict) -> bool:
+        """A consent was revoked in ingest (ConsentRevoked): from now on every reduction of that
+        consent not yet in the ledger is declined `consent_revoked` (credit_many reads these by
+        `_id`). Insert-only, one document per consent; -> whether it is new here. A reduction
+        credited before this is recorded stays credited: the ledger is append-only."""
+        return self.repo.insert_revoked_consent(
+            {
+                "_id": revocation["consent_id"],
+                "revoked_at": revocation.get("revoked_at", ""),
+                "recorded_at": ledger.utc_now_iso(),
+            }
+        )
+
     def _existing(self, account_id: str) -> dict:
         doc = self._accounts.get(account_id) or self.repo.get_account(account_id)
         if doc is None:
@@ -121,10 +134,11 @@ class LedgerOperations:
     ) -> tuple[list[dict], list[dict]]:
         """Credit a batch of ReductionCalculated payloads, each once. -> (the entry of each
         reduction, opening entries of accounts first seen here). Reads: one `$in` each for
-        accounts, dedup claims, and the reversals and earlier entries together; writes: see
-        Appender.append_many."""
+        accounts, dedup claims, revoked consents, and the reversals and earlier entries
+        together; writes: see Appender.append_many."""
         accounts, openings = self._accounts_for([r["user_pid"] for r in reductions])
         claims = self._claims(reductions)
+        revoked = self.repo.revoked_consents_among([r["consent_id"] for r in reductions if r.get("consent_id")])
         reversal_ids = [ledger.reversal_entry_id(r["reduction_id"]) for r in reductions]
         credit_ids = [ledger.credit_entry_id(r["reduction_id"]) for r in reductions]
         superseded = [r["supersedes"] for r in reductions if r.get("supersedes")]
@@ -142,6 +156,11 @@ class LedgerOperations:
         for r, credit_id, reversal_id, traceparent in zip(reductions, credit_ids, reversal_ids, traces):
             account = accounts[ledger.account_id_for(r["user_pid"])]
             old_credit = found.get(ledger.credit_entry_id(r["supersedes"])) if r.get("supersedes") else None
+            # A revocation stops what the ledger has not judged yet. A correction of a reduction
+            # it judged before the revocation restates that judgment: it goes on as corrections do.
+            consent_revoked = r.get("consent_id") in revoked and (
+                old_credit is None or old_credit.get("code") == "consent_revoked"
+            )
             if old_credit is not None:
                 # A correction reverses what it supersedes first, in the same chain, so the new
                 # credit and the old one are never both spendable (ADR 0005 §2).
@@ -155,6 +174,7 @@ class LedgerOperations:
                     reversed_first=reversal_id in found,
                     superseded_credit=old_credit,
                     traceparent=traceparent,
+                    consent_revoked=consent_revoked,
                 )
             )
         results = self.appender.append_many(requests, stored=found)
@@ -226,9 +246,11 @@ class LedgerOperations:
         reversed_first: bool,
         superseded_credit: dict | None = None,
         traceparent: str = "",
+        consent_revoked: bool = False,
     ) -> Request:
         """entry_id: the reduction's credit entry id; reversed_first: its reversal is in the
-        ledger; superseded_credit: the credit entry of the reduction this one corrects."""
+        ledger; superseded_credit: the credit entry of the reduction this one corrects;
+        consent_revoked: its consent was revoked before the ledger judged it."""
         scenario = reduction["scenario"]
         grams = int(reduction["grams"])
         cap_list = [caps.Cap.from_event(c) for c in reduction.get("caps", [])]
@@ -238,7 +260,7 @@ class LedgerOperations:
 
         def decide(state):
             base = {**_owner(account), **audit, "requested_grams": grams}
-            declined = self._decline_code(state, reversed_first, duplicate_of)
+            declined = self._decline_code(state, reversed_first, duplicate_of, consent_revoked)
             if not declined and superseded_credit is not None and self._consumed(state, superseded_credit):
                 declined = "supersedes_locked"  # the corrected reduction was redeemed: it stands
             if declined:
@@ -269,9 +291,13 @@ class LedgerOperations:
         return Request(account["_id"], entry_id, decide)
 
     @staticmethod
-    def _decline_code(state: dict, reversed_first: bool, duplicate_of: str | None) -> str | None:
+    def _decline_code(
+        state: dict, reversed_first: bool, duplicate_of: str | None, consent_revoked: bool = False
+    ) -> str | None:
         if state["status"] != "open":
             return f"account_{state['status'] or 'not_open'}"
+        if consent_revoked:  # the customer withdrew the consent the record came under
+            return "consent_revoked"
         if reversed_first:
             return "reversed_before_credit"
         return "duplicate_behaviour" if duplicate_of else None

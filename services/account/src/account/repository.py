@@ -9,6 +9,9 @@ Collections (database carbon_account):
   outbox    {_id: entry_id}   RPC-made entries whose events still have to be published (the
             marker is written before the entry; batch-credited entries need none: their events
             are published before the message that caused them is acked)
+  revoked_consents  {_id: consent_id, revoked_at, recorded_at}   insert-only, one per consent
+            revoked in ingest (`consent_revoked`): a batch's credits read them by `_id` and
+            decline the reductions of a revoked consent (`consent_revoked`)
 
 FerretDB v1 answers only `_id` lookups without scanning, so the write path (appending,
 caps, idempotency) uses `_id` lookups and inserts only; the read/query paths use ordinary
@@ -88,6 +91,7 @@ class Repository:
         self.heads = database["heads"]
         self.claims = database["claims"]
         self.outbox = database["outbox"]
+        self.revoked_consents = database["revoked_consents"]
 
     def ensure_indexes(self) -> None:
         self.entries.create_index(
@@ -188,6 +192,16 @@ class Repository:
     def claim_many(self, claims: list[dict]) -> dict[str, dict]:
         """Insert the claims that are free; claim id -> the claim that holds the key (ours or another's)."""
         return {c["_id"]: held for c, (held, _) in zip(claims, insert_or_get_many(self.claims, claims))}
+
+    # revoked consents
+    def insert_revoked_consent(self, doc: dict) -> bool:
+        """Insert-only: True if this consent's revocation is new here (a repeat keeps the first)."""
+        return not insert_new(self.revoked_consents, [doc])
+
+    def revoked_consents_among(self, consent_ids) -> dict[str, dict]:
+        """consent_id -> its revocation, for those of `consent_ids` revoked (one `$in` by `_id`;
+        mostly misses, which FerretDB answers almost for free)."""
+        return find_by_ids(self.revoked_consents, consent_ids)
 
     # outbox
     def add_outbox(self, entry_id: str, account_id: str, traceparent: str = "") -> None:

@@ -9,6 +9,7 @@ from carbon_common.batching import batch_event_handler
 from carbon_common.events import BatchDispatcher
 from carbon_common.handlers import event_handler
 from carbon_common.mongo import MongoDatabase
+from carbon_common.schemas import check_envelope
 from carbon_common.tracing import Tracing
 
 from account import schemas
@@ -58,6 +59,16 @@ class AccountService(operations.OperationsMixin):
     def handle_reduction_reversal_refused(self, envelope):
         entry = self.ledger.ops.record_refusal(schemas.reduction_reversal_refused(envelope))
         log.info("reversal refusal recorded", extra={"reduction_id": entry["reduction_id"], "code": entry["code"]})
+
+    @event_handler("ingest", "consent_revoked")
+    def handle_consent_revoked(self, envelope):
+        """The consent's reductions not yet in the ledger are declined `consent_revoked` from now
+        on (credit_many); those credited before stay credited (the ledger is append-only)."""
+        check_envelope(envelope)  # a contract violation raises: retried, then dead-lettered
+        if envelope["event_type"] != "consent_revoked" or not envelope["data"].get("consent_id"):
+            raise ValueError("consent_revoked needs consent_id")
+        new = self.ledger.ops.record_revocation(envelope["data"])
+        log.info("consent revocation recorded", extra={"consent_id": envelope["data"]["consent_id"], "new": new})
 
     @event_handler("ingest", "personal_data_deleted")
     def handle_personal_data_deleted(self, envelope):

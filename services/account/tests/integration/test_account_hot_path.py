@@ -31,6 +31,9 @@ def test_a_batch_of_credits_reads_and_writes_by_id_only(recorded_ops, make_reduc
     ops.credit_many(first)
     second = [make_reduction(user_pid=f"pid-{i % 11}", grams=90, caps=DAILY_CAP) for i in range(40)]
     second += [make_reduction(user_pid="pid-1", dedup_key="trip-42", partner_id=p) for p in ("bus-a", "bus-b")]
+    # a consent revoked while its records were in flight: declined `consent_revoked`, by `_id` too
+    ops.record_revocation({"consent_id": "consent-revoked", "revoked_at": "2026-11-25T08:00:00Z"})
+    second += [make_reduction(user_pid=f"pid-{i}", consent_id="consent-revoked") for i in (2, 3)]
     recorder.clear()
     entries, opened = ops.credit_many(second)
     ops.credit_many(second)  # the same batch redelivered
@@ -38,6 +41,7 @@ def test_a_batch_of_credits_reads_and_writes_by_id_only(recorded_ops, make_reduc
     assert recorder.not_by_id() == []
     assert len(opened) == 4  # pid-7 … pid-10 were new in the second batch
     assert {e["type"] for e in entries} >= {ledger.CREDIT, ledger.CAPPED, ledger.DECLINED}
+    assert [e["code"] for e in entries[-2:]] == ["consent_revoked"] * 2
 
 
 def test_batch_credits_equal_one_by_one_credits(repo, ops, mongo_database, make_reduction):

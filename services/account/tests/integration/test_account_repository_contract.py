@@ -178,6 +178,17 @@ def test_outbox_markers_are_written_once_read_and_dropped(repository):
     assert [m["_id"] for m in repository.pending_outbox(10)] == ["e2"]
 
 
+# revoked consents -----------------------------------------------------------------------------
+def test_a_consent_revocation_is_recorded_once_and_found_by_id(repository):
+    first = {"_id": "cns-1", "revoked_at": "2026-11-25T08:00:00Z", "recorded_at": "2026-11-25T08:00:01.000Z"}
+    assert repository.insert_revoked_consent(first) is True
+    assert repository.insert_revoked_consent({**first, "revoked_at": "2026-11-26T00:00:00Z"}) is False
+    assert repository.insert_revoked_consent({"_id": "cns-2", "revoked_at": "", "recorded_at": ""}) is True
+    found = repository.revoked_consents_among(["cns-1", "cns-3", "cns-1"])
+    assert found == {"cns-1": first}  # the first stays
+    assert repository.revoked_consents_among([]) == {}
+
+
 # the operations over it ---------------------------------------------------------------------
 def test_credit_once_and_redemption_request_idempotency(repository):
     ops = LedgerOperations(repository, TIERS)

@@ -166,3 +166,34 @@ def test_rpc_reads_redeem_and_personal_data_deletion(
         ingest.close()
         wait_until(lambda: "alias" not in repo.get_account(ledger.account_id_for("pid-carol")), timeout=20)
         assert account.get_account(owner_pid="pid-carol")["status"] == "open"
+
+
+def test_a_consent_revoked_in_ingest_declines_its_records_not_yet_credited(
+    service, calc, repo, make_reduction, event_listener
+):
+    declined = event_listener("account", "reduction_declined")
+    credited = event_listener("account", "account_credited")
+    before = make_reduction(user_pid="pid-dora", grams=300, consent_id="cns-dora")
+    calc.publish("reduction_calculated", before, event_id=before["reduction_id"])
+    credited.wait(1, timeout=20)
+
+    ingest = EventPublisher(service.config["AMQP_URI"], "ingest")
+    revocation = {
+        "consent_id": "cns-dora",
+        "user_pid": "pid-dora",
+        "partner_id": "metro-sz",
+        "scenarios": ["metro_ride"],
+        "revoked_at": "2026-11-25T08:00:00Z",
+    }
+    ingest.publish("consent_revoked", revocation, event_id="consent_revoked:cns-dora")
+    ingest.close()
+    wait_until(lambda: repo.revoked_consents_among(["cns-dora"]), timeout=20, message="the revocation recorded")
+
+    in_flight = make_reduction(user_pid="pid-dora", grams=200, consent_id="cns-dora")
+    calc.publish("reduction_calculated", in_flight, event_id=in_flight["reduction_id"])
+    [event] = declined.wait(1, timeout=20)
+    validate_envelope(event)
+    assert (event["data"]["reduction_id"], event["data"]["code"]) == (in_flight["reduction_id"], "consent_revoked")
+    entries = repo.account_entries(ledger.account_id_for("pid-dora"))
+    assert [(e["type"], e["grams"]) for e in entries[1:]] == [("credit", 300), ("declined", 0)]
+    assert entries[-1]["balance_after"] == 300  # credited before the revocation: it stays

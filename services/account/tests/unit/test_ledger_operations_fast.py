@@ -349,6 +349,60 @@ def test_a_reversal_that_arrives_first_declines_the_late_credit(repo, ops):
     assert balance(repo, "alice") == 0
 
 
+# consent revocation ---------------------------------------------------------------------------
+def test_a_revocation_declines_the_consent_s_records_not_yet_credited_and_keeps_the_credited(repo, ops):
+    credited = ops.credit(reduction("alice", 1, 400, consent_id="cns-a"))
+    assert ops.record_revocation({"consent_id": "cns-a", "revoked_at": "2026-11-25T08:00:00Z"}) is True
+    assert ops.record_revocation({"consent_id": "cns-a", "revoked_at": "2026-11-25T09:00:00Z"}) is False
+
+    entries, _ = ops.credit_many(
+        [
+            reduction("alice", 2, 300, consent_id="cns-a"),  # in flight when the revocation came
+            reduction("alice", 3, 200, consent_id="cns-b"),  # another consent of hers
+            reduction("bob", 1, 100, consent_id="cns-a", dedup_key="trip-9"),  # the code says why: revoked
+        ]
+    )
+    assert [(e["type"], e.get("code"), e["grams"]) for e in entries] == [
+        ("declined", "consent_revoked", 0),
+        ("credit", None, 200),
+        ("declined", "consent_revoked", 0),
+    ]
+    assert entries[0]["requested_grams"] == 300 and entries[0]["consent_id"] == "cns-a"
+    assert balance(repo, "alice") == 400 + 200  # what was credited before the revocation stays
+    assert ops.credit(reduction("alice", 1, 400, consent_id="cns-a")) == credited  # a redelivery: the same entry
+    assert_chain_holds(repo, "alice")
+
+
+def test_a_declined_record_announces_reduction_declined_with_its_code(repo, ops):
+    from account.outbox import event_items
+
+    ops.record_revocation({"consent_id": "cns-a", "revoked_at": "2026-11-25T08:00:00Z"})
+    entry = ops.credit(reduction("alice", 1, 400, consent_id="cns-a"))
+    [(event_type, data, event_id, _)] = event_items(entry)
+    assert (event_type, event_id, data["code"]) == ("reduction_declined", entry["_id"], "consent_revoked")
+
+
+def test_after_a_revocation_a_correction_restates_what_the_ledger_judged_before_and_nothing_else(repo, ops):
+    ops.credit(reduction("alice", 1, 400, consent_id="cns-a"))
+    ops.record_revocation({"consent_id": "cns-a", "revoked_at": "2026-11-25T08:00:00Z"})
+    declined = ops.credit(reduction("alice", 2, 300, consent_id="cns-a"))
+    assert declined["code"] == "consent_revoked"
+
+    corrections, _ = ops.credit_many(
+        [
+            reduction("alice", 1, 350, consent_id="cns-a", reduction_id="red-alice-1-r1", supersedes="red-alice-1"),
+            reduction("alice", 2, 250, consent_id="cns-a", reduction_id="red-alice-2-r1", supersedes="red-alice-2"),
+            reduction("alice", 3, 250, consent_id="cns-a", reduction_id="red-alice-3-r1", supersedes="red-alice-3"),
+        ]
+    )
+    # credited before the revocation: the correction replaces it as any correction does
+    assert (corrections[0]["type"], corrections[0]["grams"]) == ("credit", 350)
+    # declined for the revocation, or never judged: the correction counts no more than the original
+    assert [(e["type"], e["code"]) for e in corrections[1:]] == [("declined", "consent_revoked")] * 2
+    assert balance(repo, "alice") == 350
+    assert_chain_holds(repo, "alice")
+
+
 # the fake itself ------------------------------------------------------------------------------
 def test_the_fake_has_the_real_repositorys_signatures():
     import inspect
