@@ -8,6 +8,9 @@ assertions against both):
              batch; what comes back is decoded from the JSON strings the real one stores
   reversals  unique _id (the reversed reduction_id): the first stored wins
   locks      unique _id (a reduction registered at the exchange); `lock` says how many were new
+  forgotten  unique _id (a pseudonym whose deletion request reached calc); `forget_person`
+             rewrites the person's outcomes and reversals without the pseudonym, and a
+             forgotten outcome is never read for recalculation
 Stored times are cut to milliseconds, as BSON does.
 """
 
@@ -29,6 +32,7 @@ class FakeCalcRepository:
         self._outcomes: dict[str, dict] = {}  # _id -> the document as stored (JSON strings)
         self._reversals: dict[str, dict] = {}
         self._locks: dict[str, dict] = {}
+        self._forgotten: dict[str, dict] = {}
 
     def ensure_indexes(self) -> None:
         """Query indexes only: nothing to do in memory."""
@@ -51,7 +55,10 @@ class FakeCalcRepository:
         return [
             d
             for _, d in sorted(self._outcomes.items())
-            if d["kind"] == "reduction" and d.get(f"{prefix}_id") == item_id and d.get(f"{prefix}_version") == version
+            if d["kind"] == "reduction"
+            and d.get(f"{prefix}_id") == item_id
+            and d.get(f"{prefix}_version") == version
+            and not d.get("forgotten")
         ]
 
     def pinned_to(self, kind: str, item_id: str, version: str):
@@ -59,6 +66,38 @@ class FakeCalcRepository:
 
     def count_pinned_to(self, kind: str, item_id: str, version: str) -> int:
         return len(self._pinned(kind, item_id, version))
+
+    # deletion requests -----------------------------------------------------------------------
+    def insert_forgotten(self, user_pid: str, requested_at: str) -> bool:
+        if user_pid in self._forgotten:
+            return False
+        self._forgotten[user_pid] = {"_id": user_pid, "requested_at": requested_at}
+        return True
+
+    def forgotten_among(self, user_pids) -> set:
+        return {p for p in user_pids if p in self._forgotten}
+
+    def scrub_outcomes(self, docs) -> int:
+        docs = list(docs)
+        for doc in docs:
+            clean = CalcRepository._encode(CalcRepository.without_person(CalcRepository._decode(doc)))
+            self._outcomes[doc["_id"]] = {**self._outcomes[doc["_id"]], **clean, "stored_at": doc["stored_at"]}
+        return len(docs)
+
+    def scrub_outcomes_by_ids(self, outcome_ids) -> int:
+        return self.scrub_outcomes([dict(self._outcomes[i]) for i in dict.fromkeys(outcome_ids) if i in self._outcomes])
+
+    def forget_person(self, user_pid: str, requested_at: str) -> dict:
+        new = self.insert_forgotten(user_pid, requested_at)
+        naming = [
+            dict(d) for d in self._outcomes.values() if CalcRepository._decode(d)["record"].get("user_pid") == user_pid
+        ]
+        reversals = 0
+        for doc in self._reversals.values():
+            if doc["payload"].get("user_pid") == user_pid:
+                doc["payload"]["user_pid"], doc["forgotten"] = "", True
+                reversals += 1
+        return {"new": new, "outcomes": self.scrub_outcomes(naming), "reversals": reversals}
 
     # reversals and locks ----------------------------------------------------------------------
     def save_reversal(self, payload) -> tuple[dict, bool]:

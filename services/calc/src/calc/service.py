@@ -8,10 +8,11 @@ from carbon_common.batching import batch_event_handler
 from carbon_common.events import BatchDispatcher
 from carbon_common.handlers import event_handler
 from carbon_common.mongo import MongoDatabase
+from carbon_common.schemas import check_envelope
 from carbon_common import ops  # the module: `nameko run` would take an imported mixin class for a service
 from carbon_common.tracing import Tracing
 
-from calc import queries
+from calc import forgetting, queries
 from calc.dependencies import MethodologyCatalog, Repository
 from calc.domain import InvalidRecord
 from calc.processing import handle_behaviours
@@ -41,8 +42,23 @@ class CalcService(ops.OperationsMixin):
 
     @batch_event_handler("ingest", "behaviour_received", max_batch=500, span_per="parent")
     def handle_behaviour_received(self, deliveries):
-        counts = handle_behaviours(deliveries, self.catalog, self.repo, self.publisher)
-        log.info("records processed", extra={"records": len(deliveries), **counts})
+        work, dropped = forgetting.drop_forgotten(deliveries, self.repo)
+        counts = handle_behaviours(work, self.catalog, self.repo, self.publisher) if work else {}
+        scrubbed = forgetting.scrub_stored(work, self.repo)  # a deletion request landed meanwhile
+        log.info(
+            "records processed",
+            extra={"records": len(deliveries), **counts, "forgotten": dropped, "scrubbed": scrubbed},
+        )
+
+    @event_handler("ingest", "personal_data_deleted")
+    def handle_personal_data_deleted(self, envelope):
+        """Drop every link from the pseudonym to the person's outcomes (calc.forgetting)."""
+        check_envelope(envelope)  # a contract violation raises: retried, then dead-lettered
+        data = envelope["data"]
+        if envelope["event_type"] != "personal_data_deleted" or not data.get("user_pid"):
+            raise ValueError("personal_data_deleted needs user_pid")
+        done = self.repo.forget_person(data["user_pid"], data.get("requested_at", ""))
+        log.info("personal data link removed", extra=done)
 
     @event_handler("exchange_bridge", "exchange_batch_registered")
     def handle_exchange_batch_registered(self, envelope):

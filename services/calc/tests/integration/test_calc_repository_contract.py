@@ -98,3 +98,40 @@ def test_locks_are_idempotent_and_counted_once(repo):
     assert [repo.is_locked(r) for r in ("r1", "r2", "r3", "r4")] == [True, True, True, False]
     # the first batch that locked a reduction is the one a refusal names
     assert [(repo.lock_of(r) or {}).get("batch_id") for r in ("r1", "r2", "r3", "r4")] == ["B-1", "B-1", "B-2", None]
+
+
+def test_a_forgotten_person_s_outcomes_and_reversals_no_longer_name_them(repo, catalog):
+    mine = [outcome(catalog, 11), outcome(catalog, 12, distance_km="250", city="shenzhen")]  # a rejection too
+    mine += [outcome(catalog, 11, revision=1)]
+    for doc in mine:
+        for part in (doc["payload"], doc["record"]):
+            part["user_pid"] = "f" * 64
+    other = outcome(catalog, 13)
+    repo.save_outcomes([*mine, other])
+    repo.save_reversal({"reduction_id": mine[0]["_id"], "user_pid": "f" * 64, "corrected_by_version": "1.1"})
+    repo.save_reversal({"reduction_id": other["_id"], "user_pid": other["payload"]["user_pid"]})
+    assert repo.forgotten_among(["f" * 64, "", "e" * 64]) == set()
+
+    assert repo.forget_person("f" * 64, "2026-11-25T08:00:00Z") == {"new": True, "outcomes": 3, "reversals": 1}
+    assert repo.forgotten_among(["f" * 64, "e" * 64]) == {"f" * 64}
+    stored = {doc["_id"]: doc for doc, _ in repo.save_outcomes([*mine, other])}  # read back
+    for doc in mine:
+        kept = stored[doc["_id"]]
+        assert kept["payload"]["user_pid"] == kept["record"]["user_pid"] == "" and kept["forgotten"] is True
+        assert kept["payload"].get("dedup_key", "") == ""
+        assert kept["payload"].get("grams") == doc["payload"].get("grams")  # pseudonymous amounts stay
+        assert kept["record"]["activity"] == doc["record"]["activity"]
+    assert without_time(stored[other["_id"]]) == without_time(other)
+    # a forgotten person's reductions are never recalculated
+    assert [d["_id"] for d in repo.pinned_to("methodology", "metro_ride", "1")] == [other["_id"]]
+    assert repo.count_pinned_to("methodology", "metro_ride", "1") == 1
+    # a repeat finds nothing left to rewrite
+    assert repo.forget_person("f" * 64, "2026-11-26T00:00:00Z") == {"new": False, "outcomes": 0, "reversals": 0}
+
+
+def test_outcomes_a_batch_stored_are_rewritten_by_id(repo, catalog):
+    doc = outcome(catalog, 14)
+    repo.save_outcomes([doc])
+    assert repo.scrub_outcomes_by_ids([doc["_id"], "missing"]) == 1
+    [(kept, _)] = repo.save_outcomes([doc])
+    assert kept["record"]["user_pid"] == "" and kept["forgotten"] is True

@@ -73,6 +73,34 @@ def test_ineligible_record_is_rejected_with_reason_not_dropped(
     )
 
 
+def test_a_deletion_request_unlinks_the_person_from_every_outcome_calc_keeps(
+    start_calc, ingest, event_listener, calc_db, wait_until
+):
+    calculated = event_listener("calc", "reduction_calculated")
+    start_calc()
+    records = [behaviour(20), {**behaviour(21), "user_pid": behaviour(20)["user_pid"]}, behaviour(22)]
+    for n, record in enumerate(records):
+        ingest.publish("behaviour_received", record, event_id=f"evt-del-{n}")
+    calculated.wait(3)
+    person = records[0]["user_pid"]
+
+    ingest.publish("personal_data_deleted", {"user_pid": person, "requested_at": "2026-11-25T08:00:00Z"})
+    wait_until(lambda: calc_db.forgotten.count_documents({"_id": person}) == 1, timeout=20)
+    wait_until(lambda: calc_db.outcomes.count_documents({"forgotten": True}) == 2, timeout=20)
+    texts = [doc["payload_json"] + doc["record_json"] for doc in calc_db.outcomes.find()]
+    assert sum(person in text for text in texts) == 0 and len(texts) == 3
+    assert sum(records[2]["user_pid"] in text for text in texts) == 1  # others keep theirs
+
+    # the person's records still on their way: nothing calculated, stored or published
+    late = {**behaviour(23), "user_pid": person}
+    ingest.publish("behaviour_received", late, event_id="evt-del-late")
+    ingest.publish("behaviour_received", records[0], event_id="evt-del-0-again")  # a redelivery
+    ingest.publish("behaviour_received", behaviour(24), event_id="evt-del-other")
+    after = calculated.wait(4)[3:]
+    assert [e["data"]["record_key"] for e in after] == [behaviour(24)["record_key"]]
+    assert len(calculated.drain()) == 4 and calc_db.outcomes.count_documents({}) == 4
+
+
 def test_exchange_registration_locks_reductions(start_calc, platform_amqp, calc_db, wait_until):
     from carbon_common.events import EventPublisher
 
