@@ -31,12 +31,12 @@ MAX_PAGES_PER_PASS = 50  # per pool chain; the rest waits for the next pass
 
 
 def marks_of(link: dict | None) -> dict[str, int]:
-    return {owner: seq for owner, seq in (link or {}).get("marks", [])}
+    return {mark["pool"]: mark["seq"] for mark in (link or {}).get("marks", [])}
 
 
 def tails_of(link: dict | None) -> dict[str, tuple[int, int]]:
     """group -> (slices, cumulative grams queued) after `link`."""
-    return {group: (k, grams) for group, k, grams in (link or {}).get("tails", [])}
+    return {tail["group"]: (tail["slices"], tail["grams"]) for tail in (link or {}).get("tails", [])}
 
 
 class Intake:
@@ -122,8 +122,9 @@ class Intake:
             "pool": owner,
             "after_seq": after,
             "last_seq": last_seq,
-            "marks": sorted([o, s] for o, s in marks.items()),
-            "tails": sorted([g, k, grams] for g, (k, grams) in tails.items()),
+            # lists of documents: FerretDB v1 stores no array inside an array
+            "marks": [{"pool": o, "seq": marks[o]} for o in sorted(marks)],
+            "tails": [{"group": g, "slices": tails[g][0], "grams": tails[g][1]} for g in sorted(tails)],
             "groups": groups,
             "transfers": len(transfers),
             "reductions": len(candidates),

@@ -1,7 +1,6 @@
-"""The bridge as a real nameko service, beside the real account service, RabbitMQ, FerretDB and
-the sandbox process: redeemed grams in the bank pool become one signed, registered batch."""
-
-from datetime import timedelta
+"""The bridge as a real nameko service, beside the real account service, the real registry
+process, RabbitMQ and FerretDB: customers' redeemed reductions become batches per methodology
+and vintage, issued as whole tonnes, the remainder carried to the group's next batch."""
 
 import pytest
 import requests
@@ -10,21 +9,17 @@ from nameko.standalone.rpc import ServiceRpcProxy
 
 from account.repository import Repository as AccountRepository
 from account.service import AccountService
-from carbon_common import gm
-from carbon_common.accounts import POOL_OWNER
-from carbon_common.canonical import canonical_bytes
-from carbon_common.clock import iso_z, utc_now
 from carbon_common.events import EventPublisher
-from carbon_dev import payloads
-from carbon_common.mongo import client
 from carbon_common.schemas import validate_envelope
+from carbon_dev import payloads
 from carbon_dev.testing import TEST_MONGO_URI, free_port
-
-from exchange_bridge import domain
-from exchange_bridge.bridge import Bridge
-from exchange_bridge.exchange import Signer
-from exchange_bridge.repository import Repository
+from exchange_bridge.registry_client import RegistryClient
 from exchange_bridge.service import ExchangeBridgeService
+
+from registry_support import ADMIN_TOKEN, onboard_over_http
+
+pytestmark = pytest.mark.integration
+TONNE = 1_000_000
 
 
 @pytest.fixture
@@ -38,23 +33,20 @@ def account_config(container_factory, platform_amqp, mongo_database):
     return config
 
 
-def reduction(user_pid: str, n: int, grams: int) -> dict:
-    return payloads.reduction(user_pid, n, grams, factors={}, inputs={}, baseline_g="0", project_g="0")
-
-
-@pytest.fixture
-def redeemed(account_config, wait_until):
-    """Two customers credited through calc events, then each redeems part of it: {owner: grams}."""
-    publisher = EventPublisher(account_config["AMQP_URI"], "calc")
-    for red in (reduction("pid-alice", 1, 1200), reduction("pid-bob", 1, 800)):
-        publisher.publish("reduction_calculated", red, event_id=red["reduction_id"])
-    publisher.close()
-    redemptions = {"pid-alice": 700, "pid-bob": 450}
-    with ServiceRpcProxy("account", account_config) as account:
-        wait_until(lambda: all(_balance(account, pid) > 0 for pid in redemptions), 30, message="credits posted")
-        for pid, grams in redemptions.items():
-            account.redeem(grams=grams, request_key=f"reward-{pid}", reward_id="metro-coupon", owner_pid=pid)
-    return redemptions
+def reduction(user_pid: str, n: int, grams: int, methodology: str, occurred_at: str) -> dict:
+    return payloads.reduction(
+        user_pid,
+        n,
+        grams,
+        scenario=methodology,
+        methodology_id=methodology,
+        methodology_version="1",
+        occurred_at=occurred_at,
+        factors={},
+        inputs={},
+        baseline_g="0",
+        project_g="0",
+    )
 
 
 def _balance(account, pid):
@@ -64,103 +56,107 @@ def _balance(account, pid):
         return 0
 
 
-def pool_entries(account_config) -> list[dict]:
-    with ServiceRpcProxy("account", account_config) as account:
-        return account.list_entries(owner_pid=POOL_OWNER, types=["redemption_transfer"], page_size=500)["entries"]
+def earn_and_redeem(config, wait_until, earned: dict[str, list[tuple]], redeem: dict[str, int]) -> dict[str, dict]:
+    """Credit each customer's reductions through calc's event, then redeem -> {reduction id: reduction}."""
+    publisher = EventPublisher(config["AMQP_URI"], "calc")
+    made = {}
+    for pid, items in earned.items():
+        for n, grams, methodology, occurred_at in items:
+            red = reduction(pid, n, grams, methodology, occurred_at)
+            made[red["reduction_id"]] = red
+            publisher.publish("reduction_calculated", red, event_id=red["reduction_id"])
+    publisher.close()
+    totals = {pid: sum(g for _, g, _, _ in items) for pid, items in earned.items()}
+    with ServiceRpcProxy("account", config) as account:
+        wait_until(lambda: all(_balance(account, p) >= totals[p] for p in totals), 30, message="credits posted")
+        for pid, grams in redeem.items():
+            account.redeem(grams=grams, request_key=f"reward-{pid}-{grams}", reward_id="metro-coupon", owner_pid=pid)
+    return made
 
 
-def test_redeemed_grams_become_one_signed_registered_batch(
-    redeemed, account_config, bridge_config, keys, sandbox_factory, container_factory, event_listener
+@pytest.fixture
+def registry(registry_process):
+    url, _ = registry_process()
+    return url, onboard_over_http(url)
+
+
+def test_redeemed_reductions_become_whole_tonnes_per_methodology_and_vintage(
+    account_config, registry, bridge_config, container_factory, event_listener, wait_until
 ):
-    exchange = sandbox_factory()
-    config = bridge_config(exchange)
+    url, bank = registry
+    config = bridge_config(url, bank, BRIDGE_MIN_GRAMS=str(TONNE))
     container_factory(ExchangeBridgeService, config).start()
     events = event_listener("exchange_bridge", "exchange_batch_registered")
+    y2026, y2025 = "2026-11-25T02:00:00Z", "2025-08-01T09:00:00+08:00"
+    made = earn_and_redeem(
+        account_config,
+        wait_until,
+        {
+            "pid-alice": [
+                (1, 700_000, "metro_ride", y2026),
+                (2, 400_000, "metro_ride", y2026),
+                (3, 600_000, "bus_ride", y2025),
+            ],
+            "pid-bob": [(1, 500_000, "metro_ride", y2026), (2, 500_000, "bus_ride", y2025)],
+            # carol redeems her metro ride only: her walk stays in her account, never batched
+            "pid-carol": [(1, 300_000, "metro_ride", y2026), (2, 200_000, "walking", y2026)],
+        },
+        {"pid-alice": 1_700_000, "pid-bob": 1_000_000, "pid-carol": 300_000},
+    )
 
     with ServiceRpcProxy("exchange_bridge", config) as bridge:
         first = bridge.run_batch()
-        second = bridge.run_batch()
+        assert bridge.run_batch()["registered"] == [] and first["failed"] == 0
+        overview = bridge.overview()
 
-    assert len(first["registered"]) == 1 and second == {"registered": [], "failed": 0}
-    [event] = events.wait(1)
-    validate_envelope(event)
-    data = event["data"]
-    entries = pool_entries(account_config)
-    assert data["grams"] == sum(redeemed.values()) and data["record_count"] == len(redeemed)
-    assert data["entry_ids"] == sorted(e["entry_id"] for e in entries)
-    assert data["batch_id"] == first["registered"][0] == domain.batch_id(data["entry_ids"])
-    by_id = {e["entry_id"]: e for e in entries}
-    assert data["merkle_root"] == domain.merkle_root([by_id[i]["hash"] for i in data["entry_ids"]])
+    client = RegistryClient(url, bank.participant, bank.key_id, bank.private)
+    issued = {s["batch"]["methodology_id"]: s for s in (client.status(b) for b in first["registered"])}
+    assert set(issued) == {"metro_ride", "bus_ride"}
+    metro, bus = issued["metro_ride"], issued["bus_ride"]
+    # 0.7 + 0.4 + 0.5 + 0.3 = 1.9 t: 1 unit, 900 kg carried; 0.6 + 0.5 = 1.1 t: 1 unit, 100 kg carried
+    assert (metro["batch"]["vintage"], metro["units"], metro["carried_out_grams"]) == (2026, 1, 900_000)
+    assert (bus["batch"]["vintage"], bus["units"], bus["carried_out_grams"]) == (2025, 1, 100_000)
+    received = {e["data"]["batch_id"]: e for e in events.wait(2)}
+    for envelope in received.values():
+        validate_envelope(envelope)
+    metro_event = received[metro["batch_id"]]["data"]
+    assert sorted(metro_event["reduction_ids"]) == sorted(
+        r for r, red in made.items() if red["methodology_id"] == "metro_ride"
+    )
+    assert metro_event["units"] == 1 and metro_event["carried_out_grams"] == 900_000
+    assert metro_event["serial_block"] == "CN-PCA-METRO-RIDE-V1-2026-000000001-000000001"
+    groups = {g["group"]: g for g in overview["groups"]}
+    assert set(groups) == {"metro_ride:1:2026", "bus_ride:1:2025"}  # carol's walk never reached the pool's batches
 
-    stored = client(TEST_MONGO_URI)[config["MONGO_DATABASE"]]["batches"].find_one({"_id": data["batch_id"]})
-    assert gm.sm2_verify(keys[1], canonical_bytes(stored["batch"]), bytes.fromhex(stored["signature"]))
-    registry = requests.get(f"{exchange}/v1/batches", timeout=5).json()
-    assert [(b["batch_id"], b["quantity"], b["serial_start"]) for b in registry["batches"]] == [
-        (data["batch_id"], sum(redeemed.values()), data["serial_start"])
-    ]
-    assert len(events.drain()) == 1  # the second run announced nothing
+    # a later redemption: dan's 150 kg + the 900 kg carried make the group's next tonne
+    earn_and_redeem(account_config, wait_until, {"pid-dan": [(1, 150_000, "metro_ride", y2026)]}, {"pid-dan": 150_000})
+    with ServiceRpcProxy("exchange_bridge", config) as bridge:
+        [second] = bridge.run_batch()["registered"]
+        retired = bridge.retire_units(second, 1, "pid-dan", "personal offset", "retire-dan-1")
+    follow = client.status(second)
+    assert (follow["batch"]["carried_from"], follow["batch"]["carried_in_grams"]) == (metro["batch_id"], 900_000)
+    assert (follow["units"], follow["carried_out_grams"], follow["serial_start"]) == (1, 50_000, 2)
+    assert retired["state"] == "retired" and retired["start"] == 2
+    assert client.status(second)["status"] == "retired"
 
 
-def test_a_503_then_success_registers_exactly_once(
-    redeemed, bridge_config, sandbox_factory, container_factory, event_listener
-):
-    exchange = sandbox_factory(fail_first=1)
-    config = bridge_config(exchange)
+def test_nothing_to_batch_sends_nothing(account_config, registry, bridge_config, container_factory):
+    url, bank = registry
+    config = bridge_config(url, bank)
     container_factory(ExchangeBridgeService, config).start()
-    events = event_listener("exchange_bridge", "exchange_batch_registered")
-
     with ServiceRpcProxy("exchange_bridge", config) as bridge:
         result = bridge.run_batch()
-
-    assert len(result["registered"]) == 1 and result["failed"] == 0
-    registry = requests.get(f"{exchange}/v1/batches", timeout=5).json()
-    assert registry["attempts"] == 2 and len(registry["batches"]) == 1
-    assert [e["data"]["grams"] for e in events.wait(1)] == [sum(redeemed.values())]
-
-
-def test_nothing_to_batch_sends_nothing(account_config, bridge_config, sandbox_factory, container_factory):
-    exchange = sandbox_factory()
-    config = bridge_config(exchange)
-    container_factory(ExchangeBridgeService, config).start()
-    with ServiceRpcProxy("exchange_bridge", config) as bridge:
-        assert bridge.run_batch() == {"registered": [], "failed": 0}
+        assert result["registered"] == [] and result["failed"] == 0 and result["intake"]["reductions"] == 0
         assert bridge.ping() == {"service": "exchange_bridge", "status": "ok"}
-    assert requests.get(f"{exchange}/v1/batches", timeout=5).json()["attempts"] == 0
+    faults = requests.get(f"{url}/v1/admin/faults", headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}, timeout=10)
+    assert faults.json()["requests"] == 0  # the registry heard nothing from the bank
 
 
-def test_a_claim_abandoned_longer_than_the_grace_gets_its_batch_formed(
-    redeemed, account_config, bridge_config, keys, sandbox_factory, container_factory, event_listener
-):
-    config = bridge_config(sandbox_factory())
-    db = client(TEST_MONGO_URI)[config["MONGO_DATABASE"]]
-    repo = Repository(db)
-    repo.ensure_indexes()
-    # A bridge claims the pool's credits and dies before forming their batch.
-    with ServiceRpcProxy("account", account_config) as account:
-        dying = Bridge(account, repo, Signer(*keys), exchange=None, dispatch=None, claim_grace_seconds=300)
-        claim_id = dying.claim_new()
-        dying.recover_claims()  # a claim younger than the grace may still be forming: left alone
-    assert claim_id and db.batches.count_documents({}) == 0
-    entry_ids = sorted(item["entry_id"] for item in repo.items_of_claim(claim_id))
-    assert entry_ids == sorted(e["entry_id"] for e in pool_entries(account_config))
-    db.claims.update_one({"_id": claim_id}, {"$set": {"claimed_at": iso_z(utc_now() - timedelta(seconds=301))}})
+@pytest.mark.parametrize("missing", ["BRIDGE_SM2_PRIVATE_KEY", "BRIDGE_SM2_PUBLIC_KEY", "BRIDGE_PARTICIPANT"])
+def test_bridge_refuses_to_start_without_its_identity(missing, bridge_config, container_factory):
+    from registry_support import Bank
 
-    container_factory(ExchangeBridgeService, config).start()  # grace 300 s (the default)
-    events = event_listener("exchange_bridge", "exchange_batch_registered")
-    with ServiceRpcProxy("exchange_bridge", config) as bridge:
-        result = bridge.run_batch()
-
-    assert result == {"registered": [domain.batch_id(entry_ids)], "failed": 0}
-    stored = db.batches.find_one({"_id": result["registered"][0]})
-    assert stored["claim_id"] == claim_id and stored["entry_ids"] == entry_ids
-    [event] = events.wait(1)
-    assert event["data"]["entry_ids"] == entry_ids and event["data"]["grams"] == sum(redeemed.values())
-    assert repo.claims_without_batch(iso_z(utc_now())) == []
-
-
-@pytest.mark.parametrize("missing", ["BRIDGE_SM2_PRIVATE_KEY", "BRIDGE_SM2_PUBLIC_KEY"])
-def test_bridge_refuses_to_start_without_its_signing_keys(missing, bridge_config, container_factory):
-    config = bridge_config("https://exchange.example.cn")
+    config = bridge_config("https://registry.example.cn", Bank("bank-a", "k1", "00" * 32, "00" * 64))
     del config[missing]
     with pytest.raises(SystemExit, match=missing):
         container_factory(ExchangeBridgeService, config).start()

@@ -46,6 +46,18 @@ class Crash(BaseException):
 
 
 # -- the database ----------------------------------------------------------------------------
+def _storable(value, in_array=False):
+    """What FerretDB v1 refuses: an array directly inside an array."""
+    if isinstance(value, dict):
+        for item in value.values():
+            _storable(item)
+    elif isinstance(value, (list, tuple)):
+        if in_array:
+            raise AssertionError("FerretDB v1 stores no array inside an array")
+        for item in value:
+            _storable(item, in_array=True)
+
+
 class FakeCollection:
     def __init__(self, db, name):
         self.db, self.name, self.docs = db, name, {}
@@ -68,12 +80,15 @@ class FakeCollection:
         return [self.docs[value]] if value in self.docs else []
 
     def insert_one(self, doc):
+        _storable(doc)
         self._write()
         if doc["_id"] in self.docs:
             raise DuplicateKeyError(f"E11000 duplicate key {self.name} {doc['_id']}", DUPLICATE_KEY)
         self.docs[doc["_id"]] = copy.deepcopy(doc)
 
     def insert_many(self, docs, ordered=True):
+        for doc in docs:
+            _storable(doc)
         self._write()
         errors = []
         for index, doc in enumerate(docs):

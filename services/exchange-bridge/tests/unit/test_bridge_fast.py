@@ -11,6 +11,7 @@ from exchange_bridge import batch_format as bf
 from exchange_bridge import intake as intake_module
 from exchange_bridge import rules
 from exchange_bridge.bridge import Bridge
+from exchange_bridge.intake import tails_of
 from exchange_bridge.repository import Repository
 from exchange_bridge.signer import Signer
 
@@ -329,10 +330,10 @@ def test_two_bridges_forming_the_same_slot_from_different_queues_agree_on_one():
     world.account.redeem([contribution("pid-a", 100_000, reduction_id="r-1")])
     a, b = world.bridge(), world.bridge()
     head, _ = a.intake.run()
-    behind = {g: (k, grams) for g, k, grams in head["tails"]}  # a's view: r-1 queued
+    behind = tails_of(head)  # a's view: r-1 queued
     world.account.redeem([contribution("pid-a", 100_000, reduction_id="r-2")])
     head, _ = b.intake.run()
-    ahead = {g: (k, grams) for g, k, grams in head["tails"]}  # b's view: r-1 and r-2
+    ahead = tails_of(head)  # b's view: r-1 and r-2
     [group] = ahead
     result = {"formed": []}
     b_slot = b.lifecycle.form_next(group, 0, None, {}, ahead[group], result)
