@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Callable
 
-from carbon_common.accounts import POOL_OWNER
+from carbon_common.accounts import POOL_OWNER, POOL_OWNERS
 from carbon_common.clock import iso_z
 
 from account.ledger import ENTRY_TYPES, STATUSES, InvalidRequest
@@ -218,7 +218,8 @@ def time_range(posted_from: str, posted_to: str) -> tuple[str, str]:
 
 
 def _not_pool_owner(value: str, field: str) -> None:
-    if value == POOL_OWNER:
+    """The pool's chains (POOL_OWNERS; shards "bank-pool/<n>" per ADR 0005 §3) are the platform's."""
+    if value in POOL_OWNERS or value.startswith(POOL_OWNER + "/"):
         raise _refuse("invalid_owner_pid", f"{field}: the pool account's owner is reserved")
 
 
@@ -227,9 +228,9 @@ def _not_pool_owner(value: str, field: str) -> None:
 ACCOUNT_ID = Text("invalid_account_id", r"acc_[0-9a-f]{32}", 36, '"acc_" and 32 lower-case hex digits', required=True)
 OWNER_PID = Text(
     "invalid_owner_pid",
-    r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}",
+    r"[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}",
     128,
-    '1..128 characters: A-Z a-z 0-9 "._:-", starting with a letter or digit',
+    '1..128 characters: A-Z a-z 0-9 "._:/-", starting with a letter or digit',
     required=True,
 )
 REQUEST_KEY = Text(

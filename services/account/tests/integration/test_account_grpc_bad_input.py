@@ -154,6 +154,7 @@ METHODS = {
         (open_account(owner_pid="p" * 129), IA, "invalid_owner_pid"),
         (open_account(owner_pid=ledger.POOL_OWNER), IA, "invalid_owner_pid"),
         (open_account(owner_pid=ledger.POOL_OWNER, kind="pool"), IA, "invalid_owner_pid"),
+        (open_account(owner_pid=ledger.POOL_OWNER + "/1"), IA, "invalid_owner_pid"),
         (open_account(kind="pool"), IA, "invalid_kind"),
         (open_account(kind="Individual"), IA, "invalid_kind"),
         (open_account(kind=BIG), IA, "invalid_kind"),

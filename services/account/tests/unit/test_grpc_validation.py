@@ -76,6 +76,7 @@ def test_a_field_without_a_rule_fails_closed(monkeypatch):
         (pb.GetTotalsRequest(account=pb.AccountRef()), "missing_account"),
         (pb.OpenAccountRequest(), "invalid_owner_pid"),
         (pb.OpenAccountRequest(owner_pid="bank-pool"), "invalid_owner_pid"),
+        (pb.OpenAccountRequest(owner_pid="bank-pool/3"), "invalid_owner_pid"),  # a future pool shard
         (pb.OpenAccountRequest(owner_pid="p", kind="pool"), "invalid_kind"),
         (pb.OpenAccountRequest(owner_pid="p", alias=" Ann"), "invalid_alias"),
         (pb.OpenAccountRequest(owner_pid="p", alias="A\u202eB"), "invalid_alias"),
@@ -109,6 +110,7 @@ def test_good_requests_pass():
     for request_ in (
         pb.AccountRef(owner_pid="pid-alice"),
         pb.AccountRef(owner_pid="f" * 64),
+        pb.AccountRef(owner_pid="bank-pool/0"),  # a pool shard (ADR 0005 §3) can be read
         pb.AccountRef(account_id=ACC),
         pb.ListAccountsRequest(page_size=500, page_token=ACC),
         pb.ListEntriesRequest(
