@@ -9,6 +9,8 @@ Every step is an insert with a deterministic `_id`, so two bridge instances may 
 the same time and a pass that dies anywhere is finished by the next one.
 """
 
+import logging
+
 from carbon_common.accounts import POOL_OWNERS
 from carbon_common.clock import utc_now_iso
 
@@ -19,6 +21,7 @@ from exchange_bridge.intake import Intake, marks_of, tails_of
 from exchange_bridge.lifecycle import Lifecycle
 from exchange_bridge.units import Units
 
+log = logging.getLogger(__name__)
 DEFAULT_MIN_GRAMS = 1_000_000  # one tonne
 DEFAULT_MAX_LEAVES = 10_000  # half the registry's REGISTRY_MAX_LEAVES
 
@@ -46,11 +49,15 @@ class Bridge:
         """One pass -> {registered: batches issued by this pass, failed: batches left waiting on
         an unknown outcome or a holding refusal (+ groups that failed), formed, rejected,
         released, written_off, intake: {links, reductions}}."""
-        head, added = self.intake.run()
+        try:
+            head, added = self.intake.run()
+        except Exception:  # the account is unavailable: batches in flight still advance
+            log.exception("bridge intake failed: resumed by the next pass")
+            head, added = self.repo.intake_head()[1], {"links": 0, "reductions": 0, "failed": True}
         result = self.lifecycle.run(tails_of(head))
         return {
             "registered": result["registered"],
-            "failed": len(result["waiting"]) + result["errors"],
+            "failed": len(result["waiting"]) + result["errors"] + int(added.get("failed", False)),
             "formed": result["formed"],
             "rejected": result["rejected"],
             "released": result["released"],

@@ -40,8 +40,7 @@ class Lifecycle:
     def __init__(self, repo, registry, signer, announcer, min_grams: int, max_leaves: int):
         self.repo, self.registry, self.signer, self.announcer = repo, registry, signer, announcer
         self.min_grams, self.max_leaves = int(min_grams), int(max_leaves)
-        # Settled slots never change again: remembered per process (repository lifetime).
-        self.settled = repo.__dict__.setdefault("settled_slots", {})
+        self.settled = repo.settled_slots  # remembered per process (the repository's lifetime)
 
     def run(self, tails: dict[str, tuple[int, int]]) -> dict:
         result = {"formed": [], "registered": [], "rejected": [], "released": [], "written_off": [], "waiting": []}

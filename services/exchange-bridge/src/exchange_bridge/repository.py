@@ -56,6 +56,7 @@ class Repository:
         for name in COLLECTIONS:
             setattr(self, name, db[name])
         self._hints: dict[str, int] = {}  # this process's hints (the stored ones after a restart)
+        self.settled_slots: dict[str, dict] = {}  # slot id -> states: a settled slot never changes
 
     def ensure_indexes(self) -> None:
         """Every collection is keyed by `_id` alone: there is no other index to create."""

@@ -527,3 +527,16 @@ def test_a_pass_after_many_batches_reads_by_id_only_and_costs_the_same(world):
     world.db.commands.clear()
     fresh.run()
     assert world.db.not_by_id() == [] and len(world.db.commands) < 20
+
+
+def test_batches_in_flight_advance_while_the_account_is_unavailable(world):
+    world.account.redeem([contribution("pid-a", TONNE)])
+    world.registry.down = 1
+    assert world.run()["failed"] == 1  # formed and submitted, no answer
+
+    def unavailable(*args, **kwargs):
+        raise RuntimeError("account RPC timed out")
+
+    world.account.list_entries_after = unavailable
+    result = world.run()
+    assert len(result["registered"]) == 1 and result["failed"] == 1 and result["intake"]["failed"]
