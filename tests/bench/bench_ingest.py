@@ -156,7 +156,7 @@ class Stack:
 
 
 def records(prefix: str, count: int) -> list:
-    occurred = (datetime.now(timezone.utc) - timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    occurred = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")  # after the consents: inside them
     return [
         {
             "record_id": f"{prefix}-{n}",

@@ -185,7 +185,7 @@ class DecisionListener(threading.Thread):
 # --- partners' clients -------------------------------------------------------------------------
 def records_for(customers: list[str], n: int, run: str) -> list[dict]:
     rng = random.Random(f"{run}:{n}")
-    day = datetime.now(timezone.utc) - timedelta(hours=20)
+    day = datetime.now(timezone.utc)  # after the consents (setup_partner): ingest refuses earlier ones
     out = []
     for _ in range(100):
         out.append(
@@ -193,7 +193,7 @@ def records_for(customers: list[str], n: int, run: str) -> list[dict]:
                 "record_id": f"{run}-{uuid.uuid4().hex[:16]}",
                 "customer_ref": rng.choice(customers),
                 "scenario": "metro_ride",
-                "occurred_at": (day + timedelta(seconds=rng.randint(0, 36000))).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                "occurred_at": (day + timedelta(seconds=rng.randint(0, 240))).strftime("%Y-%m-%dT%H:%M:%SZ"),
                 "activity": {
                     "distance_km": f"{rng.uniform(2, 30):.1f}",
                     "city": "shenzhen",

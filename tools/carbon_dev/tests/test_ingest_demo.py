@@ -50,3 +50,19 @@ def test_a_demo_day_is_valid_but_for_the_records_spoiled_on_purpose():
             refused.append(err.code)
     assert 0 < len(refused) < 3000 * 0.03
     assert set(refused) <= {"out_of_range", "computed_field_not_allowed"}
+
+
+def test_a_demo_day_happens_after_the_consents_it_relies_on():
+    """ingest refuses a record from before its consent (outside_consent): the day is moved into
+    the minutes after the last grant, in order, and stays acceptable (at most 300 s ahead)."""
+    start = datetime(2026, 11, 25, 3, 0, 5, tzinfo=ingest_demo.CST)
+    plan = ingest_demo.after_consent(ingest_demo.day_of_records(ingest_demo.customers(20), 500, DAY), DAY, start)
+    for records in plan.values():
+        times = [datetime.fromisoformat(r["occurred_at"].replace("Z", "+00:00")) for r in records]
+        assert times == sorted(times)
+        assert all(start <= t < start + ingest_demo.CONSENTED_SPAN for t in times)
+        for record in records:
+            try:
+                validate_record(record, start)
+            except RecordError as err:
+                assert err.code in {"out_of_range", "computed_field_not_allowed"}

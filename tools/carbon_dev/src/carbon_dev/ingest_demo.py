@@ -4,7 +4,9 @@
 
 Re-runnable: demo keys are derived from fixed seeds (public demo material, never production
 keys), so registration and consents are idempotent, and the same day's records come back as
-duplicates. The day is yesterday (Asia/Shanghai), so nothing is in the future.
+duplicates. The day is yesterday (Asia/Shanghai), compressed into the minutes after the demo's
+consents were granted (`after_consent`): ingest counts a record only if it happened while the
+customer's consent was valid, and a re-run finds the same consents, so the same times.
 """
 
 import argparse
@@ -145,6 +147,24 @@ def day_of_records(customer_list: list[str], count: int, day: datetime) -> dict[
     return out
 
 
+CONSENTED_SPAN = timedelta(seconds=240)  # ingest takes occurred_at up to 300 s ahead of its clock
+
+
+def after_consent(plan: dict[str, list[dict]], day: datetime, start: datetime, span=CONSENTED_SPAN) -> dict:
+    """A day's records moved into [start, start + span), each in proportion to its time of day
+    (order and shape of the day kept). `start`: when the last consent the records rely on was
+    granted — ingest refuses a record from before its consent (`outside_consent`), and a
+    behaviour of yesterday cannot have happened under a consent granted today."""
+    moved = {}
+    for partner_id, records in plan.items():
+        moved[partner_id] = []
+        for record in records:
+            at = datetime.fromisoformat(record["occurred_at"].replace("Z", "+00:00"))
+            share = min(max((at - day) / timedelta(days=1), 0.0), 1.0)
+            moved[partner_id].append({**record, "occurred_at": iso_z(start + share * span, "seconds")})
+    return moved
+
+
 def _ok(response, what):
     if response.status_code not in (200, 201):
         raise SystemExit(f"{what} failed: {response.status_code} {response.text[:300]}")
@@ -182,10 +202,11 @@ def main(argv=None) -> int:
         clients[partner_id] = IngestClient(args.base_url, partner_id, f"{partner_id}-k1", private)
     bank = IngestClient(args.base_url, "demo-bank-app", "demo-bank-app-k1", bank_private)
     people = customers(args.customers)
+    granted = []
     for n, customer in enumerate(people, 1):
         for partner_id, (_, scenarios) in PARTNERS.items():
             # a fixed expiry per ref keeps the consent body identical on re-runs
-            _ok(
+            consent = _ok(
                 bank.record_consent(
                     f"demo-{customer}-{partner_id}",
                     customer,
@@ -196,10 +217,12 @@ def main(argv=None) -> int:
                 ),
                 "record consent",
             )
+            granted.append(consent["granted_at"])
         sys.stderr.write(f"\r[demo] consents recorded for {n}/{len(people)} customers")
     sys.stderr.write("\n")
     day = (datetime.now(CST) - timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
-    plan = day_of_records(people, args.records, day)
+    start = datetime.fromisoformat(max(granted).replace("Z", "+00:00"))  # a re-run: the same consents
+    plan = after_consent(day_of_records(people, args.records, day), day, start)
     print(f"[demo] streaming {args.records} signed records of {day:%Y-%m-%d} (Asia/Shanghai) through the SDK")
     grand, started = SendTotals(), time.monotonic()
     for partner_id, records in plan.items():

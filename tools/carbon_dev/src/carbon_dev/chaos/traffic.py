@@ -7,7 +7,7 @@ duplicate (the platform has committed to the record) or rejected (it never will)
 
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 
 import requests
 
@@ -64,11 +64,14 @@ def register(instance, consenting: int, without_consent: int):
 
 
 def plan(people: list[str], count: int) -> list[tuple[str, dict]]:
-    """A realistic day of records (the demo's generator, with its 1 % of implausible activity)."""
+    """A realistic day of records (the demo's generator, with its 1 % of implausible activity),
+    moved into the minutes after now: `register` granted the consents just before, and ingest
+    refuses a record from before its consent."""
     day = (datetime.now(demo.CST) - timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
+    start = datetime.now(timezone.utc)
     return [
         (partner_id, record)
-        for partner_id, records in demo.day_of_records(people, count, day).items()
+        for partner_id, records in demo.after_consent(demo.day_of_records(people, count, day), day, start).items()
         for record in records
     ]
 
