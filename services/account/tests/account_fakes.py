@@ -44,6 +44,8 @@ class FakeRepository:
         self._claims: dict[str, dict] = {}
         self._outbox: dict[str, dict] = {}
         self._revoked_consents: dict[str, dict] = {}
+        self._settlements: dict[str, dict] = {}
+        self._pending: dict[str, dict] = {}
 
     # fault injection ----------------------------------------------------------------------
     def fail_next(self, method: str, exc: Exception, after: int = 0) -> None:
@@ -178,6 +180,26 @@ class FakeRepository:
         self._outbox.setdefault(
             entry_id, {"_id": entry_id, "account_id": account_id, "traceparent": traceparent, "created_at": utc_now()}
         )
+
+    def add_outbox_many(self, markers: list[tuple[str, str]]) -> None:
+        for entry_id, account_id in markers:
+            self.add_outbox(entry_id, account_id)
+
+    def decide_settlements(self, fates: list[dict]) -> dict[str, str]:
+        for fate in fates:
+            self._settlements.setdefault(fate["_id"], _json_copy(fate))
+        return {f["_id"]: self._settlements[f["_id"]]["outcome"] for f in fates}
+
+    def add_pending_settlements(self, markers: list[dict]) -> None:
+        for marker in markers:
+            self._pending.setdefault(marker["_id"], _json_copy(marker))
+
+    def pending_settlements(self, limit: int) -> list[dict]:
+        return [copy.deepcopy(m) for m in list(self._pending.values())[:limit]]
+
+    def drop_pending_settlements(self, redemption_ids) -> None:
+        for rid in redemption_ids:
+            self._pending.pop(rid, None)
 
     def pending_outbox(self, limit: int) -> list[dict]:
         return [copy.deepcopy(m) for m in list(self._outbox.values())[:limit]]

@@ -79,6 +79,9 @@ class LedgerProvider(MongoDatabase):
             try:
                 while self.relay.relay_once() and not self._stopping:
                     pass
+                if self.relay.settle_due_once():  # settled redemptions: announce their transfers
+                    while self.relay.relay_once() and not self._stopping:
+                        pass
             except Exception:  # noqa: BLE001 - broker/store down: the markers stay, try again later
                 log.exception("outbox relay failed; will retry")
                 eventlet.sleep(1.0)

@@ -32,8 +32,8 @@ KINDS = ("individual", "enterprise", "pool")
 STATUSES = ("open", "frozen", "closed")
 CREDIT, CAPPED, DECLINED, REVERSAL = "credit", "capped", "declined", "reversal"
 OPENED, STATUS_CHANGED = "opened", "status_changed"
-REDEMPTION, REDEMPTION_TRANSFER = "redemption", "redemption_transfer"
-ENTRY_TYPES = (OPENED, CREDIT, CAPPED, DECLINED, REVERSAL, REDEMPTION, REDEMPTION_TRANSFER, STATUS_CHANGED)
+REDEMPTION, REDEMPTION_TRANSFER, REFUND = "redemption", "redemption_transfer", "refund"
+ENTRY_TYPES = (OPENED, CREDIT, CAPPED, DECLINED, REVERSAL, REDEMPTION, REDEMPTION_TRANSFER, REFUND, STATUS_CHANGED)
 # Fields of a stored entry that are not part of its hash: outbox bookkeeping, and the trace
 # that posted a credit (so an exchange batch can link to its records' traces; not a figure).
 UNHASHED = ("hash", "published", "traceparent")
@@ -98,6 +98,10 @@ def redemption_entry_id(account_id: str, request_key: str) -> str:
 
 def transfer_entry_id(redemption_entry_id: str) -> str:
     return _id("redemption-transfer", redemption_entry_id)
+
+
+def refund_entry_id(redemption_entry_id: str) -> str:
+    return _id("refund", redemption_entry_id)
 
 
 def status_entry_id(account_id: str, request_key: str) -> str:
@@ -172,6 +176,8 @@ def seal(state: dict, draft: dict, now_iso: str, tier_for) -> tuple[dict, dict]:
             new["fifo"] = list(draft["provenance"]["to"])
     elif kind == REDEMPTION_TRANSFER:
         new["transferred_in"] += grams
+    elif kind == REFUND:  # a compensating entry: the redeemed total is net of refunds
+        new["redeemed"] -= grams
     cap_grams = int(draft.get("cap_grams", 0))
     if cap_grams:
         new["earned_by_month"][month] = new["earned_by_month"].get(month, 0) + cap_grams

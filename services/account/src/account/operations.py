@@ -4,7 +4,9 @@ Each operation is one append with a deterministic entry id, so repeating it (red
 client retry) returns the entry written the first time and writes nothing new.
 """
 
-from account import caps, ledger, provenance
+from carbon_common.accounts import POOL_OWNERS
+
+from account import caps, ledger, provenance, settlement
 from account.ledger import AccountNotOpen, InsufficientBalance, InvalidRequest, RequestKeyReused
 from account.posting import Appender, Request
 
@@ -29,6 +31,7 @@ class LedgerOperations:
     def __init__(self, repository, tiers, on_outbox=lambda: None):
         self.repo = repository
         self.appender = Appender(repository, tiers, on_outbox)
+        self.settlement = settlement.Settlement(self)
         self._accounts: dict[str, dict] = {}
 
     # accounts
@@ -60,6 +63,9 @@ class LedgerOperations:
         return doc
 
     def pool_account(self) -> dict:
+        """The pool's first chain (shard 0); every shard is opened here too (ADR 0005 §3)."""
+        for owner in POOL_OWNERS[1:]:
+            self.account_for(owner, open_kind="pool")
         return self.account_for(ledger.POOL_OWNER, open_kind="pool")
 
     def _ensure_opened(self, doc: dict) -> None:
@@ -383,8 +389,23 @@ class LedgerOperations:
         return Request(account["_id"], ledger.reversal_entry_id(rid), decide)
 
     # redemption
-    def redeem(self, account_id: str, grams: int, request_key: str, reward_id: str = "") -> tuple[dict, bool]:
-        """Debit grams for a reward and move them to the bank pool. (entry, replayed)."""
+    def redeem(
+        self,
+        account_id: str,
+        grams: int,
+        request_key: str,
+        reward_id: str = "",
+        *,
+        item_id: str = "",
+        settle: str = settlement.AT_ONCE,
+        settle_by: str = "",
+    ) -> tuple[dict, bool]:
+        """Debit grams for a reward. (entry, replayed). The grams reach the bank pool when the
+        redemption is settled (account.settlement): `settle="now"` by the next settlement pass
+        (the outbox relay, within seconds); `"pending"` when `settle()` is called, or once
+        `settle_by` (RFC 3339) has passed, unless `refund()` came first."""
+        if settle not in (settlement.AT_ONCE, settlement.PENDING):
+            raise InvalidRequest("settle must be now or pending", "invalid_settle")
         if not isinstance(grams, int) or isinstance(grams, bool) or grams <= 0:
             raise InvalidRequest("grams must be a positive integer", "invalid_grams")
         if not request_key or len(request_key) > 128:
@@ -409,30 +430,43 @@ class LedgerOperations:
                 "request_key": request_key,
                 "reward_id": reward_id,
                 "provenance": {"from": list(start), "to": list(walked.cursor), "completed": len(walked.completed)},
+                "settle": settle,
+                **({"settle_by": settle_by} if settle_by else {}),
+                **({"item_id": item_id} if item_id else {}),
             }
 
         entry, created = self.appender.append(account_id, entry_id, decide)
-        if -entry["grams"] != grams or entry.get("reward_id", "") != reward_id:
+        if (-entry["grams"], entry.get("reward_id", ""), entry.get("item_id", "")) != (grams, reward_id, item_id):
             raise RequestKeyReused("request_key was used for a different redemption")
-        self.transfer_to_pool(entry)
+        self.settlement.hold(entry)
         return entry, not created
 
-    def transfer_to_pool(self, redemption: dict) -> dict:
-        pool = self.pool_account()
+    # settlement (account.settlement)
+    def settle(self, redemption_entry_id: str) -> str:
+        """Settle a redemption now -> the fate that won ("settled", or "refunded" if first)."""
+        fates, _ = self.settlement.settle_many([self._redemption(redemption_entry_id)])
+        return fates[redemption_entry_id]
 
-        def decide(state):
-            return {
-                **_owner(pool),
-                "type": ledger.REDEMPTION_TRANSFER,
-                "grams": -redemption["grams"],
-                "source_entry_id": redemption["_id"],
-                "source_account_id": redemption["account_id"],
-                **({"provenance": redemption["provenance"]} if "provenance" in redemption else {}),
-                "request_key": redemption.get("request_key", ""),
-                "reward_id": redemption.get("reward_id", ""),
-            }
+    def refund(self, redemption_entry_id: str, code: str) -> tuple[str, dict | None]:
+        """Refund a redemption unless it was settled first -> (fate, refund entry or None)."""
+        return self.settlement.refund(self._redemption(redemption_entry_id), code)
 
-        entry, _ = self.appender.append(pool["_id"], ledger.transfer_entry_id(redemption["_id"]), decide)
+    def settle_redemptions(self, redemptions: list[dict]) -> list[dict]:
+        """The relay's step for redemption entries it announces: settle those due at once
+        (entries written before settlement existed too), list pending ones -> transfers made."""
+        now = [r for r in redemptions if r.get("settle", settlement.AT_ONCE) == settlement.AT_ONCE]
+        for r in redemptions:
+            self.settlement.hold(r)
+        return self.settlement.settle_many(now)[1]
+
+    def settle_due(self, now: str | None = None) -> list[dict]:
+        """Settle pending redemptions whose settle_by has passed -> transfers made."""
+        return self.settlement.settle_many(self.settlement.due(now or ledger.utc_now_iso()))[1]
+
+    def _redemption(self, entry_id: str) -> dict:
+        entry = self.repo.get_entry(entry_id)
+        if entry is None or entry["type"] != ledger.REDEMPTION:
+            raise LookupError(entry_id)
         return entry
 
 

@@ -134,6 +134,8 @@ def events_for(entry: dict) -> list[tuple[str, str, dict]]:
                 reward_id=entry.get("reward_id", ""),
             )
         )
+    elif kind == ledger.REFUND:
+        events.append(_moved("account_credited", entry, "refund", source_entry_id=entry["refunded_entry_id"]))
     elif kind == ledger.REDEMPTION_TRANSFER:
         events.append(
             _moved(
@@ -181,6 +183,7 @@ class Relay:
             return 0
         entries = self.repo.entries_by_ids([m["_id"] for m in markers])
         items, done, now = [], [], utc_now()
+        redemptions = []
         for marker in markers:
             entry = entries.get(marker["_id"])
             if entry is None:  # not (yet) inserted: its writer is still at it, or gave up
@@ -188,11 +191,19 @@ class Relay:
                     self.repo.drop_outbox([marker["_id"]])
                 continue
             if entry["type"] == ledger.REDEMPTION:
-                self.operations.transfer_to_pool(entry)
+                redemptions.append(entry)
             items.extend(event_items(entry, marker.get("traceparent") or ""))
             done.append(entry["_id"])
+        # Settlement rides on the relay: redemptions due at once reach the pool here, in one
+        # batch over the pool's shards (their transfers' markers are relayed on the next pass).
+        self.operations.settle_redemptions(redemptions)
         self.publisher.publish_many(items)
         for item in items:
             EVENTS_RELAYED.labels(item[0]).inc()
         self.repo.drop_outbox(done)
         return len(items)
+
+    def settle_due_once(self) -> int:
+        """Settle pending redemptions whose settlement window has passed (their transfers'
+        outbox markers are relayed next) -> how many transfers."""
+        return len(self.operations.settle_due())

@@ -9,7 +9,9 @@ completed reduction joins an exchange batch whole, once. Anyone can expand a ran
 re-reading the chain between the two seqs.
 
 A credit's available grams are its grams less what its reversal took (a reversal can only
-take grams not yet consumed: a consumed credit is locked, see `is_consumed`).
+take grams not yet consumed: a consumed credit is locked, see `is_consumed`). A refund (the
+compensating entry of a redemption that was not fulfilled) is consumed like a credit; the
+reductions behind it are those its refunded redemption completed (`completed_between`).
 """
 
 from dataclasses import dataclass
@@ -31,7 +33,9 @@ def is_consumed(cursor, credit_seq: int) -> bool:
 
 
 def available(entry: dict, reversal: dict | None) -> int:
-    """Grams of a credit entry that a redemption may consume (0 for any other entry)."""
+    """Grams of a credit or refund entry that a redemption may consume (0 for any other)."""
+    if entry["type"] == ledger.REFUND:
+        return int(entry["grams"])
     if entry["type"] != ledger.CREDIT or int(entry["grams"]) <= 0:
         return 0
     taken = -int(reversal["grams"]) if reversal and int(reversal.get("grams", 0)) < 0 else 0
@@ -99,13 +103,18 @@ def cursor_of(state: dict, reader: ChainReader) -> tuple[int, int]:
 
 def completed_between(reader: ChainReader, start, end) -> list[dict]:
     """Credit entries completed by the redemption whose provenance is start -> end, each with
-    `available_grams` (what it gave): the available credits with start.seq <= seq < end.seq."""
+    `available_grams` (what it gave): the available credits with start.seq <= seq < end.seq.
+    A refund in the range stands for the credits its refunded redemption completed: those
+    reductions reach the pool with the redemption that consumes the refund."""
     out, seq = [], start[0]
     while seq < end[0]:
         for entry, avail in reader.chunk(seq):
             if entry["seq"] >= end[0]:
                 break
-            if avail > 0:
+            if entry["type"] == ledger.REFUND:
+                span = entry["refunded_provenance"]
+                out.extend(completed_between(reader, span["from"], span["to"]))
+            elif avail > 0:
                 out.append({**entry, "available_grams": avail})
         seq += CHUNK
     return out

@@ -2,6 +2,8 @@
 
 import re
 
+from carbon_common.accounts import POOL_OWNERS
+
 from account import ledger, provenance
 from account.caps import statement_month
 from account.ledger import InvalidRequest
@@ -166,10 +168,10 @@ class Queries:
             "balance_grams": 0,
             "pool_grams": 0,
         }
-        pool_id = ledger.account_id_for(ledger.POOL_OWNER)
+        pool_ids = {ledger.account_id_for(owner) for owner in POOL_OWNERS}  # every shard (ADR 0005 §3)
         for aid in ids:
             state = self.appender.head(aid)
-            if aid == pool_id:
+            if aid in pool_ids:
                 totals["pool_grams"] += state["balance"]
                 continue
             totals["accounts"] += 1

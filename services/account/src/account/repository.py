@@ -92,6 +92,8 @@ class Repository:
         self.claims = database["claims"]
         self.outbox = database["outbox"]
         self.revoked_consents = database["revoked_consents"]
+        self.settlements = database["settlements"]
+        self.pending = database["pending_settlements"]
 
     def ensure_indexes(self) -> None:
         self.entries.create_index(
@@ -210,6 +212,27 @@ class Repository:
             self.outbox,
             [{"_id": entry_id, "account_id": account_id, "traceparent": traceparent, "created_at": utc_now()}],
         )  # a duplicate is the same marker
+
+    def add_outbox_many(self, markers: list[tuple[str, str]]) -> None:
+        """Markers for (entry id, account id) pairs appended by one batch (no trace to continue)."""
+        now = utc_now()
+        insert_new(self.outbox, [{"_id": e, "account_id": a, "traceparent": "", "created_at": now} for e, a in markers])
+
+    # settlement: one fate per redemption (first writer wins), markers of pending ones
+    def decide_settlements(self, fates: list[dict]) -> dict[str, str]:
+        """Insert each {_id: redemption id, outcome} unless one exists -> id: the outcome that holds."""
+        return {f["_id"]: held["outcome"] for f, (held, _) in zip(fates, insert_or_get_many(self.settlements, fates))}
+
+    def add_pending_settlements(self, markers: list[dict]) -> None:
+        insert_new(self.pending, markers)  # a duplicate is the same marker
+
+    def pending_settlements(self, limit: int) -> list[dict]:
+        """Redemptions waiting to be settled or refunded (a small collection: decided ones leave)."""
+        return list(self.pending.find({}).limit(limit))
+
+    def drop_pending_settlements(self, redemption_ids) -> None:
+        if redemption_ids:
+            self.pending.delete_many({"_id": {"$in": list(redemption_ids)}})
 
     def pending_outbox(self, limit: int) -> list[dict]:
         """Markers of entries whose events are not yet confirmed published (a small collection)."""

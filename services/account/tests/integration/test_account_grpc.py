@@ -130,7 +130,7 @@ def test_balance_entries_statement_and_totals(server):
     assert {a.kind for a in accounts.accounts} == {"individual", "enterprise", "pool"}
 
 
-def test_redeem_over_grpc_is_idempotent_and_never_overdraws(server):
+def test_redeem_over_grpc_is_idempotent_and_never_overdraws(server, ops, repo):
     ref = pb.AccountRef(owner_pid="pid-alice")
 
     def redeem(ch):
@@ -151,4 +151,10 @@ def test_redeem_over_grpc_is_idempotent_and_never_overdraws(server):
     assert overdraw.code() == grpc.StatusCode.FAILED_PRECONDITION and "insufficient_balance" in overdraw.details()
     assert unknown.code() == grpc.StatusCode.NOT_FOUND
     assert bad.code() == grpc.StatusCode.INVALID_ARGUMENT and bad.details().startswith("invalid_grams")
-    assert (totals.redeemed_grams, totals.pool_grams, totals.balance_grams) == (300, 300, 50)
+    # debited at once; the pool receives the grams when the account service's relay settles
+    assert (totals.redeemed_grams, totals.pool_grams, totals.balance_grams) == (300, 0, 50)
+    ops.settle_redemptions([repo.get_entry(first.entry.entry_id)])
+    settled = call(
+        server["grpc"], lambda ch: pb_grpc.AccountServiceStub(ch).GetTotals(pb.GetTotalsRequest(), timeout=5)
+    )
+    assert (settled.redeemed_grams, settled.pool_grams, settled.balance_grams) == (300, 300, 50)

@@ -12,6 +12,8 @@ import pytest
 from carbon.account.v1 import account_service_pb2 as pb
 from carbon.account.v1 import account_service_pb2_grpc as pb_grpc
 
+from carbon_common.accounts import pool_owner_for
+
 from account import ledger
 from carbon_dev.testing import wait_until
 
@@ -199,13 +201,15 @@ def test_list_entries_time_filters_honour_the_offset(grpc_process, alice):
 
 def test_totals_exclude_the_pool(grpc_process, ops, alice):
     ops.open_account("pid-ent", "enterprise")
-    ops.redeem(ledger.account_id_for("pid-alice"), 100, "r-1", "tea")
+    redemption, _ = ops.redeem(ledger.account_id_for("pid-alice"), 100, "r-1", "tea")
+    ops.settle(redemption["_id"])  # what the account service's relay does (ADR 0005 §3)
+    shard = pool_owner_for(redemption["_id"])  # the pool chain it settled to
     server = grpc_process()
 
     def totals(stub, _):
         return (
             stub.GetTotals(pb.GetTotalsRequest(), timeout=5),
-            stub.GetTotals(pb.GetTotalsRequest(account=pb.AccountRef(owner_pid=ledger.POOL_OWNER)), timeout=5),
+            stub.GetTotals(pb.GetTotalsRequest(account=pb.AccountRef(owner_pid=shard)), timeout=5),
             stub.GetTotals(pb.GetTotalsRequest(account=ALICE), timeout=5),
         )
 

@@ -2,6 +2,8 @@
 
 import pytest
 
+from carbon_common.accounts import pool_owner_for
+
 from account import ledger
 from account.ledger import AccountNotOpen, InsufficientBalance, RequestKeyReused
 from account.verifier import verify_all
@@ -85,7 +87,8 @@ def test_redemption_is_idempotent_never_negative_and_fills_the_pool(ops, repo, m
     with pytest.raises(RequestKeyReused):
         ops.redeem(account_id, 50, "req-1", "coffee")
     assert repo.get_entry(ledger.redemption_entry_id(account_id, "req-2")) is None
-    assert ops.appender.head(ops.pool_account()["_id"])["balance"] == 200
+    assert ops.settle(debit["_id"]) == "settled"
+    assert ops.appender.head(ledger.account_id_for(pool_owner_for(debit["_id"])))["balance"] == 200
 
 
 def test_frozen_account_declines_credits_and_redemptions(ops, make_reduction):

@@ -16,6 +16,7 @@ from account.ledger import RequestKeyReused
 from account.operations import LedgerOperations
 from account.repository import Repository
 from account.tiers import Tiers
+from carbon_common.accounts import pool_owner_for
 from carbon_common.clock import utc_now
 from carbon_dev import payloads
 
@@ -204,5 +205,6 @@ def test_credit_once_and_redemption_request_idempotency(repository):
         ops.redeem(account_id, 300, "order-1", "tea")
     assert [e["type"] for e in repository.account_entries(account_id)] == ["opened", "credit", "redemption"]
     assert ops.appender.head(account_id)["balance"] == 300
-    pool = ops.pool_account()["_id"]
+    assert ops.settle(entry["_id"]) == "settled" and ops.settle(entry["_id"]) == "settled"
+    pool = ledger.account_id_for(pool_owner_for(entry["_id"]))
     assert [e["grams"] for e in repository.account_entries(pool) if e["type"] == "redemption_transfer"] == [200]

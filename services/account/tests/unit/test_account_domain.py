@@ -178,6 +178,13 @@ def every_entry_type() -> list[dict]:
             },
             {"_id": "e-redemption", "type": "redemption", "grams": -150, "request_key": "req-1", "reward_id": "coupon"},
             {
+                "_id": "e-refund",
+                "type": "refund",
+                "grams": 50,
+                "code": "fulfilment_failed",
+                "refunded_entry_id": "e-r2",
+            },
+            {
                 "_id": "e-status",
                 "type": "status_changed",
                 "grams": 0,
@@ -228,6 +235,7 @@ def test_every_entry_type_maps_to_valid_contract_events():
         "e-declined": [("reduction_declined", None, None)],
         "e-reversal": [("account_debited", 100, "reversal"), ("tier_changed", None, None)],
         "e-redemption": [("account_debited", 150, "redemption")],
+        "e-refund": [("account_credited", 50, "refund")],
         "e-status": [("account_status_changed", None, "fraud_review")],
         "p-open": [("account_opened", None, None)],
         "p-transfer": [("account_credited", 150, "redemption_transfer")],

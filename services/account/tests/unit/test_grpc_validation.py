@@ -7,7 +7,7 @@ import pytest
 from carbon.account.v1 import account_service_pb2 as pb
 
 from account import grpc_validation as v
-from account.ledger import InvalidRequest
+from account.ledger import ENTRY_TYPES, InvalidRequest
 
 SERVICE = pb.DESCRIPTOR.services_by_name["AccountService"]
 ACC = "acc_" + "0123456789abcdef" * 2
@@ -62,7 +62,10 @@ def test_a_field_without_a_rule_fails_closed(monkeypatch):
         (pb.ListEntriesRequest(account=pb.AccountRef(account_id=ACC), page_token="0"), "invalid_page_token"),
         (pb.ListEntriesRequest(account=pb.AccountRef(account_id=ACC), page_token="²"), "invalid_page_token"),
         (pb.ListEntriesRequest(account=pb.AccountRef(account_id=ACC), page_size=-1), "invalid_page_size"),
-        (pb.ListEntriesRequest(account=pb.AccountRef(account_id=ACC), types=["credit"] * 9), "invalid_type"),
+        (
+            pb.ListEntriesRequest(account=pb.AccountRef(account_id=ACC), types=["credit"] * (len(ENTRY_TYPES) + 1)),
+            "invalid_type",
+        ),
         (pb.ListEntriesRequest(account=pb.AccountRef(account_id=ACC), types=["bonus"]), "invalid_type"),
         (pb.ListEntriesRequest(account=pb.AccountRef(account_id=ACC), scenario="metro ride"), "invalid_scenario"),
         (pb.ListEntriesRequest(account=pb.AccountRef(account_id=ACC), posted_from="yesterday"), "invalid_posted_from"),

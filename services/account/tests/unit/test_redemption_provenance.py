@@ -40,20 +40,28 @@ def queries(repo, ops):
     return Queries(repo, ops.appender)
 
 
+def redeem_settled(ops, account_id: str, grams: int, key: str):
+    """A plain redemption, settled now (the relay would settle it within its next pass)."""
+    entry, replayed = ops.redeem(account_id, grams, key)
+    assert ops.settle(entry["_id"]) == "settled"
+    return entry, replayed
+
+
 def credit(ops, user: str, *grams: int, first: int = 1, **extra) -> None:
     ops.credit_many([payloads.reduction(user, n, g, **extra) for n, g in enumerate(grams, start=first)])
 
 
 def carried(queries, repo, redemption: dict) -> list[tuple[str, int]]:
+    """The reductions the redemption's pool transfer carries, once it is settled."""
     transfer_id = ledger.transfer_entry_id(redemption["_id"])
     return [(c["reduction_id"], c["grams"]) for c in queries.contributions([transfer_id])[transfer_id]]
 
 
 def test_a_redemption_consumes_credits_oldest_first_and_completes_each_reduction_once(ops, queries, repo):
     credit(ops, "alice", 100, 200, 300)
-    first, _ = ops.redeem(acc("alice"), 250, "order-1")
-    second, _ = ops.redeem(acc("alice"), 100, "order-2")
-    third, _ = ops.redeem(acc("alice"), 250, "order-3")
+    first, _ = redeem_settled(ops, acc("alice"), 250, "order-1")
+    second, _ = redeem_settled(ops, acc("alice"), 100, "order-2")
+    third, _ = redeem_settled(ops, acc("alice"), 250, "order-3")
     # credit seqs: opened = 1, then 2, 3, 4; 250 g = all of seq 2 + 150 g of seq 3
     assert first["provenance"] == {"from": [1, 0], "to": [3, 150], "completed": 1}
     assert second["provenance"] == {"from": [3, 150], "to": [4, 50], "completed": 1}
@@ -66,7 +74,7 @@ def test_a_redemption_consumes_credits_oldest_first_and_completes_each_reduction
 
 def test_the_pool_transfer_carries_the_redemptions_range_and_every_figures_versions(ops, queries, repo):
     credit(ops, "bob", 500, consent_id="consent-9", methodology_version="2")
-    redemption, _ = ops.redeem(acc("bob"), 500, "order-1")
+    redemption, _ = redeem_settled(ops, acc("bob"), 500, "order-1")
     transfer = repo.get_entry(ledger.transfer_entry_id(redemption["_id"]))
     assert transfer["provenance"] == redemption["provenance"]
     assert transfer["source_account_id"] == acc("bob")
@@ -90,7 +98,7 @@ def test_reversed_credits_are_skipped_and_never_reach_the_pool(ops, queries, rep
     credit(ops, "carol", 100, 200)
     reversal = ops.reverse({"reduction_id": "red-carol-1", "user_pid": "carol"})
     assert reversal["grams"] == -100
-    redemption, _ = ops.redeem(acc("carol"), 200, "order-1")
+    redemption, _ = redeem_settled(ops, acc("carol"), 200, "order-1")
     assert carried(queries, repo, redemption) == [("red-carol-2", 200)]
 
 
@@ -131,7 +139,7 @@ def test_a_ledger_written_before_provenance_gets_its_cursor_from_its_redeemed_to
         state.pop("fifo", None)
         repo._states[key] = canonical_json(state)
     legacy = LedgerOperations(repo, Tiers())
-    redemption, _ = legacy.redeem(acc("fay"), 150, "order-2")
+    redemption, _ = redeem_settled(legacy, acc("fay"), 150, "order-2")
     assert redemption["provenance"]["from"] == [3, 50]
     assert carried(queries, repo, redemption) == [("red-fay-2", 200)]
 
@@ -165,7 +173,7 @@ def test_a_refusal_from_calc_is_a_zero_gram_entry_and_the_late_reversal_changes_
 def test_each_contribution_names_the_trace_that_credited_it_and_the_hash_ignores_it(ops, queries, repo):
     traceparent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
     ops.credit_many([payloads.reduction("hal", 1, 900)], [traceparent])
-    redemption, _ = ops.redeem(acc("hal"), 900, "order-1")
+    redemption, _ = redeem_settled(ops, acc("hal"), 900, "order-1")
     transfer_id = ledger.transfer_entry_id(redemption["_id"])
     assert [c["traceparent"] for c in queries.contributions([transfer_id])[transfer_id]] == [traceparent]
     credit_entry = repo.get_entry(ledger.credit_entry_id("red-hal-1"))

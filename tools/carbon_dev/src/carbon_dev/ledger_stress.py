@@ -13,7 +13,9 @@ from dataclasses import dataclass, field
 from account import ledger
 from account.ledger import InsufficientBalance
 from account.operations import LedgerOperations
+from account.tiers import Tiers
 from account.verifier import verify_all
+from carbon_common.accounts import POOL_OWNERS
 
 OWNER = "pid-stress"
 CAP_COUNT = 100
@@ -110,7 +112,9 @@ def check_invariants(repository, tally: Tally) -> dict:
     assert capped_credited == min(CAP_COUNT, tally.capped_sent), f"cap not exact: {capped_credited}"
     redemptions = [e for e in entries if e["type"] == "redemption"]
     assert len(redemptions) == tally.redemptions_sent - tally.redemptions_refused
-    pool = repository.account_entries(ledger.account_id_for(ledger.POOL_OWNER))
+    # settlement (what the outbox relay does for plain redemptions), then the pool's shards
+    LedgerOperations(repository, Tiers()).settle_redemptions(redemptions)
+    pool = [e for owner in POOL_OWNERS for e in repository.account_entries(ledger.account_id_for(owner))]
     assert sum(e["grams"] for e in pool) == -sum(e["grams"] for e in redemptions), "pool != redeemed"
     return {
         "entries": len(entries),
