@@ -11,9 +11,12 @@ Callers are bank systems, listed as JSON:
 A caller presents every credential its entry lists: the bearer token (only its SHA-256 or SM3
 digest is stored; a list holds several during a rotation) and/or a client certificate (mutual
 TLS) whose subject CN is `cert_cn`. Permissions (METHOD_PERMISSIONS): "read" for the queries,
-"redeem" for Redeem, "admin" for OpenAccount and SetStatus and for every other AccountService
-method (a method added to the proto without an entry here needs "admin" until classified — fail
-closed). Calls that need "admin" are audited whatever their outcome (account.grpc_auth).
+"redeem" for Redeem, "catalogue" for the customer-facing catalogue methods (ListCatalogue,
+RedeemItem, GetCatalogueRedemption: a rewards mall that holds only "catalogue" spends grams at
+catalogue prices, never an amount of its own choosing), "admin" for OpenAccount, SetStatus, the
+catalogue's item changes and history, and for every other AccountService method (a method
+added to the proto without an entry here needs "admin" until classified — fail closed). Calls
+that need "admin" are audited whatever their outcome (account.grpc_auth).
 grpc.health.v1 and server reflection need no credential.
 
 Pure: parsing, validation and the permission table. The server's check of each call is
@@ -31,7 +34,7 @@ SERVICE = "carbon.account.v1.AccountService"
 PUBLIC_SERVICES = frozenset(
     {"grpc.health.v1.Health", "grpc.reflection.v1.ServerReflection", "grpc.reflection.v1alpha.ServerReflection"}
 )
-PERMISSIONS = ("read", "redeem", "admin")
+PERMISSIONS = ("read", "redeem", "catalogue", "admin")
 METHOD_PERMISSIONS = {
     "GetAccount": "read",
     "ListAccounts": "read",
@@ -42,6 +45,13 @@ METHOD_PERMISSIONS = {
     "Redeem": "redeem",
     "OpenAccount": "admin",
     "SetStatus": "admin",
+    # the rewards catalogue (docs/catalogue.md)
+    "PutCatalogueItem": "admin",
+    "RetireCatalogueItem": "admin",
+    "ListCatalogueItemVersions": "admin",
+    "ListCatalogue": "catalogue",
+    "RedeemItem": "catalogue",
+    "GetCatalogueRedemption": "catalogue",
 }
 TOKEN_DIGESTS = {"token_sha256": lambda token: hashlib.sha256(token).digest(), "token_sm3": sm3_digest}
 _CALLER_ID = re.compile(r"^[a-z0-9][a-z0-9._-]{0,62}$")

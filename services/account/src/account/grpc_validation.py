@@ -158,6 +158,14 @@ class Int:
 
 
 @dataclass(frozen=True)
+class Flag:
+    """A bool field: either value is within bounds (a rule all the same, so no field goes unbound)."""
+
+    def check(self, value: bool, field: str) -> None:
+        return None
+
+
+@dataclass(frozen=True)
 class Message:
     """A nested message: required or optional; its own fields are checked by their rules."""
 
@@ -268,6 +276,86 @@ ENTRY_TYPE_FILTER = Repeated("invalid_type", Choice("invalid_type", ENTRY_TYPES,
 ACCOUNT_REF = Message("missing_account", required=True)
 OPENABLE_KINDS = ("individual", "enterprise")  # the pool account is the platform's own
 
+# The rewards catalogue (account.catalogue, docs/catalogue.md)
+ITEM_ID = Text(
+    "invalid_item_id",
+    r"[a-z0-9][a-z0-9._-]{0,63}",
+    64,
+    '1..64 characters: a-z 0-9 "._-", starting with a letter or digit',
+    required=True,
+)
+ITEM_PAGE_TOKEN = ITEM_ID.with_code("invalid_page_token", required=False)
+ITEM_KINDS = ("metro_pass", "coupon", "tree_planted", "donation", "voucher", "other")
+LIMIT_PERIODS = ("day", "month", "year")
+FULFILMENTS = ("none", "partner")
+ON_EXPIRY = ("refund", "settle")
+MAX_STOCK = 1_000_000
+MAX_LIMIT_COUNT = 100
+MAX_PRICE_GRAMS = 10**12  # a million tonnes
+MIN_WINDOW_SECONDS, MAX_WINDOW_SECONDS = 60, 90 * 86400
+PARTNER_ID = Text(  # ingest's partner ids (ingest.signing.PARTNER_ID)
+    "invalid_partner_id", r"[a-z0-9][a-z0-9_-]{1,47}", 48, '2..48 characters: a-z 0-9 "_-", starting with a-z or 0-9'
+)
+TIER_NAME = Text(
+    "invalid_eligible_tiers",
+    r"[A-Za-z0-9][A-Za-z0-9_-]{0,31}",
+    32,
+    'tier names of 1..32 characters: A-Z a-z 0-9 "_-"',
+    required=True,
+)
+VALID_FROM = POSTED_FROM.with_code("invalid_valid_from", extra=_rfc3339_check("invalid_valid_from"))
+VALID_UNTIL = POSTED_FROM.with_code("invalid_valid_until", extra=_rfc3339_check("invalid_valid_until"))
+VERSION = Int("invalid_expected_version", 0, 10**9, "0 (create) or the item's current version")
+
+
+def catalogue_spec(spec) -> dict:
+    """A CatalogueItemSpec (its fields already within their bounds) as the catalogue's item
+    fields, with the checks across fields: stock xor unlimited, limit count with its period,
+    valid_from before valid_until (both as the ledger's UTC text), and a partner's fulfilment
+    fields exactly when fulfilment is "partner". Tier names are checked against the configured
+    tiers by the catalogue. Raises InvalidRequest."""
+    if spec.unlimited_stock and spec.stock:
+        raise _refuse("invalid_stock", "stock must be 0 when unlimited_stock is set")
+    if bool(spec.limit_count) != bool(spec.limit_period):
+        raise _refuse("invalid_limit_period", "limit_period is required exactly when limit_count is 1 or more")
+    valid_from = rfc3339_utc(spec.valid_from, "valid_from", "invalid_valid_from") if spec.valid_from else ""
+    valid_until = rfc3339_utc(spec.valid_until, "valid_until", "invalid_valid_until") if spec.valid_until else ""
+    if valid_from and valid_until and valid_from >= valid_until:
+        raise _refuse("invalid_validity", "valid_from must be earlier than valid_until")
+    if len(set(spec.eligible_tiers)) != len(spec.eligible_tiers):
+        raise _refuse("invalid_eligible_tiers", "eligible_tiers must not repeat a tier")
+    fulfilment = spec.fulfilment or "none"
+    if fulfilment == "partner":
+        if not spec.partner_id:
+            raise _refuse("invalid_partner_id", "partner_id is required for fulfilment partner")
+        if not MIN_WINDOW_SECONDS <= spec.fulfilment_window_seconds <= MAX_WINDOW_SECONDS:
+            raise _refuse(
+                "invalid_fulfilment_window",
+                f"fulfilment_window_seconds must be {MIN_WINDOW_SECONDS}..{MAX_WINDOW_SECONDS} for fulfilment partner",
+            )
+    elif spec.partner_id or spec.fulfilment_window_seconds or spec.on_expiry:
+        raise _refuse(
+            "invalid_fulfilment", "partner_id, fulfilment_window_seconds and on_expiry need fulfilment partner"
+        )
+    return {
+        "item_id": spec.item_id,
+        "title": spec.title,
+        "kind": spec.kind,
+        "price_grams": spec.price_grams,
+        "stock": spec.stock,
+        "unlimited_stock": spec.unlimited_stock,
+        "limit_count": spec.limit_count,
+        "limit_period": spec.limit_period,
+        "valid_from": valid_from,
+        "valid_until": valid_until,
+        "eligible_tiers": sorted(spec.eligible_tiers),
+        "fulfilment": fulfilment,
+        "partner_id": spec.partner_id,
+        "fulfilment_window_seconds": spec.fulfilment_window_seconds,
+        "on_expiry": (spec.on_expiry or "refund") if fulfilment == "partner" else "",
+    }
+
+
 # Oneofs of which one member must be set.
 REQUIRED_ONEOFS = {f"{PACKAGE}.AccountRef.ref": ("missing_account", "account needs account_id or owner_pid")}
 
@@ -300,6 +388,47 @@ FIELD_RULES = {
         "SetStatusRequest.status": Choice("invalid_status", STATUSES, required=True),
         "SetStatusRequest.request_key": REQUEST_KEY,
         "SetStatusRequest.reason": IDENTIFIER.with_code("invalid_reason"),
+        # the rewards catalogue
+        "CatalogueItemSpec.item_id": ITEM_ID,
+        "CatalogueItemSpec.title": DisplayText("invalid_title", 120, required=True),
+        "CatalogueItemSpec.kind": Choice("invalid_item_kind", ITEM_KINDS, required=True),
+        "CatalogueItemSpec.price_grams": Int("invalid_price_grams", 1, MAX_PRICE_GRAMS, "1..10^12 grams"),
+        "CatalogueItemSpec.stock": Int("invalid_stock", 0, MAX_STOCK, f"0..{MAX_STOCK}"),
+        "CatalogueItemSpec.unlimited_stock": Flag(),
+        "CatalogueItemSpec.limit_count": Int("invalid_limit_count", 0, MAX_LIMIT_COUNT, f"0..{MAX_LIMIT_COUNT}"),
+        "CatalogueItemSpec.limit_period": Choice("invalid_limit_period", LIMIT_PERIODS),
+        "CatalogueItemSpec.valid_from": VALID_FROM,
+        "CatalogueItemSpec.valid_until": VALID_UNTIL,
+        "CatalogueItemSpec.eligible_tiers": Repeated("invalid_eligible_tiers", TIER_NAME, 16),
+        "CatalogueItemSpec.fulfilment": Choice("invalid_fulfilment", FULFILMENTS),
+        "CatalogueItemSpec.partner_id": PARTNER_ID,
+        "CatalogueItemSpec.fulfilment_window_seconds": Int(
+            "invalid_fulfilment_window", 0, MAX_WINDOW_SECONDS, f"0..{MAX_WINDOW_SECONDS} seconds"
+        ),
+        "CatalogueItemSpec.on_expiry": Choice("invalid_on_expiry", ON_EXPIRY),
+        "PutCatalogueItemRequest.item": Message("missing_item", required=True),
+        "PutCatalogueItemRequest.expected_version": VERSION,
+        "PutCatalogueItemRequest.restock": Flag(),
+        "PutCatalogueItemRequest.request_key": REQUEST_KEY,
+        "PutCatalogueItemRequest.reason": IDENTIFIER.with_code("invalid_reason"),
+        "RetireCatalogueItemRequest.item_id": ITEM_ID,
+        "RetireCatalogueItemRequest.expected_version": Int(
+            "invalid_expected_version", 1, 10**9, "the item's current version (1 or more)"
+        ),
+        "RetireCatalogueItemRequest.request_key": REQUEST_KEY,
+        "RetireCatalogueItemRequest.reason": IDENTIFIER.with_code("invalid_reason"),
+        "ListCatalogueItemVersionsRequest.item_id": ITEM_ID,
+        "ListCatalogueItemVersionsRequest.page_size": PAGE_SIZE,
+        "ListCatalogueItemVersionsRequest.page_token": SEQ_PAGE_TOKEN,
+        "ListCatalogueRequest.account": Message(required=False),
+        "ListCatalogueRequest.page_size": PAGE_SIZE,
+        "ListCatalogueRequest.page_token": ITEM_PAGE_TOKEN,
+        "ListCatalogueRequest.available_only": Flag(),
+        "RedeemItemRequest.account": ACCOUNT_REF,
+        "RedeemItemRequest.item_id": ITEM_ID,
+        "RedeemItemRequest.request_key": REQUEST_KEY,
+        "GetCatalogueRedemptionRequest.account": ACCOUNT_REF,
+        "GetCatalogueRedemptionRequest.request_key": REQUEST_KEY,
     }.items()
 }
 

@@ -63,9 +63,11 @@ def test_method_permission_table_covers_the_proto_and_fails_closed():
 
     methods = pb.DESCRIPTOR.services_by_name["AccountService"].methods_by_name
     assert set(methods) == set(grpc_callers.METHOD_PERMISSIONS), "classify every new method in METHOD_PERMISSIONS"
-    admin = {"OpenAccount", "SetStatus"}
-    assert {permission_for(SVC + m) for m in methods if m not in admin | {"Redeem"}} == {"read"}
+    admin = {"OpenAccount", "SetStatus", "PutCatalogueItem", "RetireCatalogueItem", "ListCatalogueItemVersions"}
+    catalogue = {"ListCatalogue", "RedeemItem", "GetCatalogueRedemption"}
+    assert {permission_for(SVC + m) for m in methods if m not in admin | catalogue | {"Redeem"}} == {"read"}
     assert permission_for(SVC + "Redeem") == "redeem"
+    assert {permission_for(SVC + m) for m in catalogue} == {"catalogue"}
     assert {permission_for(SVC + m) for m in admin} == {"admin"}
     assert permission_for(SVC + "NotYetClassified") == "admin"  # fail closed: admin only
     assert permission_for("/other.v1.Thing/Do") == "admin"

@@ -161,7 +161,7 @@ class ScenarioLine(_message.Message):
     def __init__(self, scenario: _Optional[str] = ..., credited_grams: _Optional[int] = ..., credited_count: _Optional[int] = ..., capped_grams: _Optional[int] = ..., capped_count: _Optional[int] = ..., declined_count: _Optional[int] = ..., reversed_grams: _Optional[int] = ...) -> None: ...
 
 class Statement(_message.Message):
-    __slots__ = ("account_id", "month", "opening_balance", "closing_balance", "scenarios", "redeemed_grams", "credited_grams", "reversed_grams")
+    __slots__ = ("account_id", "month", "opening_balance", "closing_balance", "scenarios", "redeemed_grams", "credited_grams", "reversed_grams", "catalogue")
     ACCOUNT_ID_FIELD_NUMBER: _ClassVar[int]
     MONTH_FIELD_NUMBER: _ClassVar[int]
     OPENING_BALANCE_FIELD_NUMBER: _ClassVar[int]
@@ -170,6 +170,7 @@ class Statement(_message.Message):
     REDEEMED_GRAMS_FIELD_NUMBER: _ClassVar[int]
     CREDITED_GRAMS_FIELD_NUMBER: _ClassVar[int]
     REVERSED_GRAMS_FIELD_NUMBER: _ClassVar[int]
+    CATALOGUE_FIELD_NUMBER: _ClassVar[int]
     account_id: str
     month: str
     opening_balance: int
@@ -178,7 +179,24 @@ class Statement(_message.Message):
     redeemed_grams: int
     credited_grams: int
     reversed_grams: int
-    def __init__(self, account_id: _Optional[str] = ..., month: _Optional[str] = ..., opening_balance: _Optional[int] = ..., closing_balance: _Optional[int] = ..., scenarios: _Optional[_Iterable[_Union[ScenarioLine, _Mapping]]] = ..., redeemed_grams: _Optional[int] = ..., credited_grams: _Optional[int] = ..., reversed_grams: _Optional[int] = ...) -> None: ...
+    catalogue: _containers.RepeatedCompositeFieldContainer[CatalogueStatementLine]
+    def __init__(self, account_id: _Optional[str] = ..., month: _Optional[str] = ..., opening_balance: _Optional[int] = ..., closing_balance: _Optional[int] = ..., scenarios: _Optional[_Iterable[_Union[ScenarioLine, _Mapping]]] = ..., redeemed_grams: _Optional[int] = ..., credited_grams: _Optional[int] = ..., reversed_grams: _Optional[int] = ..., catalogue: _Optional[_Iterable[_Union[CatalogueStatementLine, _Mapping]]] = ...) -> None: ...
+
+class CatalogueStatementLine(_message.Message):
+    __slots__ = ("item_id", "title", "redeemed_count", "redeemed_grams", "refunded_count", "refunded_grams")
+    ITEM_ID_FIELD_NUMBER: _ClassVar[int]
+    TITLE_FIELD_NUMBER: _ClassVar[int]
+    REDEEMED_COUNT_FIELD_NUMBER: _ClassVar[int]
+    REDEEMED_GRAMS_FIELD_NUMBER: _ClassVar[int]
+    REFUNDED_COUNT_FIELD_NUMBER: _ClassVar[int]
+    REFUNDED_GRAMS_FIELD_NUMBER: _ClassVar[int]
+    item_id: str
+    title: str
+    redeemed_count: int
+    redeemed_grams: int
+    refunded_count: int
+    refunded_grams: int
+    def __init__(self, item_id: _Optional[str] = ..., title: _Optional[str] = ..., redeemed_count: _Optional[int] = ..., redeemed_grams: _Optional[int] = ..., refunded_count: _Optional[int] = ..., refunded_grams: _Optional[int] = ...) -> None: ...
 
 class GetTotalsRequest(_message.Message):
     __slots__ = ("account",)
@@ -257,3 +275,203 @@ class SetStatusResponse(_message.Message):
     entry: Entry
     replayed: bool
     def __init__(self, entry: _Optional[_Union[Entry, _Mapping]] = ..., replayed: _Optional[bool] = ...) -> None: ...
+
+class CatalogueItemSpec(_message.Message):
+    __slots__ = ("item_id", "title", "kind", "price_grams", "stock", "unlimited_stock", "limit_count", "limit_period", "valid_from", "valid_until", "eligible_tiers", "fulfilment", "partner_id", "fulfilment_window_seconds", "on_expiry")
+    ITEM_ID_FIELD_NUMBER: _ClassVar[int]
+    TITLE_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    PRICE_GRAMS_FIELD_NUMBER: _ClassVar[int]
+    STOCK_FIELD_NUMBER: _ClassVar[int]
+    UNLIMITED_STOCK_FIELD_NUMBER: _ClassVar[int]
+    LIMIT_COUNT_FIELD_NUMBER: _ClassVar[int]
+    LIMIT_PERIOD_FIELD_NUMBER: _ClassVar[int]
+    VALID_FROM_FIELD_NUMBER: _ClassVar[int]
+    VALID_UNTIL_FIELD_NUMBER: _ClassVar[int]
+    ELIGIBLE_TIERS_FIELD_NUMBER: _ClassVar[int]
+    FULFILMENT_FIELD_NUMBER: _ClassVar[int]
+    PARTNER_ID_FIELD_NUMBER: _ClassVar[int]
+    FULFILMENT_WINDOW_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    ON_EXPIRY_FIELD_NUMBER: _ClassVar[int]
+    item_id: str
+    title: str
+    kind: str
+    price_grams: int
+    stock: int
+    unlimited_stock: bool
+    limit_count: int
+    limit_period: str
+    valid_from: str
+    valid_until: str
+    eligible_tiers: _containers.RepeatedScalarFieldContainer[str]
+    fulfilment: str
+    partner_id: str
+    fulfilment_window_seconds: int
+    on_expiry: str
+    def __init__(self, item_id: _Optional[str] = ..., title: _Optional[str] = ..., kind: _Optional[str] = ..., price_grams: _Optional[int] = ..., stock: _Optional[int] = ..., unlimited_stock: _Optional[bool] = ..., limit_count: _Optional[int] = ..., limit_period: _Optional[str] = ..., valid_from: _Optional[str] = ..., valid_until: _Optional[str] = ..., eligible_tiers: _Optional[_Iterable[str]] = ..., fulfilment: _Optional[str] = ..., partner_id: _Optional[str] = ..., fulfilment_window_seconds: _Optional[int] = ..., on_expiry: _Optional[str] = ...) -> None: ...
+
+class CatalogueItem(_message.Message):
+    __slots__ = ("spec", "version", "status", "stock_batch", "changed_at", "request_key", "reason")
+    SPEC_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    STOCK_BATCH_FIELD_NUMBER: _ClassVar[int]
+    CHANGED_AT_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_KEY_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    spec: CatalogueItemSpec
+    version: int
+    status: str
+    stock_batch: int
+    changed_at: str
+    request_key: str
+    reason: str
+    def __init__(self, spec: _Optional[_Union[CatalogueItemSpec, _Mapping]] = ..., version: _Optional[int] = ..., status: _Optional[str] = ..., stock_batch: _Optional[int] = ..., changed_at: _Optional[str] = ..., request_key: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...
+
+class PutCatalogueItemRequest(_message.Message):
+    __slots__ = ("item", "expected_version", "restock", "request_key", "reason")
+    ITEM_FIELD_NUMBER: _ClassVar[int]
+    EXPECTED_VERSION_FIELD_NUMBER: _ClassVar[int]
+    RESTOCK_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_KEY_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    item: CatalogueItemSpec
+    expected_version: int
+    restock: bool
+    request_key: str
+    reason: str
+    def __init__(self, item: _Optional[_Union[CatalogueItemSpec, _Mapping]] = ..., expected_version: _Optional[int] = ..., restock: _Optional[bool] = ..., request_key: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...
+
+class PutCatalogueItemResponse(_message.Message):
+    __slots__ = ("item", "replayed")
+    ITEM_FIELD_NUMBER: _ClassVar[int]
+    REPLAYED_FIELD_NUMBER: _ClassVar[int]
+    item: CatalogueItem
+    replayed: bool
+    def __init__(self, item: _Optional[_Union[CatalogueItem, _Mapping]] = ..., replayed: _Optional[bool] = ...) -> None: ...
+
+class RetireCatalogueItemRequest(_message.Message):
+    __slots__ = ("item_id", "expected_version", "request_key", "reason")
+    ITEM_ID_FIELD_NUMBER: _ClassVar[int]
+    EXPECTED_VERSION_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_KEY_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    item_id: str
+    expected_version: int
+    request_key: str
+    reason: str
+    def __init__(self, item_id: _Optional[str] = ..., expected_version: _Optional[int] = ..., request_key: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...
+
+class ListCatalogueItemVersionsRequest(_message.Message):
+    __slots__ = ("item_id", "page_size", "page_token")
+    ITEM_ID_FIELD_NUMBER: _ClassVar[int]
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    item_id: str
+    page_size: int
+    page_token: str
+    def __init__(self, item_id: _Optional[str] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+
+class ListCatalogueItemVersionsResponse(_message.Message):
+    __slots__ = ("versions", "next_page_token")
+    VERSIONS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    versions: _containers.RepeatedCompositeFieldContainer[CatalogueItem]
+    next_page_token: str
+    def __init__(self, versions: _Optional[_Iterable[_Union[CatalogueItem, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
+class ListCatalogueRequest(_message.Message):
+    __slots__ = ("account", "page_size", "page_token", "available_only")
+    ACCOUNT_FIELD_NUMBER: _ClassVar[int]
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    AVAILABLE_ONLY_FIELD_NUMBER: _ClassVar[int]
+    account: AccountRef
+    page_size: int
+    page_token: str
+    available_only: bool
+    def __init__(self, account: _Optional[_Union[AccountRef, _Mapping]] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ..., available_only: _Optional[bool] = ...) -> None: ...
+
+class CatalogueOffer(_message.Message):
+    __slots__ = ("item", "stock_left", "limit_left", "available", "unavailable_reason")
+    ITEM_FIELD_NUMBER: _ClassVar[int]
+    STOCK_LEFT_FIELD_NUMBER: _ClassVar[int]
+    LIMIT_LEFT_FIELD_NUMBER: _ClassVar[int]
+    AVAILABLE_FIELD_NUMBER: _ClassVar[int]
+    UNAVAILABLE_REASON_FIELD_NUMBER: _ClassVar[int]
+    item: CatalogueItem
+    stock_left: int
+    limit_left: int
+    available: bool
+    unavailable_reason: str
+    def __init__(self, item: _Optional[_Union[CatalogueItem, _Mapping]] = ..., stock_left: _Optional[int] = ..., limit_left: _Optional[int] = ..., available: _Optional[bool] = ..., unavailable_reason: _Optional[str] = ...) -> None: ...
+
+class ListCatalogueResponse(_message.Message):
+    __slots__ = ("offers", "next_page_token", "balance_grams", "tier")
+    OFFERS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    BALANCE_GRAMS_FIELD_NUMBER: _ClassVar[int]
+    TIER_FIELD_NUMBER: _ClassVar[int]
+    offers: _containers.RepeatedCompositeFieldContainer[CatalogueOffer]
+    next_page_token: str
+    balance_grams: int
+    tier: str
+    def __init__(self, offers: _Optional[_Iterable[_Union[CatalogueOffer, _Mapping]]] = ..., next_page_token: _Optional[str] = ..., balance_grams: _Optional[int] = ..., tier: _Optional[str] = ...) -> None: ...
+
+class RedeemItemRequest(_message.Message):
+    __slots__ = ("account", "item_id", "request_key")
+    ACCOUNT_FIELD_NUMBER: _ClassVar[int]
+    ITEM_ID_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_KEY_FIELD_NUMBER: _ClassVar[int]
+    account: AccountRef
+    item_id: str
+    request_key: str
+    def __init__(self, account: _Optional[_Union[AccountRef, _Mapping]] = ..., item_id: _Optional[str] = ..., request_key: _Optional[str] = ...) -> None: ...
+
+class CatalogueRedemption(_message.Message):
+    __slots__ = ("redemption_id", "account_id", "item_id", "item_version", "title", "price_grams", "request_key", "fulfilment", "partner_id", "fulfil_by", "status", "outcome_code", "redeemed_at")
+    REDEMPTION_ID_FIELD_NUMBER: _ClassVar[int]
+    ACCOUNT_ID_FIELD_NUMBER: _ClassVar[int]
+    ITEM_ID_FIELD_NUMBER: _ClassVar[int]
+    ITEM_VERSION_FIELD_NUMBER: _ClassVar[int]
+    TITLE_FIELD_NUMBER: _ClassVar[int]
+    PRICE_GRAMS_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_KEY_FIELD_NUMBER: _ClassVar[int]
+    FULFILMENT_FIELD_NUMBER: _ClassVar[int]
+    PARTNER_ID_FIELD_NUMBER: _ClassVar[int]
+    FULFIL_BY_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    OUTCOME_CODE_FIELD_NUMBER: _ClassVar[int]
+    REDEEMED_AT_FIELD_NUMBER: _ClassVar[int]
+    redemption_id: str
+    account_id: str
+    item_id: str
+    item_version: int
+    title: str
+    price_grams: int
+    request_key: str
+    fulfilment: str
+    partner_id: str
+    fulfil_by: str
+    status: str
+    outcome_code: str
+    redeemed_at: str
+    def __init__(self, redemption_id: _Optional[str] = ..., account_id: _Optional[str] = ..., item_id: _Optional[str] = ..., item_version: _Optional[int] = ..., title: _Optional[str] = ..., price_grams: _Optional[int] = ..., request_key: _Optional[str] = ..., fulfilment: _Optional[str] = ..., partner_id: _Optional[str] = ..., fulfil_by: _Optional[str] = ..., status: _Optional[str] = ..., outcome_code: _Optional[str] = ..., redeemed_at: _Optional[str] = ...) -> None: ...
+
+class RedeemItemResponse(_message.Message):
+    __slots__ = ("redemption", "entry", "replayed")
+    REDEMPTION_FIELD_NUMBER: _ClassVar[int]
+    ENTRY_FIELD_NUMBER: _ClassVar[int]
+    REPLAYED_FIELD_NUMBER: _ClassVar[int]
+    redemption: CatalogueRedemption
+    entry: Entry
+    replayed: bool
+    def __init__(self, redemption: _Optional[_Union[CatalogueRedemption, _Mapping]] = ..., entry: _Optional[_Union[Entry, _Mapping]] = ..., replayed: _Optional[bool] = ...) -> None: ...
+
+class GetCatalogueRedemptionRequest(_message.Message):
+    __slots__ = ("account", "request_key")
+    ACCOUNT_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_KEY_FIELD_NUMBER: _ClassVar[int]
+    account: AccountRef
+    request_key: str
+    def __init__(self, account: _Optional[_Union[AccountRef, _Mapping]] = ..., request_key: _Optional[str] = ...) -> None: ...

@@ -79,6 +79,36 @@ class AccountServiceStub:
                 request_serializer=carbon_dot_account_dot_v1_dot_account__service__pb2.SetStatusRequest.SerializeToString,
                 response_deserializer=carbon_dot_account_dot_v1_dot_account__service__pb2.SetStatusResponse.FromString,
                 _registered_method=True)
+        self.PutCatalogueItem = channel.unary_unary(
+                '/carbon.account.v1.AccountService/PutCatalogueItem',
+                request_serializer=carbon_dot_account_dot_v1_dot_account__service__pb2.PutCatalogueItemRequest.SerializeToString,
+                response_deserializer=carbon_dot_account_dot_v1_dot_account__service__pb2.PutCatalogueItemResponse.FromString,
+                _registered_method=True)
+        self.RetireCatalogueItem = channel.unary_unary(
+                '/carbon.account.v1.AccountService/RetireCatalogueItem',
+                request_serializer=carbon_dot_account_dot_v1_dot_account__service__pb2.RetireCatalogueItemRequest.SerializeToString,
+                response_deserializer=carbon_dot_account_dot_v1_dot_account__service__pb2.PutCatalogueItemResponse.FromString,
+                _registered_method=True)
+        self.ListCatalogueItemVersions = channel.unary_unary(
+                '/carbon.account.v1.AccountService/ListCatalogueItemVersions',
+                request_serializer=carbon_dot_account_dot_v1_dot_account__service__pb2.ListCatalogueItemVersionsRequest.SerializeToString,
+                response_deserializer=carbon_dot_account_dot_v1_dot_account__service__pb2.ListCatalogueItemVersionsResponse.FromString,
+                _registered_method=True)
+        self.ListCatalogue = channel.unary_unary(
+                '/carbon.account.v1.AccountService/ListCatalogue',
+                request_serializer=carbon_dot_account_dot_v1_dot_account__service__pb2.ListCatalogueRequest.SerializeToString,
+                response_deserializer=carbon_dot_account_dot_v1_dot_account__service__pb2.ListCatalogueResponse.FromString,
+                _registered_method=True)
+        self.RedeemItem = channel.unary_unary(
+                '/carbon.account.v1.AccountService/RedeemItem',
+                request_serializer=carbon_dot_account_dot_v1_dot_account__service__pb2.RedeemItemRequest.SerializeToString,
+                response_deserializer=carbon_dot_account_dot_v1_dot_account__service__pb2.RedeemItemResponse.FromString,
+                _registered_method=True)
+        self.GetCatalogueRedemption = channel.unary_unary(
+                '/carbon.account.v1.AccountService/GetCatalogueRedemption',
+                request_serializer=carbon_dot_account_dot_v1_dot_account__service__pb2.GetCatalogueRedemptionRequest.SerializeToString,
+                response_deserializer=carbon_dot_account_dot_v1_dot_account__service__pb2.CatalogueRedemption.FromString,
+                _registered_method=True)
 
 
 class AccountServiceServicer:
@@ -147,6 +177,55 @@ class AccountServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def PutCatalogueItem(self, request, context):
+        """--- The rewards catalogue (docs/catalogue.md) ---------------------------------------------
+        Create an item (expected_version 0) or change it (expected_version = its current version):
+        each change is a new version, never an edit (permission "admin", audited). Idempotent on
+        request_key; a stale expected_version is FAILED_PRECONDITION "version_conflict".
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RetireCatalogueItem(self, request, context):
+        """Retire an item: a new version with status "retired"; it can no longer be redeemed, and
+        redemptions already made keep their course (permission "admin", audited).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListCatalogueItemVersions(self, request, context):
+        """Every version of an item, newest first: the audit trail of its changes (permission "admin").
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListCatalogue(self, request, context):
+        """The active items, in item_id order; with an account, what that customer can redeem now and
+        why not otherwise (permission "catalogue").
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RedeemItem(self, request, context):
+        """Redeem one item for a customer at its current price: stock and the per-customer limit are
+        exact under concurrency. Idempotent on request_key like Redeem (permission "catalogue").
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetCatalogueRedemption(self, request, context):
+        """One catalogue redemption of an account, by its request_key, with its fulfilment's state
+        (permission "catalogue").
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AccountServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -194,6 +273,36 @@ def add_AccountServiceServicer_to_server(servicer, server):
                     servicer.SetStatus,
                     request_deserializer=carbon_dot_account_dot_v1_dot_account__service__pb2.SetStatusRequest.FromString,
                     response_serializer=carbon_dot_account_dot_v1_dot_account__service__pb2.SetStatusResponse.SerializeToString,
+            ),
+            'PutCatalogueItem': grpc.unary_unary_rpc_method_handler(
+                    servicer.PutCatalogueItem,
+                    request_deserializer=carbon_dot_account_dot_v1_dot_account__service__pb2.PutCatalogueItemRequest.FromString,
+                    response_serializer=carbon_dot_account_dot_v1_dot_account__service__pb2.PutCatalogueItemResponse.SerializeToString,
+            ),
+            'RetireCatalogueItem': grpc.unary_unary_rpc_method_handler(
+                    servicer.RetireCatalogueItem,
+                    request_deserializer=carbon_dot_account_dot_v1_dot_account__service__pb2.RetireCatalogueItemRequest.FromString,
+                    response_serializer=carbon_dot_account_dot_v1_dot_account__service__pb2.PutCatalogueItemResponse.SerializeToString,
+            ),
+            'ListCatalogueItemVersions': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListCatalogueItemVersions,
+                    request_deserializer=carbon_dot_account_dot_v1_dot_account__service__pb2.ListCatalogueItemVersionsRequest.FromString,
+                    response_serializer=carbon_dot_account_dot_v1_dot_account__service__pb2.ListCatalogueItemVersionsResponse.SerializeToString,
+            ),
+            'ListCatalogue': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListCatalogue,
+                    request_deserializer=carbon_dot_account_dot_v1_dot_account__service__pb2.ListCatalogueRequest.FromString,
+                    response_serializer=carbon_dot_account_dot_v1_dot_account__service__pb2.ListCatalogueResponse.SerializeToString,
+            ),
+            'RedeemItem': grpc.unary_unary_rpc_method_handler(
+                    servicer.RedeemItem,
+                    request_deserializer=carbon_dot_account_dot_v1_dot_account__service__pb2.RedeemItemRequest.FromString,
+                    response_serializer=carbon_dot_account_dot_v1_dot_account__service__pb2.RedeemItemResponse.SerializeToString,
+            ),
+            'GetCatalogueRedemption': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetCatalogueRedemption,
+                    request_deserializer=carbon_dot_account_dot_v1_dot_account__service__pb2.GetCatalogueRedemptionRequest.FromString,
+                    response_serializer=carbon_dot_account_dot_v1_dot_account__service__pb2.CatalogueRedemption.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -439,6 +548,168 @@ class AccountService:
             '/carbon.account.v1.AccountService/SetStatus',
             carbon_dot_account_dot_v1_dot_account__service__pb2.SetStatusRequest.SerializeToString,
             carbon_dot_account_dot_v1_dot_account__service__pb2.SetStatusResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PutCatalogueItem(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/carbon.account.v1.AccountService/PutCatalogueItem',
+            carbon_dot_account_dot_v1_dot_account__service__pb2.PutCatalogueItemRequest.SerializeToString,
+            carbon_dot_account_dot_v1_dot_account__service__pb2.PutCatalogueItemResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RetireCatalogueItem(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/carbon.account.v1.AccountService/RetireCatalogueItem',
+            carbon_dot_account_dot_v1_dot_account__service__pb2.RetireCatalogueItemRequest.SerializeToString,
+            carbon_dot_account_dot_v1_dot_account__service__pb2.PutCatalogueItemResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListCatalogueItemVersions(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/carbon.account.v1.AccountService/ListCatalogueItemVersions',
+            carbon_dot_account_dot_v1_dot_account__service__pb2.ListCatalogueItemVersionsRequest.SerializeToString,
+            carbon_dot_account_dot_v1_dot_account__service__pb2.ListCatalogueItemVersionsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListCatalogue(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/carbon.account.v1.AccountService/ListCatalogue',
+            carbon_dot_account_dot_v1_dot_account__service__pb2.ListCatalogueRequest.SerializeToString,
+            carbon_dot_account_dot_v1_dot_account__service__pb2.ListCatalogueResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RedeemItem(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/carbon.account.v1.AccountService/RedeemItem',
+            carbon_dot_account_dot_v1_dot_account__service__pb2.RedeemItemRequest.SerializeToString,
+            carbon_dot_account_dot_v1_dot_account__service__pb2.RedeemItemResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetCatalogueRedemption(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/carbon.account.v1.AccountService/GetCatalogueRedemption',
+            carbon_dot_account_dot_v1_dot_account__service__pb2.GetCatalogueRedemptionRequest.SerializeToString,
+            carbon_dot_account_dot_v1_dot_account__service__pb2.CatalogueRedemption.FromString,
             options,
             channel_credentials,
             insecure,

@@ -56,3 +56,19 @@ class ConsentRevoked(_message.Message):
     scenarios: _containers.RepeatedScalarFieldContainer[str]
     revoked_at: str
     def __init__(self, consent_id: _Optional[str] = ..., user_pid: _Optional[str] = ..., partner_id: _Optional[str] = ..., scenarios: _Optional[_Iterable[str]] = ..., revoked_at: _Optional[str] = ...) -> None: ...
+
+class FulfilmentReported(_message.Message):
+    __slots__ = ("fulfilment_id", "partner_id", "outcome", "code", "reference", "reported_at")
+    FULFILMENT_ID_FIELD_NUMBER: _ClassVar[int]
+    PARTNER_ID_FIELD_NUMBER: _ClassVar[int]
+    OUTCOME_FIELD_NUMBER: _ClassVar[int]
+    CODE_FIELD_NUMBER: _ClassVar[int]
+    REFERENCE_FIELD_NUMBER: _ClassVar[int]
+    REPORTED_AT_FIELD_NUMBER: _ClassVar[int]
+    fulfilment_id: str
+    partner_id: str
+    outcome: str
+    code: str
+    reference: str
+    reported_at: str
+    def __init__(self, fulfilment_id: _Optional[str] = ..., partner_id: _Optional[str] = ..., outcome: _Optional[str] = ..., code: _Optional[str] = ..., reference: _Optional[str] = ..., reported_at: _Optional[str] = ...) -> None: ...
