@@ -61,6 +61,7 @@ ROUTES = (
     Route("calc", "reduction_reversal_refused", "account", "handle_reduction_reversal_refused"),
     Route("ingest", "personal_data_deleted", "account", "handle_personal_data_deleted"),
     Route("ingest", "consent_revoked", "account", "handle_consent_revoked"),
+    Route("ingest", "fulfilment_reported", "account", "handle_fulfilment_reported"),
     Route("ingest", "personal_data_deleted", "calc", "handle_personal_data_deleted"),
 )
 

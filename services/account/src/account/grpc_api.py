@@ -14,7 +14,9 @@ from carbon.account.v1 import account_service_pb2 as pb
 from carbon.account.v1 import account_service_pb2_grpc as pb_grpc
 
 from account import ledger
-from account.grpc_validation import ACCOUNT_ID, check_request, time_range
+from account.catalogue.items import SPEC_FIELDS, Busy, ItemExists, ItemNotFound, RedemptionNotFound
+from account.catalogue.provider import catalogue_of
+from account.grpc_validation import ACCOUNT_ID, catalogue_spec, check_request, time_range
 from account.ledger import AccountNotOpen, InsufficientBalance, InvalidRequest, LedgerError, RequestKeyReused
 from carbon_common.metrics import HANDLER_SECONDS
 
@@ -28,6 +30,9 @@ MAX_DETAILS = 256
 STATUS_OF = (
     (InvalidRequest, grpc.StatusCode.INVALID_ARGUMENT),
     (RequestKeyReused, grpc.StatusCode.ALREADY_EXISTS),
+    (ItemExists, grpc.StatusCode.ALREADY_EXISTS),  # the catalogue (docs/catalogue.md)
+    ((ItemNotFound, RedemptionNotFound), grpc.StatusCode.NOT_FOUND),
+    (Busy, grpc.StatusCode.ABORTED),
     ((InsufficientBalance, AccountNotOpen), grpc.StatusCode.FAILED_PRECONDITION),
     (LedgerError, grpc.StatusCode.FAILED_PRECONDITION),
 )
@@ -39,6 +44,18 @@ def to_entry(entry: dict) -> pb.Entry:
 
 def to_account(account: dict) -> pb.Account:
     return pb.Account(**{k: v for k, v in account.items() if k != "as_of_seq"})
+
+
+def to_item(doc: dict) -> pb.CatalogueItem:
+    return pb.CatalogueItem(
+        spec=pb.CatalogueItemSpec(**{k: doc[k] for k in SPEC_FIELDS}),
+        version=doc["version"],
+        status=doc["status"],
+        stock_batch=doc["stock_batch"],
+        changed_at=doc["changed_at"],
+        request_key=doc["request_key"],
+        reason=doc["reason"],
+    )
 
 
 def error_of(exc: Exception) -> tuple[grpc.StatusCode, str]:
@@ -166,7 +183,13 @@ class AccountServicer(pb_grpc.AccountServiceServicer):
     @_handled
     def GetStatement(self, request, context):
         s = self.ledger.queries.statement(self._account_id(request.account), request.month)
-        return pb.Statement(**{**s, "scenarios": [pb.ScenarioLine(**line) for line in s["scenarios"]]})
+        return pb.Statement(
+            **{
+                **s,
+                "scenarios": [pb.ScenarioLine(**line) for line in s["scenarios"]],
+                "catalogue": [pb.CatalogueStatementLine(**line) for line in s.get("catalogue", [])],
+            }
+        )
 
     @_handled
     def GetTotals(self, request, context):
@@ -197,3 +220,68 @@ class AccountServicer(pb_grpc.AccountServiceServicer):
         if entry.get("status") != request.status or entry.get("code") != (request.reason or request.status):
             raise RequestKeyReused("request_key was used for a different status change")
         return pb.SetStatusResponse(entry=to_entry(public_entry(entry)), replayed=applied is not None)
+
+    # --- the rewards catalogue (account.catalogue, docs/catalogue.md) ------------------------------
+    @property
+    def catalogue(self):
+        return catalogue_of(self.ledger)
+
+    @_handled
+    def PutCatalogueItem(self, request, context):
+        doc, replayed = self.catalogue.put_item(
+            catalogue_spec(request.item),
+            request.expected_version,
+            request.restock,
+            request.request_key,
+            request.reason,
+        )
+        return pb.PutCatalogueItemResponse(item=to_item(doc), replayed=replayed)
+
+    @_handled
+    def RetireCatalogueItem(self, request, context):
+        doc, replayed = self.catalogue.retire_item(
+            request.item_id, request.expected_version, request.request_key, request.reason
+        )
+        return pb.PutCatalogueItemResponse(item=to_item(doc), replayed=replayed)
+
+    @_handled
+    def ListCatalogueItemVersions(self, request, context):
+        page = self.catalogue.versions(request.item_id, request.page_size, request.page_token)
+        return pb.ListCatalogueItemVersionsResponse(
+            versions=[to_item(v) for v in page["versions"]], next_page_token=page["next_page_token"]
+        )
+
+    @_handled
+    def ListCatalogue(self, request, context):
+        account_id = self._account_id(request.account) if request.HasField("account") else None
+        page = self.catalogue.offers(account_id, request.page_size, request.page_token, request.available_only)
+        return pb.ListCatalogueResponse(
+            offers=[
+                pb.CatalogueOffer(
+                    item=to_item(o["item"]),
+                    stock_left=o["stock_left"],
+                    limit_left=o["limit_left"],
+                    available=o["available"],
+                    unavailable_reason=o["reason"],
+                )
+                for o in page["offers"]
+            ],
+            next_page_token=page["next_page_token"],
+            balance_grams=page.get("balance_grams", 0),
+            tier=page.get("tier", ""),
+        )
+
+    @_handled
+    def RedeemItem(self, request, context):
+        view, entry, replayed = self.catalogue.redeem(
+            self._account_id(request.account), request.item_id, request.request_key
+        )
+        return pb.RedeemItemResponse(
+            redemption=pb.CatalogueRedemption(**view), entry=to_entry(public_entry(entry)), replayed=replayed
+        )
+
+    @_handled
+    def GetCatalogueRedemption(self, request, context):
+        return pb.CatalogueRedemption(
+            **self.catalogue.redemption(self._account_id(request.account), request.request_key)
+        )

@@ -6,6 +6,7 @@ from carbon_common.accounts import POOL_OWNERS
 
 from account import ledger, provenance
 from account.caps import statement_month
+from account.catalogue.statement import catalogue_lines, titles_from
 from account.ledger import InvalidRequest
 
 MONTH = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
@@ -156,7 +157,9 @@ class Queries:
         else:
             before = self.repo.last_entry_before_month(account_id, month)
             opening = before["balance_after"] if before else 0
-        return build_statement(account_id, month, opening, entries)
+        statement = build_statement(account_id, month, opening, entries)
+        statement["catalogue"] = catalogue_lines(entries, titles_from(self.repo))  # one line per item
+        return statement
 
     def totals(self, account_id: str | None = None) -> dict:
         ids = [account_id] if account_id else [a["_id"] for a in self.repo.list_accounts()]

@@ -3,6 +3,7 @@
 import logging
 
 from nameko.rpc import rpc
+from nameko.timer import timer
 
 from carbon_common import ops as operations  # the module: `nameko run` must not see the mixin as a service
 from carbon_common.batching import batch_event_handler
@@ -13,6 +14,7 @@ from carbon_common.schemas import check_envelope
 from carbon_common.tracing import Tracing
 
 from account import schemas
+from account.catalogue.provider import CatalogueProvider
 from account.queries import public_entry
 from account.dependencies import DATABASE, LedgerProvider
 from account.ledger import LedgerError
@@ -21,6 +23,7 @@ from account.posting import observe_posted
 
 log = logging.getLogger(__name__)
 EXPECTED = (LedgerError, LookupError)
+CATALOGUE_POLL_SECONDS = 1.0  # how soon a partner hears of a redemption, and expiries are decided
 
 
 class AccountService(operations.OperationsMixin):
@@ -30,6 +33,7 @@ class AccountService(operations.OperationsMixin):
     ledger = LedgerProvider()
     db = MongoDatabase(DATABASE)
     ledger_publisher = BatchDispatcher()
+    catalogue = CatalogueProvider()
 
     # events in
     @batch_event_handler("calc", "reduction_calculated", max_batch=500)
@@ -74,6 +78,26 @@ class AccountService(operations.OperationsMixin):
     def handle_personal_data_deleted(self, envelope):
         found = self.ledger.ops.forget_person(schemas.personal_data_deleted(envelope)["user_pid"])
         log.info("personal data link removed", extra={"account_found": found})
+
+    # the rewards catalogue (account.catalogue, docs/catalogue.md)
+    @event_handler("ingest", "fulfilment_reported")
+    def handle_fulfilment_reported(self, envelope):
+        """A partner confirmed or failed a fulfilment (its signed call to ingest): the first
+        decision wins; confirm settles, fail refunds; the closed event is published before the
+        message is acked. A report of another partner or an unknown fulfilment changes nothing."""
+        check_envelope(envelope)  # a contract violation raises: retried, then dead-lettered
+        data = envelope["data"]
+        if envelope["event_type"] != "fulfilment_reported" or data.get("outcome") not in ("confirmed", "failed"):
+            raise ValueError("fulfilment_reported needs outcome confirmed or failed")
+        done = self.catalogue.report(data, self.ledger_publisher.publish_many)
+        log.info("fulfilment report", extra={"partner_id": data.get("partner_id", ""), "result": done})
+
+    @timer(interval=CATALOGUE_POLL_SECONDS)
+    def catalogue_pass(self):
+        """Announce new partner fulfilments, and decide those whose window passed."""
+        done = self.catalogue.run_pass(self.ledger_publisher.publish_many)
+        if any(done.values()):
+            log.info("catalogue pass", extra=done)
 
     # internal RPC
     @rpc(expected_exceptions=EXPECTED)

@@ -221,7 +221,11 @@ def attempt(address, method, request):
 
 
 def test_every_method_has_a_table():
-    assert set(METHODS) == set(pb.DESCRIPTOR.services_by_name["AccountService"].methods_by_name)
+    import test_catalogue_grpc_bad_input as catalogue  # the catalogue's methods have their tables there
+
+    assert set(METHODS) | set(catalogue.METHODS) == set(
+        pb.DESCRIPTOR.services_by_name["AccountService"].methods_by_name
+    )
 
 
 @pytest.mark.parametrize("method", sorted(METHODS))
