@@ -18,6 +18,7 @@ from ingest.backpressure import Backlog
 from ingest.bus import Bus
 from ingest.config import load_settings
 from ingest.consents import Consents
+from ingest.fulfilments import Fulfilments
 from ingest.errors import ApiError
 from ingest.intake import Intake
 from ingest.metrics import Metrics
@@ -38,6 +39,7 @@ class Extension:
     intake: Intake
     consents: Consents
     partners: Partners
+    fulfilments: Fulfilments
     clock: object
     backlog: Backlog
 
@@ -64,6 +66,7 @@ def create_app(config: dict | None = None) -> Flask:
         intake=Intake(repo, bus, settings, metrics),
         consents=Consents(repo, bus, settings),
         partners=Partners(repo),
+        fulfilments=Fulfilments(bus),
         clock=config.get("CLOCK") or time.time,
         backlog=Backlog(settings.amqp_uri, settings.max_backlog, settings.backlog_poll_seconds, metrics.backlog),
     )

@@ -1,4 +1,5 @@
-"""The signed API: partners post behaviour records; bank apps manage consents.
+"""The signed API: partners post behaviour records and report catalogue fulfilments; bank apps
+manage consents.
 
 Each handler consumes the request's nonce only once the request has proven valid, right
 before its first write (`before_write`), so refused requests leave nothing behind.
@@ -69,4 +70,24 @@ def revoke_consent(consent_id):
 def delete_personal_data():
     caller = auth.signed_request("bank_app")
     body = _ext().consents.delete_personal_data(caller.partner_id, caller.body, caller.now, caller.consume_nonce)
+    return jsonify(body), 202
+
+
+@bp.post("/v1/fulfilments/<fulfilment_id>/confirm")
+def confirm_fulfilment(fulfilment_id):
+    """The fulfilling partner delivered a catalogue item (ingest.fulfilments)."""
+    return _report_fulfilment("confirm", fulfilment_id)
+
+
+@bp.post("/v1/fulfilments/<fulfilment_id>/fail")
+def fail_fulfilment(fulfilment_id):
+    """The fulfilling partner could not deliver it: the customer is refunded (ingest.fulfilments)."""
+    return _report_fulfilment("fail", fulfilment_id)
+
+
+def _report_fulfilment(action: str, fulfilment_id: str):
+    caller = auth.signed_request("data_partner")
+    body = _ext().fulfilments.report(
+        caller.partner_id, action, fulfilment_id, caller.body, caller.now, caller.consume_nonce
+    )
     return jsonify(body), 202
