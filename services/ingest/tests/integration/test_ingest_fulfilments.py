@@ -95,3 +95,18 @@ def test_only_data_partners_report_and_only_signed(platform, bank, metro_partner
     replay = platform.http.open(f"/v1/fulfilments/{FULFILMENT}/confirm", method="POST", data=raw, headers=headers)
     assert (replay.status_code, replay.get_json()["code"]) == (409, "nonce_reused")
     assert len(reports.wait(1)) == 1
+
+
+def test_the_sdk_reports_fulfilments(platform, reports):
+    from ingest.sdk.client import IngestClient
+
+    partner = platform.register("metro-sz")
+
+    class TestSession:  # the Flask test client behind the SDK's requests-like session
+        def request(self, method, url, data=None, headers=None, timeout=None):
+            return platform.http.open(url.removeprefix("http://ingest.test"), method=method, data=data, headers=headers)
+
+    client = IngestClient("http://ingest.test", "metro-sz", partner.key_id, partner.private_key, session=TestSession())
+    assert client.confirm_fulfilment(FULFILMENT, reference="d-1").status_code == 202
+    assert client.fail_fulfilment("cd" * 32, "address_invalid").status_code == 202
+    assert [e["data"]["outcome"] for e in reports.wait(2)] == ["confirmed", "failed"]

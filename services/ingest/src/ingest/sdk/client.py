@@ -135,6 +135,15 @@ class IngestClient:
     def request_deletion(self, customer_number):
         return self.request("POST", "/v1/deletion-requests", {"customer_number": customer_number})
 
+    # a fulfilling partner's reports on catalogue fulfilments (docs/partner-api.md §5b)
+    def confirm_fulfilment(self, fulfilment_id, reference=None):
+        body = {} if reference is None else {"reference": reference}
+        return self.request("POST", f"/v1/fulfilments/{fulfilment_id}/confirm", body)
+
+    def fail_fulfilment(self, fulfilment_id, code, reference=None):
+        body = {"code": code, **({} if reference is None else {"reference": reference})}
+        return self.request("POST", f"/v1/fulfilments/{fulfilment_id}/fail", body)
+
 
 def progress_line(total_expected: int | None = None, stream=sys.stderr):
     started = time.monotonic()
