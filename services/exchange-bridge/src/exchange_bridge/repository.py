@@ -240,6 +240,54 @@ class Repository:
             if not insert_new(self.unit_ops, [doc]):
                 return
 
+    # -- reads for reconciliation (exchange_bridge.reconciliation): `_id` / `$in` only, paged,
+    # and no write (not even a hint): an operator check may scan, but only by id ------------
+    def chain_length(self, collection: str, key_of, hint_key: str) -> int:
+        """The number of links of a chain (no gaps): from the stored hint, probe pages of ids."""
+        coll = self.db[collection]
+        doc = self.hints.find_one({"_id": hint_key})
+        low = int(doc["n"]) if doc else 0
+        if low and coll.find_one({"_id": key_of(low)}, {"_id": 1}) is None:
+            low = 0  # a hint beyond the chain
+        while True:
+            ids = [key_of(n) for n in range(low + 1, low + CHUNK + 1)]
+            found = find_by_ids(coll, ids, {"_id": 1})
+            for n, key in enumerate(ids, start=low + 1):
+                if key not in found:
+                    return n - 1
+            low += CHUNK
+
+    def intake_link(self, n: int) -> dict | None:
+        return _link(self.intake.find_one({"_id": n})) if n > 0 else None
+
+    def slots_of(self, group: str, first: int, last: int) -> list[dict]:
+        """The group's slots first..last, in order (a missing one is left out)."""
+        out = []
+        for start in range(first, last + 1, CHUNK):
+            ids = [rules.slot_id(group, n) for n in range(start, min(start + CHUNK, last + 1))]
+            found = find_by_ids(self.slots, ids)
+            out.extend(found[i] for i in ids if i in found)
+        return out
+
+    def docs_of(self, collection: str, ids: list, projection=None) -> dict:
+        """_id -> document of any collection, `$in` pages of CHUNK ids."""
+        out = {}
+        for start in range(0, len(ids), CHUNK):
+            out.update(find_by_ids(self.db[collection], ids[start : start + CHUNK], projection))
+        return out
+
+    def unit_ops_of_many(self, batch_ids: list[str]) -> dict[str, list[dict]]:
+        """batch id -> its unit operations in order: one `$in` per link depth (a batch has a few)."""
+        out: dict[str, list[dict]] = {b: [] for b in batch_ids}
+        pending, n = list(batch_ids), 1
+        while pending:
+            found = self.docs_of("unit_ops", [f"{b}~{n:06d}" for b in pending])
+            pending = [b for b in pending if f"{b}~{n:06d}" in found]
+            for b in pending:
+                out[b].append(found[f"{b}~{n:06d}"])
+            n += 1
+        return out
+
     def add_refusal(self, batch_id: str, code: str, reason: str, at: str) -> None:
         insert_new(
             self.refusals,

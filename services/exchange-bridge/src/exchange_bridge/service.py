@@ -16,11 +16,13 @@ from carbon_common.events import EventDispatcher
 from carbon_common.mongo import MongoDatabase
 from carbon_common.tracing import Tracing
 
+from exchange_bridge import reconciliation
 from exchange_bridge.dependencies import DATABASE, BridgeProvider
 from exchange_bridge.errors import EXPECTED
 
 log = logging.getLogger(__name__)
 INTERVAL_SECONDS = int_setting("BRIDGE_INTERVAL_SECONDS", 30)
+RECONCILE_SECONDS = int_setting("BRIDGE_RECONCILE_SECONDS", 300)
 
 
 # `ops.OperationsMixin`, not an imported name: `nameko run` treats every class with
@@ -42,6 +44,21 @@ class ExchangeBridgeService(ops.OperationsMixin):
 
     def _bridge(self):
         return self.bridge(self.account, self.dispatch)
+
+    @timer(interval=RECONCILE_SECONDS)
+    def scheduled_reconciliation(self):
+        try:
+            self.reconcile()
+        except Exception:  # not counted as a run: the last-run gauge goes stale, and alerts
+            log.exception("exchange reconciliation could not complete")
+
+    @rpc
+    def reconcile(self):
+        """The registry against the bridge's records and the ledger: the report (README,
+        "Reconciliation"); differences are logged and set the gauges, never fixed."""
+        result = reconciliation.for_bridge(self._bridge(), self.account).run()
+        reconciliation.publish(result)
+        return result
 
     @rpc
     def run_batch(self):
