@@ -42,9 +42,9 @@ kube_score() {
   # NetworkPolicies are opt-in (networkPolicy.enabled: the peers are site-specific); when they are
   # rendered at all, every pod must be covered, ingress and egress alike.
   grep -q '^kind: NetworkPolicy$' "$file" || ignores+=(pod-networkpolicy)
-  # The dev-only exchange sandbox has no dependency, so its one /health serves liveness and
-  # readiness alike; renders without it keep this check for every component.
-  grep -q 'app.kubernetes.io/component: exchange-sandbox$' "$file" && ignores+=(pod-probes-identical)
+  # The dev-only exchange registry has one probe endpoint (/health, its database), so it serves
+  # liveness and readiness alike; renders without it keep this check for every component.
+  grep -q 'app.kubernetes.io/component: exchange-registry$' "$file" && ignores+=(pod-probes-identical)
   local out rc
   # --ignore-container-cpu-limit: no CPU limits on purpose (CFS throttling stalls latency-sensitive
   # paths; requests give the guaranteed share). Memory and ephemeral-storage limits are required.

@@ -115,6 +115,17 @@ CRD_SCHEMAS = {
 }
 
 
+def env_values(deployment) -> dict:
+    """name -> plain value (None for one taken from a Secret or field) of the first container."""
+    return {e["name"]: e.get("value") for e in deployment["spec"]["template"]["spec"]["containers"][0]["env"]}
+
+
+def secret_refs(deployment) -> dict:
+    """name -> secretKeyRef of the first container's variables taken from Secrets."""
+    env = deployment["spec"]["template"]["spec"]["containers"][0]["env"]
+    return {e["name"]: e["valueFrom"]["secretKeyRef"] for e in env if "secretKeyRef" in e.get("valueFrom", {})}
+
+
 # --- the chart -----------------------------------------------------------------------------
 
 
@@ -216,7 +227,7 @@ def test_every_deployment_has_a_matching_service(rendered, example):
         assert {p["targetPort"] for p in service["spec"]["ports"]} == container_ports, name
 
 
-def test_default_install_deploys_every_process_but_the_sandbox(rendered):
+def test_default_install_deploys_every_process_but_the_registry(rendered):
     documents = rendered["minimal"][1]
     deployments = by_kind(documents, "Deployment")
     components = {d["metadata"]["labels"]["app.kubernetes.io/component"] for d in deployments.values()}
@@ -270,21 +281,56 @@ def test_production_example_uses_autoscaling_policies_and_pinned_images(rendered
     assert by_kind(documents, "Ingress")["carbon-platform-ingest"]["spec"]["tls"]
 
 
-def test_sandbox_example_points_the_bridge_at_the_sandbox(rendered):
-    deployments = by_kind(rendered["dev-sandbox"][1], "Deployment")
-    services = by_kind(rendered["dev-sandbox"][1], "Service")
-    sandbox = services["carbon-platform-exchange-sandbox"]
-    bridge_env = {
-        e["name"]: e.get("value")
-        for e in deployments["carbon-platform-exchange-bridge"]["spec"]["template"]["spec"]["containers"][0]["env"]
-    }
-    port = sandbox["spec"]["ports"][0]["port"]
-    assert bridge_env["EXCHANGE_URL"] == f"http://{sandbox['metadata']['name']}:{port}"
-    sandbox_env = {
-        e["name"]
-        for e in deployments["carbon-platform-exchange-sandbox"]["spec"]["template"]["spec"]["containers"][0]["env"]
-    }
-    assert not {"AMQP_URI", "MONGO_URI"} & sandbox_env  # the sandbox talks to nothing of ours
+def test_dev_example_points_the_bridge_at_the_registry_and_onboards_the_bank(rendered):
+    documents = rendered["dev-sandbox"][1]
+    deployments = by_kind(documents, "Deployment")
+    registry = by_kind(documents, "Service")["carbon-platform-exchange-registry"]
+    bridge_env = env_values(deployments["carbon-platform-exchange-bridge"])
+    port = registry["spec"]["ports"][0]["port"]
+    assert bridge_env["REGISTRY_URL"] == f"http://{registry['metadata']['name']}:{port}"
+    registry_env = env_values(deployments["carbon-platform-exchange-registry"])
+    assert "AMQP_URI" not in registry_env and "MONGO_URI" in registry_env  # its own database, no broker
+    assert registry_env["REGISTRY_DB"] == "carbon_exchange_registry"
+    assert {"REGISTRY_ADMIN_TOKEN", "REGISTRY_SM2_PRIVATE_KEY", "REGISTRY_SM2_PUBLIC_KEY"} <= set(registry_env)
+
+    job = by_kind(documents, "Job")["carbon-platform-exchange-onboarding"]
+    assert job["metadata"]["annotations"]["helm.sh/hook"] == "post-install,post-upgrade"
+    pod = job["spec"]["template"]["spec"]
+    container = pod["containers"][0]
+    assert container["command"][:3] == ["python", "-m", "exchange_bridge.cli.onboard"]
+    assert pod["restartPolicy"] == "Never"
+    env = {e["name"]: e for e in container["env"]}
+    for name in ("REGISTRY_URL", "BRIDGE_PARTICIPANT", "BRIDGE_KEY_ID"):  # the bridge's own values
+        assert env[name]["value"] == bridge_env[name], name
+    bridge_secrets = secret_refs(deployments["carbon-platform-exchange-bridge"])
+    registry_secrets = secret_refs(deployments["carbon-platform-exchange-registry"])
+    assert env["BRIDGE_SM2_PUBLIC_KEY"]["valueFrom"]["secretKeyRef"] == bridge_secrets["BRIDGE_SM2_PUBLIC_KEY"]
+    assert env["REGISTRY_ADMIN_TOKEN"]["valueFrom"]["secretKeyRef"] == registry_secrets["REGISTRY_ADMIN_TOKEN"]
+    # least privilege: it registers the public key; the bank's private key stays with the bridge
+    assert not {"BRIDGE_SM2_PRIVATE_KEY", "REGISTRY_SM2_PRIVATE_KEY", "AMQP_URI", "MONGO_URI"} & set(env)
+
+
+def test_the_registry_and_its_onboarding_are_off_in_a_default_install(rendered):
+    for example in ("minimal", "production"):
+        documents = rendered[example][1]
+        assert "carbon-platform-exchange-registry" not in by_kind(documents, "Deployment"), example
+        assert "carbon-platform-exchange-onboarding" not in by_kind(documents, "Job"), example
+
+
+def test_the_registry_catalogue_lists_calcs_methodologies():
+    """The exchange-bridge image holds no calc files, so the chart lists the registry's catalogue
+    (REGISTRY_METHODOLOGIES): every methodology calc can credit under must be in it, or the
+    bridge's batches of that methodology are held (unknown_methodology)."""
+    from exchange_bridge.registry import catalogue
+
+    values = yaml.safe_load((CHART / "values.yaml").read_text())
+    listed = values["components"]["exchange-registry"]["env"]["REGISTRY_METHODOLOGIES"]
+    calc = catalogue.from_directory(ROOT / "services" / "calc" / "src" / "calc" / "methodologies")
+    assert calc, "no methodology found in services/calc"
+    assert catalogue.from_text(listed) == calc, (
+        "charts/carbon-platform/values.yaml components.exchange-registry.env.REGISTRY_METHODOLOGIES should be "
+        + ",".join(f"{m}:{v}" for m, v in sorted(calc))
+    )
 
 
 def test_grafana_dashboard_ships_in_a_labelled_configmap(rendered):
@@ -411,13 +457,19 @@ def test_compose_file_is_valid():
     assert services["rabbitmq"]["image"].startswith("rabbitmq:3.13") and "management" in services["rabbitmq"]["image"]
     assert services["jaeger"]["image"].startswith("jaegertracing/jaeger:2.")
     ours = {name: s for name, s in services.items() if "build" in s}
-    assert set(ours) == {"topology", *_chart_components()}  # the sandbox too, disabled in the chart
+    # the registry too (disabled in the chart), and the onboarding Job
+    assert set(ours) == {"topology", "exchange-onboarding", *_chart_components()}
+    jobs = {"topology", "exchange-onboarding"}
     for name, service in ours.items():
         assert (ROOT / service["build"]["dockerfile"]).is_file(), name
         assert service["read_only"] is True and service["cap_drop"] == ["ALL"], name
-        if name != "topology":
+        if name not in jobs:
             assert service["healthcheck"]["test"], name
-            assert "topology" in service.get("depends_on", {}) or name == "exchange-sandbox", name
+            assert "topology" in service.get("depends_on", {}), name
+    assert services["exchange-onboarding"]["depends_on"]["exchange-registry"]["condition"] == "service_healthy"
+    bridge = services["exchange-bridge"]
+    assert bridge["depends_on"]["exchange-onboarding"]["condition"] == "service_completed_successfully"
+    assert bridge["environment"]["REGISTRY_URL"] == "http://exchange-registry:8200"
 
 
 def test_one_dockerfile_is_multistage_non_root_and_installs_the_pinned_set():

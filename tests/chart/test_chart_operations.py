@@ -156,8 +156,8 @@ def test_liveness_never_checks_what_readiness_checks(rendered, example):
         live, ready, startup = (
             c[k].get("httpGet", {}).get("path") for k in ("livenessProbe", "readinessProbe", "startupProbe")
         )
-        if deployment["metadata"]["labels"]["app.kubernetes.io/component"] == "exchange-sandbox":
-            continue  # no dependency to tell apart
+        if deployment["metadata"]["labels"]["app.kubernetes.io/component"] == "exchange-registry":
+            continue  # one probe endpoint (/health): the dev-only registry has nothing to tell apart
         assert live == "/healthz" and ready in ("/health", "/readyz"), (name, live, ready)
         assert startup == live, f"{name}: a startup probe on readiness would restart pods during an outage"
 
@@ -217,7 +217,8 @@ def test_amqp_credentials_and_queue_type_go_only_to_amqp_processes(rendered, exa
     for workload, pod in workloads(rendered[example][1]):
         env = env_of(pod["containers"][0])
         name = workload["metadata"]["name"]
-        if name.endswith("account-grpc") or name.endswith("exchange-sandbox") or workload["kind"] == "Pod":
+        no_broker = ("account-grpc", "exchange-registry", "exchange-onboarding")
+        if name.endswith(no_broker) or workload["kind"] == "Pod":
             assert "AMQP_URI" not in env, name
         if "AMQP_URI" in env:
             assert env["CARBON_QUEUE_TYPE"]["value"] == queue_type, name
@@ -457,6 +458,49 @@ def test_every_alert_links_to_its_runbook_entry(rendered):
         assert f'namespace="{NAMESPACE}"' in alert["expr"] or "absent(" in alert["expr"], alert
     unrouted = next(a for a in alerts if a["alert"] == "CarbonUnroutedQueueFilling")
     assert unrouted["expr"].endswith("> 400000")  # 0.8 of the production example's maxLength 500000
+
+
+def test_exchange_reconciliation_alerts(rendered, helm, tmp_path):
+    """The bridge's reconciliation of the registry against the ledger: differences for 5 min,
+    or no run for 3 of the bridge's intervals (BRIDGE_RECONCILE_SECONDS), warn."""
+    rule = by_kind(rendered["production"][1], "PrometheusRule")["carbon-platform"]
+    alerts = {r["alert"]: r for group in rule["spec"]["groups"] for r in group["rules"] if "alert" in r}
+    differences = alerts["CarbonExchangeReconciliationDifferences"]
+    assert differences["expr"].startswith("max by (check) (carbon_exchange_reconciliation_differences{")
+    assert differences["expr"].endswith("> 0") and differences["for"] == "5m"
+    assert differences["labels"]["severity"] == "warning"
+    assert differences["annotations"]["summary"] == "exchange registry and ledger disagree"
+    stale = alerts["CarbonExchangeReconciliationStale"]
+    values = yaml.safe_load((CHART / "values.yaml").read_text())
+    interval = int(values["components"]["exchange-bridge"]["env"]["BRIDGE_RECONCILE_SECONDS"])
+    assert "carbon_exchange_reconciliation_last_run_timestamp_seconds{" in stale["expr"]
+    assert stale["expr"].startswith("time() - max(") and stale["expr"].endswith(f"> {3 * interval}")
+    assert stale["labels"]["severity"] == "warning"
+    documents = render(
+        helm,
+        tmp_path,
+        "prometheusRule: {enabled: true}\ncomponents: {exchange-bridge: {env: {BRIDGE_RECONCILE_SECONDS: '600'}}}\n",
+    )
+    stale = next(
+        r
+        for d in documents
+        if d["kind"] == "PrometheusRule"
+        for g in d["spec"]["groups"]
+        for r in g["rules"]
+        if r.get("alert") == "CarbonExchangeReconciliationStale"
+    )
+    assert stale["expr"].endswith("> 1800")
+    without_bridge = render(
+        helm, tmp_path, "prometheusRule: {enabled: true}\ncomponents: {exchange-bridge: {enabled: false}}\n"
+    )
+    names = {
+        r.get("alert")
+        for d in without_bridge
+        if d["kind"] == "PrometheusRule"
+        for g in d["spec"]["groups"]
+        for r in g["rules"]
+    }
+    assert not {a for a in names if a and a.startswith("CarbonExchange")}
 
 
 def test_dashboard_shows_carbon_unrouted(rendered):

@@ -52,7 +52,7 @@ def test_golden_cases_cover_what_no_example_does():
     assert len(GOLDEN["edge-cases"]) == 53  # Helm's maximum: every name is truncated with a hash
     edge = cases["edge-cases"]
     assert edge["rabbitmq"]["queueType"] == "quorum" and edge["caBundle"]["secretName"]
-    assert edge["components"]["exchange-sandbox"]["enabled"] is True
+    assert edge["components"]["exchange-registry"]["enabled"] is True
     tier = cases["grpc-tier"]
     assert tier["otel"]["protocol"] == "grpc" and tier["networkPolicy"]["egress"]
     rendered = docs_of(golden_render("grpc-tier").read_text())

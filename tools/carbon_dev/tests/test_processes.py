@@ -24,9 +24,9 @@ def table(monkeypatch):
     return build
 
 
-def test_every_chart_component_runs_the_sandbox_included(table):
+def test_every_chart_component_runs_the_registry_included(table):
     assert list(table()) == list(COMPONENTS)
-    assert not COMPONENTS["exchange-sandbox"].enabled  # dev/test only in the chart, run here
+    assert not COMPONENTS["exchange-registry"].enabled  # dev/test only in the chart, run here
 
 
 def test_local_ports_cover_every_port_of_the_chart_and_are_distinct():
@@ -59,7 +59,7 @@ def test_environment_is_the_charts_on_loopback_with_the_instances_databases(tabl
     for var, value in component.env.items():
         if var in processes.LOCAL_ENV.get(name, {}):
             continue
-        if var == "MONGO_DATABASE":
+        if var in processes.DATABASE_VARIABLES:
             assert process.env[var] == value.replace("carbon_", "carbon_unit_", 1)
         elif "0.0.0.0:" in value:
             assert "0.0.0.0" not in process.env[var] and "127.0.0.1:" in process.env[var], var
@@ -85,8 +85,10 @@ def test_what_make_run_starts_stays_as_it_was(table):
     assert got["account-grpc"].address == "grpc://127.0.0.1:50051"
     assert got["account-grpc"].env["GRPC_ADDRESS"] == "127.0.0.1:50051"
     assert got["account-grpc"].env["METRICS_ADDRESS"] == "127.0.0.1:8103"
-    assert got["exchange-bridge"].env["EXCHANGE_URL"] == "http://127.0.0.1:8200"
+    assert got["exchange-bridge"].env["REGISTRY_URL"] == "http://127.0.0.1:8200"
     assert got["exchange-bridge"].env["MONGO_DATABASE"] == "carbon_unit_exchange_bridge"
+    assert got["exchange-registry"].env["REGISTRY_DB"] == "carbon_unit_exchange_registry"
+    assert got["exchange-registry"].env["REGISTRY_ADDRESS"] == "127.0.0.1:8200"
     assert got["calc"].command == f"{venv}/nameko run --config services/calc/config.yml calc.service"
 
 
@@ -107,6 +109,39 @@ def test_a_chart_port_without_a_local_one_is_refused(monkeypatch):
     site = processes.Site("unit", 0, "amqp://x", "mongodb://x")
     with pytest.raises(SystemExit, match="LOCAL_PORTS"):
         processes.process(site, component, {})
+
+
+def test_onboarding_is_the_charts_job_against_the_local_registry(table):
+    """The chart's exchangeOnboarding Job, run once the registry answers (Instance.onboard): the
+    bridge's local registry URL, participant and key id, the registry's admin token and the
+    bridge's public key (not its private key)."""
+    got = table(offset=1000)
+    secrets = {n: f"<{n}>" for n in processes.SECRET_NAMES}
+    site = processes.Site("unit", 1000, "amqp://x", "mongodb://x")
+    step = processes.onboarding(site, secrets, list(got.values()))
+    job = chart_values.onboarding_job()
+    assert step.argv == [str(processes.VENV_BIN / job.command[0]), *job.command[1:]]
+    assert step.argv[1:3] == ["-m", "exchange_bridge.cli.onboard"]
+    bridge = got["exchange-bridge"]
+    assert step.env["REGISTRY_URL"] == bridge.env["REGISTRY_URL"] == "http://127.0.0.1:9200"
+    for name in ("BRIDGE_PARTICIPANT", "BRIDGE_KEY_ID"):
+        assert step.env[name] == bridge.env[name] == COMPONENTS["exchange-bridge"].env[name]
+    assert step.env["REGISTRY_ADMIN_TOKEN"] == got["exchange-registry"].env["REGISTRY_ADMIN_TOKEN"]
+    assert step.env["BRIDGE_SM2_PUBLIC_KEY"] == bridge.env["BRIDGE_SM2_PUBLIC_KEY"]
+    assert not {"BRIDGE_SM2_PRIVATE_KEY", "REGISTRY_SM2_PRIVATE_KEY", "AMQP_URI", "MONGO_URI"} & set(step.env)
+
+
+def test_every_secret_has_a_fresh_development_value():
+    fresh = processes.fresh_secrets()
+    assert set(fresh) == set(processes.SECRET_NAMES)
+    from carbon_common import gm
+
+    for private, public in (
+        ("PLATFORM_SM2_PRIVATE_KEY", "PLATFORM_SM2_PUBLIC_KEY"),
+        ("BRIDGE_SM2_PRIVATE_KEY", "BRIDGE_SM2_PUBLIC_KEY"),
+        ("REGISTRY_SM2_PRIVATE_KEY", "REGISTRY_SM2_PUBLIC_KEY"),
+    ):
+        assert gm.public_key_of(fresh[private]).lower() == fresh[public].lower(), private
 
 
 def test_devstack_still_exports_what_others_import():

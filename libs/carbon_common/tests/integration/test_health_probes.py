@@ -239,7 +239,8 @@ def _spawn(command: str, env: dict, log_path):
 
 def _platform_processes(amqp_uri: str, mongo_uri: str, database_prefix: str, monkeypatch) -> list:
     """`make run`'s processes (carbon_dev.devstack), on free ports, against the given
-    broker vhost and Mongo link, with throwaway keys and databases, without the sandbox."""
+    broker vhost and Mongo link, with throwaway keys and databases, without the dev-only exchange
+    registry (one /health: it has no liveness apart from readiness to test)."""
     from carbon_dev import devstack
 
     keys = devstack.fresh_secrets()
@@ -247,7 +248,7 @@ def _platform_processes(amqp_uri: str, mongo_uri: str, database_prefix: str, mon
     instance = devstack.Instance("probes")
     processes = []
     for process in instance.processes():
-        if process.name == "exchange-sandbox":
+        if process.name == "exchange-registry":
             continue
         command, env = process.command, dict(process.env)
         argv = shlex.split(command)

@@ -1,4 +1,4 @@
-"""`python -m carbon_dev.bridge_demo --grpc 127.0.0.1:50051 --exchange http://127.0.0.1:8200`
+"""`python -m carbon_dev.bridge_demo --grpc 127.0.0.1:50051 --registry http://127.0.0.1:8200`
 
 The last act of `make run`: the first five customers (by account id) redeem 5,000 g each
 through the gRPC API (idempotent request keys per customer and day, so a re-run spends nothing
@@ -15,7 +15,6 @@ import warnings
 warnings.filterwarnings("ignore", message=r"\s*Eventlet is deprecated")  # nameko's import; noise here
 
 import grpc
-import requests
 from nameko.standalone.rpc import ClusterRpcProxy
 
 from account.grpc_paging import all_accounts  # the account API's own pager (dev tooling: every service installed)
@@ -53,7 +52,7 @@ def redeem_for_demo_customers(stub, count: int) -> int:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m carbon_dev.bridge_demo", description=__doc__.splitlines()[0])
     parser.add_argument("--grpc", default="127.0.0.1:50051")
-    parser.add_argument("--exchange", default="http://127.0.0.1:8200")
+    parser.add_argument("--registry", default="http://127.0.0.1:8200")
     parser.add_argument("--customers", type=int, default=5)
     args = parser.parse_args(argv)
     with grpc.insecure_channel(args.grpc) as channel:
@@ -72,16 +71,16 @@ def main(argv=None) -> int:
                 if quiet or time.monotonic() > deadline:
                     break
                 time.sleep(0.5)
+            overview = rpc.exchange_bridge.overview()
         pool = stub.GetTotals(pb.GetTotalsRequest(), timeout=10).pool_grams
-    batches = requests.get(f"{args.exchange}/v1/batches", timeout=10).json()["batches"]
     print(
         f"  bank pool holds {pool} g taken back from redemptions; "
-        f"this run registered {len(registered)} new batch(es), {failed} submission(s) pending"
+        f"this run issued {len(registered)} new batch(es), {failed} waiting"
     )
-    for batch in batches:
+    for group in overview["groups"]:
         print(
-            f"  exchange batch {batch['batch_id'][:16]}…  {batch.get('quantity')} g  {batch.get('status')}  "
-            f"serials {batch.get('serial_start')} … {batch.get('serial_end')}"
+            f"  {group['group']}: {group['pending_grams']} g queued, {group['carried_in_grams']} g carried, "
+            f"{group['batches']} batch(es), head {group['head_state'] or '-'}"
         )
     return 0 if not failed else 1
 

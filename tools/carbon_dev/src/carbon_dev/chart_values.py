@@ -3,7 +3,7 @@ process's command, environment names, ports and probes.
 
 `make run` (carbon_dev.processes) and docker-compose.yml (carbon_dev.compose) are built from
 what this module reads out of charts/carbon-platform/values.yaml; each overlays only what
-differs where it runs (loopback ports, local databases, the exchange sandbox).
+differs where it runs (loopback ports, local databases, the exchange registry).
 """
 
 import copy
@@ -30,7 +30,7 @@ class Component:
     readiness: dict  # the readiness probe's handler, e.g. {"httpGet": {"path": "/health", "port": "http"}}
     amqp: bool
     mongodb: bool
-    enabled: bool  # deployed by a default install (the dev-only sandbox is not)
+    enabled: bool  # deployed by a default install (the dev-only registry is not)
 
     def readiness_http(self) -> tuple[str, str]:
         """(port name, path) of the HTTP readiness probe."""
@@ -42,13 +42,15 @@ class Component:
 
 @dataclass(frozen=True)
 class Job:
-    """The topology Job (`topology`): declares the broker's topology, then exits."""
+    """A Job of the chart that runs once, then exits: the topology Job (`topology`) declares the
+    broker's topology; the onboarding Job (`exchangeOnboarding`) registers the bank at the registry."""
 
     image: str
     command: tuple[str, ...]
     env: dict
     amqp: bool
     mongodb: bool
+    secret_env: tuple[str, ...] = ()
 
 
 def merged(default: dict, override: dict) -> dict:
@@ -96,6 +98,34 @@ def topology_job(values: dict | None = None) -> Job:
         env={k: str(v) for k, v in (job.get("env") or {}).items() if v is not None},
         amqp=bool(job["amqp"]),
         mongodb=bool(job["mongodb"]),
+    )
+
+
+REGISTRY, BRIDGE = "exchange-registry", "exchange-bridge"
+# What the onboarding Job takes from the bridge's plain environment and from Secrets
+# (templates/exchange-onboarding-job.yaml: the registry's admin token, the bridge's public key).
+ONBOARDING_ENV = ("REGISTRY_URL", "BRIDGE_PARTICIPANT", "BRIDGE_KEY_ID")
+ONBOARDING_SECRETS = ("REGISTRY_ADMIN_TOKEN", "BRIDGE_SM2_PUBLIC_KEY")
+
+
+def onboarding_job(values: dict | None = None) -> Job | None:
+    """The Job that onboards the bank at the registry (`exchangeOnboarding`), its environment as
+    the chart renders it: the bridge's REGISTRY_URL, BRIDGE_PARTICIPANT and BRIDGE_KEY_ID, and
+    the secret variables ONBOARDING_SECRETS. None when `exchangeOnboarding.enabled` is false."""
+    values = load() if values is None else values
+    job = merged(values["default"], values["exchangeOnboarding"])
+    if not job.get("enabled", True):
+        return None
+    bridge = components(values)[BRIDGE]
+    env = {k: str(v) for k, v in (job.get("env") or {}).items() if v is not None}
+    env.update({name: bridge.env[name] for name in ONBOARDING_ENV})
+    return Job(
+        image=job["image"]["name"],
+        command=tuple(str(a) for a in job["command"]),
+        env=env,
+        amqp=bool(job["amqp"]),
+        mongodb=bool(job["mongodb"]),
+        secret_env=ONBOARDING_SECRETS,
     )
 
 

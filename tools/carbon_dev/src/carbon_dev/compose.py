@@ -4,12 +4,13 @@
     python -m carbon_dev.compose --check   exit 1 (with the diff) when it is stale
 
 Every platform process of the chart (charts/carbon-platform/values.yaml, `components` and the
-`topology` Job) becomes a compose service with the chart's image, command, environment,
-secret variable names, ports and readiness probe (as its healthcheck). What compose adds is
-written here and nowhere else: the backing servers (MongoDB, RabbitMQ, Jaeger), the host ports
-(those of `make run`, carbon_dev.processes.LOCAL_PORTS), public development values for the
-secrets, the exchange sandbox for the bridge, and plaintext gRPC. tests/chart fails when the
-committed file differs from what this module writes.
+`topology` and `exchangeOnboarding` Jobs) becomes a compose service with the chart's image,
+command, environment, secret variable names, ports and readiness probe (as its healthcheck).
+What compose adds is written here and nowhere else: the backing servers (MongoDB, RabbitMQ,
+Jaeger), the host ports (those of `make run`, carbon_dev.processes.LOCAL_PORTS), public
+development values for the secrets, the exchange registry for the bridge (the bridge starts
+once the bank is onboarded there), and plaintext gRPC. tests/chart fails when the committed
+file differs from what this module writes.
 """
 
 import argparse
@@ -36,8 +37,12 @@ DEV_SECRETS = {
     "BRIDGE_SM2_PRIVATE_KEY": "1fa5ee23f4ec6a48aba4bf8c8dcf3d4365ad9afb5869f787d59efb52cb21b618",
     "BRIDGE_SM2_PUBLIC_KEY": "09f6a8b493dea27dfeed61094a1726a383102007fa225e8f2cfe117bd8b52bb0"
     "ee7d3ed815a77e9d9ae31748cddf322b72e1808209ba15434a442e8da48f4c93",
+    "REGISTRY_ADMIN_TOKEN": "dev-registry-admin-token-not-secret",
+    "REGISTRY_SM2_PRIVATE_KEY": "373cca9dd961e5cf2dbb2df5d2e6081721b242862ecc85f3679fa59af4b6b660",
+    "REGISTRY_SM2_PUBLIC_KEY": "9c97302074d1801babfad2925f158353eb0d56dde92f6cda92ff9cfe06b2c1b8"
+    "818e14907d969af549f1c0c7f19f09fab34ecef93b1b1dd2a006ee56e0bc443c",
 }
-SANDBOX = "exchange-sandbox"
+REGISTRY, ONBOARDING = chart_values.REGISTRY, "exchange-onboarding"
 # MongoDB's healthcheck initiates the one-member replica set on first start.
 MONGO_CHECK = (
     "try { rs.status() } catch (e) { rs.initiate({_id: 'rs0', members: [{_id: 0, host: 'mongodb:27017'}]}) }; "
@@ -51,8 +56,9 @@ HEAD = """\
 # edit this file (tests/chart fails when it differs from what the generator writes).
 #
 # The whole platform for people with Docker: MongoDB 7 (single-node replica set), RabbitMQ
-# 3.13, Jaeger v2 (OTLP), the topology init step, every service process and the exchange
-# sandbox, built from deploy/docker/Dockerfile (build arg SERVICE; build context = repository root).
+# 3.13, Jaeger v2 (OTLP), the topology init step, every service process, the exchange registry
+# and the bank's onboarding there, built from deploy/docker/Dockerfile (build arg SERVICE; build
+# context = repository root).
 #
 #   docker-compose up --build -d          # or: make up
 #   docker-compose ps                     # every service should become "healthy"
@@ -174,15 +180,15 @@ def comment(lines: list[str], indent: str) -> list[str]:
 
 
 def environment(c: Component | chart_values.Job, name: str, charted: dict[str, Component]) -> list[str]:
-    """A service's environment: the chart's, with compose's connections, keys and exchange."""
+    """A service's environment: the chart's, with compose's connections, keys and registry."""
     lines = ["    environment:", "      <<: *otel-env"]
     if c.amqp:
         lines.append("      AMQP_URI: *amqp-uri")
     if c.mongodb:
         lines.append("      MONGO_URI: *mongo-uri")
     env = {"OTEL_SERVICE_NAME": name, **c.env}
-    if "EXCHANGE_URL" in env:  # the bridge talks to the sandbox (the chart's URL is a placeholder)
-        env["EXCHANGE_URL"] = f"http://{SANDBOX}:{charted[SANDBOX].ports['http']}"
+    if "REGISTRY_URL" in env:  # the registry here (the chart's URL is a placeholder)
+        env["REGISTRY_URL"] = f"http://{REGISTRY}:{charted[REGISTRY].ports['http']}"
     for secret in getattr(c, "secret_env", ()):
         if secret not in DEV_SECRETS:
             raise SystemExit(f"chart component {name} takes secret {secret}: add a development value to DEV_SECRETS")
@@ -196,7 +202,7 @@ def environment(c: Component | chart_values.Job, name: str, charted: dict[str, C
     return lines
 
 
-def service(c: Component, charted: dict[str, Component], notes: dict[str, list[str]]) -> list[str]:
+def service(c: Component, charted: dict[str, Component], notes: dict[str, list[str]], onboards: bool) -> list[str]:
     host = LOCAL_PORTS[c.name]
     if set(host) != set(c.ports):
         raise SystemExit(f"chart component {c.name} has ports {sorted(c.ports)}, LOCAL_PORTS {sorted(host)}")
@@ -208,14 +214,13 @@ def service(c: Component, charted: dict[str, Component], notes: dict[str, list[s
     ]
     lines += environment(c, c.name, charted)
     lines += ["    ports:", *(f'      - "127.0.0.1:{host[name]}:{port}"' for name, port in c.ports.items())]
-    needs_sandbox = "EXCHANGE_URL" in c.env
     if c.amqp or c.mongodb:
-        if needs_sandbox:
+        if "REGISTRY_URL" in c.env and onboards:  # the bank is onboarded before its first pass
             lines += [
                 "    depends_on:",
                 "      <<: *needs-platform",
-                f"      {SANDBOX}:",
-                "        condition: service_healthy",
+                f"      {ONBOARDING}:",
+                "        condition: service_completed_successfully",
             ]
         else:
             lines.append("    depends_on: *needs-platform")
@@ -248,6 +253,24 @@ def topology(job: chart_values.Job, charted: dict[str, Component]) -> list[str]:
     ]
 
 
+def onboarding(job: chart_values.Job, charted: dict[str, Component]) -> list[str]:
+    return [
+        "",
+        "  # Onboards the bank (the bridge's participant and public key) at the registry, then exits;",
+        "  # the bridge starts after it (the chart's exchangeOnboarding Job).",
+        f"  {ONBOARDING}:",
+        "    <<: *hardening",
+        f"    build: {{<<: *build, args: {{SERVICE: {job.image}}}}}",
+        f"    image: carbon-platform/{job.image}:dev",
+        f"    command: {flow(list(job.command))}",
+        '    restart: "no"',
+        *environment(job, ONBOARDING, charted),
+        "    depends_on:",
+        f"      {REGISTRY}:",
+        "        condition: service_healthy",
+    ]
+
+
 def render() -> str:
     values = chart_values.load()
     charted = chart_values.components(values)
@@ -256,8 +279,11 @@ def render() -> str:
     ports = textwrap.fill(f"Host ports follow `make run`: {ports}.", 94, initial_indent="# ", subsequent_indent="# ")
     lines = [HEAD.replace("{ports}", ports).replace("{mongo_check}", MONGO_CHECK).rstrip("\n")]
     lines += topology(chart_values.topology_job(values), charted)
+    job = chart_values.onboarding_job(values)
+    if job is not None:
+        lines += onboarding(job, charted)
     for c in charted.values():
-        lines += service(c, charted, notes)
+        lines += service(c, charted, notes, onboards=job is not None)
     return "\n".join(lines) + "\n" + TAIL
 
 

@@ -115,8 +115,8 @@ def demo(instance: Instance) -> None:
             "carbon_dev.bridge_demo",
             "--grpc",
             grpc,
-            "--exchange",
-            instance.url("exchange-sandbox"),
+            "--registry",
+            instance.url("exchange-registry"),
         ],
         env,
     )

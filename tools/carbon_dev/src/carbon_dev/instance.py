@@ -7,6 +7,7 @@ supervisord runs them (carbon_dev.supervision)."""
 
 import json
 import os
+import subprocess
 import time
 import urllib.error
 import urllib.request
@@ -21,6 +22,7 @@ RABBIT_AUTH = "Basic Z3Vlc3Q6Z3Vlc3Q="  # guest:guest, the loopback-only dev bro
 KEY_PAIRS = (
     ("PLATFORM_SM2_PRIVATE_KEY", "PLATFORM_SM2_PUBLIC_KEY"),
     ("BRIDGE_SM2_PRIVATE_KEY", "BRIDGE_SM2_PUBLIC_KEY"),
+    ("REGISTRY_SM2_PRIVATE_KEY", "REGISTRY_SM2_PUBLIC_KEY"),
 )
 
 
@@ -154,7 +156,21 @@ class Instance(Supervisor):
         else:
             progress(f"platform already running (started by {self.started_by()}): left running at the end")
         self.wait_healthy(processes, timeout, progress)
+        self.onboard(processes, progress)
         return processes
+
+    def onboard(self, processes: list[Process], progress=print) -> None:
+        """The chart's onboarding Job as a step: the bank's participant and key at the registry,
+        before the bridge's first pass needs them (idempotent: a restart finds them registered)."""
+        site = table.Site(self.name, self.offset, self.amqp_uri, self.mongo_uri)
+        step = table.onboarding(site, self.secrets(), processes)
+        if step is None:
+            return
+        result = subprocess.run(step.argv, cwd=ROOT, env={**os.environ, **step.env}, capture_output=True, text=True)
+        if result.returncode != 0:
+            raise SystemExit(f"{step.name} exited with {result.returncode}: {(result.stderr or result.stdout).strip()}")
+        done = "; ".join(line for line in result.stdout.splitlines() if line.strip())
+        progress(f"  {step.name:17s} {done}")
 
     def wait_healthy(self, processes, timeout, progress) -> None:
         deadline = time.monotonic() + timeout

@@ -11,7 +11,8 @@ ports and the readiness probe. What differs on one machine is overlaid here, and
 - database names carry the instance (`carbon_ingest` -> `carbon_dev_ingest`), the broker and
   database URIs are the instance's, traces go to the local Jaeger;
 - secrets are throwaway development keys (fresh_secrets), generated per instance;
-- the dev-only exchange sandbox (disabled in the chart) runs too, and the bridge talks to it;
+- the dev-only exchange registry (disabled in the chart) runs too, the bridge talks to it, and
+  the chart's onboarding Job is a step once it answers (onboarding);
 - CARBON_REPLICAS="calc=2,account=2" adds replicas on one machine (ports + 10 each).
 """
 
@@ -21,7 +22,7 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
 
-from carbon_dev.chart_values import ROOT, Component, components, local_path
+from carbon_dev.chart_values import ROOT, Component, components, local_path, onboarding_job
 
 VENV_BIN = ROOT / ".venv" / "bin"
 OTLP_ENDPOINT = "http://127.0.0.1:4318"  # the local Jaeger (scripts/deps.sh)
@@ -34,14 +35,14 @@ LOCAL_PORTS = {
     "account-grpc": {"grpc": 50051, "http": 8103},
     "exchange-bridge": {"http": 8104},
     "ingest-relay": {"http": 8105},
-    "exchange-sandbox": {"http": 8200},
+    "exchange-registry": {"http": 8200},
 }
 # Environment that differs from the chart on one machine; None drops the chart's variable.
 # "{component.port}" is that component's local address (host:port).
 LOCAL_ENV = {
     # gunicorn binds through --bind on the command line (LOCAL_ARGS) instead
     "ingest": {"GUNICORN_CMD_ARGS": None},
-    "exchange-bridge": {"EXCHANGE_URL": "http://{exchange-sandbox.http}"},
+    "exchange-bridge": {"REGISTRY_URL": "http://{exchange-registry.http}"},
 }
 # Arguments appended to the chart's command line.
 LOCAL_ARGS = {"ingest": ("--bind", "{ingest.http}")}
@@ -57,7 +58,12 @@ SECRET_NAMES = (
     "ADMIN_TOKEN",
     "BRIDGE_SM2_PRIVATE_KEY",
     "BRIDGE_SM2_PUBLIC_KEY",
+    "REGISTRY_ADMIN_TOKEN",
+    "REGISTRY_SM2_PRIVATE_KEY",
+    "REGISTRY_SM2_PUBLIC_KEY",
 )
+# Variables naming a component's database: `carbon_<name>` becomes `carbon_<instance>_<name>`.
+DATABASE_VARIABLES = ("MONGO_DATABASE", "REGISTRY_DB")
 LISTEN_ADDRESS = re.compile(r"0\.0\.0\.0:(\d+)")
 
 
@@ -76,7 +82,7 @@ def fresh_secrets() -> dict:
 
     from carbon_common import gm
 
-    platform_key, bridge_key = gm.generate_sm2_keypair(), gm.generate_sm2_keypair()
+    platform_key, bridge_key, registry_key = (gm.generate_sm2_keypair() for _ in range(3))
     return {
         "PSEUDONYM_KEY": os.urandom(32).hex(),
         "CONTACT_SM4_KEY": os.urandom(16).hex(),
@@ -85,6 +91,9 @@ def fresh_secrets() -> dict:
         "ADMIN_TOKEN": os.urandom(16).hex(),
         "BRIDGE_SM2_PRIVATE_KEY": bridge_key[0],
         "BRIDGE_SM2_PUBLIC_KEY": bridge_key[1],
+        "REGISTRY_ADMIN_TOKEN": os.urandom(16).hex(),
+        "REGISTRY_SM2_PRIVATE_KEY": registry_key[0],
+        "REGISTRY_SM2_PUBLIC_KEY": registry_key[1],
     }
 
 
@@ -162,8 +171,9 @@ def process(site: Site, c: Component, secrets: dict, replica: int = 1, extra_env
     env["OTEL_EXPORTER_OTLP_ENDPOINT"] = OTLP_ENDPOINT
     for key, value in c.env.items():
         env[key] = local(value)
-    if "MONGO_DATABASE" in env:  # carbon_<service> -> carbon_<instance>_<service>
-        env["MONGO_DATABASE"] = re.sub(r"^carbon_", f"carbon_{site.name}_", env["MONGO_DATABASE"])
+    for name in DATABASE_VARIABLES:  # carbon_<service> -> carbon_<instance>_<service>
+        if name in env:
+            env[name] = re.sub(r"^carbon_", f"carbon_{site.name}_", env[name])
     unknown = set(c.secret_env) - set(secrets)
     if unknown:
         raise SystemExit(f"chart component {c.name} takes {sorted(unknown)}: add a development value to fresh_secrets")
@@ -187,3 +197,26 @@ def process(site: Site, c: Component, secrets: dict, replica: int = 1, extra_env
         env,
         f"{front}://{site.address(c.name, front, replica)}",
     )
+
+
+@dataclass
+class Step:
+    """A Job of the chart run once on this machine: its command line and environment."""
+
+    name: str
+    argv: list[str]
+    env: dict
+
+
+def onboarding(site: Site, secrets: dict, processes: list[Process]) -> Step | None:
+    """The chart's onboarding Job (`exchangeOnboarding`) for this instance: the bridge's local
+    REGISTRY_URL, participant and key id, the registry's admin token and the bridge's public key.
+    None when the chart's values disable it."""
+    job = onboarding_job()
+    if job is None:
+        return None
+    bridge = next(p for p in processes if p.name == "exchange-bridge")
+    env = {**job.env, **{k: bridge.env[k] for k in ("REGISTRY_URL", "BRIDGE_PARTICIPANT", "BRIDGE_KEY_ID")}}
+    env.update({name: secrets[name] for name in job.secret_env})
+    env["OTEL_SERVICE_NAME"] = "exchange-onboarding"
+    return Step("exchange-onboarding", [str(VENV_BIN / job.command[0]), *job.command[1:]], env)
