@@ -21,7 +21,7 @@ from account import caps, ledger
 from account.operations import AUDIT_FIELDS
 from carbon_common.canonical import canonical_bytes, canonical_json
 from carbon_dev import payloads
-from exchange_bridge import domain as exchange
+from exchange_bridge import batch_format
 
 BUDGET = float(os.environ.get("BENCH_CANONICAL_SECONDS", "0.15"))
 ROUNDS = 4
@@ -90,18 +90,23 @@ def documents() -> tuple[list[tuple[str, dict]], tuple[dict, dict, dict]]:
         _, state = credit(state, user, n, rng.randrange(50, 400), capped=n % 3 == 0)
     entry, after = credit(state, user, 40, 120, capped=False)
     capped_entry, _ = credit(state, user, 41, 300, capped=True)
-    batch = exchange.build_batch(
-        [
+    leaves = [
+        batch_format.leaf(
             {
-                "entry_id": rng.randbytes(32).hex(),
-                "posted_at": moment(d),
+                "reduction_id": rng.randbytes(32).hex(),
                 "grams": 500,
-                "entry_hash": rng.randbytes(32).hex(),
+                "owner_pid": "pid_" + rng.randbytes(16).hex(),
+                "methodology_id": "metro_ride",
+                "methodology_version": "1",
+                "factor_set_id": "",
+                "factor_set_version": "",
+                "occurred_at": moment(d),
             }
-            for d in range(1, 21)
-        ],
-        moment(25),
-    )
+        )
+        for d in range(1, 21)
+    ]
+    consents = [batch_format.consent_leaf_hash(leaf["reduction_id"], rng.randbytes(16).hex()) for leaf in leaves]
+    batch = batch_format.batch_document(leaves, consents, 0, "", moment(25))
     hashed = {k: v for k, v in entry.items() if k not in ledger.UNHASHED}
     return [
         ("credit entry, hashed", hashed),
