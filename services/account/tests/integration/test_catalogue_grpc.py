@@ -263,3 +263,40 @@ def test_the_per_customer_limit_is_exact_under_concurrency(grpc_process, ops, re
     assert all(answer.startswith("limit_reached:") for code, answer in results if code != "OK")
     assert balance_is_sum_of_entries(repo, ALICE) == 5000 - 3 * 50
     assert CatalogueStore(repo.db).claims.count_documents({}) == 3
+
+
+def test_an_unreported_fulfilment_expires_and_is_refunded_on_ferretdb(grpc_process, ops, repo, make_reduction):
+    """The timer's pass after the window (run here with a later clock): refunded, the unit back."""
+    from datetime import timedelta
+
+    from account.catalogue.catalogue import Catalogue
+    from carbon_common.clock import utc_now
+
+    ops.credit(make_reduction(user_pid="pid-alice", grams=1000))
+    server = grpc_process()["grpc"]
+    put(
+        server,
+        item(
+            "tree",
+            kind="tree_planted",
+            price_grams=400,
+            stock=1,
+            fulfilment="partner",
+            partner_id="forest-co",
+            fulfilment_window_seconds=60,
+        ),
+    )
+    redemption = redeem(server, "pid-alice", "tree", "plant-1").redemption
+    catalogue = Catalogue(ops, CatalogueStore(repo.db))
+    published = []
+    assert catalogue.run_pass(published.extend) == {"announced": 1, "expired": 0}
+    assert catalogue.run_pass(published.extend, now=utc_now() + timedelta(seconds=61)) == {
+        "announced": 0,
+        "expired": 1,
+    }
+    closed = published[-1][1]
+    assert (closed["outcome"], closed["fate"], closed["code"]) == ("expired", "refunded", "expired")
+    assert balance_is_sum_of_entries(repo, ALICE) == 1000
+    assert pool_grams_from(repo, redemption.redemption_id) == []
+    assert CatalogueStore(repo.db).claims.count_documents({}) == 0  # the tree can be planted again
+    assert redeem(server, "pid-alice", "tree", "plant-2").redemption.status == "awaiting_partner"
