@@ -85,6 +85,8 @@ ISSUE_FIELDS = (
     "batch_digest",
     "signature",
 )
+STATUSES = ("active", "retired", "cancelled", "transferred")
+GRACE_SECONDS = 120  # a registry operation this recent may still be on its way into the bridge
 TRANSACTIONS_PAGE = 500  # the registry's largest page
 ENTRIES_PAGE = 1000  # account.list_entries_after's largest page
 BATCHES_PER_READ = 20  # batch documents hold their leaves: a few per `$in`
@@ -171,7 +173,10 @@ class _Counted:
 
 
 class Reconciler:
-    def __init__(self, repo, registry, account, participant: str, pool_owners=POOL_OWNERS):
+    def __init__(
+        self, repo, registry, account, participant: str, pool_owners=POOL_OWNERS, grace: float = GRACE_SECONDS
+    ):
+        self.grace = grace
         self.store = repo.db  # read through a fresh Repository per run: counted, and never written
         self.repo = None
         self.registry, self.account = registry, account
@@ -185,19 +190,18 @@ class Reconciler:
         report = Report(self.participant)
         self.repo = Repository(_Counted(self.store, report.cost))
         bridge = self._bridge(report)
+        stage = "the registry"
         try:
             registry = self._registry(report)
-        except Exception as error:
-            raise ReconciliationFailed(f"the registry could not be read: {error}") from error
-        self._batches(report, bridge, registry)
-        self._operations(report, bridge, registry)
-        self._holdings(report, bridge, registry)
-        self._groups(report, bridge, registry)
-        self._reductions(report, bridge)
-        try:
+            self._batches(report, bridge, registry)
+            self._operations(report, bridge, registry)
+            self._holdings(report, bridge, registry)
+            self._groups(report, bridge, registry)
+            self._reductions(report, bridge)
+            stage = "the account"
             self._invariant(report, bridge)
-        except Exception as error:  # RemoteError, RpcTimeout, a broken connection
-            raise ReconciliationFailed(f"the account could not be read: {error!r}") from error
+        except Exception as error:  # Unknown, RemoteError, RpcTimeout, a broken connection
+            raise ReconciliationFailed(f"{stage} could not be read: {error!r}") from error
         return report.as_dict(time.monotonic() - started)
 
     # -- the bridge's records ----------------------------------------------------------------
@@ -246,6 +250,9 @@ class Reconciler:
     def _registry(self, report: Report) -> dict:
         issues, ops, by_group, after = {}, {}, {}, 0
         seen = 0
+        # holdings first: every operation they reflect is then in the history read after them
+        holdings = self.registry.holdings(self.participant)["blocks"]
+        report.cost["registry_calls"] += 1
         while True:
             page = self.registry.transactions(after=after, limit=TRANSACTIONS_PAGE)
             report.cost["registry_calls"] += 1
@@ -264,15 +271,20 @@ class Reconciler:
             if int(page.get("after", after)) <= after:
                 break
             after = int(page["after"])
-        holdings = self.registry.holdings(self.participant)["blocks"]
-        report.cost["registry_calls"] += 1
         report.figures.update(
             registry_records=seen,
             registry_batches=len(issues),
             registry_units=sum(int(r["units"]) for r in issues.values()),
             registry_operations=len(ops),
         )
-        return {"issues": issues, "ops": ops, "by_group": by_group, "holdings": holdings, "in_flight": set()}
+        return {
+            "issues": issues,
+            "ops": ops,
+            "by_group": by_group,
+            "holdings": holdings,
+            "in_flight": set(),
+            "late_ops": [],
+        }
 
     # -- checks ------------------------------------------------------------------------------
     def _batches(self, report: Report, bridge: dict, registry: dict) -> None:
@@ -369,7 +381,13 @@ class Reconciler:
             for batch_id, op_ids in by_batch.items():
                 listed = {op["op_id"] for op in now[batch_id]}
                 for op_id in op_ids:
+                    record = registry_ops[op_id]
+                    if op_id in listed or self._recent(record, report):
+                        registry["late_ops"].append(record)  # the holdings read before may show it
                     if op_id in listed:
+                        continue
+                    if self._recent(record, report):
+                        report.in_flight.append({"operation": op_id, "batch_id": batch_id, "at": record["at"]})
                         continue
                     what = (
                         "the bridge stored the record but did not finish the operation (call it again with its request key)"
@@ -379,45 +397,60 @@ class Reconciler:
                     report.add("unit_operations", op_id, what, batch_id=batch_id)
         report.figures["operations_checked"] = len(known)
 
+    def _recent(self, record: dict, report: Report) -> bool:
+        """Recorded by the registry within GRACE_SECONDS before this run: a caller's operation
+        may still be on its way into the bridge's records (listed as in flight, not counted)."""
+        try:
+            at = bf.parse_time(record["at"])
+        except (KeyError, TypeError, ValueError):
+            return False
+        return (bf.parse_time(report.started_at) - at).total_seconds() < self.grace
+
     def _holdings(self, report: Report, bridge: dict, registry: dict) -> None:
-        statuses = ("active", "retired", "cancelled", "transferred")
-        expected: dict[str, dict] = {}
+        batches, records = bridge["batches"], bridge["records"]
+        late: dict[str, list[dict]] = {}
+        for record in registry["late_ops"]:
+            late.setdefault(record["batch_id"], []).append(record)
+        expected = {}
         for batch_id in bridge["issued"]:
-            units = int(bridge["batches"][batch_id]["states"]["issued"]["units"])
-            if not units:
-                continue
-            row = expected[batch_id] = dict.fromkeys(statuses, 0)
-            row["active"] = units
-            for op in bridge["ops"][batch_id]:
-                record = bridge["records"].get(op["op_id"])
-                if record is None:
-                    continue  # reported by unit_operations
-                moved = int(record["units"])
-                row["active"] -= moved
-                row[rules.UNIT_STATES[record["type"]]] += moved
+            ops = [records[op["op_id"]] for op in bridge["ops"][batch_id] if op["op_id"] in records]
+            row = _expected_row(batches[batch_id], ops + late.get(batch_id, []))
+            if row is not None:
+                expected[batch_id] = row
         actual: dict[str, dict] = {}
         foreign = 0
-        for status in statuses:
+        for status in STATUSES:
             for block in registry["holdings"].get(status, []):
                 if block["batch_id"] in registry["in_flight"]:
                     continue  # issued at the registry, the bridge stores the outcome next pass
-                if block["batch_id"] not in bridge["batches"]:
+                if block["batch_id"] not in batches:
                     foreign += int(block["units"])
                     continue
-                row = actual.setdefault(block["batch_id"], dict.fromkeys(statuses, 0))
+                row = actual.setdefault(block["batch_id"], dict.fromkeys(STATUSES, 0))
                 row[status] += int(block["units"])
         for batch_id in sorted(set(expected) | set(actual)):
-            mine, theirs = expected.get(batch_id), actual.get(batch_id)
-            if mine != theirs:
+            if expected.get(batch_id) == actual.get(batch_id):
+                continue
+            # a second look at this batch alone: the registry's status (its blocks and operations,
+            # one answer) and the bridge's operations read again
+            status = self.registry.status(batch_id)
+            report.cost["registry_calls"] += 1
+            ops = self.repo.unit_ops_of_many([batch_id])[batch_id]
+            mine = self.repo.docs_of("records", [op["op_id"] for op in ops])
+            theirs = [op for op in (status or {}).get("operations", []) if op.get("from_holder") == self.participant]
+            pending = [op for op in theirs if op["op_id"] not in mine and self._recent(op, report)]
+            again = _expected_row(batches.get(batch_id), list(mine.values()) + pending)
+            now = _status_row(status, self.participant, theirs)
+            if again != now:
                 report.add(
                     "holdings",
                     batch_id,
                     "the registry's holdings of the bank differ from the bridge's records",
-                    bridge=mine,
-                    registry=theirs,
+                    bridge=again,
+                    registry=now,
                 )
         report.figures["foreign_units_held"] = foreign
-        report.figures["units_by_status"] = {s: sum(r[s] for r in actual.values()) for s in statuses}
+        report.figures["units_by_status"] = {s: sum(r[s] for r in actual.values()) for s in STATUSES}
 
     def _groups(self, report: Report, bridge: dict, registry: dict) -> None:
         batches = bridge["batches"]
@@ -639,6 +672,35 @@ class Reconciler:
             credited_grams=total["credited"],
             pool_grams=int(totals.get("pool_grams", 0)),
         )
+
+
+def _expected_row(batch: dict | None, operations: list[dict]) -> dict | None:
+    """What the registry should hold of the bank for an issued batch, by status, after these
+    operations (None: not issued at the bridge, or 0 units)."""
+    if batch is None or "issued" not in batch["states"]:
+        return None
+    units = int(batch["states"]["issued"]["units"])
+    if not units:
+        return None
+    row = dict.fromkeys(STATUSES, 0)
+    row["active"] = units
+    for record in {op["op_id"]: op for op in operations}.values():
+        moved = int(record["units"])
+        row["active"] -= moved
+        row[rules.UNIT_STATES[record["type"]]] += moved
+    return row
+
+
+def _status_row(status: dict | None, participant: str, operations: list[dict]) -> dict | None:
+    """The bank's units of one batch by status, from the registry's `GET /v1/batches/{id}`."""
+    if status is None or not status.get("units"):
+        return None
+    row = dict.fromkeys(STATUSES, 0)
+    for block in status.get("blocks", []):
+        if block["holder"] == participant and block["status"] in row:
+            row[block["status"]] += int(block["units"])
+    row["transferred"] = sum(int(op["units"]) for op in operations if op["type"] == "transfer")
+    return row
 
 
 def _issue_summary(record: dict) -> dict:
