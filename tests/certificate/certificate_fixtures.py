@@ -1,10 +1,12 @@
 """Retirement certificates (docs/certificate.md) for the verifier's tests, and the doc's test vector.
 
-They are PRODUCED with the platform's own code (carbon_common.gm for SM2/SM3, canonical_json),
-as the bank and the registry would; the verifier under test (tools/certificate-verifier) shares
-none of it. `sample_certificate` draws fresh keys; `doc_vector` uses fixed keys and fixed
-signing nonces so that every byte of it can be published and reproduced. A fixed nonce is
-only ever acceptable with throwaway keys like these.
+They are PRODUCED with the platform's own code, as the bank and the registry would: carbon_common
+for SM2/SM3 and canonical JSON, and the registry's own record builders
+(exchange_bridge.registry: `Issuance._issue_body`, `Ledger._choose`/`_body`), so a record here has
+exactly the members and values the registry signs (carbon-registry-record/1). The verifier under
+test (tools/certificate-verifier) shares none of it. `sample_certificate` draws fresh keys;
+`doc_vector` uses fixed keys and fixed signing nonces so that every byte of it can be published
+and reproduced. A fixed nonce is only ever acceptable with throwaway keys like these.
 """
 
 import copy
@@ -14,11 +16,15 @@ from datetime import datetime, timedelta, timezone
 from carbon_common.canonical import canonical_bytes
 from carbon_common.gm import generate_sm2_keypair, public_key_of, sm2_sign, sm3_hex
 from carbon_common.gm.curve import N
+from exchange_bridge.registry.blocks import Ledger
+from exchange_bridge.registry.issuance import Issuance
+from exchange_bridge.registry.records import RECORD_FORMAT
 
-CERTIFICATE_FORMAT = "carbon-retirement-certificate/1"
+CERTIFICATE_FORMAT = "carbon-retirement-certificate/2"
 BATCH_FORMAT = "carbon-reduction-batch/1"
 GRAMS_PER_UNIT = 1_000_000
 CST = timezone(timedelta(hours=8))
+HOLDER = "bank-a"  # the bank's participant (holder account) at the registry
 
 
 @dataclass(frozen=True)
@@ -111,9 +117,19 @@ def make_leaf(
     }
 
 
-def serial(methodology_id: str, version: str, vintage: int, unit: int) -> str:
-    """One unit as a one-unit block `CN-PCA-<METHODOLOGY>-V<version>-<vintage>-<start>-<end>`."""
-    return f"CN-PCA-{methodology_id.upper()}-V{version}-{vintage}-{unit:09d}-{unit:09d}"
+def serial(methodology_id: str, version: str, vintage: int, start: int, end: int) -> str:
+    """A block's name `CN-PCA-<METHODOLOGY>-V<version>-<vintage>-<start>-<end>` (docs/registry-api.md §5)."""
+    return f"CN-PCA-{methodology_id.upper().replace('_', '-')}-V{version}-{vintage}-{start:09d}-{end:09d}"
+
+
+def key_fingerprint(public_key: str) -> str:
+    """SM3 of the public key's 64 bytes X||Y (docs/certificate.md §2)."""
+    return sm3_hex(bytes.fromhex(public_key))
+
+
+def certificate_digest(certificate: dict) -> str:
+    """SM3 of the certificate's canonical JSON: what its PDF prints (docs/certificate.md §2)."""
+    return sm3_hex(canonical_bytes(certificate))
 
 
 # ---- signing --------------------------------------------------------------------------------
@@ -143,10 +159,41 @@ class Signer:
 
 def nonce_for(label: str) -> str:
     """A distinct fixed nonce per signed document (never one k for two messages)."""
-    return f"{int(sm3_hex(('carbon-retirement-certificate/1 test vector nonce: ' + label).encode()), 16) % (N - 1) + 1:064x}"
+    return f"{int(sm3_hex(('carbon-retirement-certificate/2 test vector nonce: ' + label).encode()), 16) % (N - 1) + 1:064x}"
 
 
 # ---- batches and certificates ------------------------------------------------------------------
+
+
+def issue_record(batch: dict, first_serial: int, at: str, group_position: int = 1, holder: str = HOLDER) -> dict:
+    """The registry's issue record of `batch` (unsigned members), as `Issuance.finish` makes it."""
+    units, carried_out = divmod(batch["carried_in_grams"] + batch["quantity_grams"], GRAMS_PER_UNIT)
+    stored = {
+        "_id": batch["batch_id"],
+        "batch": batch,
+        "participant": holder,
+        "digest": sm3_hex(canonical_bytes(batch)),
+    }
+    link = {
+        "n": group_position,
+        "units": units,
+        "carried_out_grams": carried_out,
+        "start": first_serial if units else None,
+        "end": first_serial + units - 1 if units else None,
+        "at": at,
+    }
+    return {"format": RECORD_FORMAT, **Issuance._issue_body(stored, link)}
+
+
+def operate(current: list[dict], kind: str, client_id: str, request: dict, at: str, holder: str = HOLDER) -> dict:
+    """The registry's record of one transfer/retire/cancel on a batch's `current` blocks (updated
+    in place), as `Ledger.operate` makes it: the holder's lowest-serial active block with enough units."""
+    block = Ledger._choose(current, holder, request["units"])
+    record = {"format": RECORD_FORMAT, **Ledger._body(f"{kind}:{holder}:{client_id}", kind, holder, block, request, at)}
+    current.remove(block)
+    current.extend(record["produced"])
+    current.sort(key=lambda b: b["start"])
+    return record
 
 
 def build_entry(
@@ -156,22 +203,24 @@ def build_entry(
     leaves: list[dict],
     owner_pid: str,
     first_serial: int,
-    retirements: list[tuple[int, int, str, str]],
+    operations: list[tuple],
     carried_in_grams: int = 0,
     carried_from: str = "",
+    group_position: int = 1,
+    attempt: int = 1,
     created_at: str = "2027-01-05T02:00:00Z",
     at: str = "2027-01-06T03:00:00Z",
 ) -> dict:
-    """One `batches[]` entry: the whole batch (every owner's leaves) signed by the bank, issued and
-    partly retired by the registry; only `owner_pid`'s leaves are disclosed, with their proofs.
-    retirements: (first unit offset from first_serial, unit count, beneficiary, reason)."""
+    """One `batches[]` entry: the whole batch (every owner's leaves) signed by the bank, issued by
+    the registry and then operated on; only `owner_pid`'s leaves are disclosed, with their proofs,
+    and only the retirements are listed. operations, in order: ("retire", units, beneficiary,
+    reason) or ("transfer", units, to_holder)."""
     methodology_id, version, vintage = (
         leaves[0]["methodology_id"],
         leaves[0]["methodology_version"],
         leaves[0]["vintage"],
     )
     hashes = [leaf_hash(leaf) for leaf in leaves]
-    quantity = sum(leaf["grams"] for leaf in leaves)
     occurred = sorted(leaf["occurred_at"] for leaf in leaves)
     batch = {
         "format": BATCH_FORMAT,
@@ -180,7 +229,7 @@ def build_entry(
         "methodology_version": version,
         "vintage": vintage,
         "record_count": len(leaves),
-        "quantity_grams": quantity,
+        "quantity_grams": sum(leaf["grams"] for leaf in leaves),
         "carried_in_grams": carried_in_grams,
         "carried_from": carried_from,
         "merkle_root": merkle_root(hashes),
@@ -190,41 +239,22 @@ def build_entry(
         "period": f"{occurred[0]}/{occurred[-1]}",
         "created_at": created_at,
     }
-    units, carried_out = divmod(carried_in_grams + quantity, GRAMS_PER_UNIT)
-    assert units >= 1, "a fixture batch must make at least one whole tonne"
-    start, end = first_serial, first_serial + units - 1
-    issue = {
-        "type": "issue",
-        "batch_id": batch_id,
-        "serial_start": serial(methodology_id, version, vintage, start),
-        "serial_end": serial(methodology_id, version, vintage, end),
-        "start": start,
-        "end": end,
-        "units": units,
-        "carried_out_grams": carried_out,
-        "holder": "bank-pool",
-        "at": at,
-        "transaction_id": f"tx-issue-{batch_id}",
-    }
+    if attempt != 1:
+        batch["attempt"] = attempt
+    issue = issue_record(batch, first_serial, at, group_position)
+    assert issue["units"] >= 1, "a fixture batch must make at least one whole tonne"
+    current = list(issue["produced"])
     retire_entries = []
-    for k, (offset, count, beneficiary, reason) in enumerate(retirements):
-        r_start = start + offset
-        record = {
-            "type": "retire",
-            "batch_id": batch_id,
-            "serial_start": serial(methodology_id, version, vintage, r_start),
-            "serial_end": serial(methodology_id, version, vintage, r_start + count - 1),
-            "start": r_start,
-            "end": r_start + count - 1,
-            "units": count,
-            "beneficiary": beneficiary,
-            "reason": reason,
-            "at": at,
-            "transaction_id": f"tx-retire-{batch_id}-{k + 1}",
-        }
-        retire_entries.append(
-            {"record": record, "registry_signature": signer.registry(record, f"{batch_id} retire {k + 1}")}
-        )
+    for k, (kind, units, *fields) in enumerate(operations):
+        if kind == "retire":
+            request = {"batch_id": batch_id, "units": units, "beneficiary": fields[0], "reason": fields[1]}
+        else:
+            request = {"batch_id": batch_id, "units": units, "to_holder": fields[0]}
+        record = operate(current, kind, f"{kind}-{k + 1}", request, at)
+        if kind == "retire":
+            retire_entries.append(
+                {"record": record, "registry_signature": signer.registry(record, f"{batch_id} retire {k + 1}")}
+            )
     return {
         "batch": batch,
         "bank_signature": signer.bank(batch, batch_id),
@@ -270,7 +300,8 @@ def _leaves(prefix, owners_grams, when, methodology=("metro-ride", "1.0.0"), fac
 @dataclass
 class Sample:
     """A valid certificate of OWNER over three batches (5, 3 and 7 leaves in all; 3, 1 and 3 of
-    the owner), plus material to tamper with: leaves of others with valid proofs."""
+    the owner; the second re-formed as attempt 2; a transfer in the first that the certificate does
+    not list), plus material to tamper with: leaves of others with valid proofs."""
 
     keys: Keys
     certificate: dict
@@ -309,7 +340,7 @@ def sample_certificate(keys: Keys | None = None) -> Sample:
         leaves=a,
         owner_pid=OWNER,
         first_serial=1,
-        retirements=[(0, 1, BENEFICIARY, "个人碳中和 2026")],
+        operations=[("retire", 1, BENEFICIARY, "个人碳中和 2026"), ("transfer", 1, "bank-b")],
     )
     carried = entry_a["issuance"]["record"]["carried_out_grams"]
     entry_b = build_entry(
@@ -320,7 +351,9 @@ def sample_certificate(keys: Keys | None = None) -> Sample:
         first_serial=entry_a["issuance"]["record"]["end"] + 1,
         carried_in_grams=carried,
         carried_from="batch-2026-metro-0001",
-        retirements=[(0, 1, BENEFICIARY, "offset"), (1, 1, "Shenzhen Metro Green Fund", "offset")],
+        group_position=2,
+        attempt=2,  # re-formed after the registry rejected attempt 1
+        operations=[("retire", 1, BENEFICIARY, "offset"), ("retire", 1, "Shenzhen Metro Green Fund", "offset")],
     )
     entry_c = build_entry(
         signer,
@@ -328,7 +361,7 @@ def sample_certificate(keys: Keys | None = None) -> Sample:
         leaves=c,
         owner_pid=OWNER,
         first_serial=1,
-        retirements=[(0, 2, BENEFICIARY, "gift")],
+        operations=[("retire", 2, BENEFICIARY, "gift")],
     )
     certificate = build_certificate(OWNER, [entry_a, entry_b, entry_c])
     hashes_a = [leaf_hash(leaf) for leaf in a]
@@ -348,6 +381,12 @@ def resign_retirement(certificate: dict, keys: Keys, batch: int, index: int) -> 
     entry["registry_signature"] = Signer(keys).registry(entry["record"])
 
 
+def resign_issuance(certificate: dict, keys: Keys, batch: int) -> None:
+    """The same for an edited issuance record."""
+    entry = certificate["batches"][batch]["issuance"]
+    entry["registry_signature"] = Signer(keys).registry(entry["record"])
+
+
 # ---- the test vector of docs/certificate.md ------------------------------------------------------
 
 VECTOR_OWNER = sm3_hex(b"owner: test vector customer")
@@ -355,7 +394,8 @@ VECTOR_OTHER = sm3_hex(b"owner: test vector someone else")
 
 
 def doc_vector() -> tuple[Keys, dict]:
-    """One batch of three leaves (two of the owner), one issuance, one retirement; every byte fixed."""
+    """One batch of three leaves (two of the owner), one issuance of 2 units, one retirement of
+    unit 1; every byte fixed."""
     keys = fixed_keys()
     leaves = [
         make_leaf("tv-red-0001", 812_345, VECTOR_OWNER, "2026-11-25T00:30:00Z", factor_set=("cn-grid-华南", "2026.1")),
@@ -370,7 +410,7 @@ def doc_vector() -> tuple[Keys, dict]:
         leaves=leaves,
         owner_pid=VECTOR_OWNER,
         first_serial=1,
-        retirements=[(1, 1, "张三", "个人碳中和")],
+        operations=[("retire", 1, "张三", "个人碳中和")],
         created_at="2027-01-05T02:00:00Z",
         at="2027-01-06T03:00:00Z",
     )
@@ -407,6 +447,7 @@ def doc_vector_rows() -> list[tuple[str, str]]:
         ("proof of leaf 1", canonical(by_id["tv-red-0001"]["proof"])),
         ("proof of leaf 3", canonical(by_id["tv-red-0003"]["proof"])),
         ("canonical_json(batch)", canonical(batch)),
+        ("SM3 of canonical_json(batch)", sm3_hex(canonical_bytes(batch))),
         ("k of bank_signature", nonce_for("bank tv-batch-0001")),
         ("bank_signature", entry["bank_signature"]),
         ("canonical_json(issuance record)", canonical(issue)),
@@ -415,6 +456,9 @@ def doc_vector_rows() -> list[tuple[str, str]]:
         ("canonical_json(retirement record)", canonical(retire)),
         ("k of retirement registry_signature", nonce_for("registry tv-batch-0001 retire 1")),
         ("retirement registry_signature", entry["retirements"][0]["registry_signature"]),
+        ("bank key fingerprint", key_fingerprint(keys.bank_public)),
+        ("registry key fingerprint", key_fingerprint(keys.registry_public)),
+        ("certificate digest", certificate_digest(cert)),
     ]
 
 
@@ -429,7 +473,7 @@ if __name__ == "__main__":
         / "tools"
         / "certificate-verifier"
         / "examples"
-        / "certificate-v1-test-vector.json"
+        / "certificate-v2-test-vector.json"
     )
     example.parent.mkdir(exist_ok=True)
     example.write_text(json.dumps(doc_vector()[1], ensure_ascii=False, indent=2) + "\n", encoding="utf-8")

@@ -1,6 +1,8 @@
 """tools/certificate-verifier: the CLI and the page judge retirement certificates alike.
 
-Certificates are produced with the platform's code (certificate_fixtures.py), then judged by the
+Certificates (carbon-retirement-certificate/2: the registry's records as it signs them) are
+produced with the platform's code, the registry's record builders included
+(certificate_fixtures.py), then judged by the
 verifier, which shares none of it: VALID as made, INVALID with the right reason (check code and
 batch/leaf) once tampered with. The page runs in headless Chromium from file:// (it reads the
 certificate and the keys from its URL fragment) and its verdict is read from the DOM Chromium
@@ -24,9 +26,12 @@ from pathlib import Path
 import pytest
 from certificate_fixtures import (
     Keys,
+    certificate_digest,
     doc_vector,
     doc_vector_rows,
+    key_fingerprint,
     new_keys,
+    resign_issuance,
     resign_retirement,
     sample_certificate,
     serial,
@@ -36,7 +41,7 @@ ROOT = Path(__file__).resolve().parents[2]
 TOOL = ROOT / "tools" / "certificate-verifier"
 INDEX = TOOL / "index.html"
 VENDOR = TOOL / "vendor" / "sm-crypto-0.5.8"
-EXAMPLE = TOOL / "examples" / "certificate-v1-test-vector.json"
+EXAMPLE = TOOL / "examples" / "certificate-v2-test-vector.json"
 DOC = (ROOT / "docs" / "certificate.md").read_text()
 
 A, B, C = "batch-2026-metro-0001", "batch-2026-metro-0002", "batch-2027-bike-0001"
@@ -197,14 +202,51 @@ def wrong_registry_key(sample):
 def retirement_outside_issuance(sample):
     cert = sample.copy()
     record = cert["batches"][0]["retirements"][0]["record"]  # batch A issued units 1-2
-    record.update(
-        start=3,
-        end=3,
-        serial_start=serial("metro-ride", "1.0.0", 2026, 3),
-        serial_end=serial("metro-ride", "1.0.0", 2026, 3),
-    )
+    record.update(start=3, end=3, serial=serial("metro-ride", "1.0.0", 2026, 3, 3))
     resign_retirement(cert, sample.keys, 0, 0)  # signed by the registry: the range itself is the fault
     return cert, {("retirement_range", A, None)}
+
+
+def retirement_of_another_batch(sample):
+    cert = sample.copy()
+    # batch B's first retirement (unit 3), signed by the registry, shown under batch A
+    cert["batches"][0]["retirements"].append(cert["batches"][1]["retirements"][0])
+    return cert, {("retirement_batch", A, None), ("retirement_range", A, None)}
+
+
+def beneficiary_edited(sample):
+    cert = sample.copy()
+    cert["batches"][2]["retirements"][0]["record"]["beneficiary"] = "李四"  # not re-signed
+    return cert, {("retirement_signature", C, None)}
+
+
+def issuance_of_another_tree(sample):
+    cert = sample.copy()
+    record = cert["batches"][0]["issuance"]["record"]
+    record["merkle_root"] = cert["batches"][2]["batch"]["merkle_root"]
+    resign_issuance(cert, sample.keys, 0)  # the registry issued for another tree than the bank signed
+    return cert, {("issuance_match", A, None)}
+
+
+def issuance_of_another_batch(sample):
+    cert = sample.copy()
+    cert["batches"][0]["issuance"] = cert["batches"][2]["issuance"]  # batch C's, signed by the registry
+    return cert, {("issuance_batch", A, None), ("issuance_match", A, None), ("issuance_units", A, None)}
+
+
+def zero_unit_issuance(sample):
+    cert = sample.copy()
+    record = cert["batches"][0]["issuance"]["record"]
+    record.update(units=0, start=None, end=None, serial="", produced=[])  # as the registry writes 0 units
+    resign_issuance(cert, sample.keys, 0)
+    return cert, {("structure", A, None)}
+
+
+def unknown_record_format(sample):
+    cert = sample.copy()
+    cert["batches"][2]["retirements"][0]["record"]["format"] = "carbon-registry-record/2"
+    resign_retirement(cert, sample.keys, 2, 0)
+    return cert, {("record_format", C, None)}
 
 
 def retirement_range_edited(sample):
@@ -241,7 +283,13 @@ def float_in_batch(sample):
 
 def unknown_format(sample):
     cert = sample.copy()
-    cert["format"] = "carbon-retirement-certificate/2"
+    cert["format"] = "carbon-retirement-certificate/3"
+    return cert, {("format", None, None)}
+
+
+def withdrawn_format(sample):
+    cert = sample.copy()
+    cert["format"] = "carbon-retirement-certificate/1"
     return cert, {("format", None, None)}
 
 
@@ -252,12 +300,19 @@ TAMPERED = [
     wrong_bank_key,
     wrong_registry_key,
     retirement_outside_issuance,
+    retirement_of_another_batch,
     retirement_range_edited,
+    beneficiary_edited,
+    issuance_of_another_tree,
+    issuance_of_another_batch,
+    zero_unit_issuance,
+    unknown_record_format,
     total_changed,
     proof_hash_flipped,
     reduction_twice,
     float_in_batch,
     unknown_format,
+    withdrawn_format,
 ]
 
 
@@ -277,6 +332,7 @@ def test_valid_certificate(runner, request, sample):
     cert = sample.certificate
     assert [len(e["leaves"]) for e in cert["batches"]] == [3, 1, 3]
     assert [e["batch"]["record_count"] for e in cert["batches"]] == [5, 3, 7]
+    assert cert["batches"][1]["batch"]["attempt"] == 2  # a re-formed batch is read as signed
     assert verdict(runner, request, cert, sample.keys.bank_public, sample.keys.registry_public) == ("VALID", set())
 
 
@@ -292,9 +348,14 @@ def test_tampered_certificate(runner, case, request, sample, stranger):
 
 def test_cli_says_why(node, sample):
     ok = run_cli(node, sample.certificate, sample.keys.bank_public, "04" + sample.keys.registry_public.upper())
-    assert ok.returncode == 0 and ok.stdout.startswith("VALID: carbon-retirement-certificate/1"), ok.stdout + ok.stderr
+    assert ok.returncode == 0 and ok.stdout.startswith("VALID: carbon-retirement-certificate/2"), ok.stdout + ok.stderr
     assert "7 reduction(s) across 3 batch(es); 5 unit(s) retired" in ok.stdout
     assert "深圳市民 张三 🌱" in ok.stdout
+    assert f"certificate digest (SM3 of its canonical JSON): {certificate_digest(sample.certificate)}" in ok.stdout
+    assert "batch batch-2026-metro-0002 (attempt 2)" in ok.stdout
+    assert "retired 1 unit(s) CN-PCA-METRO-RIDE-V1.0.0-2026-000000003-000000003" in ok.stdout
+    assert f"trusted bank key fingerprint (SM3):     {key_fingerprint(sample.keys.bank_public)}" in ok.stdout
+    assert f"trusted registry key fingerprint (SM3): {key_fingerprint(sample.keys.registry_public)}" in ok.stdout
 
     cert, _ = grams_changed(sample)
     bad = run_cli(node, cert, sample.keys.bank_public, sample.keys.registry_public)
@@ -439,6 +500,8 @@ process.stdin.on('data', (d) => { input += d; }).on('end', () => {
     merkle_root: api.merkleRoot(q.hashes),
     proofs: q.hashes.map((h) => api.merkleProof(q.hashes, h)),
     sm2_verify: q.signed.map((s) => api.sm2Verify(s.key, s.text, s.signature)),
+    sm3: (q.texts || []).map((t) => api.sm3Hex(t)),
+    fingerprints: (q.keys || []).map((k) => api.keyFingerprint(k)),
   }));
 });
 """
@@ -519,7 +582,7 @@ def test_canonical_json_of_js_is_pythons(node):
 
 def doc_table() -> dict:
     """| name | `value` | rows of the test-vector section of docs/certificate.md."""
-    section = DOC[DOC.index("## 9. Test vector") :]
+    section = DOC[DOC.index("## 10. Test vector") :]
     rows = {}
     for line in section.splitlines():
         cells = line.split("|")
@@ -556,6 +619,14 @@ def test_doc_test_vector_three_ways(node):
         == entry["batch"]["merkle_root"]
     )
     assert json.loads(v["proof of leaf 3"]) == entry["leaves"][1]["proof"]
+    batch_digest = py_sm3(v["canonical_json(batch)"].encode("utf-8"))
+    assert v["SM3 of canonical_json(batch)"] == batch_digest
+    assert json.loads(v["canonical_json(issuance record)"])["batch_digest"] == batch_digest
+    assert py_canonical(entry["issuance"]["record"]) == v["canonical_json(issuance record)"]
+    assert py_canonical(entry["retirements"][0]["record"]) == v["canonical_json(retirement record)"]
+    assert v["bank key fingerprint"] == py_sm3(bytes.fromhex(v["bank public key"]))
+    assert v["registry key fingerprint"] == py_sm3(bytes.fromhex(v["registry public key"]))
+    assert v["certificate digest"] == py_sm3(py_canonical(cert).encode("utf-8"))
     from carbon_dev.gm_testing import gmssl_reference
 
     for private, public, text, name in (
@@ -602,6 +673,8 @@ def test_doc_test_vector_three_ways(node):
                 },
                 {"key": keys.registry_public, "text": v["canonical_json(batch)"], "signature": v["bank_signature"]},
             ],
+            "texts": [v["canonical_json(batch)"]],
+            "keys": [v["bank public key"], v["registry public key"]],
         },
     )
     assert [c["ok"] for c in js["canonical"]] == [
@@ -612,6 +685,8 @@ def test_doc_test_vector_three_ways(node):
     assert js["leaf_hash"] == hashes and js["merkle_root"] == v["merkle_root"]
     assert js["proofs"][2] == json.loads(v["proof of leaf 3"])
     assert js["sm2_verify"] == [True, True, True, False]
+    assert js["sm3"] == [v["SM3 of canonical_json(batch)"]]
+    assert js["fingerprints"] == [v["bank key fingerprint"], v["registry key fingerprint"]]
 
     # and the example file is VALID with the doc's keys
     result = run_cli(node, EXAMPLE.read_bytes(), v["bank public key"], v["registry public key"])

@@ -80,15 +80,16 @@ function printReport(report) {
     const units = report.batches.reduce((n, b) => n + b.retirements.reduce((m, r) => m + r.units, 0), 0);
     const leaves = report.batches.reduce((n, b) => n + b.leaves.length, 0);
     out.push('VALID: ' + report.format + ', owner ' + report.owner_pid + ', issued ' + report.issued_at);
+    out.push('  certificate digest (SM3 of its canonical JSON): ' + report.digest);
     out.push('  ' + report.total_grams + ' g in ' + leaves + ' reduction(s) across ' + report.batches.length +
       ' batch(es); ' + units + ' unit(s) retired');
     for (const b of report.batches) {
-      out.push('  batch ' + b.batch_id + ' (' + b.methodology_id + ' v' + b.methodology_version + ', vintage ' + b.vintage + '): ' +
-        b.leaves.length + ' leaf(s), ' + b.leaves.reduce((n, l) => n + l.grams, 0) + ' g; issued ' + b.issuance.units +
-        ' unit(s) ' + b.issuance.serial_start + ' … ' + b.issuance.serial_end);
+      out.push('  batch ' + b.batch_id + (b.attempt > 1 ? ' (attempt ' + b.attempt + ')' : '') + ' (' + b.methodology_id + ' v' +
+        b.methodology_version + ', vintage ' + b.vintage + '): ' + b.leaves.length + ' leaf(s), ' +
+        b.leaves.reduce((n, l) => n + l.grams, 0) + ' g; issued ' + b.issuance.units + ' unit(s) ' + b.issuance.serial);
       for (const r of b.retirements) {
-        out.push('    retired ' + r.units + ' unit(s) ' + r.serial_start + ' … ' + r.serial_end + ' for ' +
-          JSON.stringify(r.beneficiary) + ' (' + JSON.stringify(r.reason) + ') at ' + r.at);
+        out.push('    retired ' + r.units + ' unit(s) ' + r.serial + ' for ' + JSON.stringify(r.beneficiary) + ' (' +
+          JSON.stringify(r.reason) + ') at ' + r.at + ', record ' + r.op_id);
       }
     }
     out.push('  ' + report.checks.length + ' checks passed');
@@ -96,6 +97,9 @@ function printReport(report) {
     out.push('INVALID: ' + report.failures.length + ' check(s) failed');
     for (const f of report.failures) out.push('  [step ' + f.step + ' ' + f.code + '] ' + where(f) + f.message);
   }
+  // what a reader compares with the fingerprints printed on the certificate's PDF
+  out.push('  trusted bank key fingerprint (SM3):     ' + report.keys.bank.fingerprint);
+  out.push('  trusted registry key fingerprint (SM3): ' + report.keys.registry.fingerprint);
   process.stdout.write(out.join('\n') + '\n');
 }
 
@@ -110,9 +114,8 @@ function main() {
   }
   const text = readText(args.file);
   const notUtf8 = {step: 1, code: 'json', ok: false, batch: null, leaf: null, message: 'the certificate is not UTF-8 text'};
-  const report = text === null
-    ? {verdict: 'INVALID', format: null, owner_pid: null, issued_at: null, total_grams: null, batches: [], checks: [notUtf8], failures: [notUtf8]}
-    : verifier.verifyText(text, keys);
+  const report = verifier.verifyText(text === null ? '' : text, keys);
+  if (text === null) Object.assign(report, {checks: [notUtf8], failures: [notUtf8]});
   if (args.json) process.stdout.write(JSON.stringify(report, null, 2) + '\n');
   else printReport(report);
   process.exit(report.verdict === 'VALID' ? 0 : 1);
