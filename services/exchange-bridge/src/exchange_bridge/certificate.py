@@ -1,51 +1,34 @@
-"""Retirement certificates (docs/certificate.md, `carbon-retirement-certificate/1`), built from
-what the bridge stores per batch: the signed batch and the bank's signature, all its leaves,
-and the registry's signed issue and retire records. Pure: no I/O.
+"""Retirement certificates (docs/certificate.md, `carbon-retirement-certificate/2`), built from
+what the bridge stores per batch: the signed batch (with its `attempt` when re-formed) and the
+bank's signature, all its leaves, and the registry's signed issue and retire records. Pure: no I/O.
 
-The registry signs its own record shape (`carbon-registry-record/1`, docs/registry-api.md §6),
-which is not the shape docs/certificate.md §3 lists; this module writes the certificate's shape
-(the registry's `to_holder` as `holder`, `op_id` as `transaction_id`, `serial_start` /
-`serial_end` as one-unit serials) and carries the registry's signature over its own record. So
-a certificate built here verifies in every step except the registry's signatures until the
-registry signs the certificate's record shape (see services/exchange-bridge/README.md).
+The registry's records go in **verbatim, as signed** (`carbon-registry-record/1`,
+docs/registry-api.md §6): the registry signs `canonical_json(record without signature and seq)`,
+so the certificate carries exactly that object as `record` and the signature beside it as
+`registry_signature`. Nothing is renamed or recomputed, so tools/certificate-verifier checks the
+registry's own bytes.
 """
 
 from exchange_bridge import batch_format as bf
-from exchange_bridge import rules
 
-FORMAT = "carbon-retirement-certificate/1"
+FORMAT = "carbon-retirement-certificate/2"
+# Members of a stored registry record that its signature does not cover: the signature itself,
+# the record's place in the registry's history (allocated after signing) and storage ids.
+UNSIGNED = ("_id", "signature", "seq")
 
 
-def issuance_record(issue: dict, batch: dict) -> dict:
+def signed_record(record: dict) -> dict:
+    """{record: the members the registry signed, registry_signature}."""
     return {
-        "type": "issue",
-        "batch_id": issue["batch_id"],
-        "serial_start": rules.serial_of(batch, issue["start"]),
-        "serial_end": rules.serial_of(batch, issue["end"]),
-        "start": issue["start"],
-        "end": issue["end"],
-        "units": issue["units"],
-        "carried_out_grams": issue["carried_out_grams"],
-        "holder": issue["to_holder"],
-        "at": issue["at"],
-        "transaction_id": issue["op_id"],
+        "record": {k: v for k, v in record.items() if k not in UNSIGNED},
+        "registry_signature": record["signature"],
     }
 
 
-def retirement_record(record: dict, batch: dict) -> dict:
-    return {
-        "type": "retire",
-        "batch_id": record["batch_id"],
-        "serial_start": rules.serial_of(batch, record["start"]),
-        "serial_end": rules.serial_of(batch, record["end"]),
-        "start": record["start"],
-        "end": record["end"],
-        "units": record["units"],
-        "beneficiary": record["beneficiary"],
-        "reason": record["reason"],
-        "at": record["at"],
-        "transaction_id": record["op_id"],
-    }
+def issued_units(issue: dict | None) -> bool:
+    """Whether the issue record issued serials: a batch of less than a tonne (with its carry) is
+    recorded with 0 units and start/end null, and has nothing that could be retired."""
+    return bool(issue) and issue.get("units", 0) >= 1 and issue.get("start") is not None
 
 
 def batch_entry(owner_pid: str, material: dict) -> dict | None:
@@ -55,26 +38,24 @@ def batch_entry(owner_pid: str, material: dict) -> dict | None:
     mine = sorted(
         (leaf for leaf in material["leaves"] if leaf["owner_pid"] == owner_pid), key=lambda item: item["reduction_id"]
     )
-    retirements = [r for r in material.get("retirements", []) if r["type"] == "retire"]
-    if not mine or not retirements or not issue or issue["units"] < 1:
+    retirements = [r for r in material.get("retirements", []) if r.get("type") == "retire"]
+    if not mine or not retirements or not issued_units(issue):
         return None
     hashes = [bf.leaf_hash(leaf) for leaf in material["leaves"]]
     return {
         "batch": batch,
         "bank_signature": material["bank_signature"],
-        "issuance": {"record": issuance_record(issue, batch), "registry_signature": issue["signature"]},
-        "retirements": [
-            {"record": retirement_record(r, batch), "registry_signature": r["signature"]}
-            for r in sorted(retirements, key=lambda r: r["start"])
-        ],
+        "issuance": signed_record(issue),
+        "retirements": [signed_record(r) for r in sorted(retirements, key=lambda r: (r["start"], r["op_id"]))],
         "leaves": [{"leaf": leaf, "proof": bf.inclusion_proof(hashes, bf.leaf_hash(leaf))} for leaf in mine],
     }
 
 
 def build(owner_pid: str, materials: list[dict], issued_at: str) -> dict:
     """The certificate of `owner_pid` over `materials`, each {batch, bank_signature, leaves (all
-    the batch's leaves), issuance (the registry's issue record), retirements (its retire
-    records)}; batches without the owner's leaves or without a retirement are left out."""
+    the batch's leaves), issuance (the registry's issue record as stored, with its signature),
+    retirements (its retire records, likewise)}; batches without the owner's leaves, without
+    issued units or without a retirement are left out."""
     batches = [entry for m in materials if (entry := batch_entry(owner_pid, m)) is not None]
     return {
         "format": FORMAT,
