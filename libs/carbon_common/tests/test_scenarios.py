@@ -11,7 +11,15 @@ from pathlib import Path
 
 import pytest
 
-from carbon_common.scenarios import CONTRACT, ContractError, FieldSpec, load_scenarios, scenarios
+from carbon_common.scenarios import (
+    CONTRACT,
+    ContractError,
+    FieldSpec,
+    load_scenarios,
+    load_scopes,
+    scenarios,
+    scope_of,
+)
 
 LIB = Path(__file__).resolve().parents[1]
 
@@ -71,6 +79,38 @@ def test_a_malformed_field_is_refused_naming_it(tmp_path, fields, message):
 def test_a_bad_pattern_is_refused(tmp_path):
     with pytest.raises(ContractError, match="patterns"):
         load_scenarios(write(tmp_path, "    name: {type: string, required: true, pattern: ident}", '  ident: "(["'))
+
+
+def test_every_scenario_has_a_scope_individual_unless_listed():
+    assert scope_of("green_electricity_office") == "enterprise"
+    assert scope_of("metro_ride") == scope_of("household_electricity") == "individual"
+    assert scope_of("teleport") == "individual"  # not a contract scenario: nothing is credited from it anyway
+
+
+FIELD = '    steps: {type: integer, required: true, range: "(0, 9]"}'
+
+
+@pytest.mark.parametrize(
+    "scopes,message",
+    [
+        ("scopes:\n  run: enterprise\n", "run is not a scenario"),
+        ("scopes:\n  walk: household\n", "walk must be one of individual, enterprise"),
+        ("scopes: [walk]\n", "a mapping of scenario"),
+        ("extra: {}\n", "needs `patterns:` and `scenarios:`"),
+    ],
+)
+def test_a_bad_scope_is_refused(tmp_path, scopes, message):
+    path = write(tmp_path, FIELD)
+    path.write_text(path.read_text() + scopes, encoding="utf-8")
+    with pytest.raises(ContractError, match=message):
+        load_scenarios(path)
+
+
+def test_scopes_read_from_a_file(tmp_path):
+    path = write(tmp_path, FIELD)
+    assert dict(load_scopes(path)) == {"walk": "individual"}
+    path.write_text(path.read_text() + "scopes:\n  walk: enterprise\n", encoding="utf-8")
+    assert dict(load_scopes(path)) == {"walk": "enterprise"}
 
 
 def test_the_contract_ships_in_the_wheel(tmp_path):

@@ -9,6 +9,12 @@ methodology's activity fields from, so the two cannot disagree about a field:
     #           high=Decimal('100'), low_open=True, ...)
 
 A malformed contract raises ContractError naming the scenario and field.
+
+Each scenario also has a scope (`scopes:` in the file): which kind of account earns from its
+records, "individual" (the default) or "enterprise" (docs/enterprise.md):
+
+    scope_of("green_electricity_office")   # "enterprise"
+    scope_of("metro_ride")                 # "individual"
 """
 
 import re
@@ -27,6 +33,8 @@ NUMERIC = ("decimal", "integer")
 _IDENTIFIER = re.compile(r"^[a-z][a-z0-9_]*$")
 _RANGE = re.compile(r"^([(\[])\s*(-?[0-9]+(?:\.[0-9]+)?)\s*,\s*(-?[0-9]+(?:\.[0-9]+)?)\s*\]$")
 _KEYS = {"type", "required", "unit", "description", "range", "pattern"}
+SCOPES = ("individual", "enterprise")  # a scenario's scope: the account kind that earns from it
+DEFAULT_SCOPE = "individual"
 
 # scenario -> field name -> spec, in the contract's order
 Contract = Mapping[str, Mapping[str, "FieldSpec"]]
@@ -91,12 +99,17 @@ def _field(scenario: str, name: str, raw: Any, patterns: Mapping[str, re.Pattern
     return FieldSpec(**spec, pattern=patterns[raw["pattern"]])
 
 
+def _read(path: str | Path) -> dict:
+    doc = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    if not isinstance(doc, dict) or not {"patterns", "scenarios"} <= set(doc) <= {"patterns", "scenarios", "scopes"}:
+        raise ContractError(f"{Path(path).name}: needs `patterns:` and `scenarios:` (and optionally `scopes:`)")
+    return doc
+
+
 def load_scenarios(path: str | Path = CONTRACT) -> Contract:
     """Read and check a contract file: scenario -> field name -> FieldSpec, in the file's order
     (read-only mappings: every reader shares them)."""
-    doc = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
-    if not isinstance(doc, dict) or set(doc) != {"patterns", "scenarios"}:
-        raise ContractError(f"{Path(path).name}: needs exactly `patterns:` and `scenarios:`")
+    doc = _read(path)
     try:
         patterns = {name: re.compile(text) for name, text in doc["patterns"].items()}
     except (AttributeError, TypeError, re.error) as exc:
@@ -108,10 +121,41 @@ def load_scenarios(path: str | Path = CONTRACT) -> Contract:
         if not _IDENTIFIER.match(str(scenario)) or not isinstance(fields, dict) or not fields:
             raise ContractError(f"{scenario}: a scenario is a lower-case identifier with at least one field")
         contract[scenario] = MappingProxyType({n: _field(scenario, n, raw, patterns) for n, raw in fields.items()})
+    _scopes(doc, contract, Path(path).name)
     return MappingProxyType(contract)
+
+
+def _scopes(doc: dict, contract: Mapping[str, Any], name: str) -> Mapping[str, str]:
+    raw = doc.get("scopes") or {}
+    if not isinstance(raw, dict):
+        raise ContractError(f"{name}: scopes: a mapping of scenario -> {' | '.join(SCOPES)}")
+    for scenario, scope in raw.items():
+        if scenario not in contract:
+            raise ContractError(f"{name}: scopes: {scenario} is not a scenario of the contract")
+        if scope not in SCOPES:
+            raise ContractError(f"{name}: scopes: {scenario} must be one of {', '.join(SCOPES)}")
+    return MappingProxyType({s: raw.get(s, DEFAULT_SCOPE) for s in contract})
+
+
+def load_scopes(path: str | Path = CONTRACT) -> Mapping[str, str]:
+    """scenario -> its scope ("individual" unless the file's `scopes:` says "enterprise")."""
+    doc = _read(path)
+    return _scopes(doc, load_scenarios(path), Path(path).name)
 
 
 @cache
 def scenarios() -> Contract:
     """The packaged contract, read once per process."""
     return load_scenarios()
+
+
+@cache
+def scopes() -> Mapping[str, str]:
+    """The packaged contract's scope of every scenario, read once per process."""
+    return load_scopes()
+
+
+def scope_of(scenario: str) -> str:
+    """The scope of a scenario of the packaged contract; "individual" for one it does not know
+    (calc publishes reductions of contract scenarios only)."""
+    return scopes().get(scenario, DEFAULT_SCOPE)

@@ -96,5 +96,16 @@ FORMULAS: dict[str, Formula] = {
             derive=lambda q: {"saved_kwh": q["baseline_kwh"] - q["kwh"]},
             emissions=lambda q, _p, grid: (q["baseline_kwh"] * grid * G_PER_KG, q["kwh"] * grid * G_PER_KG),
         ),
+        Formula(
+            kind="green_electricity",
+            inputs=("kwh", "region"),
+            parameters=("green_g_per_kwh",),
+            derived=(),
+            uses_grid=True,
+            baseline="kwh × grid_kg_per_kwh × 1000",
+            project="kwh × green_g_per_kwh",
+            derive=_no_derived,
+            emissions=lambda q, p, grid: (q["kwh"] * grid * G_PER_KG, q["kwh"] * p["green_g_per_kwh"]),
+        ),
     )
 }

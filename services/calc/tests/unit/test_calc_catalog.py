@@ -20,6 +20,7 @@ def test_packaged_catalog_covers_every_scenario(catalog):
             "e_statement",
             "ev_charging",
             "household_electricity",
+            "green_electricity_office",
         ]
     )
 

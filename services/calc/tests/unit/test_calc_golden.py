@@ -122,6 +122,64 @@ def test_household_electricity_national_2025(catalog):
     )
 
 
+def test_green_electricity_office_south_2025_uses_2022_grid_factor(catalog):
+    # v1 factor set (2025): south 2022 = 0.3869 kg/kWh = 386.9 g/kWh
+    # BE = 12,000 kWh × 386.9 = 4,642,800 g; PE = 12,000 × 0 g = 0; ER = 4,642,800 g (4.64 t)
+    r = grams(
+        catalog,
+        "green_electricity_office",
+        "2025-06-30T23:00:00+08:00",
+        kwh="12000",
+        region="south",
+        certificate_id="GEC-2025-06-0001",
+    )
+    assert r.grams == 4642800 and r.project_g == 0
+    assert r.factors["grid_kg_per_kwh"] == "0.3869" and r.factors["green_g_per_kwh"] == "0"
+    assert r.caps == ({"period": "month", "max_grams": 0, "max_count": 31, "scope": "user_scenario", "scope_key": ""},)
+
+
+def test_green_electricity_office_east_2026_and_its_eligibility(catalog):
+    # v2 (2026): east 2023 = 0.5500 → 2,500.5 kWh × 550 g = 1,375,275 g
+    r = grams(
+        catalog,
+        "green_electricity_office",
+        "2026-02-28T00:00:00+08:00",
+        kwh="2500.5",
+        region="east",
+        certificate_id="G1",
+    )
+    assert r.grams == 1375275
+    # under one certificate (1,000 kWh): not a certified quantity
+    low = calculate(
+        record("green_electricity_office", "2026-02-28T00:00:00+08:00", kwh="999", region="east", certificate_id="G2"),
+        catalog,
+    )
+    assert isinstance(low, Rejection)
+
+
+def test_green_electricity_office_dedup_ignores_the_enterprise(catalog):
+    """One certificate claimed by two enterprises, or reported by two partners: the same key."""
+    a = grams(
+        catalog,
+        "green_electricity_office",
+        "2026-02-28T00:00:00+08:00",
+        user_pid="a" * 64,
+        kwh="5000",
+        region="east",
+        certificate_id="GEC-9",
+    )
+    b = grams(
+        catalog,
+        "green_electricity_office",
+        "2026-03-05T09:00:00+08:00",
+        user_pid="b" * 64,
+        kwh="5000",
+        region="east",
+        certificate_id="GEC-9",
+    )
+    assert a.dedup_key == b.dedup_key
+
+
 # Version boundaries: a record one second before and at/after an effective-from.
 
 

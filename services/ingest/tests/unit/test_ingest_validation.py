@@ -19,6 +19,7 @@ GOOD = {
     "e_statement": {"statement_id": "ST202611"},
     "ev_charging": {"kwh": "30.5", "region": "south"},
     "household_electricity": {"kwh": "0", "baseline_kwh": "300", "region": "east", "period_days": 30},
+    "green_electricity_office": {"kwh": "12000", "region": "south", "certificate_id": "GEC-2026-11-0001"},
 }
 
 

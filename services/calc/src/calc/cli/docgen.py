@@ -3,7 +3,7 @@
 
 import sys
 
-from carbon_common.scenarios import FieldSpec
+from carbon_common.scenarios import FieldSpec, scope_of
 
 from calc.catalog import REGIONS, Catalog, FactorSet, Methodology
 from calc.formulas import FORMULAS
@@ -50,6 +50,12 @@ def _activity(spec: FieldSpec) -> str:
     return text + (f" — {spec.description}" if spec.description else "")
 
 
+def _scope(scenario: str) -> str:
+    if scope_of(scenario) == "enterprise":
+        return "enterprise — only enterprise accounts earn from it (docs/enterprise.md)"
+    return "individual — personal accounts earn from it"
+
+
 def _methodology(m: Methodology, catalog: Catalog) -> list[str]:
     doc, formula = m.document, FORMULAS[m.formula]
     rows = [
@@ -57,6 +63,7 @@ def _methodology(m: Methodology, catalog: Catalog) -> list[str]:
         ("In force", _window(m)),
         ("Title", doc["title"]),
         ("Issuer", doc["issuer"]),
+        ("Scope", _scope(m.scenario)),
         ("Source", doc["source"]),
         ("Formula", f"BE = {formula.baseline}; PE = {formula.project}; ER = floor(BE − PE) g"),
     ]
