@@ -449,3 +449,26 @@ def test_statement_lines_one_per_item(world):
     ]
     titled = catalogue_lines(world.repo.account_entries(alice), lambda ids: {i: "Green tea" for i in ids})
     assert {line["title"] for line in titled} == {"Green tea"}
+
+
+def test_two_processes_sell_a_large_stock_exactly_and_a_freed_unit_is_found(world):
+    """Each process hands out its own cursor's slots; the unique ids keep the total exact, and a
+    unit given back in one process is found by the other once its sold-out memo has passed."""
+    world.catalogue.put_item(spec(stock=300, price_grams=1), 0, False, "c1")
+    other = Catalogue(world.ops, world.store, grace=GRACE, clock=world.clock)
+    sold, refused = 0, 0
+    for n in range(310):
+        process = (world.catalogue, other)[n % 2]
+        try:
+            process.redeem(earn(world, f"c{n}", 5), "tea", "k")
+            sold += 1
+        except OutOfStock:
+            refused += 1
+    assert (sold, refused, len(claims(world))) == (300, 10, 300)
+    # a unit comes back in the first process (its holder is refunded, say): the second finds it
+    doc = world.store.get_redemption(ledger.redemption_entry_id(ledger.account_id_for("c0"), "k"))
+    world.catalogue.claimer.release(doc["claims"], doc["attempt"])
+    late = earn(world, "late", 5)
+    other.claimer._sold_out.clear()  # its memo (SOLD_OUT_MEMO seconds) has passed
+    other.redeem(late, "tea", "k")
+    assert len(claims(world)) == 300

@@ -5,7 +5,10 @@ A redemption attempt holds a *slot* by inserting a claim document whose `_id` is
 redemption (its ledger entry id). A duplicate `_id` means the slot is held: try the next. No
 counter is ever read, modified and written; the slots are probed with `$in` reads by `_id`
 (as ingest's rate slots are) and tried from a per-process cursor of the lowest slot that may be
-free, each concurrent attempt of the process on a slot of its own.
+free, each concurrent attempt of the process on a slot of its own. Past the end, the slots are
+read again from 1 for freed ones; a stock of more than one read's worth that was found sold out
+is refused from memory for SOLD_OUT_MEMO seconds (a refusal in that moment may miss a unit freed
+by another process: it is never an oversale).
 
 When a claim counts (the rule, docs/catalogue.md):
   * while it is younger than GRACE: its redemption is in flight;
@@ -22,12 +25,14 @@ possible when the debit came more than GRACE after the claim) is refunded, never
 """
 
 import threading
+import time
 from datetime import datetime, timedelta
 
 from account.catalogue import items
 from account.catalogue.items import LimitReached, OutOfStock
 
 RESCAN_CHUNK = 256  # stock slots read per `$in` when looking for free ones
+SOLD_OUT_MEMO = 2.0  # seconds a process refuses a large sold-out stock without reading it again
 FIRM_CACHE = 100_000  # claims known to count (entry exists), per process
 
 
@@ -37,6 +42,7 @@ class Claimer:
         self.metrics = metrics
         self._hints: dict[tuple[str, int], int] = {}  # (item, batch) -> lowest slot that may be free
         self._limit_cursors: dict[tuple[str, str, str], int] = {}  # (item, account, period) -> k to try
+        self._sold_out: dict[tuple[str, int], float] = {}  # (item, batch) -> when a full look found none
         self._firm: set[tuple[str, str]] = set()  # (claim id, attempt) whose redemption exists
         self._lock = threading.Lock()
 
@@ -120,6 +126,9 @@ class Claimer:
             if misses % 4 == 0:  # another process is ahead: read where the free slots start
                 ahead = self._first_unheld(item_id, batch, n + 1, stock + 1)
                 self._hint(key, ahead or stock + 1, only_up=True)
+        large = stock > RESCAN_CHUNK  # more than one read to look again below the cursor
+        if large and time.monotonic() - self._sold_out.get(key, -SOLD_OUT_MEMO) < SOLD_OUT_MEMO:
+            return None  # looked a moment ago: a sold-out item must not cost every refusal a scan
         n = 1
         while n <= stock:  # below the cursor: slots freed since, or claims that no longer count
             ids = [items.stock_claim_id(item_id, batch, m) for m in range(n, min(n + RESCAN_CHUNK, stock + 1))]
@@ -127,6 +136,8 @@ class Claimer:
             if claim is not None:
                 return claim
             n += len(ids)
+        if large:
+            self._sold_out[key] = time.monotonic()
         return None
 
     def _first_unheld(self, item_id: str, batch: int, start: int, end: int) -> int | None:
@@ -223,6 +234,7 @@ class Claimer:
                 key = (item_id, int(kind[1:]))
                 with self._lock:
                     self._hints[key] = min(self._hints.get(key, 1), int(rest))
+                    self._sold_out.pop(key, None)
             else:  # <item>:<account>:<period>:<k>
                 period, k = rest.rsplit(":", 1)
                 self._set_limit_cursor((item_id, kind, period), int(k), only_down=True)
