@@ -6,6 +6,7 @@ pass (exchange_bridge.bridge). Two instances may run at once: every step is a un
 """
 
 import logging
+import time
 
 from nameko.rpc import RpcProxy, rpc
 from nameko.timer import timer
@@ -23,6 +24,9 @@ from exchange_bridge.errors import EXPECTED
 log = logging.getLogger(__name__)
 INTERVAL_SECONDS = int_setting("BRIDGE_INTERVAL_SECONDS", 30)
 RECONCILE_SECONDS = int_setting("BRIDGE_RECONCILE_SECONDS", 300)
+# the first reconciliation within a minute of the start (the last-run gauge reads 0 until then)
+RECONCILE_TICK = min(RECONCILE_SECONDS, 60)
+_reconciled = {"at": None}  # monotonic time of this process's last scheduled run
 
 
 # `ops.OperationsMixin`, not an imported name: `nameko run` treats every class with
@@ -45,8 +49,12 @@ class ExchangeBridgeService(ops.OperationsMixin):
     def _bridge(self):
         return self.bridge(self.account, self.dispatch)
 
-    @timer(interval=RECONCILE_SECONDS)
+    @timer(interval=RECONCILE_TICK)
     def scheduled_reconciliation(self):
+        last = _reconciled["at"]
+        if last is not None and time.monotonic() - last < RECONCILE_SECONDS - RECONCILE_TICK / 2:
+            return
+        _reconciled["at"] = time.monotonic()
         try:
             self.reconcile()
         except Exception:  # not counted as a run: the last-run gauge goes stale, and alerts
