@@ -9,5 +9,8 @@ image: deploy/docker/Dockerfile installs carbon_common, carbon_proto and one ser
 - `testing`: the pytest plugin (root conftest.py) and polling/Jaeger/Mongo/AMQP test helpers
 - `calc_fixtures`: methodology directories and calc payloads for tests and the bench
 - `ledger_stress`: many writers on one ledger account, then the invariants (tests and bench)
-- `bridge_demo`: the last act of `make run` (redemptions, the bank pool, an exchange batch)
+- `ingest_demo`, `catalogue_demo`, `bridge_demo`: the demo of `make run` — a day of partner
+  traffic and the programme households' readings; a catalogue reward redeemed and confirmed by
+  its partner; redemptions, the bank pool, a batch issued in whole tonnes, units transferred and
+  retired, a retirement certificate and its verification
 """

@@ -90,10 +90,16 @@ def run_step(title: str, args: list[str], env: dict) -> None:
 
 def demo(instance: Instance) -> None:
     secrets = instance.secrets()
-    env = {"AMQP_URI": instance.amqp_uri, "MONGO_URI": instance.mongo_uri, "OTEL_SERVICE_NAME": "demo"}
+    env = {
+        "AMQP_URI": instance.amqp_uri,
+        "MONGO_URI": instance.mongo_uri,
+        "OTEL_SERVICE_NAME": "demo",
+        # the demo finds its customers' accounts by pseudonym, as ingest computes them
+        "PSEUDONYM_KEY": secrets["PSEUDONYM_KEY"],
+    }
     ingest, grpc = instance.url("ingest"), instance.address(LOCAL_PORTS["account-grpc"]["grpc"])
     run_step(
-        "demo partner traffic: a day of signed records",
+        "demo partner traffic: a day of signed records, and the energy-saving programme's meter readings",
         [
             "-m",
             "carbon_dev.ingest_demo",
@@ -109,7 +115,13 @@ def demo(instance: Instance) -> None:
     print("\n== waiting for calc and account to process the day")
     instance.wait_drained(progress=lambda text: (sys.stdout.write(text), sys.stdout.flush()))
     run_step(
-        "customers redeem grams; the bank takes them back and registers them at the exchange",
+        "the rewards catalogue: an operator lists a reward, a customer redeems it, the partner delivers it",
+        ["-m", "carbon_dev.catalogue_demo", "--grpc", grpc, "--base-url", ingest],
+        env,
+    )
+    bridge = next(p for p in instance.processes() if p.name == "exchange-bridge")
+    run_step(
+        "customers redeem grams; the bank takes them back, and the exchange registry issues, moves and retires units",
         [
             "-m",
             "carbon_dev.bridge_demo",
@@ -117,14 +129,44 @@ def demo(instance: Instance) -> None:
             grpc,
             "--registry",
             instance.url("exchange-registry"),
+            "--participant",
+            bridge.env["BRIDGE_PARTICIPANT"],
+            "--key-id",
+            bridge.env["BRIDGE_KEY_ID"],
+            "--out",
+            str(certificates_dir(instance)),
         ],
-        env,
+        {**env, "REGISTRY_ADMIN_TOKEN": secrets["REGISTRY_ADMIN_TOKEN"]},
     )
     run_step(
         "balances and a monthly statement, read through the gRPC API",
         ["-m", "account.cli.report", "--grpc", grpc],
         {**env, "MONGO_DATABASE": f"carbon_{instance.name}_account"},
     )
+
+
+def certificates_dir(instance: Instance) -> pathlib.Path:
+    return instance.dir / "certificates"
+
+
+def where_to_look(instance: Instance) -> str:
+    """The places `run` points at once the platform is up."""
+    bridge = next(p for p in instance.processes() if p.name == "exchange-bridge")
+    certificates = sorted(certificates_dir(instance).glob("*.json"))
+    lines = [
+        f"  traces: {JAEGER_UI}/search?service=ingest   logs: {instance.dir / 'logs'}",
+        f"  exchange registry: {instance.url('exchange-registry')} (docs/registry-api.md: GET "
+        f"/v1/participants/{bridge.env['BRIDGE_PARTICIPANT']}/keys/{bridge.env['BRIDGE_KEY_ID']}, /v1/public-key)",
+        f"  the bridge's batches: MONGO_URI={instance.mongo_uri} MONGO_DATABASE={bridge.env['MONGO_DATABASE']} "
+        f"{VENV_BIN.relative_to(ROOT)}/python -m exchange_bridge.cli.status",
+    ]
+    if certificates:
+        lines.append(
+            f"  retirement certificates: {certificates_dir(instance).relative_to(ROOT)}/ "
+            "(node tools/certificate-verifier/verify.js --bank-key … --registry-key … <file>, "
+            "or tools/certificate-verifier/index.html)"
+        )
+    return "\n".join(lines)
 
 
 def main(argv=None) -> int:
@@ -171,9 +213,12 @@ def main(argv=None) -> int:
         if args.command == "run":
             demo(instance)
         print("\nThe platform is up:\n" + status_table(instance))
-        print(f"\n  traces: {JAEGER_UI}/search?service=ingest   logs: {instance.dir / 'logs'}")
+        print("\n" + where_to_look(instance))
         if detached:
-            print("  stop it with: make stop")
+            print(
+                f"  stop it with: {VENV_BIN.relative_to(ROOT)}/python -m carbon_dev.devstack stop --instance {instance.name}"
+                " (make stop stops RabbitMQ, FerretDB and Jaeger too)"
+            )
             return 0
         print("\n" + _what_ctrl_c_stops(instance, owned))
         while True:

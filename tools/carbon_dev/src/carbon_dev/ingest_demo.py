@@ -1,12 +1,19 @@
-"""Demo traffic for `make run`: a bank app, two partners, consents, and a realistic day.
+"""Demo traffic for `make run`: a bank app, two partners, consents, a realistic day, and the
+monthly meter readings of the households in the utility's energy-saving programme.
 
-    python -m carbon_dev.ingest_demo --base-url http://127.0.0.1:8080 --admin-token … --customers 50 --records 2000
+    python -m carbon_dev.ingest_demo --base-url http://127.0.0.1:8080 --admin-token … --customers 50 --records 2000 --households 40
 
 Re-runnable: demo keys are derived from fixed seeds (public demo material, never production
 keys), so registration and consents are idempotent, and the same day's records come back as
 duplicates. The day is yesterday (Asia/Shanghai), compressed into the minutes after the demo's
 consents were granted (`after_consent`): ingest counts a record only if it happened while the
 customer's consent was valid, and a re-run finds the same consents, so the same times.
+
+The households (`--households`, their own customers, consenting to demo-grid only) each send one
+household-electricity reading of a 30-day period against their baseline: tens of kilograms each
+(`household_readings`), so together they make whole tonnes of one methodology and vintage — what
+the exchange issues units for (carbon_dev.bridge_demo). A reading's record id names the household
+and the month of its consent: a re-run sends the same readings again (duplicates).
 """
 
 import argparse
@@ -80,6 +87,45 @@ def demo_key(name: str) -> tuple[str, str]:
 
 def customers(count: int) -> list[str]:
     return [f"62220000{n:08d}" for n in range(1, count + 1)]
+
+
+HOUSEHOLD_PARTNER = "demo-grid"
+HOUSEHOLDS = 48
+# A programme household: metered kWh over 30 days against the baseline the utility computed for
+# it (the Shenzhen rule: its own trailing mean), both inside the methodology's plausible ranges.
+HOUSEHOLD_BASELINE_KWH = ("440", "480")
+HOUSEHOLD_METERED_KWH = ("250", "330")
+
+
+def households(count: int = HOUSEHOLDS) -> list[str]:
+    """The customer numbers of the programme's households (distinct from `customers`)."""
+    return [f"62228800{n:08d}" for n in range(1, count + 1)]
+
+
+def household_readings(numbers: list[str], at: datetime) -> list[dict]:
+    """One household_electricity record per household: a 30-day period ending at `at`, the
+    metered kWh 110-230 below the baseline (region south: Shenzhen). Deterministic for (numbers,
+    the month of `at`): a re-run sends the same records."""
+    rng = random.Random(f"households:{len(numbers)}")
+    records = []
+    for number in numbers:
+        baseline = Decimal(rng.randint(*(int(x) * 10 for x in HOUSEHOLD_BASELINE_KWH))) / 10
+        metered = Decimal(rng.randint(*(int(x) * 10 for x in HOUSEHOLD_METERED_KWH))) / 10
+        records.append(
+            {
+                "record_id": f"meter-{at.astimezone(CST):%Y%m}-{number}",
+                "customer_ref": number,
+                "scenario": "household_electricity",
+                "occurred_at": iso_z(at, "seconds"),
+                "activity": {
+                    "kwh": f"{metered:.1f}",
+                    "baseline_kwh": f"{baseline:.1f}",
+                    "region": "south",
+                    "period_days": 30,
+                },
+            }
+        )
+    return records
 
 
 def _moment(rng: random.Random, day_start: datetime) -> datetime:
@@ -182,6 +228,9 @@ def main(argv=None) -> int:
     parser.add_argument("--customers", type=int, default=50)
     parser.add_argument("--records", type=int, default=2000)
     parser.add_argument("--batch-size", type=int, default=100)
+    parser.add_argument(
+        "--households", type=int, default=HOUSEHOLDS, help="households of the energy-saving programme (0: none)"
+    )
     args = parser.parse_args(argv)
     if not args.admin_token:
         parser.error("--admin-token or ADMIN_TOKEN is required")
@@ -220,6 +269,23 @@ def main(argv=None) -> int:
             granted.append(consent["granted_at"])
         sys.stderr.write(f"\r[demo] consents recorded for {n}/{len(people)} customers")
     sys.stderr.write("\n")
+    homes, home_granted = households(args.households), []
+    for n, number in enumerate(homes, 1):
+        consent = _ok(
+            bank.record_consent(
+                f"demo-{number}-{HOUSEHOLD_PARTNER}",
+                number,
+                HOUSEHOLD_PARTNER,
+                ["household_electricity"],
+                "energy-saving programme rewards (demo)",
+                _fixed_expiry(),
+            ),
+            "record consent",
+        )
+        home_granted.append(consent["granted_at"])
+        sys.stderr.write(f"\r[demo] consents recorded for {n}/{len(homes)} programme households")
+    if homes:
+        sys.stderr.write("\n")
     day = (datetime.now(CST) - timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
     start = datetime.fromisoformat(max(granted).replace("Z", "+00:00"))  # a re-run: the same consents
     plan = after_consent(day_of_records(people, args.records, day), day, start)
@@ -242,7 +308,20 @@ def main(argv=None) -> int:
         + (f" {grand.codes}" if grand.codes else "")
         + f", unavailable {grand.unavailable}"
     )
-    return 0 if grand.unavailable == 0 else 1
+    unavailable = grand.unavailable
+    if homes:
+        # a moment after the last household consent (a re-run finds the same ones: the same records)
+        at = datetime.fromisoformat(max(home_granted).replace("Z", "+00:00")) + timedelta(seconds=30)
+        readings = household_readings(homes, at)
+        homes_totals = clients[HOUSEHOLD_PARTNER].send_records(readings, batch_size=args.batch_size)
+        print(
+            f"[demo] {HOUSEHOLD_PARTNER}: {len(readings)} household meter readings of the energy-saving "
+            f"programme (30 days each, against the household's baseline): accepted {homes_totals.accepted}, "
+            f"duplicate {homes_totals.duplicate}, rejected {homes_totals.rejected}"
+            + (f" {homes_totals.codes}" if homes_totals.codes else "")
+        )
+        unavailable += homes_totals.unavailable
+    return 0 if unavailable == 0 else 1
 
 
 def _fixed_expiry() -> str:
