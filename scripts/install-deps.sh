@@ -9,7 +9,7 @@
 #   python  .venv from requirements.lock, our packages (libs/*, services/*, tools/*) editable
 #   run     python + rabbitmq-server (Debian) + FerretDB + Jaeger    make run, deps-up, test-e2e, bench, chaos
 #   chart   python + helm + kube-score + docker-compose (Debian)     make chart-lint, chart-golden, test-unit
-#   test    run + chart                                              make test
+#   test    run + chart + chromium (Debian: the certificate page's tests)   make test
 #   k8s     chart + kind                                             make k8s-check
 #   all     everything above                                         make setup
 # A tool can be named alone (ferretdb, jaeger, helm, kube-score, kind): `run helm` is make
@@ -44,15 +44,15 @@ plan=0
 if [ "${1:-}" = --plan ]; then plan=1; shift; fi
 [ $# -gt 0 ] || set -- all
 declare -A want=()
-apt_run=0 apt_chart=0
+apt_run=0 apt_chart=0 apt_test=0
 for arg in "$@"; do
   case $arg in
     python) ;;
     run) want[ferretdb]=1 want[jaeger]=1 apt_run=1 ;;
     chart) want[helm]=1 want[kube-score]=1 apt_chart=1 ;;
-    test) want[ferretdb]=1 want[jaeger]=1 want[helm]=1 want[kube-score]=1 apt_run=1 apt_chart=1 ;;
+    test) want[ferretdb]=1 want[jaeger]=1 want[helm]=1 want[kube-score]=1 apt_run=1 apt_chart=1 apt_test=1 ;;
     k8s) want[helm]=1 want[kube-score]=1 want[kind]=1 apt_chart=1 ;;
-    all) for t in "${ORDER[@]}"; do want[$t]=1; done; apt_run=1 apt_chart=1 ;;
+    all) for t in "${ORDER[@]}"; do want[$t]=1; done; apt_run=1 apt_chart=1 apt_test=1 ;;
     ferretdb|jaeger|helm|kube-score|kind) want[$arg]=1 ;;
     *) echo "usage: $0 [--plan] [python|run|chart|test|k8s|all|ferretdb|jaeger|helm|kube-score|kind ...]" >&2; exit 2 ;;
   esac
@@ -68,6 +68,9 @@ if [ $apt_run = 1 ]; then
 fi
 if [ $apt_chart = 1 ]; then  # tests/chart: `docker-compose config` (no engine needed)
   command -v docker-compose >/dev/null 2>&1 || need_apt+=(docker-compose)
+fi
+if [ $apt_test = 1 ]; then  # tests/certificate: the verifier's page, headless (skipped without it)
+  command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || need_apt+=(chromium)
 fi
 
 # --- Go tools -------------------------------------------------------------------------------------

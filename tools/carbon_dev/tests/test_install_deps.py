@@ -76,3 +76,23 @@ def test_make_passes_what_its_goals_need_once(goals, passed):
     assert result.returncode == 0, result.stderr
     calls = [line for line in result.stdout.splitlines() if "install-deps.sh" in line]
     assert calls == [f"bash scripts/install-deps.sh {passed}"], result.stdout
+
+
+def test_make_test_installs_chromium_for_the_certificate_page_and_nothing_else_does(tmp_path):
+    """tests/certificate drives the verifier's page in headless Chromium (skipped without it):
+    the `test` and `all` sets ask Debian for `chromium`; `run` and `chart` do not."""
+    path = tmp_path / "bin"  # this machine's PATH, without any Chromium
+    path.mkdir()
+    for directory in os.environ["PATH"].split(os.pathsep):
+        if not os.path.isdir(directory):
+            continue
+        for name in os.listdir(directory):
+            target = os.path.join(directory, name)
+            if "chrom" not in name and not (path / name).exists() and os.access(target, os.X_OK):
+                (path / name).symlink_to(target)
+    env = {**os.environ, "PATH": str(path)}
+    for sets, wanted in ((["test"], True), (["all"], True), (["run"], False), (["chart"], False)):
+        result = plan(*sets, env=env)
+        assert result.returncode == 0, result.stderr
+        apt = next(line for line in result.stdout.splitlines() if line.startswith("apt: "))
+        assert ("chromium" in apt.split()) == wanted, (sets, apt)
