@@ -16,23 +16,9 @@ from account.verifier import verify_chain
 from carbon_common.canonical import canonical_json
 from carbon_dev import payloads
 
-from account_fakes import FakeRepository
-
 
 def acc(user: str) -> str:
     return ledger.account_id_for(user)
-
-
-@pytest.fixture
-def repo():
-    return FakeRepository()
-
-
-@pytest.fixture
-def ops(repo):
-    ops = LedgerOperations(repo, Tiers())
-    ops.pool_account()
-    return ops
 
 
 @pytest.fixture

@@ -4,34 +4,18 @@ settlement, and the pool is spread over its shards. What a bank's product team a
 care about: a gram is refunded or in the pool, never both; nothing is edited; the reductions
 behind a refunded redemption still reach the exchange exactly once, with whoever spends them."""
 
-import pytest
-
 from account import ledger
-from account.operations import LedgerOperations
 from account.outbox import Relay
 from account.queries import Queries
-from account.tiers import Tiers
 from account.verifier import verify_chain
 from carbon_common.accounts import POOL_OWNERS, pool_owner_for
 from carbon_dev import payloads
 
-from account_fakes import FakePublisher, FakeRepository
+from account_fakes import FakePublisher
 
 
 def acc(user: str) -> str:
     return ledger.account_id_for(user)
-
-
-@pytest.fixture
-def repo():
-    return FakeRepository()
-
-
-@pytest.fixture
-def ops(repo):
-    ops = LedgerOperations(repo, Tiers())
-    ops.pool_account()
-    return ops
 
 
 def pool_transfers(repo) -> dict[str, dict]:
