@@ -13,7 +13,7 @@ from carbon_common.mongo import MongoDatabase
 from carbon_common.schemas import check_envelope
 from carbon_common.tracing import Tracing
 
-from account import schemas
+from account import reconciliation_reads, schemas
 from account.catalogue.provider import CatalogueProvider
 from account.queries import public_entry
 from account.dependencies import DATABASE, LedgerProvider
@@ -26,7 +26,7 @@ EXPECTED = (LedgerError, LookupError)
 CATALOGUE_POLL_SECONDS = 1.0  # how soon a partner hears of a redemption, and expiries are decided
 
 
-class AccountService(operations.OperationsMixin):
+class AccountService(operations.OperationsMixin, reconciliation_reads.ReconciliationReads):
     name = "account"
 
     tracing = Tracing()
