@@ -23,7 +23,7 @@ Checks (the `check` label of carbon_exchange_reconciliation_differences):
   invariant          for each account and in total: registered ≤ redeemed to the pool ≤ credited
                      (registered = leaf grams of the bank's issued batches by owner; redeemed =
                      grams of the pool transfers by `source_account_id`; credited = the
-                     account state's `credited`, RPC `account.get_totals`)
+                     account state's `credited`, RPC `account.account_figures`, 500 a call)
   reductions         every reduction is in at most one batch — two only as attempt 1 (rejected,
                      released) and its attempt 2 — issued at most once, with its `candidates`
                      and `issued` documents agreeing and no write-off of an issued one
@@ -32,8 +32,8 @@ Reads, in this order so that what moves on meanwhile only grows later quantities
 alarm from a run racing the bridge, the account or the registry): the bridge (every group's
 slots, batches, transitions, unit operations, records: `_id` / `$in` pages, no write), the
 registry (the whole transaction history in pages of 500 and the bank's holdings), then the
-account (the pool chains' transfers in pages of 1,000, then two RPCs per redeeming account and
-one `get_totals`). An apparent difference between bridge and registry is read again by `_id`
+account (the pool chains' transfers in pages of 1,000, then `account_figures` per 500 redeeming
+accounts and one `get_totals` for the platform's credited total). An apparent difference between bridge and registry is read again by `_id`
 before it is reported. What it costs: the README, "Reconciliation".
 """
 
@@ -89,6 +89,7 @@ STATUSES = ("active", "retired", "cancelled", "transferred")
 GRACE_SECONDS = 120  # a registry operation this recent may still be on its way into the bridge
 TRANSACTIONS_PAGE = 500  # the registry's largest page
 ENTRIES_PAGE = 1000  # account.list_entries_after's largest page
+FIGURES_PAGE = 500  # account.account_figures' largest call
 BATCHES_PER_READ = 20  # batch documents hold their leaves: a few per `$in`
 LISTED = 100  # differences listed per check (all are counted)
 OPERATION_FIELDS = (
@@ -624,12 +625,21 @@ class Reconciler:
                     break
                 after = int(page["last_seq"])
         owner_of, credited = {}, {}
-        for account_id in sorted(redeemed):
-            found = self.account.get_account(account_id=account_id)
-            totals = self.account.get_totals(account_id=account_id)
-            report.cost["account_calls"] += 2
-            owner_of[found["owner_pid"]] = account_id
-            credited[account_id] = int(totals["credited_grams"])
+        ids = sorted(redeemed)
+        for start in range(0, len(ids), FIGURES_PAGE):  # account.reconciliation_reads
+            figures = self.account.account_figures(account_ids=ids[start : start + FIGURES_PAGE])
+            report.cost["account_calls"] += 1
+            for account_id, row in figures.items():
+                owner_of[row["owner_pid"]] = account_id
+                credited[account_id] = int(row["credited_grams"])
+        for account_id in ids:
+            if account_id not in credited:
+                report.add(
+                    "invariant",
+                    account_id,
+                    "pool transfers from an account the ledger does not know",
+                    redeemed=redeemed[account_id],
+                )
         for owner in sorted(set(registered) - set(owner_of)):
             try:
                 totals = self.account.get_totals(owner_pid=owner)

@@ -111,10 +111,13 @@ class Account(FakeAccount):
         entry["source_account_id"] = f"acc-{owner}"
         return entry
 
-    def get_account(self, account_id=None, owner_pid=None):
-        if account_id not in self.credited:
-            raise RemoteError("LookupError", account_id)
-        return {"account_id": account_id, "owner_pid": account_id.removeprefix("acc-")}
+    def account_figures(self, account_ids):
+        assert 0 < len(account_ids) <= 500
+        return {
+            a: {"owner_pid": a.removeprefix("acc-"), "credited_grams": self.credited[a]}
+            for a in account_ids
+            if a in self.credited
+        }
 
     def get_totals(self, account_id=None, owner_pid=None):
         aid = account_id or (f"acc-{owner_pid}" if owner_pid else None)
