@@ -33,6 +33,8 @@ from ingest.cli.admin import AdminClient
 from ingest.sdk.client import IngestClient, SendTotals, progress_line
 
 CST = timezone(timedelta(hours=8))
+# The customers are people: the individual-scope scenarios of the contract (an enterprise-scope
+# one, e.g. green_electricity_office, earns only for enterprise accounts).
 TRAVEL = ["metro_ride", "bus_ride", "bike_ride", "walking"]
 HOME = ["utility_bill_payment", "e_statement", "ev_charging", "household_electricity"]
 PARTNERS = {
