@@ -14,8 +14,9 @@ The exchange act of `make run`, through the platform's own interfaces:
    registry (the demo green fund, registered through the registry's admin API as the exchange's
    operator would) and the other units are retired on behalf of the programme's households
    (RPCs `transfer_units`, `retire_units`, idempotent by request key);
-4. one household's retirement certificate (RPC `certificate`) is written to DIR, and checked
-   with tools/certificate-verifier/verify.js against the keys the registry publishes.
+4. one household's retirement certificate (RPC `certificate`) is written to DIR — with its PDF
+   when the bridge offers RPC `certificate_pdf` — and checked with
+   tools/certificate-verifier/verify.js against the keys the registry publishes.
 
 Environment: AMQP_URI, PSEUDONYM_KEY (the households' account pseudonyms, as ingest computes
 them), REGISTRY_ADMIN_TOKEN (to register the green fund). Exit 1 when the exchange step did not
@@ -23,6 +24,7 @@ happen (no batch of two units or more, a unit operation refused, no certificate)
 """
 
 import argparse
+import base64
 import datetime
 import json
 import pathlib
@@ -36,6 +38,7 @@ warnings.filterwarnings("ignore", message=r"\s*Eventlet is deprecated")  # namek
 
 import grpc
 import requests
+from nameko.exceptions import MethodNotFound, RemoteError
 from nameko.standalone.rpc import ClusterRpcProxy
 
 from carbon.account.v1 import account_service_pb2 as pb
@@ -52,6 +55,10 @@ BENEFICIARY = "households of the Demo bank energy-saving programme"
 REASON = "voluntary retirement on behalf of the programme's households"
 HOUSEHOLD_METHODOLOGY = "household_electricity"
 VERIFIER = ROOT / "tools" / "certificate-verifier"
+
+
+def shown(path: pathlib.Path) -> str:
+    return str(path.relative_to(ROOT) if path.is_relative_to(ROOT) else path)
 
 
 def grams(n: int) -> str:
@@ -203,6 +210,19 @@ def certificate_of_a_household(rpc, pseudonym_key: bytes, count: int, batch: dic
     return None
 
 
+def with_pdf(rpc, pid: str, reduction_ids: list[str]) -> dict | None:
+    """RPC `certificate_pdf` (the certificate and a PDF of it for people), or None where the
+    bridge has no such RPC."""
+    try:
+        return rpc.exchange_bridge.certificate_pdf(pid, reduction_ids)
+    except MethodNotFound:
+        return None
+    except RemoteError as error:
+        if error.exc_type == "MethodNotFound":
+            return None
+        raise
+
+
 def verify(path: pathlib.Path, bank_key: str, registry_key: str) -> tuple[str, list[str]]:
     """(the command, what verify.js printed) — its output as it is."""
     command = [
@@ -280,6 +300,7 @@ def main(argv=None) -> int:
             for line in move_units(rpc, chosen):
                 print(f"    {line}")
             found = certificate_of_a_household(rpc, pseudonym_key, args.households, chosen)
+            pdf = with_pdf(rpc, found[1], chosen["status"]["reduction_ids"]) if found else None
     if found is None:
         print("  no household of the programme has reductions in that batch: no certificate")
         return 1
@@ -287,6 +308,9 @@ def main(argv=None) -> int:
     out = pathlib.Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     path = out / f"retirement-certificate-{pid[:16]}.json"
+    if pdf is not None:  # the JSON the PDF renders
+        certificate = pdf["certificate"]
+        path.with_suffix(".pdf").write_bytes(base64.b64decode(pdf["pdf_base64"]))
     path.write_text(json.dumps(certificate, indent=2, ensure_ascii=False) + "\n")
     bank_key = requests.get(f"{registry}/v1/participants/{args.participant}/keys/{args.key_id}", timeout=10).json()
     registry_key = requests.get(f"{registry}/v1/public-key", timeout=10).json()
@@ -300,7 +324,12 @@ def main(argv=None) -> int:
         f"{grams(certificate['total_grams'])} of its reductions in {len(certificate['batches'])} batch(es) "
         f"whose retirements total {units} unit(s)"
     )
-    print(f"    written to {path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}")
+    print(f"    written to {shown(path)}")
+    if pdf is not None:
+        print(
+            f"    and as a PDF for people (RPC certificate_pdf): {shown(path.with_suffix('.pdf'))}, "
+            f"certificate digest {pdf['digest']}"
+        )
     command, said = verify(path, bank_key["public_key"], registry_key["public_key"])
     print("  verify it independently (the bank's key and the registry's, as the registry publishes them):")
     print(f"    {command}")

@@ -21,6 +21,8 @@ import sys
 
 import pytest
 
+from carbon_common import gm
+from carbon_common.canonical import canonical_bytes
 from carbon_dev.instance import Instance
 from carbon_dev.processes import ROOT
 from carbon_dev.supervision import alive
@@ -222,3 +224,9 @@ def assert_the_demo_told_the_truth(instance: Instance, log: str) -> None:
     assert f"--bank-key {secrets['BRIDGE_SM2_PUBLIC_KEY']}" in command
     assert f"--registry-key {secrets['REGISTRY_SM2_PUBLIC_KEY']}" in command
     assert "tools/certificate-verifier/index.html" in log
+    pdf = re.search(
+        r"and as a PDF for people \(RPC certificate_pdf\): (\S+\.pdf), certificate digest ([0-9a-f]{64})", log
+    )
+    if pdf:  # where the bridge offers the PDF: the file, of the JSON printed beside it
+        assert (ROOT / pdf[1]).read_bytes().startswith(b"%PDF-")
+        assert pdf[2] == gm.sm3_hex(canonical_bytes(certificate))
