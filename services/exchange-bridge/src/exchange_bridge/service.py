@@ -18,6 +18,7 @@ from carbon_common.mongo import MongoDatabase
 from carbon_common.tracing import Tracing
 
 from exchange_bridge import reconciliation
+from exchange_bridge import certificate_pdf
 from exchange_bridge.dependencies import DATABASE, BridgeProvider
 from exchange_bridge.errors import EXPECTED
 
@@ -97,6 +98,15 @@ class ExchangeBridgeService(ops.OperationsMixin):
 
     @rpc(expected_exceptions=EXPECTED)
     def certificate(self, owner_pid, reduction_ids):
-        """The owner's retirement certificate (docs/certificate.md) over the batches that issued
-        these reductions and whose units were retired."""
+        """The owner's retirement certificate (docs/certificate.md, carbon-retirement-certificate/2)
+        over the batches that issued these reductions and whose units were retired."""
         return self._bridge().certificate(owner_pid, reduction_ids)
+
+    @rpc(expected_exceptions=EXPECTED)
+    def certificate_pdf(self, owner_pid, reduction_ids):
+        """The same certificate and a PDF of it for people (docs/certificate.md §8): {certificate,
+        pdf_base64, pdf_filename, json_filename, digest, bank_key_fingerprint,
+        registry_key_fingerprint}."""
+        bridge = self._bridge()
+        doc = bridge.certificate(owner_pid, reduction_ids)
+        return certificate_pdf.answer(doc, bridge.lifecycle.signer.public_hex, bridge.lifecycle.registry)

@@ -1,0 +1,76 @@
+"""RPCs `certificate` and `certificate_pdf` of the real exchange_bridge nameko service, over the
+real registry process, RabbitMQ and FerretDB: the JSON is VALID in verify.js and the PDF is made
+from that same certificate. The units were issued and retired beforehand by a Bridge on the
+service's own database (the account is the unit suite's fake)."""
+
+import base64
+import json
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+import pytest
+from nameko.exceptions import RemoteError
+from nameko.standalone.rpc import ServiceRpcProxy
+
+from carbon_common import gm
+from carbon_common.mongo import client
+from carbon_dev.testing import TEST_MONGO_URI
+from exchange_bridge.bridge import Bridge
+from exchange_bridge.registry_client import RegistryClient
+from exchange_bridge.repository import Repository
+from exchange_bridge.service import ExchangeBridgeService
+from exchange_bridge.signer import Signer
+
+from bridge_fakes import FakeAccount, FakeDispatch, contribution
+from registry_support import REGISTRY_KEYS, onboard_over_http
+
+pytestmark = pytest.mark.integration
+VERIFIER = Path(__file__).resolve().parents[4] / "tools" / "certificate-verifier" / "verify.js"
+
+
+def verify(text: str, bank_key: str) -> dict:
+    node = shutil.which("node")
+    if node is None:
+        pytest.fail("node not found in PATH: the certificate verifier runs on Node.js", pytrace=False)
+    with tempfile.NamedTemporaryFile("w", suffix=".json", encoding="utf-8") as f:
+        f.write(text)
+        f.flush()
+        args = [node, str(VERIFIER), "--bank-key", bank_key, "--registry-key", REGISTRY_KEYS[1], "--json", f.name]
+        return json.loads(subprocess.run(args, capture_output=True, text=True, timeout=60).stdout)
+
+
+def test_the_service_returns_the_certificate_and_its_pdf(registry_process, bridge_config, container_factory):
+    url, _ = registry_process()
+    bank = onboard_over_http(url)
+    config = bridge_config(url, bank)
+    account = FakeAccount()
+    db = client(TEST_MONGO_URI)[config["MONGO_DATABASE"]]
+    registry = RegistryClient(url, bank.participant, bank.key_id, bank.private, backoff=0.01, timeout=5)
+    signer = Signer(bank.private, bank.public, bank.key_id)
+    bridge = Bridge(account, Repository(db), registry, signer, FakeDispatch(), bank.participant)
+    mine = [contribution("pid-alice", 800_000), contribution("pid-alice", 45_678)]
+    account.redeem(mine + [contribution("pid-bob", 1_300_000)])
+    [batch_id] = bridge.run()["registered"]
+    bridge.units.retire(batch_id, 2, "张三", "个人碳中和", "retire-rpc-1")
+    ids = [c["reduction_id"] for c in mine]
+
+    container_factory(ExchangeBridgeService, config).start()
+    with ServiceRpcProxy("exchange_bridge", config) as service:
+        doc = service.certificate("pid-alice", ids)
+        answer = service.certificate_pdf("pid-alice", ids)
+        with pytest.raises(RemoteError) as nothing:
+            service.certificate_pdf("pid-bob", ids)  # none of these is bob's
+    assert nothing.value.exc_type == "InvalidRequest"
+
+    report = verify(json.dumps(doc, ensure_ascii=False), bank.public)
+    assert (report["verdict"], report["failures"]) == ("VALID", [])
+    pdf_doc = answer["certificate"]
+    assert {k: v for k, v in pdf_doc.items() if k != "issued_at"} == {k: v for k, v in doc.items() if k != "issued_at"}
+    assert verify(json.dumps(pdf_doc, ensure_ascii=False), bank.public)["digest"] == answer["digest"]
+    pdf = base64.b64decode(answer["pdf_base64"])
+    assert pdf.startswith(b"%PDF-") and len(pdf) > 1000
+    assert answer["bank_key_fingerprint"] == gm.sm3_hex(bytes.fromhex(bank.public))
+    assert answer["registry_key_fingerprint"] == report["keys"]["registry"]["fingerprint"]
+    assert answer["pdf_filename"].endswith(".pdf") and answer["json_filename"].endswith(".json")
