@@ -217,21 +217,31 @@ class Reconciler:
         batches: dict[str, dict] = {}
         order = [slot for group in groups for slot in slots[group]]
         ids = [slot["batch_id"] for slot in order]
+        holders: dict[str, list[str]] = {}  # reduction id -> the batches holding it
+        registered: dict[str, int] = {}  # owner -> leaf grams in issued batches
         for start in range(0, len(ids), BATCHES_PER_READ):
             part = ids[start : start + BATCHES_PER_READ]
             found = repo.batches_of(part)
             states = repo.transitions_of(part)
+            page = []  # (leaf, batch id, issued): checked against the reduction's documents now
             for batch_id in part:
                 doc = found.get(batch_id)
+                issued = "issued" in states[batch_id]
                 batches[batch_id] = {
                     "stored": doc is not None,
                     "doc": doc["batch"] if doc else None,
                     "signature": doc["signature"] if doc else "",
-                    "leaves": [(lf["reduction_id"], lf["grams"], lf["owner_pid"], lf) for lf in doc["leaves"]]
-                    if doc
-                    else [],
                     "states": states[batch_id],
                 }
+                if doc is None:
+                    report.add("reductions", batch_id, "the slot names a batch the bridge has not stored")
+                    continue
+                for leaf in doc["leaves"]:  # leaves are not kept: memory stays ~ids per reduction
+                    holders.setdefault(leaf["reduction_id"], []).append(batch_id)
+                    page.append((leaf, batch_id, issued))
+                    if issued:
+                        registered[leaf["owner_pid"]] = registered.get(leaf["owner_pid"], 0) + leaf["grams"]
+            self._leaves(report, page)
         for slot in order:
             batches[slot["batch_id"]]["slot"] = slot
         issued = [b for b in ids if "issued" in batches[b]["states"]]
@@ -245,7 +255,16 @@ class Reconciler:
             unit_operations=len(op_ids),
             bridge_units=sum(int(batches[b]["states"]["issued"]["units"]) for b in issued),
         )
-        return {"groups": groups, "slots": slots, "batches": batches, "issued": issued, "ops": ops, "records": records}
+        return {
+            "groups": groups,
+            "slots": slots,
+            "batches": batches,
+            "issued": issued,
+            "ops": ops,
+            "records": records,
+            "holders": holders,
+            "registered": registered,
+        }
 
     # -- the registry's history and holdings ---------------------------------------------------
     def _registry(self, report: Report) -> dict:
@@ -327,7 +346,8 @@ class Reconciler:
             states = self.repo.transitions_of(unknown)
             for batch_id in unknown:
                 now = states.get(batch_id, {})
-                if "issued" in now:
+                if "issued" in now:  # issued at the bridge since it was read: in flight for this run
+                    registry["in_flight"].add(batch_id)
                     continue
                 if batch_id not in found:
                     report.add("unknown_batches", batch_id, "issued to the bank at the registry, unknown to the bridge")
@@ -436,11 +456,16 @@ class Reconciler:
             # one answer) and the bridge's operations read again
             status = self.registry.status(batch_id)
             report.cost["registry_calls"] += 1
+            fresh = {"states": self.repo.transitions_of([batch_id])[batch_id]}
+            if status and status.get("units") and "issued" not in fresh["states"]:
+                # the registry's answer on it (issue record, holdings) is on its way to the bridge
+                report.in_flight.append({"batch_id": batch_id, "bridge_states": sorted(fresh["states"])})
+                continue
             ops = self.repo.unit_ops_of_many([batch_id])[batch_id]
             mine = self.repo.docs_of("records", [op["op_id"] for op in ops])
             theirs = [op for op in (status or {}).get("operations", []) if op.get("from_holder") == self.participant]
             pending = [op for op in theirs if op["op_id"] not in mine and self._recent(op, report)]
-            again = _expected_row(batches.get(batch_id), list(mine.values()) + pending)
+            again = _expected_row(fresh if batch_id in batches else None, list(mine.values()) + pending)
             now = _status_row(status, self.participant, theirs)
             if again != now:
                 report.add(
@@ -553,37 +578,23 @@ class Reconciler:
                 )
             previous = batch_id
 
-    def _reductions(self, report: Report, bridge: dict) -> None:
-        batches = bridge["batches"]
-        holders: dict[str, list[str]] = {}
-        leaves: dict[str, dict] = {}
-        for batch_id, batch in batches.items():
-            if not batch["stored"]:
-                report.add("reductions", batch_id, "the slot names a batch the bridge has not stored")
-                continue
-            for rid, _, _, leaf in batch["leaves"]:
-                holders.setdefault(rid, []).append(batch_id)
-                leaves.setdefault(rid, leaf)
-        issued_in: dict[str, str] = {}
-        for rid, held in holders.items():
-            in_issued = [b for b in held if "issued" in batches[b]["states"]]
-            if len(in_issued) > 1:
-                report.add("reductions", rid, "issued in more than one batch", batches=in_issued)
-            if in_issued:
-                issued_in[rid] = in_issued[0]
-            if len(held) > 1 and not _released_then_retried(held, batches):
-                report.add("reductions", rid, "in more than one batch", batches=held)
-        ids = sorted(holders)
+    def _leaves(self, report: Report, page: list[tuple[dict, str, bool]]) -> None:
+        """One page of batches' leaves against their reductions' documents: the queued
+        candidate (same leaf), the `issued` index (names the batch), no write-off if issued."""
+        ids = sorted({leaf["reduction_id"] for leaf, _, _ in page})
+        issued_ids = sorted({leaf["reduction_id"] for leaf, _, issued in page if issued})
         candidates = self.repo.docs_of("candidates", ids)
-        issued_docs = self.repo.docs_of("issued", sorted(issued_in))
-        write_offs = self.repo.docs_of("write_offs", sorted(issued_in), {"_id": 1})
-        for rid in ids:
+        issued_docs = self.repo.docs_of("issued", issued_ids)
+        write_offs = self.repo.docs_of("write_offs", issued_ids, {"_id": 1})
+        for leaf, batch_id, issued in page:
+            rid = leaf["reduction_id"]
             candidate = candidates.get(rid)
             if candidate is None:
-                report.add("reductions", rid, "batched without a candidate (never queued by intake)")
-            elif candidate["leaf"] != leaves[rid]:
-                report.add("reductions", rid, "the batch's leaf differs from the queued candidate's")
-        for rid, batch_id in issued_in.items():
+                report.add("reductions", rid, "batched without a candidate (never queued by intake)", batch_id=batch_id)
+            elif candidate["leaf"] != leaf:
+                report.add("reductions", rid, "the batch's leaf differs from the queued candidate's", batch_id=batch_id)
+            if not issued:
+                continue
             doc = issued_docs.get(rid)
             if doc is None or doc["batch_id"] != batch_id:
                 report.add(
@@ -595,14 +606,21 @@ class Reconciler:
                 )
             if rid in write_offs:
                 report.add("reductions", rid, "written off, yet in an issued batch", batch_id=batch_id)
-        report.figures.update(reductions_batched=len(ids), reductions_issued=len(issued_in))
+
+    def _reductions(self, report: Report, bridge: dict) -> None:
+        batches, issued_count = bridge["batches"], 0
+        for rid, held in bridge["holders"].items():
+            in_issued = [b for b in held if "issued" in batches[b]["states"]]
+            issued_count += bool(in_issued)
+            if len(in_issued) > 1:
+                report.add("reductions", rid, "issued in more than one batch", batches=in_issued)
+            if len(held) > 1 and not _released_then_retried(held, batches):
+                report.add("reductions", rid, "in more than one batch", batches=held)
+        report.figures.update(reductions_batched=len(bridge["holders"]), reductions_issued=issued_count)
 
     # -- the ledger ----------------------------------------------------------------------------
     def _invariant(self, report: Report, bridge: dict) -> None:
-        registered: dict[str, int] = {}
-        for batch_id in bridge["issued"]:
-            for _, grams, owner, _ in bridge["batches"][batch_id]["leaves"]:
-                registered[owner] = registered.get(owner, 0) + grams
+        registered = bridge["registered"]
         redeemed: dict[str, int] = {}
         transfers = 0
         for owner in self.pool_owners:

@@ -256,6 +256,21 @@ def test_a_batch_the_registry_issued_while_the_bridge_waits_for_the_answer_is_in
     assert again["ok"] and again["in_flight"] == []
 
 
+def test_a_batch_the_bridge_stores_as_issued_while_the_run_reads_is_no_difference(world, monkeypatch):
+    world.earn_and_redeem("pid-dan", [(1_100_000, "metro_ride", 2026)])
+    world.registry.lose = 1  # issued at the registry, the answer lost: the bridge waits
+    world.bridge().run()
+    read_registry = Reconciler._registry
+
+    def racing(self, report):  # the bridge's next pass lands between the run's two reads
+        world.bridge().run()
+        return read_registry(self, report)
+
+    monkeypatch.setattr(Reconciler, "_registry", racing)
+    result = world.reconcile()
+    assert result["ok"], result["differences"]
+
+
 def test_unit_operations_the_registry_has_and_the_bridge_does_not_and_vice_versa(world):
     world.registry.cancel("c-outside", world.issued[1], 1, "done outside the bridge")
     result = world.reconcile()
