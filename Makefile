@@ -8,7 +8,7 @@ GRPC_PROTOS := $(shell grep -l '^service ' $(PROTOS))
 export PATH := $(CURDIR)/.deps/bin:$(PATH)
 
 .DEFAULT_GOAL := help
-.PHONY: help setup deps-up deps-down run stop status test test-unit test-int test-e2e bench chaos proto proto-check lint format chart-lint chart-golden compose k8s-check lock up down clean
+.PHONY: help setup deps-up deps-down run stop status test test-unit test-int test-e2e bench chaos exchange-chaos proto proto-check lint format chart-lint chart-golden compose k8s-check lock up down clean
 
 # What each goal needs installed: `setup` runs scripts/install-deps.sh once with what the goals
 # given on the command line need together, so a first `make run` builds only FerretDB and Jaeger
@@ -22,6 +22,7 @@ NEEDS_test-int := run helm
 NEEDS_test-e2e := run
 NEEDS_bench := run
 NEEDS_chaos := run
+NEEDS_exchange-chaos := run
 NEEDS_chart-lint := chart
 NEEDS_chart-golden := chart
 NEEDS_k8s-check := k8s
@@ -110,3 +111,6 @@ down: ## docker-compose down
 	docker-compose down
 chaos: deps-up ## kill processes and restart RabbitMQ/FerretDB mid-stream; audit exactly-once
 	@$(PY) scripts/chaos.py
+
+exchange-chaos: deps-up ## batches form while the registry injects >= 1,000 faults and the bridge/registry are SIGKILLed; audit: no double submission, every tonne issued once, reconciliation clean
+	@$(PY) scripts/exchange_chaos.py
