@@ -59,6 +59,9 @@ class FakeEnterpriseStore:
     def slots_by_ids(self, ids) -> dict:
         return self._by_ids("slots", ids)
 
+    def slot_ids_among(self, ids) -> set[str]:
+        return set(self._by_ids("slots", ids))
+
     def insert_slots(self, docs: list[dict]) -> set[int]:
         self._maybe_fail("insert_slots")
         return {i for i, doc in enumerate(docs) if not self._insert("slots", doc)}

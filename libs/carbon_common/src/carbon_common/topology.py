@@ -62,6 +62,9 @@ ROUTES = (
     Route("ingest", "personal_data_deleted", "account", "handle_personal_data_deleted"),
     Route("ingest", "consent_revoked", "account", "handle_consent_revoked"),
     Route("ingest", "fulfilment_reported", "account", "handle_fulfilment_reported"),
+    # the enterprise aggregate: a read model of the account's own events (account.enterprise)
+    Route("account", "account_credited", "account", "handle_enterprise_credited"),
+    Route("account", "account_debited", "account", "handle_enterprise_debited"),
     Route("ingest", "personal_data_deleted", "calc", "handle_personal_data_deleted"),
 )
 

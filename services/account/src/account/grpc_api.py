@@ -16,7 +16,8 @@ from carbon.account.v1 import account_service_pb2_grpc as pb_grpc
 from account import ledger
 from account.catalogue.items import SPEC_FIELDS, Busy, ItemExists, ItemNotFound, RedemptionNotFound
 from account.catalogue.provider import catalogue_of
-from account.grpc_validation import ACCOUNT_ID, catalogue_spec, check_request, time_range
+from account.enterprise.provider import enterprise_of
+from account.grpc_validation import ACCOUNT_ID, catalogue_spec, check_request, rfc3339_utc, time_range
 from account.ledger import AccountNotOpen, InsufficientBalance, InvalidRequest, LedgerError, RequestKeyReused
 from carbon_common.metrics import HANDLER_SECONDS
 
@@ -55,6 +56,19 @@ def to_item(doc: dict) -> pb.CatalogueItem:
         changed_at=doc["changed_at"],
         request_key=doc["request_key"],
         reason=doc["reason"],
+    )
+
+
+def to_link(view: dict) -> pb.EnterpriseLink:
+    return pb.EnterpriseLink(
+        enterprise_account_id=view["enterprise_id"],
+        employee_account_id=view["employee_id"],
+        linked=view["linked"],
+        linked_at=view["linked_at"],
+        unlinked_at=view["unlinked_at"],
+        consent_ref=view["consent_ref"],
+        consented_at=view["consented_at"],
+        changes=view["changes"],
     )
 
 
@@ -284,4 +298,47 @@ class AccountServicer(pb_grpc.AccountServiceServicer):
     def GetCatalogueRedemption(self, request, context):
         return pb.CatalogueRedemption(
             **self.catalogue.redemption(self._account_id(request.account), request.request_key)
+        )
+
+    # --- enterprise accounts (account.enterprise, docs/enterprise.md) -------------------------------
+    @property
+    def enterprises(self):
+        return enterprise_of(self.ledger).enterprises
+
+    @_handled
+    def LinkEnterprise(self, request, context):
+        view, _, replayed = self.enterprises.link(
+            self._account_id(request.employee),
+            self._account_id(request.enterprise),
+            request.request_key,
+            request.consent_ref,
+            rfc3339_utc(request.consented_at, "consented_at", "invalid_consented_at"),
+        )
+        return pb.EnterpriseLinkResponse(link=to_link(view), replayed=replayed)
+
+    @_handled
+    def UnlinkEnterprise(self, request, context):
+        view, _, replayed = self.enterprises.unlink(
+            self._account_id(request.employee),
+            self._account_id(request.enterprise),
+            request.request_key,
+            request.reason,
+        )
+        return pb.EnterpriseLinkResponse(link=to_link(view), replayed=replayed)
+
+    @_handled
+    def ListEnterpriseLinks(self, request, context):
+        views = self.enterprises.links_of(self._account_id(request.employee))
+        return pb.ListEnterpriseLinksResponse(links=[to_link(v) for v in views])
+
+    @_handled
+    def GetEnterpriseAggregate(self, request, context):
+        view = self.enterprises.aggregate(self._account_id(request.enterprise), request.month)
+        return pb.EnterpriseAggregate(
+            enterprise_account_id=view["enterprise_id"],
+            month=view["period"],
+            min_group=view["min_group"],
+            groups=[pb.EnterpriseAggregateGroup(**g) for g in view["groups"]],
+            reported_grams=view["reported_grams"],
+            withheld_groups=view["withheld_groups"],
         )

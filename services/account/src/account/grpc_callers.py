@@ -13,7 +13,10 @@ digest is stored; a list holds several during a rotation) and/or a client certif
 TLS) whose subject CN is `cert_cn`. Permissions (METHOD_PERMISSIONS): "read" for the queries,
 "redeem" for Redeem, "catalogue" for the customer-facing catalogue methods (ListCatalogue,
 RedeemItem, GetCatalogueRedemption: a rewards mall that holds only "catalogue" spends grams at
-catalogue prices, never an amount of its own choosing), "admin" for OpenAccount, SetStatus, the
+catalogue prices, never an amount of its own choosing), "enterprise" for the bank app's
+methods that link and unlink an employee's account with an enterprise on the employee's consent
+and list those links (LinkEnterprise, UnlinkEnterprise, ListEnterpriseLinks; the enterprise's
+aggregate, GetEnterpriseAggregate, is "read"), "admin" for OpenAccount, SetStatus, the
 catalogue's item changes and history, and for every other AccountService method (a method
 added to the proto without an entry here needs "admin" until classified — fail closed). Calls
 that need "admin" are audited whatever their outcome (account.grpc_auth).
@@ -34,7 +37,7 @@ SERVICE = "carbon.account.v1.AccountService"
 PUBLIC_SERVICES = frozenset(
     {"grpc.health.v1.Health", "grpc.reflection.v1.ServerReflection", "grpc.reflection.v1alpha.ServerReflection"}
 )
-PERMISSIONS = ("read", "redeem", "catalogue", "admin")
+PERMISSIONS = ("read", "redeem", "catalogue", "enterprise", "admin")
 METHOD_PERMISSIONS = {
     "GetAccount": "read",
     "ListAccounts": "read",
@@ -52,6 +55,11 @@ METHOD_PERMISSIONS = {
     "ListCatalogue": "catalogue",
     "RedeemItem": "catalogue",
     "GetCatalogueRedemption": "catalogue",
+    # enterprise accounts (docs/enterprise.md)
+    "LinkEnterprise": "enterprise",
+    "UnlinkEnterprise": "enterprise",
+    "ListEnterpriseLinks": "enterprise",
+    "GetEnterpriseAggregate": "read",
 }
 TOKEN_DIGESTS = {"token_sha256": lambda token: hashlib.sha256(token).digest(), "token_sm3": sm3_digest}
 _CALLER_ID = re.compile(r"^[a-z0-9][a-z0-9._-]{0,62}$")

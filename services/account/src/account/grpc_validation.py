@@ -307,6 +307,13 @@ VALID_FROM = POSTED_FROM.with_code("invalid_valid_from", extra=_rfc3339_check("i
 VALID_UNTIL = POSTED_FROM.with_code("invalid_valid_until", extra=_rfc3339_check("invalid_valid_until"))
 VERSION = Int("invalid_expected_version", 0, 10**9, "0 (create) or the item's current version")
 
+# Enterprise accounts (account.enterprise, docs/enterprise.md)
+EMPLOYEE_REF = Message("missing_employee", required=True)
+ENTERPRISE_REF = Message("missing_enterprise", required=True)
+CONSENTED_AT = POSTED_FROM.with_code(
+    "invalid_consented_at", required=True, extra=_rfc3339_check("invalid_consented_at")
+)
+
 
 def catalogue_spec(spec) -> dict:
     """A CatalogueItemSpec (its fields already within their bounds) as the catalogue's item
@@ -429,6 +436,19 @@ FIELD_RULES = {
         "RedeemItemRequest.request_key": REQUEST_KEY,
         "GetCatalogueRedemptionRequest.account": ACCOUNT_REF,
         "GetCatalogueRedemptionRequest.request_key": REQUEST_KEY,
+        # enterprise accounts
+        "LinkEnterpriseRequest.employee": EMPLOYEE_REF,
+        "LinkEnterpriseRequest.enterprise": ENTERPRISE_REF,
+        "LinkEnterpriseRequest.consent_ref": IDENTIFIER.with_code("invalid_consent_ref", required=True),
+        "LinkEnterpriseRequest.consented_at": CONSENTED_AT,
+        "LinkEnterpriseRequest.request_key": REQUEST_KEY,
+        "UnlinkEnterpriseRequest.employee": EMPLOYEE_REF,
+        "UnlinkEnterpriseRequest.enterprise": ENTERPRISE_REF,
+        "UnlinkEnterpriseRequest.request_key": REQUEST_KEY,
+        "UnlinkEnterpriseRequest.reason": IDENTIFIER.with_code("invalid_reason"),
+        "ListEnterpriseLinksRequest.employee": EMPLOYEE_REF,
+        "GetEnterpriseAggregateRequest.enterprise": ENTERPRISE_REF,
+        "GetEnterpriseAggregateRequest.month": MONTH,
     }.items()
 }
 

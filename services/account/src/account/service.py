@@ -15,6 +15,9 @@ from carbon_common.tracing import Tracing
 
 from account import reconciliation_reads, schemas
 from account.catalogue.provider import CatalogueProvider
+from account.enterprise.provider import EnterpriseProvider
+from account.enterprise.readmodel import item_of
+from account.enterprise.scope import EnterpriseAccountMissing
 from account.queries import public_entry
 from account.dependencies import DATABASE, LedgerProvider
 from account.ledger import LedgerError
@@ -34,6 +37,7 @@ class AccountService(operations.OperationsMixin, reconciliation_reads.Reconcilia
     db = MongoDatabase(DATABASE)
     ledger_publisher = BatchDispatcher()
     catalogue = CatalogueProvider()
+    enterprise = EnterpriseProvider()
 
     # events in
     @batch_event_handler("calc", "reduction_calculated", max_batch=500)
@@ -46,13 +50,50 @@ class AccountService(operations.OperationsMixin, reconciliation_reads.Reconcilia
                 valid.append((d, schemas.reduction_calculated(d.envelope)))
             except ValueError as exc:  # a contract violation: retried, then dead-lettered
                 d.failed = exc
+        # enterprise scope (account.enterprise.scope): a scenario's scope must be its account's kind
+        screened = self.enterprise.scope.screen([r for _, r in valid])
+        for i in screened.missing:
+            valid[i][0].failed = EnterpriseAccountMissing(
+                "enterprise-scope reduction for an owner without an account: open it as an enterprise, replay the DLQ"
+            )
+        declined = [(valid[i][0], entry) for i, entry in screened.declined]
+        valid = [valid[i] for i in screened.kept]
         entries, openings = self.ledger.ops.credit_many([r for _, r in valid], [d.traceparent for d, _ in valid])
         items = [item for entry in openings for item in event_items(entry)]
+        for d, entry in declined:
+            observe_posted(entry, d.span)
+            items.extend(event_items(entry, d.traceparent))
         for (d, _), entry in zip(valid, entries):
             observe_posted(entry, d.span)
             items.extend(event_items(entry, d.traceparent))
         self.ledger_publisher.publish_many(items)
         log.info("reductions posted", extra={"records": len(valid), "accounts_opened": len(openings)})
+
+    # the enterprise aggregate, a read model of this service's own events (account.enterprise.readmodel)
+    @batch_event_handler("account", "account_credited", max_batch=500, max_wait=1.0)
+    def handle_enterprise_credited(self, deliveries):
+        """Credits of linked employees into their enterprises' aggregates (off the crediting path)."""
+        self._enterprise_read_model(deliveries)
+
+    @batch_event_handler("account", "account_debited", max_batch=500, max_wait=1.0)
+    def handle_enterprise_debited(self, deliveries):
+        """Reversals taken from the aggregates where their credits counted."""
+        self._enterprise_read_model(deliveries)
+
+    def _enterprise_read_model(self, deliveries):
+        items = []
+        for d in deliveries:
+            try:
+                item = item_of(d.envelope.get("event_type", ""), d.data)
+            except (ValueError, AttributeError) as exc:  # a contract violation: retried, then dead-lettered
+                d.failed = exc
+                continue
+            if item is not None:
+                items.append(item)
+        if items:
+            done = self.enterprise.readmodel.apply(items)
+            if done["contributions"]:
+                log.info("enterprise aggregates", extra=done)
 
     @event_handler("calc", "reduction_reversed")
     def handle_reduction_reversed(self, envelope):

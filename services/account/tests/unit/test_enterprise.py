@@ -351,6 +351,27 @@ def test_a_month_is_read_by_id_only_and_slots_stay_contiguous(world):
     assert world.store.reads["slots"] - reads <= 2 * 7 + 2
 
 
+def test_two_batches_of_one_process_racing_for_a_slot_leave_no_hole(world):
+    """Two consumer loops of one process share the slot cursor: the loser of a position moves
+    to the next one, not past the winner's next (a hole would hide every later slot)."""
+    world.enterprises.min_group = 1
+    alice = world.employee("alice")
+    world.link(alice)
+    first, second = (world.credit("alice", g, apply=False) for g in (10, 20))
+    real_insert = world.store.insert_slots
+
+    def the_other_loop_first(docs):
+        world.store.insert_slots = real_insert
+        world.readmodel.apply(world.items(first))  # takes the position this batch chose
+        return real_insert(docs)
+
+    world.store.insert_slots = the_other_loop_first
+    world.readmodel.apply(world.items(second))
+    month = links.period_of(first["posted_at"])
+    assert sorted(world.store.collections["slots"]) == [links.slot_id(ACME, month, n) for n in (0, 1)]
+    assert world.groups()["metro_ride"]["grams"] == 30
+
+
 # --- enterprise scope ---------------------------------------------------------------------------------
 
 

@@ -65,7 +65,11 @@ def test_method_permission_table_covers_the_proto_and_fails_closed():
     assert set(methods) == set(grpc_callers.METHOD_PERMISSIONS), "classify every new method in METHOD_PERMISSIONS"
     admin = {"OpenAccount", "SetStatus", "PutCatalogueItem", "RetireCatalogueItem", "ListCatalogueItemVersions"}
     catalogue = {"ListCatalogue", "RedeemItem", "GetCatalogueRedemption"}
-    assert {permission_for(SVC + m) for m in methods if m not in admin | catalogue | {"Redeem"}} == {"read"}
+    enterprise = {"LinkEnterprise", "UnlinkEnterprise", "ListEnterpriseLinks"}
+    assert {permission_for(SVC + m) for m in methods if m not in admin | catalogue | enterprise | {"Redeem"}} == {
+        "read"
+    }
+    assert {permission_for(SVC + m) for m in enterprise} == {"enterprise"}
     assert permission_for(SVC + "Redeem") == "redeem"
     assert {permission_for(SVC + m) for m in catalogue} == {"catalogue"}
     assert {permission_for(SVC + m) for m in admin} == {"admin"}

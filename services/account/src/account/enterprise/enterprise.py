@@ -234,7 +234,7 @@ class Enterprises:
             return self._slot_next[key]
 
         def exists(n: int) -> bool:
-            return bool(self.store.slots_by_ids([links.slot_id(enterprise_id, period, n)]))
+            return bool(self.store.slot_ids_among([links.slot_id(enterprise_id, period, n)]))
 
         if not exists(0):
             low = 0
@@ -258,9 +258,10 @@ class Enterprises:
         while pending:
             keys = list(pending)
             at = self.now()
+            tried = {key: self.next_slot(*key) for key in keys}
             docs = [
                 {
-                    "_id": links.slot_id(ent, period, self.next_slot(ent, period)),
+                    "_id": links.slot_id(ent, period, tried[(ent, period)]),
                     "enterprise_id": ent,
                     "period": period,
                     "contributions": pending[(ent, period)],
@@ -269,8 +270,10 @@ class Enterprises:
                 for ent, period in keys
             ]
             taken = self.store.insert_slots(docs)
+            with self._lock:  # past the position tried, never back (another batch may have moved on)
+                for key in keys:
+                    self._slot_next[key] = max(self._slot_next.get(key, 0), tried[key] + 1)
             for i, key in enumerate(keys):
-                self._slot_next[key] = self._slot_next[key] + 1
                 if i not in taken:
                     written += 1
                     del pending[key]

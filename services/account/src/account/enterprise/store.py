@@ -7,8 +7,9 @@ MongoDB/FerretDB. Insert-only, every read by `_id` (one value or `$in`):
                             fingerprint: a key is used for one request only
   enterprise_members        "<employee>:<k>" -> {enterprise_id}: the enterprises an employee ever
                             linked to (the read model's way from a credit to its enterprises)
-  enterprise_slots          "<enterprise>:<YYYY-MM>:<n>" -> {contributions: [{entry_id, scenario,
-                            pseudonym, grams}]}: one per (enterprise, month) a read-model batch touched
+  enterprise_slots          "<enterprise>:<YYYY-MM>:<n>" -> {contributions: JSON text of [{entry_id,
+                            scenario, pseudonym, grams}]}: one per (enterprise, month) a read-model
+                            batch touched
   enterprise_contributions  _id = ledger entry id (a credit or a reversal) -> what it contributed,
                             per enterprise: written after its slots (redelivery writes nothing new)
   enterprise_meta           "pseudonym_key": the key of the per-enterprise pseudonyms when
@@ -17,7 +18,9 @@ MongoDB/FerretDB. Insert-only, every read by `_id` (one value or `$in`):
 
 import secrets
 
-from carbon_common.mongo import find_by_ids, insert_new
+import orjson
+
+from carbon_common.mongo import find_by_ids, insert_new, json_text
 
 COLLECTIONS = (
     "enterprise_links",
@@ -72,11 +75,20 @@ class EnterpriseStore:
 
     # the read model ----------------------------------------------------------------------------
     def slots_by_ids(self, ids) -> dict[str, dict]:
-        return self._by_ids(self.slots, ids)
+        found = self._by_ids(self.slots, ids)
+        for doc in found.values():
+            doc["contributions"] = orjson.loads(doc["contributions"])
+        return found
+
+    def slot_ids_among(self, ids) -> set[str]:
+        """Which of these slots exist (`$in` by `_id`, ids only)."""
+        return set(find_by_ids(self.slots, ids, {"_id": 1}))
 
     def insert_slots(self, docs: list[dict]) -> set[int]:
-        """One unordered insert -> the indexes of the docs whose slot was taken already."""
-        return insert_new(self.slots, docs)
+        """One unordered insert -> the indexes of the docs whose slot was taken already. The
+        contributions are stored as one JSON string (FerretDB reads and writes a string several
+        times faster than an array of documents)."""
+        return insert_new(self.slots, [{**d, "contributions": json_text(d["contributions"])} for d in docs])
 
     def contributions_by_ids(self, ids) -> dict[str, dict]:
         return self._by_ids(self.contributions, ids)

@@ -475,3 +475,107 @@ class GetCatalogueRedemptionRequest(_message.Message):
     account: AccountRef
     request_key: str
     def __init__(self, account: _Optional[_Union[AccountRef, _Mapping]] = ..., request_key: _Optional[str] = ...) -> None: ...
+
+class LinkEnterpriseRequest(_message.Message):
+    __slots__ = ("employee", "enterprise", "consent_ref", "consented_at", "request_key")
+    EMPLOYEE_FIELD_NUMBER: _ClassVar[int]
+    ENTERPRISE_FIELD_NUMBER: _ClassVar[int]
+    CONSENT_REF_FIELD_NUMBER: _ClassVar[int]
+    CONSENTED_AT_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_KEY_FIELD_NUMBER: _ClassVar[int]
+    employee: AccountRef
+    enterprise: AccountRef
+    consent_ref: str
+    consented_at: str
+    request_key: str
+    def __init__(self, employee: _Optional[_Union[AccountRef, _Mapping]] = ..., enterprise: _Optional[_Union[AccountRef, _Mapping]] = ..., consent_ref: _Optional[str] = ..., consented_at: _Optional[str] = ..., request_key: _Optional[str] = ...) -> None: ...
+
+class UnlinkEnterpriseRequest(_message.Message):
+    __slots__ = ("employee", "enterprise", "request_key", "reason")
+    EMPLOYEE_FIELD_NUMBER: _ClassVar[int]
+    ENTERPRISE_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_KEY_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    employee: AccountRef
+    enterprise: AccountRef
+    request_key: str
+    reason: str
+    def __init__(self, employee: _Optional[_Union[AccountRef, _Mapping]] = ..., enterprise: _Optional[_Union[AccountRef, _Mapping]] = ..., request_key: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...
+
+class EnterpriseLink(_message.Message):
+    __slots__ = ("enterprise_account_id", "employee_account_id", "linked", "linked_at", "unlinked_at", "consent_ref", "consented_at", "changes")
+    ENTERPRISE_ACCOUNT_ID_FIELD_NUMBER: _ClassVar[int]
+    EMPLOYEE_ACCOUNT_ID_FIELD_NUMBER: _ClassVar[int]
+    LINKED_FIELD_NUMBER: _ClassVar[int]
+    LINKED_AT_FIELD_NUMBER: _ClassVar[int]
+    UNLINKED_AT_FIELD_NUMBER: _ClassVar[int]
+    CONSENT_REF_FIELD_NUMBER: _ClassVar[int]
+    CONSENTED_AT_FIELD_NUMBER: _ClassVar[int]
+    CHANGES_FIELD_NUMBER: _ClassVar[int]
+    enterprise_account_id: str
+    employee_account_id: str
+    linked: bool
+    linked_at: str
+    unlinked_at: str
+    consent_ref: str
+    consented_at: str
+    changes: int
+    def __init__(self, enterprise_account_id: _Optional[str] = ..., employee_account_id: _Optional[str] = ..., linked: _Optional[bool] = ..., linked_at: _Optional[str] = ..., unlinked_at: _Optional[str] = ..., consent_ref: _Optional[str] = ..., consented_at: _Optional[str] = ..., changes: _Optional[int] = ...) -> None: ...
+
+class EnterpriseLinkResponse(_message.Message):
+    __slots__ = ("link", "replayed")
+    LINK_FIELD_NUMBER: _ClassVar[int]
+    REPLAYED_FIELD_NUMBER: _ClassVar[int]
+    link: EnterpriseLink
+    replayed: bool
+    def __init__(self, link: _Optional[_Union[EnterpriseLink, _Mapping]] = ..., replayed: _Optional[bool] = ...) -> None: ...
+
+class ListEnterpriseLinksRequest(_message.Message):
+    __slots__ = ("employee",)
+    EMPLOYEE_FIELD_NUMBER: _ClassVar[int]
+    employee: AccountRef
+    def __init__(self, employee: _Optional[_Union[AccountRef, _Mapping]] = ...) -> None: ...
+
+class ListEnterpriseLinksResponse(_message.Message):
+    __slots__ = ("links",)
+    LINKS_FIELD_NUMBER: _ClassVar[int]
+    links: _containers.RepeatedCompositeFieldContainer[EnterpriseLink]
+    def __init__(self, links: _Optional[_Iterable[_Union[EnterpriseLink, _Mapping]]] = ...) -> None: ...
+
+class GetEnterpriseAggregateRequest(_message.Message):
+    __slots__ = ("enterprise", "month")
+    ENTERPRISE_FIELD_NUMBER: _ClassVar[int]
+    MONTH_FIELD_NUMBER: _ClassVar[int]
+    enterprise: AccountRef
+    month: str
+    def __init__(self, enterprise: _Optional[_Union[AccountRef, _Mapping]] = ..., month: _Optional[str] = ...) -> None: ...
+
+class EnterpriseAggregateGroup(_message.Message):
+    __slots__ = ("scenario", "withheld", "contributors", "grams", "reversed_grams")
+    SCENARIO_FIELD_NUMBER: _ClassVar[int]
+    WITHHELD_FIELD_NUMBER: _ClassVar[int]
+    CONTRIBUTORS_FIELD_NUMBER: _ClassVar[int]
+    GRAMS_FIELD_NUMBER: _ClassVar[int]
+    REVERSED_GRAMS_FIELD_NUMBER: _ClassVar[int]
+    scenario: str
+    withheld: bool
+    contributors: int
+    grams: int
+    reversed_grams: int
+    def __init__(self, scenario: _Optional[str] = ..., withheld: _Optional[bool] = ..., contributors: _Optional[int] = ..., grams: _Optional[int] = ..., reversed_grams: _Optional[int] = ...) -> None: ...
+
+class EnterpriseAggregate(_message.Message):
+    __slots__ = ("enterprise_account_id", "month", "min_group", "groups", "reported_grams", "withheld_groups")
+    ENTERPRISE_ACCOUNT_ID_FIELD_NUMBER: _ClassVar[int]
+    MONTH_FIELD_NUMBER: _ClassVar[int]
+    MIN_GROUP_FIELD_NUMBER: _ClassVar[int]
+    GROUPS_FIELD_NUMBER: _ClassVar[int]
+    REPORTED_GRAMS_FIELD_NUMBER: _ClassVar[int]
+    WITHHELD_GROUPS_FIELD_NUMBER: _ClassVar[int]
+    enterprise_account_id: str
+    month: str
+    min_group: int
+    groups: _containers.RepeatedCompositeFieldContainer[EnterpriseAggregateGroup]
+    reported_grams: int
+    withheld_groups: int
+    def __init__(self, enterprise_account_id: _Optional[str] = ..., month: _Optional[str] = ..., min_group: _Optional[int] = ..., groups: _Optional[_Iterable[_Union[EnterpriseAggregateGroup, _Mapping]]] = ..., reported_grams: _Optional[int] = ..., withheld_groups: _Optional[int] = ...) -> None: ...

@@ -109,6 +109,26 @@ class AccountServiceStub:
                 request_serializer=carbon_dot_account_dot_v1_dot_account__service__pb2.GetCatalogueRedemptionRequest.SerializeToString,
                 response_deserializer=carbon_dot_account_dot_v1_dot_account__service__pb2.CatalogueRedemption.FromString,
                 _registered_method=True)
+        self.LinkEnterprise = channel.unary_unary(
+                '/carbon.account.v1.AccountService/LinkEnterprise',
+                request_serializer=carbon_dot_account_dot_v1_dot_account__service__pb2.LinkEnterpriseRequest.SerializeToString,
+                response_deserializer=carbon_dot_account_dot_v1_dot_account__service__pb2.EnterpriseLinkResponse.FromString,
+                _registered_method=True)
+        self.UnlinkEnterprise = channel.unary_unary(
+                '/carbon.account.v1.AccountService/UnlinkEnterprise',
+                request_serializer=carbon_dot_account_dot_v1_dot_account__service__pb2.UnlinkEnterpriseRequest.SerializeToString,
+                response_deserializer=carbon_dot_account_dot_v1_dot_account__service__pb2.EnterpriseLinkResponse.FromString,
+                _registered_method=True)
+        self.ListEnterpriseLinks = channel.unary_unary(
+                '/carbon.account.v1.AccountService/ListEnterpriseLinks',
+                request_serializer=carbon_dot_account_dot_v1_dot_account__service__pb2.ListEnterpriseLinksRequest.SerializeToString,
+                response_deserializer=carbon_dot_account_dot_v1_dot_account__service__pb2.ListEnterpriseLinksResponse.FromString,
+                _registered_method=True)
+        self.GetEnterpriseAggregate = channel.unary_unary(
+                '/carbon.account.v1.AccountService/GetEnterpriseAggregate',
+                request_serializer=carbon_dot_account_dot_v1_dot_account__service__pb2.GetEnterpriseAggregateRequest.SerializeToString,
+                response_deserializer=carbon_dot_account_dot_v1_dot_account__service__pb2.EnterpriseAggregate.FromString,
+                _registered_method=True)
 
 
 class AccountServiceServicer:
@@ -226,6 +246,50 @@ class AccountServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def LinkEnterprise(self, request, context):
+        """--- Enterprise accounts (docs/enterprise.md) ----------------------------------------------
+        An enterprise account is opened with OpenAccount (kind "enterprise"). The methods below are
+        for the bank app acting for an employee (permission "enterprise") and for the enterprise's
+        view (permission "read").
+        Link an employee's personal account to an enterprise account on the employee's consent,
+        given in the bank app and recorded as given (consent_ref, consented_at). From then on the
+        employee's credits count, pseudonymously, in the enterprise's aggregate; no grams move.
+        Idempotent on request_key (per employee account): a repeat returns the first result
+        (replayed); the key used for another request is ALREADY_EXISTS "request_key_reused". Refused:
+        INVALID_ARGUMENT "not_individual" / "not_enterprise" (the accounts' kinds),
+        "invalid_consented_at" (in the future); FAILED_PRECONDITION "already_linked",
+        "account_not_open" (both accounts must be open).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UnlinkEnterprise(self, request, context):
+        """The employee revokes that consent: credits posted from now on no longer count (those before
+        stay in the enterprise's aggregate). Whatever the accounts' status. FAILED_PRECONDITION
+        "not_linked" if it is not linked; idempotent on request_key like LinkEnterprise.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListEnterpriseLinks(self, request, context):
+        """Every enterprise the employee's account is or was linked to, with the consent each (last)
+        link rests on, in enterprise_account_id order: what the employee sees and can revoke.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetEnterpriseAggregate(self, request, context):
+        """An enterprise's aggregate of its linked employees' net reductions in one month, per
+        scenario (permission "read"): only credits posted while linked count; a group of fewer than
+        ENTERPRISE_MIN_GROUP (default 5) contributing employees is withheld (no figures).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AccountServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -303,6 +367,26 @@ def add_AccountServiceServicer_to_server(servicer, server):
                     servicer.GetCatalogueRedemption,
                     request_deserializer=carbon_dot_account_dot_v1_dot_account__service__pb2.GetCatalogueRedemptionRequest.FromString,
                     response_serializer=carbon_dot_account_dot_v1_dot_account__service__pb2.CatalogueRedemption.SerializeToString,
+            ),
+            'LinkEnterprise': grpc.unary_unary_rpc_method_handler(
+                    servicer.LinkEnterprise,
+                    request_deserializer=carbon_dot_account_dot_v1_dot_account__service__pb2.LinkEnterpriseRequest.FromString,
+                    response_serializer=carbon_dot_account_dot_v1_dot_account__service__pb2.EnterpriseLinkResponse.SerializeToString,
+            ),
+            'UnlinkEnterprise': grpc.unary_unary_rpc_method_handler(
+                    servicer.UnlinkEnterprise,
+                    request_deserializer=carbon_dot_account_dot_v1_dot_account__service__pb2.UnlinkEnterpriseRequest.FromString,
+                    response_serializer=carbon_dot_account_dot_v1_dot_account__service__pb2.EnterpriseLinkResponse.SerializeToString,
+            ),
+            'ListEnterpriseLinks': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListEnterpriseLinks,
+                    request_deserializer=carbon_dot_account_dot_v1_dot_account__service__pb2.ListEnterpriseLinksRequest.FromString,
+                    response_serializer=carbon_dot_account_dot_v1_dot_account__service__pb2.ListEnterpriseLinksResponse.SerializeToString,
+            ),
+            'GetEnterpriseAggregate': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetEnterpriseAggregate,
+                    request_deserializer=carbon_dot_account_dot_v1_dot_account__service__pb2.GetEnterpriseAggregateRequest.FromString,
+                    response_serializer=carbon_dot_account_dot_v1_dot_account__service__pb2.EnterpriseAggregate.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -710,6 +794,114 @@ class AccountService:
             '/carbon.account.v1.AccountService/GetCatalogueRedemption',
             carbon_dot_account_dot_v1_dot_account__service__pb2.GetCatalogueRedemptionRequest.SerializeToString,
             carbon_dot_account_dot_v1_dot_account__service__pb2.CatalogueRedemption.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def LinkEnterprise(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/carbon.account.v1.AccountService/LinkEnterprise',
+            carbon_dot_account_dot_v1_dot_account__service__pb2.LinkEnterpriseRequest.SerializeToString,
+            carbon_dot_account_dot_v1_dot_account__service__pb2.EnterpriseLinkResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UnlinkEnterprise(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/carbon.account.v1.AccountService/UnlinkEnterprise',
+            carbon_dot_account_dot_v1_dot_account__service__pb2.UnlinkEnterpriseRequest.SerializeToString,
+            carbon_dot_account_dot_v1_dot_account__service__pb2.EnterpriseLinkResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListEnterpriseLinks(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/carbon.account.v1.AccountService/ListEnterpriseLinks',
+            carbon_dot_account_dot_v1_dot_account__service__pb2.ListEnterpriseLinksRequest.SerializeToString,
+            carbon_dot_account_dot_v1_dot_account__service__pb2.ListEnterpriseLinksResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetEnterpriseAggregate(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/carbon.account.v1.AccountService/GetEnterpriseAggregate',
+            carbon_dot_account_dot_v1_dot_account__service__pb2.GetEnterpriseAggregateRequest.SerializeToString,
+            carbon_dot_account_dot_v1_dot_account__service__pb2.EnterpriseAggregate.FromString,
             options,
             channel_credentials,
             insecure,
