@@ -181,9 +181,9 @@ class FakeRepository:
             entry_id, {"_id": entry_id, "account_id": account_id, "traceparent": traceparent, "created_at": utc_now()}
         )
 
-    def add_outbox_many(self, markers: list[tuple[str, str]]) -> None:
-        for entry_id, account_id in markers:
-            self.add_outbox(entry_id, account_id)
+    def add_outbox_many(self, markers: list[tuple]) -> None:
+        for marker in markers:  # (entry id, account id[, traceparent])
+            self.add_outbox(*marker)
 
     def decide_settlements(self, fates: list[dict]) -> dict[str, str]:
         for fate in fates:

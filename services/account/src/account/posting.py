@@ -9,10 +9,17 @@ balance, status, "already reversed?") is thus made against exactly the entries b
 After the insert the state is written; it is derived from the entry, so a crash in between
 is repaired: the next appender whose insert hits that seq while its head stays put rebuilds
 the missing state from the entry. Every append goes through `append_many`; a single one (RPC,
-reversal) first writes its outbox marker *before* the entry, so the relay finds every
+reversal: `append`) first writes its outbox marker *before* the entry, so the relay finds every
 entry whose events may be unpublished without scanning the ledger; a batch append
 (`append_many`) writes no marker — its caller publishes the entries' events before it acks
 the messages that caused them, and a redelivery publishes them again.
+
+Single appends are group-committed: the concurrent callers of `append` in one process (gRPC
+server threads) are appended by one round — one `$in` for the entries already there, one insert
+of their markers, one `append_many` — led by one of them, while the next callers queue for the
+next round. A round holds one request per account (the process's writers of one account queue,
+as they did behind a lock per account) and each caller gets its own entry or its own refusal;
+a refused request's marker is dropped. A decide() runs in the leading thread: it must not append.
 
 `append_many` is the hot path: one `$in` read for the entries already applied, one for the
 heads it does not hold, the entries sealed in memory account by account, one ordered
@@ -42,7 +49,7 @@ log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 10_000
 BACKOFF_BASE, BACKOFF_CAP = 0.003, 0.4
 HINT_EVERY = 16  # the head hint is refreshed every HINT_EVERY entries
-LOCK_STRIPES = 64
+GROUP_MAX = 64  # requests appended by one round of group commit
 
 
 def observe_posted(entry: dict, span=None) -> None:
@@ -75,6 +82,62 @@ class Request:
     decide: Callable[[dict], dict]
 
 
+_UNSET = object()
+
+
+class _Pending:
+    """A caller of `Appender.append` waiting for its round."""
+
+    __slots__ = ("request", "traceparent", "wake", "result")
+
+    def __init__(self, request: Request, traceparent: str):
+        self.request, self.traceparent = request, traceparent
+        self.wake = threading.Event()
+        self.result = _UNSET
+
+
+class _DecideFailed(ledger.LedgerError):
+    """A decide() of a group raised something else than a LedgerError: like a refusal, it ends
+    that request only (append_many stops a whole batch for an unexpected error)."""
+
+    def __init__(self, error: Exception):
+        super().__init__(str(error))
+        self.error = error
+
+
+def _isolated(decide):
+    def isolated_decide(state):
+        try:
+            return decide(state)
+        except (ledger.LedgerError, ledger.AlreadyApplied):
+            raise
+        except Exception as exc:
+            raise _DecideFailed(exc) from exc
+
+    return isolated_decide
+
+
+def _speculated(decide, known: dict):
+    """decide() run now against `known` (a state): in the round, the same draft (or refusal)
+    when the head is still that state, a fresh decide() against any other state."""
+    try:
+        outcome = (decide(known), None)
+    except ledger.LedgerError as exc:
+        outcome = (None, exc)
+    except Exception:  # noqa: BLE001 - decided (and reported) again in the round
+        return decide
+
+    def speculated_decide(state):
+        if state["seq"] != known["seq"] or state["hash"] != known["hash"]:
+            return decide(state)
+        draft, refusal = outcome
+        if refusal is not None:
+            raise refusal
+        return dict(draft)
+
+    return speculated_decide
+
+
 class Appender:
     def __init__(self, repository, tiers, on_outbox=lambda: None):
         """on_outbox: called after an outbox marker was written (wakes the relay)."""
@@ -82,9 +145,12 @@ class Appender:
         self.tiers = tiers
         self.on_outbox = on_outbox
         self._heads: dict[str, dict] = {}  # per-process cache of the newest known state
-        # Writers of one process queue per account instead of colliding in the database;
-        # across processes the unique seq index still decides (and the loser retries).
-        self._locks = [threading.Lock() for _ in range(LOCK_STRIPES)]
+        # Group commit (`append`): callers queue; one round runs at a time and holds one request
+        # per account, so writers of one process queue per account instead of colliding in the
+        # database; across processes the unique seq index still decides (and the loser retries).
+        self._group_lock = threading.Lock()
+        self._queue: list[_Pending] = []
+        self._leading = False
         self._sealing = threading.local()  # .unstored: account -> entries a batch sealed, not yet inserted
 
     def head(self, account_id: str) -> dict:
@@ -106,32 +172,95 @@ class Appender:
         self._remember(new_state)
 
     def append(self, account_id: str, entry_id: str, decide) -> tuple[dict, bool]:
-        """(entry, created). `decide(state) -> draft` may raise a LedgerError (nothing written)."""
-        with self._locks[hash(account_id) % LOCK_STRIPES]:
-            return self._append(account_id, entry_id, decide)
+        """(entry, created). `decide(state) -> draft` may raise a LedgerError (nothing written).
 
-    def _append(self, account_id: str, entry_id: str, decide) -> tuple[dict, bool]:
-        existing = self.repo.get_entry(entry_id)
-        if existing is not None:
-            return existing, False
-        # No redelivery brings an RPC/gRPC call back: its events go through the outbox, whose
-        # marker is written before the entry (a crash in between leaves a marker, never an entry
-        # without one). The append itself is the batch path with one request.
-        self.repo.add_outbox(entry_id, account_id, current_traceparent())
-        try:
-            result = self.append_many([Request(account_id, entry_id, decide)])[0]
-            if isinstance(result, Exception):
-                raise result
-        except Exception:
-            if self.repo.get_entry(entry_id) is None:  # refused or failed: no entry, no marker
-                self.repo.drop_outbox([entry_id])
-            raise
-        finally:
-            self.on_outbox()
-        entry, created = result
+        Group commit: concurrent callers are appended together. A caller queues its request;
+        the first to arrive while no round runs leads a round for everything queued (one
+        request per account, up to GROUP_MAX), the next queued caller leads the next one.
+        Before it queues, the caller decides against the head it knows (its reads then run in
+        parallel with the others'); the round takes that decision only if the head it seals
+        against is that same state (seq and hash), and decides again otherwise."""
+        known = self._heads.get(account_id)
+        if known is not None:
+            decide = _speculated(decide, known)
+        mine = _Pending(Request(account_id, entry_id, decide), current_traceparent())
+        with self._group_lock:
+            self._queue.append(mine)
+            lead = not self._leading
+            self._leading = True
+        if not lead:
+            mine.wake.wait()  # its result is in, or it is to lead the next round
+            lead = mine.result is _UNSET
+        if lead:
+            self._lead()
+        if isinstance(mine.result, BaseException):
+            raise mine.result
+        entry, created = mine.result
         if created:
             observe_posted(entry)
         return entry, created
+
+    def _lead(self) -> None:
+        """Run one round for the queue's head; then hand the lead to the next queued caller."""
+        with self._group_lock:
+            group, rest, accounts = [], [], set()
+            for pending in self._queue:
+                account_id = pending.request.account_id
+                if len(group) < GROUP_MAX and account_id not in accounts:
+                    accounts.add(account_id)
+                    group.append(pending)
+                else:  # one request per account a round: the process's writers of an account queue
+                    rest.append(pending)
+            self._queue = rest
+        try:
+            self._append_group(group)
+        finally:
+            for pending in group:
+                if pending.result is _UNSET:  # interrupted (a BaseException): never lead again
+                    pending.result = RuntimeError("group append interrupted")
+            with self._group_lock:
+                if self._queue:
+                    self._queue[0].wake.set()  # no result yet: it leads the next round
+                else:
+                    self._leading = False
+            for pending in group:
+                pending.wake.set()
+
+    def _append_group(self, group: list["_Pending"]) -> None:
+        """One round: sets each caller's result, (entry, created) or its exception; never raises.
+
+        As a single append: the entries already in the ledger are returned as they are; the
+        others' outbox markers go in (one insert) *before* their entries — no redelivery brings
+        an RPC/gRPC call back, so its events go through the outbox, and a crash in between leaves
+        a marker, never an entry without one; then one append_many for all. A request refused
+        (its LedgerError) or failed writes nothing: its marker is dropped."""
+        try:
+            stored = self.repo.entries_by_ids([p.request.entry_id for p in group])
+            for pending in group:
+                if pending.request.entry_id in stored:
+                    pending.result = (stored[pending.request.entry_id], False)
+            new = [p for p in group if p.result is _UNSET]
+            if not new:
+                return
+            try:
+                self.repo.add_outbox_many([(p.request.entry_id, p.request.account_id, p.traceparent) for p in new])
+                requests = [Request(p.request.account_id, p.request.entry_id, _isolated(p.request.decide)) for p in new]
+                for pending, result in zip(new, self.append_many(requests, stored={})):
+                    pending.result = result.error if isinstance(result, _DecideFailed) else result
+            except Exception as exc:
+                for pending in new:
+                    pending.result = exc
+            finally:
+                self.on_outbox()
+            failed = [p.request.entry_id for p in new if isinstance(p.result, BaseException)]
+            if failed:  # refused or failed: no entry, no marker
+                written = self.repo.entries_by_ids(failed)
+                self.repo.drop_outbox([e for e in failed if e not in written])
+        except Exception as exc:  # reading or cleaning up failed
+            log.warning("group append failed", extra={"error": repr(exc)})
+            for pending in group:
+                if pending.result is _UNSET:
+                    pending.result = exc
 
     def _applied(self, account_id: str, entry_id: str) -> dict:
         """The entry a decide() found already in the chain (ledger.AlreadyApplied)."""

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from account import ledger
 
 CHUNK = 200  # seqs read per `_id` round trip while walking the chain
+FIRST_CHUNK = 4  # a redemption's walk reads this many first (mostly the cursor's credit suffices), then doubles
 START = (1, 0)  # seq 1 is the account's opening entry: the walk steps over it
 
 
@@ -55,9 +56,9 @@ class ChainReader:
     def __init__(self, repo, account_id: str, head_seq: int):
         self.repo, self.account_id, self.head_seq = repo, account_id, head_seq
 
-    def chunk(self, first: int) -> list[tuple[dict, int]]:
-        """[(entry, available grams)] for seqs first.. (up to CHUNK, never past the head)."""
-        seqs = range(first, min(first + CHUNK, self.head_seq + 1))
+    def chunk(self, first: int, size: int = CHUNK) -> list[tuple[dict, int]]:
+        """[(entry, available grams)] for seqs first.. (up to `size`, never past the head)."""
+        seqs = range(first, min(first + size, self.head_seq + 1))
         states = self.repo.states_by_seq(self.account_id, seqs)
         entries = self.repo.entries_by_ids([states[s]["entry_id"] for s in seqs if s in states])
         ordered = []
@@ -66,18 +67,19 @@ class ChainReader:
                 raise ProvenanceError(f"{self.account_id}: no state at seq {s}")
             ordered.append(entries[states[s]["entry_id"]])
         credits = [e["reduction_id"] for e in ordered if e["type"] == ledger.CREDIT and e.get("reduction_id")]
-        reversals = self.repo.entries_by_ids([ledger.reversal_entry_id(r) for r in credits])
+        reversals = self.repo.entries_by_ids([ledger.reversal_entry_id(r) for r in credits]) if credits else {}
         return [(e, available(e, reversals.get(ledger.reversal_entry_id(e.get("reduction_id", ""))))) for e in ordered]
 
 
 def walk(reader: ChainReader, cursor, grams: int) -> Walk:
     """Consume `grams` from `cursor` forward -> the new cursor and the credits completed."""
     seq, used = cursor
-    need, completed = int(grams), []
+    need, completed, size = int(grams), [], FIRST_CHUNK
     while need > 0:
         if seq > reader.head_seq:
             raise ProvenanceError(f"{reader.account_id}: credits end {need} g short")
-        for entry, avail in reader.chunk(seq):
+        chunk, size = reader.chunk(seq, size), min(size * 2, CHUNK)
+        for entry, avail in chunk:
             left = avail - used
             if left > 0:
                 take = min(left, need)

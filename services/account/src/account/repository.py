@@ -213,10 +213,17 @@ class Repository:
             [{"_id": entry_id, "account_id": account_id, "traceparent": traceparent, "created_at": utc_now()}],
         )  # a duplicate is the same marker
 
-    def add_outbox_many(self, markers: list[tuple[str, str]]) -> None:
-        """Markers for (entry id, account id) pairs appended by one batch (no trace to continue)."""
+    def add_outbox_many(self, markers: list[tuple]) -> None:
+        """Markers for (entry id, account id[, traceparent]) tuples, with one insert (a group of
+        appends; without a traceparent there is no trace to continue)."""
         now = utc_now()
-        insert_new(self.outbox, [{"_id": e, "account_id": a, "traceparent": "", "created_at": now} for e, a in markers])
+        insert_new(
+            self.outbox,
+            [
+                {"_id": m[0], "account_id": m[1], "traceparent": m[2] if len(m) > 2 else "", "created_at": now}
+                for m in markers
+            ],
+        )  # a duplicate is the same marker
 
     # settlement: one fate per redemption (first writer wins), markers of pending ones
     def decide_settlements(self, fates: list[dict]) -> dict[str, str]:

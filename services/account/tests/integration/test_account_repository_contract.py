@@ -177,6 +177,14 @@ def test_outbox_markers_are_written_once_read_and_dropped(repository):
     repository.drop_outbox(["e1", "e3", "missing"])
     repository.drop_outbox([])
     assert [m["_id"] for m in repository.pending_outbox(10)] == ["e2"]
+    # one insert for a group of appends, each marker with its caller's trace (or none)
+    repository.add_outbox_many([("e4", ALICE, "00-trace-4"), ("e5", BOB), ("e2", BOB, "00-trace-other")])
+    markers = {m["_id"]: m for m in repository.pending_outbox(10)}
+    assert {k: (m["account_id"], m["traceparent"]) for k, m in markers.items()} == {
+        "e2": (BOB, ""),
+        "e4": (ALICE, "00-trace-4"),
+        "e5": (BOB, ""),
+    }
 
 
 # revoked consents -----------------------------------------------------------------------------
