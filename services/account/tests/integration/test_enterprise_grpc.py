@@ -87,3 +87,21 @@ def test_open_link_see_unlink_and_the_aggregate(server, ops, repo, make_reductio
         ("metro_ride", False, 3, 100 + 101 + 102),
     ]
     assert ledger.account_id_for("pid-e0") not in str(view)
+
+
+def test_the_demo_sets_up_once_and_prints_the_view(server, ops, repo, make_reduction):
+    """account.enterprise.demo, what `make run` can call: idempotent set-up, then the view."""
+    from account.enterprise.demo import set_up, view_lines
+
+    pids = [f"pid-d{i}" for i in range(3)]
+    first = call(server["grpc"], lambda ch: set_up(pb_grpc.AccountServiceStub(ch), "pid-demo-ent", pids))
+    again = call(server["grpc"], lambda ch: set_up(pb_grpc.AccountServiceStub(ch), "pid-demo-ent", pids))
+    assert first == again == ledger.account_id_for("pid-demo-ent")
+    assert len(EnterpriseStore(repo.db).links_by_ids([f"{first}:{ledger.account_id_for(p)}:1" for p in pids])) == 0
+    entries = [ops.credit(make_reduction(user_pid=p, grams=50)) for p in pids]
+    items = [item_of(t, p) for e in entries for t, _, p in events_for(e)]
+    ReadModel(Enterprises(ops, EnterpriseStore(repo.db), min_group=3)).apply([i for i in items if i is not None])
+    month = links.period_of(entries[0]["posted_at"])
+    lines = call(server["grpc"], lambda ch: view_lines(pb_grpc.AccountServiceStub(ch), "pid-demo-ent", month))
+    assert any("metro_ride" in line and "3 employees" in line and "150 g" in line for line in lines), lines
+    assert "reported 150 g, 0 group(s) withheld" in lines[-1]
