@@ -86,7 +86,7 @@ def main(argv=None) -> int:
     try:
         instance.reset()
         instance.start(timeout=180, progress=say)
-        run = ExchangeRun(instance, settings, say=say)
+        run = ExchangeRun(instance, settings, say=say, watch=True)
         outcome = run.run()
         say("stream done and settled; auditing")
         report = audit(run)

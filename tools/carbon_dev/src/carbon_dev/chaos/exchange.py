@@ -53,6 +53,7 @@ import requests
 from nameko.exceptions import RemoteError, RpcTimeout
 from nameko.standalone.rpc import ClusterRpcProxy
 
+from carbon_common.clock import utc_now_iso
 from carbon_common.events import EventPublisher
 from carbon_common.mongo import client as mongo_client
 from carbon_dev import payloads
@@ -194,12 +195,18 @@ class Exchange:
             report = None
         return result.returncode, report, result.stderr.strip()
 
-    def periodic_reconciliations(self) -> dict:
-        """The bridge's own reconciliation runs during the run, from its log lines."""
+    def periodic_reconciliations(self, since: str = "") -> dict:
+        """The bridge's own reconciliation runs since `since` (UTC ISO: the log outlives resets),
+        from its log lines."""
         counts = {"agree": 0, "differ": 0, "failed": 0}
         if not self.log.exists():
             return counts
         for line in self.log.read_text(errors="replace").splitlines():
+            try:
+                if json.loads(line).get("ts", "") < since:
+                    continue
+            except ValueError:
+                continue
             if "exchange reconciliation: registry, bridge and ledger agree" in line:
                 counts["agree"] += 1
             elif "exchange reconciliation found differences" in line:
@@ -242,10 +249,12 @@ class Rpc:
 
 
 class ExchangeRun:
-    def __init__(self, instance: ExchangeInstance, settings: Settings, say=print):
+    def __init__(self, instance: ExchangeInstance, settings: Settings, say=print, watch: bool = False):
+        """watch: time each restart in a thread (real threads: the long run only, as scripts/chaos.py)."""
         self.instance, self.settings, self.say = instance, settings, say
         self.ex = Exchange(instance)
-        self.crasher = Crasher(instance, progress=say, backlog=self.backlog)
+        self.crasher = Crasher(instance, progress=say, backlog=self.backlog, watch=watch)
+        self.started_at = utc_now_iso()
         self.random = random.Random(settings.seed)
         self.outcome = Outcome()
         self.last_kill = time.monotonic()
@@ -619,7 +628,7 @@ def audit(run: ExchangeRun) -> ExchangeAudit:
         problems.append(f"reconciliation exit {code}: {stderr[-500:]}")
         if report:
             problems.extend(json.dumps(d)[:300] for d in report["differences"][:10])
-    f["periodic_reconciliations"] = ex.periodic_reconciliations()
+    f["periodic_reconciliations"] = ex.periodic_reconciliations(since=run.started_at)
     return out
 
 
