@@ -12,6 +12,7 @@ from carbon_common.config import int_setting
 
 from account.catalogue.catalogue import GRACE, Catalogue
 from account.catalogue.store import CatalogueStore
+from account.first_use import OnFirstUse
 
 _lock = threading.Lock()
 
@@ -44,4 +45,4 @@ class CatalogueProvider(DependencyProvider):
         from account.dependencies import LedgerProvider
 
         provider = next(d for d in self.container.dependencies if isinstance(d, LedgerProvider))
-        return catalogue_of(provider.ledger, self.container.config)
+        return OnFirstUse(lambda: catalogue_of(provider.ledger, self.container.config))

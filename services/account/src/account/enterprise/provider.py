@@ -18,6 +18,7 @@ from account.enterprise.links import MIN_GROUP
 from account.enterprise.readmodel import ReadModel
 from account.enterprise.scope import ScopeGuard
 from account.enterprise.store import EnterpriseStore
+from account.first_use import OnFirstUse
 
 _lock = threading.Lock()
 
@@ -71,4 +72,4 @@ class EnterpriseProvider(DependencyProvider):
         from account.dependencies import LedgerProvider
 
         provider = next(d for d in self.container.dependencies if isinstance(d, LedgerProvider))
-        return enterprise_of(provider.ledger, self.container.config)
+        return OnFirstUse(lambda: enterprise_of(provider.ledger, self.container.config))
