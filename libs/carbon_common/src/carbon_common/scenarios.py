@@ -101,8 +101,11 @@ def _field(scenario: str, name: str, raw: Any, patterns: Mapping[str, re.Pattern
 
 def _read(path: str | Path) -> dict:
     doc = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
-    if not isinstance(doc, dict) or not {"patterns", "scenarios"} <= set(doc) <= {"patterns", "scenarios", "scopes"}:
-        raise ContractError(f"{Path(path).name}: needs `patterns:` and `scenarios:` (and optionally `scopes:`)")
+    allowed = {"patterns", "scenarios", "scopes", "not_for_exchange"}
+    if not isinstance(doc, dict) or not {"patterns", "scenarios"} <= set(doc) <= allowed:
+        raise ContractError(
+            f"{Path(path).name}: needs `patterns:` and `scenarios:` (optionally `scopes:`, `not_for_exchange:`)"
+        )
     return doc
 
 
@@ -122,7 +125,18 @@ def load_scenarios(path: str | Path = CONTRACT) -> Contract:
             raise ContractError(f"{scenario}: a scenario is a lower-case identifier with at least one field")
         contract[scenario] = MappingProxyType({n: _field(scenario, n, raw, patterns) for n, raw in fields.items()})
     _scopes(doc, contract, Path(path).name)
+    _not_for_exchange(doc, contract, Path(path).name)
     return MappingProxyType(contract)
+
+
+def _not_for_exchange(doc: dict, contract: Mapping[str, Any], name: str) -> Mapping[str, str]:
+    raw = doc.get("not_for_exchange") or {}
+    if not isinstance(raw, dict) or not all(isinstance(v, str) and v for v in raw.values()):
+        raise ContractError(f"{name}: not_for_exchange: a mapping of scenario -> why (text)")
+    unknown = sorted(set(raw) - set(contract))
+    if unknown:
+        raise ContractError(f"{name}: not_for_exchange: {unknown[0]} is not a scenario of the contract")
+    return MappingProxyType(dict(raw))
 
 
 def _scopes(doc: dict, contract: Mapping[str, Any], name: str) -> Mapping[str, str]:
@@ -153,6 +167,12 @@ def scenarios() -> Contract:
 def scopes() -> Mapping[str, str]:
     """The packaged contract's scope of every scenario, read once per process."""
     return load_scopes()
+
+
+@cache
+def not_for_exchange() -> Mapping[str, str]:
+    """Scenarios of the packaged contract whose reductions never go to the exchange -> why."""
+    return _not_for_exchange(_read(CONTRACT), scenarios(), Path(CONTRACT).name)
 
 
 def scope_of(scenario: str) -> str:

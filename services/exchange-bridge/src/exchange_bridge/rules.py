@@ -10,6 +10,8 @@ Vocabulary (services/exchange-bridge/README.md):
           remainder it carries in. A slot is decided by one unique insert (first writer wins).
 """
 
+from carbon_common.scenarios import not_for_exchange
+
 from exchange_bridge import batch_format as bf
 
 MAX_ATTEMPTS = 2  # a reduction rejected in this many batches is written off (ADR 0005 rule R2)
@@ -88,7 +90,12 @@ def leaf_of(contribution: dict) -> dict:
 
 
 def candidate(contribution: dict, pool_owner: str) -> dict:
-    """The bridge's copy of one reduction: its leaf and what a batch needs besides."""
+    """The bridge's copy of one reduction: its leaf and what a batch needs besides. A reduction
+    of a scenario the contract keeps from the exchange (claimed under another mechanism) is
+    Unbatchable: written off at intake, with the contract's reason."""
+    why = not_for_exchange().get(contribution.get("scenario", ""))
+    if why:
+        raise Unbatchable(f"not for the exchange: {why}")
     leaf = leaf_of(contribution)
     return {
         "_id": leaf["reduction_id"],

@@ -57,6 +57,16 @@ def test_a_contribution_that_cannot_make_a_valid_leaf_is_unbatchable(change):
         rules.leaf_of({**contribution("pid-a", 10), **change})
 
 
+def test_a_reduction_claimed_under_another_mechanism_never_goes_to_the_exchange():
+    # green electricity certificates already carry the attribute: the contract says so
+    green = contribution(
+        "ent-a", 4_850_400, scenario="green_electricity_office", methodology_id="green_electricity_office"
+    )
+    with pytest.raises(rules.Unbatchable, match="not for the exchange: its green electricity certificates"):
+        rules.candidate(green, "bank-pool")
+    assert rules.candidate(contribution("pid-a", 10), "bank-pool")["leaf"]["grams"] == 10
+
+
 def test_take_stops_at_the_limit_inside_a_slice_and_resumes_there():
     queue = slices([1, 2, 3], [4], [5, 6])
     rows, end = rules.take(queue, (1, 0), 2)
