@@ -3,7 +3,7 @@
 A platform instance "xchaos" (own vhost, databases, ports +4000) whose registry injects faults
 from a seed (5xx, answers dropped after commit, requests delivered twice, batches stored as
 rejected, latency) and whose bridge batches at most 3 reductions a batch, passes every second
-and reconciles every 4 s. Waves of customers' redeemed reductions (8 groups) become batches
+and reconciles every 2 s. Waves of customers' redeemed reductions (8 groups) become batches
 while the bridge is SIGKILLed every few seconds, mid-pass, and some units are transferred,
 retired and cancelled through its RPCs. Then, from the outside (carbon_dev.chaos.exchange):
 no double submission, no reduction in two batches, every tonne issued exactly once, every
@@ -22,7 +22,7 @@ BRIDGE_ENV = {
     "BRIDGE_MIN_GRAMS": "1000000",
     "BRIDGE_MAX_LEAVES": "3",
     "BRIDGE_INTERVAL_SECONDS": "1",
-    "BRIDGE_RECONCILE_SECONDS": "4",
+    "BRIDGE_RECONCILE_SECONDS": "2",
     "BRIDGE_SUBMIT_ATTEMPTS": "4",
     "BRIDGE_SUBMIT_BACKOFF_SECONDS": "0.05",
     "BRIDGE_REGISTRY_TIMEOUT_SECONDS": "5",

@@ -401,8 +401,17 @@ class ExchangeRun:
         if victim == REGISTRY:
             self.crasher._recovered(REGISTRY)  # its counters are read from the process now running
             self.ex.lifetimes.append(self.ex.faults())
-        self.crasher.crash(victim)
         self.last_kill = time.monotonic()
+        for attempt in range(3):  # supervisorctl may not answer a pid on a loaded machine
+            try:
+                self.crasher.crash(victim)
+                return
+            except RuntimeError as exc:
+                if attempt == 2:
+                    self.say(f"could not crash {victim}: {exc}")
+                    if victim == REGISTRY:
+                        self.ex.lifetimes.pop()  # its counters stay with the running process
+                time.sleep(0.5)
 
     def unit_operations(self, final: bool = False) -> None:
         """One unit operation (retire, transfer, cancel in turn) for every n-th batch issued
