@@ -5,7 +5,9 @@ the group's chain; the rejected one then stores the batch document first, as rej
 first delivery's insert finds it and ends rejected too. The registry holds a rejected batch with
 a chain link and claims: the bridge releases it, and the group's next batch (attempt 2 of the
 same reductions) is refused `carried_mismatch` for ever. Expected to fail until the registry
-decides an injected rejection per batch (or a rejection never lands after a link)."""
+makes a rejection never land after a link. Injected rejections are now decided per batch (from
+the seed and the batch id), so with one configuration two deliveries always agree; this test
+changes the rate between the two deliveries, which can still split them."""
 
 import threading
 
@@ -18,7 +20,7 @@ from registry_support import RegistryApi, make_leaves, submission
 pytestmark = pytest.mark.integration
 
 
-@pytest.mark.xfail(strict=True, reason="registry: an injected rejection may land on a batch another delivery linked")
+@pytest.mark.xfail(strict=True, reason="registry: a rejection may land on a batch another delivery linked")
 def test_two_deliveries_of_one_batch_with_different_injected_verdicts_agree(mongo_database, monkeypatch):
     faults = Faults("")  # no fault for the first delivery
     api = RegistryApi(mongo_database("registry"), faults)
@@ -52,3 +54,12 @@ def test_two_deliveries_of_one_batch_with_different_injected_verdicts_agree(mong
     assert (stored["rejected"] is None and len(links) == 1 and claims == 3) or (
         stored["rejected"] and not links and not claims
     ), (stored["rejected"], len(links), claims, answers["first"].json["status"], answers["second"].json["status"])
+
+
+def test_an_injected_rejection_is_decided_per_batch_so_every_delivery_agrees():
+    faults = Faults("reject=0.5", seed=7)
+    verdicts = {f"batch-{n}": faults.rejects(f"batch-{n}") for n in range(200)}
+    assert {faults.rejects(b) for b in verdicts for _ in range(3)} <= {True, False}
+    assert all(faults.rejects(b) == v for b, v in verdicts.items())  # the same answer on every delivery
+    assert 60 < sum(verdicts.values()) < 140  # about the configured share
+    assert Faults("reject=0.5", seed=8).rejects("batch-1") in (True, False)

@@ -11,7 +11,10 @@ whatever fires, so the same seed and the same requests give the same faults.
                         delay the answer by `timeout_seconds`, beyond the client's timeout)
   duplicate             the request is delivered twice: the authenticated operation runs a
                         second time and the second answer is the one returned
-  reject                a new, valid batch is stored as rejected with reason `injected`
+  reject                a new, valid batch is stored as rejected with reason `injected`; decided
+                        per batch (from the seed and the batch id), not per request, so two
+                        deliveries of one batch never get different verdicts, as at a real
+                        registry whose verdict depends on the batch alone
 """
 
 import random
@@ -82,6 +85,12 @@ class Faults:
                 duplicate=d[5] < r["duplicate"],
                 reject=d[6] < r["reject"],
             )
+
+    def rejects(self, batch_id: str) -> bool:
+        """Whether an injected rejection falls on this batch (the same answer for every delivery)."""
+        with self.lock:
+            rate, seed = self.rates["reject"], self.seed
+        return rate > 0 and random.Random(f"{seed}:reject:{batch_id}").random() < rate
 
     def count(self, kind: str) -> None:
         """Record one fault actually injected (a drawn fault may not apply, e.g. reject on a GET)."""

@@ -74,9 +74,15 @@ def revoke_key(reg, caller, body, decision, key_id):
 @bp.post("/v1/batches")
 @bank_endpoint
 def submit_batch(reg, caller, body, decision):
-    created = reg.issuance.submit(caller, body, reject=decision.reject)
+    batch_id = (
+        body.get("batch", {}).get("batch_id", "")
+        if isinstance(body, dict) and isinstance(body.get("batch"), dict)
+        else ""
+    )
+    reject = reg.faults.rejects(batch_id) if batch_id else False  # per batch, never per delivery
+    created = reg.issuance.submit(caller, body, reject=reject)
     status = batch_status(reg, body["batch"]["batch_id"])
-    if created and decision.reject:
+    if created and reject:
         reg.faults.count("reject")
     return status, 201 if created else 200
 
