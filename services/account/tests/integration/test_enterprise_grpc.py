@@ -90,8 +90,9 @@ def test_open_link_see_unlink_and_the_aggregate(server, ops, repo, make_reductio
 
 
 def test_the_demo_sets_up_once_and_prints_the_view(server, ops, repo, make_reduction):
-    """account.enterprise.demo, what `make run` can call: idempotent set-up, then the view."""
-    from account.enterprise.demo import set_up, view_lines
+    """carbon_dev.enterprise_demo, what `make run` can call: idempotent set-up, then the view."""
+    from account.enterprise.view import view_lines
+    from carbon_dev.enterprise_demo import set_up
 
     pids = [f"pid-d{i}" for i in range(3)]
     first = call(server["grpc"], lambda ch: set_up(pb_grpc.AccountServiceStub(ch), "pid-demo-ent", pids))

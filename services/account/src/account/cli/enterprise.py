@@ -1,5 +1,5 @@
 """`python -m account.cli.enterprise --grpc 127.0.0.1:50051 --owner-pid PID [--month YYYY-MM]`:
-prints what an enterprise sees of a month (account.enterprise.demo.view_lines): its linked
+prints what an enterprise sees of a month (account.enterprise.view.view_lines): its linked
 employees' reductions per scenario, small groups withheld, and its own balance."""
 
 import argparse
@@ -9,7 +9,7 @@ import grpc
 
 from carbon.account.v1 import account_service_pb2_grpc as pb_grpc
 
-from account.enterprise.demo import view_lines
+from account.enterprise.view import view_lines
 from account.enterprise.links import period_of
 from carbon_common.clock import utc_now_iso
 

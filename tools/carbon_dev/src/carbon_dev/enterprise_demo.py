@@ -1,15 +1,15 @@
-"""The enterprise view for demos and operators, over the account gRPC API (docs/enterprise.md).
+"""The enterprise part of the demo (dev only, never in an image), over the account gRPC API:
 
     stub = AccountServiceStub(grpc.insecure_channel("127.0.0.1:50051"))
     set_up(stub, enterprise_pid, employee_pids[:8])   # opens the enterprise and links 8 employees
     ... the day's records are sent and credited ...
-    print("\\n".join(view_lines(stub, enterprise_pid, "2026-12")))
+    print("\\n".join(account.enterprise.view.view_lines(stub, enterprise_pid, "2026-12")))
 
 `set_up` is idempotent (request keys derived from the pseudonyms), so a re-run changes nothing.
 Only credits posted after the links count: link before the records are sent. The enterprise earns
 from its own record of an enterprise-scope scenario: `green_power_record` builds one for a data
 partner allowed `green_electricity_office`, under the enterprise's consent with that partner
-(its `user_pid` is `enterprise_pid`). `python -m account.cli.enterprise` prints the view.
+(its `user_pid` is `enterprise_pid`).
 """
 
 from carbon.account.v1 import account_service_pb2 as pb
@@ -58,29 +58,3 @@ def green_power_record(enterprise_number: str, occurred_at: str, kwh: str = "120
         "occurred_at": occurred_at,
         "activity": {"kwh": kwh, "region": region, "certificate_id": f"GEC-{enterprise_number[-8:]}-{occurred_at[:7]}"},
     }
-
-
-def view_lines(stub, enterprise_pid: str, month: str) -> list[str]:
-    """What the enterprise sees of a month, as lines to print."""
-    account = stub.GetAccount(pb.AccountRef(owner_pid=enterprise_pid), timeout=10)
-    view = stub.GetEnterpriseAggregate(
-        pb.GetEnterpriseAggregateRequest(enterprise=pb.AccountRef(account_id=account.account_id), month=month),
-        timeout=10,
-    )
-    lines = [
-        f"[enterprise] {account.account_id} ({account.kind}), {month}: its linked employees' reductions "
-        f"(groups of fewer than {view.min_group} employees withheld; no employee's grams move)"
-    ]
-    for g in view.groups:
-        if g.withheld:
-            lines.append(f"[enterprise]   {g.scenario:<24} withheld (fewer than {view.min_group} employees)")
-        else:
-            reversed_ = f", {g.reversed_grams:,} g reversed" if g.reversed_grams else ""
-            lines.append(f"[enterprise]   {g.scenario:<24} {g.contributors:>4} employees {g.grams:>12,} g{reversed_}")
-    if not view.groups:
-        lines.append("[enterprise]   nothing yet (no linked employee earned this month)")
-    lines.append(
-        f"[enterprise]   reported {view.reported_grams:,} g, {view.withheld_groups} group(s) withheld; "
-        f"the enterprise's own balance {account.balance_grams:,} g"
-    )
-    return lines
