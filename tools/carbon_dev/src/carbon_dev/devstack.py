@@ -99,6 +99,11 @@ def demo(instance: Instance) -> None:
     }
     ingest, grpc = instance.url("ingest"), instance.address(LOCAL_PORTS["account-grpc"]["grpc"])
     run_step(
+        "an enterprise carbon account: staff link their personal accounts to their employer's",
+        ["-m", "carbon_dev.enterprise_step", "link", "--grpc", grpc],
+        env,
+    )
+    run_step(
         "demo partner traffic: a day of signed records, and the energy-saving programme's meter readings",
         [
             "-m",
@@ -114,6 +119,11 @@ def demo(instance: Instance) -> None:
     )
     print("\n== waiting for calc and account to process the day")
     instance.wait_drained(progress=lambda text: (sys.stdout.write(text), sys.stdout.flush()))
+    run_step(
+        "the enterprise's view: its linked employees' reductions this month, pseudonymous and aggregated",
+        ["-m", "carbon_dev.enterprise_step", "view", "--grpc", grpc],
+        env,
+    )
     run_step(
         "the rewards catalogue: an operator lists a reward, a customer redeems it, the partner delivers it",
         ["-m", "carbon_dev.catalogue_demo", "--grpc", grpc, "--base-url", ingest],
