@@ -204,12 +204,12 @@ def test_a_tampered_certificate_from_a_real_registry_run_is_refused(setup):
     assert "retirement_batch" in codes and codes <= {"retirement_batch", "retirement_range", "retirement_overlap"}
 
 
-def rejections(seed: int, n: int) -> list[bool]:
-    """Whether each of the first n bank requests draws `reject` at rate 0.02 (the registry's own draws)."""
+def rejected(seed: int, batch_ids) -> list[bool]:
+    """Whether the registry injects a rejection on each batch at rate 0.5 (its own per-batch rule)."""
     from exchange_bridge.registry.faults import Faults
 
-    faults = Faults({"reject": 0.02}, seed)
-    return [faults.decide().reject for _ in range(n)]
+    faults = Faults({"reject": 0.5}, seed)
+    return [faults.rejects(b) for b in batch_ids]
 
 
 def test_a_re_formed_batch_after_a_rejection_makes_a_valid_certificate(setup):
@@ -217,9 +217,11 @@ def test_a_re_formed_batch_after_a_rejection_makes_a_valid_certificate(setup):
     admin = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
     alice = [contribution("pid-alice", 700_000), contribution("pid-bob", 600_000)]
     s.account.redeem(alice)
-    # a seed whose first bank request (the submission of attempt 1) is rejected and the next 39 are not
-    seed = next(n for n in range(10_000) if rejections(n, 40) == [True] + [False] * 39)
-    faults = {"rates": "reject=0.02", "seed": seed}
+    # a seed that rejects attempt 1 of the batch and not attempt 2 (rejections are decided per batch)
+    ids = [r["reduction_id"] for r in alice]
+    attempts = [bf.batch_id("metro_ride", "1", 2026, ids, attempt=a) for a in (1, 2)]
+    seed = next(n for n in range(10_000) if rejected(n, attempts) == [True, False])
+    faults = {"rates": "reject=0.5", "seed": seed}
     requests.put(f"{s.url}/v1/admin/faults", json=faults, headers=admin, timeout=10).raise_for_status()
     issued = []
     for _ in range(5):
