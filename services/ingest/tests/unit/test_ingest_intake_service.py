@@ -148,7 +148,7 @@ def test_a_record_from_before_its_consent_was_granted_is_refused_and_leaves_noth
     assert body["results"][0]["status"] == 403 and body["results"][0]["field"] == "occurred_at"
     assert list(scene.repo.receipts) == [domain.record_key("metro-sz", "after")]
 
-    status, body, nonce = scene.post(metro("before-2", minutes_ago=121))
+    status, body, nonce = scene.post(metro("before-2", minutes_ago=150))
     assert status == 403 and body["code"] == "outside_consent"
     assert f"metro-sz:{nonce}" not in scene.repo.nonces and len(scene.repo.receipts) == 1
     assert [e[1]["partner_record_id"] for e in scene.bus.events] == ["after"]
