@@ -6,6 +6,7 @@ tests/integration/test_ingest_intake.py and test_ingest_bad_input.py."""
 
 import json
 import secrets
+import sys
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -23,6 +24,16 @@ from ingest_fakes import FakeBus, FakeRepository
 from ingest_testkit import metro
 
 NOW = datetime.now(timezone.utc).replace(microsecond=0)
+
+
+@pytest.fixture(autouse=True)
+def fresh_now(monkeypatch):
+    """NOW is the intake's clock and testkit records are stamped with the real time: taken at
+    import, it fell behind by however long the suite ran before this module (more than the
+    300 s future-skew window in a slow full run, so every record was "in the future")."""
+    monkeypatch.setattr(sys.modules[__name__], "NOW", datetime.now(timezone.utc).replace(microsecond=0))
+
+
 PSEUDONYM_KEY = bytes(range(32))
 CUSTOMER = "6222000011112222"
 OTHER_CUSTOMER = "6222000099998888"
