@@ -236,20 +236,7 @@ def written(repo) -> dict:
 @pytest.mark.parametrize("method", sorted(METHODS))
 def test_bad_catalogue_input_is_refused_small_and_writes_nothing(method, grpc_process, repo, catalogue_world):
     server = grpc_process()
-    before = written(repo)
-    mismatches = []
-    for n, (request, code, error) in enumerate(METHODS[method]):
-        got_code, details, trailers = attempt(server["grpc"], method, request)
-        answer = details + "".join(f"{k}{v}" for k, v in trailers)
-        if got_code != code or not (details == error or details.startswith(error + ":")):
-            mismatches.append((n, code.name, error, got_code.name, details[:120]))
-        elif len(answer.encode()) >= 300 or MARK * 2 in answer:
-            mismatches.append((n, "an answer < 300 bytes without echo", len(answer.encode()), answer[:120]))
-        elif written(repo) != before:
-            mismatches.append((n, "nothing written", before, written(repo)))
-            before = written(repo)
-    assert mismatches == []
-    assert MARK * 2 not in server["log"].read_text()
+    assert base.refusals(server, method, METHODS[method], lambda: written(repo)) == []
 
 
 def test_every_catalogue_method_has_a_table():
