@@ -1,7 +1,7 @@
 """Catalogue redemptions through the real gRPC server on FerretDB: 50 concurrent customers.
 
     MONGO_URI=mongodb://127.0.0.1:27017/ .venv/bin/python tests/bench/bench_catalogue.py
-        [--customers 50] [--redemptions 20] [--workers 16]
+        [--customers 50] [--redemptions 20] [--workers 64]
 
 Starts `python -m account.grpc_server` on free loopback ports against a throwaway database
 (dropped afterwards), seeds the customers' grams in-process, then:
@@ -128,7 +128,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--customers", type=int, default=50)
     parser.add_argument("--redemptions", type=int, default=20, help="per customer, in the throughput phase")
-    parser.add_argument("--workers", type=int, default=16, help="GRPC_MAX_WORKERS of the server (its default)")
+    parser.add_argument("--workers", type=int, default=64, help="GRPC_MAX_WORKERS of the server (its default)")
     args = parser.parse_args()
     name = f"bench_catalogue_{uuid.uuid4().hex[:8]}"
     db = client(MONGO_URI)[name]

@@ -56,6 +56,9 @@ class FakeCatalogueStore:
     def versions_by_ids(self, version_ids) -> dict:
         return self._by_ids("items", version_ids)
 
+    def version(self, version_id: str) -> dict | None:
+        return self._by_ids("items", [version_id]).get(version_id)
+
     # claims
     def claims_by_ids(self, claim_ids) -> dict:
         return self._by_ids("claims", claim_ids)

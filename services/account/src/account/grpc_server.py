@@ -133,7 +133,7 @@ def serve() -> None:
     open_mode = Authoriser(None)
     auth = AuthInterceptor(authoriser or (lambda: open_mode))
     server = grpc.server(
-        futures.ThreadPoolExecutor(max_workers=int_setting("GRPC_MAX_WORKERS", 16)),
+        futures.ThreadPoolExecutor(max_workers=int_setting("GRPC_MAX_WORKERS", 64)),
         interceptors=[server_interceptor(), auth, UndecodableRequests()],
     )
     pb_grpc.add_AccountServiceServicer_to_server(AccountServicer(ledger), server)

@@ -33,6 +33,7 @@ class LedgerOperations:
         self.appender = Appender(repository, tiers, on_outbox)
         self.settlement = settlement.Settlement(self)
         self._accounts: dict[str, dict] = {}
+        self.consumed = provenance.ConsumedCredits()
 
     # accounts
     def open_account(self, owner_pid: str, kind: str = "individual", alias: str | None = None) -> dict:
@@ -414,6 +415,7 @@ class LedgerOperations:
         if account["kind"] == "pool":
             raise InvalidRequest("the pool account cannot redeem", "invalid_account")
         entry_id = ledger.redemption_entry_id(account_id, request_key)
+        walks: dict[int, provenance.Walk] = {}  # state seq decided against -> its walk
 
         def decide(state):
             if state["status"] != "open":
@@ -422,7 +424,7 @@ class LedgerOperations:
                 raise InsufficientBalance(f"balance {state['balance']} g cannot cover {grams} g")
             reader = provenance.ChainReader(self.repo, account_id, state["seq"])
             start = provenance.cursor_of(state, reader)
-            walked = provenance.walk(reader, start, grams)
+            walked = walks[state["seq"]] = provenance.walk(reader, start, grams, self.consumed)
             return {
                 **_owner(account),
                 "type": ledger.REDEMPTION,
@@ -438,6 +440,8 @@ class LedgerOperations:
         entry, created = self.appender.append(account_id, entry_id, decide)
         if (-entry["grams"], entry.get("reward_id", ""), entry.get("item_id", "")) != (grams, reward_id, item_id):
             raise RequestKeyReused("request_key was used for a different redemption")
+        if created and entry["seq"] - 1 in walks:  # sealed: the credit under its cursor is locked now
+            self.consumed.remember(account_id, walks[entry["seq"] - 1])
         self.settlement.hold(entry)
         return entry, not created
 

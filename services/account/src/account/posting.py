@@ -153,8 +153,11 @@ class Appender:
         self._leading = False
         self._sealing = threading.local()  # .unstored: account -> entries a batch sealed, not yet inserted
 
-    def head(self, account_id: str) -> dict:
-        """The newest state (walks forward from the cached/hinted one)."""
+    def head(self, account_id: str, fresh: bool = True) -> dict:
+        """The newest state (walks forward from the cached/hinted one); fresh=False: the state
+        this process knows, unread (it may be behind another process's appends)."""
+        if not fresh and account_id in self._heads:
+            return self._heads[account_id]
         return self.heads_many([account_id])[account_id]
 
     def _repair(self, account_id: str, state: dict) -> None:

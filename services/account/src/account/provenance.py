@@ -47,6 +47,30 @@ def available(entry: dict, reversal: dict | None) -> int:
 class Walk:
     cursor: tuple[int, int]
     completed: list[dict]  # credit entries whose last gram this walk consumed, in seq order
+    cursor_available: int = 0  # available grams of the credit at the new cursor (when known)
+
+
+class ConsumedCredits:
+    """(account, seq) -> available grams of a credit a sealed redemption consumed part of.
+
+    Those grams never change again (a consumed credit is locked: its reversal takes nothing),
+    so a process remembers the credit under its cursor and the next redemption of the account
+    mostly walks without reading the chain. Only what a sealed redemption consumed is kept:
+    a speculative walk that was never appended proves nothing about the credit."""
+
+    def __init__(self, size: int = 100_000):
+        self.size = size
+        self._known: dict[tuple[str, int], int] = {}
+
+    def get(self, account_id: str, seq: int) -> int | None:
+        return self._known.get((account_id, seq))
+
+    def remember(self, account_id: str, walked: "Walk") -> None:
+        seq, used = walked.cursor
+        if used > 0 and walked.cursor_available > 0:
+            if len(self._known) >= self.size:
+                self._known.clear()
+            self._known[(account_id, seq)] = walked.cursor_available
 
 
 class ChainReader:
@@ -71,10 +95,15 @@ class ChainReader:
         return [(e, available(e, reversals.get(ledger.reversal_entry_id(e.get("reduction_id", ""))))) for e in ordered]
 
 
-def walk(reader: ChainReader, cursor, grams: int) -> Walk:
-    """Consume `grams` from `cursor` forward -> the new cursor and the credits completed."""
+def walk(reader: ChainReader, cursor, grams: int, known: ConsumedCredits | None = None) -> Walk:
+    """Consume `grams` from `cursor` forward -> the new cursor and the credits completed.
+    `known`: consumed credits remembered in this process; when the cursor's credit is one of
+    them and has more than `grams` left, nothing is read (the walk completes no credit)."""
     seq, used = cursor
-    need, completed, size = int(grams), [], FIRST_CHUNK
+    remembered = known.get(reader.account_id, seq) if known is not None and used > 0 else None
+    if remembered is not None and remembered - used > grams:
+        return Walk((seq, used + int(grams)), [], remembered)
+    need, completed, size, avail = int(grams), [], FIRST_CHUNK, 0
     while need > 0:
         if seq > reader.head_seq:
             raise ProvenanceError(f"{reader.account_id}: credits end {need} g short")
@@ -87,10 +116,10 @@ def walk(reader: ChainReader, cursor, grams: int) -> Walk:
             if used >= avail:  # fully consumed (or nothing to consume): the cursor moves on
                 if avail > 0:
                     completed.append(entry)
-                seq, used = seq + 1, 0
+                seq, used, avail = seq + 1, 0, 0
             if need == 0:
                 break
-    return Walk((seq, used), completed)
+    return Walk((seq, used), completed, avail if used > 0 else 0)
 
 
 def cursor_of(state: dict, reader: ChainReader) -> tuple[int, int]:

@@ -11,6 +11,7 @@ from account.ledger import InvalidRequest
 
 MONTH = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
 HIDDEN = ("published", "traceparent")
+KNOWN_ACCOUNTS = 100_000  # account ids a process remembers as existing
 
 
 def contribution(credit: dict, transfer: dict) -> dict:
@@ -40,13 +41,19 @@ class Queries:
     def __init__(self, repository, appender):
         self.repo = repository
         self.appender = appender
+        self._existing: set[str] = set()  # accounts are never deleted: once seen, known here
 
     def account_id(self, account_id: str | None = None, owner_pid: str | None = None) -> str:
         account_id = account_id or (ledger.account_id_for(owner_pid) if owner_pid else None)
         if not account_id:
             raise InvalidRequest("give account_id or owner_pid", "missing_account")
+        if account_id in self._existing:
+            return account_id
         if self.repo.get_account(account_id) is None:
             raise LookupError(account_id)
+        if len(self._existing) >= KNOWN_ACCOUNTS:
+            self._existing.clear()
+        self._existing.add(account_id)
         return account_id
 
     def account(self, account_id: str) -> dict:

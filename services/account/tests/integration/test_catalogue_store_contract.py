@@ -34,6 +34,7 @@ def test_versions_and_heads(store):
     assert store.list_heads() == ["bread", "coffee", "tea"]
     assert store.list_heads(after="bread", limit=1) == ["coffee"]
     assert set(store.versions_by_ids(["tea:1", "tea:2"])) == {"tea:1"}
+    assert store.version("tea:1")["version"] == 1 and store.version("tea:2") is None
 
 
 def test_claims_are_unique_and_only_their_attempt_removes_them(store):
@@ -72,3 +73,28 @@ def test_redemptions_decisions_and_open_markers(store):
     assert [m["_id"] for m in store.due("2026-12-07T05:30:00.000000Z", 10)] == ["r1"]
     store.drop_open(["r1", "r2"])
     assert store.unannounced(10) == [] and store.due("2100", 10) == []
+
+
+def test_concurrent_claims_share_inserts_and_each_slot_has_one_holder(store):
+    """50 threads, two per slot: each slot is held once, and each caller is told exactly which
+    of its own documents lost (the real store inserts concurrent callers' claims together)."""
+    import threading
+
+    results, barrier = {}, threading.Barrier(50)
+
+    def claim(n):
+        docs = [{"_id": f"tea:s1:{n // 2}", "attempt": f"a{n}", "redemption": f"r{n}", "item_id": "tea", "at": T0}]
+        docs.append({**docs[0], "_id": f"tea:c{n}:day:1"})  # a limit slot of its own: always free
+        barrier.wait()
+        results[n] = store.insert_claims(docs)
+
+    threads = [threading.Thread(target=claim, args=(n,)) for n in range(50)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for slot in range(25):
+        assert sorted([results[2 * slot], results[2 * slot + 1]], key=len) == [set(), {0}]
+    held = store.claims_by_ids([f"tea:s1:{slot}" for slot in range(25)])
+    assert all(held[f"tea:s1:{n // 2}"]["attempt"] == f"a{n}" for n in range(50) if results[n] == set())
+    assert store.held(f"tea:c{n}:day:1" for n in range(50)) == {f"tea:c{n}:day:1" for n in range(50)}

@@ -210,7 +210,7 @@ def test_a_debit_refused_by_the_ledger_gives_the_slots_back(world):
         return real(*args, **kwargs)
 
     world.ops.redeem = stale_check
-    world.catalogue.customer = lambda account_id: {  # noqa: E731 - the state it read before
+    world.catalogue.customer = lambda account_id, fresh=True: {  # noqa: E731 - the state it read before
         "account": world.repo.get_account(account_id),
         "status": "open",
         "balance": 100,
@@ -220,6 +220,20 @@ def test_a_debit_refused_by_the_ledger_gives_the_slots_back(world):
         world.catalogue.redeem(alice, "tea", "k1")
     assert claims(world) == {} and world.store.collections["redemptions"] == {}
     assert balance(world, alice) == 40 == entries_sum(world, alice)
+
+
+def test_grams_credited_by_another_process_are_seen_before_a_refusal(world):
+    """The catalogue goes on from the state its process knows; a refusal is judged on the
+    newest (credits arrive through the account service, another process)."""
+    world.catalogue.put_item(spec(), 0, False, "c1")
+    alice = earn(world, "alice", 50)
+    with pytest.raises(InsufficientBalance):
+        world.catalogue.redeem(alice, "tea", "k1")  # this process now knows a 50 g balance
+    elsewhere = LedgerOperations(world.repo, Tiers("seedling:0,sprout:5000,tree:50000"))
+    elsewhere.credit(payloads.reduction("alice", next(_n), 500))
+    view, entry, _ = world.catalogue.redeem(alice, "tea", "k2")
+    assert (view["status"], entry["grams"]) == ("completed", -100)
+    assert balance(world, alice) == 450 == entries_sum(world, alice)
 
 
 def test_a_frozen_account_is_refused_before_claiming(world):

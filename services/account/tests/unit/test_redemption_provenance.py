@@ -165,3 +165,34 @@ def test_each_contribution_names_the_trace_that_credited_it_and_the_hash_ignores
     credit_entry = repo.get_entry(ledger.credit_entry_id("red-hal-1"))
     assert credit_entry["hash"] == ledger.entry_hash({**credit_entry, "traceparent": "00-other"})
     assert verify_chain(acc("hal"), repo.account_entries(acc("hal")))[0] == []
+
+
+def test_a_process_walks_from_the_credit_it_remembers_and_agrees_with_one_that_reads(ops, repo):
+    """The credit under the cursor is locked once consumed, so its grams are known for good:
+    the next redemption in this process reads no chain, and another process (which reads it)
+    sees the same cursor."""
+    credit(ops, "carol", 1000, 500)
+    first, _ = ops.redeem(acc("carol"), 100, "o-1")
+    other = LedgerOperations(repo, Tiers())  # another process: remembers nothing
+    second, _ = other.redeem(acc("carol"), 100, "o-2")
+    assert (first["provenance"]["to"], second["provenance"]["to"]) == ([2, 100], [2, 200])
+    reads = []
+    real = repo.states_by_seq
+    repo.states_by_seq = lambda *args: reads.append(args) or real(*args)
+    third, _ = ops.redeem(acc("carol"), 700, "o-3")
+    assert reads == [] and third["provenance"] == {"from": [2, 200], "to": [2, 900], "completed": 0}
+    fourth, _ = ops.redeem(acc("carol"), 200, "o-4")  # past the remembered credit's end: read
+    assert reads and fourth["provenance"] == {"from": [2, 900], "to": [3, 100], "completed": 1}
+    assert verify_chain(acc("carol"), repo.account_entries(acc("carol")))[0] == []
+
+
+def test_a_walk_that_was_never_sealed_is_not_remembered(ops, repo):
+    credit(ops, "dave", 1000)
+    with pytest.raises(ledger.RequestKeyReused):
+        ops.redeem(acc("dave"), 100, "o-1")
+        ops.redeem(acc("dave"), 200, "o-1")  # the same key, other grams: the stored entry stays
+    assert ops.consumed.get(acc("dave"), 2) == 1000  # remembered from the sealed first one only
+    fresh = LedgerOperations(repo, Tiers())
+    with pytest.raises(ledger.InsufficientBalance):
+        fresh.redeem(acc("dave"), 5000, "o-2")  # refused: decided, never sealed
+    assert fresh.consumed.get(acc("dave"), 2) is None

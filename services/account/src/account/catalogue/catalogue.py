@@ -183,9 +183,9 @@ class Catalogue:
             self._current.pop(item_id, None)
 
     # --- customers ---------------------------------------------------------------------------
-    def customer(self, account_id: str) -> dict:
+    def customer(self, account_id: str, fresh: bool = True) -> dict:
         """What judging an item for a customer needs: status, tier (trailing 12 months, as now),
-        balance (the newest state)."""
+        balance (the newest state; fresh=False: the state this process knows, if any)."""
         account = self._accounts.get(account_id)
         if account is None:
             found = self.ops.repo.get_account(account_id)
@@ -196,7 +196,7 @@ class Catalogue:
                 if len(self._accounts) > ACCOUNT_CACHE:
                     self._accounts.clear()
                 self._accounts[account_id] = account
-        state = self.ops.appender.head(account_id)
+        state = self.ops.appender.head(account_id, fresh)
         trailing = ledger.trailing_earned(state["earned_by_month"], statement_month(ledger.utc_now_iso()))
         return {
             "account": account,
@@ -333,11 +333,15 @@ class Catalogue:
     def _attempt(self, account_id: str, item_id: str, request_key: str, entry_id: str):
         """One attempt -> (view, entry, replayed), or None to start over (the item changed, or
         a concurrent attempt of the same key got its document in first)."""
-        customer = self.customer(account_id)
+        item = self.current(item_id, fresh=False)
+        # The debit decides balance and status exactly; the state known here is enough to go
+        # on when it allows the redemption. A refusal or a tier rule is judged on the newest.
+        customer = self.customer(account_id, fresh=False)
+        if item["eligible_tiers"] or customer["status"] != "open" or customer["balance"] < item["price_grams"]:
+            customer = self.customer(account_id)
         account = customer["account"]
         if account["kind"] == "pool":
             raise InvalidRequest("the pool account cannot redeem", "invalid_account")
-        item = self.current(item_id, fresh=False)
         now = self.clock()
         reason = items.unavailable(item, items.iso(now))
         if reason:
@@ -352,8 +356,7 @@ class Catalogue:
         claims = self.claimer.take(item, account_id, entry_id, attempt, now)
         # The item may have changed while we claimed: the claim counts for the version in force
         # at its insert, so a newer version (price, stock, status) means: give back, start over.
-        newer = items.version_id(item_id, item["version"] + 1)
-        if self.store.versions_by_ids([newer]):
+        if self.store.version(items.version_id(item_id, item["version"] + 1)) is not None:
             self.claimer.release(claims, attempt)
             self._forget(item_id)
             return None

@@ -21,11 +21,16 @@ that wrote it, or as a stale one: `attempt` in the filter), so a removal never f
 another attempt took meanwhile. The redemption path reads by `_id` only (single or `$in`);
 the timer's two queries on `catalogue_open` and the listing's read of `catalogue_heads` are
 queries on small collections.
+
+The redemption path's single-document steps (replay lookup, claims insert, version re-check,
+redemption insert) are coalesced (carbon_common.coalesce): the concurrent redemptions of a
+process share one command per step — one `$in` read or one unordered insert for all of them.
 """
 
 from pymongo import ASCENDING, UpdateOne
 
 from carbon_common.clock import utc_now
+from carbon_common.coalesce import Coalesced
 from carbon_common.mongo import create_query_index, find_by_ids, insert_new, insert_or_get_many
 
 
@@ -38,6 +43,12 @@ class CatalogueStore:
         self.redemptions = database["catalogue_redemptions"]
         self.fulfilments = database["catalogue_fulfilments"]
         self.open = database["catalogue_open"]
+        self._redemption_reads = Coalesced(lambda ids: _in_order(find_by_ids(self.redemptions, ids), ids))
+        self._version_reads = Coalesced(lambda ids: _in_order(find_by_ids(self.items, ids), ids))
+        self._claim_inserts = Coalesced(lambda lists: _inserted_per_list(self.claims, lists))
+        self._redemption_inserts = Coalesced(
+            lambda docs: [not taken for taken in _inserted_per_list(self.redemptions, [[d] for d in docs])]
+        )
 
     def ensure_indexes(self) -> None:
         create_query_index(self.open, [("announced", ASCENDING)], "announced")
@@ -69,6 +80,10 @@ class CatalogueStore:
     def versions_by_ids(self, version_ids) -> dict[str, dict]:
         return find_by_ids(self.items, version_ids)
 
+    def version(self, version_id: str) -> dict | None:
+        """One version by `_id` (coalesced with the process's concurrent lookups)."""
+        return self._version_reads(version_id)
+
     # claims ---------------------------------------------------------------------------------
     def claims_by_ids(self, claim_ids) -> dict[str, dict]:
         return find_by_ids(self.claims, claim_ids)
@@ -85,8 +100,9 @@ class CatalogueStore:
         return not insert_new(self.claims, [doc])
 
     def insert_claims(self, docs: list[dict]) -> set[int]:
-        """One unordered insert -> the indexes of the docs whose slot was taken already."""
-        return insert_new(self.claims, docs)
+        """One unordered insert (shared with concurrent callers) -> the indexes of the docs whose
+        slot was taken already (by another attempt, or by a caller earlier in the same insert)."""
+        return self._claim_inserts(docs) if docs else set()
 
     def delete_claims(self, claim_ids, attempt: str) -> int:
         """Remove the claims among `claim_ids` that `attempt` holds (others are left alone)."""
@@ -96,10 +112,10 @@ class CatalogueStore:
 
     # redemptions ----------------------------------------------------------------------------
     def insert_redemption(self, doc: dict) -> bool:
-        return not insert_new(self.redemptions, [doc])
+        return self._redemption_inserts(doc)
 
     def get_redemption(self, redemption_id: str) -> dict | None:
-        return self.redemptions.find_one({"_id": redemption_id})
+        return self._redemption_reads(redemption_id)
 
     def redemptions_by_ids(self, redemption_ids, projection=None) -> dict[str, dict]:
         return find_by_ids(self.redemptions, redemption_ids, projection)
@@ -136,3 +152,18 @@ class CatalogueStore:
     def drop_open(self, ids) -> None:
         if ids:
             self.open.delete_many({"_id": {"$in": list(ids)}})
+
+
+def _in_order(found: dict, ids: list) -> list:
+    return [found.get(i) for i in ids]
+
+
+def _inserted_per_list(collection, lists: list[list[dict]]) -> list[set[int]]:
+    """Every caller's documents in one unordered insert -> per caller, the indexes (in its own
+    list) of the documents whose `_id` was taken."""
+    taken = insert_new(collection, [doc for docs in lists for doc in docs])
+    out, start = [], 0
+    for docs in lists:
+        out.append({i - start for i in taken if start <= i < start + len(docs)})
+        start += len(docs)
+    return out
