@@ -217,9 +217,13 @@ def test_amqp_credentials_and_queue_type_go_only_to_amqp_processes(rendered, exa
     for workload, pod in workloads(rendered[example][1]):
         env = env_of(pod["containers"][0])
         name = workload["metadata"]["name"]
-        no_broker = ("account-grpc", "exchange-registry", "exchange-onboarding")
+        no_broker = ("exchange-registry", "exchange-onboarding")
         if name.endswith(no_broker) or workload["kind"] == "Pod":
             assert "AMQP_URI" not in env, name
+        if name.endswith("account-grpc") and workload["kind"] == "Deployment":  # the bridge's RPC
+            assert env["AMQP_URI"]["valueFrom"]["secretKeyRef"] == values.get("amqp", {}).get(
+                "secret", {"name": "carbon-rabbitmq", "key": "amqp-uri"}
+            ), name
         if "AMQP_URI" in env:
             assert env["CARBON_QUEUE_TYPE"]["value"] == queue_type, name
         else:

@@ -5,6 +5,11 @@ batched reduction is refused (calc: `locked_at_exchange`), recorded in the ledge
 reversal, and leaves every balance, the batch at the bridge and the registry, and the
 reconciliation as they were.
 
+The third asks the account's gRPC API for a customer's retirement certificate once units of the
+batch holding her reductions were retired (GetRetirementCertificate: account-grpc calls the
+bridge's RPC `certificate_pdf` over RabbitMQ): the JSON verifies in the independent verifier, the
+PDF is one, and the call is one trace from the gRPC server to the bridge.
+
 The bridge's passes are asked for over RPC (`run_batch`) rather than waited for. Reductions for
 the first test are published as calc's `reduction_calculated` with large grams and vintages no
 other test uses (2023, 2024), so its groups are its own; the second starts from a signed partner
@@ -13,13 +18,18 @@ record through ingest and calc, and tops its group up to a tonne the same way.
 
 import json
 import os
+import shutil
 import subprocess
+import tempfile
 import uuid
 from datetime import datetime, timezone
 
+import grpc
 import pytest
 from nameko.standalone.rpc import ClusterRpcProxy
 
+from carbon.account.v1 import account_service_pb2 as pb
+from carbon.account.v1 import account_service_pb2_grpc as pb_grpc
 from calc.repository import CalcRepository
 from carbon_common import gm
 from carbon_common.events import EventPublisher
@@ -27,7 +37,7 @@ from carbon_common.mongo import client
 from carbon_dev import payloads
 from carbon_dev.calc_fixtures import MethodologyDir
 from carbon_dev.processes import ROOT, VENV_BIN
-from carbon_dev.testing import EventListener, wait_until
+from carbon_dev.testing import EventListener, jaeger_trace, wait_until
 from exchange_bridge.registry_client import RegistryClient
 from ingest.cli.admin import AdminClient
 from ingest.sdk.client import IngestClient
@@ -323,3 +333,107 @@ def test_a_correction_of_a_batched_reduction_is_refused_recorded_and_changes_not
     report = exchange.rpc.exchange_bridge.reconcile()
     assert report["ok"], json.dumps(report["differences"][:5], indent=1)
     assert report["figures"]["registered_grams"] <= report["figures"]["redeemed_to_pool_grams"]
+
+
+# -- a customer's retirement certificate through the account gRPC API ----------------------------
+def verify_certificate(text: str, bank_key: str, registry_key: str) -> dict:
+    """tools/certificate-verifier's command line over the certificate's bytes -> its JSON report."""
+    node = shutil.which("node")
+    if node is None:
+        pytest.fail("node not found in PATH: the certificate verifier runs on Node.js", pytrace=False)
+    with tempfile.NamedTemporaryFile("wb", suffix=".json") as f:
+        f.write(text.encode("utf-8"))
+        f.flush()
+        verifier = ROOT / "tools" / "certificate-verifier" / "verify.js"
+        args = [node, str(verifier), "--bank-key", bank_key, "--registry-key", registry_key, "--json", f.name]
+        run = subprocess.run(args, capture_output=True, text=True, timeout=60)
+    assert run.returncode in (0, 1), run.stderr
+    return json.loads(run.stdout)
+
+
+def test_a_customer_gets_the_retirement_certificate_over_grpc(exchange):
+    platform, t = exchange.platform, exchange.tag
+    eve, fay = f"pid-eve-{t}", f"pid-fay-{t}"
+    # metro_ride 2022 is this test's group: 0.7 + 0.2 (eve) + 0.3 t (fay) -> 1 unit, 200 kg carried
+    made = exchange.credit(
+        {
+            eve: [(700_000, "metro_ride", at(2022, 3)), (200_000, "metro_ride", at(2022, 4))],
+            fay: [(300_000, "metro_ride", at(2022, 5))],
+        }
+    )
+    kept = exchange.credit({eve: [(40_000, "metro_ride", at(2022, 6))]})  # stays in her balance
+    wait_until(lambda: exchange.credited(eve) >= 940_000, 30, message="eve's third credit")
+    exchange.redeem(eve, 900_000)  # oldest first: her first two credits, whole
+    exchange.redeem(fay, 300_000)
+    registered = EventListener(platform.amqp_uri, "exchange_bridge", "exchange_batch_registered")
+    [batch] = exchange.batches_for(registered, set(made), 1)
+    registered.close()
+    assert (batch["units"], batch["carried_out_grams"]) == (1, 200_000)
+    retired = exchange.rpc.exchange_bridge.retire_units(
+        batch["batch_id"], 1, "households of the e2e", "carbon neutral commute", f"e2e-cert-{t}"
+    )
+    assert retired["units"] == 1
+    eves = sorted(r for r, red in made.items() if red["user_pid"] == eve)
+
+    trace_id = uuid.uuid4().hex
+    with grpc.insecure_channel(platform.address(50051)) as channel:
+        stub = pb_grpc.AccountServiceStub(channel)
+        # no reduction ids: the account's redeemed reductions (the ledger's FIFO), not the kept one
+        answer = stub.GetRetirementCertificate(
+            pb.GetRetirementCertificateRequest(account=pb.AccountRef(owner_pid=eve), format="json_pdf"),
+            timeout=60,
+            metadata=[("traceparent", f"00-{trace_id}-{uuid.uuid4().hex[:16]}-01")],
+        )
+        json_only = stub.GetRetirementCertificate(
+            pb.GetRetirementCertificateRequest(account=pb.AccountRef(owner_pid=eve), reduction_ids=eves[:1]),
+            timeout=60,
+        )
+        with pytest.raises(grpc.RpcError) as none:  # eve's reductions are not fay's
+            stub.GetRetirementCertificate(
+                pb.GetRetirementCertificateRequest(account=pb.AccountRef(owner_pid=fay), reduction_ids=eves),
+                timeout=60,
+            )
+    assert none.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert none.value.details().startswith("no_retired_units:") and fay not in none.value.details()
+
+    bank_key = platform.secrets()["BRIDGE_SM2_PUBLIC_KEY"]
+    registry_key = exchange.registry.public_key()["public_key"]
+    report = verify_certificate(answer.certificate_json, bank_key, registry_key)
+    assert (report["verdict"], report["failures"]) == ("VALID", [])
+    assert answer.digest == report["digest"]  # the response's digest is the JSON's
+    assert (answer.bank_key_fingerprint, answer.registry_key_fingerprint) == (
+        report["keys"]["bank"]["fingerprint"],
+        report["keys"]["registry"]["fingerprint"],
+    )
+    certificate = json.loads(answer.certificate_json)
+    assert certificate["owner_pid"] == answer.owner_pid == eve
+    [entry] = certificate["batches"]
+    assert entry["batch"]["batch_id"] == batch["batch_id"]
+    assert sorted(leaf["leaf"]["reduction_id"] for leaf in entry["leaves"]) == eves
+    assert not set(kept) & {leaf["leaf"]["reduction_id"] for leaf in entry["leaves"]}
+    assert certificate["total_grams"] == answer.total_grams == 900_000
+    assert [r["record"]["op_id"] for r in entry["retirements"]] == [retired["record_id"]]
+    assert answer.pdf.startswith(b"%PDF") and len(answer.pdf) > 1000
+    assert answer.pdf_filename.endswith(".pdf") and answer.json_filename.endswith(".json")
+
+    # one reduction named: the batch that holds it, with all the owner's reductions in that
+    # batch (the bridge's rule, docs/certificate.md §8), and no PDF
+    assert json_only.pdf == b""
+    only = json.loads(json_only.certificate_json)
+    assert [e["batch"]["batch_id"] for e in only["batches"]] == [batch["batch_id"]]
+    assert sorted(leaf["leaf"]["reduction_id"] for leaf in only["batches"][0]["leaves"]) == eves
+    assert verify_certificate(json_only.certificate_json, bank_key, registry_key)["verdict"] == "VALID"
+
+    # one trace: the gRPC server's span, its call to the bridge, and the bridge's RPC span
+    def spans_of_both():
+        trace = jaeger_trace(trace_id)
+        if not trace:
+            return None
+        services = {trace["processes"][s["processID"]]["serviceName"]: s for s in trace["spans"]}
+        return trace if {"account-grpc", "exchange-bridge"} <= set(services) else None
+
+    trace = wait_until(spans_of_both, 30, message=f"trace {trace_id} through account-grpc and the bridge")
+    operations = {(trace["processes"][s["processID"]]["serviceName"], s["operationName"]) for s in trace["spans"]}
+    assert ("account-grpc", "exchange_bridge/certificate_pdf") in operations
+    assert ("exchange-bridge", "exchange_bridge/certificate_pdf") in operations
+    assert eve not in json.dumps(trace)  # the pseudonym is in no span

@@ -6,8 +6,10 @@ certificate (mutual TLS), bearer token, deadlines, and the API's error codes.
         balance --owner-pid <pid>
     python grpc_client.py … entries --owner-pid <pid> --page-size 20
     python grpc_client.py … redeem --owner-pid <pid> --grams 300 --request-key order-42 --reward-id tea
+    python grpc_client.py --timeout 30 … certificate --owner-pid <pid> --pdf --out certificates/
 
-Prints the response as JSON on stdout. A refused or failed call prints {"code", "details"} on
+Prints the response as JSON on stdout (`certificate`: writes the certificate's JSON text as it
+came, and with --pdf its PDF, into --out, and prints the rest). A refused or failed call prints {"code", "details"} on
 stderr and exits 2. The token comes from --token-file or CARBON_GRPC_TOKEN and is never printed.
 --insecure (plaintext) is for a development server on loopback only.
 
@@ -18,6 +20,7 @@ Needs `grpcio` and the stubs generated from proto/carbon/account/v1/account_serv
 import argparse
 import json
 import os
+import pathlib
 import sys
 
 import grpc
@@ -89,6 +92,13 @@ def run(args, stub: pb_grpc.AccountServiceStub, metadata: list):
             pb.ListEntriesRequest(account=account_ref(args), page_size=args.page_size, page_token=args.page_token),
             **call,
         )
+    if args.command == "certificate":
+        return stub.GetRetirementCertificate(
+            pb.GetRetirementCertificateRequest(
+                account=account_ref(args), reduction_ids=args.reduction_id, format="json_pdf" if args.pdf else "json"
+            ),
+            **call,
+        )
     return stub.Redeem(
         pb.RedeemRequest(
             account=account_ref(args), grams=args.grams, request_key=args.request_key, reward_id=args.reward_id
@@ -108,7 +118,7 @@ def parse(argv):
     parser.add_argument("--insecure", action="store_true", help="plaintext, development server on loopback only")
     parser.add_argument("--timeout", type=float, default=10.0, help="deadline per call, seconds")
     commands = parser.add_subparsers(dest="command", required=True)
-    for name in ("balance", "entries", "redeem"):
+    for name in ("balance", "entries", "redeem", "certificate"):
         command = commands.add_parser(name)
         which = command.add_mutually_exclusive_group(required=True)
         which.add_argument("--owner-pid")
@@ -120,6 +130,10 @@ def parse(argv):
             command.add_argument("--grams", type=int, required=True)
             command.add_argument("--request-key", required=True, help="your idempotency key, e.g. the order id")
             command.add_argument("--reward-id", default="")
+        if name == "certificate":
+            command.add_argument("--reduction-id", action="append", default=[], help="repeat; default: all redeemed")
+            command.add_argument("--pdf", action="store_true", help="also the PDF for people")
+            command.add_argument("--out", default=".", help="directory for the JSON (and PDF) files")
     return parser.parse_args(argv)
 
 
@@ -131,8 +145,21 @@ def main(argv=None) -> int:
         except grpc.RpcError as error:
             print(json.dumps({"code": error.code().name, "details": error.details()}), file=sys.stderr)
             return 2
+    if args.command == "certificate":
+        save_certificate(response, pathlib.Path(args.out))
     print(json.dumps(MessageToDict(response, preserving_proto_field_name=True), indent=2))
     return 0
+
+
+def save_certificate(response, out: pathlib.Path) -> None:
+    """The certificate's JSON exactly as received (the bytes its digest and signatures are over:
+    never re-serialise it) and the PDF; both leave the printed answer."""
+    out.mkdir(parents=True, exist_ok=True)
+    json_path = out / pathlib.Path(response.json_filename).name  # a bare name, whatever was sent
+    json_path.write_bytes(response.certificate_json.encode("utf-8"))
+    if response.pdf:
+        (out / pathlib.Path(response.pdf_filename).name).write_bytes(response.pdf)
+    response.certificate_json, response.pdf = f"(written to {json_path})", b""
 
 
 if __name__ == "__main__":

@@ -85,6 +85,8 @@ def test_what_make_run_starts_stays_as_it_was(table):
     assert got["account-grpc"].address == "grpc://127.0.0.1:50051"
     assert got["account-grpc"].env["GRPC_ADDRESS"] == "127.0.0.1:50051"
     assert got["account-grpc"].env["METRICS_ADDRESS"] == "127.0.0.1:8103"
+    # GetRetirementCertificate calls the bridge's RPC: the instance's broker, like the bridge's
+    assert got["account-grpc"].env["AMQP_URI"] == got["exchange-bridge"].env["AMQP_URI"]
     assert got["exchange-bridge"].env["REGISTRY_URL"] == "http://127.0.0.1:8200"
     assert got["exchange-bridge"].env["MONGO_DATABASE"] == "carbon_unit_exchange_bridge"
     assert got["exchange-registry"].env["REGISTRY_DB"] == "carbon_unit_exchange_registry"

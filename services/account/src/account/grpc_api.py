@@ -14,8 +14,10 @@ from carbon.account.v1 import account_service_pb2 as pb
 from carbon.account.v1 import account_service_pb2_grpc as pb_grpc
 
 from account import ledger
+from account.bridge_client import BridgeTimeout, BridgeUnavailable
 from account.catalogue.items import SPEC_FIELDS, Busy, ItemExists, ItemNotFound, RedemptionNotFound
 from account.catalogue.provider import catalogue_of
+from account.certificates import CertificateTooLarge, Certificates
 from account.enterprise.provider import enterprise_of
 from account.grpc_validation import ACCOUNT_ID, catalogue_spec, check_request, rfc3339_utc, time_range
 from account.ledger import AccountNotOpen, InsufficientBalance, InvalidRequest, LedgerError, RequestKeyReused
@@ -36,6 +38,10 @@ STATUS_OF = (
     (Busy, grpc.StatusCode.ABORTED),
     ((InsufficientBalance, AccountNotOpen), grpc.StatusCode.FAILED_PRECONDITION),
     (LedgerError, grpc.StatusCode.FAILED_PRECONDITION),
+    # retirement certificates (account.certificates: the exchange bridge over RPC)
+    (BridgeUnavailable, grpc.StatusCode.UNAVAILABLE),
+    (BridgeTimeout, grpc.StatusCode.DEADLINE_EXCEEDED),
+    (CertificateTooLarge, grpc.StatusCode.RESOURCE_EXHAUSTED),
 )
 
 
@@ -147,8 +153,9 @@ class UndecodableRequests(grpc.ServerInterceptor):
 
 
 class AccountServicer(pb_grpc.AccountServiceServicer):
-    def __init__(self, ledger):
+    def __init__(self, ledger, bridge=None):
         self.ledger = ledger  # dependencies.Ledger
+        self.certificates = Certificates(ledger, bridge)  # bridge: bridge_client.BridgeClient or None
 
     def _account_id(self, ref: pb.AccountRef) -> str:
         which = ref.WhichOneof("ref")
@@ -341,4 +348,16 @@ class AccountServicer(pb_grpc.AccountServiceServicer):
             groups=[pb.EnterpriseAggregateGroup(**g) for g in view["groups"]],
             reported_grams=view["reported_grams"],
             withheld_groups=view["withheld_groups"],
+        )
+
+    # --- retirement certificates (account.certificates, docs/certificate.md §8) --------------------
+    @_handled
+    def GetRetirementCertificate(self, request, context):
+        return pb.RetirementCertificate(
+            **self.certificates.of(
+                self._account_id(request.account),
+                list(request.reduction_ids),
+                request.format or "json",
+                context.time_remaining(),
+            )
         )

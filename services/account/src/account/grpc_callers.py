@@ -16,7 +16,8 @@ RedeemItem, GetCatalogueRedemption: a rewards mall that holds only "catalogue" s
 catalogue prices, never an amount of its own choosing), "enterprise" for the bank app's
 methods that link and unlink an employee's account with an enterprise on the employee's consent
 and list those links (LinkEnterprise, UnlinkEnterprise, ListEnterpriseLinks; the enterprise's
-aggregate, GetEnterpriseAggregate, is "read"), "admin" for OpenAccount, SetStatus, the
+aggregate, GetEnterpriseAggregate, is "read", and so is a customer's retirement certificate,
+GetRetirementCertificate), "admin" for OpenAccount, SetStatus, the
 catalogue's item changes and history, and for every other AccountService method (a method
 added to the proto without an entry here needs "admin" until classified — fail closed). Calls
 that need "admin" are audited whatever their outcome (account.grpc_auth).
@@ -60,6 +61,8 @@ METHOD_PERMISSIONS = {
     "UnlinkEnterprise": "enterprise",
     "ListEnterpriseLinks": "enterprise",
     "GetEnterpriseAggregate": "read",
+    # retirement certificates (docs/certificate.md §8): a customer's read, like GetBalance
+    "GetRetirementCertificate": "read",
 }
 TOKEN_DIGESTS = {"token_sha256": lambda token: hashlib.sha256(token).digest(), "token_sm3": sm3_digest}
 _CALLER_ID = re.compile(r"^[a-z0-9][a-z0-9._-]{0,62}$")

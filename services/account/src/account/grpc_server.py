@@ -15,6 +15,10 @@ listens on loopback (a warning is logged) or when GRPC_ALLOW_INSECURE=true;
 GRPC_ALLOW_INSECURE=false refuses both even on loopback.
 GRPC_HEALTH_ADDRESS (optional) serves grpc.health.v1 alone in plaintext, for probes that
 cannot speak TLS (the kubelet's gRPC probe).
+AMQP_URI (optional): GetRetirementCertificate calls the exchange bridge's RPC over it
+(account.bridge_client), connecting on the first such call, so the server starts and serves
+every other method while RabbitMQ is down; unset, that method answers UNAVAILABLE
+"bridge_not_configured". BRIDGE_RPC_TIMEOUT_SECONDS (30), BRIDGE_RPC_MAX_CONCURRENT (4).
 """
 
 import ipaddress
@@ -33,6 +37,7 @@ from carbon_common.ops_http import serve_ops
 from carbon_common.mongo import connect_database
 from carbon_common.telemetry import setup_telemetry
 
+from account.bridge_client import BridgeClient
 from account.dependencies import DATABASE, build_ledger
 from account.grpc_api import AccountServicer, UndecodableRequests
 from account.grpc_auth import AuthInterceptor, Authoriser, authoriser_from_env
@@ -136,7 +141,8 @@ def serve() -> None:
         futures.ThreadPoolExecutor(max_workers=int_setting("GRPC_MAX_WORKERS", 64)),
         interceptors=[server_interceptor(), auth, UndecodableRequests()],
     )
-    pb_grpc.add_AccountServiceServicer_to_server(AccountServicer(ledger), server)
+    bridge = BridgeClient.from_env()  # connects on its first call, not here
+    pb_grpc.add_AccountServiceServicer_to_server(AccountServicer(ledger, bridge), server)
     health_servicer = health.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     bound = server.add_secure_port(address, tls.server_credentials()) if tls else server.add_insecure_port(address)
@@ -166,6 +172,7 @@ def serve() -> None:
             "health_address": health_address or None,
             "tls": ("mutual" if tls.mutual else "server") if tls else "off",
             "callers": sorted(authoriser().callers) if authoriser else "open",
+            "exchange_bridge_rpc": "on first use" if bridge else "off (no AMQP_URI)",
         },
     )
 
@@ -177,6 +184,8 @@ def serve() -> None:
         health_servicer.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
     for each in servers:
         each.stop(grace=5).wait()
+    if bridge is not None:
+        bridge.close()
     http.shutdown()
 
 

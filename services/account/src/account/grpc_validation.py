@@ -314,6 +314,18 @@ CONSENTED_AT = POSTED_FROM.with_code(
     "invalid_consented_at", required=True, extra=_rfc3339_check("invalid_consented_at")
 )
 
+# Retirement certificates (account.certificates, docs/certificate.md §8). Reduction ids are
+# calc's (64 lower-case hex digits); the bound leaves room for other issuers' ids.
+REDUCTION_ID = Text(
+    "invalid_reduction_id",
+    r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}",
+    128,
+    '1..128 characters: A-Z a-z 0-9 "._:-", starting with a letter or digit',
+    required=True,
+)
+MAX_CERTIFICATE_REDUCTIONS = 1_000
+CERTIFICATE_FORMATS = ("json", "json_pdf")  # the certificate alone; with its PDF
+
 
 def catalogue_spec(spec) -> dict:
     """A CatalogueItemSpec (its fields already within their bounds) as the catalogue's item
@@ -449,6 +461,12 @@ FIELD_RULES = {
         "ListEnterpriseLinksRequest.employee": EMPLOYEE_REF,
         "GetEnterpriseAggregateRequest.enterprise": ENTERPRISE_REF,
         "GetEnterpriseAggregateRequest.month": MONTH,
+        # retirement certificates
+        "GetRetirementCertificateRequest.account": ACCOUNT_REF,
+        "GetRetirementCertificateRequest.reduction_ids": Repeated(
+            "invalid_reduction_id", REDUCTION_ID, MAX_CERTIFICATE_REDUCTIONS
+        ),
+        "GetRetirementCertificateRequest.format": Choice("invalid_format", CERTIFICATE_FORMATS),
     }.items()
 }
 

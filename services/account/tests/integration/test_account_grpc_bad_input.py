@@ -84,6 +84,12 @@ def open_account(owner_pid="pid-new", kind="", alias=""):
     return pb.OpenAccountRequest(owner_pid=owner_pid, kind=kind, alias=alias)
 
 
+def certificate(account=None, reduction_ids=(), format=""):
+    return pb.GetRetirementCertificateRequest(
+        account=account or ref(owner_pid="pid-alice"), reduction_ids=list(reduction_ids), format=format
+    )
+
+
 METHODS = {
     "GetAccount": with_refs(lambda r: r),
     "GetBalance": with_refs(lambda r: r),
@@ -182,6 +188,31 @@ METHODS = {
         (set_status(status="open", account=ref(owner_pid="pid-closed")), FP, "account_not_open"),
         (set_status(status="closed", request_key="s-used", account=ref(owner_pid="pid-ent")), AE, "request_key_reused"),
         (set_status(request_key="s-used", reason="other", account=ref(owner_pid="pid-ent")), AE, "request_key_reused"),
+    ],
+    # Every row is refused before the exchange bridge would be called (no RabbitMQ needed); the
+    # bridge's own refusals: tests/e2e/test_exchange_batches.py and test_account_grpc_certificate.py.
+    "GetRetirementCertificate": [
+        *with_refs(lambda r: certificate(account=r)),
+        (pb.GetRetirementCertificateRequest(), IA, "missing_account"),
+        (certificate(reduction_ids=[BIG]), IA, "invalid_reduction_id"),
+        (certificate(reduction_ids=[HUGE]), IA, "invalid_reduction_id"),
+        (certificate(reduction_ids=[""]), IA, "invalid_reduction_id"),
+        (certificate(reduction_ids=["r" * 129]), IA, "invalid_reduction_id"),
+        (certificate(reduction_ids=["red 1"]), IA, "invalid_reduction_id"),
+        (certificate(reduction_ids=["-red-1"]), IA, "invalid_reduction_id"),
+        (certificate(reduction_ids=["red-1\n"]), IA, "invalid_reduction_id"),
+        (certificate(reduction_ids=["\u202ered-1"]), IA, "invalid_reduction_id"),
+        (certificate(reduction_ids=["red-ok", "red/1"]), IA, "invalid_reduction_id"),
+        (certificate(reduction_ids=[f"r{n}" for n in range(1001)]), IA, "invalid_reduction_id"),
+        (certificate(format="pdf"), IA, "invalid_format"),
+        (certificate(format="JSON"), IA, "invalid_format"),
+        (certificate(format=BIG), IA, "invalid_format"),
+        (certificate(account=ref(owner_pid=ledger.POOL_OWNER)), IA, "invalid_account"),
+        # alice redeemed 10 g of her first 100 g credit: no credit was consumed whole, so none of
+        # her reductions can have reached the exchange (the closed account has none at all)
+        (certificate(), FP, "no_retired_units"),
+        (certificate(format="json_pdf"), FP, "no_retired_units"),
+        (certificate(account=ref(owner_pid="pid-closed")), FP, "no_retired_units"),
     ],
 }
 

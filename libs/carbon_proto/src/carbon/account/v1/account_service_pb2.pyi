@@ -579,3 +579,41 @@ class EnterpriseAggregate(_message.Message):
     reported_grams: int
     withheld_groups: int
     def __init__(self, enterprise_account_id: _Optional[str] = ..., month: _Optional[str] = ..., min_group: _Optional[int] = ..., groups: _Optional[_Iterable[_Union[EnterpriseAggregateGroup, _Mapping]]] = ..., reported_grams: _Optional[int] = ..., withheld_groups: _Optional[int] = ...) -> None: ...
+
+class GetRetirementCertificateRequest(_message.Message):
+    __slots__ = ("account", "reduction_ids", "format")
+    ACCOUNT_FIELD_NUMBER: _ClassVar[int]
+    REDUCTION_IDS_FIELD_NUMBER: _ClassVar[int]
+    FORMAT_FIELD_NUMBER: _ClassVar[int]
+    account: AccountRef
+    reduction_ids: _containers.RepeatedScalarFieldContainer[str]
+    format: str
+    def __init__(self, account: _Optional[_Union[AccountRef, _Mapping]] = ..., reduction_ids: _Optional[_Iterable[str]] = ..., format: _Optional[str] = ...) -> None: ...
+
+class RetirementCertificate(_message.Message):
+    __slots__ = ("account_id", "owner_pid", "certificate_json", "digest", "bank_key_fingerprint", "registry_key_fingerprint", "json_filename", "pdf_filename", "pdf", "certificate_format", "issued_at", "total_grams")
+    ACCOUNT_ID_FIELD_NUMBER: _ClassVar[int]
+    OWNER_PID_FIELD_NUMBER: _ClassVar[int]
+    CERTIFICATE_JSON_FIELD_NUMBER: _ClassVar[int]
+    DIGEST_FIELD_NUMBER: _ClassVar[int]
+    BANK_KEY_FINGERPRINT_FIELD_NUMBER: _ClassVar[int]
+    REGISTRY_KEY_FINGERPRINT_FIELD_NUMBER: _ClassVar[int]
+    JSON_FILENAME_FIELD_NUMBER: _ClassVar[int]
+    PDF_FILENAME_FIELD_NUMBER: _ClassVar[int]
+    PDF_FIELD_NUMBER: _ClassVar[int]
+    CERTIFICATE_FORMAT_FIELD_NUMBER: _ClassVar[int]
+    ISSUED_AT_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_GRAMS_FIELD_NUMBER: _ClassVar[int]
+    account_id: str
+    owner_pid: str
+    certificate_json: str
+    digest: str
+    bank_key_fingerprint: str
+    registry_key_fingerprint: str
+    json_filename: str
+    pdf_filename: str
+    pdf: bytes
+    certificate_format: str
+    issued_at: str
+    total_grams: int
+    def __init__(self, account_id: _Optional[str] = ..., owner_pid: _Optional[str] = ..., certificate_json: _Optional[str] = ..., digest: _Optional[str] = ..., bank_key_fingerprint: _Optional[str] = ..., registry_key_fingerprint: _Optional[str] = ..., json_filename: _Optional[str] = ..., pdf_filename: _Optional[str] = ..., pdf: _Optional[bytes] = ..., certificate_format: _Optional[str] = ..., issued_at: _Optional[str] = ..., total_grams: _Optional[int] = ...) -> None: ...

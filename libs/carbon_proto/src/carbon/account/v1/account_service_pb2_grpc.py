@@ -129,6 +129,11 @@ class AccountServiceStub:
                 request_serializer=carbon_dot_account_dot_v1_dot_account__service__pb2.GetEnterpriseAggregateRequest.SerializeToString,
                 response_deserializer=carbon_dot_account_dot_v1_dot_account__service__pb2.EnterpriseAggregate.FromString,
                 _registered_method=True)
+        self.GetRetirementCertificate = channel.unary_unary(
+                '/carbon.account.v1.AccountService/GetRetirementCertificate',
+                request_serializer=carbon_dot_account_dot_v1_dot_account__service__pb2.GetRetirementCertificateRequest.SerializeToString,
+                response_deserializer=carbon_dot_account_dot_v1_dot_account__service__pb2.RetirementCertificate.FromString,
+                _registered_method=True)
 
 
 class AccountServiceServicer:
@@ -290,6 +295,25 @@ class AccountServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetRetirementCertificate(self, request, context):
+        """--- Retirement certificates (docs/certificate.md) -----------------------------------------
+        For a customer's (or an enterprise's) account: which of its reductions went into which
+        batches issued by the exchange registry, and which units of those batches were retired,
+        as the signed certificate (format carbon-retirement-certificate/2) and, when asked, a PDF of
+        it for people (permission "read"). Read-only: nothing is written. The exchange bridge builds
+        both (its RPC certificate_pdf) from what the bank and the registry signed; verify the JSON
+        with the bank's and the registry's public keys (tools/certificate-verifier), not the PDF.
+        Refused: INVALID_ARGUMENT "invalid_reduction_id", "invalid_format", "invalid_account" (the
+        pool account); NOT_FOUND "account_not_found"; FAILED_PRECONDITION "no_retired_units" (none
+        of these reductions of the owner is in a batch with retired units), "too_many_reductions",
+        "certificate_unverifiable" (its signatures do not verify with the current keys);
+        UNAVAILABLE "bridge_unavailable", "bridge_busy", "registry_unavailable" (retry later);
+        DEADLINE_EXCEEDED "bridge_timeout"; RESOURCE_EXHAUSTED "certificate_too_large".
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AccountServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -387,6 +411,11 @@ def add_AccountServiceServicer_to_server(servicer, server):
                     servicer.GetEnterpriseAggregate,
                     request_deserializer=carbon_dot_account_dot_v1_dot_account__service__pb2.GetEnterpriseAggregateRequest.FromString,
                     response_serializer=carbon_dot_account_dot_v1_dot_account__service__pb2.EnterpriseAggregate.SerializeToString,
+            ),
+            'GetRetirementCertificate': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetRetirementCertificate,
+                    request_deserializer=carbon_dot_account_dot_v1_dot_account__service__pb2.GetRetirementCertificateRequest.FromString,
+                    response_serializer=carbon_dot_account_dot_v1_dot_account__service__pb2.RetirementCertificate.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -902,6 +931,33 @@ class AccountService:
             '/carbon.account.v1.AccountService/GetEnterpriseAggregate',
             carbon_dot_account_dot_v1_dot_account__service__pb2.GetEnterpriseAggregateRequest.SerializeToString,
             carbon_dot_account_dot_v1_dot_account__service__pb2.EnterpriseAggregate.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetRetirementCertificate(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/carbon.account.v1.AccountService/GetRetirementCertificate',
+            carbon_dot_account_dot_v1_dot_account__service__pb2.GetRetirementCertificateRequest.SerializeToString,
+            carbon_dot_account_dot_v1_dot_account__service__pb2.RetirementCertificate.FromString,
             options,
             channel_credentials,
             insecure,
