@@ -62,12 +62,18 @@ ROUTES = (
     Route("ingest", "personal_data_deleted", "account", "handle_personal_data_deleted"),
     Route("ingest", "consent_revoked", "account", "handle_consent_revoked"),
     Route("ingest", "fulfilment_reported", "account", "handle_fulfilment_reported"),
-    # the enterprise aggregate: a read model of the account's own events (account.enterprise)
-    Route("account", "account_credited", "account", "handle_enterprise_credited"),
-    Route("account", "account_debited", "account", "handle_enterprise_debited"),
+    # the enterprise aggregate: a read model of the account's own events (account.feed, account.enterprise)
+    Route("account", "entries_posted", "account", "handle_entries_posted"),
     Route("ingest", "personal_data_deleted", "calc", "handle_personal_data_deleted"),
 )
 
+# Routes of earlier releases: `declare` unbinds their queues (nothing new arrives) and deletes
+# each once it is empty; a queue still holding messages is left, named in the output.
+RETIRED_ROUTES = (
+    # replaced by `entries_posted` (account.feed), one message per batch instead of one per record
+    Route("account", "account_credited", "account", "handle_enterprise_credited"),
+    Route("account", "account_debited", "account", "handle_enterprise_debited"),
+)
 
 QUEUE_TYPES = ("classic", "quorum")
 
@@ -250,9 +256,10 @@ def find_route(source: str, event_type: str, service: str, method: str, extra=()
     return route
 
 
-def declare(amqp_uri: str, routes=ROUTES) -> list[str]:
+def declare(amqp_uri: str, routes=ROUTES, retired=RETIRED_ROUTES) -> list[str]:
     """Idempotent: re-declaring with the same arguments is a no-op on the broker. A queue that
-    exists with other arguments raises TopologyMismatch naming it (nothing is changed)."""
+    exists with other arguments raises TopologyMismatch naming it (nothing is changed). The
+    queues of `retired` routes are unbound and, once empty, deleted."""
     declared = []
     with Connection(amqp_uri) as conn:
         channel = conn.channel()
@@ -278,7 +285,30 @@ def declare(amqp_uri: str, routes=ROUTES) -> list[str]:
                     "(docs/deploy.md, 'Queue type')"
                 ) from exc
             declared.append(queue.name)
-    return declared
+        declared += [_retire(conn, route) for route in retired]
+    return [d for d in declared if d]
+
+
+def _retire(conn, route: Route) -> str:
+    """Unbind a retired route's queue and delete its queues that are empty -> what was done."""
+    from amqp.exceptions import NotFound
+
+    names = (route.queue_name, route.queue_name + ".retry", route.queue_name + ".dlq")
+    left = []
+    for name in names:
+        channel = conn.channel()  # a refused call closes its channel: one per queue
+        try:
+            if name == route.queue_name:
+                channel.queue_unbind(name, event_exchange(route.source).name, routing_key=route.event_type)
+            channel.queue_delete(name, if_empty=True)
+        except NotFound:
+            continue  # never declared here, or already gone
+        except PreconditionFailed:
+            left.append(name)  # holds messages: left for an operator (docs/deploy.md)
+        finally:
+            if channel.is_open:
+                channel.close()
+    return f"retired {route.queue_name}: not empty, left unbound: {', '.join(left)}" if left else ""
 
 
 def _declare_shard_exchange(channel, route: Route) -> None:

@@ -91,3 +91,24 @@ def test_a_sharded_route_keeps_each_account_on_one_shard(rabbit_config, monkeypa
     assert sorted(found) == sorted(owners)
     assert all(len(shards) == 1 for shards in found.values())  # one account, one shard
     assert len({next(iter(s)) for s in found.values()}) > 1  # and the accounts are spread
+
+
+def test_a_retired_route_stops_filling_and_goes_once_empty(rabbit_config):
+    """An upgraded broker still has the queues of a retired route (the enterprise read model's
+    per-record queues): declare unbinds them so nothing more piles up, deletes the empty ones,
+    and leaves one still holding messages, named, for an operator."""
+    uri = rabbit_config["AMQP_URI"]
+    credited, debited = topology.RETIRED_ROUTES
+    topology.declare(uri, routes=(credited, debited), retired=())  # as the release before declared them
+    publisher = EventPublisher(uri, "account")
+    publisher.publish("account_credited", {"entry": {"entry_id": "e1", "account_id": "a", "seq": 2}})
+    names = topology.declare(uri, routes=())
+    assert f"retired {credited.queue_name}: not empty, left unbound: {credited.queue_name}" in names
+    publisher.publish("account_credited", {"entry": {"entry_id": "e2", "account_id": "a", "seq": 3}})
+    publisher.close()
+    with Connection(uri) as conn:
+        _, depth, _ = conn.channel().queue_declare(credited.queue_name, passive=True)
+    assert depth == 1  # the old message stays; the new one never came
+    queues = queues_of(uri)
+    assert debited.queue_name not in queues and credited.queue_name + ".retry" not in queues
+    assert topology.declare(uri, routes=()) == topology.declare(uri, routes=())  # idempotent

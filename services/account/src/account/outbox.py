@@ -17,7 +17,7 @@ from datetime import timedelta
 
 from carbon_common.clock import utc_now
 
-from account import ledger
+from account import feed, ledger
 from account.metrics import EVENTS_RELAYED
 
 log = logging.getLogger(__name__)
@@ -197,6 +197,7 @@ class Relay:
         # Settlement rides on the relay: redemptions due at once reach the pool here, in one
         # batch over the pool's shards (their transfers' markers are relayed on the next pass).
         self.operations.settle_redemptions(redemptions)
+        items = feed.with_entries_posted(items)
         self.publisher.publish_many(items)
         for item in items:
             EVENTS_RELAYED.labels(item[0]).inc()

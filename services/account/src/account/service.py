@@ -13,10 +13,10 @@ from carbon_common.mongo import MongoDatabase
 from carbon_common.schemas import check_envelope
 from carbon_common.tracing import Tracing
 
-from account import reconciliation_reads, schemas
+from account import feed, reconciliation_reads, schemas
 from account.catalogue.provider import CatalogueProvider
 from account.enterprise.provider import EnterpriseProvider
-from account.enterprise.readmodel import item_of
+from account.enterprise.readmodel import item_of_posted
 from account.enterprise.scope import EnterpriseAccountMissing
 from account.queries import public_entry
 from account.dependencies import DATABASE, LedgerProvider
@@ -66,30 +66,20 @@ class AccountService(operations.OperationsMixin, reconciliation_reads.Reconcilia
         for (d, _), entry in zip(valid, entries):
             observe_posted(entry, d.span)
             items.extend(event_items(entry, d.traceparent))
-        self.ledger_publisher.publish_many(items)
+        self.ledger_publisher.publish_many(feed.with_entries_posted(items))
         log.info("reductions posted", extra={"records": len(valid), "accounts_opened": len(openings)})
 
     # the enterprise aggregate, a read model of this service's own events (account.enterprise.readmodel)
-    @batch_event_handler("account", "account_credited", max_batch=500, max_wait=1.0)
-    def handle_enterprise_credited(self, deliveries):
-        """Credits of linked employees into their enterprises' aggregates (off the crediting path)."""
-        self._enterprise_read_model(deliveries)
-
-    @batch_event_handler("account", "account_debited", max_batch=500, max_wait=1.0)
-    def handle_enterprise_debited(self, deliveries):
-        """Reversals taken from the aggregates where their credits counted."""
-        self._enterprise_read_model(deliveries)
-
-    def _enterprise_read_model(self, deliveries):
+    @batch_event_handler("account", feed.EVENT_TYPE, max_batch=50, max_wait=1.0)
+    def handle_entries_posted(self, deliveries):
+        """Credits and reversals of individual accounts (one event per publishing batch, account.feed)
+        into the aggregates of the enterprises their owners are linked to (off the crediting path)."""
         items = []
         for d in deliveries:
             try:
-                item = item_of(d.envelope.get("event_type", ""), d.data)
-            except (ValueError, AttributeError) as exc:  # a contract violation: retried, then dead-lettered
+                items.extend(item_of_posted(posted) for posted in d.data.get("entries", []))
+            except (ValueError, KeyError, TypeError, AttributeError) as exc:  # retried, then dead-lettered
                 d.failed = exc
-                continue
-            if item is not None:
-                items.append(item)
         if items:
             done = self.enterprise.readmodel.apply(items)
             if done["contributions"]:

@@ -1,7 +1,8 @@
 """The enterprise aggregate as a read model of `account.events`, off the crediting path.
 
-Its own queues (carbon_common.topology ROUTES) carry `account_credited` and `account_debited` to
-the account service's batch handlers, which pass the events here:
+Its own queue (carbon_common.topology ROUTES) carries `entries_posted` (account.feed: one event
+per publishing batch, listing its individual credits and reversals) to the account service's
+batch handler, which passes the entries here. What they stand for:
 - `account_credited` reason `reduction` of an individual account: a credit. It counts for every
   enterprise the employee was linked to when it was posted (a [link, unlink) interval of the
   pair's chain), in the month it was posted (China Standard Time), under its scenario, with the
@@ -10,7 +11,8 @@ the account service's batch handlers, which pass the events here:
 - `account_debited` reason `reversal`: the grams taken back from a credit are subtracted where
   that credit counted (same enterprises, month and scenario). The event names the reduction
   only, so the credit entry is read from the ledger (by `_id`) and judged here first if its own
-  event has not been handled yet: events of two queues arrive in any order.
+  batch has not been handled yet: reversals are published by the outbox relay, credits by the
+  credit batches, and the two arrive in any order.
 Everything else (redemptions, refunds, the pool, enterprise accounts' own credits) is ignored.
 
 A batch costs: one `$in` on enterprise_contributions (the batch's entry ids and the credits its
@@ -28,11 +30,11 @@ redelivery: the aggregate counts each entry id once.
 import logging
 from dataclasses import dataclass
 
-from account import ledger
+from account import feed, ledger
 from account.enterprise import links
 
 log = logging.getLogger(__name__)
-CREDIT, REVERSAL = "credit", "reversal"
+CREDIT, REVERSAL = feed.CREDIT, feed.REVERSAL
 
 
 @dataclass(frozen=True)
@@ -51,31 +53,22 @@ class Item:
 def item_of(event_type: str, data: dict) -> Item | None:
     """The read model's view of an account event's payload, or None when it does not act on it.
     Raises ValueError for a payload without the fields it needs (a contract violation)."""
-    entry = data.get("entry") or {}
-    if entry.get("account_kind") != "individual":
-        return None
-    if event_type == "account_credited" and data.get("reason") == "reduction":
-        kind = CREDIT
-    elif event_type == "account_debited" and data.get("reason") == "reversal":
-        kind = REVERSAL
-    else:
-        return None
-    try:
-        grams = int(data.get("grams", 0))
-        item = Item(
-            kind,
-            entry["entry_id"],
-            entry["account_id"],
-            entry["posted_at"],
-            grams,
-            data.get("scenario", ""),
-            data.get("reduction_id", ""),
-        )
-    except (KeyError, TypeError, ValueError) as exc:
-        raise ValueError(f"{event_type} without {exc}") from None
-    if kind == CREDIT and not item.scenario or kind == REVERSAL and not item.reduction_id or grams < 0:
-        raise ValueError(f"{event_type}: scenario, reduction_id or grams missing")
-    return item
+    posted = feed.posted_entry(event_type, data)
+    return None if posted is None else item_of_posted(posted)
+
+
+def item_of_posted(posted: dict) -> Item:
+    """An `entries_posted` entry (account.feed) as the read model's item (ValueError if invalid)."""
+    feed.check(posted)
+    return Item(
+        posted["kind"],
+        posted["entry_id"],
+        posted["account_id"],
+        posted["posted_at"],
+        int(posted["grams"]),
+        posted.get("scenario", ""),
+        posted.get("reduction_id", ""),
+    )
 
 
 def item_of_entry(entry: dict) -> Item | None:

@@ -1,6 +1,7 @@
+from google.protobuf.internal import containers as _containers
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
-from collections.abc import Mapping as _Mapping
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
 from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
@@ -154,3 +155,27 @@ class TierChanged(_message.Message):
     tier: str
     trailing_12m_grams: int
     def __init__(self, entry: _Optional[_Union[EntryRef, _Mapping]] = ..., previous_tier: _Optional[str] = ..., tier: _Optional[str] = ..., trailing_12m_grams: _Optional[int] = ...) -> None: ...
+
+class PostedEntry(_message.Message):
+    __slots__ = ("kind", "entry_id", "account_id", "posted_at", "grams", "scenario", "reduction_id")
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    ENTRY_ID_FIELD_NUMBER: _ClassVar[int]
+    ACCOUNT_ID_FIELD_NUMBER: _ClassVar[int]
+    POSTED_AT_FIELD_NUMBER: _ClassVar[int]
+    GRAMS_FIELD_NUMBER: _ClassVar[int]
+    SCENARIO_FIELD_NUMBER: _ClassVar[int]
+    REDUCTION_ID_FIELD_NUMBER: _ClassVar[int]
+    kind: str
+    entry_id: str
+    account_id: str
+    posted_at: str
+    grams: int
+    scenario: str
+    reduction_id: str
+    def __init__(self, kind: _Optional[str] = ..., entry_id: _Optional[str] = ..., account_id: _Optional[str] = ..., posted_at: _Optional[str] = ..., grams: _Optional[int] = ..., scenario: _Optional[str] = ..., reduction_id: _Optional[str] = ...) -> None: ...
+
+class EntriesPosted(_message.Message):
+    __slots__ = ("entries",)
+    ENTRIES_FIELD_NUMBER: _ClassVar[int]
+    entries: _containers.RepeatedCompositeFieldContainer[PostedEntry]
+    def __init__(self, entries: _Optional[_Iterable[_Union[PostedEntry, _Mapping]]] = ...) -> None: ...
