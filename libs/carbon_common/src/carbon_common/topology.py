@@ -68,7 +68,7 @@ ROUTES = (
 )
 
 # Routes of earlier releases: `declare` unbinds their queues (nothing new arrives) and deletes
-# each once it is empty; a queue still holding messages is left, named in the output.
+# each once it holds no message and has no consumer; any other is left, named in the output.
 RETIRED_ROUTES = (
     # replaced by `entries_posted` (account.feed), one message per batch instead of one per record
     Route("account", "account_credited", "account", "handle_enterprise_credited"),
@@ -290,7 +290,8 @@ def declare(amqp_uri: str, routes=ROUTES, retired=RETIRED_ROUTES) -> list[str]:
 
 
 def _retire(conn, route: Route) -> str:
-    """Unbind a retired route's queue and delete its queues that are empty -> what was done."""
+    """Unbind a retired route's queue and delete those of its queues that hold no message and
+    have no consumer (an old release may still be draining one) -> what was left, or ""."""
     from amqp.exceptions import NotFound
 
     names = (route.queue_name, route.queue_name + ".retry", route.queue_name + ".dlq")
@@ -300,11 +301,13 @@ def _retire(conn, route: Route) -> str:
         try:
             if name == route.queue_name:
                 channel.queue_unbind(name, event_exchange(route.source).name, routing_key=route.event_type)
-            channel.queue_delete(name, if_empty=True)
+            _, messages, consumers = channel.queue_declare(name, passive=True)
+            if messages or consumers:  # unbound: nothing new arrives; left for an operator
+                left.append(name)
+            else:  # (quorum queues refuse a delete with if_empty: checked above instead)
+                channel.queue_delete(name)
         except NotFound:
             continue  # never declared here, or already gone
-        except PreconditionFailed:
-            left.append(name)  # holds messages: left for an operator (docs/deploy.md)
         finally:
             if channel.is_open:
                 channel.close()

@@ -2,7 +2,8 @@
 
 from flask import Blueprint, request
 
-from exchange_bridge.registry.app import json_body, registry
+from exchange_bridge.registry.endpoint import json_body
+from exchange_bridge.registry.parts import registry
 from exchange_bridge.registry.errors import ApiError
 from exchange_bridge.registry.participants import check_admin
 

@@ -6,7 +6,8 @@ from flask import Blueprint, request
 
 from carbon_common.clock import utc_now_iso
 from exchange_bridge.registry import signing
-from exchange_bridge.registry.app import bank_endpoint, registry
+from exchange_bridge.registry.endpoint import bank_endpoint
+from exchange_bridge.registry.parts import registry
 from exchange_bridge.registry.errors import ApiError
 from exchange_bridge.registry.records import RECORD_FORMAT, public
 from exchange_bridge.registry.status import batch_status
