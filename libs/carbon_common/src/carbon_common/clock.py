@@ -22,3 +22,8 @@ def iso_z(moment: datetime, timespec: str = "microseconds") -> str:
 def utc_now_iso(timespec: str = "microseconds") -> str:
     """Now, as `iso_z` writes it (default "%Y-%m-%dT%H:%M:%S.%fZ", the ledger's posted_at)."""
     return iso_z(utc_now(), timespec)
+
+
+def aware(moment: datetime) -> datetime:
+    """A datetime read back from the store without a zone (pymongo's default) is UTC."""
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)

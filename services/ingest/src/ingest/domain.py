@@ -4,11 +4,11 @@ adapter's: ingest.views.batch_answer)."""
 
 import dataclasses
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime
 
 from carbon_common import gm
 from carbon_common.canonical import canonical_bytes
-from carbon_common.clock import iso_z
+from carbon_common.clock import aware, iso_z  # noqa: F401 - aware: domain.aware is used by the ingest modules
 
 ACCEPTED, DUPLICATE, REJECTED, UNAVAILABLE = "accepted", "duplicate", "rejected", "unavailable"
 
@@ -86,11 +86,6 @@ def consent_for_record(consents, scenario: str, occurred_at: datetime, now: date
     if not covering:
         return None, "outside_consent"
     return _latest(covering), None
-
-
-def aware(moment: datetime) -> datetime:
-    """A stored datetime read back without a zone is UTC."""
-    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
 
 
 def key_state(key: dict, now: datetime) -> str | None:

@@ -28,6 +28,8 @@ import threading
 import time
 from datetime import datetime, timedelta
 
+from carbon_common.clock import aware
+
 from account.catalogue import items
 from account.catalogue.items import LimitReached, OutOfStock
 
@@ -194,7 +196,7 @@ class Claimer:
     # judging ------------------------------------------------------------------------------------
     def stale(self, claims, now: datetime) -> list[dict]:
         """The claims among `claims` that no longer count (see the module's rule)."""
-        old = [c for c in claims if _aware(c["at"]) <= now - self.grace and (c["_id"], c["attempt"]) not in self._firm]
+        old = [c for c in claims if aware(c["at"]) <= now - self.grace and (c["_id"], c["attempt"]) not in self._firm]
         if not old:
             return []
         redemptions = self.store.redemptions_by_ids([c["redemption"] for c in old], {"attempt": 1, "item_id": 1})
@@ -238,10 +240,3 @@ class Claimer:
             else:  # <item>:<account>:<period>:<k>
                 period, k = rest.rsplit(":", 1)
                 self._set_limit_cursor((item_id, kind, period), int(k), only_down=True)
-
-
-def _aware(moment: datetime) -> datetime:
-    """Stored datetimes come back naive (UTC) unless the client is tz_aware."""
-    from datetime import timezone
-
-    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
