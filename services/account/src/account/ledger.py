@@ -33,7 +33,21 @@ STATUSES = ("open", "frozen", "closed")
 CREDIT, CAPPED, DECLINED, REVERSAL = "credit", "capped", "declined", "reversal"
 OPENED, STATUS_CHANGED = "opened", "status_changed"
 REDEMPTION, REDEMPTION_TRANSFER, REFUND = "redemption", "redemption_transfer", "refund"
-ENTRY_TYPES = (OPENED, CREDIT, CAPPED, DECLINED, REVERSAL, REDEMPTION, REDEMPTION_TRANSFER, REFUND, STATUS_CHANGED)
+# A pool entry: the grams of a redeemed (locked) reduction that a correction lowered, which the
+# exchange never receives; the bank bears them (ADR 0005 §2).
+CORRECTION_WRITE_OFF = "correction_write_off"
+ENTRY_TYPES = (
+    OPENED,
+    CREDIT,
+    CAPPED,
+    DECLINED,
+    REVERSAL,
+    REDEMPTION,
+    REDEMPTION_TRANSFER,
+    REFUND,
+    STATUS_CHANGED,
+    CORRECTION_WRITE_OFF,
+)
 # Fields of a stored entry that are not part of its hash: outbox bookkeeping, and the trace
 # that posted a credit (so an exchange batch can link to its records' traces; not a figure).
 UNHASHED = ("hash", "published", "traceparent")
@@ -102,6 +116,11 @@ def transfer_entry_id(redemption_entry_id: str) -> str:
 
 def refund_entry_id(redemption_entry_id: str) -> str:
     return _id("refund", redemption_entry_id)
+
+
+def correction_write_off_entry_id(reduction_id: str) -> str:
+    """A reduction is written off the pool at most once (it reaches the pool once)."""
+    return _id("correction-write-off", reduction_id)
 
 
 def status_entry_id(account_id: str, request_key: str) -> str:

@@ -43,6 +43,18 @@ def available(entry: dict, reversal: dict | None) -> int:
     return int(entry["grams"]) - taken
 
 
+def corrected(grams: int, reversal: dict | None) -> tuple[int, int]:
+    """(grams the exchange may receive, grams written off the pool) of a consumed credit that
+    gave `grams`: a correction that lowered it after it was redeemed (its reversal refused
+    `locked_redeemed`, with `corrected_grams`) caps it at min(grams, corrected); a correction
+    that raised it changes nothing (ADR 0005 §2). A refusal without `corrected_grams` (written
+    before it existed) keeps the grams."""
+    if reversal is None or reversal.get("code") != "locked_redeemed" or "corrected_grams" not in reversal:
+        return grams, 0
+    kept = min(grams, max(0, int(reversal["corrected_grams"])))
+    return kept, grams - kept
+
+
 @dataclass
 class Walk:
     cursor: tuple[int, int]

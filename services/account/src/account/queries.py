@@ -14,11 +14,16 @@ HIDDEN = ("published", "traceparent")
 KNOWN_ACCOUNTS = 100_000  # account ids a process remembers as existing
 
 
-def contribution(credit: dict, transfer: dict) -> dict:
-    """One reduction a pool transfer carries: what an exchange batch needs of it (ADR 0005 §4)."""
+def contribution(credit: dict, transfer: dict, reversal: dict | None = None) -> dict:
+    """One reduction a pool transfer carries: what an exchange batch needs of it (ADR 0005 §4).
+    `grams` is what the exchange may receive: min(given, corrected) when a correction lowered
+    the redeemed reduction; the rest is `written_off_grams` (the pool's `correction_write_off`)."""
+    grams, written_off = provenance.corrected(credit["available_grams"], reversal)
     return {
         "reduction_id": credit["reduction_id"],
-        "grams": credit["available_grams"],
+        "grams": grams,
+        "original_grams": credit["available_grams"],
+        "written_off_grams": written_off,
         "owner_pid": credit["owner_pid"],
         "account_id": credit["account_id"],
         "credit_entry_id": credit["_id"],
@@ -142,7 +147,7 @@ class Queries:
         provenance existed has none (it maps to [])."""
         if len(transfer_entry_ids) > 500:
             raise InvalidRequest("at most 500 transfers per call", "invalid_page_size")
-        out = {}
+        out, completed = {}, {}
         for entry_id, transfer in self.repo.entries_by_ids(list(transfer_entry_ids)).items():
             if transfer["type"] != ledger.REDEMPTION_TRANSFER or "provenance" not in transfer:
                 out[entry_id] = []
@@ -150,8 +155,13 @@ class Queries:
             span = transfer["provenance"]
             source = self.repo.get_entry(transfer["source_entry_id"])
             reader = provenance.ChainReader(self.repo, transfer["source_account_id"], source["seq"])
+            completed[entry_id] = (transfer, provenance.completed_between(reader, span["from"], span["to"]))
+        # the reductions' reversals, one `$in`: a correction of a redeemed one caps its grams
+        ids = [ledger.reversal_entry_id(c["reduction_id"]) for _, credits in completed.values() for c in credits]
+        reversals = self.repo.entries_by_ids(ids) if ids else {}
+        for entry_id, (transfer, credits) in completed.items():
             out[entry_id] = [
-                contribution(c, transfer) for c in provenance.completed_between(reader, span["from"], span["to"])
+                contribution(c, transfer, reversals.get(ledger.reversal_entry_id(c["reduction_id"]))) for c in credits
             ]
         return out
 

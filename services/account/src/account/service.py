@@ -171,6 +171,12 @@ class AccountService(operations.OperationsMixin, reconciliation_reads.Reconcilia
         return self.ledger.queries.contributions(transfer_entry_ids)
 
     @rpc(expected_exceptions=EXPECTED)
+    def write_off_corrections(self, items):
+        """[{reduction_id, transfer_entry_id}] -> the pool's `correction_write_off` entries of
+        those a correction lowered after they were redeemed (ADR 0005 §2), each written once."""
+        return [public_entry(e) for e in self.ledger.ops.write_off_corrections(items)]
+
+    @rpc(expected_exceptions=EXPECTED)
     def get_statement(self, month, account_id=None, owner_pid=None):
         return self.ledger.queries.statement(self.ledger.queries.account_id(account_id, owner_pid), month)
 

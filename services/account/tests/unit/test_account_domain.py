@@ -208,6 +208,18 @@ def every_entry_type() -> list[dict]:
                 "request_key": "req-1",
                 "reward_id": "coupon",
             },
+            {
+                "_id": "p-write-off",
+                "type": "correction_write_off",
+                "grams": -50,
+                "reduction_id": "r-1",
+                "transfer_entry_id": "p-transfer",
+                "source_account_id": "acc",
+                "reversal_entry_id": "e-reversal",
+                "original_grams": 150,
+                "corrected_grams": 100,
+                "corrected_by_version": "2",
+            },
         ],
     )
     return customer + pool
@@ -239,4 +251,5 @@ def test_every_entry_type_maps_to_valid_contract_events():
         "e-status": [("account_status_changed", None, "fraud_review")],
         "p-open": [("account_opened", None, None)],
         "p-transfer": [("account_credited", 150, "redemption_transfer")],
+        "p-write-off": [],  # the pool's correction write-off is in the ledger and reconciliation, no event
     }

@@ -196,3 +196,76 @@ def test_a_walk_that_was_never_sealed_is_not_remembered(ops, repo):
     with pytest.raises(ledger.InsufficientBalance):
         fresh.redeem(acc("dave"), 5000, "o-2")  # refused: decided, never sealed
     assert fresh.consumed.get(acc("dave"), 2) is None
+
+
+def _correct(ops, user: str, grams: int) -> dict:
+    """A factor correction of the user's first reduction (revision 1), as calc publishes it."""
+    new = payloads.reduction(user, 1, grams, reduction_id=f"red-{user}-1-r1", revision=1, supersedes=f"red-{user}-1")
+    entries, _ = ops.credit_many([new])
+    return entries[0]
+
+
+def test_a_redeemed_reduction_corrected_downwards_reaches_the_exchange_at_the_corrected_grams(ops, queries, repo):
+    """ADR 0005 §2: the customer keeps the reward; the exchange receives min(original,
+    corrected); the pool chain that received the transfer writes off the difference, once."""
+    credit(ops, "gina", 400)
+    redemption, _ = redeem_settled(ops, acc("gina"), 400, "order-1")
+    assert _correct(ops, "gina", 300)["code"] == "supersedes_locked"
+    refusal = repo.get_entry(ledger.reversal_entry_id("red-gina-1"))
+    assert (refusal["code"], refusal["grams"], refusal["corrected_grams"]) == ("locked_redeemed", 0, 300)
+    transfer_id = ledger.transfer_entry_id(redemption["_id"])
+    (only,) = queries.contributions([transfer_id])[transfer_id]
+    assert (only["grams"], only["original_grams"], only["written_off_grams"]) == (300, 400, 100)
+    pool_id = repo.get_entry(transfer_id)["account_id"]
+    before = repo.account_entries(pool_id)[-1]["balance_after"]
+    item = {"reduction_id": "red-gina-1", "transfer_entry_id": transfer_id}
+    (written,) = ops.write_off_corrections([item])
+    assert written["_id"] == ledger.correction_write_off_entry_id("red-gina-1")
+    assert (written["type"], written["grams"], written["original_grams"], written["corrected_grams"]) == (
+        "correction_write_off",
+        -100,
+        400,
+        300,
+    )
+    assert ops.write_off_corrections([item])[0]["_id"] == written["_id"]  # a replay writes nothing
+    chain = repo.account_entries(pool_id)
+    assert [e["type"] for e in chain].count("correction_write_off") == 1
+    assert chain[-1]["balance_after"] == before - 100
+    assert repo.account_entries(acc("gina"))[-1]["balance_after"] == 0  # the customer keeps the reward
+    assert verify_chain(pool_id, chain)[0] == []
+
+
+def test_calcs_reversal_arriving_first_carries_the_corrected_grams_and_ineligible_means_zero(ops, queries, repo):
+    credit(ops, "hugo", 400)
+    redemption, _ = redeem_settled(ops, acc("hugo"), 400, "order-1")
+    # calc's reduction_reversed is handled before the successor (it is published first)
+    refusal = ops.reverse({"reduction_id": "red-hugo-1", "user_pid": "hugo", "corrected_grams": 0})
+    assert (refusal["code"], refusal["corrected_grams"]) == ("locked_redeemed", 0)
+    transfer_id = ledger.transfer_entry_id(redemption["_id"])
+    (only,) = queries.contributions([transfer_id])[transfer_id]
+    assert (only["grams"], only["written_off_grams"]) == (0, 400)
+    (written,) = ops.write_off_corrections([{"reduction_id": "red-hugo-1", "transfer_entry_id": transfer_id}])
+    assert written["grams"] == -400
+
+
+def test_a_correction_that_raises_a_redeemed_reduction_changes_nothing(ops, queries, repo):
+    credit(ops, "ivan", 400)
+    redemption, _ = redeem_settled(ops, acc("ivan"), 400, "order-1")
+    assert _correct(ops, "ivan", 500)["code"] == "supersedes_locked"
+    transfer_id = ledger.transfer_entry_id(redemption["_id"])
+    (only,) = queries.contributions([transfer_id])[transfer_id]
+    assert (only["grams"], only["written_off_grams"]) == (400, 0)
+    assert ops.write_off_corrections([{"reduction_id": "red-ivan-1", "transfer_entry_id": transfer_id}]) == []
+    pool_id = repo.get_entry(transfer_id)["account_id"]
+    assert "correction_write_off" not in [e["type"] for e in repo.account_entries(pool_id)]
+
+
+def test_a_write_off_is_refused_for_a_reduction_the_transfer_does_not_carry(ops, repo):
+    credit(ops, "jane", 400)
+    credit(ops, "kurt", 400)
+    redemption, _ = redeem_settled(ops, acc("jane"), 400, "order-1")
+    _correct(ops, "kurt", 100)  # kurt's reduction was never redeemed: reversed, not locked
+    with pytest.raises(ledger.InvalidRequest):
+        ops.write_off_corrections(
+            [{"reduction_id": "red-kurt-1", "transfer_entry_id": ledger.transfer_entry_id(redemption["_id"])}]
+        )

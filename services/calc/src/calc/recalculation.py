@@ -5,7 +5,8 @@ supersedes and not already handled is either refused or recalculated. Refused, w
 exchange batch holds it (locked): a `reduction_reversal_refused` event (code
 `locked_at_exchange`, with the grams the corrected versions would give) that the account records
 as a zero-gram entry, and no reversal or superseding reduction. Otherwise:
-  1. reversed   (ReductionReversed, event_id derived from the old reduction_id)
+  1. reversed   (ReductionReversed, event_id derived from the old reduction_id, with the grams
+                the corrected versions give: the account keeps them if the reduction was redeemed)
   2. recomputed with the versions now in force (ReductionCalculated revision+1,
      supersedes = old id; or BehaviourRejected if the corrected rules make it ineligible)
   3. marked reversed in the store (last, so a crash before it just repeats 1–2 with the same ids).
@@ -47,16 +48,15 @@ def _recalculate_one(
     doc: dict, catalog: Catalog, repo: CalcRepository, publish: Publish, corrected_by: str, progress: Progress
 ) -> None:
     old = doc["payload"]
-    publish("reduction_reversed", reversal_payload(old, corrected_by), event_id=reversal_event_id(old["reduction_id"]))
-    new, _ = store_outcome(
-        doc["record"],
-        outcome_for(doc["record"], catalog),
-        repo,
-        revision=old["revision"] + 1,
-        supersedes=old["reduction_id"],
-    )
+    outcome = outcome_for(doc["record"], catalog)  # pure: computed first, so the reversal names its grams
+    reversal = {
+        **reversal_payload(old, corrected_by),
+        "corrected_grams": int(outcome.grams) if isinstance(outcome, Calculation) else 0,
+    }
+    publish("reduction_reversed", reversal, event_id=reversal_event_id(old["reduction_id"]))
+    new, _ = store_outcome(doc["record"], outcome, repo, revision=old["revision"] + 1, supersedes=old["reduction_id"])
     publish_stored(new, publish)
-    repo.save_reversal(reversal_payload(old, corrected_by))
+    repo.save_reversal(reversal)
     if new["kind"] == "reduction":
         progress.recalculated += 1
         progress.reductions.append(new["_id"])

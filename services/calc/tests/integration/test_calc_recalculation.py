@@ -86,6 +86,10 @@ def test_corrected_factor_set_reverses_and_recalculates_once(
         records[1]["record_key"]: 21570,
         records[3]["record_key"]: 28644,
     }
+    # each reversal names the grams its successor gets (the account keeps them if it was redeemed)
+    assert {r["reduction_id"]: r["corrected_grams"] for r in reversals} == {
+        first[k]["reduction_id"]: by_record[k] for k in affected
+    }
     assert locked_id not in {r["reduction_id"] for r in reversals}
     assert locked_id not in {n["supersedes"] for n in new}
     [refusal] = [e["body"]["data"] for e in refused.drain()]

@@ -12,8 +12,13 @@ appended. So every transfer is read once, every reduction is queued once, and a 
 only what is new: its cost does not depend on the history.
 
 A transfer made before provenance existed has no contributions: its grams stay in the pool,
-unbatched. A contribution that cannot make a valid leaf is written off here (`write_offs`,
-reason `unbatchable: …`), never queued.
+unbatched. A reduction a correction lowered after it was redeemed comes with `grams` =
+min(original, corrected) and `written_off_grams` (ADR 0005 §2): it is queued at those grams
+(not at all when 0), and before its link is inserted the account writes the difference off
+the pool (`account.write_off_corrections`, one `correction_write_off` entry per reduction,
+idempotent), so a crash in between only repeats a write that is already there. A
+contribution that cannot make a valid leaf is written off here (`write_offs`, reason
+`unbatchable: …`), never queued.
 """
 
 import logging
@@ -89,6 +94,7 @@ class Intake:
         transfers = [e for e in page["entries"] if e["type"] == "redemption_transfer" and int(e["grams"]) > 0]
         contributions = self._contributions(transfers)
         last_seq, rows, candidates, unbatchable, seen = page["last_seq"], {}, [], [], set()
+        corrected = []  # reductions a correction lowered after they were redeemed
         for index, transfer in enumerate(transfers):
             if len(seen) >= self.max_link_reductions and index > 0:
                 last_seq = transfers[index - 1]["seq"]  # the next link starts at this transfer
@@ -98,6 +104,10 @@ class Intake:
                 if rid in seen:
                     continue
                 seen.add(rid)
+                if int(contribution.get("written_off_grams") or 0) > 0:
+                    corrected.append({"reduction_id": rid, "transfer_entry_id": transfer["entry_id"]})
+                    if contribution.get("grams") == 0:
+                        continue  # corrected to nothing: all of it is written off, nothing queued
                 try:
                     doc = rules.candidate(contribution, owner)
                 except rules.Unbatchable as error:
@@ -105,6 +115,8 @@ class Intake:
                     continue
                 candidates.append(doc)
                 rows.setdefault(doc["group"], []).append([doc["_id"], doc["leaf"]["grams"]])
+        for start in range(0, len(corrected), PAGE_SIZE):
+            self.account.write_off_corrections(corrected[start : start + PAGE_SIZE])
         self.repo.add_candidates(candidates)
         if unbatchable:
             self._write_off(unbatchable)

@@ -239,6 +239,21 @@ class FakeAccount:
             "last_seq": read[-1]["seq"] if read else after_seq,
         }
 
+    def write_off_corrections(self, items):
+        """The pool's `correction_write_off` of each (once per reduction, on the transfer's chain)."""
+        self.calls.append(("write_off_corrections", len(items)))
+        out = []
+        for item in items:
+            (pool,) = [
+                p for p, chain in self.chains.items() if any(e["entry_id"] == item["transfer_entry_id"] for e in chain)
+            ]
+            (c,) = [c for c in self.provenance[item["transfer_entry_id"]] if c["reduction_id"] == item["reduction_id"]]
+            done = [e for e in self.chains[pool] if e.get("reduction_id") == item["reduction_id"]]
+            entry = done[0] if done else self._append(pool, "correction_write_off", -c["written_off_grams"])
+            entry["reduction_id"] = item["reduction_id"]
+            out.append(dict(entry))
+        return out
+
     def contributions(self, transfer_entry_ids):
         self.calls.append(("contributions", len(transfer_entry_ids)))
         assert len(transfer_entry_ids) <= 500

@@ -201,6 +201,29 @@ def test_transfers_without_provenance_and_unbatchable_reductions_are_never_queue
     assert offs[empty["reduction_id"]]["code"] == "unbatchable" and offs[empty["reduction_id"]]["grams"] == 3_000
 
 
+def test_a_redeemed_reduction_a_correction_lowered_is_batched_at_the_corrected_grams():
+    """ADR 0005 §2: the leaf carries min(original, corrected), the account writes the rest off
+    the pool once, and a reduction corrected to nothing is written off whole, never queued."""
+    world = World(min_grams=1)
+    lowered = contribution("pid-a", 3_000, original_grams=4_000, written_off_grams=1_000)
+    gone = contribution("pid-a", 0, original_grams=2_000, written_off_grams=2_000)
+    kept = contribution("pid-a", 5_000, original_grams=5_000, written_off_grams=0)
+    transfer = world.account.redeem([lowered, gone, kept], grams=11_000)
+    result = world.run()
+    assert result["intake"]["reductions"] == 2 and not world.docs("write_offs")
+    queued = {rid: doc["leaf"]["grams"] for rid, doc in world.docs("candidates").items()}
+    assert queued == {lowered["reduction_id"]: 3_000, kept["reduction_id"]: 5_000}
+    assert issued_reductions(world.registry) == sorted([lowered["reduction_id"], kept["reduction_id"]])
+    assert sum(b["batch"]["quantity_grams"] for b in world.registry.batches.values()) == 8_000
+    offs = [e for e in world.account.chains["bank-pool"] if e["type"] == "correction_write_off"]
+    assert sorted((e["reduction_id"], e["grams"]) for e in offs) == sorted(
+        [(lowered["reduction_id"], -1_000), (gone["reduction_id"], -2_000)]
+    )
+    assert all(e["seq"] > transfer["seq"] for e in offs)
+    world.run()  # a later pass reads the write-offs (not transfers) and writes nothing again
+    assert len([e for e in world.account.chains["bank-pool"] if e["type"] == "correction_write_off"]) == 2
+
+
 # -- crashes, races, lost answers ------------------------------------------------------------
 def scenario(world):
     """Two groups, a carried remainder and a second batch, with fixed ids: the reference history."""

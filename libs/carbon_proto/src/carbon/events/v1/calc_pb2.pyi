@@ -81,20 +81,22 @@ class ReductionCalculated(_message.Message):
     def __init__(self, reduction_id: _Optional[str] = ..., record_key: _Optional[str] = ..., revision: _Optional[int] = ..., supersedes: _Optional[str] = ..., partner_id: _Optional[str] = ..., partner_record_id: _Optional[str] = ..., user_pid: _Optional[str] = ..., consent_id: _Optional[str] = ..., scenario: _Optional[str] = ..., occurred_at: _Optional[str] = ..., grams: _Optional[int] = ..., methodology_id: _Optional[str] = ..., methodology_version: _Optional[str] = ..., factor_set_id: _Optional[str] = ..., factor_set_version: _Optional[str] = ..., factors: _Optional[_Mapping[str, str]] = ..., inputs: _Optional[_Mapping[str, str]] = ..., baseline_g: _Optional[str] = ..., project_g: _Optional[str] = ..., caps: _Optional[_Iterable[_Union[Cap, _Mapping]]] = ..., dedup_key: _Optional[str] = ...) -> None: ...
 
 class ReductionReversed(_message.Message):
-    __slots__ = ("reduction_id", "record_key", "user_pid", "scenario", "reason", "corrected_by_version")
+    __slots__ = ("reduction_id", "record_key", "user_pid", "scenario", "reason", "corrected_by_version", "corrected_grams")
     REDUCTION_ID_FIELD_NUMBER: _ClassVar[int]
     RECORD_KEY_FIELD_NUMBER: _ClassVar[int]
     USER_PID_FIELD_NUMBER: _ClassVar[int]
     SCENARIO_FIELD_NUMBER: _ClassVar[int]
     REASON_FIELD_NUMBER: _ClassVar[int]
     CORRECTED_BY_VERSION_FIELD_NUMBER: _ClassVar[int]
+    CORRECTED_GRAMS_FIELD_NUMBER: _ClassVar[int]
     reduction_id: str
     record_key: str
     user_pid: str
     scenario: str
     reason: str
     corrected_by_version: str
-    def __init__(self, reduction_id: _Optional[str] = ..., record_key: _Optional[str] = ..., user_pid: _Optional[str] = ..., scenario: _Optional[str] = ..., reason: _Optional[str] = ..., corrected_by_version: _Optional[str] = ...) -> None: ...
+    corrected_grams: int
+    def __init__(self, reduction_id: _Optional[str] = ..., record_key: _Optional[str] = ..., user_pid: _Optional[str] = ..., scenario: _Optional[str] = ..., reason: _Optional[str] = ..., corrected_by_version: _Optional[str] = ..., corrected_grams: _Optional[int] = ...) -> None: ...
 
 class ReductionReversalRefused(_message.Message):
     __slots__ = ("reduction_id", "record_key", "user_pid", "scenario", "code", "batch_id", "corrected_by_version", "original_grams", "corrected_grams")
