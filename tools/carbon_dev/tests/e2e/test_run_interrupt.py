@@ -2,7 +2,8 @@
 Jaeger already up (started by `make test`, `make bench`, another engineer …), the same server
 processes still answer afterwards, while the run's own platform instance is gone. And what the
 run's demo prints is true: the catalogue's redemption confirmed by its partner and in the pool,
-the exchange lifecycle (a batch issued in whole tonnes with its remainder carried, units
+the enterprise's view (its staff linked, its groups adding up, none below the minimum size), the
+exchange lifecycle (a batch issued in whole tonnes with its remainder carried, units
 transferred and retired, a retirement certificate that verify.js judges as printed), checked
 against the files, the registry and the platform's own answers.
 
@@ -158,6 +159,14 @@ def assert_the_demo_told_the_truth(instance: Instance, log: str) -> None:
     one(r"RedeemItem\): redemption [0-9a-f]{16}…, 2,000 g debited, awaiting_partner", log)
     one(r"POST /v1/fulfilments/[0-9a-f]{16}…/confirm: 202", log)
     one(r"GetCatalogueRedemption says confirmed, and 2,000 g reached the bank pool \(chain bank-pool(/\d)?, entry", log)
+
+    # the enterprise: its staff linked with their consent; what it sees adds up, no small group shown
+    linked = one(r"enterprise demo-enterprise-0001 \(account (\S+)\): (\d+) employees linked their accounts", log)
+    assert int(linked[2]) == 12, linked[0]
+    shown = re.findall(r"\[enterprise\]   (\S+) +(\d+) employees +([\d,]+) g", log)
+    reported = one(r"\[enterprise\]   reported ([\d,]+) g, (\d+) group\(s\) withheld", log)
+    assert shown and all(int(n) >= 5 for _, n, _ in shown), shown  # ENTERPRISE_MIN_GROUP 5
+    assert sum(grams(g) for _, _, g in shown) == grams(reported[1]) > 0, (shown, reported[0])
 
     # the exchange: the programme's reductions issued as whole tonnes, the remainder carried. One
     # batch, unless the bridge's own timer (every 30 s) passed while the households redeemed: then
