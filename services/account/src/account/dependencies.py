@@ -38,6 +38,8 @@ def build_ledger(database, tier_spec: str, on_outbox=lambda: None) -> Ledger:
 
 
 class LedgerProvider(MongoDatabase):
+    provides_ledger = True  # how the catalogue and enterprise providers find it (first_use.container_ledger)
+
     def __init__(self):
         super().__init__(DATABASE)
         self._wake = Event()

@@ -1,4 +1,6 @@
-"""A dependency built when a worker first uses it, not while nameko injects it."""
+"""A dependency built when a worker first uses it, not while nameko injects it, over the
+service's ledger (the container's LedgerProvider, found without importing it: the catalogue and
+enterprise providers sit below account.dependencies)."""
 
 
 class OnFirstUse:
@@ -12,3 +14,8 @@ class OnFirstUse:
 
     def __getattr__(self, name):
         return getattr(self._build(), name)
+
+
+def container_ledger(container):
+    """The ledger of the container's LedgerProvider (the dependency that says `provides_ledger`)."""
+    return next(d for d in container.dependencies if getattr(d, "provides_ledger", False)).ledger

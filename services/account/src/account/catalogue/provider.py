@@ -12,7 +12,7 @@ from carbon_common.config import int_setting
 
 from account.catalogue.catalogue import GRACE, Catalogue
 from account.catalogue.store import CatalogueStore
-from account.first_use import OnFirstUse
+from account.first_use import OnFirstUse, container_ledger
 
 _lock = threading.Lock()
 
@@ -42,7 +42,4 @@ class CatalogueProvider(DependencyProvider):
     """nameko: the Catalogue of the service's LedgerProvider ledger (built on first use)."""
 
     def get_dependency(self, worker_ctx):
-        from account.dependencies import LedgerProvider
-
-        provider = next(d for d in self.container.dependencies if isinstance(d, LedgerProvider))
-        return OnFirstUse(lambda: catalogue_of(provider.ledger, self.container.config))
+        return OnFirstUse(lambda: catalogue_of(container_ledger(self.container), self.container.config))

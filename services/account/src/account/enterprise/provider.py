@@ -18,7 +18,7 @@ from account.enterprise.links import MIN_GROUP
 from account.enterprise.readmodel import ReadModel
 from account.enterprise.scope import ScopeGuard
 from account.enterprise.store import EnterpriseStore
-from account.first_use import OnFirstUse
+from account.first_use import OnFirstUse, container_ledger
 
 _lock = threading.Lock()
 
@@ -69,7 +69,4 @@ class EnterpriseProvider(DependencyProvider):
     """nameko: the enterprise parts of the service's LedgerProvider ledger (built on first use)."""
 
     def get_dependency(self, worker_ctx):
-        from account.dependencies import LedgerProvider
-
-        provider = next(d for d in self.container.dependencies if isinstance(d, LedgerProvider))
-        return OnFirstUse(lambda: enterprise_of(provider.ledger, self.container.config))
+        return OnFirstUse(lambda: enterprise_of(container_ledger(self.container), self.container.config))
