@@ -65,3 +65,40 @@ def test_a_failed_round_fails_its_callers_and_the_next_round_runs():
     assert echo("b") == "b"
     with pytest.raises(RuntimeError, match="2 results for 1"):
         Coalesced(lambda items: [1, 2])("x")
+
+
+def test_pick_leaves_items_for_later_rounds_in_order():
+    """The ledger's rule: one item per key a round; the others wait, and every caller still
+    gets its own result."""
+    rounds, entered, release = [], threading.Event(), threading.Event()
+
+    def run(items):
+        rounds.append(list(items))
+        if len(rounds) == 1:
+            entered.set()
+            release.wait(10)
+        return [f"r{n}" for _, n in items]
+
+    def one_per_key(items):
+        seen, taken = set(), []
+        for i, (key, _) in enumerate(items):
+            if key not in seen:
+                seen.add(key)
+                taken.append(i)
+        return taken
+
+    keyed = Coalesced(run, pick=one_per_key)
+    results = {}
+    first = threading.Thread(target=lambda: results.__setitem__(0, keyed(("a", 0))))
+    first.start()
+    entered.wait(10)
+    others = [threading.Thread(target=lambda n=n: results.__setitem__(n, keyed(("ab"[n % 2], n)))) for n in range(1, 7)]
+    for t in others:
+        t.start()
+    wait_until(lambda: len(keyed._queue) == 6, interval=0.001, message="6 callers queued behind the held round")
+    release.set()
+    for t in [first, *others]:
+        t.join(10)
+    assert results == {n: f"r{n}" for n in range(7)}
+    assert all(len({key for key, _ in r}) == len(r) for r in rounds)  # never two of one key in a round
+    assert sorted(n for r in rounds for _, n in r) == list(range(7))

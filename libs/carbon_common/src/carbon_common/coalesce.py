@@ -7,13 +7,15 @@ leads a round for everything queued (up to `limit`), and callers arriving meanwh
 the next round, led by the first of them. A lone caller runs at once — nobody waits for a timer
 — so under light load this costs nothing, and under load one command serves many callers.
 
-`run(items) -> results` gets the queued items in arrival order and returns one result per item;
+`run(items) -> results` gets the round's items in arrival order and returns one result per item;
 a result that is an exception is raised in its caller only. If `run` itself raises, every
-caller of that round gets the exception.
+caller of that round gets the exception. `pick(items) -> indexes` chooses a round's items from
+the queue (default: the first `limit`; the first one, the round's leader, is always taken), and
+what it leaves waits for the next round (the ledger's group commit takes one per account).
 """
 
 import threading
-from typing import Callable, Generic, TypeVar
+from typing import Callable, Generic, Iterable, TypeVar
 
 Item = TypeVar("Item")
 Result = TypeVar("Result")
@@ -30,8 +32,11 @@ class _Waiter:
 
 
 class Coalesced(Generic[Item, Result]):
-    def __init__(self, run: Callable[[list], list], limit: int = 64):
+    def __init__(
+        self, run: Callable[[list], list], limit: int = 64, pick: Callable[[list], Iterable[int]] | None = None
+    ):
         self.run, self.limit = run, limit
+        self.pick = pick or (lambda items: range(min(len(items), limit)))
         self._lock = threading.Lock()
         self._queue: list[_Waiter] = []
         self._leading = False
@@ -53,7 +58,9 @@ class Coalesced(Generic[Item, Result]):
 
     def _lead(self) -> None:
         with self._lock:
-            group, self._queue = self._queue[: self.limit], self._queue[self.limit :]
+            chosen = set(self.pick([w.item for w in self._queue])) | {0}  # the leader always runs
+            group = [w for i, w in enumerate(self._queue) if i in chosen]
+            self._queue = [w for i, w in enumerate(self._queue) if i not in chosen]
         try:
             results = self.run([w.item for w in group])
             if len(results) != len(group):

@@ -38,6 +38,7 @@ from typing import Callable
 from opentelemetry import trace
 
 from carbon_common import attributes
+from carbon_common.coalesce import Coalesced
 from carbon_common.metrics import PROCESSING_LAG
 from carbon_common.telemetry import current_traceparent
 
@@ -86,14 +87,24 @@ _UNSET = object()
 
 
 class _Pending:
-    """A caller of `Appender.append` waiting for its round."""
+    """A caller of `Appender.append`: its request, and its result once its round ran."""
 
-    __slots__ = ("request", "traceparent", "wake", "result")
+    __slots__ = ("request", "traceparent", "result")
 
     def __init__(self, request: Request, traceparent: str):
         self.request, self.traceparent = request, traceparent
-        self.wake = threading.Event()
         self.result = _UNSET
+
+
+def _one_per_account(pendings: list[_Pending]) -> list[int]:
+    """A round holds one request per account, up to GROUP_MAX: the process's writers of one
+    account queue (as they did behind a lock per account) instead of colliding in the database."""
+    taken, accounts = [], set()
+    for i, pending in enumerate(pendings):
+        if len(taken) < GROUP_MAX and pending.request.account_id not in accounts:
+            accounts.add(pending.request.account_id)
+            taken.append(i)
+    return taken
 
 
 class _DecideFailed(ledger.LedgerError):
@@ -148,9 +159,7 @@ class Appender:
         # Group commit (`append`): callers queue; one round runs at a time and holds one request
         # per account, so writers of one process queue per account instead of colliding in the
         # database; across processes the unique seq index still decides (and the loser retries).
-        self._group_lock = threading.Lock()
-        self._queue: list[_Pending] = []
-        self._leading = False
+        self._rounds = Coalesced(self._round, pick=_one_per_account)
         self._sealing = threading.local()  # .unstored: account -> entries a batch sealed, not yet inserted
 
     def head(self, account_id: str, fresh: bool = True) -> dict:
@@ -186,48 +195,16 @@ class Appender:
         known = self._heads.get(account_id)
         if known is not None:
             decide = _speculated(decide, known)
-        mine = _Pending(Request(account_id, entry_id, decide), current_traceparent())
-        with self._group_lock:
-            self._queue.append(mine)
-            lead = not self._leading
-            self._leading = True
-        if not lead:
-            mine.wake.wait()  # its result is in, or it is to lead the next round
-            lead = mine.result is _UNSET
-        if lead:
-            self._lead()
-        if isinstance(mine.result, BaseException):
-            raise mine.result
-        entry, created = mine.result
+        entry, created = self._rounds(_Pending(Request(account_id, entry_id, decide), current_traceparent()))
         if created:
             observe_posted(entry)
         return entry, created
 
-    def _lead(self) -> None:
-        """Run one round for the queue's head; then hand the lead to the next queued caller."""
-        with self._group_lock:
-            group, rest, accounts = [], [], set()
-            for pending in self._queue:
-                account_id = pending.request.account_id
-                if len(group) < GROUP_MAX and account_id not in accounts:
-                    accounts.add(account_id)
-                    group.append(pending)
-                else:  # one request per account a round: the process's writers of an account queue
-                    rest.append(pending)
-            self._queue = rest
-        try:
-            self._append_group(group)
-        finally:
-            for pending in group:
-                if pending.result is _UNSET:  # interrupted (a BaseException): never lead again
-                    pending.result = RuntimeError("group append interrupted")
-            with self._group_lock:
-                if self._queue:
-                    self._queue[0].wake.set()  # no result yet: it leads the next round
-                else:
-                    self._leading = False
-            for pending in group:
-                pending.wake.set()
+    def _round(self, group: list[_Pending]) -> list:
+        """One round of group commit (carbon_common.coalesce) -> each caller's (entry, created)
+        or its exception."""
+        self._append_group(group)
+        return [RuntimeError("group append interrupted") if p.result is _UNSET else p.result for p in group]
 
     def _append_group(self, group: list["_Pending"]) -> None:
         """One round: sets each caller's result, (entry, created) or its exception; never raises.

@@ -184,7 +184,7 @@ def test_one_round_for_many_accounts_one_refusal_and_one_crashing_decide_spoil_n
     for t in threads:
         t.start()
     deadline = time.monotonic() + 5
-    while len(ops.appender._queue) < len(calls) and time.monotonic() < deadline:
+    while len(ops.appender._rounds._queue) < len(calls) and time.monotonic() < deadline:
         time.sleep(0.001)
     gate.set()
     first.join(10)
