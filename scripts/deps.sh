@@ -58,7 +58,7 @@ alive() { [ -n "${1:-}" ] && kill -0 "$1" 2>/dev/null; }
 comm_of() { cat "/proc/$1/comm" 2>/dev/null || true; }
 cmdline_of() { tr '\0' ' ' <"/proc/$1/cmdline" 2>/dev/null | sed 's/ $//' || true; }
 pid_on_port() {  # the pid listening on 127.0.0.1:port, empty when none (or not visible)
-  ss -ltnpH "sport = :$1" 2>/dev/null | sed -n 's/.*pid=\([0-9]*\).*/\1/p' | head -1
+  ss -ltnpH "sport = :$1" 2>/dev/null | sed -n 's/.*pid=\([0-9]*\).*/\1/p;T;q'
 }
 pid_in() { [ -s "$1" ] && tr -dc '0-9' <"$1" || true; }
 
@@ -82,7 +82,7 @@ write_owner() {  # dep, pid
     echo "at=$(date -u +%Y-%m-%dT%H:%M:%SZ)"
   } >"$DATA/$1.owner"
 }
-owner_field() { [ -f "$DATA/$1.owner" ] && sed -n "s/^$2=//p" "$DATA/$1.owner" | head -1 || true; }
+owner_field() { [ -f "$DATA/$1.owner" ] && sed -n "s/^$2=//p;T;q" "$DATA/$1.owner" || true; }
 who() {  # dep, running pid: who started it, as far as we know
   local recorded
   recorded=$(owner_field "$1" pid)

@@ -155,7 +155,7 @@ installed=" $(.venv/bin/python -c 'import importlib.metadata as m, re
 print(" ".join(sorted({re.sub(r"[-_.]+", "-", d.metadata["Name"]).lower() for d in m.distributions()})))') "
 for pkg in libs/* services/* tools/*; do
   [ -f "$pkg/pyproject.toml" ] || continue
-  name=$(sed -n 's/^name = "\(.*\)"/\1/p' "$pkg/pyproject.toml" | head -1 | tr 'A-Z_.' 'a-z--')
+  name=$(sed -n 's/^name = "\(.*\)"/\1/p;T;q' "$pkg/pyproject.toml" | tr 'A-Z_.' 'a-z--')
   case $installed in *" $name "*) ;; *) say "installing $pkg"; .venv/bin/pip install -q --no-deps -e "$pkg" ;; esac
 done
 say "all dependencies present ($*)"

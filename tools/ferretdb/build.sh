@@ -24,4 +24,6 @@ sed -i "s|IDColumn = DefaultColumn + \"->'\$._id'\"|IDColumn = DefaultColumn + \
 # services' batched point reads are one indexed query, not a collection scan.
 patch -s -d "$SRC" -p1 < "$ROOT/tools/ferretdb/id-in-pushdown.patch"
 (cd "$SRC" && go build -trimpath -o "$OUT" ./cmd/ferretdb)
-"$OUT" --version | head -1
+# First line only, read without closing the pipe early: under pipefail `| head -1` can kill the
+# writer with SIGPIPE and fail a build that succeeded.
+version=$("$OUT" --version); echo "${version%%$'\n'*}"
