@@ -21,11 +21,12 @@ from certificate_support import KEYS, make_bridge, retired_batches, verify
 def _streams(pdf: bytes) -> list[bytes]:
     out = []
     for m in re.finditer(rb"stream\r?\n", pdf):
-        raw = pdf[m.end() : pdf.find(b"endstream", m.end())].rstrip(b"\r\n")
-        try:
-            out.append(zlib.decompress(raw))
+        raw = pdf[m.end() : pdf.find(b"endstream", m.end())]
+        try:  # a decompressobj leaves the EOL before `endstream` unused; stripping "\r\n" first
+            # would also cut compressed data that happens to end in one of those bytes
+            out.append(zlib.decompressobj().decompress(raw))
         except zlib.error:
-            out.append(raw)
+            out.append(raw.rstrip(b"\r\n"))
     return out
 
 
