@@ -396,49 +396,26 @@ class LedgerOperations:
 
     def write_off_corrections(self, items: list[dict]) -> list[dict]:
         """items: [{reduction_id, transfer_entry_id}], reductions that pool transfer carries.
-        For each whose redeemed credit a correction lowered (provenance.corrected), append a
+        For each whose redeemed credit a correction lowered (provenance.lowered), append a
         `correction_write_off` of the difference to the pool chain that received the transfer,
         once (entry id from the reduction id) -> the write-off entries (new or already there).
-        Reads: one `$in` of the credits, their reversals and the transfers; the figures are the
-        ledger's own, whatever the caller believes."""
-        if len(items) > 500:
-            raise InvalidRequest("at most 500 reductions per call", "invalid_page_size")
-        pairs = [(str(i["reduction_id"]), str(i["transfer_entry_id"])) for i in items]
-        found = self.repo.entries_by_ids(
-            [ledger.credit_entry_id(r) for r, _ in pairs]
-            + [ledger.reversal_entry_id(r) for r, _ in pairs]
-            + [t for _, t in pairs]
-        )
+        The figures are the ledger's own, whatever the caller believes."""
         out = []
-        for rid, transfer_id in pairs:
-            credit = found.get(ledger.credit_entry_id(rid))
-            reversal = found.get(ledger.reversal_entry_id(rid))
-            transfer = found.get(transfer_id)
-            if (
-                credit is None
-                or transfer is None
-                or transfer["type"] != ledger.REDEMPTION_TRANSFER
-                or transfer.get("source_account_id") != credit.get("account_id")
-            ):
-                raise InvalidRequest(f"{rid} is not a reduction of pool transfer {transfer_id}", "invalid_reduction")
-            given = provenance.available(credit, reversal)
-            kept, off = provenance.corrected(given, reversal)
-            if off <= 0:
-                continue
-            pool = self._existing(transfer["account_id"])
+        for low in provenance.lowered(self.repo, items):
+            pool = self._existing(low.transfer["account_id"])
             draft = {
                 **_owner(pool),
                 "type": ledger.CORRECTION_WRITE_OFF,
-                "grams": -off,
-                "reduction_id": rid,
-                "transfer_entry_id": transfer["_id"],
-                "source_account_id": transfer["source_account_id"],
-                "reversal_entry_id": reversal["_id"],
-                "original_grams": given,
-                "corrected_grams": kept,
-                "corrected_by_version": reversal.get("corrected_by_version", ""),
+                "grams": -low.written_off,
+                "reduction_id": low.reduction_id,
+                "transfer_entry_id": low.transfer["_id"],
+                "source_account_id": low.transfer["source_account_id"],
+                "reversal_entry_id": low.reversal["_id"],
+                "original_grams": low.given,
+                "corrected_grams": low.kept,
+                "corrected_by_version": low.reversal.get("corrected_by_version", ""),
             }
-            entry_id = ledger.correction_write_off_entry_id(rid)
+            entry_id = ledger.correction_write_off_entry_id(low.reduction_id)
             entry, _ = self.appender.append(pool["_id"], entry_id, lambda state, draft=draft: dict(draft))
             out.append(entry)
         return out

@@ -55,6 +55,49 @@ def corrected(grams: int, reversal: dict | None) -> tuple[int, int]:
     return kept, grams - kept
 
 
+@dataclass(frozen=True)
+class Lowered:
+    """A redeemed reduction a correction lowered, as its pool transfer carries it."""
+
+    reduction_id: str
+    transfer: dict
+    reversal: dict
+    given: int
+    kept: int
+    written_off: int
+
+
+def lowered(repo, items: list[dict]) -> list[Lowered]:
+    """items: [{reduction_id, transfer_entry_id}] -> those a correction lowered after they were
+    redeemed (in the given order). One `$in` of the credits, their reversals and the transfers;
+    a reduction the transfer does not carry is refused (`invalid_reduction`)."""
+    if len(items) > 500:
+        raise ledger.InvalidRequest("at most 500 reductions per call", "invalid_page_size")
+    pairs = [(str(i["reduction_id"]), str(i["transfer_entry_id"])) for i in items]
+    found = repo.entries_by_ids(
+        [ledger.credit_entry_id(r) for r, _ in pairs]
+        + [ledger.reversal_entry_id(r) for r, _ in pairs]
+        + [t for _, t in pairs]
+    )
+    out = []
+    for rid, transfer_id in pairs:
+        credit = found.get(ledger.credit_entry_id(rid))
+        reversal = found.get(ledger.reversal_entry_id(rid))
+        transfer = found.get(transfer_id)
+        if (
+            credit is None
+            or transfer is None
+            or transfer["type"] != ledger.REDEMPTION_TRANSFER
+            or transfer.get("source_account_id") != credit.get("account_id")
+        ):
+            raise ledger.InvalidRequest(f"{rid} is not a reduction of pool transfer {transfer_id}", "invalid_reduction")
+        given = available(credit, reversal)
+        kept, off = corrected(given, reversal)
+        if off > 0:
+            out.append(Lowered(rid, transfer, reversal, given, kept, off))
+    return out
+
+
 @dataclass
 class Walk:
     cursor: tuple[int, int]

@@ -165,6 +165,21 @@ class Queries:
             ]
         return out
 
+    def corrections(self, items: list[dict]) -> list[dict]:
+        """items: [{reduction_id, transfer_entry_id}] -> the ones a correction lowered after they
+        were redeemed, with the grams the exchange may receive (read only; the bridge asks when
+        it forms a batch, then has `write_off_corrections` write the difference off)."""
+        return [
+            {
+                "reduction_id": low.reduction_id,
+                "transfer_entry_id": low.transfer["_id"],
+                "grams": low.kept,
+                "original_grams": low.given,
+                "written_off_grams": low.written_off,
+            }
+            for low in provenance.lowered(self.repo, items)
+        ]
+
     def statement(self, account_id: str, month: str) -> dict:
         if not MONTH.match(month or ""):
             raise InvalidRequest("month must be YYYY-MM", "invalid_month")

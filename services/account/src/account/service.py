@@ -171,6 +171,12 @@ class AccountService(operations.OperationsMixin, reconciliation_reads.Reconcilia
         return self.ledger.queries.contributions(transfer_entry_ids)
 
     @rpc(expected_exceptions=EXPECTED)
+    def corrections(self, items):
+        """[{reduction_id, transfer_entry_id}] -> those a correction lowered after they were
+        redeemed: {reduction_id, transfer_entry_id, grams, original_grams, written_off_grams}."""
+        return self.ledger.queries.corrections(items)
+
+    @rpc(expected_exceptions=EXPECTED)
     def write_off_corrections(self, items):
         """[{reduction_id, transfer_entry_id}] -> the pool's `correction_write_off` entries of
         those a correction lowered after they were redeemed (ADR 0005 §2), each written once."""

@@ -219,6 +219,17 @@ def test_a_redeemed_reduction_corrected_downwards_reaches_the_exchange_at_the_co
     pool_id = repo.get_entry(transfer_id)["account_id"]
     before = repo.account_entries(pool_id)[-1]["balance_after"]
     item = {"reduction_id": "red-gina-1", "transfer_entry_id": transfer_id}
+    # what the bridge asks when it forms a batch: the same figures, and nothing written
+    assert queries.corrections([item]) == [
+        {
+            "reduction_id": "red-gina-1",
+            "transfer_entry_id": transfer_id,
+            "grams": 300,
+            "original_grams": 400,
+            "written_off_grams": 100,
+        }
+    ]
+    assert repo.account_entries(pool_id)[-1]["balance_after"] == before
     (written,) = ops.write_off_corrections([item])
     assert written["_id"] == ledger.correction_write_off_entry_id("red-gina-1")
     assert (written["type"], written["grams"], written["original_grams"], written["corrected_grams"]) == (
@@ -256,16 +267,18 @@ def test_a_correction_that_raises_a_redeemed_reduction_changes_nothing(ops, quer
     (only,) = queries.contributions([transfer_id])[transfer_id]
     assert (only["grams"], only["written_off_grams"]) == (400, 0)
     assert ops.write_off_corrections([{"reduction_id": "red-ivan-1", "transfer_entry_id": transfer_id}]) == []
+    assert queries.corrections([{"reduction_id": "red-ivan-1", "transfer_entry_id": transfer_id}]) == []
     pool_id = repo.get_entry(transfer_id)["account_id"]
     assert "correction_write_off" not in [e["type"] for e in repo.account_entries(pool_id)]
 
 
-def test_a_write_off_is_refused_for_a_reduction_the_transfer_does_not_carry(ops, repo):
+def test_a_write_off_is_refused_for_a_reduction_the_transfer_does_not_carry(ops, queries, repo):
     credit(ops, "jane", 400)
     credit(ops, "kurt", 400)
     redemption, _ = redeem_settled(ops, acc("jane"), 400, "order-1")
     _correct(ops, "kurt", 100)  # kurt's reduction was never redeemed: reversed, not locked
+    wrong = [{"reduction_id": "red-kurt-1", "transfer_entry_id": ledger.transfer_entry_id(redemption["_id"])}]
     with pytest.raises(ledger.InvalidRequest):
-        ops.write_off_corrections(
-            [{"reduction_id": "red-kurt-1", "transfer_entry_id": ledger.transfer_entry_id(redemption["_id"])}]
-        )
+        ops.write_off_corrections(wrong)
+    with pytest.raises(ledger.InvalidRequest):
+        queries.corrections(wrong)

@@ -42,7 +42,7 @@ class Bridge:
         self.repo = repo
         self.announcer = Announcer(dispatch, repo)
         self.intake = Intake(account, repo, pool_owners)
-        self.lifecycle = Lifecycle(repo, registry, signer, self.announcer, min_grams, max_leaves)
+        self.lifecycle = Lifecycle(account, repo, registry, signer, self.announcer, min_grams, max_leaves)
         self.units = Units(repo, registry, self.announcer, participant)
 
     def run(self) -> dict:

@@ -10,8 +10,9 @@ because the next batch states the head's outcome (carried_from / carried_in_gram
 reductions again). Every step is one insert with a deterministic `_id`, and every step can be
 re-run by any instance after a crash:
 
-  slot inserted      -> batch document (rebuilt from the slot's queue range if missing)
-  batch stored       -> `formed`
+  slot inserted      -> batch document (rebuilt from the slot's queue range and the corrections
+                        the slot recorded, if missing)
+  batch stored       -> the account writes off what the slot's corrections lowered, then `formed`
   `formed`           -> `submitted` inserted *before* the batch is sent: a batch without it was
                         never sent; one with it and no outcome is looked up (`status`) before it
                         is sent again, whether the process crashed or the answer was lost
@@ -33,12 +34,13 @@ from exchange_bridge.registry_client import Rejected, Unknown
 log = logging.getLogger(__name__)
 MAX_STEPS = 100  # per group per pass
 SLICES_PER_READ = 200
+PAGE = 500  # reductions per account.corrections / write_off_corrections call (its limit)
 REGISTRY_DONE = ("issued", "transferred", "retired", "cancelled")
 
 
 class Lifecycle:
-    def __init__(self, repo, registry, signer, announcer, min_grams: int, max_leaves: int):
-        self.repo, self.registry, self.signer, self.announcer = repo, registry, signer, announcer
+    def __init__(self, account, repo, registry, signer, announcer, min_grams: int, max_leaves: int):
+        self.account, self.repo, self.registry, self.signer, self.announcer = account, repo, registry, signer, announcer
         self.min_grams, self.max_leaves = int(min_grams), int(max_leaves)
         self.settled = repo.settled_slots  # remembered per process (the repository's lifetime)
 
@@ -78,6 +80,7 @@ class Lifecycle:
         batch = self.repo.batch(slot["batch_id"]) or self.store_batch(slot)
         states = self.repo.transitions_of([slot["batch_id"]])[slot["batch_id"]]
         if "formed" not in states:
+            self.write_off_corrections(slot)
             states["formed"], _ = self.transition(batch, slot, "formed", {"at": slot["created_at"]})
         self.publish_missing(batch, slot, states)
         if any(state in states for state in rules.TERMINAL):
@@ -270,11 +273,15 @@ class Lifecycle:
             rows, end = self.rows_from(group, start, tail_k)
             attempt, retry_of = 1, ""
             cum_to = span["cum_from"] + sum(grams for _, grams in rows)
-        ids = list(dict.fromkeys(rid for rid, _ in rows))  # a reduction queued twice is batched once
-        if not ids:
+        queued = list(dict.fromkeys(rid for rid, _ in rows))  # a reduction queued twice is batched once
+        if not queued:
             return None
-        candidates = self.candidates(ids)
-        first = candidates[ids[0]]["leaf"]
+        candidates = self.candidates(queued)
+        corrections = self.corrections(queued, candidates)
+        ids, leaves = rules.corrected_leaves(queued, candidates, corrections)
+        if not ids:  # every one corrected to nothing: they wait for the group's next reduction
+            return None
+        first = leaves[0]
         doc = {
             "_id": rules.slot_id(group, n + 1),
             "group": group,
@@ -292,11 +299,13 @@ class Lifecycle:
             "carried_from": carried_from,
             "created_at": utc_now_iso(),
             "record_count": len(ids),
-            "quantity_grams": sum(candidates[rid]["leaf"]["grams"] for rid in ids),
+            "quantity_grams": sum(leaf["grams"] for leaf in leaves),
+            # corrections known when the slot was decided: a rebuild uses these, never newer ones
+            "corrections": corrections,
         }
         stored, created = self.repo.add_slot(doc)
         if stored["batch_id"] == doc["batch_id"]:
-            self.store_batch(stored, ids, candidates)
+            self.store_batch(stored, queued, candidates)
         else:  # another instance formed this slot from other reductions first
             self.store_batch(stored)
         if created:
@@ -317,6 +326,30 @@ class Lifecycle:
     def rows_between(self, group: str, start, end) -> list[tuple[str, int]]:
         return rules.between(self.repo.slices_of(group, start[0], end[0]), start, end)
 
+    def corrections(self, ids: list[str], candidates: dict) -> list[dict]:
+        """The queued reductions a correction lowered below their queued grams since intake
+        (ADR 0005 §2), as the ledger says now: [{reduction_id, grams, transfer_entry_id}]."""
+        out = []
+        for start in range(0, len(ids), PAGE):
+            items = [
+                {"reduction_id": rid, "transfer_entry_id": candidates[rid]["transfer_entry_id"]}
+                for rid in ids[start : start + PAGE]
+            ]
+            for row in self.account.corrections(items):
+                rid = row["reduction_id"]
+                if int(row["grams"]) < candidates[rid]["leaf"]["grams"]:
+                    out.append(
+                        {"reduction_id": rid, "grams": int(row["grams"]), "transfer_entry_id": row["transfer_entry_id"]}
+                    )
+        return out
+
+    def write_off_corrections(self, slot: dict) -> None:
+        """The pool's `correction_write_off` of each reduction the slot's batch carries at lower
+        grams than were transferred (the account writes each once, so a re-run writes nothing)."""
+        items = [{k: c[k] for k in ("reduction_id", "transfer_entry_id")} for c in slot.get("corrections", [])]
+        for start in range(0, len(items), PAGE):
+            self.account.write_off_corrections(items[start : start + PAGE])
+
     def candidates(self, ids: list[str]) -> dict[str, dict]:
         found = self.repo.candidates_of(ids)
         missing = [rid for rid in ids if rid not in found]
@@ -329,7 +362,7 @@ class Lifecycle:
         if ids is None:
             ids = list(dict.fromkeys(rid for rid, _ in self.rows_between(slot["group"], slot["from"], slot["to"])))
             candidates = self.candidates(ids)
-        leaves = [candidates[rid]["leaf"] for rid in ids]
+        ids, leaves = rules.corrected_leaves(ids, candidates, slot.get("corrections", []))
         consent_leaves = [bf.consent_leaf_hash(rid, candidates[rid]["consent_id"]) for rid in ids]
         document = bf.batch_document(
             leaves, consent_leaves, slot["carried_in_grams"], slot["carried_from"], slot["created_at"], slot["attempt"]
@@ -338,7 +371,7 @@ class Lifecycle:
             raise RuntimeError(
                 f"slot {slot['_id']} names batch {slot['batch_id']}, its reductions make {document['batch_id']}"
             )
-        traces = list(dict.fromkeys(c["traceparent"] for c in candidates.values() if c["traceparent"]))
+        traces = list(dict.fromkeys(candidates[rid]["traceparent"] for rid in ids if candidates[rid]["traceparent"]))
         return self.repo.add_batch(
             {
                 "_id": slot["batch_id"],

@@ -26,13 +26,18 @@ Checks (the `check` label of carbon_exchange_reconciliation_differences):
                      account state's `credited`, RPC `account.account_figures`, 500 a call)
   reductions         every reduction is in at most one batch — two only as attempt 1 (rejected,
                      released) and its attempt 2 — issued at most once, with its `candidates`
-                     and `issued` documents agreeing and no write-off of an issued one
+                     and `issued` documents agreeing (the leaf at the grams its slot's
+                     correction states, if any) and no write-off of an issued one
+  corrections        a gram a correction took off a redeemed reduction is counted once (ADR 0005
+                     §2): a batched reduction the pool wrote a correction off for is batched at
+                     exactly the corrected grams, and every correction a formed batch applied
+                     has the pool's `correction_write_off`
 
 Reads, in this order so that what moves on meanwhile only grows later quantities (no false
 alarm from a run racing the bridge, the account or the registry): the bridge (every group's
 slots, batches, transitions, unit operations, records: `_id` / `$in` pages, no write), the
 registry (the whole transaction history in pages of 500 and the bank's holdings), then the
-account (the pool chains' transfers in pages of 1,000, then `account_figures` per 500 redeeming
+account (the pool chains' transfers and correction write-offs in pages of 1,000, then `account_figures` per 500 redeeming
 accounts and one `get_totals` for the platform's credited total). An apparent difference between bridge and registry is read again by `_id`
 before it is reported. What it costs: the README, "Reconciliation".
 """
@@ -64,7 +69,9 @@ CHECKS = (
     "group_units",
     "invariant",
     "reductions",
+    "corrections",
 )
+POOL_TYPES = ["redemption_transfer", "correction_write_off"]
 DIFFERENCES = Gauge(
     "carbon_exchange_reconciliation_differences",
     "Differences the last completed reconciliation found between the registry, the bridge's records and the "
@@ -218,6 +225,8 @@ class Reconciler:
         order = [slot for group in groups for slot in slots[group]]
         ids = [slot["batch_id"] for slot in order]
         holders: dict[str, list[str]] = {}  # reduction id -> the batches holding it
+        leaf_grams: dict[str, int] = {}  # reduction id -> its grams in a batch (the most, if several)
+        slot_of = {slot["batch_id"]: slot for slot in order}
         registered: dict[str, int] = {}  # owner -> leaf grams in issued batches
         for start in range(0, len(ids), BATCHES_PER_READ):
             part = ids[start : start + BATCHES_PER_READ]
@@ -236,9 +245,12 @@ class Reconciler:
                 if doc is None:
                     report.add("reductions", batch_id, "the slot names a batch the bridge has not stored")
                     continue
+                lowered = {c["reduction_id"]: c["grams"] for c in slot_of[batch_id].get("corrections", [])}
                 for leaf in doc["leaves"]:  # leaves are not kept: memory stays ~ids per reduction
-                    holders.setdefault(leaf["reduction_id"], []).append(batch_id)
-                    page.append((leaf, batch_id, issued))
+                    rid = leaf["reduction_id"]
+                    holders.setdefault(rid, []).append(batch_id)
+                    leaf_grams[rid] = max(leaf_grams.get(rid, 0), leaf["grams"])
+                    page.append((leaf, batch_id, issued, lowered.get(rid)))
                     if issued:
                         registered[leaf["owner_pid"]] = registered.get(leaf["owner_pid"], 0) + leaf["grams"]
             self._leaves(report, page)
@@ -263,6 +275,7 @@ class Reconciler:
             "ops": ops,
             "records": records,
             "holders": holders,
+            "leaf_grams": leaf_grams,
             "registered": registered,
         }
 
@@ -578,20 +591,25 @@ class Reconciler:
                 )
             previous = batch_id
 
-    def _leaves(self, report: Report, page: list[tuple[dict, str, bool]]) -> None:
+    def _leaves(self, report: Report, page: list[tuple[dict, str, bool, int | None]]) -> None:
         """One page of batches' leaves against their reductions' documents: the queued
-        candidate (same leaf), the `issued` index (names the batch), no write-off if issued."""
-        ids = sorted({leaf["reduction_id"] for leaf, _, _ in page})
-        issued_ids = sorted({leaf["reduction_id"] for leaf, _, issued in page if issued})
+        candidate (same leaf, at the grams its slot's correction states if any), the `issued`
+        index (names the batch), no write-off if issued."""
+        ids = sorted({leaf["reduction_id"] for leaf, *_ in page})
+        issued_ids = sorted({leaf["reduction_id"] for leaf, _, issued, _ in page if issued})
         candidates = self.repo.docs_of("candidates", ids)
         issued_docs = self.repo.docs_of("issued", issued_ids)
         write_offs = self.repo.docs_of("write_offs", issued_ids, {"_id": 1})
-        for leaf, batch_id, issued in page:
+        for leaf, batch_id, issued, lowered in page:
             rid = leaf["reduction_id"]
             candidate = candidates.get(rid)
             if candidate is None:
                 report.add("reductions", rid, "batched without a candidate (never queued by intake)", batch_id=batch_id)
-            elif candidate["leaf"] != leaf:
+            elif lowered is not None and not 0 < lowered < candidate["leaf"]["grams"]:
+                report.add(
+                    "reductions", rid, "its slot's correction does not lower the queued grams", batch_id=batch_id
+                )
+            elif {**candidate["leaf"], **({"grams": lowered} if lowered else {})} != leaf:
                 report.add("reductions", rid, "the batch's leaf differs from the queued candidate's", batch_id=batch_id)
             if not issued:
                 continue
@@ -622,13 +640,14 @@ class Reconciler:
     def _invariant(self, report: Report, bridge: dict) -> None:
         registered = bridge["registered"]
         redeemed: dict[str, int] = {}
+        corrections: dict[str, dict] = {}  # reduction id -> the pool's correction_write_off
         transfers = 0
         for owner in self.pool_owners:
             after = 0
             while True:
                 try:
                     page = self.account.list_entries_after(
-                        owner_pid=owner, after_seq=after, limit=ENTRIES_PAGE, types=["redemption_transfer"]
+                        owner_pid=owner, after_seq=after, limit=ENTRIES_PAGE, types=POOL_TYPES
                     )
                 except RemoteError as error:
                     if _missing_account(error):  # a pool chain is opened by its first redemption
@@ -636,12 +655,16 @@ class Reconciler:
                     raise
                 report.cost["account_calls"] += 1
                 for entry in page["entries"]:
+                    if entry["type"] == "correction_write_off":
+                        corrections[entry.get("reduction_id", "")] = entry
+                        continue
                     source = entry.get("source_account_id", "")
                     redeemed[source] = redeemed.get(source, 0) + int(entry["grams"])
                     transfers += 1
                 if int(page["last_seq"]) <= after:
                     break
                 after = int(page["last_seq"])
+        self._corrections(report, bridge, corrections)
         owner_of, credited = {}, {}
         ids = sorted(redeemed)
         for start in range(0, len(ids), FIGURES_PAGE):  # account.reconciliation_reads
@@ -699,6 +722,39 @@ class Reconciler:
             redeemed_to_pool_grams=total["redeemed"],
             credited_grams=total["credited"],
             pool_grams=int(totals.get("pool_grams", 0)),
+        )
+
+    @staticmethod
+    def _corrections(report: Report, bridge: dict, write_offs: dict[str, dict]) -> None:
+        """Every gram a correction took off a redeemed reduction is counted once: a batched
+        reduction the pool wrote a correction off for is in its batches at exactly the corrected
+        grams, and every correction a formed batch's slot applied has its write-off."""
+        leaf_grams, batches = bridge["leaf_grams"], bridge["batches"]
+        for rid, entry in sorted(write_offs.items()):
+            if rid in leaf_grams and leaf_grams[rid] != int(entry.get("corrected_grams", -1)):
+                report.add(
+                    "corrections",
+                    rid,
+                    "batched at other grams than the pool's correction write-off leaves",
+                    batched=leaf_grams[rid],
+                    corrected=entry.get("corrected_grams"),
+                    written_off=-int(entry["grams"]),
+                )
+        for batch_id, batch in sorted(batches.items()):
+            if "formed" not in batch["states"]:
+                continue  # the write-offs come just before `formed`
+            for c in batch["slot"].get("corrections", []):
+                if c["reduction_id"] not in write_offs:
+                    report.add(
+                        "corrections",
+                        c["reduction_id"],
+                        "the batch carries it at corrected grams the pool has not written off",
+                        batch_id=batch_id,
+                        corrected=c["grams"],
+                    )
+        report.figures.update(
+            correction_write_offs=len(write_offs),
+            correction_written_off_grams=-sum(int(e["grams"]) for e in write_offs.values()),
         )
 
 

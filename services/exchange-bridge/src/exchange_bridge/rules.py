@@ -109,6 +109,23 @@ def candidate(contribution: dict, pool_owner: str) -> dict:
     }
 
 
+def corrected_leaves(ids: list[str], candidates: dict, corrections: list[dict]) -> tuple[list[str], list[dict]]:
+    """(reduction ids, leaves) of a slot's batch: each queued leaf at the grams its slot's
+    `corrections` state (a correction lowered it after intake), one corrected to 0 left out
+    (ADR 0005 §2: the account writes off the difference; the exchange never receives it)."""
+    lowered = {c["reduction_id"]: c["grams"] for c in corrections}
+    kept, leaves = [], []
+    for rid in ids:
+        leaf = candidates[rid]["leaf"]
+        if rid in lowered:
+            if lowered[rid] <= 0:
+                continue
+            leaf = {**leaf, "grams": lowered[rid]}
+        kept.append(rid)
+        leaves.append(leaf)
+    return kept, leaves
+
+
 def take(slices: list[dict], start, limit: int) -> tuple[list[tuple[str, int]], tuple[int, int]]:
     """Up to `limit` queued reductions from cursor `start` through `slices` (the slice docs
     from start's slice on, in order, each with `k` and `reductions` [[id, grams], …])

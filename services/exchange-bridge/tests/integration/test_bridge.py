@@ -9,6 +9,7 @@ from nameko.standalone.rpc import ServiceRpcProxy
 
 from account.repository import Repository as AccountRepository
 from account.service import AccountService
+from carbon_common.accounts import POOL_OWNERS
 from carbon_common.events import EventPublisher
 from carbon_common.schemas import validate_envelope
 from carbon_dev import payloads
@@ -138,6 +139,62 @@ def test_redeemed_reductions_become_whole_tonnes_per_methodology_and_vintage(
     assert (follow["units"], follow["carried_out_grams"], follow["serial_start"]) == (1, 50_000, 2)
     assert retired["state"] == "retired" and retired["start"] == 2
     assert client.status(second)["status"] == "retired"
+
+
+def test_a_correction_after_intake_reaches_the_registry_at_the_corrected_grams(
+    account_config, registry, bridge_config, container_factory, wait_until
+):
+    """ADR 0005 §2 in the common order: the bridge has queued a redeemed reduction when calc's
+    correction lowers it. The batch formed later carries the corrected grams, the pool chain that
+    received the transfer writes the difference off once, and reconciliation agrees."""
+    url, bank = registry
+    config = bridge_config(url, bank, BRIDGE_MIN_GRAMS=str(TONNE))
+    container_factory(ExchangeBridgeService, config).start()
+    day = "2026-11-25T02:00:00Z"
+    made = earn_and_redeem(
+        account_config, wait_until, {"pid-erin": [(1, 700_000, "metro_ride", day)]}, {"pid-erin": 700_000}
+    )
+    (rid,) = made
+    with ServiceRpcProxy("exchange_bridge", config) as bridge:
+        queued = bridge.run_batch()
+    assert queued["intake"]["reductions"] == 1 and queued["registered"] == []  # 700 kg: below a tonne
+
+    # calc's correction of the redeemed reduction: 520 kg under the corrected factors
+    publisher = EventPublisher(account_config["AMQP_URI"], "calc")
+    correction = {"reduction_id": rid, "record_key": made[rid]["record_key"], "user_pid": "pid-erin"}
+    correction.update(
+        scenario="metro_ride", reason="factor_corrected", corrected_by_version="2", corrected_grams=520_000
+    )
+    publisher.publish("reduction_reversed", correction, event_id="reversal-" + rid)
+    publisher.close()
+    with ServiceRpcProxy("account", account_config) as account:
+
+        def refused():
+            page = account.list_entries(owner_pid="pid-erin", types=["reversal"])
+            return [e for e in page["entries"] if e.get("code") == "locked_redeemed"]
+
+        (refusal,) = wait_until(refused, 30, message="the correction recorded")
+        assert (refusal["grams"], refusal["corrected_grams"]) == (0, 520_000)  # erin keeps her reward
+        earn_and_redeem(
+            account_config, wait_until, {"pid-finn": [(1, 600_000, "metro_ride", day)]}, {"pid-finn": 600_000}
+        )
+        with ServiceRpcProxy("exchange_bridge", config) as bridge:
+            (batch_id,) = bridge.run_batch()["registered"]
+            report = bridge.reconcile()
+        offs = [e for pool in POOL_OWNERS for e in _entries_of(account, pool) if e["type"] == "correction_write_off"]
+    status = RegistryClient(url, bank.participant, bank.key_id, bank.private).status(batch_id)
+    # 520 + 600 kg: one tonne, 120 kg carried — the 180 kg the correction took never reach the registry
+    assert (status["batch"]["quantity_grams"], status["units"], status["carried_out_grams"]) == (1_120_000, 1, 120_000)
+    assert [(e["reduction_id"], e["grams"], e["corrected_grams"]) for e in offs] == [(rid, -180_000, 520_000)]
+    assert report["ok"], report["differences"]
+    assert report["figures"]["correction_written_off_grams"] == 180_000
+
+
+def _entries_of(account, pool: str) -> list[dict]:
+    try:
+        return account.list_entries_after(owner_pid=pool, after_seq=0, limit=1000)["entries"]
+    except RemoteError:  # a pool chain opens with its first transfer
+        return []
 
 
 def test_nothing_to_batch_sends_nothing(account_config, registry, bridge_config, container_factory):

@@ -239,6 +239,34 @@ class FakeAccount:
             "last_seq": read[-1]["seq"] if read else after_seq,
         }
 
+    def correct(self, reduction_id: str, grams: int) -> None:
+        """A correction of a redeemed reduction recorded by the ledger (its `locked_redeemed`
+        refusal with `corrected_grams`): contributions report min(original, corrected) from now."""
+        for carried in self.provenance.values():
+            for c in carried:
+                if c["reduction_id"] == reduction_id:
+                    original = c.get("original_grams", c["grams"])
+                    kept = min(original, grams)
+                    c.update(grams=kept, original_grams=original, written_off_grams=original - kept)
+
+    def _carried(self, item: dict) -> dict:
+        return next(c for c in self.provenance[item["transfer_entry_id"]] if c["reduction_id"] == item["reduction_id"])
+
+    def corrections(self, items):
+        self.calls.append(("corrections", len(items)))
+        assert len(items) <= 500
+        return [
+            {
+                "reduction_id": c["reduction_id"],
+                "transfer_entry_id": c["transfer_entry_id"],
+                "grams": c["grams"],
+                "original_grams": c["original_grams"],
+                "written_off_grams": c["written_off_grams"],
+            }
+            for c in map(self._carried, items)
+            if c.get("written_off_grams", 0) > 0
+        ]
+
     def write_off_corrections(self, items):
         """The pool's `correction_write_off` of each (once per reduction, on the transfer's chain)."""
         self.calls.append(("write_off_corrections", len(items)))
@@ -247,10 +275,14 @@ class FakeAccount:
             (pool,) = [
                 p for p, chain in self.chains.items() if any(e["entry_id"] == item["transfer_entry_id"] for e in chain)
             ]
-            (c,) = [c for c in self.provenance[item["transfer_entry_id"]] if c["reduction_id"] == item["reduction_id"]]
+            c = self._carried(item)
+            if c.get("written_off_grams", 0) <= 0:
+                continue  # as the ledger: nothing lowered, nothing written
             done = [e for e in self.chains[pool] if e.get("reduction_id") == item["reduction_id"]]
             entry = done[0] if done else self._append(pool, "correction_write_off", -c["written_off_grams"])
-            entry["reduction_id"] = item["reduction_id"]
+            entry.update(
+                reduction_id=item["reduction_id"], corrected_grams=c["grams"], original_grams=c["original_grams"]
+            )
             out.append(dict(entry))
         return out
 

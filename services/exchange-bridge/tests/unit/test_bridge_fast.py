@@ -224,6 +224,76 @@ def test_a_redeemed_reduction_a_correction_lowered_is_batched_at_the_corrected_g
     assert len([e for e in world.account.chains["bank-pool"] if e["type"] == "correction_write_off"]) == 2
 
 
+def correction_scenario(world):
+    """Queued below a tonne, then corrected (one lowered, one to nothing), then a tonne is due."""
+    world.account.redeem(
+        [contribution("pid-a", 700_000, reduction_id="c-1"), contribution("pid-b", 150_000, reduction_id="c-2")]
+    )
+    world.run()  # intake queues both at their transferred grams; 850 kg: no batch yet
+    world.account.correct("c-1", 500_000)
+    world.account.correct("c-2", 0)
+    world.account.redeem([contribution("pid-c", 600_000, reduction_id="c-3")])
+
+
+def issued_leaves(world, batch_id: str) -> dict[str, int]:
+    """reduction id -> grams of the batch the registry issued (it holds the leaves it verified)."""
+    batch = Repository(world.db).batch(batch_id)
+    assert sorted(_leaf_ids(world.registry, batch_id)) == sorted(leaf["reduction_id"] for leaf in batch["leaves"])
+    return {leaf["reduction_id"]: leaf["grams"] for leaf in batch["leaves"]}
+
+
+def pool_write_offs(world) -> dict[str, int]:
+    offs = [e for e in world.account.chains["bank-pool"] if e["type"] == "correction_write_off"]
+    assert len(offs) == len({e["reduction_id"] for e in offs}), "a reduction written off twice"
+    return {e["reduction_id"]: e["grams"] for e in offs}
+
+
+def test_a_correction_after_intake_reaches_the_exchange_at_the_corrected_grams():
+    """ADR 0005 §2 when the correction lands after the bridge queued the reduction (the common
+    order): the batch is formed at the ledger's corrected grams, the pool writes off the
+    difference once, and a reduction corrected to nothing never reaches the exchange."""
+    world = World()
+    correction_scenario(world)
+    assert not world.registry.batches and set(world.docs("candidates")) == {"c-1", "c-2"}
+    world.run()
+    ((batch_id, status),) = world.registry.issued().items()
+    assert issued_leaves(world, batch_id) == {"c-1": 500_000, "c-3": 600_000}
+    assert status["batch"]["quantity_grams"] == 1_100_000 and status["units"] == 1
+    assert pool_write_offs(world) == {"c-1": -200_000, "c-2": -150_000}
+    # every transferred gram is registered or written off, once
+    assert 1_100_000 + 200_000 + 150_000 == 700_000 + 150_000 + 600_000
+    world.run()
+    assert pool_write_offs(world) == {"c-1": -200_000, "c-2": -150_000} and len(world.registry.batches) == 1
+
+
+def correction_writes() -> int:
+    world = World()
+    correction_scenario(world)
+    world.db.crash_before_write(10_000)
+    world.run()
+    return world.db.writes
+
+
+@pytest.mark.parametrize("k", range(1, correction_writes() + 1))
+def test_a_correction_arriving_during_a_crashed_formation_is_counted_once(k):
+    """A crash anywhere in forming the batch, then a correction of c-3: whether the slot was
+    already decided (c-3 goes at the grams it was formed with) or not (c-3 goes corrected and
+    the pool writes off the rest), c-3's grams are registered or written off, never both."""
+    world = World()
+    correction_scenario(world)
+    world.db.crash_before_write(k)
+    with pytest.raises(Crash):
+        world.run()
+    world.account.correct("c-3", 450_000)
+    world.run()
+    ((batch_id, _),) = world.registry.issued().items()
+    leaves = issued_leaves(world, batch_id)
+    offs = pool_write_offs(world)
+    assert leaves["c-1"] == 500_000 and "c-2" not in leaves and offs["c-1"] == -200_000 and offs["c-2"] == -150_000
+    assert leaves["c-3"] - offs.get("c-3", 0) == 600_000
+    assert leaves["c-3"] in (450_000, 600_000)
+
+
 # -- crashes, races, lost answers ------------------------------------------------------------
 def scenario(world):
     """Two groups, a carried remainder and a second batch, with fixed ids: the reference history."""

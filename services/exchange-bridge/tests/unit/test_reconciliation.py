@@ -350,6 +350,45 @@ def test_a_written_off_reduction_in_an_issued_batch_is_reported(world):
     assert [d["what"] for d in result["differences"] if d["subject"] == rid] == ["written off, yet in an issued batch"]
 
 
+def test_a_gram_a_correction_took_is_counted_once():
+    """ADR 0005 §2: reductions corrected after intake are batched at the corrected grams and the
+    pool writes the rest off — clean; a write-off missing, or at other grams than the batch
+    holds, is reported under `corrections`; a slot correction the leaf does not follow, under
+    `reductions`."""
+    w = World()
+    lowered, gone = w.earn_and_redeem("pid-dan", [(700_000, "metro_ride", 2026), (150_000, "metro_ride", 2026)])
+    w.bridge().run()  # queued, below a tonne
+    w.account.correct(lowered["reduction_id"], 500_000)
+    w.account.correct(gone["reduction_id"], 0)
+    w.earn_and_redeem("pid-eve", [(600_000, "metro_ride", 2026)])
+    w.bridge().run()
+    result = w.reconcile()
+    assert result["ok"], result["differences"]
+    assert (result["figures"]["correction_write_offs"], result["figures"]["correction_written_off_grams"]) == (
+        2,
+        350_000,
+    )
+    assert result["figures"]["registered_grams"] == 1_100_000
+
+    offs = {e["reduction_id"]: e for e in w.account.chains["bank-pool"] if e["type"] == "correction_write_off"}
+    offs[lowered["reduction_id"]]["corrected_grams"] = 600_000
+    found = [d for d in w.reconcile()["differences"] if d["check"] == "corrections"]
+    assert [(d["subject"], d["batched"], d["corrected"]) for d in found] == [
+        (lowered["reduction_id"], 500_000, 600_000)
+    ]
+
+    offs[lowered["reduction_id"]]["type"] = "other"  # the pool never wrote it off
+    found = [d for d in w.reconcile()["differences"] if d["check"] == "corrections"]
+    assert [d["what"] for d in found] == ["the batch carries it at corrected grams the pool has not written off"]
+    offs[lowered["reduction_id"]]["type"] = "correction_write_off"
+    offs[lowered["reduction_id"]]["corrected_grams"] = 500_000
+
+    (slot,) = w.db["slots"].docs.values()
+    slot["corrections"][0]["grams"] = 400_000  # the leaf no longer follows its slot
+    result = w.reconcile()
+    assert counts_of(result) == {"reductions": 1}
+
+
 def test_gauges_and_the_log_line(world, caplog):
     result = world.reconcile()
     with caplog.at_level("INFO"):
