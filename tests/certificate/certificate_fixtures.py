@@ -387,6 +387,57 @@ def resign_issuance(certificate: dict, keys: Keys, batch: int) -> None:
     entry["registry_signature"] = Signer(keys).registry(entry["record"])
 
 
+# ---- a certificate across key rotations -----------------------------------------------------------
+
+ROTATION_A, ROTATION_B = "batch-2026-metro-0101", "batch-2026-metro-0102"
+
+
+@dataclass
+class Rotation:
+    """A valid certificate of OWNER whose two batches span a rotation of the bank's key and one of
+    the registry's: batch A was signed by the bank's old key and issued and retired under the
+    registry's old key; the bank rotated before it signed batch B, which the registry issued under
+    its old key and retired under its new one (it rotated in between)."""
+
+    old: Keys
+    new: Keys
+    certificate: dict
+
+    def copy(self) -> dict:
+        return copy.deepcopy(self.certificate)
+
+
+def rotation_certificate() -> Rotation:
+    old, new = new_keys(), new_keys()
+    when = datetime(2026, 6, 1, 1, 0, tzinfo=timezone.utc)
+    a = _leaves("rot-a", [(OWNER, 700_000), (OTHERS[0], 450_000), (OWNER, 12)], when)
+    b = _leaves("rot-b", [(OTHERS[1], 980_000), (OWNER, 64_000)], when + timedelta(days=30))
+    entry_a = build_entry(
+        Signer(old),
+        batch_id=ROTATION_A,
+        leaves=a,
+        owner_pid=OWNER,
+        first_serial=1,
+        operations=[("retire", 1, BENEFICIARY, "before the rotation")],
+    )
+    # the bank's new key over batch B, the registry's old key over its issuance
+    b_signer = Signer(Keys(new.bank_private, new.bank_public, old.registry_private, old.registry_public))
+    entry_b = build_entry(
+        b_signer,
+        batch_id=ROTATION_B,
+        leaves=b,
+        owner_pid=OWNER,
+        first_serial=entry_a["issuance"]["record"]["end"] + 1,
+        carried_in_grams=entry_a["issuance"]["record"]["carried_out_grams"],
+        carried_from=ROTATION_A,
+        group_position=2,
+        operations=[("retire", 1, BENEFICIARY, "after the rotation")],
+    )
+    certificate = build_certificate(OWNER, [entry_a, entry_b])
+    resign_retirement(certificate, new, 1, 0)  # the registry had rotated by then
+    return Rotation(old=old, new=new, certificate=certificate)
+
+
 # ---- the test vector of docs/certificate.md ------------------------------------------------------
 
 VECTOR_OWNER = sm3_hex(b"owner: test vector customer")

@@ -8,6 +8,9 @@ batch/leaf) once tampered with. The page runs in headless Chromium from file:// 
 certificate and the keys from its URL fragment) and its verdict is read from the DOM Chromium
 dumps when the page has loaded; the verification runs synchronously while the page loads.
 
+A certificate spanning a rotation of the bank's key and of the registry's is VALID only with
+every key that signed in it, and the report names the key that verified each signature.
+
 The doc's test vector (docs/certificate.md) is recomputed three ways: by the fixture code that
 made it, by an independent Python computation (json.dumps, OpenSSL's SM3 via hashlib, gmssl's
 SM2), and by the verifier's JavaScript.
@@ -25,6 +28,8 @@ from pathlib import Path
 
 import pytest
 from certificate_fixtures import (
+    ROTATION_A,
+    ROTATION_B,
     Keys,
     certificate_digest,
     doc_vector,
@@ -33,6 +38,7 @@ from certificate_fixtures import (
     new_keys,
     resign_issuance,
     resign_retirement,
+    rotation_certificate,
     sample_certificate,
     serial,
 )
@@ -56,15 +62,21 @@ def as_bytes(certificate) -> bytes:
     return json.dumps(certificate, ensure_ascii=False, indent=1).encode("utf-8")
 
 
-def run_cli(node, certificate, bank: str, registry: str, *options: str) -> subprocess.CompletedProcess:
+def key_options(option: str, keys) -> list[str]:
+    """`option` once per key: `keys` is one key or a list of them."""
+    return [arg for key in ([keys] if isinstance(keys, str) else keys) for arg in (option, key)]
+
+
+def run_cli(node, certificate, bank, registry, *options: str) -> subprocess.CompletedProcess:
     with tempfile.NamedTemporaryFile(suffix=".json") as f:
         f.write(as_bytes(certificate))
         f.flush()
-        args = [node, str(TOOL / "verify.js"), "--bank-key", bank, "--registry-key", registry, *options, f.name]
+        keys = key_options("--bank-key", bank) + key_options("--registry-key", registry)
+        args = [node, str(TOOL / "verify.js"), *keys, *options, f.name]
         return subprocess.run(args, capture_output=True, text=True, timeout=120)
 
 
-def cli_verdict(node, certificate, bank: str, registry: str) -> tuple[str, set]:
+def cli_verdict(node, certificate, bank, registry) -> tuple[str, set]:
     result = run_cli(node, certificate, bank, registry, "--json")
     report = json.loads(result.stdout)
     assert result.returncode == (0 if report["verdict"] == "VALID" else 1), result.stderr
@@ -76,11 +88,18 @@ class _Dom(HTMLParser):
         super().__init__()
         self.verdict = None
         self.failures = []
+        self.check_keys = []  # (code, data-key) of every row of the checklist, in order
+        self.signers = []  # data-key of each batch's "signed by the bank" line, in order
+        self.fingerprints = []  # the trusted keys' fingerprints in the summary, in order
         self._stack = []  # (tag, what) of open elements whose text is collected
         self.verdict_text = ""
 
     def handle_starttag(self, tag, attrs):
         attrs = dict(attrs)
+        if tag == "tr" and attrs.get("class") == "check":
+            self.check_keys.append((attrs.get("data-code"), attrs.get("data-key")))
+        elif tag == "p" and attrs.get("class") == "signer":
+            self.signers.append(attrs.get("data-key"))
         if attrs.get("id") == "verdict":
             self.verdict = attrs.get("data-verdict")
             self._stack.append((tag, "verdict"))
@@ -94,6 +113,9 @@ class _Dom(HTMLParser):
                 }
             )
             self._stack.append((tag, "failure"))
+        elif tag == "div" and attrs.get("class") == "code fingerprint":
+            self.fingerprints.append("")
+            self._stack.append((tag, "fingerprint"))
         elif self._stack:
             self._stack.append((tag, None))
 
@@ -106,6 +128,8 @@ class _Dom(HTMLParser):
             self.verdict_text += data
         if any(what == "failure" for _, what in self._stack):
             self.failures[-1]["text"] += data
+        if any(what == "fingerprint" for _, what in self._stack):
+            self.fingerprints[-1] += data
 
 
 def page_dom(chromium, url: str) -> _Dom:
@@ -133,18 +157,20 @@ def page_dom(chromium, url: str) -> _Dom:
     return dom
 
 
-def page_url(certificate, bank: str, registry: str) -> str:
+def page_url(certificate, bank, registry) -> str:
+    """`bank`, `registry`: one key, or a list sent as the URL form `<hex>,<hex>…`."""
     cert = base64.urlsafe_b64encode(as_bytes(certificate)).decode("ascii").rstrip("=")
+    bank, registry = (k if isinstance(k, str) else ",".join(k) for k in (bank, registry))
     return INDEX.as_uri() + "#" + urllib.parse.urlencode({"cert": cert, "bank": bank, "registry": registry})
 
 
-def page_verdict(chromium, certificate, bank: str, registry: str) -> tuple[str, set]:
+def page_verdict(chromium, certificate, bank, registry) -> tuple[str, set]:
     dom = page_dom(chromium, page_url(certificate, bank, registry))
     assert dom.verdict in ("VALID", "INVALID"), f"no verdict in the page: {dom.verdict} {dom.verdict_text!r}"
     return dom.verdict, {(f["code"], f["batch"], f["leaf"]) for f in dom.failures}
 
 
-def verdict(runner: str, request, certificate, bank: str, registry: str) -> tuple[str, set]:
+def verdict(runner: str, request, certificate, bank, registry) -> tuple[str, set]:
     if runner == "cli":
         return cli_verdict(request.getfixturevalue("node"), certificate, bank, registry)
     return page_verdict(request.getfixturevalue("chromium"), certificate, bank, registry)
@@ -341,6 +367,166 @@ def test_valid_certificate(runner, request, sample):
 def test_tampered_certificate(runner, case, request, sample, stranger):
     cert, expected = case(sample)
     assert verdict(runner, request, cert, *keys_for(case, sample, stranger)) == ("INVALID", expected)
+
+
+# ---- certificates across key rotations ---------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def rotation():
+    return rotation_certificate()
+
+
+def every_key(rotation) -> tuple[list[str], list[str]]:
+    """(bank keys, registry keys), old and new: what an auditor of the certificate's period gives."""
+    return [rotation.old.bank_public, rotation.new.bank_public], [
+        rotation.old.registry_public,
+        rotation.new.registry_public,
+    ]
+
+
+@pytest.mark.parametrize("runner", RUNNERS)
+def test_a_certificate_across_rotations_is_valid_with_every_key(runner, request, rotation):
+    banks, registries = every_key(rotation)
+    assert verdict(runner, request, rotation.certificate, banks, registries) == ("VALID", set())
+    # the order the keys are given in is not the order they signed in
+    assert verdict(runner, request, rotation.certificate, banks[::-1], registries[::-1]) == ("VALID", set())
+
+
+@pytest.mark.parametrize("runner", RUNNERS)
+def test_a_certificate_across_rotations_needs_the_old_keys_too(runner, request, rotation):
+    _, registries = every_key(rotation)
+    only_new_bank = verdict(runner, request, rotation.certificate, rotation.new.bank_public, registries)
+    assert only_new_bank == ("INVALID", {("bank_signature", ROTATION_A, None)})
+    banks, _ = every_key(rotation)
+    only_new_registry = verdict(runner, request, rotation.certificate, banks, rotation.new.registry_public)
+    assert only_new_registry == (
+        "INVALID",
+        {("issuance_signature", ROTATION_A, None), ("retirement_signature", ROTATION_A, None)}
+        | {("issuance_signature", ROTATION_B, None)},
+    )
+
+
+def test_the_cli_report_names_the_key_of_each_signature(node, rotation):
+    banks, registries = every_key(rotation)
+    old_bank, new_bank, old_registry, new_registry = (key_fingerprint(k) for k in banks + registries)
+    result = run_cli(node, rotation.certificate, banks, registries, "--json")
+    report = json.loads(result.stdout)
+    assert result.returncode == 0 and report["verdict"] == "VALID", result.stdout + result.stderr
+    assert [k["fingerprint"] for k in report["keys"]["bank_keys"]] == [old_bank, new_bank]
+    assert [k["fingerprint"] for k in report["keys"]["registry_keys"]] == [old_registry, new_registry]
+    assert report["keys"]["bank"]["fingerprint"] == old_bank  # the first given: what one-key readers read
+    a, b = report["batches"]
+    assert (a["batch_id"], a["bank_key"], b["batch_id"], b["bank_key"]) == (ROTATION_A, old_bank, ROTATION_B, new_bank)
+    assert [a["issuance"]["registry_key"], b["issuance"]["registry_key"]] == [old_registry, old_registry]
+    assert [r["registry_key"] for r in a["retirements"] + b["retirements"]] == [old_registry, new_registry]
+    signatures = [(c["code"], c["batch"], c["key"]) for c in report["checks"] if c["code"].endswith("_signature")]
+    assert signatures == [
+        ("bank_signature", ROTATION_A, old_bank),
+        ("issuance_signature", ROTATION_A, old_registry),
+        ("retirement_signature", ROTATION_A, old_registry),
+        ("bank_signature", ROTATION_B, new_bank),
+        ("issuance_signature", ROTATION_B, old_registry),
+        ("retirement_signature", ROTATION_B, new_registry),
+    ]
+    assert all(
+        new_bank in c["message"] for c in report["checks"] if c["code"] == "bank_signature" and c["batch"] == ROTATION_B
+    )
+
+    text = run_cli(node, rotation.certificate, banks, registries)
+    assert text.returncode == 0, text.stdout + text.stderr
+    for fingerprint in (old_bank, new_bank):
+        assert f"  trusted bank key fingerprint (SM3):     {fingerprint}\n" in text.stdout
+    for fingerprint in (old_registry, new_registry):
+        assert f"  trusted registry key fingerprint (SM3): {fingerprint}\n" in text.stdout
+    assert f"    bank key {old_bank} signed the batch" in text.stdout
+    assert f"    bank key {new_bank} signed the batch" in text.stdout
+    assert (
+        text.stdout.index(old_bank + " signed")
+        < text.stdout.index(ROTATION_B)
+        < text.stdout.index(new_bank + " signed")
+    )
+    assert f"record retire:bank-a:retire-1, registry key {new_registry}" in text.stdout
+
+
+def test_the_cli_failure_lines_say_how_many_keys_were_tried(node, rotation, stranger):
+    _, registries = every_key(rotation)
+    one = run_cli(node, rotation.certificate, rotation.new.bank_public, registries)
+    assert one.returncode == 1
+    # with one trusted key, the line is what it always was
+    assert (
+        f"  [step 2 bank_signature] batch {ROTATION_A}: the bank's signature over canonical_json(batch) does not verify "
+        "with the trusted bank key (another key signed it, or the batch was changed)\n"
+    ) in one.stdout
+    two = run_cli(node, rotation.certificate, [rotation.new.bank_public, stranger.bank_public], registries)
+    assert two.returncode == 1
+    assert (
+        f"[step 2 bank_signature] batch {ROTATION_A}: the bank's signature over canonical_json(batch) does not verify "
+        "with any of the 2 trusted bank keys (another key signed it, or the batch was changed)\n" in two.stdout
+    )
+
+
+@pytest.mark.chromium
+def test_the_page_names_the_key_of_each_signature(chromium, rotation):
+    banks, registries = every_key(rotation)
+    old_bank, new_bank, old_registry, new_registry = (key_fingerprint(k) for k in banks + registries)
+    # the bank's keys in the URL form <hex>,<hex>; the registry's one per line, as typed into the field
+    dom = page_dom(chromium, page_url(rotation.certificate, banks, "\n".join(registries)))
+    assert (dom.verdict, dom.failures) == ("VALID", [])
+    assert dom.fingerprints == [old_bank, new_bank, old_registry, new_registry]
+    assert dom.signers == [old_bank, new_bank]
+    signatures = [(code, key) for code, key in dom.check_keys if code.endswith("_signature")]
+    assert signatures == [
+        ("bank_signature", old_bank),
+        ("issuance_signature", old_registry),
+        ("retirement_signature", old_registry),
+        ("bank_signature", new_bank),
+        ("issuance_signature", old_registry),
+        ("retirement_signature", new_registry),
+    ]
+    assert all(key is None for code, key in dom.check_keys if not code.endswith("_signature"))
+
+
+def test_an_unusable_key_among_several_is_a_usage_error(node, rotation):
+    banks, registries = every_key(rotation)
+    short = run_cli(node, rotation.certificate, [banks[0], banks[1][:-2]], registries)
+    assert short.returncode == 2 and short.stdout == "", short.stdout
+    assert f"--bank-key #2 ({banks[1][:12]}…) must be 128 hex characters" in short.stderr
+    off_curve = registries[1][:-1] + flip(registries[1][-1])
+    bad = run_cli(node, rotation.certificate, banks, [registries[0], off_curve, registries[1]])
+    assert (
+        bad.returncode == 2 and f"--registry-key #2 ({off_curve[:12]}…) is not a point of the SM2 curve" in bad.stderr
+    )
+
+
+@pytest.mark.chromium
+def test_the_page_refuses_an_unusable_key_among_several(chromium, rotation):
+    banks, registries = every_key(rotation)
+    dom = page_dom(chromium, page_url(rotation.certificate, [banks[0], "04abc", banks[1]], registries))
+    assert dom.verdict == "ERROR" and "the bank key #2 (04abc) must be 128 hex characters" in dom.verdict_text
+
+
+def test_key_lists_split_on_commas_and_whitespace(node, rotation):
+    k1, k2 = rotation.old.bank_public, "04" + rotation.new.bank_public.upper()
+    cases = [
+        k1,
+        f"{k1},{k2}",
+        f" {k1}\n{k2}\n",
+        f"{k1}, {k2}",
+        f"{k1}\t{k2}",
+        f"{k1[:64]}\n{k1[64:]}",  # one key pasted across two lines is still one key
+        "",
+    ]
+    probe = (
+        "const path = require('path'); const dir = process.argv[1]; const v = path.join(dir, 'vendor', 'sm-crypto-0.5.8');"
+        "const api = require(path.join(dir, 'certificate.js'))(require(path.join(v, 'sm2.js')), require(path.join(v, 'sm3.js')));"
+        "process.stdout.write(JSON.stringify(JSON.parse(process.argv[2]).map((t) => api.splitKeys(t))));"
+    )
+    result = subprocess.run(
+        [node, "-e", probe, str(TOOL), json.dumps(cases)], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == [[k1], [k1, k2], [k1, k2], [k1, k2], [k1, k2], [k1], []]
 
 
 # ---- what the CLI prints and returns ----------------------------------------------------------------

@@ -5,18 +5,23 @@
  * them. The one implementation behind both index.html (inlined by assemble.js) and the command
  * line (verify.js).
  *
- * It trusts nothing but the two public keys it is given (the bank's and the registry's) and the
- * SM2/SM3 code of sm-crypto 0.5.8 (vendor/). It computes everything else itself: its own strict
+ * It trusts nothing but the public keys it is given (one or more of the bank's, one or more of the
+ * registry's: after a key rotation a certificate holds signatures of an old and of a new key) and
+ * the SM2/SM3 code of sm-crypto 0.5.8 (vendor/). It computes everything else itself: its own strict
  * JSON parser (so that an integer is told from a float and a duplicate key is refused), its own
  * canonical JSON (Python's json.dumps(sort_keys=True, separators=(",", ":"),
  * ensure_ascii=False)), UTF-8 bytes from TextEncoder, and the Merkle arithmetic.
  *
  * Usage: const api = factory(sm2, sm3)      (factory = this module's export)
- *        api.verifyText(certificateText, {bankKey, registryKey}) -> report
+ *        api.verifyText(certificateText, {bankKeys: [hex, …], registryKeys: [hex, …]}) -> report
+ *        ({bankKey: hex, registryKey: hex}, one key each, works too)
  *        report.verdict is "VALID" or "INVALID"; report.checks lists every check made
- *        ({step, code, ok, batch, leaf, message}); report.failures the failed ones;
- *        report.keys the two trusted keys with their fingerprints (SM3 of the key's 64 bytes).
- * A malformed trusted key is not a property of the certificate: it throws KeyError.
+ *        ({step, code, ok, batch, leaf, message, key}: `key` is the fingerprint of the trusted key
+ *        that verified a signature, else null); report.failures the failed ones; report.keys the
+ *        trusted keys with their fingerprints (SM3 of the key's 64 bytes); report.batches[i]
+ *        .bank_key, .issuance.registry_key and .retirements[k].registry_key name the key that
+ *        verified each signature.
+ * A malformed trusted key is not a property of the certificate: it throws KeyError naming it.
  */
 (function (root, factory) {
   if (typeof module === 'object' && module.exports) module.exports = factory;
@@ -326,6 +331,47 @@
     return key;
   }
 
+  /* The trusted keys of one signer, normalized, in the order given, a repeated key once:
+   * [{public_key, fingerprint}]. `given` is one key or a list; a bad one is named by its place
+   * in the list ("the bank key #2 (801ac7ba748c…)") unless it is the only one. */
+  function normalizeKeys(given, name) {
+    var list = Array.isArray(given) ? given : [given];
+    if (!list.length) throw new KeyError(name + ' is missing: give at least one');
+    var out = [];
+    list.forEach(function (text, k) {
+      var label = name;
+      if (list.length > 1) {
+        var shown = String(text === undefined || text === null ? '' : text).replace(/\s+/g, '');
+        label += ' #' + (k + 1) + (shown ? ' (' + (shown.length > 12 ? shown.slice(0, 12) + '…' : shown) + ')' : '');
+      }
+      var key = normalizeKey(text, label);
+      if (!out.some(function (t) { return t.public_key === key; })) out.push({public_key: key, fingerprint: keyFingerprint(key)});
+    });
+    return out;
+  }
+
+  /* The keys typed into one field of the page (or one URL parameter): separated by commas, line
+   * breaks or other whitespace. Whitespace inside one key was always allowed (a key pasted across
+   * two lines), so text without a comma whose parts are not each a key but that together make
+   * one is that one key. */
+  function splitKeys(text) {
+    var s = String(text === undefined || text === null ? '' : text);
+    var parts = s.split(/[\s,]+/).filter(Boolean);
+    var looksLikeKey = function (t) { return /^(04)?[0-9a-fA-F]{128}$/.test(t); };
+    if (parts.length > 1 && s.indexOf(',') < 0 && !parts.every(looksLikeKey) && looksLikeKey(parts.join(''))) {
+      return [parts.join('')];
+    }
+    return parts;
+  }
+
+  /* The first trusted key that verifies the signature, or null. */
+  function verifiedBy(trusted, text, signatureHex) {
+    for (var k = 0; k < trusted.length; k++) {
+      if (sm2Verify(trusted[k].public_key, text, signatureHex)) return trusted[k];
+    }
+    return null;
+  }
+
   /* SM3 of the key's 64 bytes X||Y (not of its hex text), 64 lower-case hex characters. */
   function keyFingerprint(key) {
     var bytes = [];
@@ -457,12 +503,13 @@
   function Report() {
     this.checks = [];
   }
-  Report.prototype.add = function (step, code, ok, where, message) {
+  Report.prototype.add = function (step, code, ok, where, message, key) {
     this.checks.push({
       step: step, code: code, ok: !!ok,
       batch: where && where.batch !== undefined ? where.batch : null,
       leaf: where && where.leaf !== undefined ? where.leaf : null,
       message: message,
+      key: key || null,
     });
     return !!ok;
   };
@@ -475,9 +522,12 @@
     var failures = report.checks.filter(function (c) { return !c.ok; });
     return {
       verdict: failures.length ? 'INVALID' : 'VALID',
+      // bank/registry: the first key of each, as before there could be several (existing readers)
       keys: {
-        bank: {public_key: keys.bankKey, fingerprint: keyFingerprint(keys.bankKey)},
-        registry: {public_key: keys.registryKey, fingerprint: keyFingerprint(keys.registryKey)},
+        bank: keys.bank[0],
+        registry: keys.registry[0],
+        bank_keys: keys.bank,
+        registry_keys: keys.registry,
       },
       format: summary.format === undefined ? null : summary.format,
       owner_pid: summary.owner_pid === undefined ? null : summary.owner_pid,
@@ -490,9 +540,22 @@
     };
   }
 
+  /* {bank: [{public_key, fingerprint}], registry: […]} of {bankKeys, registryKeys} (lists) or
+   * {bankKey, registryKey} (one key, or a list, each). */
+  function trustedKeys(keys) {
+    keys = keys || {};
+    return {
+      bank: normalizeKeys(keys.bankKeys !== undefined ? keys.bankKeys : keys.bankKey, 'the bank key'),
+      registry: normalizeKeys(keys.registryKeys !== undefined ? keys.registryKeys : keys.registryKey, 'the registry key'),
+    };
+  }
+  function asKeys(trusted) {
+    var hex = function (t) { return t.public_key; };
+    return {bankKeys: trusted.bank.map(hex), registryKeys: trusted.registry.map(hex)};
+  }
+
   function verifyText(text, keys) {
-    var bankKey = normalizeKey(keys && keys.bankKey, 'the bank key');
-    var registryKey = normalizeKey(keys && keys.registryKey, 'the registry key');
+    var trusted = trustedKeys(keys);
     var doc;
     try {
       doc = parseJson(String(text));
@@ -500,18 +563,16 @@
       if (!(e instanceof JsonError)) throw e;
       var report = new Report();
       report.add(1, 'json', false, null, 'the certificate is not strict JSON: ' + e.message);
-      return finish(report, {}, {bankKey: bankKey, registryKey: registryKey});
+      return finish(report, {}, trusted);
     }
-    return verifyDocument(doc, {bankKey: bankKey, registryKey: registryKey});
+    return verifyDocument(doc, asKeys(trusted));
   }
 
   /* `doc` as returned by parseJson (JSON.parse output works too but cannot tell 1.0 from 1). */
   function verifyDocument(doc, keys) {
-    var bankKey = normalizeKey(keys && keys.bankKey, 'the bank key');
-    var registryKey = normalizeKey(keys && keys.registryKey, 'the registry key');
+    var trusted = trustedKeys(keys);
     var report = new Report();
     var summary = {};
-    var trusted = {bankKey: bankKey, registryKey: registryKey};
 
     // (1) a known format, and the shape of the certificate itself
     if (!isObject(doc)) {
@@ -549,7 +610,7 @@
     var seenReductions = Object.create(null);
     var seenBatches = Object.create(null);
     summary.batches = doc.batches.map(function (entry, b) {
-      var r = verifyBatch(entry, b, owner, bankKey, registryKey, report);
+      var r = verifyBatch(entry, b, owner, trusted, report);
       if (r.gramsComplete) sum += r.grams;
       else sumComplete = false;
       r.reductionIds.forEach(function (id) {
@@ -584,9 +645,17 @@
     return finish(report, summary, trusted);
   }
 
-  function verifyBatch(entry, b, owner, bankKey, registryKey, report) {
+  /* The message of a failed signature check: with one trusted key exactly as it always was. */
+  function notVerified(trusted, kind) {
+    return trusted.length === 1 ? 'with the trusted ' + kind + ' key' : 'with any of the ' + trusted.length + ' trusted ' + kind + ' keys';
+  }
+  function fingerprintOf(key) {
+    return key ? key.fingerprint : null;
+  }
+
+  function verifyBatch(entry, b, owner, trusted, report) {
     var label = '#' + (b + 1);
-    var out = {grams: 0, gramsComplete: true, reductionIds: [], summary: {index: b, batch_id: null, leaves: [], retirements: []}};
+    var out = {grams: 0, gramsComplete: true, reductionIds: [], summary: {index: b, batch_id: null, bank_key: null, leaves: [], retirements: []}};
     var where = {batch: label};
 
     // (1) shape of this entry and of its batch
@@ -619,10 +688,12 @@
     var batchText = canonicalJson(batch, 'batch');
 
     // (2) the bank's signature over canonical_json(batch)
-    var signed = sm2Verify(bankKey, batchText, entry.bank_signature);
-    report.add(2, 'bank_signature', signed, where, signed
-      ? 'the bank\'s signature over the batch verifies with the trusted bank key'
-      : 'the bank\'s signature over canonical_json(batch) does not verify with the trusted bank key (another key signed it, or the batch was changed)');
+    var signer = verifiedBy(trusted.bank, batchText, entry.bank_signature);
+    out.summary.bank_key = fingerprintOf(signer);
+    report.add(2, 'bank_signature', signer !== null, where, signer
+      ? 'the bank\'s signature over the batch verifies with the trusted bank key of fingerprint ' + signer.fingerprint
+      : 'the bank\'s signature over canonical_json(batch) does not verify ' + notVerified(trusted.bank, 'bank') +
+        ' (another key signed it, or the batch was changed)', fingerprintOf(signer));
 
     // (3) every leaf: this owner, this batch's methodology and vintage, included under merkle_root
     if (!report.add(3, 'leaves', entry.leaves.length > 0, where,
@@ -675,10 +746,11 @@
       problems.forEach(function (p) { report.add(1, 'structure', false, where, p); });
     } else if (known) {
       issuance = entry.issuance.record;
-      var iok = sm2Verify(registryKey, canonicalJson(issuance, 'issuance.record'), entry.issuance.registry_signature);
-      report.add(4, 'issuance_signature', iok, where, iok
-        ? 'the registry\'s signature over the issuance record verifies with the trusted registry key'
-        : 'the registry\'s signature over canonical_json(issuance.record) does not verify with the trusted registry key');
+      var issuer = verifiedBy(trusted.registry, canonicalJson(issuance, 'issuance.record'), entry.issuance.registry_signature);
+      report.add(4, 'issuance_signature', issuer !== null, where, issuer
+        ? 'the registry\'s signature over the issuance record verifies with the trusted registry key of fingerprint ' + issuer.fingerprint
+        : 'the registry\'s signature over canonical_json(issuance.record) does not verify ' + notVerified(trusted.registry, 'registry'),
+      fingerprintOf(issuer));
       var digest = sm3Hex(batchText);
       var names = [];
       if (issuance.batch_id !== batch.batch_id) names.push('batch_id ' + issuance.batch_id);
@@ -708,6 +780,7 @@
         : 'carried_in_grams + quantity_grams = ' + pooled + ' g makes ' + units + ' unit(s) and ' + rest + ' g carried out, the issuance says ' +
           issuance.units + ' unit(s) and ' + issuance.carried_out_grams + ' g');
       out.summary.issuance = pick(issuance, ['op_id', 'serial', 'start', 'end', 'units', 'to_holder', 'at', 'carried_out_grams', 'group_position']);
+      out.summary.issuance.registry_key = fingerprintOf(issuer);
     }
 
     // (5) the registry's retirement records, of this batch, inside the issued range
@@ -724,10 +797,11 @@
       }
       var rec = ret.record;
       var name = 'retirement ' + (k + 1) + ' (' + rec.start + '–' + rec.end + ')';
-      var rok = sm2Verify(registryKey, canonicalJson(rec, 'retirement.record'), ret.registry_signature);
-      report.add(5, 'retirement_signature', rok, where, rok
-        ? name + ': the registry\'s signature verifies with the trusted registry key'
-        : name + ': the registry\'s signature over canonical_json(record) does not verify with the trusted registry key');
+      var retirer = verifiedBy(trusted.registry, canonicalJson(rec, 'retirement.record'), ret.registry_signature);
+      report.add(5, 'retirement_signature', retirer !== null, where, retirer
+        ? name + ': the registry\'s signature verifies with the trusted registry key of fingerprint ' + retirer.fingerprint
+        : name + ': the registry\'s signature over canonical_json(record) does not verify ' + notVerified(trusted.registry, 'registry'),
+      fingerprintOf(retirer));
       var other = ['batch_id', 'methodology_id', 'methodology_version', 'vintage'].filter(function (key) { return rec[key] !== batch[key]; });
       report.add(5, 'retirement_batch', !other.length, where, !other.length
         ? name + ': of this batch'
@@ -744,7 +818,9 @@
           : name + ': serials ' + rec.start + '–' + rec.end + ' are not inside the issued ' + issuance.start + '–' + issuance.end);
       }
       ranges.push({start: rec.start, end: rec.end, name: name});
-      out.summary.retirements.push(pick(rec, ['op_id', 'serial', 'start', 'end', 'units', 'from_holder', 'beneficiary', 'reason', 'at']));
+      var listed = pick(rec, ['op_id', 'serial', 'start', 'end', 'units', 'from_holder', 'beneficiary', 'reason', 'at']);
+      listed.registry_key = fingerprintOf(retirer);
+      out.summary.retirements.push(listed);
     });
     ranges.sort(function (x, y) { return x.start - y.start; });
     for (var k = 1; k < ranges.length; k++) {
@@ -788,6 +864,8 @@
     merkleProof: merkleProof,
     rootFromProof: rootFromProof,
     normalizeKey: normalizeKey,
+    normalizeKeys: normalizeKeys,
+    splitKeys: splitKeys,
     keyFingerprint: function (publicKey) {
       return keyFingerprint(normalizeKey(publicKey, 'the key'));
     },

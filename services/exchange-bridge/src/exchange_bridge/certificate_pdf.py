@@ -6,6 +6,14 @@ and reason, and how to verify it: the certificate's digest and the fingerprints 
 the registry's keys (docs/certificate.md §2), which the reference verifier
 (tools/certificate-verifier) prints too. It proves nothing by itself; the JSON does.
 
+Bank keys: a batch is signed by the key the bridge had when it formed the batch, and stored with
+that key's public half (exchange_bridge.lifecycle, store_batch). After a rotation a certificate
+holds batches of the old key and of the new one, and the certificate itself does not say which
+(its format has no member for it): the caller passes `bank_keys` (batch_id -> public key, what
+`stored_bank_keys` reads) beside the certificate. With one key for every batch the PDF shows that
+key once; with several it names, per batch, the fingerprint of the key that signed it, and lists
+every key for the verifier.
+
 Fonts: the certificate's text may hold any character (beneficiaries in Chinese, for instance).
 The first font found of CERTIFICATE_PDF_FONT (a TTF/OTF/TTC path), then FONT_CANDIDATES (Debian's
 CJK and DejaVu fonts) is embedded, subset; with none, the PDF core font Helvetica (Latin-1) is
@@ -41,10 +49,33 @@ VERIFIER = "tools/certificate-verifier/ in the platform's source repository"
 LATIN_1 = frozenset(range(0x20, 0x7F)) | frozenset(range(0xA0, 0x100))
 
 
+def plain_key(public_key: str) -> str:
+    """128 lower-case hex X||Y (a leading 04 taken off)."""
+    key = public_key.lower()
+    return key[2:] if len(key) == 130 else key
+
+
 def fingerprint(public_key: str) -> str:
     """SM3 of the key's 64 bytes X||Y (docs/certificate.md §2)."""
-    key = public_key.lower()
-    return gm.sm3_hex(bytes.fromhex(key[2:] if len(key) == 130 else key))
+    return gm.sm3_hex(bytes.fromhex(plain_key(public_key)))
+
+
+def stored_bank_keys(certificate: dict, repo) -> dict:
+    """batch_id -> the public key the bridge stored with each batch of the certificate: the key
+    that signed it. `repo` is the bridge's Repository."""
+    keys = {}
+    for entry in certificate["batches"]:
+        stored = repo.batch(entry["batch"]["batch_id"])
+        if stored is not None and stored.get("public_key"):
+            keys[entry["batch"]["batch_id"]] = stored["public_key"]
+    return keys
+
+
+def signing_keys(certificate: dict, bank_public_key: str, bank_keys: dict | None = None) -> list[str]:
+    """The bank key of each batch, in the certificate's order: its key in `bank_keys`, else
+    `bank_public_key` (the bridge's current key)."""
+    bank_keys = bank_keys or {}
+    return [plain_key(bank_keys.get(entry["batch"]["batch_id"], bank_public_key)) for entry in certificate["batches"]]
 
 
 def digest(certificate: dict) -> str:
@@ -110,10 +141,19 @@ class CertificatePdf(FPDF):
         self.cell(0, 5, self.font.text(f"{self.footer_text} · page {self.page_no()}/{{nb}}"), align="C")
 
 
-def render(certificate: dict, bank_public_key: str, registry_public_key: str, font: Font | None = None) -> bytes:
-    """The PDF of `certificate` (carbon-retirement-certificate/2) as bytes."""
+def render(
+    certificate: dict,
+    bank_public_key: str,
+    registry_public_key: str,
+    font: Font | None = None,
+    bank_keys: dict | None = None,
+) -> bytes:
+    """The PDF of `certificate` (carbon-retirement-certificate/2) as bytes. `bank_keys`: batch_id ->
+    the public key that signed the batch, for batches not signed by `bank_public_key`."""
     font = font or Font()
     batches = certificate["batches"]
+    batch_keys = signing_keys(certificate, bank_public_key, bank_keys)
+    used = list(dict.fromkeys(batch_keys)) or [plain_key(bank_public_key)]
     cert_digest = digest(certificate)
     pdf = CertificatePdf(font, f"{certificate['format']} · digest {cert_digest[:16]}...")
     pdf.set_title("Carbon retirement certificate")
@@ -169,7 +209,7 @@ def render(certificate: dict, bank_public_key: str, registry_public_key: str, fo
         ]
     )
 
-    for n, entry in enumerate(batches, 1):
+    for n, (entry, batch_key) in enumerate(zip(batches, batch_keys), 1):
         batch, issue = entry["batch"], entry["issuance"]["record"]
         mine = sum(item["leaf"]["grams"] for item in entry["leaves"])
         title = f"Batch {n} of {len(batches)}: {batch['methodology_id']} v{batch['methodology_version']}, vintage {batch['vintage']}"
@@ -189,6 +229,13 @@ def render(certificate: dict, bank_public_key: str, registry_public_key: str, fo
                 f"to {issue['to_holder']} at {issue['at']}; {issue['carried_out_grams']:,} g carried out",
             ),
         ]
+        if len(used) > 1:
+            pairs.append(
+                (
+                    "Signed with bank key",
+                    f"{used.index(batch_key) + 1} of {len(used)}, fingerprint {grouped(fingerprint(batch_key))}",
+                )
+            )
         rows(pairs)
         pdf.set_font(font.family, size=8)
         with pdf.table(
@@ -211,26 +258,46 @@ def render(certificate: dict, bank_public_key: str, registry_public_key: str, fo
         pdf.ln(4)
 
     text(12, "How to verify this certificate", gap=1)
+    if len(used) == 1:
+        command = "node verify.js --bank-key <hex> --registry-key <hex> certificate.json."
+        keys_step = (
+            "3. Get the bank's and the exchange registry's SM2 public keys from them through a channel you "
+            "trust (the registry: GET /v1/public-key), not from whoever gave you this PDF. The verifier "
+            "shows their fingerprints (SM3 of the key's 64 bytes); they must be:"
+        )
+        key_rows = [
+            ("Bank key fingerprint", grouped(fingerprint(used[0]))),
+            ("Registry key fingerprint", grouped(fingerprint(registry_public_key))),
+            ("Bank public key", used[0]),
+            ("Registry public key", registry_public_key.lower()),
+        ]
+    else:
+        command = (
+            "node verify.js --bank-key <hex> --bank-key <hex> ... --registry-key <hex> certificate.json, "
+            "with one --bank-key per bank key below (in the page: every bank key in its field)."
+        )
+        keys_step = (
+            f"3. The bank changed its signing key while these batches were made: {len(used)} bank keys signed "
+            "them (each batch above names its key), and the verifier needs every one. Get the bank's and the "
+            "exchange registry's SM2 public keys from them through a channel you trust (the registry: "
+            "GET /v1/public-key), not from whoever gave you this PDF. The verifier shows their fingerprints "
+            "(SM3 of the key's 64 bytes) and which key verified each batch; they must be:"
+        )
+        key_rows = [
+            *[(f"Bank key {k} of {len(used)} fingerprint", grouped(fingerprint(key))) for k, key in enumerate(used, 1)],
+            ("Registry key fingerprint", grouped(fingerprint(registry_public_key))),
+            *[(f"Bank public key {k} of {len(used)}", key) for k, key in enumerate(used, 1)],
+            ("Registry public key", registry_public_key.lower()),
+        ]
     steps = [
         "1. Get the JSON certificate this PDF was made from (it comes with it). Its digest, SM3 of its "
         f"canonical JSON, is {grouped(cert_digest)}; the verifier prints it.",
-        f"2. Get the verifier: {VERIFIER}: open index.html in any browser (it works offline) or run "
-        "node verify.js --bank-key <hex> --registry-key <hex> certificate.json.",
-        "3. Get the bank's and the exchange registry's SM2 public keys from them through a channel you "
-        "trust (the registry: GET /v1/public-key), not from whoever gave you this PDF. The verifier "
-        "shows their fingerprints (SM3 of the key's 64 bytes); they must be:",
+        f"2. Get the verifier: {VERIFIER}: open index.html in any browser (it works offline) or run {command}",
+        keys_step,
     ]
     for step in steps:
         text(9, step, gap=1)
-    rows(
-        [
-            ("Bank key fingerprint", grouped(fingerprint(bank_public_key))),
-            ("Registry key fingerprint", grouped(fingerprint(registry_public_key))),
-            ("Bank public key", bank_public_key.lower()),
-            ("Registry public key", registry_public_key.lower()),
-        ],
-        size=8,
-    )
+    rows(key_rows, size=8)
     text(
         9,
         "4. The verifier must say VALID. VALID means: the bank signed every batch, each reduction "
@@ -258,9 +325,12 @@ def _texts(certificate: dict):
             yield signed["record"]["reason"]
 
 
-def verified_signatures(certificate: dict, bank_public_key: str, registry_public_key: str) -> bool:
-    """Whether every signature in the certificate verifies with these keys (the bridge never
-    hands out a PDF of a certificate it could not verify itself)."""
+def verified_signatures(
+    certificate: dict, bank_public_key: str, registry_public_key: str, bank_keys: dict | None = None
+) -> bool:
+    """Whether every signature in the certificate verifies with these keys, each batch's with its
+    own key when `bank_keys` names one (the bridge never hands out a PDF of a certificate it could
+    not verify itself)."""
 
     def ok(key: str, document: dict, signature: str) -> bool:
         try:
@@ -268,8 +338,8 @@ def verified_signatures(certificate: dict, bank_public_key: str, registry_public
         except (ValueError, TypeError):
             return False
 
-    for entry in certificate["batches"]:
-        if not ok(bank_public_key, entry["batch"], entry["bank_signature"]):
+    for entry, batch_key in zip(certificate["batches"], signing_keys(certificate, bank_public_key, bank_keys)):
+        if not ok(batch_key, entry["batch"], entry["bank_signature"]):
             return False
         for signed in [entry["issuance"], *entry["retirements"]]:
             if not ok(registry_public_key, signed["record"], signed["registry_signature"]):
@@ -277,18 +347,21 @@ def verified_signatures(certificate: dict, bank_public_key: str, registry_public
     return True
 
 
-def answer(certificate: dict, bank_public_key: str, registry, font: Font | None = None) -> dict:
+def answer(
+    certificate: dict, bank_public_key: str, registry, font: Font | None = None, bank_keys: dict | None = None
+) -> dict:
     """What RPC `certificate_pdf` returns: the certificate, its PDF (base64), file names, its digest
-    and the two keys' fingerprints. `registry` is the RegistryClient (its GET /v1/public-key)."""
+    and the fingerprints of the bank's current key and the registry's. `registry` is the
+    RegistryClient (its GET /v1/public-key); `bank_keys` as in `render` (`stored_bank_keys`)."""
     if not certificate["batches"]:
         raise InvalidRequest("none of these reductions of the owner is in a batch with retired units")
     try:
         registry_public_key = registry.public_key()["public_key"]
     except Exception as error:  # the registry is unreachable: the caller retries
         raise OutcomeUnknown(f"the registry's public key could not be read: {type(error).__name__}") from error
-    if not verified_signatures(certificate, bank_public_key, registry_public_key):
+    if not verified_signatures(certificate, bank_public_key, registry_public_key, bank_keys):
         raise InvalidRequest("the certificate's signatures do not verify with the current bank and registry keys")
-    pdf = render(certificate, bank_public_key, registry_public_key, font)
+    pdf = render(certificate, bank_public_key, registry_public_key, font, bank_keys)
     owner = re.sub(r"[^A-Za-z0-9_-]", "-", certificate["owner_pid"])[:12]
     stem = f"carbon-retirement-certificate-{owner}-{re.sub(r'[^0-9-]', '', certificate['issued_at'][:10])}"
     return {

@@ -109,4 +109,9 @@ class ExchangeBridgeService(ops.OperationsMixin):
         registry_key_fingerprint}."""
         bridge = self._bridge()
         doc = bridge.certificate(owner_pid, reduction_ids)
-        return certificate_pdf.answer(doc, bridge.lifecycle.signer.public_hex, bridge.lifecycle.registry)
+        return certificate_pdf.answer(
+            doc,
+            bridge.lifecycle.signer.public_hex,
+            bridge.lifecycle.registry,
+            bank_keys=certificate_pdf.stored_bank_keys(doc, bridge.repo),  # each batch's own signer
+        )

@@ -22,6 +22,7 @@ from bridge_fakes import REGISTRY_KEYS, FakeAccount, FakeDatabase, FakeDispatch,
 
 VERIFIER = Path(__file__).resolve().parents[4] / "tools" / "certificate-verifier" / "verify.js"
 KEYS = gm.generate_sm2_keypair()
+ROTATED_KEYS = gm.generate_sm2_keypair()  # the bank's key after a rotation
 REQUEST_FIELDS = {"transfer": ("to_holder",), "retire": ("beneficiary", "reason"), "cancel": ("reason",)}
 
 
@@ -62,10 +63,20 @@ def make_bridge() -> Bridge:
     return Bridge(FakeAccount(), Repository(FakeDatabase()), registry, Signer(*KEYS), FakeDispatch(), "bank-a")
 
 
-def retired_batches(bridge) -> list[str]:
-    """Two batches holding reductions of pid-alice (and others), with units retired."""
+def rotate_bank_key(bridge, keys=ROTATED_KEYS, key_id: str = "k2") -> None:
+    """The bank's key rotation (docs/registry-api.md §1) as the bridge lives it: it signs with the
+    new key from now on, and the registry accepts that key."""
+    bridge.lifecycle.signer = Signer(*keys, key_id)
+    bridge.lifecycle.registry.bank_key = keys[1]
+
+
+def retired_batches(bridge, between=None) -> list[str]:
+    """Two batches holding reductions of pid-alice (and others), with units retired; `between()`
+    runs after the first batch is retired, before the second is formed."""
     account, alice = bridge.intake.account, []
     for wave in range(2):
+        if wave and between is not None:
+            between()
         mine = [contribution("pid-alice", 900_000 + wave), contribution("pid-alice", 45_678)]
         alice += [c["reduction_id"] for c in mine]
         account.redeem(mine + [contribution("pid-bob", 1_200_000), contribution("pid-carol", 333)])
@@ -75,13 +86,15 @@ def retired_batches(bridge) -> list[str]:
     return alice
 
 
-def verify(certificate_doc: dict, bank_key: str = KEYS[1]) -> dict:
+def verify(certificate_doc: dict, bank_key: str | list[str] = KEYS[1]) -> dict:
+    """verify.js --json; `bank_key`: one key, or a list (each given with its own --bank-key)."""
     node = shutil.which("node")
     if node is None:
         pytest.fail("node not found in PATH: the certificate verifier runs on Node.js", pytrace=False)
     with tempfile.NamedTemporaryFile("w", suffix=".json", encoding="utf-8") as f:
         json.dump(certificate_doc, f, ensure_ascii=False)
         f.flush()
-        args = [node, str(VERIFIER), "--bank-key", bank_key, "--registry-key", REGISTRY_KEYS[1], "--json", f.name]
+        banks = [arg for key in ([bank_key] if isinstance(bank_key, str) else bank_key) for arg in ("--bank-key", key)]
+        args = [node, str(VERIFIER), *banks, "--registry-key", REGISTRY_KEYS[1], "--json", f.name]
         out = subprocess.run(args, capture_output=True, text=True, timeout=60)
     return json.loads(out.stdout)

@@ -10,11 +10,12 @@ import zlib
 import pytest
 
 from carbon_common import gm
+from carbon_common.canonical import canonical_bytes
 from exchange_bridge import certificate_pdf as cp
 from exchange_bridge.errors import InvalidRequest, OutcomeUnknown
 
 from bridge_fakes import REGISTRY_KEYS
-from certificate_support import KEYS, make_bridge, retired_batches, verify
+from certificate_support import KEYS, ROTATED_KEYS, make_bridge, retired_batches, rotate_bank_key, verify
 
 
 # -- reading a PDF's text back ------------------------------------------------------------------
@@ -224,3 +225,60 @@ def test_the_rpc_answer_refuses_what_it_cannot_stand_behind(doc):
         cp.answer(doc, KEYS[1], Registry(gm.generate_sm2_keypair()[1]))
     with pytest.raises(OutcomeUnknown):
         cp.answer(doc, KEYS[1], Registry(None))
+
+
+# -- a certificate across a rotation of the bank's key ----------------------------------------------
+@pytest.fixture(scope="module")
+def rotated():
+    """(certificate, bridge): one of pid-alice's batches signed by the bank's old key, the other by
+    its new one (the bridge rotated in between)."""
+    bridge = make_bridge()
+    alice = retired_batches(bridge, between=lambda: rotate_bank_key(bridge))
+    return bridge.certificate("pid-alice", alice), bridge
+
+
+def signer_of(entry: dict) -> str:
+    """Which of the two bank keys signed the batch, by its signature (the certificate lists batches
+    by id, not in the order they were formed)."""
+    [key] = [
+        public
+        for public in (KEYS[1], ROTATED_KEYS[1])
+        if gm.sm2_verify(public, canonical_bytes(entry["batch"]), bytes.fromhex(entry["bank_signature"]))
+    ]
+    return key
+
+
+def test_the_pdf_names_the_bank_key_of_each_batch_after_a_rotation(rotated):
+    doc, bridge = rotated
+    signers = [signer_of(entry) for entry in doc["batches"]]
+    assert sorted(signers) == sorted([KEYS[1], ROTATED_KEYS[1]])
+    keys = cp.stored_bank_keys(doc, bridge.repo)
+    assert keys == {entry["batch"]["batch_id"]: key for entry, key in zip(doc["batches"], signers)}  # as stored
+    assert verify(doc, [KEYS[1], ROTATED_KEYS[1]])["verdict"] == "VALID"
+
+    text = flat(pdf_text(cp.render(doc, ROTATED_KEYS[1], REGISTRY_KEYS[1], core_font(), keys)))
+    sections = [text.index(flat(s)) for s in ("Batch 1 of 2", "Batch 2 of 2", "How to verify")]
+    for n, (signer, other) in enumerate(zip(signers, signers[::-1])):
+        # each batch's section names its own key (numbered as in the list below), and only it
+        section = text[sections[n] : sections[n + 1]]
+        assert flat(f"{n + 1} of 2, fingerprint {cp.grouped(cp.fingerprint(signer))}") in section
+        assert flat(cp.grouped(cp.fingerprint(other))) not in section
+    verifying = text[sections[2] :]  # every key the verifier needs, with its fingerprint
+    for k, key in enumerate(signers, 1):
+        assert flat(f"Bank key {k} of 2 fingerprint{cp.grouped(cp.fingerprint(key))}") in verifying
+        assert flat(f"Bank public key {k} of 2{key}") in verifying
+    assert flat("--bank-key <hex> --bank-key <hex>") in verifying
+
+    answer = cp.answer(doc, ROTATED_KEYS[1], Registry(REGISTRY_KEYS[1]), core_font(), bank_keys=keys)
+    assert flat("Signed with bank key") in flat(pdf_text(base64.b64decode(answer["pdf_base64"])))
+    with pytest.raises(InvalidRequest, match="do not verify"):  # one batch is not the current key's
+        cp.answer(doc, ROTATED_KEYS[1], Registry(REGISTRY_KEYS[1]), core_font())
+
+
+def test_the_pdf_of_batches_of_one_key_shows_that_key_once(rotated):
+    doc, bridge = rotated
+    older = {**doc, "batches": [entry for entry in doc["batches"] if signer_of(entry) == KEYS[1]]}
+    pdf = cp.render(older, ROTATED_KEYS[1], REGISTRY_KEYS[1], core_font(), cp.stored_bank_keys(older, bridge.repo))
+    text = flat(pdf_text(pdf))
+    assert flat(f"Bank key fingerprint{cp.grouped(cp.fingerprint(KEYS[1]))}") in text  # the key that signed
+    assert flat(cp.grouped(cp.fingerprint(ROTATED_KEYS[1]))) not in text and flat("Signed with bank key") not in text
