@@ -96,7 +96,7 @@ class Certificates:
         owner_pid = account["owner_pid"]
         wait = None if timeout is None else timeout - RESPONSE_MARGIN_SECONDS
         try:
-            answer = self.bridge.call(RPC_METHOD, owner_pid, ids, timeout=wait)
+            answer = self.bridge.call(RPC_METHOD, owner_pid, ids, fmt == "json_pdf", timeout=wait)
         except RemoteError as error:
             raise refusal_of(error) from None
         certificate = answer["certificate"]
@@ -135,6 +135,6 @@ def refusal_of(error: RemoteError) -> Exception:
         )
     if error.exc_type == "OutcomeUnknown":
         return BridgeUnavailable("the exchange registry did not answer the bridge: retry", "registry_unavailable")
-    if error.exc_type in ("MethodNotFound", "UnknownService"):
+    if error.exc_type in ("MethodNotFound", "UnknownService", "IncorrectSignature"):
         return BridgeUnavailable("the exchange bridge does not offer certificate_pdf (an older version?)")
     return error

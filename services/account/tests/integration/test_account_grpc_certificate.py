@@ -73,6 +73,7 @@ class Stage:
     """What the stand-in received, and the calls it holds until the test lets them go."""
 
     calls: list = []
+    pdf_asked: list = []
     held: dict = {}
     in_flight = most_in_flight = 0
 
@@ -94,16 +95,17 @@ class StandInBridge:
     name = "exchange_bridge"
 
     @rpc(expected_exceptions=(InvalidRequest, OutcomeUnknown))
-    def certificate_pdf(self, owner_pid, reduction_ids):
+    def certificate_pdf(self, owner_pid, reduction_ids, with_pdf=True):
         Stage.calls.append((owner_pid, list(reduction_ids)))
+        Stage.pdf_asked.append(with_pdf)
         Stage.in_flight += 1
         Stage.most_in_flight = max(Stage.most_in_flight, Stage.in_flight)
         try:
-            return self._answer(owner_pid)
+            return self._answer(owner_pid, with_pdf)
         finally:
             Stage.in_flight -= 1
 
-    def _answer(self, owner_pid):
+    def _answer(self, owner_pid, with_pdf):
         if owner_pid in Stage.held:
             Stage.held[owner_pid].wait()
         if owner_pid == "pid-none":
@@ -115,12 +117,12 @@ class StandInBridge:
         if owner_pid == "pid-broken":
             raise KeyError("batches")  # a fault of the bridge, not a refusal
         eventlet.sleep(0.05 * (len(Stage.calls) % 5))  # answers come back out of order
-        return answer_for(owner_pid)
+        return {**answer_for(owner_pid), **({} if with_pdf else {"pdf_base64": ""})}
 
 
 @pytest.fixture
 def bridge(rabbit_config, container_factory):
-    Stage.calls, Stage.held, Stage.in_flight, Stage.most_in_flight = [], {}, 0, 0
+    Stage.calls, Stage.pdf_asked, Stage.held, Stage.in_flight, Stage.most_in_flight = [], [], {}, 0, 0
     container = container_factory(StandInBridge, rabbit_config)
     container.start()
     yield rabbit_config["AMQP_URI"]
@@ -222,6 +224,7 @@ def test_the_certificate_comes_as_canonical_json_that_verifies_and_with_its_pdf(
     assert with_pdf.pdf == FAKE_PDF and with_pdf.pdf.startswith(b"%PDF")
     assert with_pdf.certificate_json == text and with_pdf.digest == json_only.digest
     assert Stage.calls == [(OWNER, VECTOR_IDS)] * 2
+    assert Stage.pdf_asked == [False, True]  # the bridge renders a PDF only when one was asked for
     assert OWNER not in server["log"].read_text()  # the pseudonym travels in the message body only
 
 
@@ -321,7 +324,7 @@ def test_the_trace_context_travels_and_nothing_personal_in_headers(grpc_process,
     assert set(headers) <= {"nameko.traceparent", "nameko.tracestate"}
     assert headers["nameko.traceparent"].split("-")[1] == TRACE_ID  # a child of the caller's trace
     assert not any(OWNER in str(value) for value in [*headers.values(), *properties.values()])
-    assert body == {"args": [OWNER, VECTOR_IDS], "kwargs": {}}
+    assert body == {"args": [OWNER, VECTOR_IDS, False], "kwargs": {}}  # format json: no PDF asked for
     assert properties["reply_to"] and properties["correlation_id"]
     assert properties["delivery_mode"] == 1 and 0 < int(properties["expiration"]) <= 30_000
 

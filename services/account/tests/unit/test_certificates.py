@@ -32,8 +32,8 @@ class Bridge:
     def __init__(self, answer=None, error=None):
         self.calls, self.answer, self.error = [], answer, error
 
-    def call(self, method, owner_pid, reduction_ids, timeout=None):
-        self.calls.append((method, owner_pid, list(reduction_ids), timeout))
+    def call(self, method, owner_pid, reduction_ids, with_pdf, timeout=None):
+        self.calls.append((method, owner_pid, list(reduction_ids), with_pdf, timeout))
         if self.error:
             raise self.error
         return self.answer or answer_of({**VECTOR, "owner_pid": owner_pid})
@@ -75,7 +75,7 @@ def test_only_credits_consumed_whole_are_asked_about(ops, made):
     ops.redeem(account, 301, "r-2", "tea")  # the rest of 200, 300 whole
     bridge = Bridge()
     answer = made(bridge).of(account, [], "json", None)
-    assert bridge.calls == [("certificate_pdf", "pid-ann", ids[:3], None)]
+    assert bridge.calls == [("certificate_pdf", "pid-ann", ids[:3], False, None)]  # json: no PDF rendered
     assert answer["certificate_json"] == canonical_json({**VECTOR, "owner_pid": "pid-ann"})
     assert answer["pdf"] == b"" and made(Bridge()).of(account, [], "json_pdf", 10.0)["pdf"] == b"%PDF-1.4 x"
 
@@ -84,7 +84,9 @@ def test_named_reductions_are_asked_once_each_and_the_deadline_keeps_a_margin(op
     ops.open_account("pid-bo")
     bridge = Bridge()
     made(bridge).of(ledger.account_id_for("pid-bo"), ["a", "b", "a"], "json", 5.0)
-    assert bridge.calls == [("certificate_pdf", "pid-bo", ["a", "b"], 5.0 - certificates.RESPONSE_MARGIN_SECONDS)]
+    assert bridge.calls == [
+        ("certificate_pdf", "pid-bo", ["a", "b"], False, 5.0 - certificates.RESPONSE_MARGIN_SECONDS)
+    ]
 
 
 def test_refused_before_the_bridge(ops, made, monkeypatch):
@@ -144,6 +146,8 @@ def test_the_bridges_refusals_become_the_apis_codes():
     assert isinstance(certificates.refusal_of(wrong_keys), CertificateUnverifiable)
     down = certificates.refusal_of(bridge_refusal(VECTOR, Registry(None)))
     assert isinstance(down, BridgeUnavailable) and down.code == "registry_unavailable"
+    for older in ("MethodNotFound", "IncorrectSignature"):  # a bridge from before certificate_pdf / with_pdf
+        assert isinstance(certificates.refusal_of(RemoteError(older, "certificate_pdf")), BridgeUnavailable)
     other = RemoteError("KeyError", "'batches'")
     assert certificates.refusal_of(other) is other  # a fault: INTERNAL, logged by type only
     assert "batches" not in str(other)

@@ -348,7 +348,12 @@ def verified_signatures(
 
 
 def answer(
-    certificate: dict, bank_public_key: str, registry, font: Font | None = None, bank_keys: dict | None = None
+    certificate: dict,
+    bank_public_key: str,
+    registry,
+    font: Font | None = None,
+    bank_keys: dict | None = None,
+    with_pdf: bool = True,
 ) -> dict:
     """What RPC `certificate_pdf` returns: the certificate, its PDF (base64), file names, its digest
     and the fingerprints of the bank's current key and the registry's. `registry` is the
@@ -361,7 +366,7 @@ def answer(
         raise OutcomeUnknown(f"the registry's public key could not be read: {type(error).__name__}") from error
     if not verified_signatures(certificate, bank_public_key, registry_public_key, bank_keys):
         raise InvalidRequest("the certificate's signatures do not verify with the current bank and registry keys")
-    pdf = render(certificate, bank_public_key, registry_public_key, font, bank_keys)
+    pdf = render(certificate, bank_public_key, registry_public_key, font, bank_keys) if with_pdf else b""
     owner = re.sub(r"[^A-Za-z0-9_-]", "-", certificate["owner_pid"])[:12]
     stem = f"carbon-retirement-certificate-{owner}-{re.sub(r'[^0-9-]', '', certificate['issued_at'][:10])}"
     return {

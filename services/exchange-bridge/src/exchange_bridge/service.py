@@ -103,10 +103,11 @@ class ExchangeBridgeService(ops.OperationsMixin):
         return self._bridge().certificate(owner_pid, reduction_ids)
 
     @rpc(expected_exceptions=EXPECTED)
-    def certificate_pdf(self, owner_pid, reduction_ids):
+    def certificate_pdf(self, owner_pid, reduction_ids, with_pdf=True):
         """The same certificate and a PDF of it for people (docs/certificate.md §8): {certificate,
         pdf_base64, pdf_filename, json_filename, digest, bank_key_fingerprint,
-        registry_key_fingerprint}."""
+        registry_key_fingerprint}. `with_pdf` false: everything checked the same, no PDF rendered
+        (`pdf_base64` empty) — for callers that asked for the JSON only."""
         bridge = self._bridge()
         doc = bridge.certificate(owner_pid, reduction_ids)
         return certificate_pdf.answer(
@@ -114,4 +115,5 @@ class ExchangeBridgeService(ops.OperationsMixin):
             bridge.lifecycle.signer.public_hex,
             bridge.lifecycle.registry,
             bank_keys=certificate_pdf.stored_bank_keys(doc, bridge.repo),  # each batch's own signer
+            with_pdf=bool(with_pdf),
         )

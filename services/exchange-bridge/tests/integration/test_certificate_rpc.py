@@ -60,6 +60,7 @@ def test_the_service_returns_the_certificate_and_its_pdf(registry_process, bridg
     with ServiceRpcProxy("exchange_bridge", config) as service:
         doc = service.certificate("pid-alice", ids)
         answer = service.certificate_pdf("pid-alice", ids)
+        json_only = service.certificate_pdf("pid-alice", ids, False)
         with pytest.raises(RemoteError) as nothing:
             service.certificate_pdf("pid-bob", ids)  # none of these is bob's
     assert nothing.value.exc_type == "InvalidRequest"
@@ -74,3 +75,8 @@ def test_the_service_returns_the_certificate_and_its_pdf(registry_process, bridg
     assert answer["bank_key_fingerprint"] == gm.sm3_hex(bytes.fromhex(bank.public))
     assert answer["registry_key_fingerprint"] == report["keys"]["registry"]["fingerprint"]
     assert answer["pdf_filename"].endswith(".pdf") and answer["json_filename"].endswith(".json")
+    # asked without the PDF: the same checks and figures, nothing rendered
+    assert json_only["pdf_base64"] == "" and json_only["bank_key_fingerprint"] == answer["bank_key_fingerprint"]
+    assert (
+        verify(json.dumps(json_only["certificate"], ensure_ascii=False), bank.public)["digest"] == json_only["digest"]
+    )
