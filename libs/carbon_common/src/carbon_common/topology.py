@@ -285,11 +285,11 @@ def declare(amqp_uri: str, routes=ROUTES, retired=RETIRED_ROUTES) -> list[str]:
                     "(docs/deploy.md, 'Queue type')"
                 ) from exc
             declared.append(queue.name)
-        declared += [_retire(conn, route) for route in retired]
+        declared += [retire(conn, route) for route in retired]
     return [d for d in declared if d]
 
 
-def _retire(conn, route: Route) -> str:
+def retire(conn, route: Route) -> str:
     """Unbind a retired route's queue and delete those of its queues that hold no message and
     have no consumer (an old release may still be draining one) -> what was left, or ""."""
     from amqp.exceptions import NotFound

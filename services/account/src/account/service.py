@@ -2,6 +2,7 @@
 
 import logging
 
+from nameko.dependency_providers import Config
 from nameko.rpc import rpc
 from nameko.timer import timer
 
@@ -15,6 +16,7 @@ from carbon_common.tracing import Tracing
 
 from account import feed, reconciliation_reads, schemas
 from account.catalogue.provider import CatalogueProvider
+from account.enterprise import retired
 from account.enterprise.provider import EnterpriseProvider
 from account.enterprise.readmodel import item_of_posted
 from account.enterprise.scope import EnterpriseAccountMissing
@@ -27,6 +29,7 @@ from account.posting import observe_posted
 log = logging.getLogger(__name__)
 EXPECTED = (LedgerError, LookupError)
 CATALOGUE_POLL_SECONDS = 1.0  # how soon a partner hears of a redemption, and expiries are decided
+RETIRED_DRAIN_SECONDS = 60.0  # retired queues are left over from an upgrade: no hurry, and cheap once gone
 
 
 class AccountService(operations.OperationsMixin, reconciliation_reads.ReconciliationReads):
@@ -38,6 +41,7 @@ class AccountService(operations.OperationsMixin, reconciliation_reads.Reconcilia
     ledger_publisher = BatchDispatcher()
     catalogue = CatalogueProvider()
     enterprise = EnterpriseProvider()
+    config = Config()
 
     # events in
     @batch_event_handler("calc", "reduction_calculated", max_batch=500)
@@ -129,6 +133,15 @@ class AccountService(operations.OperationsMixin, reconciliation_reads.Reconcilia
         done = self.catalogue.run_pass(self.ledger_publisher.publish_many)
         if any(done.values()):
             log.info("catalogue pass", extra=done)
+
+    @timer(interval=RETIRED_DRAIN_SECONDS)
+    def drain_retired_queues(self):
+        """Events an upgrade left in the enterprise read model's retired queues, into the read
+        model (account.enterprise.retired); the queues go once empty."""
+        done = retired.drain(self.config["AMQP_URI"], self.enterprise.readmodel.apply)
+        if done["drained"] or done["left"]:
+            log.info("retired queues drained", extra=done)
+        return done
 
     # internal RPC
     @rpc(expected_exceptions=EXPECTED)

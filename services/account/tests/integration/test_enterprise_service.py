@@ -11,12 +11,15 @@ from kombu import Connection
 
 from carbon_common import topology
 from carbon_common.events import EventPublisher
+from carbon_dev import payloads
 from carbon_dev.testing import TEST_MONGO_URI, free_port, wait_until
+from nameko.testing.services import entrypoint_hook
 
 from account import ledger
 from account.enterprise import links
 from account.enterprise.enterprise import Enterprises
 from account.enterprise.store import EnterpriseStore
+from account.outbox import event_items
 from account.service import AccountService
 
 CONSENTED = "2026-12-01T00:00:00.000000Z"
@@ -118,3 +121,65 @@ def test_the_aggregate_follows_linked_credits_and_enterprise_scope_holds(
         message="the reversal subtracted",
     )
     assert (groups()["metro_ride"]["grams"], groups()["metro_ride"]["contributors"]) == (101 + 102 + 103, 3)
+
+
+def test_events_an_upgrade_left_in_the_retired_queues_reach_the_aggregate(service, ops, repo, platform_amqp):
+    """Credits the release before this one published to the read model's own queue, never consumed
+    before the upgrade unbound it: the service's drain applies them, once, rejects a message that
+    is no event in the queue's DLQ, and deletes what is left empty."""
+    uri = platform_amqp["AMQP_URI"]
+    enterprises = Enterprises(ops, EnterpriseStore(repo.db), min_group=3)
+    acme = ops.open_account("pid-acme-2", "enterprise")["_id"]
+    staff = [ops.open_account(f"pid-r{i}")["_id"] for i in range(3)]
+    for i, employee in enumerate(staff):
+        enterprises.link(employee, acme, f"link-r{i}", f"consent-r{i}", CONSENTED)
+    # the ledger credits, as the old release posted them; their events as it published them
+    entries, _ = ops.credit_many([payloads.reduction(f"pid-r{i}", 1, 200 + i, scenario="metro_ride") for i in range(3)])
+    topology.declare(uri, routes=topology.RETIRED_ROUTES, retired=())  # the old release's queues
+    publisher = EventPublisher(uri, "account")
+    for entry in entries:
+        for event_type, data, event_id, _ in event_items(entry):
+            publisher.publish(event_type, data, event_id=event_id)
+    publisher.close()
+    with Connection(uri) as conn:  # what is no event at all: its old consumer dead-lettered it
+        conn.default_channel.basic_publish(
+            conn.default_channel.prepare_message(b"not json", content_type="application/json"),
+            routing_key=topology.RETIRED_ROUTES[0].queue_name,
+        )
+    topology.declare(uri)  # the upgrade's topology Job: unbound, left (not empty)
+    month = links.period_of(ledger.utc_now_iso())
+    assert enterprises.aggregate(acme, month)["groups"] == []  # the new queue never saw them
+
+    with entrypoint_hook(service, "drain_retired_queues") as drain:
+        done = drain()
+        again = drain()
+    (metro,) = enterprises.aggregate(acme, month)["groups"]
+    assert (metro["scenario"], metro["grams"], metro["contributors"]) == ("metro_ride", 200 + 201 + 202, 3)
+    credited = topology.RETIRED_ROUTES[0].queue_name
+    assert done["drained"] == {credited: 4} and done["parked"] == 1
+    assert done["left"] == [f"retired {credited}: not empty, left unbound: {credited}.dlq"]  # for an operator
+    assert again == {"drained": {}, "parked": 0, "left": []}  # the queue is gone: nothing more to do
+    with Connection(uri) as conn:
+        assert conn.default_channel.queue_declare(credited + ".dlq", passive=True).message_count == 1
+    names = queue_names(uri)
+    assert credited not in names and topology.RETIRED_ROUTES[1].queue_name not in names
+
+
+def queue_names(uri: str) -> set[str]:
+    """The broker's queues that exist, of the retired routes (passive declares)."""
+    from amqp.exceptions import NotFound
+
+    found = set()
+    with Connection(uri) as conn:
+        for route in topology.RETIRED_ROUTES:
+            for name in (route.queue_name, route.queue_name + ".retry", route.queue_name + ".dlq"):
+                channel = conn.channel()
+                try:
+                    channel.queue_declare(name, passive=True)
+                    found.add(name)
+                except NotFound:
+                    continue
+                finally:
+                    if channel.is_open:
+                        channel.close()
+    return found
