@@ -114,13 +114,15 @@ def test_an_enterprise_sees_its_linked_employees_aggregate_and_earns_from_its_ow
     for pid in pids:
         scene.account.OpenAccount(pb.OpenAccountRequest(owner_pid=pid), timeout=10)
 
+    consented_at = now()  # an app's retry resends the same request, timestamp included
+
     def link(pid, key):
         return scene.account.LinkEnterprise(
             pb.LinkEnterpriseRequest(
                 employee=pb.AccountRef(owner_pid=pid),
                 enterprise=firm,
                 consent_ref=f"app-{key}",
-                consented_at=now(),
+                consented_at=consented_at,
                 request_key=key,
             ),
             timeout=10,
