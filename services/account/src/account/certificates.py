@@ -131,7 +131,7 @@ def refusal_of(error: RemoteError) -> Exception:
         return NoRetiredUnits("none of these reductions of the owner is in a batch with retired units")
     if error.exc_type == "InvalidRequest" and error.text.startswith(UNVERIFIABLE_TEXT):
         return CertificateUnverifiable(
-            "the certificate's signatures do not verify with the bank's and the registry's current keys"
+            "the certificate's signatures do not verify with the bank's keys of its batches and the registry's published keys"
         )
     if error.exc_type == "OutcomeUnknown":
         return BridgeUnavailable("the exchange registry did not answer the bridge: retry", "registry_unavailable")

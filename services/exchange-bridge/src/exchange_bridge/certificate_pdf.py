@@ -14,6 +14,11 @@ holds batches of the old key and of the new one, and the certificate itself does
 key once; with several it names, per batch, the fingerprint of the key that signed it, and lists
 every key for the verifier.
 
+Registry keys: the registry signs each record with the key it has when it decides the operation,
+and after it rotates its key it keeps publishing the earlier ones (GET /v1/public-key,
+`previous_public_keys`). A record is accepted when one of those keys verifies it; the PDF names,
+per batch, which registry key signed the issuance and the retirements when more than one did.
+
 Fonts: the certificate's text may hold any character (beneficiaries in Chinese, for instance).
 The first font found of CERTIFICATE_PDF_FONT (a TTF/OTF/TTC path), then FONT_CANDIDATES (Debian's
 CJK and DejaVu fonts) is embedded, subset; with none, the PDF core font Helvetica (Latin-1) is
@@ -141,19 +146,70 @@ class CertificatePdf(FPDF):
         self.cell(0, 5, self.font.text(f"{self.footer_text} · page {self.page_no()}/{{nb}}"), align="C")
 
 
+def registry_keys_of(published: dict) -> list[str]:
+    """The registry's keys from its GET /v1/public-key answer: the current one first, then the
+    earlier ones it still vouches for (absent in an answer from before rotation existed: none)."""
+    return list(
+        dict.fromkeys(plain_key(k) for k in [published["public_key"], *published.get("previous_public_keys", [])])
+    )
+
+
+def registry_signers(certificate: dict, registry_keys: list[str]) -> list[tuple[str, list[str]]] | None:
+    """Per batch, the registry key that verifies its issuance record and each of its retirement
+    records -> [(issuance key, [retirement keys])], or None when a record verifies with none."""
+
+    def signer(signed: dict) -> str | None:
+        return next(
+            (key for key in registry_keys if _verifies(key, signed["record"], signed["registry_signature"])), None
+        )
+
+    out = []
+    for entry in certificate["batches"]:
+        keys = [signer(signed) for signed in [entry["issuance"], *entry["retirements"]]]
+        if None in keys:
+            return None
+        out.append((keys[0], keys[1:]))
+    return out
+
+
+def _verifies(key: str, document: dict, signature: str) -> bool:
+    try:
+        return gm.sm2_verify(key, canonical_bytes(document), bytes.fromhex(signature))
+    except (ValueError, TypeError):
+        return False
+
+
+def _key_rows(who: str, keys: list[str]) -> tuple[list, list]:
+    """(fingerprint rows, public key rows) of one party's keys, numbered when there are several."""
+    if len(keys) == 1:
+        return [(f"{who} key fingerprint", grouped(fingerprint(keys[0])))], [(f"{who} public key", keys[0])]
+    n = len(keys)
+    return (
+        [(f"{who} key {k} of {n} fingerprint", grouped(fingerprint(key))) for k, key in enumerate(keys, 1)],
+        [(f"{who} public key {k} of {n}", key) for k, key in enumerate(keys, 1)],
+    )
+
+
 def render(
     certificate: dict,
     bank_public_key: str,
     registry_public_key: str,
     font: Font | None = None,
     bank_keys: dict | None = None,
+    signers: list[tuple[str, list[str]]] | None = None,
 ) -> bytes:
     """The PDF of `certificate` (carbon-retirement-certificate/2) as bytes. `bank_keys`: batch_id ->
-    the public key that signed the batch, for batches not signed by `bank_public_key`."""
+    the public key that signed the batch, for batches not signed by `bank_public_key`. `signers`:
+    the registry key of each batch's records (`registry_signers`); none given: all are
+    `registry_public_key`'s."""
     font = font or Font()
     batches = certificate["batches"]
     batch_keys = signing_keys(certificate, bank_public_key, bank_keys)
     used = list(dict.fromkeys(batch_keys)) or [plain_key(bank_public_key)]
+    registry_key = plain_key(registry_public_key)
+    signers = signers or [(registry_key, [registry_key] * len(entry["retirements"])) for entry in batches]
+    registry_used = list(dict.fromkeys(k for issuance, retirements in signers for k in [issuance, *retirements]))
+    registry_used = registry_used or [registry_key]
     cert_digest = digest(certificate)
     pdf = CertificatePdf(font, f"{certificate['format']} · digest {cert_digest[:16]}...")
     pdf.set_title("Carbon retirement certificate")
@@ -209,7 +265,7 @@ def render(
         ]
     )
 
-    for n, (entry, batch_key) in enumerate(zip(batches, batch_keys), 1):
+    for n, (entry, batch_key, (issuance_key, retirement_keys)) in enumerate(zip(batches, batch_keys, signers), 1):
         batch, issue = entry["batch"], entry["issuance"]["record"]
         mine = sum(item["leaf"]["grams"] for item in entry["leaves"])
         title = f"Batch {n} of {len(batches)}: {batch['methodology_id']} v{batch['methodology_version']}, vintage {batch['vintage']}"
@@ -236,6 +292,20 @@ def render(
                     f"{used.index(batch_key) + 1} of {len(used)}, fingerprint {grouped(fingerprint(batch_key))}",
                 )
             )
+        if len(registry_used) > 1:
+
+            def named(keys: list[str]) -> str:
+                return ", ".join(
+                    f"key {registry_used.index(k) + 1} of {len(registry_used)}" for k in dict.fromkeys(keys)
+                )
+
+            pairs.append(
+                (
+                    "Registry records signed with",
+                    f"issuance: {named([issuance_key])}"
+                    + (f"; retirements: {named(retirement_keys)}" if retirement_keys else ""),
+                )
+            )
         rows(pairs)
         pdf.set_font(font.family, size=8)
         with pdf.table(
@@ -258,37 +328,41 @@ def render(
         pdf.ln(4)
 
     text(12, "How to verify this certificate", gap=1)
-    if len(used) == 1:
+    bank_fingerprints, bank_publics = _key_rows("Bank", used)
+    registry_fingerprints, registry_publics = _key_rows("Registry", registry_used)
+    key_rows = bank_fingerprints + registry_fingerprints + bank_publics + registry_publics
+    trusted = (
+        "Get the bank's and the exchange registry's SM2 public keys from them through a channel you trust "
+        "(the registry: GET /v1/public-key), not from whoever gave you this PDF. The verifier shows their "
+        "fingerprints (SM3 of the key's 64 bytes)"
+    )
+    if len(used) == 1 and len(registry_used) == 1:
         command = "node verify.js --bank-key <hex> --registry-key <hex> certificate.json."
-        keys_step = (
-            "3. Get the bank's and the exchange registry's SM2 public keys from them through a channel you "
-            "trust (the registry: GET /v1/public-key), not from whoever gave you this PDF. The verifier "
-            "shows their fingerprints (SM3 of the key's 64 bytes); they must be:"
-        )
-        key_rows = [
-            ("Bank key fingerprint", grouped(fingerprint(used[0]))),
-            ("Registry key fingerprint", grouped(fingerprint(registry_public_key))),
-            ("Bank public key", used[0]),
-            ("Registry public key", registry_public_key.lower()),
-        ]
+        keys_step = f"3. {trusted}; they must be:"
     else:
+        bank_args = "--bank-key <hex>" if len(used) == 1 else "--bank-key <hex> --bank-key <hex> ..."
+        registry_args = (
+            "--registry-key <hex>" if len(registry_used) == 1 else "--registry-key <hex> --registry-key <hex> ..."
+        )
         command = (
-            "node verify.js --bank-key <hex> --bank-key <hex> ... --registry-key <hex> certificate.json, "
-            "with one --bank-key per bank key below (in the page: every bank key in its field)."
+            f"node verify.js {bank_args} {registry_args} certificate.json, with one --bank-key per bank key "
+            "and one --registry-key per registry key below (in the page: every key in its field)."
         )
+        changed = []
+        if len(used) > 1:
+            changed.append(
+                f"The bank changed its signing key while these batches were made: {len(used)} bank keys signed "
+                "them (each batch above names its key)."
+            )
+        if len(registry_used) > 1:
+            changed.append(
+                f"The exchange registry changed its signing key: {len(registry_used)} registry keys signed these "
+                "records (each batch above names the keys of its issuance and retirements)."
+            )
         keys_step = (
-            f"3. The bank changed its signing key while these batches were made: {len(used)} bank keys signed "
-            "them (each batch above names its key), and the verifier needs every one. Get the bank's and the "
-            "exchange registry's SM2 public keys from them through a channel you trust (the registry: "
-            "GET /v1/public-key), not from whoever gave you this PDF. The verifier shows their fingerprints "
-            "(SM3 of the key's 64 bytes) and which key verified each batch; they must be:"
+            f"3. {' '.join(changed)} The verifier needs every one. {trusted} and which key verified each "
+            "signature; they must be:"
         )
-        key_rows = [
-            *[(f"Bank key {k} of {len(used)} fingerprint", grouped(fingerprint(key))) for k, key in enumerate(used, 1)],
-            ("Registry key fingerprint", grouped(fingerprint(registry_public_key))),
-            *[(f"Bank public key {k} of {len(used)}", key) for k, key in enumerate(used, 1)],
-            ("Registry public key", registry_public_key.lower()),
-        ]
     steps = [
         "1. Get the JSON certificate this PDF was made from (it comes with it). Its digest, SM3 of its "
         f"canonical JSON, is {grouped(cert_digest)}; the verifier prints it.",
@@ -326,25 +400,16 @@ def _texts(certificate: dict):
 
 
 def verified_signatures(
-    certificate: dict, bank_public_key: str, registry_public_key: str, bank_keys: dict | None = None
-) -> bool:
-    """Whether every signature in the certificate verifies with these keys, each batch's with its
-    own key when `bank_keys` names one (the bridge never hands out a PDF of a certificate it could
-    not verify itself)."""
-
-    def ok(key: str, document: dict, signature: str) -> bool:
-        try:
-            return gm.sm2_verify(key, canonical_bytes(document), bytes.fromhex(signature))
-        except (ValueError, TypeError):
-            return False
-
+    certificate: dict, bank_public_key: str, registry_keys: list[str], bank_keys: dict | None = None
+) -> list[tuple[str, list[str]]] | None:
+    """The registry key of each batch's records (`registry_signers`) when every signature in the
+    certificate verifies — each batch's with its own bank key when `bank_keys` names one, each
+    record with one of `registry_keys` —, else None (the bridge never hands out a PDF of a
+    certificate it could not verify itself)."""
     for entry, batch_key in zip(certificate["batches"], signing_keys(certificate, bank_public_key, bank_keys)):
-        if not ok(batch_key, entry["batch"], entry["bank_signature"]):
-            return False
-        for signed in [entry["issuance"], *entry["retirements"]]:
-            if not ok(registry_public_key, signed["record"], signed["registry_signature"]):
-                return False
-    return True
+        if not _verifies(batch_key, entry["batch"], entry["bank_signature"]):
+            return None
+    return registry_signers(certificate, registry_keys)
 
 
 def answer(
@@ -357,16 +422,22 @@ def answer(
 ) -> dict:
     """What RPC `certificate_pdf` returns: the certificate, its PDF (base64), file names, its digest
     and the fingerprints of the bank's current key and the registry's. `registry` is the
-    RegistryClient (its GET /v1/public-key); `bank_keys` as in `render` (`stored_bank_keys`)."""
+    RegistryClient (its GET /v1/public-key: the current key and the earlier ones); `bank_keys` as
+    in `render` (`stored_bank_keys`)."""
     if not certificate["batches"]:
         raise InvalidRequest("none of these reductions of the owner is in a batch with retired units")
     try:
-        registry_public_key = registry.public_key()["public_key"]
+        registry_keys = registry_keys_of(registry.public_key())
     except Exception as error:  # the registry is unreachable: the caller retries
         raise OutcomeUnknown(f"the registry's public key could not be read: {type(error).__name__}") from error
-    if not verified_signatures(certificate, bank_public_key, registry_public_key, bank_keys):
-        raise InvalidRequest("the certificate's signatures do not verify with the current bank and registry keys")
-    pdf = render(certificate, bank_public_key, registry_public_key, font, bank_keys) if with_pdf else b""
+    signers = verified_signatures(certificate, bank_public_key, registry_keys, bank_keys)
+    if signers is None:
+        raise InvalidRequest(
+            "the certificate's signatures do not verify with the bank keys stored with its batches "
+            "and the registry's published keys"
+        )
+    registry_public_key = registry_keys[0]
+    pdf = render(certificate, bank_public_key, registry_public_key, font, bank_keys, signers) if with_pdf else b""
     owner = re.sub(r"[^A-Za-z0-9_-]", "-", certificate["owner_pid"])[:12]
     stem = f"carbon-retirement-certificate-{owner}-{re.sub(r'[^0-9-]', '', certificate['issued_at'][:10])}"
     return {

@@ -4,6 +4,7 @@ the paged history, and everything still there after a restart."""
 
 import pytest
 
+from carbon_common import gm
 from exchange_bridge.registry.records import verify_record
 from registry_support import REGISTRY_KEYS, RegistryApi, make_leaves, submission
 
@@ -131,3 +132,31 @@ def test_everything_survives_a_restart(api, mongo_database):
     assert restarted.submit(bank, following).json["serial_start"] == 4  # the chain continues
     assert restarted.call(bank, "GET", "/v1/transactions").json["transactions"][-1]["seq"] == 3
     assert restarted.client.get("/v1/public-key").json["public_key"] == REGISTRY_KEYS[1]
+
+
+def test_after_the_registry_rotates_its_key_earlier_records_still_verify(api, mongo_database):
+    bank = api.onboard()
+    before = api.submit(bank, submission(bank, make_leaves(1, grams=1_000_000))).json
+    assert api.client.get("/v1/public-key").json["previous_public_keys"] == []
+
+    new_private, new_public = gm.generate_sm2_keypair()
+    rotated = RegistryApi(
+        api.db, private_key=new_private, public_key=new_public, previous_public_keys=[REGISTRY_KEYS[1].upper()]
+    )
+    published = rotated.client.get("/v1/public-key").json
+    assert (published["public_key"], published["previous_public_keys"]) == (new_public, [REGISTRY_KEYS[1]])
+    body = {"retirement_id": "r-1", "batch_id": before["batch_id"], "units": 1, "beneficiary": "x", "reason": "y"}
+    assert rotated.call(bank, "POST", "/v1/retirements", body).status_code in (200, 201)
+
+    issue, retire = rotated.call(bank, "GET", "/v1/transactions").json["transactions"][-2:]
+    # each record verifies with the key that was the registry's when it was decided, and only it
+    assert (verify_record(REGISTRY_KEYS[1], issue), verify_record(new_public, issue)) == (True, False)
+    assert (verify_record(REGISTRY_KEYS[1], retire), verify_record(new_public, retire)) == (False, True)
+    assert all(
+        key in [published["public_key"], *published["previous_public_keys"]] for key in (REGISTRY_KEYS[1], new_public)
+    )
+
+
+def test_a_previous_registry_key_that_is_not_a_key_stops_the_start(mongo_database):
+    with pytest.raises(SystemExit, match="REGISTRY_SM2_PREVIOUS_PUBLIC_KEYS"):
+        RegistryApi(mongo_database("registry"), previous_public_keys=["04" + "ab" * 64])

@@ -70,6 +70,11 @@ def rotate_bank_key(bridge, keys=ROTATED_KEYS, key_id: str = "k2") -> None:
     bridge.lifecycle.registry.bank_key = keys[1]
 
 
+def rotate_registry_key(bridge, keys) -> None:
+    """The exchange registry's own key rotation: records from now on are signed with `keys`."""
+    bridge.lifecycle.registry.private_key, bridge.lifecycle.registry.public_key = keys
+
+
 def retired_batches(bridge, between=None) -> list[str]:
     """Two batches holding reductions of pid-alice (and others), with units retired; `between()`
     runs after the first batch is retired, before the second is formed."""
@@ -86,8 +91,11 @@ def retired_batches(bridge, between=None) -> list[str]:
     return alice
 
 
-def verify(certificate_doc: dict, bank_key: str | list[str] = KEYS[1]) -> dict:
-    """verify.js --json; `bank_key`: one key, or a list (each given with its own --bank-key)."""
+def verify(
+    certificate_doc: dict, bank_key: str | list[str] = KEYS[1], registry_key: str | list[str] = REGISTRY_KEYS[1]
+) -> dict:
+    """verify.js --json; `bank_key`, `registry_key`: one key, or a list (each given with its own
+    --bank-key / --registry-key)."""
     node = shutil.which("node")
     if node is None:
         pytest.fail("node not found in PATH: the certificate verifier runs on Node.js", pytrace=False)
@@ -95,6 +103,11 @@ def verify(certificate_doc: dict, bank_key: str | list[str] = KEYS[1]) -> dict:
         json.dump(certificate_doc, f, ensure_ascii=False)
         f.flush()
         banks = [arg for key in ([bank_key] if isinstance(bank_key, str) else bank_key) for arg in ("--bank-key", key)]
-        args = [node, str(VERIFIER), *banks, "--registry-key", REGISTRY_KEYS[1], "--json", f.name]
+        registries = [
+            arg
+            for key in ([registry_key] if isinstance(registry_key, str) else registry_key)
+            for arg in ("--registry-key", key)
+        ]
+        args = [node, str(VERIFIER), *banks, *registries, "--json", f.name]
         out = subprocess.run(args, capture_output=True, text=True, timeout=60)
     return json.loads(out.stdout)

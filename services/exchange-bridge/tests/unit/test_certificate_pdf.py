@@ -15,7 +15,15 @@ from exchange_bridge import certificate_pdf as cp
 from exchange_bridge.errors import InvalidRequest, OutcomeUnknown
 
 from bridge_fakes import REGISTRY_KEYS
-from certificate_support import KEYS, ROTATED_KEYS, make_bridge, retired_batches, rotate_bank_key, verify
+from certificate_support import (
+    KEYS,
+    ROTATED_KEYS,
+    make_bridge,
+    retired_batches,
+    rotate_bank_key,
+    rotate_registry_key,
+    verify,
+)
 
 
 # -- reading a PDF's text back ------------------------------------------------------------------
@@ -197,13 +205,15 @@ def test_the_font_can_be_chosen(doc, monkeypatch, tmp_path):
 
 
 class Registry:
-    def __init__(self, key: str | None):
-        self.key = key
+    """GET /v1/public-key: the current key and, after a rotation, the earlier ones."""
+
+    def __init__(self, key: str | None, previous=()):
+        self.key, self.previous = key, list(previous)
 
     def public_key(self) -> dict:
         if self.key is None:
             raise ConnectionError("refused")
-        return {"algorithm": "SM2", "public_key": self.key}
+        return {"algorithm": "SM2", "public_key": self.key, "previous_public_keys": self.previous}
 
 
 def test_the_rpc_answer_is_the_certificate_and_its_pdf(doc):
@@ -282,3 +292,63 @@ def test_the_pdf_of_batches_of_one_key_shows_that_key_once(rotated):
     text = flat(pdf_text(pdf))
     assert flat(f"Bank key fingerprint{cp.grouped(cp.fingerprint(KEYS[1]))}") in text  # the key that signed
     assert flat(cp.grouped(cp.fingerprint(ROTATED_KEYS[1]))) not in text and flat("Signed with bank key") not in text
+
+
+# -- a certificate across a rotation of the registry's key ------------------------------------------
+NEW_REGISTRY_KEYS = gm.generate_sm2_keypair()
+
+
+@pytest.fixture(scope="module")
+def registry_rotated():
+    """pid-alice's certificate: one batch issued and retired under the registry's old key, the
+    other under its new one."""
+    bridge = make_bridge()
+    alice = retired_batches(bridge, between=lambda: rotate_registry_key(bridge, NEW_REGISTRY_KEYS))
+    return bridge.certificate("pid-alice", alice)
+
+
+def registry_signer_of(signed: dict) -> str:
+    [key] = [
+        public
+        for public in (REGISTRY_KEYS[1], NEW_REGISTRY_KEYS[1])
+        if gm.sm2_verify(public, canonical_bytes(signed["record"]), bytes.fromhex(signed["registry_signature"]))
+    ]
+    return key
+
+
+def test_after_the_registry_rotates_its_key_the_pdf_names_the_key_of_each_batchs_records(registry_rotated):
+    doc = registry_rotated
+    both = [REGISTRY_KEYS[1], NEW_REGISTRY_KEYS[1]]
+    assert verify(doc, registry_key=both)["verdict"] == "VALID"
+    assert verify(doc, registry_key=NEW_REGISTRY_KEYS[1])["verdict"] != "VALID"  # the old records need the old key
+
+    answer = cp.answer(doc, KEYS[1], Registry(NEW_REGISTRY_KEYS[1], previous=[REGISTRY_KEYS[1]]), core_font())
+    assert answer["registry_key_fingerprint"] == cp.fingerprint(NEW_REGISTRY_KEYS[1])  # the registry's current key
+    text = flat(pdf_text(base64.b64decode(answer["pdf_base64"])))
+    signers = [registry_signer_of(entry["issuance"]) for entry in doc["batches"]]
+    assert sorted(signers) == sorted(both)
+    numbered = list(dict.fromkeys(signers))  # numbered as the PDF lists them: by first appearance
+    sections = [text.index(flat(s)) for s in ("Batch 1 of 2", "Batch 2 of 2", "How to verify")]
+    for n, entry in enumerate(doc["batches"]):
+        issuance = numbered.index(registry_signer_of(entry["issuance"])) + 1
+        [retirements] = {numbered.index(registry_signer_of(r)) + 1 for r in entry["retirements"]}
+        section = text[sections[n] : sections[n + 1]]
+        expected = f"Registry records signed withissuance: key {issuance} of 2; retirements: key {retirements} of 2"
+        assert flat(expected) in section
+    verifying = text[sections[2] :]
+    for k, key in enumerate(numbered, 1):
+        assert flat(f"Registry key {k} of 2 fingerprint{cp.grouped(cp.fingerprint(key))}") in verifying
+        assert flat(f"Registry public key {k} of 2{key}") in verifying
+    assert flat("--registry-key <hex> --registry-key <hex>") in verifying
+    assert flat("Bank key fingerprint") in verifying and flat("Signed with bank key") not in text  # one bank key
+
+    with pytest.raises(InvalidRequest, match="do not verify"):  # a registry that forgot its old key
+        cp.answer(doc, KEYS[1], Registry(NEW_REGISTRY_KEYS[1]), core_font())
+    unrotated = {**doc, "batches": [e for e in doc["batches"] if registry_signer_of(e["issuance"]) == REGISTRY_KEYS[1]]}
+    rotated_registry = Registry(NEW_REGISTRY_KEYS[1], [REGISTRY_KEYS[1]])
+    one = flat(pdf_text(base64.b64decode(cp.answer(unrotated, KEYS[1], rotated_registry, core_font())["pdf_base64"])))
+    # the records of these batches are the old key's alone: the PDF shows that key, once
+    assert flat(f"Registry key fingerprint{cp.grouped(cp.fingerprint(REGISTRY_KEYS[1]))}") in one
+    assert (
+        flat(cp.grouped(cp.fingerprint(NEW_REGISTRY_KEYS[1]))) not in one and flat("Registry records signed") not in one
+    )

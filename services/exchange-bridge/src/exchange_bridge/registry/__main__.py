@@ -2,9 +2,11 @@
 
 Environment: MONGO_URI (required), REGISTRY_DB (carbon_exchange_registry), REGISTRY_ADDRESS
 (127.0.0.1:8200), REGISTRY_ADMIN_TOKEN, REGISTRY_SM2_PRIVATE_KEY and REGISTRY_SM2_PUBLIC_KEY
-(required), REGISTRY_FAULTS (none), REGISTRY_FAULT_SEED (0), REGISTRY_FAULT_MAX_LATENCY (0.2 s),
-REGISTRY_FAULT_TIMEOUT_SECONDS (30), REGISTRY_MAX_LEAVES (20000), and the catalogue's
-REGISTRY_METHODOLOGIES / REGISTRY_METHODOLOGIES_DIR (catalogue.py).
+(required), REGISTRY_SM2_PREVIOUS_PUBLIC_KEYS (after a rotation of the registry's key: the earlier
+public keys, comma-separated, still published for the records they signed), REGISTRY_FAULTS
+(none), REGISTRY_FAULT_SEED (0), REGISTRY_FAULT_MAX_LATENCY (0.2 s), REGISTRY_FAULT_TIMEOUT_SECONDS
+(30), REGISTRY_MAX_LEAVES (20000), and the catalogue's REGISTRY_METHODOLOGIES /
+REGISTRY_METHODOLOGIES_DIR (catalogue.py).
 """
 
 from werkzeug.serving import run_simple
@@ -33,6 +35,9 @@ def main() -> None:
         admin_token=require("REGISTRY_ADMIN_TOKEN"),
         private_key=require("REGISTRY_SM2_PRIVATE_KEY"),
         public_key=require("REGISTRY_SM2_PUBLIC_KEY"),
+        previous_public_keys=[
+            k.strip() for k in setting("REGISTRY_SM2_PREVIOUS_PUBLIC_KEYS", "").split(",") if k.strip()
+        ],
         max_leaves=int_setting("REGISTRY_MAX_LEAVES", 20_000),
     )
     run_simple(host, int(port), app, threaded=True)

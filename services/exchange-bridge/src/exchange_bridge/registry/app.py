@@ -30,18 +30,26 @@ def create_app(
     admin_token: str | None = None,
     private_key: str | None = None,
     public_key: str | None = None,
+    previous_public_keys=(),
     clock=time.time,
     max_leaves: int = 20_000,
 ) -> Flask:
     """`methodologies`: {(id, version)}, default the configured catalogue (catalogue.py);
-    no key pair given: an ephemeral one (tests and demos only: records outlive it)."""
+    no key pair given: an ephemeral one (tests and demos only: records outlive it);
+    `previous_public_keys`: the registry's earlier keys, published for records signed with them."""
     if private_key is None:
         private_key, public_key = gm.generate_sm2_keypair()
     catalogue = set(methodologies) if methodologies is not None else catalogues.configured()
     app = Flask(__name__, static_folder=None)
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY
     app.extensions["registry"] = Registry(
-        db, faults or Faults(), catalogue, private_key, public_key, admin_token, clock, max_leaves
+        db,
+        faults or Faults(),
+        catalogue,
+        (private_key, public_key, previous_public_keys),
+        admin_token,
+        clock,
+        max_leaves,
     )
 
     @app.errorhandler(ApiError)

@@ -14,11 +14,12 @@ from exchange_bridge.registry.store import Chains, ensure_indexes
 
 
 class Registry:
-    def __init__(self, db, faults, catalogue, private_key, public_key, admin_token, clock, max_leaves):
+    def __init__(self, db, faults, catalogue, keys, admin_token, clock, max_leaves):
+        """`keys`: (private key, public key, earlier public keys)."""
         ensure_indexes(db)
         self.db, self.faults, self.catalogue, self.admin_token = db, faults, catalogue, admin_token
         self.chains = Chains(db)
-        self.records = Records(db, self.chains, private_key, public_key)
+        self.records = Records(db, self.chains, *keys)
         self.ledger = Ledger(db, self.chains, self.records)
         self.participants = Participants(db, clock)
         self.issuance = Issuance(db, self.chains, self.records, self.ledger, self.participants, catalogue, max_leaves)

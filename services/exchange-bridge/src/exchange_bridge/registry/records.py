@@ -3,12 +3,15 @@
 A record is signed once, when its operation is decided: SM2 (GM/T 0003, default user id) by
 the registry's key over the canonical JSON of the record without `signature` and `seq`
 (and without the storage `_id`). A certificate carries the record; a verifier needs only
-GET /v1/public-key. The record's place in the history (`seq`) is allocated afterwards in the
-`sequence` chain, so the signed bytes never depend on who won a sequence race.
+GET /v1/public-key. After a rotation of the registry's key, records signed earlier keep their
+signature: the earlier public keys stay published there (`previous_public_keys`). The record's
+place in the history (`seq`) is allocated afterwards in the `sequence` chain, so the signed bytes
+never depend on who won a sequence race.
 """
 
 from carbon_common import gm
 from carbon_common.canonical import canonical_bytes
+from carbon_common.gm.curve import parse_public_key
 from carbon_common.mongo import find_by_ids, insert_or_get
 
 RECORD_FORMAT = "carbon-registry-record/1"
@@ -32,12 +35,25 @@ def public(record: dict | None) -> dict | None:
     return None if record is None else {k: v for k, v in record.items() if k not in PUBLIC}
 
 
+def checked_public_keys(keys) -> list[str]:
+    """Earlier registry public keys as configured: each 128 hex X||Y on the SM2 curve, once."""
+    out = []
+    for key in keys:
+        try:
+            parse_public_key(key)
+        except (ValueError, TypeError):
+            raise SystemExit(f"REGISTRY_SM2_PREVIOUS_PUBLIC_KEYS: {key[:16]}… is not an SM2 public key (128 hex X||Y)")
+        out.append(key.lower())
+    return list(dict.fromkeys(out))
+
+
 class Records:
-    def __init__(self, db, chains, private_key: str, public_key: str):
+    def __init__(self, db, chains, private_key: str, public_key: str, previous_public_keys=()):
         if gm.public_key_of(private_key).lower() != public_key.lower():
             raise SystemExit("REGISTRY_SM2_PUBLIC_KEY is not the public key of REGISTRY_SM2_PRIVATE_KEY")
         self.db, self.chains = db, chains
         self.private_key, self.public_key = private_key, public_key.lower()
+        self.previous_public_keys = [k for k in checked_public_keys(previous_public_keys) if k != self.public_key]
 
     def sign(self, body: dict) -> dict:
         body = {"format": RECORD_FORMAT, **body}

@@ -35,6 +35,8 @@ def public_key():
         "algorithm": "SM2",
         "user_id": "1234567812345678",
         "public_key": registry().records.public_key,
+        # keys that signed earlier records: a rotation does not take their signatures back
+        "previous_public_keys": registry().records.previous_public_keys,
         "record_format": RECORD_FORMAT,
     }
 
