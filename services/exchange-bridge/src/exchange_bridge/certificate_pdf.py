@@ -328,47 +328,7 @@ def render(
         pdf.ln(4)
 
     text(12, "How to verify this certificate", gap=1)
-    bank_fingerprints, bank_publics = _key_rows("Bank", used)
-    registry_fingerprints, registry_publics = _key_rows("Registry", registry_used)
-    key_rows = bank_fingerprints + registry_fingerprints + bank_publics + registry_publics
-    trusted = (
-        "Get the bank's and the exchange registry's SM2 public keys from them through a channel you trust "
-        "(the registry: GET /v1/public-key), not from whoever gave you this PDF. The verifier shows their "
-        "fingerprints (SM3 of the key's 64 bytes)"
-    )
-    if len(used) == 1 and len(registry_used) == 1:
-        command = "node verify.js --bank-key <hex> --registry-key <hex> certificate.json."
-        keys_step = f"3. {trusted}; they must be:"
-    else:
-        bank_args = "--bank-key <hex>" if len(used) == 1 else "--bank-key <hex> --bank-key <hex> ..."
-        registry_args = (
-            "--registry-key <hex>" if len(registry_used) == 1 else "--registry-key <hex> --registry-key <hex> ..."
-        )
-        command = (
-            f"node verify.js {bank_args} {registry_args} certificate.json, with one --bank-key per bank key "
-            "and one --registry-key per registry key below (in the page: every key in its field)."
-        )
-        changed = []
-        if len(used) > 1:
-            changed.append(
-                f"The bank changed its signing key while these batches were made: {len(used)} bank keys signed "
-                "them (each batch above names its key)."
-            )
-        if len(registry_used) > 1:
-            changed.append(
-                f"The exchange registry changed its signing key: {len(registry_used)} registry keys signed these "
-                "records (each batch above names the keys of its issuance and retirements)."
-            )
-        keys_step = (
-            f"3. {' '.join(changed)} The verifier needs every one. {trusted} and which key verified each "
-            "signature; they must be:"
-        )
-    steps = [
-        "1. Get the JSON certificate this PDF was made from (it comes with it). Its digest, SM3 of its "
-        f"canonical JSON, is {grouped(cert_digest)}; the verifier prints it.",
-        f"2. Get the verifier: {VERIFIER}: open index.html in any browser (it works offline) or run {command}",
-        keys_step,
-    ]
+    steps, key_rows = verification_steps(used, registry_used, cert_digest)
     for step in steps:
         text(9, step, gap=1)
     rows(key_rows, size=8)
@@ -389,6 +349,53 @@ def render(
             color=(90, 96, 104),
         )
     return bytes(pdf.output())
+
+
+def verification_steps(bank_keys: list[str], registry_keys: list[str], cert_digest: str) -> tuple[list[str], list]:
+    """Steps 1-3 of "how to verify" and the key rows under them, for the bank keys and registry
+    keys that signed the certificate (each named and numbered when there are several)."""
+    bank_fingerprints, bank_publics = _key_rows("Bank", bank_keys)
+    registry_fingerprints, registry_publics = _key_rows("Registry", registry_keys)
+    key_rows = bank_fingerprints + registry_fingerprints + bank_publics + registry_publics
+    trusted = (
+        "Get the bank's and the exchange registry's SM2 public keys from them through a channel you trust "
+        "(the registry: GET /v1/public-key), not from whoever gave you this PDF. The verifier shows their "
+        "fingerprints (SM3 of the key's 64 bytes)"
+    )
+    if len(bank_keys) == 1 and len(registry_keys) == 1:
+        command = "node verify.js --bank-key <hex> --registry-key <hex> certificate.json."
+        keys_step = f"3. {trusted}; they must be:"
+    else:
+        bank_args = "--bank-key <hex>" if len(bank_keys) == 1 else "--bank-key <hex> --bank-key <hex> ..."
+        registry_args = (
+            "--registry-key <hex>" if len(registry_keys) == 1 else "--registry-key <hex> --registry-key <hex> ..."
+        )
+        command = (
+            f"node verify.js {bank_args} {registry_args} certificate.json, with one --bank-key per bank key "
+            "and one --registry-key per registry key below (in the page: every key in its field)."
+        )
+        changed = []
+        if len(bank_keys) > 1:
+            changed.append(
+                f"The bank changed its signing key while these batches were made: {len(bank_keys)} bank keys signed "
+                "them (each batch above names its key)."
+            )
+        if len(registry_keys) > 1:
+            changed.append(
+                f"The exchange registry changed its signing key: {len(registry_keys)} registry keys signed these "
+                "records (each batch above names the keys of its issuance and retirements)."
+            )
+        keys_step = (
+            f"3. {' '.join(changed)} The verifier needs every one. {trusted} and which key verified each "
+            "signature; they must be:"
+        )
+    steps = [
+        "1. Get the JSON certificate this PDF was made from (it comes with it). Its digest, SM3 of its "
+        f"canonical JSON, is {grouped(cert_digest)}; the verifier prints it.",
+        f"2. Get the verifier: {VERIFIER}: open index.html in any browser (it works offline) or run {command}",
+        keys_step,
+    ]
+    return steps, key_rows
 
 
 def _texts(certificate: dict):
