@@ -146,7 +146,8 @@ def test_a_correction_after_intake_reaches_the_registry_at_the_corrected_grams(
 ):
     """ADR 0005 §2 in the common order: the bridge has queued a redeemed reduction when calc's
     correction lowers it. The batch formed later carries the corrected grams, the pool chain that
-    received the transfer writes the difference off once, and reconciliation agrees."""
+    received the transfer writes the difference off once, and reconciliation agrees. A correction
+    that reaches the ledger only after the batch was formed is listed as overstated at the exchange."""
     url, bank = registry
     config = bridge_config(url, bank, BRIDGE_MIN_GRAMS=str(TONNE))
     container_factory(ExchangeBridgeService, config).start()
@@ -175,19 +176,50 @@ def test_a_correction_after_intake_reaches_the_registry_at_the_corrected_grams(
 
         (refusal,) = wait_until(refused, 30, message="the correction recorded")
         assert (refusal["grams"], refusal["corrected_grams"]) == (0, 520_000)  # erin keeps her reward
-        earn_and_redeem(
+        finn = earn_and_redeem(
             account_config, wait_until, {"pid-finn": [(1, 600_000, "metro_ride", day)]}, {"pid-finn": 600_000}
         )
         with ServiceRpcProxy("exchange_bridge", config) as bridge:
             (batch_id,) = bridge.run_batch()["registered"]
             report = bridge.reconcile()
         offs = [e for pool in POOL_OWNERS for e in _entries_of(account, pool) if e["type"] == "correction_write_off"]
+
+        # finn's reduction corrected too late (before calc heard of the issuance): the batch holds 600 kg
+        (late,) = finn
+        publisher = EventPublisher(account_config["AMQP_URI"], "calc")
+        publisher.publish(
+            "reduction_reversed",
+            dict(
+                correction,
+                reduction_id=late,
+                record_key=finn[late]["record_key"],
+                user_pid="pid-finn",
+                corrected_grams=450_000,
+            ),
+            event_id="reversal-" + late,
+        )
+        publisher.close()
+        wait_until(
+            lambda: [
+                e
+                for e in account.list_entries(owner_pid="pid-finn", types=["reversal"])["entries"]
+                if e.get("code") == "locked_redeemed"
+            ],
+            30,
+            message="the late correction recorded",
+        )
+        with ServiceRpcProxy("exchange_bridge", config) as bridge:
+            later = bridge.reconcile()
     status = RegistryClient(url, bank.participant, bank.key_id, bank.private).status(batch_id)
     # 520 + 600 kg: one tonne, 120 kg carried — the 180 kg the correction took never reach the registry
     assert (status["batch"]["quantity_grams"], status["units"], status["carried_out_grams"]) == (1_120_000, 1, 120_000)
     assert [(e["reduction_id"], e["grams"], e["corrected_grams"]) for e in offs] == [(rid, -180_000, 520_000)]
     assert report["ok"], report["differences"]
     assert report["figures"]["correction_written_off_grams"] == 180_000
+    assert report["overstated"] == [] and later["ok"], later["differences"]
+    assert later["overstated"] == [
+        {"reduction_id": late, "batch_id": batch_id, "batched": 600_000, "corrected": 450_000, "over": 150_000}
+    ]
 
 
 def _entries_of(account, pool: str) -> list[dict]:

@@ -389,6 +389,38 @@ def test_a_gram_a_correction_took_is_counted_once():
     assert counts_of(result) == {"reductions": 1}
 
 
+def test_a_correction_after_the_batch_was_formed_is_listed_as_overstated_not_as_a_difference():
+    """ADR 0005 §2: a correction that reaches the ledger after the batch holding the reduction was
+    formed cannot lower what the exchange holds; each run lists it with the grams over (the bank
+    decides), and a correction the slot applied is not listed."""
+    w = World()
+    applied, _ = w.earn_and_redeem("pid-fay", [(700_000, "metro_ride", 2026), (150_000, "metro_ride", 2026)])
+    w.bridge().run()  # queued, below a tonne
+    w.account.correct(applied["reduction_id"], 500_000)  # in time: the slot applies it
+    (late,) = w.earn_and_redeem("pid-gus", [(600_000, "metro_ride", 2026)])
+    w.bridge().run()
+    (batch_id,) = w.registry.issued()
+    clean = w.reconcile()
+    assert clean["ok"] and clean["overstated"] == [] and clean["figures"]["overstated_at_exchange_grams"] == 0
+
+    w.account.correct(late["reduction_id"], 420_000)  # too late: the signed batch holds 600 kg
+    again = w.reconcile()
+    assert again["ok"] and again["counts"] == dict.fromkeys(CHECKS, 0)  # no run can take it back
+    assert again["overstated"] == [
+        {
+            "reduction_id": late["reduction_id"],
+            "batch_id": batch_id,
+            "batched": 600_000,
+            "corrected": 420_000,
+            "over": 180_000,
+        }
+    ]
+    figures = again["figures"]
+    assert (figures["corrected_after_batching"], figures["overstated_at_exchange_grams"]) == (1, 180_000)
+    reconciliation.publish(again)
+    assert reconciliation.report.OVERSTATED._value.get() == 180_000
+
+
 def test_gauges_and_the_log_line(world, caplog):
     result = world.reconcile()
     with caplog.at_level("INFO"):

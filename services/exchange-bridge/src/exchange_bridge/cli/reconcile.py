@@ -2,7 +2,7 @@
 ledger, now (the bridge service runs the same every BRIDGE_RECONCILE_SECONDS).
 
 Prints the report as JSON on stdout (`ok`, `counts` per check, `differences`, `in_flight`,
-`figures`, `cost`; exchange_bridge.reconciliation) and one summary line on stderr. Reports,
+`overstated`, `figures`, `cost`; exchange_bridge.reconciliation) and one summary line on stderr. Reports,
 never fixes. Settings: the bridge's own — MONGO_URI, MONGO_DATABASE (carbon_exchange_bridge),
 AMQP_URI (the account's RPCs), REGISTRY_URL, BRIDGE_PARTICIPANT, BRIDGE_KEY_ID and the bank's
 SM2 key pair (the registry's reads are signed). Exit status: 0 everything agrees, 1 differences
@@ -47,9 +47,13 @@ def main(argv=None) -> int:
     print(json.dumps(result, indent=args.indent or None, ensure_ascii=False))
     counts = ", ".join(f"{check} {n}" for check, n in result["counts"].items())
     verdict = "agree" if result["ok"] else "DIFFER"
+    over = result["figures"].get("overstated_at_exchange_grams", 0)
+    overstated = (
+        f"{result['figures']['corrected_after_batching']} overstated at the exchange ({over} g); " if over else ""
+    )
     print(
         f"reconcile: registry, bridge and ledger {verdict} ({counts}; {len(result['in_flight'])} in flight; "
-        f"{result['seconds']} s)",
+        f"{overstated}{result['seconds']} s)",
         file=sys.stderr,
     )
     return 0 if result["ok"] else 1

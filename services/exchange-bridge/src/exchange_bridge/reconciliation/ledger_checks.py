@@ -10,6 +10,7 @@ from exchange_bridge.reconciliation.report import Report
 POOL_TYPES = ["redemption_transfer", "correction_write_off"]
 ENTRIES_PAGE = 1000  # account.list_entries_after's largest page
 FIGURES_PAGE = 500  # account.account_figures' largest call
+CORRECTIONS_PAGE = 500  # account.corrections' largest call
 
 
 def _missing_account(error: RemoteError) -> bool:
@@ -138,3 +139,37 @@ class LedgerChecks:
             correction_write_offs=len(write_offs),
             correction_written_off_grams=-sum(int(e["grams"]) for e in write_offs.values()),
         )
+
+    def _late_corrections(self, report: Report, bridge: dict) -> None:
+        """A reduction a correction lowered after its batch was formed (ADR 0005 §2: the slot had
+        decided its grams, the signed batch holds them): the exchange holds more grams of it than
+        the ledger keeps. Listed under `overstated` with the grams over — not a difference: no
+        run can take it back, and whether to cancel units for it is the bank's call
+        (docs/deploy.md, Exchange reconciliation); the gauge carbon_exchange_overstated_grams."""
+        batched = bridge["batched"]
+        ids = sorted(batched)
+        late, over_total = 0, 0
+        for start in range(0, len(ids), CORRECTIONS_PAGE):
+            items = [
+                {"reduction_id": rid, "transfer_entry_id": batched[rid]["transfer_entry_id"]}
+                for rid in ids[start : start + CORRECTIONS_PAGE]
+            ]
+            rows = self.account.corrections(items)
+            report.cost["account_calls"] += 1
+            for row in rows:
+                held = batched[row["reduction_id"]]
+                over = held["grams"] - int(row["grams"])
+                if over <= 0:
+                    continue  # its slot applied the correction: the batch holds the corrected grams
+                late += 1
+                over_total += over
+                report.overstated.append(
+                    {
+                        "reduction_id": row["reduction_id"],
+                        "batch_id": held["batch_id"],
+                        "batched": held["grams"],
+                        "corrected": int(row["grams"]),
+                        "over": over,
+                    }
+                )
+        report.figures.update(corrected_after_batching=late, overstated_at_exchange_grams=over_total)

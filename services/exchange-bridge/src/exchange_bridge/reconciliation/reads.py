@@ -52,11 +52,13 @@ class Reads:
         leaf_grams: dict[str, int] = {}  # reduction id -> its grams in a batch (the most, if several)
         slot_of = {slot["batch_id"]: slot for slot in order}
         registered: dict[str, int] = {}  # owner -> leaf grams in issued batches
+        batched: dict[str, dict] = {}  # reduction id -> its leaf in a batch not rejected, with its transfer
         for start in range(0, len(ids), BATCHES_PER_READ):
             part = ids[start : start + BATCHES_PER_READ]
             found = repo.batches_of(part)
             states = repo.transitions_of(part)
             page = []  # (leaf, batch id, issued): checked against the reduction's documents now
+            rejected = {b for b in part if "rejected" in states[b]}
             for batch_id in part:
                 doc = found.get(batch_id)
                 issued = "issued" in states[batch_id]
@@ -77,7 +79,7 @@ class Reads:
                     page.append((leaf, batch_id, issued, lowered.get(rid)))
                     if issued:
                         registered[leaf["owner_pid"]] = registered.get(leaf["owner_pid"], 0) + leaf["grams"]
-            self._leaves(report, page)
+            self._leaves(report, page, batched, rejected)
         for slot in order:
             batches[slot["batch_id"]]["slot"] = slot
         issued = [b for b in ids if "issued" in batches[b]["states"]]
@@ -101,6 +103,7 @@ class Reads:
             "holders": holders,
             "leaf_grams": leaf_grams,
             "registered": registered,
+            "batched": batched,
         }
 
     def _registry(self, report: Report) -> dict:

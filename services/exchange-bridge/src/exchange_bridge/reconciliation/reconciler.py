@@ -33,13 +33,19 @@ Checks (the `check` label of carbon_exchange_reconciliation_differences):
                      exactly the corrected grams, and every correction a formed batch applied
                      has the pool's `correction_write_off`
 
+Not a difference, listed apart (`overstated`, gauge carbon_exchange_overstated_grams): a
+reduction of a batch (not rejected) that a correction lowered after its batch was formed — the
+exchange holds more of its grams than the ledger keeps; no run can take that back, and what to
+do about it (cancel units) is the bank's call.
+
 Reads, in this order so that what moves on meanwhile only grows later quantities (no false
 alarm from a run racing the bridge, the account or the registry): the bridge (every group's
 slots, batches, transitions, unit operations, records: `_id` / `$in` pages, no write), the
 registry (the whole transaction history in pages of 500 and the bank's holdings), then the
-account (the pool chains' transfers and correction write-offs in pages of 1,000, then `account_figures` per 500 redeeming
-accounts and one `get_totals` for the platform's credited total). An apparent difference between bridge and registry is read again by `_id`
-before it is reported. What it costs: the README, "Reconciliation".
+account (the pool chains' transfers and correction write-offs in pages of 1,000, then
+`account_figures` per 500 redeeming accounts, one `get_totals` for the platform's credited total,
+and `corrections` per 500 batched reductions). An apparent difference between bridge and registry
+is read again by `_id` before it is reported. What it costs: the README, "Reconciliation".
 """
 
 import time
@@ -86,6 +92,7 @@ class Reconciler(Reads, RegistryChecks, GroupChecks, ReductionChecks, LedgerChec
             self._reductions(report, bridge)
             stage = "the account"
             self._invariant(report, bridge)
+            self._late_corrections(report, bridge)
         except Exception as error:  # Unknown, RemoteError, RpcTimeout, a broken connection
             raise ReconciliationFailed(f"{stage} could not be read: {error!r}") from error
         return report.as_dict(time.monotonic() - started)

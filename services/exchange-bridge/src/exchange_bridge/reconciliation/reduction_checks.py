@@ -8,10 +8,13 @@ from exchange_bridge.reconciliation.report import Report
 class ReductionChecks:
     """The reduction checks of a Reconciler (`self.repo`)."""
 
-    def _leaves(self, report: Report, page: list[tuple[dict, str, bool, int | None]]) -> None:
+    def _leaves(
+        self, report: Report, page: list[tuple[dict, str, bool, int | None]], batched: dict, rejected: set
+    ) -> None:
         """One page of batches' leaves against their reductions' documents: the queued
         candidate (same leaf, at the grams its slot's correction states if any), the `issued`
-        index (names the batch), no write-off if issued."""
+        index (names the batch), no write-off if issued. Fills `batched` (reduction id -> batch,
+        grams, pool transfer) for the leaves of batches not `rejected`: what the exchange holds."""
         ids = sorted({leaf["reduction_id"] for leaf, *_ in page})
         issued_ids = sorted({leaf["reduction_id"] for leaf, _, issued, _ in page if issued})
         candidates = self.repo.docs_of("candidates", ids)
@@ -20,6 +23,12 @@ class ReductionChecks:
         for leaf, batch_id, issued, lowered in page:
             rid = leaf["reduction_id"]
             candidate = candidates.get(rid)
+            if candidate is not None and batch_id not in rejected and candidate.get("transfer_entry_id"):
+                batched[rid] = {
+                    "batch_id": batch_id,
+                    "grams": leaf["grams"],
+                    "transfer_entry_id": candidate["transfer_entry_id"],
+                }
             if candidate is None:
                 report.add("reductions", rid, "batched without a candidate (never queued by intake)", batch_id=batch_id)
             elif lowered is not None and not 0 < lowered < candidate["leaf"]["grams"]:

@@ -28,6 +28,11 @@ DIFFERENCES = Gauge(
     "ledger, by check (reported, never fixed: 0 is the only healthy value)",
     ["check"],
 )
+OVERSTATED = Gauge(
+    "carbon_exchange_overstated_grams",
+    "Grams the exchange holds beyond what the ledger keeps, as of the last completed reconciliation: "
+    "reductions a correction lowered after their batch was formed (ADR 0005 §2; the bank decides)",
+)
 LAST_RUN = Gauge(
     "carbon_exchange_reconciliation_last_run_timestamp_seconds",
     "Unix time the last reconciliation completed (a run that could not read everything does not set it)",
@@ -44,6 +49,7 @@ class Report:
     started_at: str = field(default_factory=utc_now_iso)
     differences: dict = field(default_factory=lambda: {check: [] for check in CHECKS})
     in_flight: list = field(default_factory=list)
+    overstated: list = field(default_factory=list)  # reductions corrected after their batch formed
     figures: dict = field(default_factory=dict)
     cost: dict = field(default_factory=lambda: {"bridge_reads": 0, "registry_calls": 0, "account_calls": 0})
 
@@ -67,6 +73,7 @@ class Report:
             "counts": self.counts,
             "differences": [d for check in CHECKS for d in self.differences[check][:LISTED]],
             "in_flight": self.in_flight[:LISTED],
+            "overstated": self.overstated[:LISTED],
             "figures": self.figures,
             "cost": self.cost,
         }
@@ -76,6 +83,7 @@ def publish(result: dict) -> None:
     """The report as gauges and one structured log line (warning when anything differs)."""
     for check, count in result["counts"].items():
         DIFFERENCES.labels(check).set(count)
+    OVERSTATED.set(result["figures"].get("overstated_at_exchange_grams", 0))
     LAST_RUN.set(time.time())
     extra = {
         "ok": result["ok"],
