@@ -31,6 +31,9 @@ from carbon_common.mongo import client as mongo_client
 
 DECISIONS = (ledger.CREDIT, ledger.CAPPED, ledger.DECLINED)
 RABBIT_AUTH = {"authorization": "Basic Z3Vlc3Q6Z3Vlc3Q="}
+# the management API's message counts are sampled every 5 s: "drained" must hold longer than that
+# (a message being handled is unacked, not ready: one look can miss it, the next sample shows it)
+SETTLED_FOR_SECONDS = 6.0
 
 
 @dataclass
@@ -220,16 +223,21 @@ class Auditor:
             )
 
     def settle(self, traffic, timeout: float, progress=lambda line: None) -> Audit:
-        """Poll until every committed record has its terminal outcome and every queue is empty,
-        then run the final audit (also when the deadline passed: it then says what is missing)."""
-        deadline, started = time.monotonic() + timeout, time.monotonic()
+        """Poll until every committed record has its terminal outcome and every queue is empty, and
+        has stayed so for SETTLED_FOR_SECONDS, then run the final audit (also when the deadline
+        passed: it then says what is missing)."""
+        deadline, started, settled_since = time.monotonic() + timeout, time.monotonic(), None
         while time.monotonic() < deadline:
             report = self.audit(traffic, final=False)
             progress(
                 f"settling: {report.committed - report.pending}/{report.committed} records have their outcome, "
                 f"{report.unpublished} entries await the outbox, queues {report.queues or 'empty'} ({time.monotonic() - started:.0f} s)"
             )
-            if not report.pending and not report.queues and not report.unpublished:
+            if report.pending or report.queues or report.unpublished:
+                settled_since = None
+            elif settled_since is None:
+                settled_since = time.monotonic()
+            elif time.monotonic() - settled_since >= SETTLED_FOR_SECONDS:
                 break
             time.sleep(1)
         return self.audit(traffic, final=True)
