@@ -179,6 +179,11 @@ def _verifies(key: str, document: dict, signature: str) -> bool:
         return False
 
 
+def _numbered(keys: list[str], listed: list[str]) -> str:
+    """ "key 2 of 3, key 3 of 3": each of `keys` by its place among the `listed` keys."""
+    return ", ".join(f"key {listed.index(k) + 1} of {len(listed)}" for k in dict.fromkeys(keys))
+
+
 def _key_rows(who: str, keys: list[str]) -> tuple[list, list]:
     """(fingerprint rows, public key rows) of one party's keys, numbered when there are several."""
     if len(keys) == 1:
@@ -293,18 +298,9 @@ def render(
                 )
             )
         if len(registry_used) > 1:
-
-            def named(keys: list[str]) -> str:
-                return ", ".join(
-                    f"key {registry_used.index(k) + 1} of {len(registry_used)}" for k in dict.fromkeys(keys)
-                )
-
+            retired_with = f"; retirements: {_numbered(retirement_keys, registry_used)}" if retirement_keys else ""
             pairs.append(
-                (
-                    "Registry records signed with",
-                    f"issuance: {named([issuance_key])}"
-                    + (f"; retirements: {named(retirement_keys)}" if retirement_keys else ""),
-                )
+                ("Registry records signed with", f"issuance: {_numbered([issuance_key], registry_used)}{retired_with}")
             )
         rows(pairs)
         pdf.set_font(font.family, size=8)
