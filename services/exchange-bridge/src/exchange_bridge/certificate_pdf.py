@@ -180,7 +180,7 @@ def _verifies(key: str, document: dict, signature: str) -> bool:
 
 
 def _numbered(keys: list[str], listed: list[str]) -> str:
-    """ "key 2 of 3, key 3 of 3": each of `keys` by its place among the `listed` keys."""
+    """Each of `keys` by its place among the `listed` keys, as in "key 2 of 3, key 3 of 3"."""
     return ", ".join(f"key {listed.index(k) + 1} of {len(listed)}" for k in dict.fromkeys(keys))
 
 
