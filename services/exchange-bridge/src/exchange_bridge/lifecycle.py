@@ -38,6 +38,19 @@ PAGE = 500  # reductions per account.corrections / write_off_corrections call (i
 REGISTRY_DONE = ("issued", "transferred", "retired", "cancelled")
 
 
+def lowered(account, held: dict[str, tuple[str, int]]) -> dict[str, int]:
+    """Of `held` (reduction id -> (its pool transfer's entry id, grams held)), those a correction
+    lowered below the grams held (ADR 0005 §2) -> reduction id -> grams the ledger keeps now.
+    RPC account.corrections, PAGE reductions a call."""
+    ids, out = list(held), {}
+    for start in range(0, len(ids), PAGE):
+        items = [{"reduction_id": rid, "transfer_entry_id": held[rid][0]} for rid in ids[start : start + PAGE]]
+        for row in account.corrections(items):
+            if int(row["grams"]) < held[row["reduction_id"]][1]:
+                out[row["reduction_id"]] = int(row["grams"])
+    return out
+
+
 class Lifecycle:
     def __init__(self, account, repo, registry, signer, announcer, min_grams: int, max_leaves: int):
         self.account, self.repo, self.registry, self.signer, self.announcer = account, repo, registry, signer, announcer
@@ -329,19 +342,11 @@ class Lifecycle:
     def corrections(self, ids: list[str], candidates: dict) -> list[dict]:
         """The queued reductions a correction lowered below their queued grams since intake
         (ADR 0005 §2), as the ledger says now: [{reduction_id, grams, transfer_entry_id}]."""
-        out = []
-        for start in range(0, len(ids), PAGE):
-            items = [
-                {"reduction_id": rid, "transfer_entry_id": candidates[rid]["transfer_entry_id"]}
-                for rid in ids[start : start + PAGE]
-            ]
-            for row in self.account.corrections(items):
-                rid = row["reduction_id"]
-                if int(row["grams"]) < candidates[rid]["leaf"]["grams"]:
-                    out.append(
-                        {"reduction_id": rid, "grams": int(row["grams"]), "transfer_entry_id": row["transfer_entry_id"]}
-                    )
-        return out
+        held = {rid: (candidates[rid]["transfer_entry_id"], candidates[rid]["leaf"]["grams"]) for rid in ids}
+        kept = lowered(self.account, held)
+        return [
+            {"reduction_id": rid, "grams": kept[rid], "transfer_entry_id": held[rid][0]} for rid in ids if rid in kept
+        ]
 
     def write_off_corrections(self, slot: dict) -> None:
         """The pool's `correction_write_off` of each reduction the slot's batch carries at lower

@@ -247,15 +247,16 @@ def rotated():
     return bridge.certificate("pid-alice", alice), bridge
 
 
-def signer_of(entry: dict) -> str:
-    """Which of the two bank keys signed the batch, by its signature (the certificate lists batches
-    by id, not in the order they were formed)."""
-    [key] = [
-        public
-        for public in (KEYS[1], ROTATED_KEYS[1])
-        if gm.sm2_verify(public, canonical_bytes(entry["batch"]), bytes.fromhex(entry["bank_signature"]))
-    ]
+def the_one_that_signed(keys, document: dict, signature: str) -> str:
+    """Which of `keys` signed `document`, by its signature (the certificate lists batches by id,
+    not in the order they were formed): exactly one must."""
+    [key] = [public for public in keys if gm.sm2_verify(public, canonical_bytes(document), bytes.fromhex(signature))]
     return key
+
+
+def signer_of(entry: dict) -> str:
+    """Which of the two bank keys signed the batch."""
+    return the_one_that_signed((KEYS[1], ROTATED_KEYS[1]), entry["batch"], entry["bank_signature"])
 
 
 def test_the_pdf_names_the_bank_key_of_each_batch_after_a_rotation(rotated):
@@ -308,12 +309,8 @@ def registry_rotated():
 
 
 def registry_signer_of(signed: dict) -> str:
-    [key] = [
-        public
-        for public in (REGISTRY_KEYS[1], NEW_REGISTRY_KEYS[1])
-        if gm.sm2_verify(public, canonical_bytes(signed["record"]), bytes.fromhex(signed["registry_signature"]))
-    ]
-    return key
+    """Which of the registry's two keys signed the record."""
+    return the_one_that_signed((REGISTRY_KEYS[1], NEW_REGISTRY_KEYS[1]), signed["record"], signed["registry_signature"])
 
 
 def test_after_the_registry_rotates_its_key_the_pdf_names_the_key_of_each_batchs_records(registry_rotated):

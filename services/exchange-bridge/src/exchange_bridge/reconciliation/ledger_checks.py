@@ -5,12 +5,13 @@ figures (RPCs of the account service)."""
 
 from nameko.exceptions import RemoteError
 
+from exchange_bridge.lifecycle import PAGE as CORRECTIONS_PAGE
+from exchange_bridge.lifecycle import lowered
 from exchange_bridge.reconciliation.report import Report
 
 POOL_TYPES = ["redemption_transfer", "correction_write_off"]
 ENTRIES_PAGE = 1000  # account.list_entries_after's largest page
 FIGURES_PAGE = 500  # account.account_figures' largest call
-CORRECTIONS_PAGE = 500  # account.corrections' largest call
 
 
 def _missing_account(error: RemoteError) -> bool:
@@ -147,29 +148,21 @@ class LedgerChecks:
         run can take it back, and whether to cancel units for it is the bank's call
         (docs/deploy.md, Exchange reconciliation); the gauge carbon_exchange_overstated_grams."""
         batched = bridge["batched"]
-        ids = sorted(batched)
-        late, over_total = 0, 0
-        for start in range(0, len(ids), CORRECTIONS_PAGE):
-            items = [
-                {"reduction_id": rid, "transfer_entry_id": batched[rid]["transfer_entry_id"]}
-                for rid in ids[start : start + CORRECTIONS_PAGE]
-            ]
-            rows = self.account.corrections(items)
-            report.cost["account_calls"] += 1
-            for row in rows:
-                held = batched[row["reduction_id"]]
-                over = held["grams"] - int(row["grams"])
-                if over <= 0:
-                    continue  # its slot applied the correction: the batch holds the corrected grams
-                late += 1
-                over_total += over
-                report.overstated.append(
-                    {
-                        "reduction_id": row["reduction_id"],
-                        "batch_id": held["batch_id"],
-                        "batched": held["grams"],
-                        "corrected": int(row["grams"]),
-                        "over": over,
-                    }
-                )
-        report.figures.update(corrected_after_batching=late, overstated_at_exchange_grams=over_total)
+        held = {rid: (batched[rid]["transfer_entry_id"], batched[rid]["grams"]) for rid in sorted(batched)}
+        kept = lowered(self.account, held)
+        report.cost["account_calls"] += -(-len(held) // CORRECTIONS_PAGE)
+        for rid, grams in kept.items():
+            held_grams = batched[rid]["grams"]
+            report.overstated.append(
+                {
+                    "reduction_id": rid,
+                    "batch_id": batched[rid]["batch_id"],
+                    "batched": held_grams,
+                    "corrected": grams,
+                    "over": held_grams - grams,
+                }
+            )
+        report.figures.update(
+            corrected_after_batching=len(kept),
+            overstated_at_exchange_grams=sum(o["over"] for o in report.overstated),
+        )

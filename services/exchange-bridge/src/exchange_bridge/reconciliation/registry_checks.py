@@ -50,11 +50,7 @@ class RegistryChecks:
                 continue
             issued, doc = batch["states"]["issued"], batch["doc"]
             bridge_side = {
-                "units": int(issued["units"]),
-                "serial": issued["serial"],
-                "start": int(issued["start"] or 0),
-                "end": int(issued["end"] or 0),
-                "carried_out_grams": int(issued["carried_out_grams"]),
+                **_issued_block(issued),
                 "merkle_root": doc["merkle_root"],
                 "consent_root": doc["consent_root"],
                 "quantity_grams": doc["quantity_grams"],
@@ -64,11 +60,7 @@ class RegistryChecks:
                 "signature": (bridge["records"].get("issue:" + batch_id) or {}).get("signature", "(none stored)"),
             }
             registry_side = {
-                "units": int(record["units"]),
-                "serial": record["serial"],
-                "start": int(record["start"] or 0),
-                "end": int(record["end"] or 0),
-                "carried_out_grams": int(record["carried_out_grams"]),
+                **_issued_block(record),
                 **{k: record.get(k) for k in ISSUE_FIELDS},
             }
             _compare(report, "registry_batches", batch_id, bridge_side, registry_side)
@@ -209,6 +201,18 @@ class RegistryChecks:
                 )
         report.figures["foreign_units_held"] = foreign
         report.figures["units_by_status"] = {s: sum(r[s] for r in actual.values()) for s in STATUSES}
+
+
+def _issued_block(issued: dict) -> dict:
+    """The issued block as compared: the bridge's `issued` transition and the registry's issue
+    record name it with the same members."""
+    return {
+        "units": int(issued["units"]),
+        "serial": issued["serial"],
+        "start": int(issued["start"] or 0),
+        "end": int(issued["end"] or 0),
+        "carried_out_grams": int(issued["carried_out_grams"]),
+    }
 
 
 def _expected_row(batch: dict | None, operations: list[dict]) -> dict | None:
